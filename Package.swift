@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+// tapd — contactless payment terminal daemon. Layout and dependency rules: ../shared/DESIGN.md
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "tapd",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "TLV", targets: ["TLV"]),
+        .library(name: "APDU", targets: ["APDU"]),
+        .library(name: "EMVCrypto", targets: ["EMVCrypto"]),
+        .library(name: "EMVKernel", targets: ["EMVKernel"]),
+        .library(name: "Simulators", targets: ["Simulators"]),
+        .executable(name: "tapd", targets: ["tapd"]),
+        .executable(name: "tapctl", targets: ["tapctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System library shims (pkg-config); nothing else lives in them.
+        .systemLibrary(name: "CPCSCLite", pkgConfig: "libpcsclite",
+                       providers: [.apt(["libpcsclite-dev"])]),
+        .systemLibrary(name: "CLibNFC", pkgConfig: "libnfc",
+                       providers: [.apt(["libnfc-dev"])]),
+        .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0",
+                       providers: [.apt(["libusb-1.0-0-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+
+        .target(name: "TLV", swiftSettings: strict),
+        .target(name: "APDU", dependencies: ["TLV"], swiftSettings: strict),
+        .target(name: "EMVCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
+        .target(name: "EMVKernel", dependencies: ["TLV", "APDU", "EMVCrypto"],
+                resources: [.copy("CAKeys")], swiftSettings: strict),
+
+        .target(name: "Simulators", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel"], swiftSettings: strict),
+
+        .executableTarget(name: "tapd", dependencies: [
+            "TLV", "APDU", "EMVCrypto", "EMVKernel",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "tapctl", dependencies: [
+            "TLV", "APDU", "EMVCrypto", "EMVKernel",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+
+        .testTarget(name: "TLVTests", dependencies: ["TLV"]),
+        .testTarget(name: "APDUTests", dependencies: ["APDU", "TLV"]),
+        .testTarget(name: "EMVCryptoTests", dependencies: ["EMVCrypto"]),
+        .testTarget(name: "EMVKernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
