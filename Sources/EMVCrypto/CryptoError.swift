@@ -1,0 +1,17 @@
+public enum CryptoError: Error, Equatable, Sendable, CustomStringConvertible {
+    case invalidKeyLength(Int)
+    case invalidDataLength(Int)
+    case inputNotLessThanModulus
+    case invalidKey(String)
+    case openssl(String)
+
+    public var description: String {
+        switch self {
+        case .invalidKeyLength(let n): return "invalid key length \(n)"
+        case .invalidDataLength(let n): return "invalid data length \(n)"
+        case .inputNotLessThanModulus: return "RSA input is not less than the modulus"
+        case .invalidKey(let s): return "invalid key: \(s)"
+        case .openssl(let s): return "libcrypto: \(s)"
+        }
+    }
+}
