@@ -1,0 +1,151 @@
+// The certification authority public keys the terminal trusts (EMV Book 2 §11.2). Keys come from files in a
+// documented format (Sources/EMVKernel/CAKeys/*.capk); every checksum is recomputed on load, duplicates of
+// (RID, index) are rejected, expiry dates are known, and revoked issuer certificates are listed by
+// (RID, index, certificate serial number). Public lists contain wrong checksums and duplicate entries
+// (../shared/notes/emv.md §4.3), so nothing is trusted as written.
+import Foundation
+import TLV
+import EMVCrypto
+
+public struct CAPublicKey: Sendable, Equatable {
+    public let rid: [UInt8]
+    public let index: UInt8
+    public let key: RSAPublicKey
+    /// Last day of use; nil when no date is known.
+    public let expiry: EMVDate?
+    public let checksum: [UInt8]
+    public let label: String
+    /// Whether the key came from a test key file.
+    public let isTest: Bool
+
+    /// Book 2 §11.2.2: SHA-1(RID ‖ index ‖ modulus ‖ exponent).
+    public static func checksum(rid: [UInt8], index: UInt8, modulus: [UInt8], exponent: [UInt8]) -> [UInt8] {
+        Digest.sha1(parts: [rid, [index], modulus, exponent])
+    }
+}
+
+public struct CAKeyID: Hashable, Sendable, CustomStringConvertible {
+    public let rid: [UInt8]
+    public let index: UInt8
+    public init(rid: [UInt8], index: UInt8) { self.rid = rid; self.index = index }
+    public var description: String { "\(Hex.encode(rid))/\(Hex.encode([index]))" }
+}
+
+public struct Revocation: Hashable, Sendable {
+    public let key: CAKeyID
+    public let serial: [UInt8]
+}
+
+public struct CAKeyFileError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let source: String
+    public let line: Int
+    public let message: String
+    public var description: String { "\(source):\(line): \(message)" }
+}
+
+public struct CAKeyStore: Sendable {
+    public private(set) var keys: [CAKeyID: CAPublicKey] = [:]
+    public private(set) var revocations: Set<Revocation> = []
+
+    public init() {}
+
+    public func key(rid: some Collection<UInt8>, index: UInt8) -> CAPublicKey? {
+        keys[CAKeyID(rid: Array(rid), index: index)]
+    }
+
+    public func isRevoked(rid: [UInt8], index: UInt8, serial: [UInt8]) -> Bool {
+        revocations.contains(Revocation(key: CAKeyID(rid: rid, index: index), serial: serial))
+    }
+
+    /// Whether any test key is loaded (a production host must have none; diagnostics fail it).
+    public var containsTestKeys: Bool { keys.values.contains(where: \.isTest) }
+
+    /// A short fingerprint of the loaded set, for diagnostics: SHA-256 over the sorted (RID, index, checksum).
+    public var fingerprint: String {
+        let parts = keys.values.sorted { ($0.rid.lexicographicallyPrecedes($1.rid)) || ($0.rid == $1.rid && $0.index < $1.index) }
+            .map { $0.rid + [$0.index] + $0.checksum }
+        return Hex.encode(Digest.sha256(parts.flatMap { $0 }).prefix(8))
+    }
+
+    /// Adds the keys of one file. The whole file is rejected at its first bad line, which the error names.
+    public mutating func load(text: String, source: String, isTest: Bool) throws {
+        var added: [CAKeyID: CAPublicKey] = [:]
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = n + 1
+            let t = raw.trimmingCharacters(in: .whitespaces)
+            if t.isEmpty || t.hasPrefix("#") { continue }
+            func fail(_ m: String) -> CAKeyFileError { CAKeyFileError(source: source, line: line, message: m) }
+            let f = t.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            guard f.count >= 6 else { throw fail("expected RID INDEX EXPONENT EXPIRY MODULUS CHECKSUM, found \(f.count) fields") }
+            guard let rid = [UInt8](hex: f[0]), rid.count == 5 else { throw fail("RID must be 5 bytes of hex, found \"\(f[0])\"") }
+            guard let idx = [UInt8](hex: f[1]), idx.count == 1 else { throw fail("INDEX must be 1 byte of hex, found \"\(f[1])\"") }
+            guard let exp = [UInt8](hex: f[2]), exp == [0x03] || exp == [0x01, 0x00, 0x01] || exp == [0x02] else {
+                throw fail("EXPONENT must be 03 or 010001, found \"\(f[2])\"")
+            }
+            var expiry: EMVDate? = nil
+            if f[3] != "-" {
+                guard let d = EMVDate(iso: f[3]) else { throw fail("EXPIRY must be YYYY-MM-DD or -, found \"\(f[3])\"") }
+                expiry = d
+            }
+            guard let mod = [UInt8](hex: f[4]), mod.count >= 64, mod.count <= 256 else {
+                throw fail("MODULUS must be 64 to 256 bytes of hex")
+            }
+            guard let chk = [UInt8](hex: f[5]), chk.count == 20 else { throw fail("CHECKSUM must be 20 bytes of hex") }
+            let computed = CAPublicKey.checksum(rid: rid, index: idx[0], modulus: mod, exponent: exp)
+            guard computed == chk else {
+                throw fail("checksum mismatch for \(Hex.encode(rid))/\(Hex.encode(idx)): file says \(Hex.encode(chk)), key data gives \(Hex.encode(computed))")
+            }
+            let id = CAKeyID(rid: rid, index: idx[0])
+            if added[id] != nil || keys[id] != nil { throw fail("duplicate key \(id)") }
+            let rsa: RSAPublicKey
+            do { rsa = try RSAPublicKey(modulus: mod, exponent: exp) } catch { throw fail("unusable key: \(error)") }
+            added[id] = CAPublicKey(rid: rid, index: idx[0], key: rsa, expiry: expiry, checksum: chk,
+                                    label: f.dropFirst(6).joined(separator: " "), isTest: isTest)
+        }
+        keys.merge(added) { a, _ in a }
+    }
+
+    /// Adds a revocation list (RID INDEX SERIAL per line).
+    public mutating func loadRevocations(text: String, source: String) throws {
+        var added: Set<Revocation> = []
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let t = raw.trimmingCharacters(in: .whitespaces)
+            if t.isEmpty || t.hasPrefix("#") { continue }
+            let f = t.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            guard f.count >= 3, let rid = [UInt8](hex: f[0]), rid.count == 5, let idx = [UInt8](hex: f[1]), idx.count == 1,
+                  let serial = [UInt8](hex: f[2]), serial.count == 3 else {
+                throw CAKeyFileError(source: source, line: n + 1, message: "expected RID (5 bytes) INDEX (1 byte) SERIAL (3 bytes) in hex")
+            }
+            added.insert(Revocation(key: CAKeyID(rid: rid, index: idx[0]), serial: serial))
+        }
+        revocations.formUnion(added)
+    }
+
+    /// Adds one key directly (replay files, the simulators' test CA); its checksum is computed here.
+    public mutating func add(rid: [UInt8], index: UInt8, key: RSAPublicKey, expiry: EMVDate? = nil, label: String, isTest: Bool) throws {
+        let id = CAKeyID(rid: rid, index: index)
+        guard rid.count == 5 else { throw CAKeyFileError(source: label, line: 0, message: "RID must be 5 bytes") }
+        guard keys[id] == nil else { throw CAKeyFileError(source: label, line: 0, message: "duplicate key \(id)") }
+        keys[id] = CAPublicKey(rid: rid, index: index, key: key, expiry: expiry,
+                               checksum: CAPublicKey.checksum(rid: rid, index: index, modulus: key.modulus, exponent: key.exponent),
+                               label: label, isTest: isTest)
+    }
+
+    /// The key files shipped with tapd: production keys always, test keys only when asked for.
+    public static func bundled(includeTestKeys: Bool) throws -> CAKeyStore {
+        var s = CAKeyStore()
+        try s.load(text: try bundledFile("production", "capk"), source: "production.capk", isTest: false)
+        if includeTestKeys {
+            try s.load(text: try bundledFile("test", "capk"), source: "test.capk", isTest: true)
+        }
+        try s.loadRevocations(text: try bundledFile("revoked", "crl"), source: "revoked.crl")
+        return s
+    }
+
+    static func bundledFile(_ name: String, _ ext: String) throws -> String {
+        guard let url = Bundle.module.url(forResource: name, withExtension: ext, subdirectory: "CAKeys") else {
+            throw CAKeyFileError(source: "\(name).\(ext)", line: 0, message: "bundled key file is missing from the installation")
+        }
+        return try String(contentsOf: url, encoding: .utf8)
+    }
+}

@@ -1,0 +1,96 @@
+// A test public-key infrastructure for the virtual cards: a test CA, issuers and cards whose RSA keys are
+// generated for the purpose. Only the simulators hold private keys; the terminal sees the CA public key through
+// the CA key store in test mode. Certificate formats: EMV 4.4 Book 2 Tables 6, 7, 14 and 17.
+import TLV
+import EMVCrypto
+import EMVKernel
+
+/// One signer in the EMV chain (CA, issuer or card) with the formats it signs.
+public struct EMVSigner: Sendable {
+    public let keyPair: RSAKeyPair
+    public var publicKey: RSAPublicKey { keyPair.publicKey }
+    public var modulusLength: Int { keyPair.publicKey.modulus.count }
+
+    public init(keyPair: RSAKeyPair) { self.keyPair = keyPair }
+
+    public static func generate(bits: Int, exponent: UInt = 3) throws -> EMVSigner {
+        EMVSigner(keyPair: try RSAKeyPair.generate(bits: bits, exponent: exponent))
+    }
+
+    /// Signs 6A ‖ body ‖ SHA-1(body ‖ hashExtra) ‖ BC, padding `body` with BB up to the modulus length.
+    /// `body` starts with the format byte (Book 2 §5.1: the signed part is recovered from format to hash).
+    public func sign(body: [UInt8], hashExtra: [[UInt8]]) throws -> [UInt8] {
+        let n = modulusLength
+        precondition(body.count <= n - 22, "signed body too long for the key")
+        let padded = body + [UInt8](repeating: 0xBB, count: n - 22 - body.count)
+        let hash = Digest.sha1(parts: [padded] + hashExtra)
+        return try keyPair.sign([0x6A] + padded + hash + [0xBC])
+    }
+
+    /// Splits a public key for a certificate with `room` bytes: (part in the certificate, remainder).
+    static func split(_ key: RSAPublicKey, room: Int) -> (part: [UInt8], remainder: [UInt8]) {
+        let m = key.modulus
+        return m.count <= room ? (m, []) : (Array(m.prefix(room)), Array(m.dropFirst(room)))
+    }
+
+    /// Book 2 Table 6: an issuer public key certificate (format 02) signed by this CA.
+    public func issuerCertificate(for issuerKey: RSAPublicKey, issuerIdentifier: String, expiryMMYY: [UInt8],
+                                  serial: [UInt8] = [0x00, 0x00, 0x01]) throws -> (certificate: [UInt8], remainder: [UInt8]) {
+        let (part, remainder) = Self.split(issuerKey, room: modulusLength - 36)
+        var id = BCD.packDigits(issuerIdentifier) ?? []
+        id += [UInt8](repeating: 0xFF, count: max(0, 4 - id.count))
+        let body = [0x02] + id.prefix(4) + expiryMMYY + serial + [0x01, 0x01,
+                    UInt8(issuerKey.modulus.count), UInt8(issuerKey.exponent.count)] + part
+        return (try sign(body: body, hashExtra: [remainder, issuerKey.exponent]), remainder)
+    }
+
+    /// Book 2 Table 14: an ICC public key certificate (format 04) signed by this issuer; the hash covers the
+    /// static data to be authenticated.
+    public func iccCertificate(for iccKey: RSAPublicKey, pan: String, expiryMMYY: [UInt8], serial: [UInt8] = [0x00, 0x00, 0x01],
+                               staticData: [UInt8]) throws -> (certificate: [UInt8], remainder: [UInt8]) {
+        let (part, remainder) = Self.split(iccKey, room: modulusLength - 42)
+        var panBytes = BCD.packDigits(pan) ?? []
+        panBytes += [UInt8](repeating: 0xFF, count: max(0, 10 - panBytes.count))
+        let body = [0x04] + panBytes.prefix(10) + expiryMMYY + serial + [0x01, 0x01,
+                    UInt8(iccKey.modulus.count), UInt8(iccKey.exponent.count)] + part
+        return (try sign(body: body, hashExtra: [remainder, iccKey.exponent, staticData]), remainder)
+    }
+
+    /// Book 2 Table 7: Signed Static Application Data (format 03) with a Data Authentication Code.
+    public func signedStaticData(dataAuthenticationCode dac: [UInt8], staticData: [UInt8]) throws -> [UInt8] {
+        try sign(body: [0x03, 0x01] + dac, hashExtra: [staticData])
+    }
+
+    /// Book 2 Table 17: Signed Dynamic Application Data (format 05) over the ICC dynamic data, hashed with the
+    /// terminal dynamic data.
+    public func signedDynamicData(iccDynamicData: [UInt8], terminalDynamicData: [UInt8]) throws -> [UInt8] {
+        try sign(body: [0x05, 0x01, UInt8(iccDynamicData.count)] + iccDynamicData, hashExtra: [terminalDynamicData])
+    }
+}
+
+/// A complete test chain: CA → issuer → card, with the CA public key ready for a `CAKeyStore`.
+public struct TestPKI: Sendable {
+    public let rid: [UInt8]
+    public let caIndex: UInt8
+    public let ca: EMVSigner
+    public let issuer: EMVSigner
+    public let icc: EMVSigner
+
+    /// Key sizes default to what real cards carry: CA 1408 bits, issuer 1152, card 1024 (exponent 3).
+    public init(rid: [UInt8], caIndex: UInt8, caBits: Int = 1408, issuerBits: Int = 1152, iccBits: Int = 1024) throws {
+        self.rid = rid
+        self.caIndex = caIndex
+        ca = try .generate(bits: caBits)
+        issuer = try .generate(bits: issuerBits)
+        icc = try .generate(bits: iccBits)
+    }
+
+    public init(rid: [UInt8], caIndex: UInt8, ca: EMVSigner, issuer: EMVSigner, icc: EMVSigner) {
+        self.rid = rid; self.caIndex = caIndex; self.ca = ca; self.issuer = issuer; self.icc = icc
+    }
+
+    /// Registers the test CA's public key in `store` as a test key.
+    public func register(in store: inout CAKeyStore) throws {
+        try store.add(rid: rid, index: caIndex, key: ca.publicKey, label: "tapd simulator test CA", isTest: true)
+    }
+}
