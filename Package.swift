@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "Simulators", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel"], swiftSettings: strict),
 
         .executableTarget(name: "tapd", dependencies: [
-            "TLV", "APDU", "EMVCrypto", "EMVKernel",
+            "TLV", "APDU", "EMVCrypto", "EMVKernel", "Simulators",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "tapctl", dependencies: [

@@ -14,6 +14,11 @@ public struct ODAResult: Sendable, Equatable {
     public var cryptogram: [UInt8]? = nil
     public var cryptogramInformationData: UInt8? = nil
 
+    public init(method: ODAMethod, failure: ODAFailure?) {
+        self.method = method
+        self.failure = failure
+    }
+
     public var succeeded: Bool { failure == nil }
 
     /// Sets the TVR bits this result calls for (Book 3 §10.3).

@@ -1,0 +1,99 @@
+// tapctl: the command-line tool for integrators and field technicians. Argument parsing and wiring only.
+import ArgumentParser
+import Foundation
+import TLV
+import EMVKernel
+
+@main
+struct Tapctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tapctl",
+        abstract: "Control and inspect tapd, the contactless payment terminal daemon.",
+        version: TapdVersion.string,
+        subcommands: [TLVCommand.self, CAPKCommand.self])
+}
+
+struct TLVCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tlv", abstract: "Work with BER-TLV data.", subcommands: [Decode.self])
+
+    struct Decode: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decode BER-TLV hex into a tree with EMV names and decoded values (card data masked).",
+            discussion: """
+            Reads HEX from the argument, or from standard input when it is "-". Spaces and colons are ignored.
+            The kernel context (C-2 Mastercard, C-3 Visa) decides the meaning of tags the kernels share; it is
+            guessed from an AID in the data when not given. Malformed data is decoded as far as possible and each
+            fault is named with its offset; the exit code is then 1.
+            """)
+
+        @Argument(help: "The data in hex, or - for standard input.") var hex: String
+        @Option(help: "Kernel context for shared tags: c2 or c3.") var kernel: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            var text = hex
+            if hex == "-" { text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) }
+            guard let bytes = Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                throw ValidationError("not valid hex (an odd number of digits or a character other than 0-9, A-F)")
+            }
+            var context: KernelContext? = nil
+            if let kernel {
+                switch kernel.lowercased() {
+                case "c2", "c-2": context = .c2
+                case "c3", "c-3": context = .c3
+                default: throw ValidationError("--kernel takes c2 or c3")
+                }
+            }
+            let d = Describe.describe(bytes, context: context)
+            if json {
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try enc.encode(d), as: UTF8.self))
+            } else {
+                print(Describe.render(d), terminator: "")
+            }
+            if !d.problems.isEmpty { throw ExitCode(1) }
+        }
+    }
+}
+
+struct CAPKCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capk", abstract: "Inspect CA public key files.", subcommands: [Verify.self, List.self])
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a CA public key file: format, checksums, duplicates. Exit 0 when every key is sound.")
+        @Argument(help: "Path of the key file.") var file: String
+        @Flag(help: "Treat the file as test keys.") var test = false
+
+        func run() async throws {
+            let text: String
+            do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+                throw ValidationError("cannot read \(file): \(error.localizedDescription)")
+            }
+            var store = CAKeyStore()
+            do {
+                try store.load(text: text, source: file, isTest: test)
+            } catch {
+                print("FAIL \(error)")
+                throw ExitCode(2)
+            }
+            print("OK \(store.keys.count) keys, fingerprint \(store.fingerprint)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the bundled CA public keys.")
+        @Flag(help: "Include the scheme test keys.") var test = false
+
+        func run() async throws {
+            let store = try CAKeyStore.bundled(includeTestKeys: test)
+            for k in store.keys.values.sorted(by: { ($0.rid.hex, $0.index) < ($1.rid.hex, $1.index) }) {
+                print("\(k.rid.hex) \(Hex.encode([k.index])) \(k.key.bits) bits exp \(k.key.exponent.hex) expiry \(k.expiry?.description ?? "-") \(k.label)")
+            }
+            print("fingerprint \(store.fingerprint)")
+        }
+    }
+}
