@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "EMVCrypto", targets: ["EMVCrypto"]),
         .library(name: "EMVKernel", targets: ["EMVKernel"]),
         .library(name: "Simulators", targets: ["Simulators"]),
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
         .executable(name: "tapd", targets: ["tapd"]),
         .executable(name: "tapctl", targets: ["tapctl"]),
     ],
@@ -36,6 +37,7 @@ let package = Package(
         .target(name: "EMVKernel", dependencies: ["TLV", "APDU", "EMVCrypto"],
                 resources: [.copy("CAKeys")], swiftSettings: strict),
 
+        .target(name: "FuzzTargets", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel"], swiftSettings: strict),
         .target(name: "Simulators", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel"], swiftSettings: strict),
 
         .executableTarget(name: "tapd", dependencies: [
@@ -51,6 +53,7 @@ let package = Package(
         .testTarget(name: "APDUTests", dependencies: ["APDU", "TLV"]),
         .testTarget(name: "EMVCryptoTests", dependencies: ["EMVCrypto"]),
         .testTarget(name: "EMVKernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"]),
+        .testTarget(name: "FuzzSmokeTests", dependencies: ["FuzzTargets", "Simulators", "EMVKernel", "TLV", "APDU"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -80,37 +80,36 @@ public enum TLVParser {
     // MARK: - Implementation
 
     /// `problems == nil` → strict (throw); non-nil → lenient (record and continue).
+    /// Scans with integer indices into the shared buffer; the only slice made per object is its value.
     static func parseSequence(_ bytes: ArraySlice<UInt8>, depth: Int, base: Int,
                               problems: inout [TLVError]?) throws -> [TLV] {
         var out: [TLV] = []
-        var rest = bytes
-        while let first = rest.first {
-            if first == 0x00 || first == 0xFF { rest = rest.dropFirst(); continue }
-            let start = rest.startIndex
+        out.reserveCapacity(min(16, bytes.count / 2 + 1))
+        var i = bytes.startIndex
+        let end = bytes.endIndex
+        while i < end {
+            let first = bytes[i]
+            if first == 0x00 || first == 0xFF { i += 1; continue }
+            let start = i
             let tag: Tag
-            do {
-                tag = try readTag(&rest, base: base)
-            } catch let e as TLVError {
-                if problems == nil { throw e }
-                problems!.append(e); return out
-            }
             let length: Int
             do {
-                length = try readLength(&rest, base: base, tag: tag)
+                tag = try readTag(bytes, &i, base: base)
+                length = try readLength(bytes, &i, base: base, tag: tag)
             } catch let e as TLVError {
                 if problems == nil { throw e }
                 problems!.append(e); return out
             }
-            var value: ArraySlice<UInt8>
-            if length > rest.count {
-                let e = TLVError(offset: start - base, reason: .valueOverrun(declared: length, available: rest.count), tag: tag)
+            let value: ArraySlice<UInt8>
+            if length > end - i {
+                let e = TLVError(offset: start - base, reason: .valueOverrun(declared: length, available: end - i), tag: tag)
                 if problems == nil { throw e }
                 problems!.append(e)
-                value = rest            // keep what arrived so a technician can see it
-                rest = rest[rest.endIndex...]
+                value = bytes[i..<end]          // keep what arrived so a technician can see it
+                i = end
             } else {
-                value = rest.prefix(length)
-                rest = rest.dropFirst(length)
+                value = bytes[i..<(i + length)]
+                i += length
             }
             var children: [TLV] = []
             if tag.isConstructed && !value.isEmpty {
@@ -127,17 +126,20 @@ public enum TLVParser {
         return out
     }
 
-    /// Book 3 Annex B1: reads one tag, advancing `rest`.
-    static func readTag(_ rest: inout ArraySlice<UInt8>, base: Int) throws -> Tag {
-        let start = rest.startIndex
-        guard let b0 = rest.first else { throw TLVError(offset: start - base, reason: .truncatedTag) }
-        rest = rest.dropFirst()
+    /// Book 3 Annex B1: reads one tag at `i`, advancing it.
+    @inline(__always)
+    static func readTag(_ bytes: ArraySlice<UInt8>, _ i: inout Int, base: Int) throws -> Tag {
+        let start = i
+        guard i < bytes.endIndex else { throw TLVError(offset: start - base, reason: .truncatedTag) }
+        let b0 = bytes[i]
+        i += 1
         var v = UInt32(b0)
         if b0 & 0x1F == 0x1F {
             var count = 1
             while true {
-                guard let b = rest.first else { throw TLVError(offset: start - base, reason: .truncatedTag) }
-                rest = rest.dropFirst()
+                guard i < bytes.endIndex else { throw TLVError(offset: start - base, reason: .truncatedTag) }
+                let b = bytes[i]
+                i += 1
                 count += 1
                 if count > 4 { throw TLVError(offset: start - base, reason: .tagTooLong) }
                 v = v << 8 | UInt32(b)
@@ -147,20 +149,37 @@ public enum TLVParser {
         return Tag(v)
     }
 
-    /// Book 3 Annex B2: reads one length field, advancing `rest`.
-    static func readLength(_ rest: inout ArraySlice<UInt8>, base: Int, tag: Tag) throws -> Int {
-        let start = rest.startIndex
-        guard let l0 = rest.first else { throw TLVError(offset: start - base, reason: .truncatedLength, tag: tag) }
-        rest = rest.dropFirst()
+    /// Book 3 Annex B2: reads one length field at `i`, advancing it.
+    @inline(__always)
+    static func readLength(_ bytes: ArraySlice<UInt8>, _ i: inout Int, base: Int, tag: Tag) throws -> Int {
+        let start = i
+        guard i < bytes.endIndex else { throw TLVError(offset: start - base, reason: .truncatedLength, tag: tag) }
+        let l0 = bytes[i]
+        i += 1
         if l0 < 0x80 { return Int(l0) }
         let n = Int(l0 & 0x7F)
         if n == 0 { throw TLVError(offset: start - base, reason: .indefiniteLength, tag: tag) }
         if n > 3 { throw TLVError(offset: start - base, reason: .lengthFieldTooLong(n), tag: tag) }
-        guard rest.count >= n else { throw TLVError(offset: start - base, reason: .truncatedLength, tag: tag) }
+        guard bytes.endIndex - i >= n else { throw TLVError(offset: start - base, reason: .truncatedLength, tag: tag) }
         var len = 0
-        for b in rest.prefix(n) { len = len << 8 | Int(b) }
-        rest = rest.dropFirst(n)
+        for k in 0..<n { len = len << 8 | Int(bytes[i + k]) }
+        i += n
         return len
+    }
+
+    /// Slice-advancing forms, for callers that walk a buffer object by object (DOLs, tags).
+    static func readTag(_ rest: inout ArraySlice<UInt8>, base: Int) throws -> Tag {
+        var i = rest.startIndex
+        let t = try readTag(rest, &i, base: base)
+        rest = rest[i...]
+        return t
+    }
+
+    static func readLength(_ rest: inout ArraySlice<UInt8>, base: Int, tag: Tag) throws -> Int {
+        var i = rest.startIndex
+        let l = try readLength(rest, &i, base: base, tag: tag)
+        rest = rest[i...]
+        return l
     }
 }
 
@@ -170,18 +189,18 @@ extension TLVParser {
     /// might normalise a long-form length.
     public static func rawObjects(_ bytes: ArraySlice<UInt8>) throws -> [(tag: Tag, encoded: ArraySlice<UInt8>)] {
         var out: [(tag: Tag, encoded: ArraySlice<UInt8>)] = []
-        var rest = bytes
+        var i = bytes.startIndex
         let base = bytes.startIndex
-        while let first = rest.first {
-            if first == 0x00 || first == 0xFF { rest = rest.dropFirst(); continue }
-            let start = rest.startIndex
-            let tag = try readTag(&rest, base: base)
-            let len = try readLength(&rest, base: base, tag: tag)
-            guard len <= rest.count else {
-                throw TLVError(offset: start - base, reason: .valueOverrun(declared: len, available: rest.count), tag: tag)
+        while i < bytes.endIndex {
+            if bytes[i] == 0x00 || bytes[i] == 0xFF { i += 1; continue }
+            let start = i
+            let tag = try readTag(bytes, &i, base: base)
+            let len = try readLength(bytes, &i, base: base, tag: tag)
+            guard len <= bytes.endIndex - i else {
+                throw TLVError(offset: start - base, reason: .valueOverrun(declared: len, available: bytes.endIndex - i), tag: tag)
             }
-            rest = rest.dropFirst(len)
-            out.append((tag, bytes[start..<rest.startIndex]))
+            i += len
+            out.append((tag, bytes[start..<i]))
         }
         return out
     }

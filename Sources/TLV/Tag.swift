@@ -31,8 +31,12 @@ public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
         return out
     }
 
-    /// The first byte of the encoded tag.
-    public var firstByte: UInt8 { bytes[0] }
+    /// The first byte of the encoded tag (the most significant non-zero byte; computed without allocating).
+    public var firstByte: UInt8 {
+        var v = rawValue
+        while v > 0xFF { v >>= 8 }
+        return UInt8(v)
+    }
 
     /// Book 3 Annex B1: b6 of the first byte set → constructed data object.
     public var isConstructed: Bool { firstByte & 0x20 != 0 }

@@ -1,0 +1,21 @@
+// swift-tools-version:6.0
+// tapd's benchmarks: a plain release-mode harness (`make bench`), its own package so benchmarks never slow the
+// main build. Allocation counts come from a small malloc interposer (CAllocCounter).
+import PackageDescription
+
+let package = Package(
+    name: "tapd-benchmarks",
+    dependencies: [.package(name: "tapd", path: "..")],
+    targets: [
+        .target(name: "CAllocCounter"),
+        .executableTarget(name: "tapd-bench", dependencies: [
+            "CAllocCounter",
+            .product(name: "TLV", package: "tapd"),
+            .product(name: "APDU", package: "tapd"),
+            .product(name: "EMVCrypto", package: "tapd"),
+            .product(name: "EMVKernel", package: "tapd"),
+            .product(name: "Simulators", package: "tapd"),
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

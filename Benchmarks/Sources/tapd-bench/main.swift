@@ -1,0 +1,86 @@
+// tapd benchmarks (release mode): `make bench`. Targets from the issues; figures go to the README.
+import TLV
+import APDU
+import EMVCrypto
+import EMVKernel
+import Simulators
+
+print("tapd benchmarks — \(TapdVersion.string), release build")
+print("")
+
+// MARK: TLV — a typical card conversation's responses (PPSE, FCI, GPO, four records).
+let card = SampleVisaCard(pki: try SampleVisaCard.makePKI())
+let pdolData = [UInt8](repeating: 0, count: try DataObjectList(parsing: SampleVisaCard.pdol).totalLength)
+var responses: [[UInt8]] = try card.exchanges(pdolData: pdolData).compactMap {
+    if case .bytes(let b) = $0.answer { return Array(b.dropLast(2)) }
+    return nil
+}
+// A fourth record as an M/Chip-style card carries it: CDOL1, CDOL2, CVM List, IACs, currency and country data.
+responses.append(TLV(tag: 0x70, children: [
+    TLV(tag: 0x8C, value: [UInt8](hex: "9F02069F03069F1A0295055F2A029A039C019F37049F35019F45029F4C089F34039F21039F7C14")!),
+    TLV(tag: 0x8D, value: [UInt8](hex: "910A8A0295059F37049F4C08")!),
+    TLV(tag: 0x8E, value: [UInt8](hex: "000000000000000042031E031F00")!),
+    TLV(tag: 0x9F0D, value: [UInt8](hex: "B450840000")!), TLV(tag: 0x9F0E, value: [UInt8](hex: "0000000000")!),
+    TLV(tag: 0x9F0F, value: [UInt8](hex: "B470848000")!), TLV(tag: 0x5F28, value: [0x02, 0x76]),
+    TLV(tag: 0x9F42, value: [0x09, 0x78]), TLV(tag: 0x5F25, value: [0x24, 0x01, 0x01]), TLV(tag: 0x9F08, value: [0x00, 0x02]),
+    TLV(tag: 0x5F30, value: [0x02, 0x01]), TLV(tag: 0x9F44, value: [0x02]),
+]).encoded)
+let conversationBytes = responses.reduce(0) { $0 + $1.count }
+print("TLV corpus: \(responses.count) responses (PPSE, FCI, GPO, 4 records), \(conversationBytes) bytes")
+report(try measure("TLV strict parse of the conversation", bytesPerOp: conversationBytes) {
+    for r in responses { blackHole(try TLVParser.parse(r)) }
+})
+report(try measure("TLV lenient parse of the conversation", bytesPerOp: conversationBytes) {
+    for r in responses { blackHole(TLVParser.parseLenient(r)) }
+})
+report(try measure("TLV parse + flatten into a TLVStore", bytesPerOp: conversationBytes) {
+    var s = TLVStore()
+    for r in responses { s.add(try TLVParser.parse(r)) }
+    blackHole(s)
+})
+
+// MARK: ODA — complete fDDA and CDA with a 1984-bit CA key.
+print("")
+let rid: [UInt8] = [0xA0, 0, 0, 0, 0x03]
+let pki = try TestPKI(rid: rid, caIndex: 0xF1, caBits: 1984, issuerBits: 1408, iccBits: 1152)
+var keys = CAKeyStore()
+try pki.register(in: &keys)
+let date = EMVDate(year: 2026, month: 11, day: 26)!
+let oda = OfflineDataAuthenticator(keys: keys, transactionDate: date)
+let pan = "4761739001010119"
+let record = TLV(tag: 0x70, children: [TLV(tag: 0x5A, value: BCD.packDigits(pan)!), TLV(tag: 0x5F24, value: [0x28, 0x12, 0x31])]).encoded
+var sda = StaticDataToBeAuthenticated()
+sda.add(record: record, sfi: 1, recordNumber: 1)
+let staticData = try sda.finish(sdaTagList: [0x82], aip: [0x39, 0x00]).get()
+let (ic, ir) = try pki.ca.issuerCertificate(for: pki.issuer.publicKey, issuerIdentifier: "476173", expiryMMYY: [0x12, 0x29])
+let (cc, cr) = try pki.issuer.iccCertificate(for: pki.icc.publicKey, pan: pan, expiryMMYY: [0x12, 0x28], staticData: staticData)
+var data = TLVStore()
+data[0x5A] = BCD.packDigits(pan); data[0x8F] = [0xF1]; data[0x90] = ic; data[0x9F32] = [0x03]; data[0x9F46] = cc; data[0x9F47] = [0x03]
+if !ir.isEmpty { data[0x92] = ir }
+if !cr.isEmpty { data[0x9F48] = cr }
+data[0x9F37] = [1, 2, 3, 4]; data[0x9F02] = [0, 0, 0, 0, 0x12, 0x34]; data[0x5F2A] = [0x09, 0x78]; data[0x9F69] = [0x01, 9, 9, 9, 9, 0, 0]
+data[0x9F36] = [0x00, 0x01]
+data[0x9F4B] = try pki.icc.signedDynamicData(iccDynamicData: [0x02, 0xAB, 0xCD, 0x00, 0x01],
+                                             terminalDynamicData: [1, 2, 3, 4, 0, 0, 0, 0, 0x12, 0x34, 0x09, 0x78, 0x01, 9, 9, 9, 9, 0, 0])
+precondition(oda.performFDDA(rid: rid, data: data, staticData: staticData).succeeded, "benchmark fixture must verify")
+print("ODA keys: CA \(pki.ca.publicKey.bits) bits, issuer \(pki.issuer.publicKey.bits) bits, ICC \(pki.icc.publicKey.bits) bits, exponent 3")
+report(try measure("fDDA complete (issuer cert + ICC cert + SDAD)") {
+    blackHole(oda.performFDDA(rid: rid, data: data, staticData: staticData))
+})
+
+// CDA on a GENERATE AC response.
+let pdol: [UInt8] = [0, 0, 0, 0, 0x12, 0x34], cdol: [UInt8] = [0, 0, 0, 0, 0x12, 0x34, 1, 2, 3, 4]
+let cid = TLV(tag: 0x9F27, value: [0x80]).encoded, atc = TLV(tag: 0x9F36, value: [0, 1]).encoded
+let tdhc = Digest.sha1(pdol + cdol + cid + atc)
+let sdad = try pki.icc.signedDynamicData(iccDynamicData: [0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x80] + [UInt8](repeating: 0xAC, count: 8) + tdhc,
+                                         terminalDynamicData: [1, 2, 3, 4])
+let genac = TLV(tag: 0x77, value: cid + atc + TLV(tag: 0x9F4B, value: sdad).encoded).encoded
+precondition(oda.performCDA(rid: rid, data: data, staticData: staticData, pdolData: pdol, cdolData: cdol,
+                            generateACResponse: genac, un: [1, 2, 3, 4]).succeeded, "benchmark fixture must verify")
+report(try measure("CDA complete (issuer cert + ICC cert + SDAD + TDHC)") {
+    blackHole(oda.performCDA(rid: rid, data: data, staticData: staticData, pdolData: pdol, cdolData: cdol,
+                             generateACResponse: genac, un: [1, 2, 3, 4]))
+})
+report(try measure("RSA recovery, 1984-bit key, exponent 3") {
+    blackHole(try? pki.ca.publicKey.apply(ic))
+})
