@@ -50,8 +50,8 @@ public enum FuzzTargets {
             var cert = [UInt8](repeating: 0, count: ca.key.modulus.count)
             for i in 0..<cert.count { cert[i] = bytes[i % bytes.count] }
             if let x = try? SignedDataRecovery.recover(cert, key: ca.key, object: .issuerCertificate, format: 0x02) {
-                _ = IssuerPublicKeyCertificate(recovered: x)
-                _ = ICCPublicKeyCertificate(recovered: x)
+                _ = PublicKeyCertificate.issuer(recovered: x)
+                _ = PublicKeyCertificate.icc(recovered: x)
                 _ = try? SignedDynamicApplicationData(recovered: x)
             }
         }

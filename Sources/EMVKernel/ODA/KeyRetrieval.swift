@@ -24,7 +24,7 @@ public struct OfflineDataAuthenticator: Sendable {
 
         // Steps 1–4: length, recovery, trailer, header, format 02.
         let x = try SignedDataRecovery.recover(cert, key: ca.key, object: .issuerCertificate, format: 0x02)
-        let c = IssuerPublicKeyCertificate(recovered: x)
+        guard let c = PublicKeyCertificate.issuer(recovered: x) else { throw .wrongLength(.issuerCertificate, expected: 42, actual: x.count) }
         guard c.hashAlgorithm == 0x01, c.publicKeyAlgorithm == 0x01 else {
             throw .unsupportedAlgorithm(.issuerCertificate, hash: c.hashAlgorithm, publicKey: c.publicKeyAlgorithm)
         }
@@ -33,7 +33,7 @@ public struct OfflineDataAuthenticator: Sendable {
         // Step 5–7: hash over format … key part ‖ remainder ‖ exponent.
         try SignedDataRecovery.checkHash(x, extra: [remainder, exponent], object: .issuerCertificate)
         // Step 8: issuer identifier = leftmost 3–8 PAN digits, padded with F.
-        guard let idDigits = BCD.digits(c.issuerIdentifier), idDigits.count >= 3,
+        guard let idDigits = BCD.digits(c.subjectIdentifier), idDigits.count >= 3,
               let panDigits = BCD.digits(pan), panDigits.hasPrefix(idDigits) else { throw .issuerIdentifierMismatch }
         // Step 9: valid through the end of the expiry month.
         guard let expiry = c.expiry else { throw .invalidDate(.issuerCertificate) }
@@ -53,7 +53,7 @@ public struct OfflineDataAuthenticator: Sendable {
         guard let exponent = data[0x9F47] else { throw .missingData(0x9F47) }
         guard let pan = data[0x5A] else { throw .missingData(0x5A) }
         let x = try SignedDataRecovery.recover(cert, key: issuerKey, object: .iccCertificate, format: 0x04)
-        let c = ICCPublicKeyCertificate(recovered: x)
+        guard let c = PublicKeyCertificate.icc(recovered: x) else { throw .wrongLength(.iccCertificate, expected: 42, actual: x.count) }
         guard c.hashAlgorithm == 0x01, c.publicKeyAlgorithm == 0x01 else {
             throw .unsupportedAlgorithm(.iccCertificate, hash: c.hashAlgorithm, publicKey: c.publicKeyAlgorithm)
         }
@@ -61,7 +61,7 @@ public struct OfflineDataAuthenticator: Sendable {
         if c.needsRemainder && remainder.isEmpty { throw .missingData(0x9F48) }
         try SignedDataRecovery.checkHash(x, extra: [remainder, exponent, staticData], object: .iccCertificate)
         // Step 8: the recovered PAN (padded with F) equals the application PAN.
-        guard let certPAN = BCD.digits(c.applicationPAN), let appPAN = BCD.digits(pan), !certPAN.isEmpty, certPAN == appPAN else {
+        guard let certPAN = BCD.digits(c.subjectIdentifier), let appPAN = BCD.digits(pan), !certPAN.isEmpty, certPAN == appPAN else {
             throw .panMismatch
         }
         guard let expiry = c.expiry else { throw .invalidDate(.iccCertificate) }

@@ -31,9 +31,12 @@ public enum SignedDataRecovery {
     }
 }
 
-/// Book 2 Table 6: the fields of a recovered issuer public key certificate (format 02).
-public struct IssuerPublicKeyCertificate: Sendable, Equatable {
-    public let issuerIdentifier: [UInt8]      // 4 bytes, leftmost 3–8 PAN digits padded with F
+/// Book 2 Tables 6 and 14: the fields of a recovered public key certificate. Issuer certificates (format 02)
+/// name the issuer by a 4-byte identifier (leftmost PAN digits padded with F); ICC certificates (format 04) by
+/// the 10-byte application PAN padded with F. After the identifier both carry expiry (MMYY), serial number,
+/// hash and public key algorithm indicators, key and exponent lengths, then the key or its leftmost part.
+public struct PublicKeyCertificate: Sendable, Equatable {
+    public let subjectIdentifier: [UInt8]
     public let expiry: CertificateExpiry?
     public let rawExpiry: [UInt8]
     public let serialNumber: [UInt8]          // 3 bytes
@@ -41,56 +44,36 @@ public struct IssuerPublicKeyCertificate: Sendable, Equatable {
     public let publicKeyAlgorithm: UInt8
     public let publicKeyLength: Int
     public let exponentLength: Int
-    /// The leftmost part of the issuer key held in the certificate (with any BB padding removed).
+    /// The part of the key held in the certificate (any BB padding left out).
     public let keyPart: [UInt8]
+    /// Room for the key in the certificate: NCA − 36 for an issuer key, NI − 42 for an ICC key.
+    public let room: Int
     public let recovered: [UInt8]
 
-    public init(recovered x: [UInt8]) {
+    /// Reads an issuer public key certificate; nil when `x` is too short to hold one.
+    public static func issuer(recovered x: [UInt8]) -> PublicKeyCertificate? { .init(recovered: x, identifierLength: 4) }
+    /// Reads an ICC public key certificate; nil when `x` is too short to hold one.
+    public static func icc(recovered x: [UInt8]) -> PublicKeyCertificate? { .init(recovered: x, identifierLength: 10) }
+
+    init?(recovered x: [UInt8], identifierLength n: Int) {
+        // 6A, format, identifier, expiry (2), serial (3), two indicators, two lengths, key …, hash (20), BC.
+        let keyStart = 2 + n + 2 + 3 + 4
+        guard x.count >= keyStart + 21 else { return nil }
         recovered = x
-        issuerIdentifier = Array(x[2..<6])
-        rawExpiry = Array(x[6..<8])
-        expiry = CertificateExpiry(mmyy: x[6..<8])
-        serialNumber = Array(x[8..<11])
-        hashAlgorithm = x[11]
-        publicKeyAlgorithm = x[12]
-        publicKeyLength = Int(x[13])
-        exponentLength = Int(x[14])
-        let room = x.count - 36
-        keyPart = Array(x[15..<(15 + min(room, publicKeyLength))])
+        subjectIdentifier = Array(x[2..<(2 + n)])
+        rawExpiry = Array(x[(2 + n)..<(4 + n)])
+        expiry = CertificateExpiry(mmyy: rawExpiry)
+        serialNumber = Array(x[(4 + n)..<(7 + n)])
+        hashAlgorithm = x[7 + n]
+        publicKeyAlgorithm = x[8 + n]
+        publicKeyLength = Int(x[9 + n])
+        exponentLength = Int(x[10 + n])
+        room = x.count - keyStart - 21
+        keyPart = Array(x[keyStart..<(keyStart + min(room, publicKeyLength))])
     }
 
-    /// Whether the whole key fits in the certificate (NI ≤ NCA − 36); otherwise the remainder (tag 92) completes it.
-    public var needsRemainder: Bool { publicKeyLength > recovered.count - 36 }
-}
-
-/// Book 2 Table 14: the fields of a recovered ICC public key certificate (format 04).
-public struct ICCPublicKeyCertificate: Sendable, Equatable {
-    public let applicationPAN: [UInt8]        // 10 bytes, padded with F
-    public let expiry: CertificateExpiry?
-    public let rawExpiry: [UInt8]
-    public let serialNumber: [UInt8]
-    public let hashAlgorithm: UInt8
-    public let publicKeyAlgorithm: UInt8
-    public let publicKeyLength: Int
-    public let exponentLength: Int
-    public let keyPart: [UInt8]
-    public let recovered: [UInt8]
-
-    public init(recovered x: [UInt8]) {
-        recovered = x
-        applicationPAN = Array(x[2..<12])
-        rawExpiry = Array(x[12..<14])
-        expiry = CertificateExpiry(mmyy: x[12..<14])
-        serialNumber = Array(x[14..<17])
-        hashAlgorithm = x[17]
-        publicKeyAlgorithm = x[18]
-        publicKeyLength = Int(x[19])
-        exponentLength = Int(x[20])
-        let room = x.count - 42
-        keyPart = Array(x[21..<(21 + min(room, publicKeyLength))])
-    }
-
-    public var needsRemainder: Bool { publicKeyLength > recovered.count - 42 }
+    /// Whether the key is longer than the room in the certificate, so the remainder (92 / 9F48) completes it.
+    public var needsRemainder: Bool { publicKeyLength > room }
 }
 
 /// Book 2 Table 7: recovered signed static application data (format 03).
