@@ -13,6 +13,9 @@ public struct ODAResult: Sendable, Equatable {
     /// CDA: the cryptogram and CID taken from the signature (Book 2 §6.6.2).
     public var cryptogram: [UInt8]? = nil
     public var cryptogramInformationData: UInt8? = nil
+    /// CDA: signed ICC dynamic data after the transaction data hash code (Book C-2 puts the relay resistance
+    /// values there).
+    public var cdaTrailingData: [UInt8]? = nil
 
     public init(method: ODAMethod, failure: ODAFailure?) {
         self.method = method
@@ -124,6 +127,7 @@ extension OfflineDataAuthenticator {
             r.iccDynamicNumber = fields.iccDynamicNumber
             r.cryptogram = fields.applicationCryptogram
             r.cryptogramInformationData = fields.cryptogramInformationData
+            r.cdaTrailingData = fields.trailingData
             return r
         } catch {
             return .failed(.cda, error)
@@ -153,6 +157,8 @@ public struct CDADynamicData: Sendable, Equatable {
     public let cryptogramInformationData: UInt8
     public let applicationCryptogram: [UInt8]
     public let transactionDataHashCode: [UInt8]
+    /// Whatever the card signed after the hash code.
+    public let trailingData: [UInt8]
 
     public init(_ d: SignedDynamicApplicationData) throws(ODAFailure) {
         let b = d.iccDynamicData
@@ -163,5 +169,6 @@ public struct CDADynamicData: Sendable, Equatable {
         cryptogramInformationData = b[1 + ldn]
         applicationCryptogram = Array(b[(2 + ldn)..<(10 + ldn)])
         transactionDataHashCode = Array(b[(10 + ldn)..<(30 + ldn)])
+        trailingData = Array(b[(30 + ldn)...])
     }
 }

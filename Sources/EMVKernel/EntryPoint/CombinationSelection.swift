@@ -1,0 +1,80 @@
+// Entry Point combination selection (EMV Contactless Book B §3.3): SELECT the PPSE, match its directory
+// entries against the terminal's combinations, order the candidates by priority, and SELECT the chosen one.
+import TLV
+import APDU
+
+/// One entry of the PPSE directory (Book B §3.3.2.4, Table 3-3).
+public struct DirectoryEntry: Sendable, Equatable {
+    public let adfName: [UInt8]
+    public let label: String?
+    /// Application Priority Indicator, lower nibble: 1 is the highest, 0 means none.
+    public let priority: UInt8?
+    public let kernelIdentifier: [UInt8]?
+    public let extendedSelection: [UInt8]?
+
+    /// The short kernel identifier: b6–b1 of the first byte of 9F2A (Book B §3.3.2.5), or the scheme default.
+    public var requestedKernel: UInt8? {
+        if let k = kernelIdentifier, let first = k.first { return first & 0x3F }
+        return KernelID.defaultKernel(forAID: adfName)?.rawValue
+    }
+}
+
+public struct Candidate: Sendable {
+    public let entry: DirectoryEntry
+    public let combination: PreProcessedCombination
+    /// Order of the entry in the directory, to keep equal priorities stable (Book B §3.3.2.7).
+    public let order: Int
+}
+
+public enum SelectionError: Error, Equatable, Sendable {
+    case noPPSE(StatusWord?)
+    case malformedPPSE(String)
+    case noCandidates
+}
+
+public enum CombinationSelection {
+    /// Book B §3.3.2.2–§3.3.2.4: parses the PPSE FCI. Entries without a well-formed ADF name are skipped.
+    public static func directory(from response: ResponseAPDU) throws(SelectionError) -> [DirectoryEntry] {
+        guard response.status.isSuccess else { throw .noPPSE(response.status) }
+        guard let fci = try? TLVParser.parseOne(response.data), fci.tag == 0x6F else { throw .malformedPPSE("no FCI template (6F)") }
+        guard let a5 = fci.children.first(where: { $0.tag == 0xA5 }) else { throw .malformedPPSE("no FCI proprietary template (A5)") }
+        guard let bf0c = a5.children.first(where: { $0.tag == 0xBF0C }) else { throw .malformedPPSE("no FCI issuer discretionary data (BF0C)") }
+        var out: [DirectoryEntry] = []
+        for e in bf0c.children where e.tag == 0x61 {
+            guard let adf = e.children.first(where: { $0.tag == 0x4F }), (5...16).contains(adf.value.count) else { continue }
+            let api = e.children.first(where: { $0.tag == 0x87 })?.value.first
+            let label = e.children.first(where: { $0.tag == 0x50 }).map { String(decoding: $0.value.filter { $0 >= 0x20 && $0 < 0x7F }, as: UTF8.self) }
+            let kid = e.children.first(where: { $0.tag == 0x9F2A }).map { Array($0.value) }
+            let ext = e.children.first(where: { $0.tag == 0x9F29 }).map { Array($0.value) }
+            out.append(DirectoryEntry(adfName: Array(adf.value), label: label, priority: api.map { $0 & 0x0F },
+                                      kernelIdentifier: kid?.isEmpty == true ? nil : kid, extendedSelection: ext))
+        }
+        return out
+    }
+
+    /// Book B §3.3.2.5–§3.3.2.7: entries matched against the allowed combinations (the configured AID is a prefix
+    /// of the ADF name and the kernels agree), ordered by priority, then by directory order.
+    public static func candidates(_ entries: [DirectoryEntry], _ combinations: [PreProcessedCombination]) -> [Candidate] {
+        var out: [Candidate] = []
+        for (i, e) in entries.enumerated() {
+            guard let kernel = e.requestedKernel else { continue }
+            for c in combinations where !c.indicators.contactlessApplicationNotAllowed {
+                let aid = c.application.aid.bytes
+                if e.adfName.starts(with: aid), c.application.kernel.rawValue == kernel {
+                    out.append(Candidate(entry: e, combination: c, order: i))
+                    break
+                }
+            }
+        }
+        return out.sorted { a, b in
+            let pa = a.entry.priority.flatMap { $0 == 0 ? nil : $0 } ?? 16
+            let pb = b.entry.priority.flatMap { $0 == 0 ? nil : $0 } ?? 16
+            return pa != pb ? pa < pb : a.order < b.order
+        }
+    }
+
+    /// Book B §3.3.3.3: the name for the final SELECT, with the Extended Selection appended when present.
+    public static func selectName(for c: Candidate) -> [UInt8] {
+        c.entry.adfName + (c.entry.extendedSelection ?? [])
+    }
+}

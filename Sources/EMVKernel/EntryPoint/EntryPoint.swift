@@ -1,0 +1,107 @@
+// Entry Point (EMV Contactless Book B): pre-processing (Start A), combination selection (Start C), kernel
+// activation (Start D) and outcome processing. Protocol activation — waiting for a card in the field — is the
+// reader's job; a restart at Start B (try again, see phone) is the caller's, with `process(card:…, restarted: true)`.
+import TLV
+import APDU
+
+public struct EntryPoint: Sendable {
+    public let configuration: TerminalConfiguration
+    public let keys: CAKeyStore
+    public let risk: RiskManager
+
+    public init(configuration: TerminalConfiguration, keys: CAKeyStore, risk: RiskManager) {
+        self.configuration = configuration
+        self.keys = keys
+        self.risk = risk
+    }
+
+    /// Start A, Book B §3.1: pre-processing. Nil when no combination is allowed for this transaction, in which
+    /// case the outcome is Try Another Interface (§3.1.1.13) and the card need not be tapped.
+    public func preProcess(_ txn: TransactionParameters) -> [PreProcessedCombination]? {
+        let pre = PreProcessing.run(configuration, txn)
+        return pre.contains(where: { !$0.indicators.contactlessApplicationNotAllowed }) ? pre : nil
+    }
+
+    public static func noContactlessOutcome() -> Outcome {
+        var o = Outcome(.tryAnotherInterface, reason: "no contactless application allows this amount")
+        o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .processingError, holdTimeMilliseconds: 1300)
+        return o
+    }
+
+    /// Starts B–D for one card in the field: select the PPSE, build the candidate list, select and activate
+    /// kernels until one reaches an outcome other than Select Next (Book B §3.5.1.1).
+    public func process(card: any CardChannel, transaction: TransactionParameters, combinations: [PreProcessedCombination],
+                        overrides: [Tag: [UInt8]] = [:], restarted: Bool = false) async -> Outcome {
+        let transport = CardTransport(channel: card)
+        // Book B §3.3.2.2: SELECT the PPSE.
+        let ppse: ResponseAPDU
+        do { ppse = try await transport.send(.select(name: CommandAPDU.ppseName)) }
+        catch let e as CardError { return KernelFailure.communication(e).outcome }
+        catch { return KernelFailure.communication(.transport("\(error)")).outcome }
+
+        let entries: [DirectoryEntry]
+        do { entries = try CombinationSelection.directory(from: ppse) } catch {
+            var o = Outcome(.tryAnotherInterface, reason: Self.describe(error))
+            o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .processingError, holdTimeMilliseconds: 1300)
+            return o
+        }
+        var candidates = CombinationSelection.candidates(entries, combinations)
+        if candidates.isEmpty {
+            var o = Outcome(.tryAnotherInterface, reason: entries.isEmpty ? "the PPSE lists no application" : "no application on the card is accepted here")
+            o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .processingError, holdTimeMilliseconds: 1300)
+            return o
+        }
+
+        var lastReason = ""
+        while !candidates.isEmpty {
+            let c = candidates.removeFirst()
+            // Book B §3.3.3: final selection; an error status removes the candidate (§3.3.3.5).
+            let select: ResponseAPDU
+            do { select = try await transport.send(.select(name: CombinationSelection.selectName(for: c))) }
+            catch let e as CardError { return KernelFailure.communication(e).outcome }
+            catch { return KernelFailure.communication(.transport("\(error)")).outcome }
+            guard select.status.isSuccess, let fci = try? TLVParser.parseOne(select.data), fci.tag == 0x6F,
+                  let df = fci.first(0x84), df.value.starts(with: c.entry.adfName) || c.entry.adfName.starts(with: df.value) else {
+                lastReason = "SELECT \(Hex.encode(c.entry.adfName)) answered \(select.status)"
+                continue
+            }
+            guard let kernel = KernelID(rawValue: c.combination.application.kernel.rawValue), kernel.isSupported else {
+                let k = c.combination.application.kernel
+                var o = Outcome(.endApplication, reason: "\(k.scheme) kernel (\(k.name)) is not supported yet")
+                o.kernel = k.name
+                o.aid = c.entry.adfName
+                o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .processingError, holdTimeMilliseconds: 1300)
+                return o
+            }
+            let session = KernelSession(transport: transport, candidate: c, fci: fci, configuration: configuration,
+                                        transaction: transaction, keys: keys, risk: risk, overrides: overrides, restarted: restarted)
+            var outcome: Outcome
+            switch kernel {
+            case .visa: outcome = await KernelC3.run(session)
+            case .mastercard: outcome = await KernelC2.run(session)
+            default: outcome = Outcome(.endApplication, reason: "unreachable")
+            }
+            if outcome.kind == .selectNext {
+                lastReason = outcome.reason ?? "select next"
+                continue
+            }
+            // Velocity: one tap recorded per completed card read.
+            if let pan = CardIdentity.pan(from: outcome.transactionData), let alert = await risk.recordTap(pan: pan) {
+                outcome.alerts.append(alert)
+            }
+            return outcome
+        }
+        var o = Outcome(.tryAnotherInterface, reason: "no candidate application could be used (\(lastReason))")
+        o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .processingError, holdTimeMilliseconds: 1300)
+        return o
+    }
+
+    static func describe(_ e: any Error) -> String {
+        switch e as? SelectionError {
+        case .noPPSE(let sw)?: return "no PPSE on the card (\(sw.map { "\($0)" } ?? "no answer"))"
+        case .malformedPPSE(let s)?: return "malformed PPSE: \(s)"
+        case .noCandidates?: return "no candidate application"
+        case nil: return "\(e)"
+        }
+    }
+}

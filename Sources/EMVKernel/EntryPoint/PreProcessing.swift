@@ -1,0 +1,59 @@
+// Entry Point pre-processing (EMV Contactless Book B §3.1.1): for each combination of AID and kernel, decide
+// before the card is tapped whether it is allowed for this amount and what the kernel must be told (the TTQ
+// with "online cryptogram required" and "CVM required" set as the limits demand).
+import TLV
+
+/// Book B §3.1.1: the Entry Point Pre-Processing Indicators of one combination.
+public struct PreProcessingIndicators: Sendable, Equatable {
+    public var statusCheckRequested = false
+    public var contactlessApplicationNotAllowed = false
+    public var zeroAmount = false
+    public var cvmRequiredLimitExceeded = false
+    public var floorLimitExceeded = false
+    /// The TTQ after pre-processing (C-3 combinations only).
+    public var ttq: [UInt8]?
+}
+
+public struct PreProcessedCombination: Sendable {
+    public let application: ApplicationConfiguration
+    public let indicators: PreProcessingIndicators
+}
+
+public enum PreProcessing {
+    /// Book B §3.1.1.1–§3.1.1.13. Returns the combinations with their indicators; all of them "not allowed"
+    /// means the transaction cannot be done contactless (Outcome Try Another Interface, §3.1.1.13).
+    public static func run(_ config: TerminalConfiguration, _ txn: TransactionParameters) -> [PreProcessedCombination] {
+        config.applications.map { app in
+            var ind = PreProcessingIndicators()
+            // §3.1.1.1: copy the configured TTQ with byte 2 b8 (online cryptogram required) and b7 (CVM required) clear.
+            var ttq = app.ttq?.bytes
+            if ttq != nil, ttq!.count == 4 { ttq![1] &= 0x3F }
+            let amount = txn.amount
+            // §3.1.1.2: status check — an amount of exactly one major unit.
+            if app.statusCheckSupported, amount == pow10(config.currencyExponent) { ind.statusCheckRequested = true }
+            // §3.1.1.3–4: zero amount.
+            if amount == 0 {
+                if app.zeroAmountAllowed { ind.zeroAmount = true } else { ind.contactlessApplicationNotAllowed = true }
+            }
+            // §3.1.1.5: the reader contactless transaction limit. C-2 applies its own limits after GPO, where it
+            // knows whether the device supports on-device CVM (Book C-2 §3.2.2), so Entry Point leaves it to the kernel.
+            if app.kernel != .mastercard, let limit = app.contactlessTransactionLimit, amount >= limit {
+                ind.contactlessApplicationNotAllowed = true
+            }
+            // §3.1.1.6: the reader contactless floor limit (the terminal floor limit when absent).
+            if let floor = app.contactlessFloorLimit, amount > floor { ind.floorLimitExceeded = true }
+            // §3.1.1.7: the reader CVM required limit.
+            if let cvm = app.cvmRequiredLimit, amount >= cvm { ind.cvmRequiredLimitExceeded = true }
+            // §3.1.1.8–9: qualifiers for C-3.
+            if var t = ttq, t.count == 4 {
+                if ind.statusCheckRequested || ind.zeroAmount || ind.floorLimitExceeded { t[1] |= 0x80 }  // online cryptogram required
+                if ind.cvmRequiredLimitExceeded { t[1] |= 0x40 }                                             // CVM required
+                if !config.onlineCapable { t[0] |= 0x08 }                                                     // offline-only reader
+                ind.ttq = t
+            }
+            return PreProcessedCombination(application: app, indicators: ind)
+        }
+    }
+
+    static func pow10(_ e: UInt8) -> UInt64 { (0..<e).reduce(UInt64(1)) { x, _ in x * 10 } }
+}

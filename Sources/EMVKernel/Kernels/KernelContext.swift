@@ -1,0 +1,117 @@
+// What a kernel is given when Entry Point activates it (Book B §3.4), and the steps the kernels share.
+import TLV
+import APDU
+
+public struct KernelSession: Sendable {
+    public let transport: CardTransport
+    public let candidate: Candidate
+    /// The FCI of the final SELECT.
+    public let fci: TLV
+    public let configuration: TerminalConfiguration
+    public let transaction: TransactionParameters
+    public let keys: CAKeyStore
+    public let risk: RiskManager
+    /// Terminal data to use instead of the computed values (replay files).
+    public let overrides: [Tag: [UInt8]]
+    /// Whether this activation follows a restart at Start B (the second tap of a "see phone" flow).
+    public let restarted: Bool
+
+    public var application: ApplicationConfiguration { candidate.combination.application }
+    public var indicators: PreProcessingIndicators { candidate.combination.indicators }
+    public var aid: [UInt8] { Array(fci.first(0x84)?.value ?? candidate.entry.adfName[...]) }
+    public var rid: [UInt8] { Array(aid.prefix(5)) }
+
+    /// The terminal's data for this transaction: configuration, transaction, TTQ, an empty TVR, then overrides.
+    public func terminalStore() -> TLVStore {
+        var t = configuration.terminalData(for: application)
+        let txn = transaction.terminalData
+        for tag in txn.order { t[tag] = txn[tag] }
+        if let ttq = indicators.ttq { t[0x9F66] = ttq }
+        t[0x95] = [0, 0, 0, 0, 0]
+        for (tag, v) in overrides { t[tag] = v }
+        return t
+    }
+}
+
+/// Why a kernel stopped early; each maps to the outcome the books prescribe for it.
+public enum KernelFailure: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The card left or stopped answering (Book A §6.3.2: communication error → Try Again, "present card again").
+    case communication(CardError)
+    /// The card's data is malformed or missing something mandatory (→ End Application).
+    case cardData(String)
+    /// The card answered with a status the kernel cannot continue from (→ End Application).
+    case status(String, StatusWord)
+
+    public var description: String {
+        switch self {
+        case .communication(let e): return "communication error: \(e)"
+        case .cardData(let s): return "card data error: \(s)"
+        case .status(let s, let sw): return "\(s): \(sw)"
+        }
+    }
+
+    public var outcome: Outcome {
+        switch self {
+        case .communication:
+            var o = Outcome(.tryAgain, reason: description)
+            o.start = .b
+            o.uiRequestOnOutcome = UIRequest(.presentCardAgain, .readyToRead)
+            o.uiRequestOnRestart = UIRequest(.presentCardAgain, .readyToRead)
+            return o
+        case .cardData, .status:
+            var o = Outcome(.endApplication, reason: description)
+            o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .processingError, holdTimeMilliseconds: 1300)
+            return o
+        }
+    }
+}
+
+enum KernelSteps {
+    /// Sends a command; transport faults become `KernelFailure.communication`.
+    static func send(_ ctx: KernelSession, _ c: CommandAPDU) async throws(KernelFailure) -> ResponseAPDU {
+        do { return try await ctx.transport.send(c) }
+        catch let e as CardError { throw .communication(e) }
+        catch { throw .communication(.transport("\(error)")) }
+    }
+
+    /// Book 3 §5.4 / Book C-3: the PDOL related data, or an empty value when the card has no PDOL.
+    static func pdolData(_ ctx: KernelSession, _ store: TLVStore, context: KernelContext) throws(KernelFailure) -> (dol: DataObjectList?, data: [UInt8]) {
+        guard let raw = ctx.fci.first(0x9F38) else { return (nil, []) }
+        guard let dol = try? DataObjectList(parsing: raw.value) else { throw .cardData("malformed PDOL") }
+        return (dol, dol.build(context: context) { store[$0] })
+    }
+
+    /// Book 3 §10.2: READ RECORD for every record the AFL names; records must be 70 templates, a record that
+    /// is not there ends the transaction, a primitive object that appears twice is a card error. Records marked
+    /// for ODA feed the static data.
+    static func readRecords(_ ctx: KernelSession, afl: ApplicationFileLocator, into store: inout TLVStore,
+                            staticData: inout StaticDataToBeAuthenticated) async throws(KernelFailure) {
+        for e in afl.entries {
+            for rec in e.firstRecord...e.lastRecord {
+                let r = try await send(ctx, .readRecord(sfi: e.sfi, record: rec))
+                guard r.status.isSuccess else { throw .status("READ RECORD SFI \(e.sfi) record \(rec)", r.status) }
+                let isODA = Int(rec) < Int(e.firstRecord) + Int(e.odaRecordCount)
+                if isODA { staticData.add(record: r.data, sfi: e.sfi, recordNumber: rec) }
+                guard let tlv = try? TLVParser.parseOne(r.data), tlv.tag == 0x70 else {
+                    // SFI 11–30 may hold other formats; only SFI 1–10 records must be 70 templates to be parsed here.
+                    if e.sfi <= 10 { throw .cardData("record \(rec) of SFI \(e.sfi) is not a 70 template") }
+                    continue
+                }
+                let repeated = store.add(tlv.children).filter { !isTerminalTag($0) }
+                if let t = repeated.first { throw .cardData("tag \(t.hex) appears more than once in the card's data") }
+            }
+        }
+    }
+
+    /// Tags the terminal supplies; a card echoing one of them is not a redundancy error.
+    static func isTerminalTag(_ t: Tag) -> Bool {
+        DataDictionary.element(t)?.source == .terminal
+    }
+
+    /// Adds the card's response objects to the store; a repeated card primitive is a card error.
+    static func addCardData(_ objects: [TLV], into store: inout TLVStore) throws(KernelFailure) {
+        let repeated = store.add(objects).filter { !isTerminalTag($0) }
+        if let t = repeated.first { throw .cardData("tag \(t.hex) appears more than once in the card's data") }
+    }
+}
+

@@ -1,0 +1,221 @@
+// Terminal configuration: who the terminal is (EMV Book 4 Annex A; Book 3 Annex A terminal data) and, for each
+// application it accepts, the kernel, limits, action codes and qualifiers Entry Point and the kernels use
+// (Book B §3.1 "Entry Point Configuration Data", Book C-2 and C-3 configuration data). Every field has a
+// default that suits an attended, online-capable merchant terminal without PIN pad in the euro area; the
+// README documents them.
+import Foundation
+import TLV
+
+/// Book B §3.3.2.5: Kernel Identifiers of the international schemes.
+public enum KernelID: UInt8, Sendable, Codable, CaseIterable {
+    case mastercard = 2, visa = 3, amex = 4, jcb = 5, discover = 6, unionpay = 7
+
+    public var name: String {
+        switch self {
+        case .mastercard: return "C-2"
+        case .visa: return "C-3"
+        case .amex: return "C-4"
+        case .jcb: return "C-5"
+        case .discover: return "C-6"
+        case .unionpay: return "C-7"
+        }
+    }
+
+    public var scheme: String {
+        switch self {
+        case .mastercard: return "Mastercard"
+        case .visa: return "Visa"
+        case .amex: return "American Express"
+        case .jcb: return "JCB"
+        case .discover: return "Discover"
+        case .unionpay: return "UnionPay"
+        }
+    }
+
+    /// Whether tapd has this kernel.
+    public var isSupported: Bool { self == .mastercard || self == .visa }
+
+    /// The kernel a directory entry without 9F2A asks for, by RID (Book B §3.3.2.5 default by scheme).
+    public static func defaultKernel(forAID aid: [UInt8]) -> KernelID? {
+        switch Hex.encode(aid.prefix(5)) {
+        case "A000000004": return .mastercard
+        case "A000000003": return .visa
+        case "A000000025": return .amex
+        case "A000000065": return .jcb
+        case "A000000152", "A000000324": return .discover
+        case "A000000333": return .unionpay
+        default: return nil
+        }
+    }
+}
+
+/// Bytes that read and write as hex strings in configuration files.
+public struct HexBytes: Codable, Sendable, Equatable, ExpressibleByStringLiteral {
+    public var bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public init(stringLiteral value: String) { bytes = [UInt8](hex: value)! }
+    public init(from decoder: any Decoder) throws {
+        let s = try decoder.singleValueContainer().decode(String.self)
+        guard let b = [UInt8](hex: s) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\"\(s)\" is not hex"))
+        }
+        bytes = b
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(Hex.encode(bytes))
+    }
+}
+
+/// One accepted application: an AID (matched as a prefix of the card's ADF name, Book B §3.3.2.5) with its kernel.
+public struct ApplicationConfiguration: Codable, Sendable, Equatable {
+    public var aid: HexBytes
+    public var kernel: KernelID
+    public var label: String
+    /// Amounts in minor units of the transaction currency. Book B §3.1.1.
+    public var contactlessTransactionLimit: UInt64?
+    /// C-2 only: the limit when the card or phone supports on-device CVM (DF8125); `contactlessTransactionLimit`
+    /// is then the no-on-device-CVM limit (DF8124).
+    public var contactlessTransactionLimitOnDeviceCVM: UInt64?
+    public var contactlessFloorLimit: UInt64?
+    public var cvmRequiredLimit: UInt64?
+    public var statusCheckSupported: Bool
+    public var zeroAmountAllowed: Bool
+    /// C-3 Terminal Transaction Qualifiers before pre-processing (9F66).
+    public var ttq: HexBytes?
+    /// Terminal Action Codes (Book 3 §10.7; C-2 DF8120–DF8122).
+    public var tacDefault: HexBytes
+    public var tacDenial: HexBytes
+    public var tacOnline: HexBytes
+    /// Application Version Number (terminal), 9F09.
+    public var applicationVersion: HexBytes
+    /// C-2 Kernel Configuration (DF811B): b6 on-device CVM supported, b5 relay resistance protocol supported.
+    public var kernelConfiguration: HexBytes?
+    /// C-2 relay resistance parameters (units of 100 µs except the mismatch threshold in percent), DF8132–DF8137.
+    public var relayResistance: RelayResistanceConfiguration?
+
+    public init(aid: HexBytes, kernel: KernelID, label: String, contactlessTransactionLimit: UInt64? = nil,
+                contactlessTransactionLimitOnDeviceCVM: UInt64? = nil, contactlessFloorLimit: UInt64? = nil,
+                cvmRequiredLimit: UInt64? = nil, statusCheckSupported: Bool = false, zeroAmountAllowed: Bool = true,
+                ttq: HexBytes? = nil, tacDefault: HexBytes = "0000000000", tacDenial: HexBytes = "0000000000",
+                tacOnline: HexBytes = "0000000000", applicationVersion: HexBytes = "0002",
+                kernelConfiguration: HexBytes? = nil, relayResistance: RelayResistanceConfiguration? = nil) {
+        self.aid = aid; self.kernel = kernel; self.label = label
+        self.contactlessTransactionLimit = contactlessTransactionLimit
+        self.contactlessTransactionLimitOnDeviceCVM = contactlessTransactionLimitOnDeviceCVM
+        self.contactlessFloorLimit = contactlessFloorLimit; self.cvmRequiredLimit = cvmRequiredLimit
+        self.statusCheckSupported = statusCheckSupported; self.zeroAmountAllowed = zeroAmountAllowed
+        self.ttq = ttq; self.tacDefault = tacDefault; self.tacDenial = tacDenial; self.tacOnline = tacOnline
+        self.applicationVersion = applicationVersion; self.kernelConfiguration = kernelConfiguration
+        self.relayResistance = relayResistance
+    }
+}
+
+/// Book C-2 relay resistance configuration (defaults from ../shared/notes/emv.md §8).
+public struct RelayResistanceConfiguration: Codable, Sendable, Equatable {
+    public var minimumGracePeriod: UInt16 = 20            // DF8132, 2.0 ms
+    public var maximumGracePeriod: UInt16 = 50            // DF8133, 5.0 ms
+    public var expectedTransmissionTimeCAPDU: UInt16 = 18 // DF8134, 1.8 ms
+    public var expectedTransmissionTimeRAPDU: UInt16 = 24 // DF8135, 2.4 ms
+    public var accuracyThreshold: UInt16 = 300            // DF8136, 30 ms
+    public var mismatchThresholdPercent: UInt8 = 50       // DF8137
+    public init() {}
+}
+
+public struct TerminalConfiguration: Codable, Sendable {
+    /// ISO 3166 numeric country code (9F1A) and ISO 4217 numeric currency code (5F2A) with its exponent.
+    public var countryCode: UInt16 = 276
+    public var currencyCode: UInt16 = 978
+    public var currencyExponent: UInt8 = 2
+    /// Book 4 Annex A1: 22 = attended, online with offline capability, operated by the merchant.
+    public var terminalType: UInt8 = 0x22
+    /// Book 4 Annex A2 (9F33): no contact or magstripe input; signature and no CVM; CDA and DDA.
+    public var terminalCapabilities: HexBytes = "0028C8"
+    /// Book 4 Annex A3 (9F40): goods, services; numeric keys; print and display.
+    public var additionalTerminalCapabilities: HexBytes = "6000F0A001"
+    public var merchantNameAndLocation: String = "tapd demo shop, Berlin"
+    public var merchantCategoryCode: UInt16 = 5999
+    public var merchantIdentifier: String = "TAPD00000000001"
+    public var terminalIdentification: String = "TAPD0001"
+    public var ifdSerialNumber: String = "00000001"
+    public var acquirerIdentifier: UInt64 = 999999
+    /// What the reader can do (Book B TTQ bits and Book C-2 CVM capabilities follow from these).
+    public var onlineCapable: Bool = true
+    public var supportsOnlinePIN: Bool = false
+    public var supportsSignature: Bool = true
+    public var supportsContactInterface: Bool = false
+    public var applications: [ApplicationConfiguration] = TerminalConfiguration.defaultApplications
+    /// Taps per card within an hour above which a velocity alert is raised; nil disables the check.
+    public var velocityMaxTapsPerHour: Int? = 10
+
+    public init() {}
+
+    /// The default application list: Visa and Mastercard with kernels, the other international schemes
+    /// recognised so they end with "kernel not supported yet" rather than "unknown card".
+    public static let defaultApplications: [ApplicationConfiguration] = [
+        ApplicationConfiguration(aid: "A0000000031010", kernel: .visa, label: "Visa", contactlessTransactionLimit: 100_000,
+                                 contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "32004000",
+                                 tacDefault: "DC4000A800", tacDenial: "0010000000", tacOnline: "DC4004F800", applicationVersion: "0096"),
+        ApplicationConfiguration(aid: "A0000000032010", kernel: .visa, label: "Visa Electron", contactlessTransactionLimit: 100_000,
+                                 contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "32004000",
+                                 tacDefault: "DC4000A800", tacDenial: "0010000000", tacOnline: "DC4004F800", applicationVersion: "0096"),
+        ApplicationConfiguration(aid: "A0000000041010", kernel: .mastercard, label: "Mastercard", contactlessTransactionLimit: 100_000,
+                                 contactlessTransactionLimitOnDeviceCVM: 100_000, contactlessFloorLimit: 0, cvmRequiredLimit: 5_000,
+                                 tacDefault: "F45084800C", tacDenial: "0000000000", tacOnline: "F45084800C", applicationVersion: "0002",
+                                 kernelConfiguration: "30", relayResistance: RelayResistanceConfiguration()),
+        ApplicationConfiguration(aid: "A0000000043060", kernel: .mastercard, label: "Maestro", contactlessTransactionLimit: 100_000,
+                                 contactlessTransactionLimitOnDeviceCVM: 100_000, contactlessFloorLimit: 0, cvmRequiredLimit: 5_000,
+                                 tacDefault: "F45084800C", tacDenial: "0000000000", tacOnline: "F45084800C", applicationVersion: "0002",
+                                 kernelConfiguration: "30", relayResistance: RelayResistanceConfiguration()),
+        ApplicationConfiguration(aid: "A00000002501", kernel: .amex, label: "American Express"),
+        ApplicationConfiguration(aid: "A0000000651010", kernel: .jcb, label: "JCB"),
+        ApplicationConfiguration(aid: "A0000001523010", kernel: .discover, label: "Discover"),
+        ApplicationConfiguration(aid: "A0000003241010", kernel: .discover, label: "Discover"),
+        ApplicationConfiguration(aid: "A000000333010101", kernel: .unionpay, label: "UnionPay Debit"),
+        ApplicationConfiguration(aid: "A000000333010102", kernel: .unionpay, label: "UnionPay Credit"),
+    ]
+
+    /// Reads a JSON configuration; keys left out keep their defaults.
+    public static func load(json: Data) throws -> TerminalConfiguration {
+        try JSONDecoder().decode(TerminalConfiguration.self, from: json)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func take<T: Decodable>(_ k: CodingKeys, _ into: inout T) throws {
+            if let v = try c.decodeIfPresent(T.self, forKey: k) { into = v }
+        }
+        try take(.countryCode, &countryCode); try take(.currencyCode, &currencyCode); try take(.currencyExponent, &currencyExponent)
+        try take(.terminalType, &terminalType); try take(.terminalCapabilities, &terminalCapabilities)
+        try take(.additionalTerminalCapabilities, &additionalTerminalCapabilities)
+        try take(.merchantNameAndLocation, &merchantNameAndLocation); try take(.merchantCategoryCode, &merchantCategoryCode)
+        try take(.merchantIdentifier, &merchantIdentifier); try take(.terminalIdentification, &terminalIdentification)
+        try take(.ifdSerialNumber, &ifdSerialNumber); try take(.acquirerIdentifier, &acquirerIdentifier)
+        try take(.onlineCapable, &onlineCapable); try take(.supportsOnlinePIN, &supportsOnlinePIN)
+        try take(.supportsSignature, &supportsSignature); try take(.supportsContactInterface, &supportsContactInterface)
+        try take(.applications, &applications)
+        if c.contains(.velocityMaxTapsPerHour) { velocityMaxTapsPerHour = try c.decodeIfPresent(Int.self, forKey: .velocityMaxTapsPerHour) }
+    }
+
+    /// The terminal-supplied data objects that do not change per transaction.
+    public func terminalData(for app: ApplicationConfiguration) -> TLVStore {
+        var t = TLVStore()
+        t[0x9F1A] = BCD.encode(UInt64(countryCode), bytes: 2)
+        t[0x5F2A] = BCD.encode(UInt64(currencyCode), bytes: 2)
+        t[0x5F36] = BCD.encode(UInt64(currencyExponent), bytes: 1)
+        t[0x9F35] = [terminalType]                      // n2, already BCD (0x22 = "22")
+        t[0x9F33] = terminalCapabilities.bytes
+        t[0x9F40] = additionalTerminalCapabilities.bytes
+        t[0x9F4E] = Array(merchantNameAndLocation.utf8)
+        t[0x9F15] = BCD.encode(UInt64(merchantCategoryCode), bytes: 2)
+        t[0x9F16] = Array(merchantIdentifier.utf8.prefix(15)) + [UInt8](repeating: 0x20, count: max(0, 15 - merchantIdentifier.utf8.count))
+        t[0x9F1C] = Array(terminalIdentification.utf8.prefix(8)) + [UInt8](repeating: 0x20, count: max(0, 8 - terminalIdentification.utf8.count))
+        t[0x9F1E] = Array(ifdSerialNumber.utf8.prefix(8)) + [UInt8](repeating: 0x20, count: max(0, 8 - ifdSerialNumber.utf8.count))
+        t[0x9F01] = BCD.encode(acquirerIdentifier, bytes: 6)
+        t[0x9F09] = app.applicationVersion.bytes
+        t[0x9F06] = app.aid.bytes
+        if let f = app.contactlessFloorLimit { t[0x9F1B] = [UInt8(f >> 24 & 0xFF), UInt8(f >> 16 & 0xFF), UInt8(f >> 8 & 0xFF), UInt8(f & 0xFF)] }
+        return t
+    }
+}
