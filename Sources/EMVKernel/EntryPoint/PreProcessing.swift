@@ -35,9 +35,12 @@ public enum PreProcessing {
             if amount == 0 {
                 if app.zeroAmountAllowed { ind.zeroAmount = true } else { ind.contactlessApplicationNotAllowed = true }
             }
-            // §3.1.1.5: the reader contactless transaction limit. C-2 applies its own limits after GPO, where it
-            // knows whether the device supports on-device CVM (Book C-2 §3.2.2), so Entry Point leaves it to the kernel.
-            if app.kernel != .mastercard, let limit = app.contactlessTransactionLimit, amount >= limit {
+            // §3.1.1.5: the reader contactless transaction limit. C-2 chooses between its two limits after GPO, when
+            // it knows whether the device supports on-device CVM; here only an amount above both rules it out.
+            if app.kernel == .mastercard {
+                let limits = [app.contactlessTransactionLimit, app.contactlessTransactionLimitOnDeviceCVM].compactMap { $0 }
+                if let highest = limits.max(), amount > highest { ind.contactlessApplicationNotAllowed = true }
+            } else if let limit = app.contactlessTransactionLimit, amount >= limit {
                 ind.contactlessApplicationNotAllowed = true
             }
             // §3.1.1.6: the reader contactless floor limit (the terminal floor limit when absent).

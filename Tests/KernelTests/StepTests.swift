@@ -1,0 +1,292 @@
+// Per-step tests with malformed and unexpected card answers: each processing step must end in the outcome the
+// books prescribe, never in a crash or a hang.
+import XCTest
+import TLV
+import APDU
+@testable import EMVKernel
+import Simulators
+
+final class StepTests: XCTestCase {
+    func tap(_ p: CardProfile, amount: UInt64 = 1234, _ rewrite: @escaping @Sendable ([UInt8], [UInt8]) throws -> [UInt8]) async throws -> Outcome {
+        try await Harness.tap(InterceptingChannel(try VirtualCard(p), rewrite: rewrite), amount: amount).outcome
+    }
+
+    func testGPOStatusWords() async throws {
+        // 6985: this combination cannot be used → Select Next → nothing else on the card → another interface.
+        let o6985 = try await tap(.visaCard()) { c, r in c[1] == 0xA8 ? [0x69, 0x85] : r }
+        XCTAssertEqual(o6985.kind, .tryAnotherInterface)
+        XCTAssertTrue(o6985.reason!.contains("6985"), o6985.reason!)
+        // 6986: see phone.
+        let o6986 = try await tap(.visaCard()) { c, r in c[1] == 0xA8 ? [0x69, 0x86] : r }
+        XCTAssertEqual(o6986.kind, .seePhone)
+        // 6984: the card wants the contact interface.
+        let o6984 = try await tap(.visaCard()) { c, r in c[1] == 0xA8 ? [0x69, 0x84] : r }
+        XCTAssertEqual(o6984.kind, .tryAnotherInterface)
+        // Anything else ends the application.
+        let o6A81 = try await tap(.visaCard()) { c, r in c[1] == 0xA8 ? [0x6A, 0x81] : r }
+        XCTAssertEqual(o6A81.kind, .endApplication)
+        // Mastercard: an unsuccessful GPO is Select Next.
+        let mc = try await tap(.mastercardCard()) { c, r in c[1] == 0xA8 ? [0x69, 0x85] : r }
+        XCTAssertEqual(mc.kind, .tryAnotherInterface)
+    }
+
+    func testWrongTemplatesAndMissingData() async throws {
+        // Format 1 (80) from a qVSDC card.
+        let f1 = try await tap(.visaCard()) { c, r in c[1] == 0xA8 ? TLV(tag: 0x80, value: [0x20, 0x00, 0x08, 0x01, 0x01, 0x00]).encoded + [0x90, 0x00] : r }
+        XCTAssertEqual(f1.kind, .endApplication)
+        // Mandatory ATC missing.
+        let noATC = try await tap(.visaCard()) { c, r in c[1] == 0xA8 ? removing(0x9F36, from: r) : r }
+        XCTAssertEqual(noATC.kind, .endApplication)
+        XCTAssertTrue(noATC.reason!.contains("9F36"))
+        // Mastercard without AFL.
+        let noAFL = try await tap(.mastercardCard()) { c, r in c[1] == 0xA8 ? removing(0x94, from: r) : r }
+        XCTAssertEqual(noAFL.kind, .endApplication)
+        // Mastercard record without the CDOL1.
+        let noCDOL = try await tap(.mastercardCard()) { c, r in c[1] == 0xB2 && c[2] == 1 && c[3] == 0x0C ? removing(0x8C, from: r) : r }
+        XCTAssertEqual(noCDOL.kind, .endApplication)
+        XCTAssertTrue(noCDOL.reason!.contains("8C"))
+        // Mag-stripe only card (AIP byte 2 b8 clear).
+        let msd = try await tap(.mastercardCard()) { c, r in c[1] == 0xA8 ? replacing(0x82, with: [0x19, 0x00], in: r) : r }
+        XCTAssertEqual(msd.kind, .tryAnotherInterface)
+        XCTAssertTrue(msd.reason!.contains("mag-stripe"))
+    }
+
+    func testAFLAndRecordFaults() async throws {
+        // AFL with SFI 0.
+        let sfi0 = try await tap(.visaCard()) { c, r in c[1] == 0xA8 ? replacing(0x94, with: [0x00, 0x01, 0x01, 0x00], in: r) : r }
+        XCTAssertEqual(sfi0.kind, .endApplication)
+        XCTAssertTrue(sfi0.reason!.contains("SFI 0"), sfi0.reason!)
+        // A record named by the AFL is not there.
+        let missing = try await tap(.visaCard()) { c, r in c[1] == 0xB2 && c[3] == 0x14 ? [0x6A, 0x83] : r }
+        XCTAssertEqual(missing.kind, .endApplication)
+        // A record in template 71 instead of 70.
+        let t71 = try await tap(.visaCard()) { c, r in
+            c[1] == 0xB2 && c[2] == 2 ? [0x71] + Array(r.dropFirst()) : r
+        }
+        XCTAssertEqual(t71.kind, .endApplication)
+        // The same primitive twice in the card's data.
+        let dup = try await tap(.visaCard()) { c, r in
+            guard c[1] == 0xB2, c[2] == 2, c[3] == 0x14 else { return r }
+            let t = try TLVParser.parseOne(Array(r.dropLast(2)))
+            return TLV(tag: 0x70, children: t.children + [TLV(tag: 0x5A, value: [0x47, 0x61])]).encoded + [0x90, 0x00]
+        }
+        XCTAssertEqual(dup.kind, .endApplication)
+        XCTAssertTrue(dup.reason!.contains("more than once"))
+        // A response under two bytes (vpcd's "card vanished").
+        let empty = try await tap(.visaCard()) { c, r in c[1] == 0xB2 ? [] : r }
+        XCTAssertEqual(empty.kind, .tryAgain)
+    }
+
+    func testCardGoneAtEachStep() async throws {
+        for ins: UInt8 in [0xA4, 0xA8, 0xB2, 0xEA, 0xAE] {
+            let o = try await tap(.mastercardCard()) { c, r in
+                if c[1] == ins { throw CardError.cardRemoved }
+                return r
+            }
+            XCTAssertEqual(o.kind, .tryAgain, "INS \(Hex.encode([ins]))")
+            XCTAssertEqual(o.start, .b)
+        }
+    }
+
+    func testMalformedGENERATEACResponses() async throws {
+        let garbage = try await tap(.mastercardCard()) { c, r in c[1] == 0xAE ? [0x77, 0x05, 0x9F, 0x27, 0x01, 0x90, 0x00] : r }
+        XCTAssertEqual(garbage.kind, .endApplication)
+        let noCID = try await tap(.mastercardCard()) { c, r in c[1] == 0xAE ? removing(0x9F27, from: r) : r }
+        XCTAssertEqual(noCID.kind, .endApplication)
+        let rfu = try await tap(.mastercardCard()) { c, r in c[1] == 0xAE ? replacing(0x9F27, with: [0xC0], in: r) : r }
+        XCTAssertEqual(rfu.kind, .endApplication)
+        // The CID changed after signing: CDA fails, the transaction is declined.
+        let cid = try await tap(.mastercardCard()) { c, r in c[1] == 0xAE ? replacing(0x9F27, with: [0x40], in: r) : r }
+        XCTAssertEqual(cid.kind, .declined)
+        XCTAssertEqual(cid.oda?.failure, .cryptogramInformationMismatch)
+    }
+
+    func testRelayResistanceFaults() async throws {
+        // A malformed ERRD answer ends the application.
+        let bad = try await tap(.mastercardCard()) { c, r in c[1] == 0xEA ? TLV(tag: 0x80, value: [1, 2, 3]).encoded + [0x90, 0x00] : r }
+        XCTAssertEqual(bad.kind, .endApplication)
+        // A device that claims to need at least 50 ms but answers at once looks relayed or replayed.
+        let fast = try await tap(.mastercardCard()) { c, r in
+            guard c[1] == 0xEA else { return r }
+            var v = Array(try TLVParser.parseOne(Array(r.dropLast(2))).value)
+            v[4] = 0x01; v[5] = 0xF4                                          // min time 500 × 100 µs
+            return TLV(tag: 0x80, value: v).encoded + [0x90, 0x00]
+        }
+        XCTAssertEqual(fast.kind, .endApplication)
+        XCTAssertTrue(fast.reason!.contains("relay resistance"))
+    }
+}
+
+final class EntryPointTests: XCTestCase {
+    static func ppse(_ entries: [(aid: String, priority: UInt8?, kernel: UInt8?)]) -> [UInt8] {
+        TLV(tag: 0x6F, children: [
+            TLV(tag: 0x84, value: CommandAPDU.ppseName),
+            TLV(tag: 0xA5, children: [TLV(tag: 0xBF0C, children: entries.map { e in
+                var c = [TLV(tag: 0x4F, value: [UInt8](hex: e.aid)!)]
+                if let p = e.priority { c.append(TLV(tag: 0x87, value: [p])) }
+                if let k = e.kernel { c.append(TLV(tag: 0x9F2A, value: [k])) }
+                return TLV(tag: 0x61, children: c)
+            })]),
+        ]).encoded + [0x90, 0x00]
+    }
+
+    func testNoPPSEOrNothingAccepted() async throws {
+        let none = ScriptedChannel([ScriptedExchange("00A404000E325041592E5359532E444446303100", "6A82")])
+        let o = try await Harness.tap(none, amount: 100).outcome
+        XCTAssertEqual(o.kind, .tryAnotherInterface)
+        XCTAssertTrue(o.reason!.contains("no PPSE"))
+        let unknown = ScriptedChannel([ScriptedExchange(command: try CommandAPDU.select(name: CommandAPDU.ppseName).encoded(),
+                                                        response: Self.ppse([("A0000009991010", 1, nil)]))])
+        let o2 = try await Harness.tap(unknown, amount: 100).outcome
+        XCTAssertEqual(o2.kind, .tryAnotherInterface)
+        XCTAssertEqual(o2.reason, "no application on the card is accepted here")
+    }
+
+    func testUnsupportedKernelsSayWhich() async throws {
+        for (aid, kernel, name) in [("A00000002501", UInt8(4), "American Express"), ("A0000000651010", 5, "JCB"),
+                                    ("A0000001523010", 6, "Discover"), ("A000000333010101", 7, "UnionPay")] {
+            let ch = ScriptedChannel([
+                ScriptedExchange(command: try CommandAPDU.select(name: CommandAPDU.ppseName).encoded(), response: Self.ppse([(aid, 1, kernel)])),
+                ScriptedExchange(command: try CommandAPDU.select(name: [UInt8](hex: aid)!).encoded(),
+                                 response: TLV(tag: 0x6F, children: [TLV(tag: 0x84, value: [UInt8](hex: aid)!), TLV(tag: 0xA5, children: [])]).encoded + [0x90, 0x00]),
+            ])
+            let o = try await Harness.tap(ch, amount: 100).outcome
+            XCTAssertEqual(o.kind, .endApplication)
+            XCTAssertEqual(o.reason, "\(name) kernel (C-\(kernel)) is not supported yet")
+        }
+    }
+
+    func testCandidatesByPriorityAndSelectNextOnSelectFailure() {
+        let entries = [
+            DirectoryEntry(adfName: [UInt8](hex: "A0000000041010")!, label: nil, priority: 2, kernelIdentifier: nil, extendedSelection: nil),
+            DirectoryEntry(adfName: [UInt8](hex: "A0000000031010")!, label: nil, priority: 1, kernelIdentifier: [0x03], extendedSelection: nil),
+            DirectoryEntry(adfName: [UInt8](hex: "A0000000032010")!, label: nil, priority: nil, kernelIdentifier: nil, extendedSelection: nil),
+            DirectoryEntry(adfName: [UInt8](hex: "A0000000031010")!, label: nil, priority: 1, kernelIdentifier: [0x02], extendedSelection: nil),
+        ]
+        let txn = TransactionParameters(amount: 100, date: Harness.date)
+        let c = CombinationSelection.candidates(entries, PreProcessing.run(TerminalConfiguration(), txn))
+        XCTAssertEqual(c.map { Hex.encode($0.entry.adfName) }, ["A0000000031010", "A0000000041010", "A0000000032010"],
+                       "priority order; a Visa AID asking for kernel 2 matches nothing")
+    }
+
+    func testSelectFailureMovesToTheNextCandidate() async throws {
+        let visa = try VirtualCard(.visaCard())
+        let ppse = Self.ppse([("A0000000041010", 1, 2), ("A0000000031010", 2, 3)])
+        let ch = InterceptingChannel(visa) { c, r in
+            if c.count > 5, Array(c[5...]).starts(with: CommandAPDU.ppseName) { return ppse }
+            return r                                     // SELECT A0000000041010 → the Visa card answers 6A82
+        }
+        let o = try await Harness.tap(ch, amount: 100).outcome
+        XCTAssertEqual(o.kind, .onlineRequest)
+        XCTAssertEqual(o.kernel, "C-3")
+    }
+}
+
+final class PreProcessingTests: XCTestCase {
+    func indicators(_ amount: UInt64, _ config: TerminalConfiguration = TerminalConfiguration()) -> PreProcessingIndicators {
+        PreProcessing.run(config, TransactionParameters(amount: amount, date: Harness.date)).first { $0.application.label == "Visa" }!.indicators
+    }
+
+    func testLimitsSetTheTTQ() {
+        // Default Visa: floor 0, CVM limit 50.00, contactless limit 1000.00, TTQ 32004000.
+        XCTAssertEqual(indicators(1234).ttq, [0x32, 0x80, 0x40, 0x00], "above the floor limit: online cryptogram required")
+        XCTAssertEqual(indicators(5000).ttq, [0x32, 0xC0, 0x40, 0x00], "at the CVM limit: CVM required too")
+        XCTAssertTrue(indicators(100_000).contactlessApplicationNotAllowed)
+        XCTAssertTrue(indicators(0).zeroAmount)
+        var c = TerminalConfiguration()
+        c.applications[0].zeroAmountAllowed = false
+        c.applications[0].statusCheckSupported = true
+        XCTAssertTrue(indicators(0, c).contactlessApplicationNotAllowed)
+        XCTAssertTrue(indicators(100, c).statusCheckRequested, "one major unit is a status check")
+        c.onlineCapable = false
+        XCTAssertEqual(indicators(50, c).ttq![0] & 0x08, 0x08, "offline-only reader")
+    }
+
+    func testNoCombinationAllowed() {
+        // Visa and Mastercard only (the unsupported schemes carry no limits and would stay allowed).
+        var c = TerminalConfiguration()
+        c.applications = c.applications.filter { $0.kernel.isSupported }
+        let ep = EntryPoint(configuration: c, keys: CAKeyStore(), risk: RiskManager())
+        XCTAssertNil(ep.preProcess(TransactionParameters(amount: 200_000, date: Harness.date)))
+        XCTAssertNotNil(ep.preProcess(TransactionParameters(amount: 99_999, date: Harness.date)))
+        XCTAssertEqual(EntryPoint.noContactlessOutcome().kind, .tryAnotherInterface)
+    }
+}
+
+final class TerminalProcessingTests: XCTestCase {
+    func testTerminalActionAnalysis() {
+        var tvr = TerminalVerificationResults()
+        let z: [UInt8] = [0, 0, 0, 0, 0]
+        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z, iacDefault: z, onlineCapable: true), .tc)
+        tvr.set(.exceedsFloorLimit)
+        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: [0, 0, 0, 0x80, 0], tacDefault: z, iacDenial: z, iacOnline: z, iacDefault: z, onlineCapable: true), .arqc)
+        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: [0, 0, 0, 0x80, 0], tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z, iacDefault: z, onlineCapable: true), .aac)
+        // Absent IAC-Online counts as all ones: any TVR bit sends it online.
+        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: nil, iacOnline: nil, iacDefault: nil, onlineCapable: true), .arqc)
+        // Offline-only: the default codes decide.
+        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: z, tacDefault: [0, 0, 0, 0x80, 0], iacDenial: z, iacOnline: z, iacDefault: z, onlineCapable: false), .aac)
+    }
+
+    func testCVMListProcessing() {
+        let list = CVMList([UInt8](hex: "0000000000000000" + "4203" + "1E03" + "1F03")!)
+        var tvr = TerminalVerificationResults()
+        let sig = CardholderVerification.process(list: list, capability: CVMCapability(0x20), amount: 9000, amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr)
+        XCTAssertEqual(sig.cvmResults, [0x1E, 0x03, 0x00])
+        XCTAssertEqual(sig.outcomeCVM, .signature)
+        tvr = TerminalVerificationResults()
+        let pin = CardholderVerification.process(list: list, capability: CVMCapability(0x60), amount: 9000, amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr)
+        XCTAssertEqual(pin.outcomeCVM, .onlinePIN)
+        XCTAssertTrue(tvr.isSet(.onlinePINEntered))
+        // Online PIN "always" with no PIN pad and no fallback: CVM fails, PIN pad not present.
+        tvr = TerminalVerificationResults()
+        let fail = CardholderVerification.process(list: CVMList([UInt8](hex: "00000000000000000200")!), capability: CVMCapability(0x20),
+                                                  amount: 9000, amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr)
+        XCTAssertEqual(fail.cvmResults, [0x3F, 0x00, 0x01])
+        XCTAssertTrue(tvr.isSet(.pinPadNotPresent))
+        XCTAssertTrue(tvr.isSet(.cardholderVerificationNotSuccessful))
+        // Amount conditions against X: signature over X (amount 100.00 > X = 50.00), else no CVM.
+        let xy = CVMList([UInt8](hex: "00001388" + "00000000" + "1E07" + "1F00")!)
+        tvr = TerminalVerificationResults()
+        XCTAssertEqual(CardholderVerification.process(list: xy, capability: CVMCapability(0x28), amount: 10_000, amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr).outcomeCVM, .signature)
+        XCTAssertEqual(CardholderVerification.process(list: xy, capability: CVMCapability(0x28), amount: 1_000, amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr).outcomeCVM, .noCVM)
+        // Unknown method code, no fall-through.
+        tvr = TerminalVerificationResults()
+        _ = CardholderVerification.process(list: CVMList([UInt8](hex: "00000000000000002A00")!), capability: CVMCapability(0x28), amount: 1, amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr)
+        XCTAssertTrue(tvr.isSet(.unrecognisedCVM))
+        // No CVM List.
+        tvr = TerminalVerificationResults()
+        XCTAssertEqual(CardholderVerification.process(list: nil, capability: CVMCapability(0x28), amount: 1, amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr).cvmResults, [0x3F, 0x00, 0x00])
+        XCTAssertTrue(tvr.isSet(.iccDataMissing))
+    }
+
+    func testProcessingRestrictions() {
+        var s = TLVStore()
+        s[0x9F08] = [0x00, 0x02]; s[0x9F09] = [0x00, 0x03]
+        s[0x5F25] = [0x27, 0x01, 0x01]; s[0x5F24] = [0x25, 0x12, 0x31]
+        s[0x9F07] = [0xFF, 0x00]; s[0x5F28] = [0x02, 0x76]; s[0x9F1A] = [0x02, 0x76]; s[0x9C] = [0x09]
+        var tvr = TerminalVerificationResults()
+        ProcessingRestrictions.apply(s, date: Harness.date, to: &tvr)
+        XCTAssertTrue(tvr.isSet(.differentApplicationVersions))
+        XCTAssertTrue(tvr.isSet(.applicationNotYetEffective))
+        XCTAssertTrue(tvr.isSet(.expiredApplication))
+        XCTAssertTrue(tvr.isSet(.serviceNotAllowed), "cashback not allowed by the AUC")
+    }
+
+    func testVisaIADAndExceptionFileFormat() throws {
+        let iad = try XCTUnwrap(VisaIssuerApplicationData([UInt8](hex: "06011203A02000")!))
+        XCTAssertEqual(iad.cryptogramVersion, 0x12)
+        XCTAssertEqual(iad.firstCryptogramKind, .arqc)
+        let apple = try XCTUnwrap(VisaIssuerApplicationData([UInt8](hex: "1F4A6331A0000000001003027300000000400000000000000000000000000000")!))
+        XCTAssertEqual(apple.format, .vcps32)
+        XCTAssertNil(VisaIssuerApplicationData([0x06, 0x01]))
+        XCTAssertNil(VisaIssuerApplicationData([0x06, 0x01, 0x12, 0x09, 0x00, 0x00, 0x00]), "CVR length past the end")
+
+        let salt = [UInt8](repeating: 0x11, count: 16)
+        let line = Hex.encode(ExceptionFile.hash(pan: "4761739001010119", salt: salt))
+        let ef = try ExceptionFile(text: "# hot list\nsalt \(Hex.encode(salt))\n\(line) stolen\n")
+        XCTAssertTrue(ef.contains(pan: "4761739001010119"))
+        XCTAssertFalse(ef.contains(pan: "4761739001010127"))
+        XCTAssertThrowsError(try ExceptionFile(text: "\(line)\n"), "no salt")
+        XCTAssertThrowsError(try ExceptionFile(text: "salt \(Hex.encode(salt))\n1234\n"))
+    }
+}
