@@ -184,6 +184,16 @@ public enum TLVParser {
 }
 
 extension TLVParser {
+    /// Reads one tag at `i` of `bytes`, advancing `i` (for callers that walk encodings themselves).
+    public static func tag(in bytes: ArraySlice<UInt8>, at i: inout Int) throws -> Tag {
+        try readTag(bytes, &i, base: bytes.startIndex)
+    }
+
+    /// Reads one length field at `i` of `bytes`, advancing `i`.
+    public static func length(in bytes: ArraySlice<UInt8>, at i: inout Int) throws -> Int {
+        try readLength(bytes, &i, base: bytes.startIndex, tag: Tag(0))
+    }
+
     /// The top-level objects of `bytes` with their encodings exactly as received (tag, length and value). Hashes
     /// over card data (the CDA transaction data hash code) must use the received bytes, not a re-encoding that
     /// might normalise a long-form length.

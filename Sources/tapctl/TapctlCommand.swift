@@ -10,7 +10,7 @@ struct Tapctl: AsyncParsableCommand {
         commandName: "tapctl",
         abstract: "Control and inspect tapd, the contactless payment terminal daemon.",
         version: TapdVersion.string,
-        subcommands: [TLVCommand.self, CAPKCommand.self])
+        subcommands: [TLVCommand.self, CAPKCommand.self, Replay.self])
 }
 
 struct TLVCommand: AsyncParsableCommand {
@@ -95,5 +95,45 @@ struct CAPKCommand: AsyncParsableCommand {
             }
             print("fingerprint \(store.fingerprint)")
         }
+    }
+}
+
+struct Replay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the real Entry Point and kernels against a recorded card conversation and print the result as JSON.",
+        discussion: """
+        FILE is a replay file: {"description", "terminal": {tag: value}, "capks": [{rid, index, exponent, modulus}],
+        "exchanges": [{command, response}]}. The scripted card answers each command with the first unused exchange
+        whose CLA INS P1 P2 match (for SELECT also the data); other commands get 6D00. The bundled production and
+        test CA keys are available, plus those in the file. Exit code 0 when the transaction reached an outcome,
+        2 when the file cannot be read or is invalid.
+        """)
+
+    @Argument(help: "The replay file (JSON), or - for standard input.") var file: String
+
+    func run() async throws {
+        let data: Data
+        if file == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let d = FileManager.default.contents(atPath: file) else {
+                FileHandle.standardError.write(Data("tapctl replay: cannot read \(file)\n".utf8))
+                throw ExitCode(2)
+            }
+            data = d
+        }
+        let replay: ReplayFile
+        do { replay = try ReplayFile.load(data) } catch {
+            FileHandle.standardError.write(Data("tapctl replay: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let result: ReplayResult
+        do { result = try await ReplayRunner.run(replay) } catch {
+            FileHandle.standardError.write(Data("tapctl replay: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try enc.encode(result), as: UTF8.self))
     }
 }

@@ -31,7 +31,7 @@ public struct EntryPoint: Sendable {
     /// Starts B–D for one card in the field: select the PPSE, build the candidate list, select and activate
     /// kernels until one reaches an outcome other than Select Next (Book B §3.5.1.1).
     public func process(card: any CardChannel, transaction: TransactionParameters, combinations: [PreProcessedCombination],
-                        overrides: [Tag: [UInt8]] = [:], restarted: Bool = false) async -> Outcome {
+                        overrides: [Tag: [UInt8]] = [:], restarted: Bool = false, timingChecks: Bool = true) async -> Outcome {
         let transport = CardTransport(channel: card)
         // Book B §3.3.2.2: SELECT the PPSE.
         let ppse: ResponseAPDU
@@ -73,8 +73,9 @@ public struct EntryPoint: Sendable {
                 o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .processingError, holdTimeMilliseconds: 1300)
                 return o
             }
-            let session = KernelSession(transport: transport, candidate: c, fci: fci, configuration: configuration,
+            var session = KernelSession(transport: transport, candidate: c, fci: fci, configuration: configuration,
                                         transaction: transaction, keys: keys, risk: risk, overrides: overrides, restarted: restarted)
+            session.timingChecks = timingChecks
             var outcome: Outcome
             switch kernel {
             case .visa: outcome = await KernelC3.run(session)

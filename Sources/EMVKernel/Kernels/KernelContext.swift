@@ -15,6 +15,8 @@ public struct KernelSession: Sendable {
     public let overrides: [Tag: [UInt8]]
     /// Whether this activation follows a restart at Start B (the second tap of a "see phone" flow).
     public let restarted: Bool
+    /// False when replaying a recorded trace: wall-clock checks (relay resistance timing) mean nothing then.
+    public var timingChecks: Bool = true
 
     public var application: ApplicationConfiguration { candidate.combination.application }
     public var indicators: PreProcessingIndicators { candidate.combination.indicators }

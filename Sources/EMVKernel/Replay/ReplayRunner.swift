@@ -1,0 +1,110 @@
+// Runs the real Entry Point and kernels against a scripted card read from a replay file, and reports the result
+// as one JSON object (`tapctl replay`). The scripted card answers each command with the first unused exchange
+// whose CLA INS P1 P2 match (for SELECT also the data); a command with no match gets 6D00.
+import Foundation
+import TLV
+import APDU
+import EMVCrypto
+
+public struct ReplayResult: Codable, Sendable {
+    public struct ODA: Codable, Sendable {
+        public var method: String
+        public var result: String            // ok | failed | not_performed
+        public var failure: String?
+    }
+    public struct Cryptogram: Codable, Sendable {
+        public var type: String
+        public var value: String
+        public var atc: String
+    }
+    public var outcome: String
+    public var kernel: String?
+    public var aid: String?
+    public var pan: String?
+    public var oda: ODA
+    public var cryptogram: Cryptogram?
+    public var tvr: String?
+    public var cvm: String
+    public var reason: String?
+    public var apdus: [String]
+}
+
+public enum ReplayRunner {
+    /// Replays `file` with the bundled production and test CA keys plus the file's own.
+    public static func run(_ file: ReplayFile, configuration: TerminalConfiguration = TerminalConfiguration()) async throws -> ReplayResult {
+        var keys = try CAKeyStore.bundled(includeTestKeys: true)
+        for k in file.capks ?? [] {
+            guard let rid = [UInt8](hex: k.rid), let idx = [UInt8](hex: k.index), let e = [UInt8](hex: k.exponent),
+                  let m = [UInt8](hex: k.modulus) else { continue }
+            let pub = try RSAPublicKey(modulus: m, exponent: e)
+            if keys.key(rid: rid, index: idx[0]) == nil {
+                try keys.add(rid: rid, index: idx[0], key: pub, label: "replay file", isTest: true)
+            }
+        }
+        let overrides = try file.terminalOverrides()
+        var config = configuration
+        if let c = overrides[0x9F1A], let v = BCD.decode(c) { config.countryCode = UInt16(v) }
+        if let c = overrides[0x5F2A], let v = BCD.decode(c) { config.currencyCode = UInt16(v) }
+        if let m = overrides[0x9F4E] { config.merchantNameAndLocation = String(decoding: m, as: UTF8.self) }
+        let date = overrides[0x9A].flatMap { EMVDate(yymmdd: $0) } ?? Self.today()
+        var txn = TransactionParameters(amount: overrides[0x9F02].flatMap { BCD.decode($0) } ?? 100, date: date,
+                                        unpredictableNumber: overrides[0x9F37])
+        if let t = overrides[0x9C]?.first, let type = TransactionParameters.TransactionType(rawValue: t) { txn.type = type }
+        if let o = overrides[0x9F03].flatMap({ BCD.decode($0) }) { txn.amountOther = o }
+
+        let card = RecordingChannel(ScriptedChannel(file.scriptedExchanges, matching: .replay))
+        let ep = EntryPoint(configuration: config, keys: keys, risk: RiskManager())
+        let outcome: Outcome
+        if let pre = ep.preProcess(txn) {
+            outcome = await ep.process(card: card, transaction: txn, combinations: pre, overrides: overrides, timingChecks: false)
+        } else {
+            outcome = EntryPoint.noContactlessOutcome()
+        }
+        let sent = await card.exchanges.map { Hex.encode($0.command) }
+        return result(outcome, apdus: sent)
+    }
+
+    static func result(_ o: Outcome, apdus: [String]) -> ReplayResult {
+        let oda: ReplayResult.ODA
+        if let r = o.oda {
+            oda = .init(method: r.method.rawValue, result: r.succeeded ? "ok" : "failed", failure: r.failure.map { "\($0)" })
+        } else {
+            oda = .init(method: "none", result: "not_performed", failure: nil)
+        }
+        return ReplayResult(
+            outcome: o.kind.rawValue, kernel: o.kernel, aid: o.aid.map(Hex.encode), pan: o.maskedPAN, oda: oda,
+            cryptogram: o.cryptogram.map { .init(type: $0.kind.rawValue, value: Hex.encode($0.value), atc: Hex.encode($0.atc)) },
+            tvr: o.tvr?.description, cvm: o.cvm.rawValue, reason: o.reason, apdus: apdus)
+    }
+
+    static func today() -> EMVDate {
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = TimeZone(identifier: "UTC")!
+        let c = cal.dateComponents([.year, .month, .day], from: Date())
+        return EMVDate(year: c.year!, month: c.month!, day: c.day!) ?? EMVDate(year: 2026, month: 1, day: 1)!
+    }
+}
+
+/// Writes what a transaction exchanged as a replay file: the terminal data the card could have seen (amount,
+/// date, type, UN, country, currency, TTQ after pre-processing, the relay resistance entropy), and every
+/// exchange; card data masked unless `revealCardData` is set.
+public enum TraceRecorder {
+    public static func file(description: String?, exchanges: [RecordedExchange], transaction: TransactionParameters,
+                            configuration: TerminalConfiguration, outcome: Outcome,
+                            extraCAPKs: [ReplayFile.CAPK] = [], revealCardData: Bool = false) -> ReplayFile {
+        var terminal: [String: String] = [:]
+        let txn = transaction.terminalData
+        for tag: Tag in [0x9F02, 0x9F03, 0x9A, 0x9C, 0x9F37] { if let v = txn[tag] { terminal[tag.hex] = Hex.encode(v) } }
+        terminal["9F1A"] = Hex.encode(BCD.encode(UInt64(configuration.countryCode), bytes: 2) ?? [])
+        terminal["5F2A"] = Hex.encode(BCD.encode(UInt64(configuration.currencyCode), bytes: 2) ?? [])
+        // What the kernel derived and the card saw: the TTQ after pre-processing, the relay resistance entropy.
+        for tag: Tag in [0x9F66, 0xDF8301] {
+            if let v = outcome.transactionData[tag] { terminal[tag.hex] = Hex.encode(v) }
+        }
+        let ex = exchanges.compactMap { e -> ReplayFile.Exchange? in
+            guard let r = e.response else { return nil }
+            return .init(command: Hex.encode(e.command), response: Hex.encode(revealCardData ? r : TraceRedaction.redact(response: r)))
+        }
+        return ReplayFile(description: description, terminal: terminal, capks: extraCAPKs.isEmpty ? nil : extraCAPKs, exchanges: ex)
+    }
+}
