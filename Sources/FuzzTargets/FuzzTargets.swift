@@ -107,3 +107,20 @@ public enum Mutator {
         return b
     }
 }
+
+extension FuzzTargets {
+    /// Entry Point and the kernels against a recorded conversation in which one response is replaced by hostile
+    /// bytes: whatever the card says, the transaction must end in an outcome.
+    public static func kernel(conversation: [ScriptedExchange], replace index: Int, with hostile: [UInt8],
+                              keys: CAKeyStore) async -> Outcome {
+        var ex = conversation
+        if !ex.isEmpty {
+            let i = index % ex.count
+            ex[i] = ScriptedExchange(command: ex[i].command, response: hostile)
+        }
+        let ep = EntryPoint(configuration: TerminalConfiguration(), keys: keys, risk: RiskManager())
+        let txn = TransactionParameters(amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!, unpredictableNumber: [1, 2, 3, 4])
+        guard let pre = ep.preProcess(txn) else { return EntryPoint.noContactlessOutcome() }
+        return await ep.process(card: ScriptedChannel(ex, matching: .replay), transaction: txn, combinations: pre, timingChecks: false)
+    }
+}

@@ -12,11 +12,16 @@ final class FuzzSmokeTests: XCTestCase {
     static let iterations = 4000
 
     func seeds() async throws -> [[UInt8]] {
-        let card = SampleVisaCard(pki: try SampleVisaCard.makePKI())
-        let pdolData = [UInt8](repeating: 0, count: try DataObjectList(parsing: SampleVisaCard.pdol).totalLength)
-        var s = try card.exchanges(pdolData: pdolData).compactMap { ex -> [UInt8]? in
-            if case .bytes(let b) = ex.answer { return Array(b.dropLast(2)) }
-            return nil
+        // Every response of a Visa and a Mastercard transaction with the virtual cards.
+        var s: [[UInt8]] = []
+        for p in [CardProfile.visaCard(offline: true), .mastercardCard(), .mastercardPhone()] {
+            let card = RecordingChannel(try VirtualCard(p))
+            var keys = try CAKeyStore.bundled(includeTestKeys: true)
+            try VirtualCard.pki(for: p.scheme).register(in: &keys)
+            let ep = EntryPoint(configuration: TerminalConfiguration(), keys: keys, risk: RiskManager())
+            let txn = TransactionParameters(amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!)
+            _ = await ep.process(card: card, transaction: txn, combinations: ep.preProcess(txn)!)
+            s += await card.exchanges.compactMap { $0.response.map { Array($0.dropLast(2)) } }
         }
         s += [[], [0x00], [0xFF], [0x9F], [0x9F, 0x4B, 0x83, 0xFF, 0xFF, 0xFF], [0x70, 0x80],
               [UInt8](hex: "9F66049F02069F03069F1A0295055F2A029A039C019F3704")!, [UInt8](hex: "0801010110010200")!,
@@ -37,6 +42,31 @@ final class FuzzSmokeTests: XCTestCase {
             let n = Int.random(in: 0...600, using: &rng)
             FuzzTargets.cardInput((0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }, keys: keys)
         }
+    }
+
+    /// Whole transactions where one card response at a time is mutated: every run must end in an outcome.
+    func testKernelsSurviveHostileResponses() async throws {
+        var keys = try CAKeyStore.bundled(includeTestKeys: true)
+        var conversations: [[ScriptedExchange]] = []
+        for p in [CardProfile.visaCard(), .mastercardCard()] {
+            try VirtualCard.pki(for: p.scheme).register(in: &keys)
+            let card = RecordingChannel(try VirtualCard(p))
+            let ep = EntryPoint(configuration: TerminalConfiguration(), keys: keys, risk: RiskManager())
+            let txn = TransactionParameters(amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!, unpredictableNumber: [1, 2, 3, 4])
+            _ = await ep.process(card: card, transaction: txn, combinations: ep.preProcess(txn)!)
+            conversations.append(await card.exchanges.compactMap { e in e.response.map { ScriptedExchange(command: e.command, response: $0) } })
+        }
+        var rng = SplitMix64(seed: 0x7A9D_0003)
+        var kinds: Set<String> = []
+        for i in 0..<600 {
+            let conv = conversations[i % conversations.count]
+            let target = Int.random(in: 0..<conv.count, using: &rng)
+            guard case .bytes(let original) = conv[target].answer else { continue }
+            let hostile = Mutator.mutate(original, using: &rng)
+            let o = await FuzzTargets.kernel(conversation: conv, replace: target, with: hostile, keys: keys)
+            kinds.insert(o.kind.rawValue)
+        }
+        XCTAssertGreaterThan(kinds.count, 2, "mutations should reach several different outcomes: \(kinds)")
     }
 
     func testKeyFileLoaderSurvivesMutations() throws {

@@ -140,6 +140,19 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(second.outcome.kind, .onlineRequest)
     }
 
+    /// What the acquirer will carry (DE 55 data) lets the issuer verify the ARQC; change the amount and it fails.
+    func testIssuerVerifiesTheOnlineData() async throws {
+        for p in [CardProfile.visaCard(), .visaCardNoRecords(), .mastercardCard(), .mastercardPhone()] {
+            let o = try await Harness.tap(try VirtualCard(p), amount: 4321).outcome
+            XCTAssertEqual(o.kind, .onlineRequest, p.name)
+            guard case .verified(let arpc) = try TestIssuer.verify(o.transactionData) else { return XCTFail(p.name) }
+            XCTAssertFalse(arpc.isEmpty)
+            var altered = o.transactionData
+            altered[0x9F02] = BCD.encode(1, bytes: 6)
+            XCTAssertEqual(try TestIssuer.verify(altered), .mismatch, p.name)
+        }
+    }
+
     // MARK: Negative personas
 
     func testExpiredCardIsNotApprovedOffline() async throws {

@@ -38,6 +38,33 @@ func measure(_ name: String, bytesPerOp: Int? = nil, samples: Int = 11, minSampl
                        allocsPerOp: Double(allocs) / Double(samples * iterations), bytesPerOp: bytesPerOp)
 }
 
+/// The async form: the same sampling for code that awaits (the kernels). Includes the scripted card's own cost.
+func measureAsync(_ name: String, samples: Int = 11, minSampleTime: Duration = .milliseconds(200),
+                  _ body: () async throws -> Void) async rethrows -> BenchResult {
+    let clock = ContinuousClock()
+    var iterations = 1
+    while true {
+        let start = clock.now
+        for _ in 0..<iterations { try await body() }
+        if clock.now - start >= minSampleTime || iterations >= 1 << 20 { break }
+        iterations *= 2
+    }
+    var times: [Double] = []
+    var allocs: UInt64 = 0
+    for _ in 0..<samples {
+        tapd_alloc_reset()
+        let start = clock.now
+        for _ in 0..<iterations { try await body() }
+        let t = clock.now - start
+        allocs += tapd_alloc_count()
+        times.append(Double(t.components.seconds) * 1e9 + Double(t.components.attoseconds) / 1e9)
+    }
+    times.sort()
+    let perOp = times.map { $0 / Double(iterations) }
+    return BenchResult(name: name, nsPerOp: perOp[perOp.count / 2], bestNsPerOp: perOp[0],
+                       allocsPerOp: Double(allocs) / Double(samples * iterations), bytesPerOp: nil)
+}
+
 func report(_ r: BenchResult) {
     func f(_ v: Double, _ digits: Int = 2) -> String {
         let p = pow10(digits)

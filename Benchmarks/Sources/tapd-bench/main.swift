@@ -9,9 +9,19 @@ print("tapd benchmarks — \(TapdVersion.string), release build")
 print("")
 
 // MARK: TLV — a typical card conversation's responses (PPSE, FCI, GPO, four records).
-let card = SampleVisaCard(pki: try SampleVisaCard.makePKI())
-let pdolData = [UInt8](repeating: 0, count: try DataObjectList(parsing: SampleVisaCard.pdol).totalLength)
-var responses: [[UInt8]] = try card.exchanges(pdolData: pdolData).compactMap {
+/// Records the responses of one transaction with a virtual card.
+func conversation(_ p: CardProfile, keys: CAKeyStore, config: TerminalConfiguration = TerminalConfiguration()) async throws -> [ScriptedExchange] {
+    let card = RecordingChannel(try VirtualCard(p))
+    let ep = EntryPoint(configuration: config, keys: keys, risk: RiskManager())
+    let txn = TransactionParameters(amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!, unpredictableNumber: [1, 2, 3, 4])
+    _ = await ep.process(card: card, transaction: txn, combinations: ep.preProcess(txn)!)
+    return await card.exchanges.compactMap { e in e.response.map { ScriptedExchange(command: e.command, response: $0) } }
+}
+var simKeys = try CAKeyStore.bundled(includeTestKeys: true)
+try VirtualCard.pki(for: .visa).register(in: &simKeys)
+try VirtualCard.pki(for: .mastercard).register(in: &simKeys)
+let visaConversation = try await conversation(.visaCard(), keys: simKeys)
+var responses: [[UInt8]] = visaConversation.compactMap {
     if case .bytes(let b) = $0.answer { return Array(b.dropLast(2)) }
     return nil
 }
@@ -26,7 +36,7 @@ responses.append(TLV(tag: 0x70, children: [
     TLV(tag: 0x5F30, value: [0x02, 0x01]), TLV(tag: 0x9F44, value: [0x02]),
 ]).encoded)
 let conversationBytes = responses.reduce(0) { $0 + $1.count }
-print("TLV corpus: \(responses.count) responses (PPSE, FCI, GPO, 4 records), \(conversationBytes) bytes")
+print("TLV corpus: \(responses.count) responses of a Visa card (PPSE, FCI, GPO, 3 records) + an M/Chip record, \(conversationBytes) bytes")
 report(try measure("TLV strict parse of the conversation", bytesPerOp: conversationBytes) {
     for r in responses { blackHole(try TLVParser.parse(r)) }
 })
@@ -84,3 +94,28 @@ report(try measure("CDA complete (issuer cert + ICC cert + SDAD + TDHC)") {
 report(try measure("RSA recovery, 1984-bit key, exponent 3") {
     blackHole(try? pki.ca.publicKey.apply(ic))
 })
+
+// MARK: Kernels — a whole transaction in process against a card with zero latency (a replay of the card's answers).
+print("")
+let mastercardConversation = try await conversation(.mastercardCard(), keys: simKeys)
+var offlineConfig = TerminalConfiguration()
+offlineConfig.applications = offlineConfig.applications.map { var a = $0; if a.kernel == .visa { a.contactlessFloorLimit = 10_000 }; return a }
+let visaOfflineConversation = try await conversation(.visaCard(offline: true), keys: simKeys, config: offlineConfig)
+for (name, conv, config, expected) in [
+    ("Visa qVSDC online (C-3), 6 APDUs", visaConversation, TerminalConfiguration(), OutcomeKind.onlineRequest),
+    ("Visa qVSDC offline with fDDA (C-3), 6 APDUs", visaOfflineConversation, offlineConfig, .approved),
+    ("Mastercard M/Chip with RRP + CDA (C-2), 8 APDUs", mastercardConversation, TerminalConfiguration(), .onlineRequest)] {
+    let entryPoint = EntryPoint(configuration: config, keys: simKeys, risk: RiskManager())
+    let txn = TransactionParameters(amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!, unpredictableNumber: [1, 2, 3, 4])
+    let pre = entryPoint.preProcess(txn)!
+    // A replay of a relay resistance exchange must reuse the recorded entropy (the card signed it).
+    var overrides: [Tag: [UInt8]] = [:]
+    if let errd = conv.first(where: { $0.command.count >= 9 && $0.command[1] == 0xEA }) { overrides[0xDF8301] = Array(errd.command[5..<9]) }
+    let check = await entryPoint.process(card: ScriptedChannel(conv, matching: .replay), transaction: txn, combinations: pre,
+                                         overrides: overrides, timingChecks: false)
+    precondition(check.kind == expected && check.oda?.failure == nil, "benchmark transaction must succeed: \(check.kind) \(check.reason ?? "")")
+    report(try await measureAsync("Transaction: \(name)") {
+        let card = ScriptedChannel(conv, matching: .replay)
+        blackHole(await entryPoint.process(card: card, transaction: txn, combinations: pre, overrides: overrides, timingChecks: false))
+    })
+}

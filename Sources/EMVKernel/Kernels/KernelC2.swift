@@ -192,7 +192,9 @@ public enum KernelC2 {
             if r.succeeded, let rrp, let signed = r.cdaTrailingData, !signed.isEmpty, !signed.starts(with: rrp.signedFields) {
                 r = ODAResult(method: .cda, failure: .dynamicDataInvalid("relay resistance values differ from the ones exchanged"))
             }
-            if let c = r.cryptogram { cryptogramValue = c }
+            // With CDA the cryptogram exists only inside the signature (Book 2 §6.6.2): it becomes 9F26 for the
+            // online message.
+            if let c = r.cryptogram { cryptogramValue = c; store[0x9F26] = c }
             oda = r
         } else if cdaSelected {
             oda = ODAResult(method: .cda, failure: tvr.isSet(.cdaFailed) ? .missingData(0x9F4B) : nil)
@@ -202,7 +204,8 @@ public enum KernelC2 {
         var outcome = Outcome(.declined)
         outcome.maskedPAN = CardDataMask.pan(pan)
         outcome.applicationLabel = store[0x50].map { String(decoding: $0, as: UTF8.self) }
-        outcome.cryptogram = ApplicationCryptogram(kind: kind, value: cryptogramValue, atc: store[0x9F36] ?? [])
+        // No cryptogram to report when it sat in a signature that did not verify.
+        outcome.cryptogram = cryptogramValue.isEmpty ? nil : ApplicationCryptogram(kind: kind, value: cryptogramValue, atc: store[0x9F36] ?? [])
         outcome.oda = oda
         outcome.cvmResults = cvm.cvmResults
         if requestCDA, oda?.succeeded == false {

@@ -1,0 +1,97 @@
+// What `tapd demo` shows until the daemon exists: a few sales with the virtual cards and phones through the real
+// Entry Point and kernels, each outcome explained, online cryptograms checked by the test issuer. Card data is
+// masked in all output.
+import TLV
+import APDU
+import EMVCrypto
+import EMVKernel
+
+public enum KernelDemo {
+    public struct Sale: Sendable {
+        public let title: String
+        public let profile: CardProfile
+        public let amount: UInt64
+        public let expected: OutcomeKind
+    }
+
+    public static let sales: [Sale] = [
+        Sale(title: "Visa card, 12.34", profile: .visaCard(), amount: 1234, expected: .onlineRequest),
+        Sale(title: "Mastercard phone with on-device CVM, 90.00", profile: .mastercardPhone(), amount: 9000, expected: .onlineRequest),
+        Sale(title: "Visa phone that first asks to \"see phone\", 25.00", profile: .visaPhone(), amount: 2500, expected: .onlineRequest),
+        Sale(title: "Visa card approved offline with fDDA, 8.50", profile: .visaCard(offline: true), amount: 850, expected: .approved),
+        Sale(title: "Mastercard card with a tampered CDA signature, 12.34", profile: {
+            var p = CardProfile.mastercardCard(); p.fault = .tamperedSignature; return p }(), amount: 1234, expected: .declined),
+    ]
+
+    /// Runs the sales, printing through `say`; returns whether every sale ended as expected.
+    public static func run(date: EMVDate, say: @Sendable (String) -> Void) async throws -> Bool {
+        say("tapd \(TapdVersion.string) — demo: contactless sales with virtual cards and phones, no hardware")
+        say("Entry Point and kernels C-3 (Visa) and C-2 (Mastercard); signatures and cryptograms are real,")
+        say("made with a test PKI generated now and the TEST issuer master key.")
+        say("")
+        var keys = try CAKeyStore.bundled(includeTestKeys: true)
+        try VirtualCard.pki(for: .visa).register(in: &keys)
+        try VirtualCard.pki(for: .mastercard).register(in: &keys)
+        var config = TerminalConfiguration()
+        config.applications = config.applications.map { a in
+            var a = a
+            if a.kernel == .visa { a.contactlessFloorLimit = 1000 }      // offline approvals up to 10.00 for the demo
+            return a
+        }
+        let ep = EntryPoint(configuration: config, keys: keys, risk: RiskManager(maxTapsPerHour: config.velocityMaxTapsPerHour))
+        var allAsExpected = true
+        for (n, sale) in sales.enumerated() {
+            say("\(n + 1). \(sale.title)")
+            let card = try VirtualCard(sale.profile)
+            let txn = TransactionParameters(amount: sale.amount, date: date)
+            guard let pre = ep.preProcess(txn) else { say("   no contactless application allows this amount"); continue }
+            say("   [\(UIMessage.presentCard.text)]")
+            let clock = ContinuousClock()
+            var restarted = false
+            var taps = 0
+            var outcome: Outcome
+            repeat {
+                taps += 1
+                let recorder = RecordingChannel(card)
+                let start = clock.now
+                outcome = await ep.process(card: recorder, transaction: txn, combinations: pre, restarted: restarted)
+                let elapsed = clock.now - start
+                let apdus = await recorder.exchanges.count
+                say("   tap \(taps): \(outcome.kernel ?? "-") \(outcome.aid.map(Hex.encode) ?? "") — \(apdus) APDUs in \(format(elapsed))")
+                if let ui = outcome.uiRequestOnOutcome { say("   [\(ui.message.text)]") }
+                if outcome.kind == .seePhone || (outcome.kind == .tryAgain && taps < 3) {
+                    say("   the cardholder looks at the phone and taps again")
+                    if let ui = outcome.uiRequestOnRestart { say("   [\(ui.message.text)]") }
+                    restarted = true
+                    continue
+                }
+                break
+            } while taps < 3
+            say("   outcome: \(outcome.kind.rawValue) — \(outcome.reason ?? "")")
+            say("   card \(outcome.maskedPAN ?? "-"), CVM \(outcome.cvm.rawValue), TVR \(outcome.tvr?.description ?? "-")")
+            if let oda = outcome.oda {
+                say("   offline data authentication \(oda.method.rawValue): \(oda.failure.map { "FAILED — \($0)" } ?? "passed")")
+            }
+            if let c = outcome.cryptogram { say("   cryptogram \(c.kind.rawValue) \(Hex.encode(c.value)), ATC \(Hex.encode(c.atc))") }
+            if outcome.kind == .onlineRequest {
+                switch try TestIssuer.verify(outcome.transactionData) {
+                case .verified(let arpc): say("   test issuer: ARQC verified, approves with ARPC \(Hex.encode(arpc))")
+                case .mismatch: say("   test issuer: ARQC does NOT verify"); allAsExpected = false
+                case .unsupported(let why): say("   test issuer: \(why)")
+                }
+            }
+            if outcome.kind != sale.expected {
+                say("   UNEXPECTED: \(sale.expected.rawValue) was expected")
+                allAsExpected = false
+            }
+            say("")
+        }
+        say(allAsExpected ? "Demo complete: every sale ended as expected." : "Demo FAILED: see above.")
+        return allAsExpected
+    }
+
+    static func format(_ d: Duration) -> String {
+        let us = Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12
+        return us < 1000 ? "\(Int(us)) µs" : "\((us / 100).rounded() / 10) ms"
+    }
+}
