@@ -145,6 +145,9 @@ public struct TerminalConfiguration: Codable, Sendable {
     public var supportsSignature: Bool = true
     public var supportsContactInterface: Bool = false
     public var applications: [ApplicationConfiguration] = TerminalConfiguration.defaultApplications
+    /// Enhanced Contactless Reader Capabilities (9F6E) for cards whose PDOL asks the terminal for it (American
+    /// Express); nil leaves it out (a DOL then gets zeros, Book 3 §5.4).
+    public var enhancedContactlessReaderCapabilities: HexBytes? = nil
     /// Taps per card within an hour above which a velocity alert is raised; nil disables the check.
     public var velocityMaxTapsPerHour: Int? = 10
 
@@ -195,6 +198,9 @@ public struct TerminalConfiguration: Codable, Sendable {
         try take(.onlineCapable, &onlineCapable); try take(.supportsOnlinePIN, &supportsOnlinePIN)
         try take(.supportsSignature, &supportsSignature); try take(.supportsContactInterface, &supportsContactInterface)
         try take(.applications, &applications)
+        if c.contains(.enhancedContactlessReaderCapabilities) {
+            enhancedContactlessReaderCapabilities = try c.decodeIfPresent(HexBytes.self, forKey: .enhancedContactlessReaderCapabilities)
+        }
         if c.contains(.velocityMaxTapsPerHour) { velocityMaxTapsPerHour = try c.decodeIfPresent(Int.self, forKey: .velocityMaxTapsPerHour) }
     }
 
@@ -215,6 +221,7 @@ public struct TerminalConfiguration: Codable, Sendable {
         t[0x9F01] = BCD.encode(acquirerIdentifier, bytes: 6)
         t[0x9F09] = app.applicationVersion.bytes
         t[0x9F06] = app.aid.bytes
+        if let e = enhancedContactlessReaderCapabilities { t[0x9F6E] = e.bytes }
         if let f = app.contactlessFloorLimit { t[0x9F1B] = [UInt8(f >> 24 & 0xFF), UInt8(f >> 16 & 0xFF), UInt8(f >> 8 & 0xFF), UInt8(f & 0xFF)] }
         return t
     }

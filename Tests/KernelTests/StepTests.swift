@@ -1,6 +1,7 @@
 // Per-step tests with malformed and unexpected card answers: each processing step must end in the outcome the
 // books prescribe, never in a crash or a hang.
 import XCTest
+import Foundation
 import TLV
 import APDU
 @testable import EMVKernel
@@ -75,6 +76,39 @@ final class StepTests: XCTestCase {
         // A response under two bytes (vpcd's "card vanished").
         let empty = try await tap(.visaCard()) { c, r in c[1] == 0xB2 ? [] : r }
         XCTAssertEqual(empty.kind, .tryAgain)
+    }
+
+    func testRealCardVariantsAreAccepted() async throws {
+        // No CID and a 32-byte IAD: the cryptogram goes online, never approved offline on a guess.
+        let noCID = try await tap(.visaCard()) { c, r in
+            c[1] == 0xA8 ? replacing(0x9F10, with: [0x1F] + [UInt8](repeating: 0x4A, count: 31), in: removing(0x9F27, from: r)) : r
+        }
+        XCTAssertEqual(noCID.kind, .onlineRequest, noCID.reason ?? "")
+        XCTAssertEqual(noCID.transactionData[0x9F27], [0x80])
+        // A label the FCI carried, repeated in a record, is not a redundancy error.
+        let label = try await tap(.visaCard()) { c, r in
+            guard c[1] == 0xB2, c[2] == 2, c[3] == 0x14 else { return r }
+            let t = try TLVParser.parseOne(Array(r.dropLast(2)))
+            return TLV(tag: 0x70, children: t.children + [TLV(tag: 0x50, value: Array("VISA CREDIT".utf8))]).encoded + [0x90, 0x00]
+        }
+        XCTAssertEqual(label.kind, .onlineRequest, label.reason ?? "")
+    }
+
+    func testConfigurationFromJSON() throws {
+        let json = #"""
+        {"countryCode": 56, "currencyCode": 978, "supportsOnlinePIN": true, "enhancedContactlessReaderCapabilities": "D8E00000",
+                     "applications": [{"aid": "A0000000031010", "kernel": 3, "label": "Visa", "contactlessTransactionLimit": 5000,
+                                       "statusCheckSupported": false, "zeroAmountAllowed": true, "ttq": "36004000",
+                                       "tacDefault": "0000000000", "tacDenial": "0000000000", "tacOnline": "0000000000", "applicationVersion": "0096"}]}
+        """#
+        let c = try TerminalConfiguration.load(json: Data(json.utf8))
+        XCTAssertEqual(c.countryCode, 56)
+        XCTAssertTrue(c.supportsOnlinePIN)
+        XCTAssertEqual(c.applications.count, 1)
+        XCTAssertEqual(c.applications[0].ttq?.bytes, [0x36, 0x00, 0x40, 0x00])
+        XCTAssertEqual(c.terminalData(for: c.applications[0])[0x9F6E], [0xD8, 0xE0, 0x00, 0x00])
+        XCTAssertEqual(c.merchantIdentifier, TerminalConfiguration().merchantIdentifier, "keys left out keep their defaults")
+        XCTAssertThrowsError(try TerminalConfiguration.load(json: Data(#"{"applications": [{"aid": "XYZ"}]}"#.utf8)))
     }
 
     func testCardGoneAtEachStep() async throws {

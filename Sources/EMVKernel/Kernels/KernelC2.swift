@@ -36,7 +36,7 @@ public enum KernelC2 {
         store[0xDF8120] = app.tacDefault.bytes
         store[0xDF8121] = app.tacDenial.bytes
         store[0xDF8122] = app.tacOnline.bytes
-        try KernelSteps.addCardData(s.fci.children, into: &store)
+        store.add(s.fci.children)
 
         let (_, pdolData) = try KernelSteps.pdolData(s, store, context: .c2)
         let gpo = try await KernelSteps.send(s, .getProcessingOptions(pdolData: pdolData))
@@ -45,7 +45,7 @@ public enum KernelC2 {
         guard let resp = try? TLVParser.parseOne(gpo.data) else { throw .cardData("GPO response is not one TLV object") }
         switch resp.tag {
         case 0x77:
-            try KernelSteps.addCardData(resp.children, into: &store)
+            try KernelSteps.addCardData(resp.children, into: &store, session: s)
         case 0x80:
             // Format 1: AIP (2 bytes) followed by the AFL.
             guard resp.value.count >= 2, (resp.value.count - 2) % 4 == 0 else { throw .cardData("format 1 GPO response of \(resp.value.count) bytes") }
@@ -155,7 +155,7 @@ public enum KernelC2 {
         var cryptogramValue: [UInt8] = []
         switch ac.tag {
         case 0x77:
-            try KernelSteps.addCardData(ac.children, into: &store)
+            try KernelSteps.addCardData(ac.children, into: &store, session: s)
             guard let c = store[0x9F27]?.first else { throw .cardData("CID (9F27) missing from GENERATE AC") }
             cid = c
             cryptogramValue = store[0x9F26] ?? []

@@ -19,8 +19,7 @@ public enum KernelC3 {
 
     static func process(_ s: KernelSession) async throws(KernelFailure) -> Outcome {
         var store = s.terminalStore()
-        let fciObjects = s.fci.children
-        try KernelSteps.addCardData(fciObjects, into: &store)
+        store.add(s.fci.children)
 
         // Book C-3: qVSDC needs a PDOL that asks for the TTQ; without it this combination cannot run.
         guard let pdolTLV = s.fci.first(0x9F38), let pdol = try? DataObjectList(parsing: pdolTLV.value),
@@ -51,7 +50,7 @@ public enum KernelC3 {
         }
         guard let resp = try? TLVParser.parseOne(gpo.data) else { throw .cardData("GPO response is not one TLV object") }
         guard resp.tag == 0x77 else { throw .cardData("GPO response format \(resp.tag.hex): qVSDC needs format 2 (77)") }
-        try KernelSteps.addCardData(resp.children, into: &store)
+        try KernelSteps.addCardData(resp.children, into: &store, session: s)
         for t: Tag in [0x82, 0x9F36, 0x9F26, 0x9F10] where store[t] == nil {
             throw .cardData("mandatory \(DataDictionary.element(t)?.name ?? t.hex) (\(t.hex)) missing from the GPO response")
         }
@@ -82,7 +81,9 @@ public enum KernelC3 {
         } else if let k = VisaIssuerApplicationData(store[0x9F10] ?? [])?.firstCryptogramKind {
             kind = k
         } else {
-            return KernelFailure.cardData("the cryptogram type is neither in a CID nor in a readable IAD").outcome
+            // No CID and an IAD format this reader cannot read: treat the cryptogram as an ARQC and let the issuer
+            // decide. Never assume a TC — that would approve offline on a guess.
+            kind = .arqc
         }
         let cryptogram = ApplicationCryptogram(kind: kind, value: store[0x9F26] ?? [], atc: store[0x9F36] ?? [])
 

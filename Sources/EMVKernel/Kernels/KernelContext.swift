@@ -23,6 +23,12 @@ public struct KernelSession: Sendable {
     public var aid: [UInt8] { Array(fci.first(0x84)?.value ?? candidate.entry.adfName[...]) }
     public var rid: [UInt8] { Array(aid.prefix(5)) }
 
+    /// The primitive tags of the FCI of the final SELECT.
+    var fciPrimitiveTags: [Tag] {
+        func walk(_ t: [TLV]) -> [Tag] { t.flatMap { $0.children.isEmpty && !$0.tag.isConstructed ? [$0.tag] : walk($0.children) } }
+        return walk(fci.children)
+    }
+
     /// The terminal's data for this transaction: configuration, transaction, TTQ, an empty TVR, then overrides.
     public func terminalStore() -> TLVStore {
         var t = configuration.terminalData(for: application)
@@ -99,8 +105,7 @@ enum KernelSteps {
                     if e.sfi <= 10 { throw .cardData("record \(rec) of SFI \(e.sfi) is not a 70 template") }
                     continue
                 }
-                let repeated = store.add(tlv.children).filter { !isTerminalTag($0) }
-                if let t = repeated.first { throw .cardData("tag \(t.hex) appears more than once in the card's data") }
+                try addCardData(tlv.children, into: &store, session: ctx)
             }
         }
     }
@@ -110,9 +115,12 @@ enum KernelSteps {
         DataDictionary.element(t)?.source == .terminal
     }
 
-    /// Adds the card's response objects to the store; a repeated card primitive is a card error.
-    static func addCardData(_ objects: [TLV], into store: inout TLVStore) throws(KernelFailure) {
-        let repeated = store.add(objects).filter { !isTerminalTag($0) }
+    /// Adds the card's response objects (GPO, records, GENERATE AC) to the store. Book 3 §10.2: a primitive the
+    /// card returns twice is a card error — except data the FCI already carried (labels, language preference),
+    /// which real cards repeat in their records, and terminal data a card echoes.
+    static func addCardData(_ objects: [TLV], into store: inout TLVStore, session: KernelSession) throws(KernelFailure) {
+        let fciTags = Set(session.fciPrimitiveTags)
+        let repeated = store.add(objects).filter { !isTerminalTag($0) && !fciTags.contains($0) }
         if let t = repeated.first { throw .cardData("tag \(t.hex) appears more than once in the card's data") }
     }
 }
