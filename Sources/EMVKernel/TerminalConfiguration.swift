@@ -127,8 +127,8 @@ public struct TerminalConfiguration: Codable, Sendable {
     public var countryCode: UInt16 = 276
     public var currencyCode: UInt16 = 978
     public var currencyExponent: UInt8 = 2
-    /// Book 4 Annex A1: 22 = attended, online with offline capability, operated by the merchant.
-    public var terminalType: UInt8 = 0x22
+    /// Book 4 Annex A1 (9F35, n2): 22 = attended, online with offline capability, operated by the merchant.
+    public var terminalType: UInt8 = 22
     /// Book 4 Annex A2 (9F33): no contact or magstripe input; signature and no CVM; CDA and DDA.
     public var terminalCapabilities: HexBytes = "0028C8"
     /// Book 4 Annex A3 (9F40): goods, services; numeric keys; print and display.
@@ -210,7 +210,7 @@ public struct TerminalConfiguration: Codable, Sendable {
         t[0x9F1A] = BCD.encode(UInt64(countryCode), bytes: 2)
         t[0x5F2A] = BCD.encode(UInt64(currencyCode), bytes: 2)
         t[0x5F36] = BCD.encode(UInt64(currencyExponent), bytes: 1)
-        t[0x9F35] = [terminalType]                      // n2, already BCD (0x22 = "22")
+        t[0x9F35] = BCD.encode(UInt64(terminalType % 100), bytes: 1)
         t[0x9F33] = terminalCapabilities.bytes
         t[0x9F40] = additionalTerminalCapabilities.bytes
         t[0x9F4E] = Array(merchantNameAndLocation.utf8)
