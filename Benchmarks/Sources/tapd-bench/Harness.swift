@@ -14,33 +14,9 @@ struct BenchResult {
 
 @inline(never) func blackHole<T>(_ x: T) { withExtendedLifetime(x) {} }
 
+/// Warm-up and calibration (an iteration count that fills a sample), then timed samples with their allocations.
 func measure(_ name: String, bytesPerOp: Int? = nil, samples: Int = 11, minSampleTime: Duration = .milliseconds(200),
-             _ body: () throws -> Void) rethrows -> BenchResult {
-    let clock = ContinuousClock()
-    // Warm-up and calibration: find an iteration count that fills a sample.
-    var iterations = 1
-    while true {
-        let t = try clock.measure { for _ in 0..<iterations { try body() } }
-        if t >= minSampleTime || iterations >= 1 << 26 { break }
-        iterations *= 2
-    }
-    var times: [Double] = []
-    var allocs: UInt64 = 0
-    for _ in 0..<samples {
-        tapd_alloc_reset()
-        let t = try clock.measure { for _ in 0..<iterations { try body() } }
-        allocs += tapd_alloc_count()
-        times.append(Double(t.components.seconds) * 1e9 + Double(t.components.attoseconds) / 1e9)
-    }
-    times.sort()
-    let perOp = times.map { $0 / Double(iterations) }
-    return BenchResult(name: name, nsPerOp: perOp[perOp.count / 2], bestNsPerOp: perOp[0],
-                       allocsPerOp: Double(allocs) / Double(samples * iterations), bytesPerOp: bytesPerOp)
-}
-
-/// The async form: the same sampling for code that awaits (the kernels). Includes the scripted card's own cost.
-func measureAsync(_ name: String, samples: Int = 11, minSampleTime: Duration = .milliseconds(200),
-                  _ body: () async throws -> Void) async rethrows -> BenchResult {
+             _ body: () async throws -> Void) async rethrows -> BenchResult {
     let clock = ContinuousClock()
     var iterations = 1
     while true {
@@ -62,7 +38,7 @@ func measureAsync(_ name: String, samples: Int = 11, minSampleTime: Duration = .
     times.sort()
     let perOp = times.map { $0 / Double(iterations) }
     return BenchResult(name: name, nsPerOp: perOp[perOp.count / 2], bestNsPerOp: perOp[0],
-                       allocsPerOp: Double(allocs) / Double(samples * iterations), bytesPerOp: nil)
+                       allocsPerOp: Double(allocs) / Double(samples * iterations), bytesPerOp: bytesPerOp)
 }
 
 func report(_ r: BenchResult) {

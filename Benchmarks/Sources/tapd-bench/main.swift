@@ -37,13 +37,13 @@ responses.append(TLV(tag: 0x70, children: [
 ]).encoded)
 let conversationBytes = responses.reduce(0) { $0 + $1.count }
 print("TLV corpus: \(responses.count) responses of a Visa card (PPSE, FCI, GPO, 3 records) + an M/Chip record, \(conversationBytes) bytes")
-report(try measure("TLV strict parse of the conversation", bytesPerOp: conversationBytes) {
+report(try await measure("TLV strict parse of the conversation", bytesPerOp: conversationBytes) {
     for r in responses { blackHole(try TLVParser.parse(r)) }
 })
-report(try measure("TLV lenient parse of the conversation", bytesPerOp: conversationBytes) {
+report(try await measure("TLV lenient parse of the conversation", bytesPerOp: conversationBytes) {
     for r in responses { blackHole(TLVParser.parseLenient(r)) }
 })
-report(try measure("TLV parse + flatten into a TLVStore", bytesPerOp: conversationBytes) {
+report(try await measure("TLV parse + flatten into a TLVStore", bytesPerOp: conversationBytes) {
     var s = TLVStore()
     for r in responses { s.add(try TLVParser.parse(r)) }
     blackHole(s)
@@ -74,7 +74,7 @@ data[0x9F4B] = try pki.icc.signedDynamicData(iccDynamicData: [0x02, 0xAB, 0xCD, 
                                              terminalDynamicData: [1, 2, 3, 4, 0, 0, 0, 0, 0x12, 0x34, 0x09, 0x78, 0x01, 9, 9, 9, 9, 0, 0])
 precondition(oda.performFDDA(rid: rid, data: data, staticData: staticData).succeeded, "benchmark fixture must verify")
 print("ODA keys: CA \(pki.ca.publicKey.bits) bits, issuer \(pki.issuer.publicKey.bits) bits, ICC \(pki.icc.publicKey.bits) bits, exponent 3")
-report(try measure("fDDA complete (issuer cert + ICC cert + SDAD)") {
+report(try await measure("fDDA complete (issuer cert + ICC cert + SDAD)") {
     blackHole(oda.performFDDA(rid: rid, data: data, staticData: staticData))
 })
 
@@ -87,11 +87,11 @@ let sdad = try pki.icc.signedDynamicData(iccDynamicData: [0x08, 1, 2, 3, 4, 5, 6
 let genac = TLV(tag: 0x77, value: cid + atc + TLV(tag: 0x9F4B, value: sdad).encoded).encoded
 precondition(oda.performCDA(rid: rid, data: data, staticData: staticData, pdolData: pdol, cdolData: cdol,
                             generateACResponse: genac, un: [1, 2, 3, 4]).succeeded, "benchmark fixture must verify")
-report(try measure("CDA complete (issuer cert + ICC cert + SDAD + TDHC)") {
+report(try await measure("CDA complete (issuer cert + ICC cert + SDAD + TDHC)") {
     blackHole(oda.performCDA(rid: rid, data: data, staticData: staticData, pdolData: pdol, cdolData: cdol,
                              generateACResponse: genac, un: [1, 2, 3, 4]))
 })
-report(try measure("RSA recovery, 1984-bit key, exponent 3") {
+report(try await measure("RSA recovery, 1984-bit key, exponent 3") {
     blackHole(try? pki.ca.publicKey.apply(ic))
 })
 
@@ -114,7 +114,7 @@ for (name, conv, config, expected) in [
     let check = await entryPoint.process(card: ScriptedChannel(conv, matching: .replay), transaction: txn, combinations: pre,
                                          overrides: overrides, timingChecks: false)
     precondition(check.kind == expected && check.oda?.failure == nil, "benchmark transaction must succeed: \(check.kind) \(check.reason ?? "")")
-    report(try await measureAsync("Transaction: \(name)") {
+    report(try await measure("Transaction: \(name)") {
         let card = ScriptedChannel(conv, matching: .replay)
         blackHole(await entryPoint.process(card: card, transaction: txn, combinations: pre, overrides: overrides, timingChecks: false))
     })

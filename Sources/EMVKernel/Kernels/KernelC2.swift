@@ -6,15 +6,7 @@ import APDU
 
 public enum KernelC2 {
     public static func run(_ s: KernelSession) async -> Outcome {
-        var outcome: Outcome
-        do {
-            outcome = try await process(s)
-        } catch {
-            outcome = error.outcome
-        }
-        outcome.kernel = KernelID.mastercard.name
-        outcome.aid = s.aid
-        return outcome
+        await KernelSteps.run(.mastercard, s, process)
     }
 
     /// Book C-2 Kernel Configuration (DF811B) bits used here.

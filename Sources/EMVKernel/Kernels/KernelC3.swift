@@ -6,15 +6,7 @@ import APDU
 
 public enum KernelC3 {
     public static func run(_ s: KernelSession) async -> Outcome {
-        var outcome: Outcome
-        do {
-            outcome = try await process(s)
-        } catch {
-            outcome = error.outcome
-        }
-        outcome.kernel = KernelID.visa.name
-        outcome.aid = s.aid
-        return outcome
+        await KernelSteps.run(.visa, s, process)
     }
 
     static func process(_ s: KernelSession) async throws(KernelFailure) -> Outcome {

@@ -75,6 +75,20 @@ public enum KernelFailure: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 enum KernelSteps {
+    /// Runs a kernel's processing and labels the outcome; an early stop becomes the outcome its failure prescribes.
+    static func run(_ kernel: KernelID, _ s: KernelSession,
+                    _ process: (KernelSession) async throws(KernelFailure) -> Outcome) async -> Outcome {
+        var outcome: Outcome
+        do {
+            outcome = try await process(s)
+        } catch {
+            outcome = error.outcome
+        }
+        outcome.kernel = kernel.name
+        outcome.aid = s.aid
+        return outcome
+    }
+
     /// Sends a command; transport faults become `KernelFailure.communication`.
     static func send(_ ctx: KernelSession, _ c: CommandAPDU) async throws(KernelFailure) -> ResponseAPDU {
         do { return try await ctx.transport.send(c) }
