@@ -87,11 +87,11 @@ let sdad = try pki.icc.signedDynamicData(iccDynamicData: [0x08, 1, 2, 3, 4, 5, 6
 let genac = TLV(tag: 0x77, value: cid + atc + TLV(tag: 0x9F4B, value: sdad).encoded).encoded
 precondition(oda.performCDA(rid: rid, data: data, staticData: staticData, pdolData: pdol, cdolData: cdol,
                             generateACResponse: genac, un: [1, 2, 3, 4]).succeeded, "benchmark fixture must verify")
-report(try await measure("CDA complete (issuer cert + ICC cert + SDAD + TDHC)") {
+report(await measure("CDA complete (issuer cert + ICC cert + SDAD + TDHC)") {
     blackHole(oda.performCDA(rid: rid, data: data, staticData: staticData, pdolData: pdol, cdolData: cdol,
                              generateACResponse: genac, un: [1, 2, 3, 4]))
 })
-report(try await measure("RSA recovery, 1984-bit key, exponent 3") {
+report(await measure("RSA recovery, 1984-bit key, exponent 3") {
     blackHole(try? pki.ca.publicKey.apply(ic))
 })
 
