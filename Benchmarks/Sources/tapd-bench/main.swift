@@ -114,7 +114,7 @@ for (name, conv, config, expected) in [
     let check = await entryPoint.process(card: ScriptedChannel(conv, matching: .replay), transaction: txn, combinations: pre,
                                          overrides: overrides, timingChecks: false)
     precondition(check.kind == expected && check.oda?.failure == nil, "benchmark transaction must succeed: \(check.kind) \(check.reason ?? "")")
-    report(try await measure("Transaction: \(name)") {
+    report(await measure("Transaction: \(name)") {
         let card = ScriptedChannel(conv, matching: .replay)
         blackHole(await entryPoint.process(card: card, transaction: txn, combinations: pre, overrides: overrides, timingChecks: false))
     })
