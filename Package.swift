@@ -53,7 +53,8 @@ let package = Package(
         .testTarget(name: "APDUTests", dependencies: ["APDU", "TLV"]),
         .testTarget(name: "EMVCryptoTests", dependencies: ["EMVCrypto"]),
         .testTarget(name: "EMVKernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"]),
-        .testTarget(name: "KernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"]),
+        .testTarget(name: "KernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "FuzzSmokeTests", dependencies: ["FuzzTargets", "Simulators", "EMVKernel", "TLV", "APDU"]),
     ],
     swiftLanguageModes: [.v6]

@@ -26,8 +26,8 @@ public final class VirtualCard: CardChannel {
     public static func pki(for scheme: CardProfile.Scheme) -> TestPKI {
         scheme == .visa ? sharedVisaPKI : sharedMastercardPKI
     }
-    nonisolated(unsafe) private static let sharedVisaPKI = try! TestPKI(rid: [0xA0, 0, 0, 0, 0x03], caIndex: testCAIndex)
-    nonisolated(unsafe) private static let sharedMastercardPKI = try! TestPKI(rid: [0xA0, 0, 0, 0, 0x04], caIndex: testCAIndex)
+    private static let sharedVisaPKI = try! TestPKI(rid: [0xA0, 0, 0, 0, 0x03], caIndex: testCAIndex)
+    private static let sharedMastercardPKI = try! TestPKI(rid: [0xA0, 0, 0, 0, 0x04], caIndex: testCAIndex)
 
     /// A card of `profile` signed by the shared test PKI of its scheme.
     public convenience init(_ profile: CardProfile) throws {
