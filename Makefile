@@ -8,7 +8,7 @@
 SWIFT        ?= swift
 FUZZ_TIME    ?= 300
 FUZZ_RT      := $(shell ls /opt/swift/usr/lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a 2>/dev/null | head -1)
-DEB_PACKAGES := pkg-config libssl-dev libpcsclite-dev libnfc-dev libusb-1.0-0-dev pcscd libccid vsmartcard-vpcd libnfc-bin socat
+DEB_PACKAGES := pkg-config libssl-dev libpcsclite-dev libnfc-dev libusb-1.0-0-dev pcscd libccid vsmartcard-vpcd libnfc-bin socat python3 python3-pip
 
 .PHONY: all build deps demo test fuzz fuzz-smoke bench clean
 
@@ -23,6 +23,9 @@ deps:
 	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# pyiso8583: the independent ISO 8583 implementation the codec tests cross-check against.
+	@python3 -c "import iso8583" 2>/dev/null || python3 -m pip install -q pyiso8583 2>/dev/null \
+	  || python3 -m pip install -q --break-system-packages pyiso8583
 
 build: deps
 	$(SWIFT) build
@@ -39,9 +42,9 @@ fuzz: deps
 	@test -n "$(FUZZ_RT)" || { echo "libFuzzer runtime (libclang_rt.fuzzer_no_main) not found in the Swift toolchain"; exit 1; }
 	cd Fuzz && $(SWIFT) build -c release --scratch-path .build \
 	  -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
-	  -Xswiftc -parse-as-library -Xlinker $(FUZZ_RT) -Xlinker -lstdc++ --product FuzzTLV
-	mkdir -p Fuzz/corpus-tlv
-	Fuzz/.build/release/FuzzTLV -max_total_time=$(FUZZ_TIME) -max_len=2048 -timeout=5 -rss_limit_mb=2048 Fuzz/corpus-tlv
+	  -Xswiftc -parse-as-library -Xlinker $(FUZZ_RT) -Xlinker -lstdc++ --product FuzzParsers
+	mkdir -p Fuzz/corpus-parsers
+	Fuzz/.build/release/FuzzParsers -max_total_time=$(FUZZ_TIME) -max_len=2048 -timeout=5 -rss_limit_mb=2048 Fuzz/corpus-parsers
 
 bench: deps
 	cd Benchmarks && $(SWIFT) build -c release && $$($(SWIFT) build -c release --show-bin-path)/tapd-bench

@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "APDU", targets: ["APDU"]),
         .library(name: "EMVCrypto", targets: ["EMVCrypto"]),
         .library(name: "EMVKernel", targets: ["EMVKernel"]),
+        .library(name: "ISO8583", targets: ["ISO8583"]),
         .library(name: "Simulators", targets: ["Simulators"]),
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
         .executable(name: "tapd", targets: ["tapd"]),
@@ -37,7 +38,8 @@ let package = Package(
         .target(name: "EMVKernel", dependencies: ["TLV", "APDU", "EMVCrypto"],
                 resources: [.copy("CAKeys")], swiftSettings: strict),
 
-        .target(name: "FuzzTargets", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel"], swiftSettings: strict),
+        .target(name: "ISO8583", dependencies: ["TLV"], swiftSettings: strict),
+        .target(name: "FuzzTargets", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583"], swiftSettings: strict),
         .target(name: "Simulators", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel"], swiftSettings: strict),
 
         .executableTarget(name: "tapd", dependencies: [
@@ -55,7 +57,8 @@ let package = Package(
         .testTarget(name: "EMVKernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"]),
         .testTarget(name: "KernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "FuzzSmokeTests", dependencies: ["FuzzTargets", "Simulators", "EMVKernel", "TLV", "APDU"]),
+        .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "TLV"], exclude: ["crosscheck.py"]),
+        .testTarget(name: "FuzzSmokeTests", dependencies: ["FuzzTargets", "Simulators", "EMVKernel", "TLV", "APDU", "ISO8583"]),
     ],
     swiftLanguageModes: [.v6]
 )

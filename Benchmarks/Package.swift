@@ -15,6 +15,7 @@ let package = Package(
             .product(name: "EMVCrypto", package: "tapd"),
             .product(name: "EMVKernel", package: "tapd"),
             .product(name: "Simulators", package: "tapd"),
+            .product(name: "ISO8583", package: "tapd"),
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -7,7 +7,7 @@ let package = Package(
     name: "tapd-fuzz",
     dependencies: [.package(name: "tapd", path: "..")],
     targets: [
-        .executableTarget(name: "FuzzTLV", dependencies: [
+        .executableTarget(name: "FuzzParsers", dependencies: [
             .product(name: "TLV", package: "tapd"),
             .product(name: "APDU", package: "tapd"),
             .product(name: "EMVKernel", package: "tapd"),

@@ -5,6 +5,7 @@ import TLV
 import APDU
 import EMVCrypto
 import EMVKernel
+import ISO8583
 
 public enum FuzzTargets {
     /// Every parser that reads card bytes, DOL handling, and ODA certificate recovery.
@@ -56,6 +57,22 @@ public enum FuzzTargets {
             }
         }
     }
+
+    /// An acquirer's answer (hostile too): framing, unpacking in both profiles, the response and its DE 55.
+    /// Whatever unpacks must pack back to the same message.
+    public static func acquirerInput(_ bytes: [UInt8]) {
+        _ = try? ISOFraming.bodyLength(bytes, .twoByteBinary, max: 8192)
+        _ = try? ISOFraming.bodyLength(bytes, .twoByteBCD, max: 8192)
+        _ = try? ISOFraming.bodyLength(bytes, .fourByteASCII, max: 8192)
+        for codec in codecs {
+            guard let m = try? codec.unpack(bytes) else { continue }
+            _ = m.description
+            _ = try? AuthorizationResponse(m)
+            if let again = try? codec.unpack(try codec.pack(m)) { precondition(again == m, "ISO 8583 round trip changed the message") }
+        }
+        _ = try? ICCData.parseResponse(bytes)
+    }
+    static let codecs: [ISO8583Codec] = [try! ISO8583Codec(spec: .iso87ASCII), try! ISO8583Codec(spec: .iso87BCD())]
 
     /// CA key and revocation files (operator input, but read at start-up by a daemon that must not crash).
     public static func keyFile(_ bytes: [UInt8]) {

@@ -7,6 +7,7 @@ import APDU
 import EMVKernel
 import FuzzTargets
 import Simulators
+import ISO8583
 
 final class FuzzSmokeTests: XCTestCase {
     static let iterations = 4000
@@ -67,6 +68,16 @@ final class FuzzSmokeTests: XCTestCase {
             kinds.insert(o.kind.rawValue)
         }
         XCTAssertGreaterThan(kinds.count, 2, "mutations should reach several different outcomes: \(kinds)")
+    }
+
+    func testAcquirerMessagesSurviveMutations() throws {
+        var m = ISOMessage(mti: "0210")
+        m[2] = "4761739001010119"; m[3] = "000000"; m[4] = "000000001234"; m[11] = "000001"; m[35] = "4761739001010119D2812201"
+        m[37] = "633009000001"; m[38] = "A1B2C3"; m[39] = "00"; m[41] = "TAPD0001"; m[49] = "978"; m[70] = "301"
+        m.set(55, bytes: [UInt8](hex: "910A00112233445566773030" + "72079F180400000001" + "8A023030")!)
+        let seeds = try [ISO8583Codec(spec: .iso87ASCII).pack(m), ISO8583Codec(spec: .iso87BCD()).pack(m)]
+        var rng = SplitMix64(seed: 0x7A9D_0004)
+        for i in 0..<3000 { FuzzTargets.acquirerInput(Mutator.mutate(seeds[i % 2], using: &rng)) }
     }
 
     func testKeyFileLoaderSurvivesMutations() throws {

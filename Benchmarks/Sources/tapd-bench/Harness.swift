@@ -15,6 +15,8 @@ struct BenchResult {
 @inline(never) func blackHole<T>(_ x: T) { withExtendedLifetime(x) {} }
 
 /// Warm-up and calibration (an iteration count that fills a sample), then timed samples with their allocations.
+/// On the main actor, like the top-level code that calls it: no executor hop per iteration.
+@MainActor
 func measure(_ name: String, bytesPerOp: Int? = nil, samples: Int = 11, minSampleTime: Duration = .milliseconds(200),
              _ body: () async throws -> Void) async rethrows -> BenchResult {
     let clock = ContinuousClock()

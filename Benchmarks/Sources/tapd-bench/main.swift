@@ -4,6 +4,7 @@ import APDU
 import EMVCrypto
 import EMVKernel
 import Simulators
+import ISO8583
 
 print("tapd benchmarks — \(TapdVersion.string), release build")
 print("")
@@ -118,4 +119,34 @@ for (name, conv, config, expected) in [
         let card = ScriptedChannel(conv, matching: .replay)
         blackHole(await entryPoint.process(card: card, transaction: txn, combinations: pre, overrides: overrides, timingChecks: false))
     })
+}
+
+// MARK: ISO 8583 — pack and unpack a typical 0200 with DE 55 (the online request of the Mastercard transaction).
+print("")
+let mcOnline = await entryPoint(for: mastercardConversation, keys: simKeys)
+let de55 = ICCData.build { mcOnline.transactionData[$0] }
+let request = Messages.request("0200", CardTransaction(pan: "5413330089020011", track2: "5413330089020011D2812201100000000000",
+                                                      expiry: "2812", panSequenceNumber: "001", amount: 1234, currencyCode: 978, iccData: de55),
+                               terminal: TerminalIdentity(terminalID: "TAPD0001", merchantID: "TAPD00000000001", acquirerInstitutionID: "123456"),
+                               stan: "000001", rrn: "633009000001")
+for (name, spec) in [("iso87-ascii", MessageSpec.iso87ASCII), ("iso87-bcd", MessageSpec.iso87BCD())] {
+    let codec = try ISO8583Codec(spec: spec)
+    let packed = try codec.pack(request)
+    let back = try codec.unpack(packed)
+    precondition(back == request)
+    print("0200 with DE 55 (\(de55.count) bytes of ICC data), \(name): \(packed.count) bytes")
+    let p = try await measure("ISO 8583 pack, \(name)") { blackHole(try codec.pack(request)) }
+    report(p); print("   → \(Int(1e9 / p.nsPerOp)) messages/s on one core")
+    let u = try await measure("ISO 8583 unpack, \(name)") { blackHole(try codec.unpack(packed)) }
+    report(u); print("   → \(Int(1e9 / u.nsPerOp)) messages/s on one core")
+}
+
+/// Replays a recorded conversation once and returns the outcome (for the data of a realistic request).
+func entryPoint(for conv: [ScriptedExchange], keys: CAKeyStore) async -> Outcome {
+    let ep = EntryPoint(configuration: TerminalConfiguration(), keys: keys, risk: RiskManager())
+    let txn = TransactionParameters(amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!, unpredictableNumber: [1, 2, 3, 4])
+    var overrides: [Tag: [UInt8]] = [:]
+    if let errd = conv.first(where: { $0.command.count >= 9 && $0.command[1] == 0xEA }) { overrides[0xDF8301] = Array(errd.command[5..<9]) }
+    return await ep.process(card: ScriptedChannel(conv, matching: .replay), transaction: txn, combinations: ep.preProcess(txn)!,
+                            overrides: overrides, timingChecks: false)
 }

@@ -1,0 +1,161 @@
+// The messages a contactless terminal sends and receives (ISO 8583:1987 usage; ../shared/notes/acquirer-link.md
+// §1, §2, §5, §6, §7): 0100/0200 requests, 0400/0420/0421 reversals with the original data elements, 0120/0220
+// advices for offline approvals, 0800 echo and sign-on; the answers' response code, approval code and DE 55.
+import Foundation
+import TLV
+
+/// What an online request needs from a card transaction (filled from the kernel's outcome by the caller).
+public struct CardTransaction: Sendable {
+    public var pan: String?
+    /// Track 2 equivalent data as digits with D as separator (no F padding).
+    public var track2: String?
+    /// YYMM.
+    public var expiry: String?
+    public var panSequenceNumber: String?
+    public var amount: UInt64
+    public var currencyCode: UInt16
+    public var processingCode: String = "000000"
+    /// DE 22: 07 contactless chip; third digit 1 = PIN entry capability, 2 = none.
+    public var posEntryMode: String = "072"
+    public var iccData: [UInt8]
+
+    public init(pan: String?, track2: String?, expiry: String?, panSequenceNumber: String?, amount: UInt64, currencyCode: UInt16,
+                iccData: [UInt8]) {
+        self.pan = pan; self.track2 = track2; self.expiry = expiry; self.panSequenceNumber = panSequenceNumber
+        self.amount = amount; self.currencyCode = currencyCode; self.iccData = iccData
+    }
+}
+
+public struct TerminalIdentity: Sendable, Equatable {
+    public var terminalID: String          // DE 41, 8 characters
+    public var merchantID: String          // DE 42, 15 characters
+    public var acquirerInstitutionID: String?   // DE 32
+    public var nii: String?                // DE 24
+    public init(terminalID: String, merchantID: String, acquirerInstitutionID: String? = nil, nii: String? = nil) {
+        self.terminalID = terminalID; self.merchantID = merchantID; self.acquirerInstitutionID = acquirerInstitutionID; self.nii = nii
+    }
+}
+
+/// The system trace audit number: 000001 … 999999, then 000001 again.
+public struct STAN: Sendable, Equatable, Codable {
+    public private(set) var value: Int
+    public init(_ value: Int = 0) { self.value = (0...999_999).contains(value) ? value : 0 }
+    public mutating func next() -> String {
+        value = value >= 999_999 ? 1 : value + 1
+        return text
+    }
+    public var text: String { let s = String(value); return String(repeating: "0", count: 6 - s.count) + s }
+}
+
+public enum Messages {
+    /// UTC date parts for DE 7 (MMDDhhmmss), and local ones for DE 12/13.
+    static func parts(_ d: Date, utc: Bool) -> DateComponents {
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = utc ? TimeZone(identifier: "UTC")! : TimeZone.current
+        return cal.dateComponents([.year, .month, .day, .hour, .minute, .second], from: d)
+    }
+    static func two(_ v: Int?) -> String { let x = (v ?? 0) % 100; return x < 10 ? "0\(x)" : "\(x)" }
+
+    /// DE 37, 12 characters: last digit of the year, day of the year, hour, STAN.
+    public static func retrievalReferenceNumber(stan: String, at date: Date) -> String {
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = TimeZone(identifier: "UTC")!
+        let y = cal.component(.year, from: date) % 10
+        let day = cal.ordinality(of: .day, in: .year, for: date) ?? 1
+        let ds = String(day)
+        return "\(y)" + String(repeating: "0", count: 3 - ds.count) + ds + two(cal.component(.hour, from: date)) + stan
+    }
+
+    /// 0100 (authorisation) or 0200 (financial) request.
+    public static func request(_ mti: String, _ t: CardTransaction, terminal: TerminalIdentity, stan: String, rrn: String,
+                               at date: Date = Date()) -> ISOMessage {
+        var m = ISOMessage(mti: mti)
+        let utc = parts(date, utc: true), local = parts(date, utc: false)
+        if let pan = t.pan { m[2] = pan }
+        m[3] = t.processingCode
+        let amount = String(t.amount)
+        m[4] = String(repeating: "0", count: max(0, 12 - amount.count)) + amount
+        m[7] = two(utc.month) + two(utc.day) + two(utc.hour) + two(utc.minute) + two(utc.second)
+        m[11] = stan
+        m[12] = two(local.hour) + two(local.minute) + two(local.second)
+        m[13] = two(local.month) + two(local.day)
+        if let e = t.expiry { m[14] = e }
+        m[22] = t.posEntryMode
+        if let psn = t.panSequenceNumber { m[23] = psn }
+        if let nii = terminal.nii { m[24] = nii }
+        m[25] = "00"
+        if let acq = terminal.acquirerInstitutionID { m[32] = acq }
+        if let t2 = t.track2 { m[35] = t2 }
+        m[37] = rrn
+        m[41] = terminal.terminalID
+        m[42] = terminal.merchantID
+        m[49] = String(t.currencyCode)
+        if !t.iccData.isEmpty { m.set(55, bytes: t.iccData) }
+        return m
+    }
+
+    /// A reversal of `original`: 0400, or the reversal advice 0420 (0421 for repeats). Same STAN, RRN, amount and
+    /// card data; DE 90 carries the original MTI, STAN, transmission time and acquirer identification.
+    public static func reversal(of original: ISOMessage, mti: String = "0400", approvalCode: String? = nil,
+                                responseCode: String? = nil) -> ISOMessage {
+        var m = ISOMessage(mti: mti)
+        for f in [2, 3, 4, 7, 11, 12, 13, 14, 22, 23, 24, 25, 32, 35, 37, 41, 42, 49] { m.set(f, bytes: original.bytes(f)) }
+        if let a = approvalCode { m[38] = a }
+        if let r = responseCode { m[39] = r }
+        let acq = original[32] ?? ""
+        let acq11 = String(repeating: "0", count: max(0, 11 - acq.count)) + acq.suffix(11)
+        m[90] = original.mti + (original[11] ?? "000000") + (original[7] ?? "0000000000") + acq11 + "00000000000"
+        m.set(55, bytes: original.bytes(55))
+        return m
+    }
+
+    /// Book 3 / common practice: an offline approval reported later as an advice (0220 financial, 0120
+    /// authorisation) with DE 39 "Y1" (offline approved) or "Y3" (unable to go online, approved offline).
+    public static func advice(_ t: CardTransaction, mti: String = "0220", terminal: TerminalIdentity, stan: String, rrn: String,
+                              responseCode: String = "Y1", at date: Date = Date()) -> ISOMessage {
+        var m = request(mti, t, terminal: terminal, stan: stan, rrn: rrn, at: date)
+        m[39] = responseCode
+        return m
+    }
+
+    /// 0800 network management: echo (DE 70 = 301) or sign-on (001).
+    public static func networkManagement(code: String = "301", terminal: TerminalIdentity, stan: String, at date: Date = Date()) -> ISOMessage {
+        var m = ISOMessage(mti: "0800")
+        let utc = parts(date, utc: true)
+        m[7] = two(utc.month) + two(utc.day) + two(utc.hour) + two(utc.minute) + two(utc.second)
+        m[11] = stan
+        m[41] = terminal.terminalID
+        m[70] = code
+        return m
+    }
+
+    /// The same message as a repeat: origin digit 1 (0420 → 0421).
+    public static func repeatMTI(_ m: ISOMessage) -> ISOMessage {
+        var r = m
+        var d = Array(m.mti)
+        if d.count == 4 { d[3] = "1" }
+        r.mti = String(d)
+        return r
+    }
+}
+
+/// An acquirer's answer to a request.
+public struct AuthorizationResponse: Sendable, Equatable {
+    public var responseCode: String
+    public var approvalCode: String?
+    public var icc: ICCData.Response?
+
+    /// DE 39 00, 08 (honour with identification), 10 (partial), 11 (VIP) approve.
+    public var isApproved: Bool { ["00", "08", "10", "11"].contains(responseCode) }
+
+    public struct Invalid: Error, Sendable, CustomStringConvertible { public let description: String }
+
+    public init(_ m: ISOMessage) throws {
+        guard let rc = m[39], rc.count == 2 else { throw Invalid(description: "answer without a response code (DE 39)") }
+        responseCode = rc
+        approvalCode = m[38]
+        if let de55 = m.bytes(55) {
+            do { icc = try ICCData.parseResponse(de55) } catch { throw Invalid(description: "malformed DE 55 in the answer: \(error)") }
+        }
+    }
+}
