@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "EMVCrypto", targets: ["EMVCrypto"]),
         .library(name: "EMVKernel", targets: ["EMVKernel"]),
         .library(name: "ISO8583", targets: ["ISO8583"]),
+        .library(name: "Journal", targets: ["Journal"]),
         .library(name: "Simulators", targets: ["Simulators"]),
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
         .executable(name: "tapd", targets: ["tapd"]),
@@ -20,6 +21,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // System library shims (pkg-config); nothing else lives in them.
@@ -39,6 +42,11 @@ let package = Package(
                 resources: [.copy("CAKeys")], swiftSettings: strict),
 
         .target(name: "ISO8583", dependencies: ["TLV"], swiftSettings: strict),
+        .target(name: "Journal", dependencies: [
+            "TLV",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
         .target(name: "FuzzTargets", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583"], swiftSettings: strict),
         .target(name: "Simulators", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel"], swiftSettings: strict),
 
@@ -57,6 +65,7 @@ let package = Package(
         .testTarget(name: "EMVKernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"]),
         .testTarget(name: "KernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "JournalTests", dependencies: ["Journal"]),
         .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "TLV"], exclude: ["crosscheck.py"]),
         .testTarget(name: "FuzzSmokeTests", dependencies: ["FuzzTargets", "Simulators", "EMVKernel", "TLV", "APDU", "ISO8583"]),
     ],

@@ -1,0 +1,334 @@
+// The journal: one SQLite database (WAL, synchronous FULL) that records every step that moves money before it
+// is acted on, so a crash at any point leaves enough on disk to finish the job on restart (send the reversal,
+// deliver the advice, answer the POS). Card data inside stored messages is sealed with AES-256-GCM and deleted
+// once the acquirer has acknowledged what needed it.
+import Foundation
+import GRDB
+
+/// Where a transaction is in its life (../shared/DESIGN.md, "one tap, end to end").
+public enum TransactionState: String, Codable, Sendable, CaseIterable {
+    case created, cardRead = "card_read", requestPersisted = "request_persisted", sent, answered, timedOut = "timed_out"
+    case reversalQueued = "reversal_queued", reversed, approvedOffline = "approved_offline", adviceQueued = "advice_queued"
+    case adviceDelivered = "advice_delivered", declined, failed, cancelled
+
+    /// States from which a restart must reverse: the request may have reached the acquirer without an answer.
+    public static let unresolved: [TransactionState] = [.requestPersisted, .sent, .timedOut]
+}
+
+public struct TransactionRecord: Sendable, Equatable, Codable {
+    public var id: String
+    public var idempotencyKey: String?
+    public var state: TransactionState
+    public var amount: Int64
+    public var currency: Int
+    public var maskedPAN: String?
+    public var mti: String?
+    public var stan: String?
+    public var rrn: String?
+    public var responseCode: String?
+    public var approvalCode: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+public enum SAFKind: String, Codable, Sendable { case reversal, advice }
+public enum SAFStatus: String, Codable, Sendable { case pending, done, quarantined }
+
+public struct SAFEntry: Sendable, Equatable {
+    public var id: Int64
+    public var transactionID: String
+    public var kind: SAFKind
+    public var mti: String
+    /// The packed message, card data included (opened from its sealed form).
+    public var message: [UInt8]
+    public var attempts: Int
+    public var nextAttemptAt: Date
+    public var expiresAt: Date
+    public var status: SAFStatus
+    public var lastError: String?
+}
+
+public enum JournalError: Error, CustomStringConvertible, Equatable {
+    case notFound(String)
+    case invalidTransition(String, from: TransactionState, to: TransactionState)
+    public var description: String {
+        switch self {
+        case .notFound(let id): return "no transaction \(id)"
+        case .invalidTransition(let id, let a, let b): return "transaction \(id): \(a.rawValue) → \(b.rawValue) is not allowed"
+        }
+    }
+}
+
+public final class Journal: Sendable {
+    let db: DatabasePool
+    let key: JournalKey
+    public let path: String
+
+    /// Opens (and creates or migrates) the journal at `path`.
+    public init(path: String, key: JournalKey) throws {
+        var config = Configuration()
+        config.prepareDatabase { db in
+            // Durability first: a step is on disk when the call returns (WAL with a full sync on commit).
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        db = try DatabasePool(path: path, configuration: config)
+        self.key = key
+        self.path = path
+        try Self.migrator.migrate(db)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.create(table: "txn") { t in
+                t.column("id", .text).primaryKey()
+                t.column("idempotency_key", .text).unique()
+                t.column("state", .text).notNull()
+                t.column("amount", .integer).notNull()
+                t.column("currency", .integer).notNull()
+                t.column("masked_pan", .text)
+                t.column("mti", .text)
+                t.column("stan", .text)
+                t.column("rrn", .text)
+                t.column("request", .blob)            // sealed
+                t.column("response_code", .text)
+                t.column("approval_code", .text)
+                t.column("created_at", .datetime).notNull()
+                t.column("updated_at", .datetime).notNull()
+            }
+            try db.create(table: "saf") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("txn_id", .text).notNull().references("txn", onDelete: .restrict)
+                t.column("kind", .text).notNull()
+                t.column("mti", .text).notNull()
+                t.column("message", .blob)            // sealed; nulled when done
+                t.column("attempts", .integer).notNull().defaults(to: 0)
+                t.column("next_attempt_at", .datetime).notNull()
+                t.column("expires_at", .datetime).notNull()
+                t.column("status", .text).notNull()
+                t.column("last_error", .text)
+                t.column("created_at", .datetime).notNull()
+            }
+            try db.create(table: "counter") { t in
+                t.column("name", .text).primaryKey()
+                t.column("value", .integer).notNull()
+            }
+            try db.create(table: "audit") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("at", .datetime).notNull()
+                t.column("actor", .text).notNull()
+                t.column("event", .text).notNull()
+                t.column("details", .text)
+            }
+        }
+        return m
+    }
+
+    // MARK: Transactions
+
+    /// Creates a transaction, or returns the existing one with the same idempotency key (a POS retry never starts
+    /// a second sale).
+    @discardableResult
+    public func createTransaction(idempotencyKey: String?, amount: Int64, currency: Int, now: Date = Date()) throws -> (record: TransactionRecord, created: Bool) {
+        try db.write { db in
+            if let k = idempotencyKey, let row = try Row.fetchOne(db, sql: "SELECT * FROM txn WHERE idempotency_key = ?", arguments: [k]) {
+                return (Self.record(row), false)
+            }
+            let id = UUID().uuidString.lowercased()
+            try db.execute(sql: "INSERT INTO txn (id, idempotency_key, state, amount, currency, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [id, idempotencyKey, TransactionState.created.rawValue, amount, currency, now, now])
+            return (Self.record(try Row.fetchOne(db, sql: "SELECT * FROM txn WHERE id = ?", arguments: [id])!), true)
+        }
+    }
+
+    public func transaction(_ id: String) throws -> TransactionRecord? {
+        try db.read { db in try Row.fetchOne(db, sql: "SELECT * FROM txn WHERE id = ?", arguments: [id]).map(Self.record) }
+    }
+
+    /// Most recent first; `after` continues a listing from a given id.
+    public func transactions(limit: Int = 50, before: Date? = nil) throws -> [TransactionRecord] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM txn WHERE created_at < ? ORDER BY created_at DESC, id DESC LIMIT ?",
+                             arguments: [before ?? Date.distantFuture, max(1, min(limit, 1000))]).map(Self.record)
+        }
+    }
+
+    /// Moves a transaction to `state`, with optional fields; refuses moves the state machine does not allow.
+    public func update(_ id: String, to state: TransactionState, maskedPAN: String? = nil, responseCode: String? = nil,
+                       approvalCode: String? = nil, now: Date = Date()) throws {
+        try db.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT state FROM txn WHERE id = ?", arguments: [id]),
+                  let from = TransactionState(rawValue: row["state"]) else { throw JournalError.notFound(id) }
+            guard Self.allowed(from: from, to: state) else { throw JournalError.invalidTransition(id, from: from, to: state) }
+            try db.execute(sql: """
+                UPDATE txn SET state = ?, masked_pan = COALESCE(?, masked_pan), response_code = COALESCE(?, response_code),
+                approval_code = COALESCE(?, approval_code), updated_at = ? WHERE id = ?
+                """, arguments: [state.rawValue, maskedPAN, responseCode, approvalCode, now, id])
+        }
+    }
+
+    /// Persists the online request before it is sent (card data sealed): the step that makes a crash recoverable.
+    public func persistRequest(_ id: String, mti: String, stan: String, rrn: String, message: [UInt8], now: Date = Date()) throws {
+        let sealed = try key.seal(message, context: "txn:" + id)
+        try db.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT state FROM txn WHERE id = ?", arguments: [id]),
+                  let from = TransactionState(rawValue: row["state"]) else { throw JournalError.notFound(id) }
+            guard Self.allowed(from: from, to: .requestPersisted) else { throw JournalError.invalidTransition(id, from: from, to: .requestPersisted) }
+            try db.execute(sql: "UPDATE txn SET state = ?, mti = ?, stan = ?, rrn = ?, request = ?, updated_at = ? WHERE id = ?",
+                           arguments: [TransactionState.requestPersisted.rawValue, mti, stan, rrn, Data(sealed), now, id])
+        }
+    }
+
+    /// The stored request (opened), for building a reversal.
+    public func request(of id: String) throws -> [UInt8]? {
+        guard let sealed = try db.read({ db in try Data?.fetchOne(db, sql: "SELECT request FROM txn WHERE id = ?", arguments: [id]) }) ?? nil else { return nil }
+        return try key.open(Array(sealed), context: "txn:" + id)
+    }
+
+    /// Transactions a restart must settle: the request may have gone out and no answer was recorded.
+    public func unresolved() throws -> [TransactionRecord] {
+        let states = TransactionState.unresolved.map { "'\($0.rawValue)'" }.joined(separator: ",")
+        return try db.read { db in try Row.fetchAll(db, sql: "SELECT * FROM txn WHERE state IN (\(states)) ORDER BY created_at").map(Self.record) }
+    }
+
+    /// Book-keeping of what may follow what. Reversal and advice paths may be re-entered after a restart.
+    static func allowed(from: TransactionState, to: TransactionState) -> Bool {
+        switch (from, to) {
+        case (.created, .cardRead), (.created, .cancelled), (.created, .failed), (.created, .declined), (.created, .approvedOffline): return true
+        case (.cardRead, .requestPersisted), (.cardRead, .declined), (.cardRead, .approvedOffline), (.cardRead, .failed), (.cardRead, .cancelled): return true
+        case (.requestPersisted, .sent), (.requestPersisted, .reversalQueued), (.requestPersisted, .failed): return true
+        case (.sent, .answered), (.sent, .timedOut), (.sent, .reversalQueued): return true
+        case (.timedOut, .reversalQueued), (.answered, .reversalQueued): return true
+        case (.reversalQueued, .reversed): return true
+        case (.approvedOffline, .adviceQueued), (.adviceQueued, .adviceDelivered): return true
+        default: return from == to
+        }
+    }
+
+    // MARK: Store-and-forward
+
+    /// Queues a reversal or advice (sealed), FIFO. Returns the entry id.
+    @discardableResult
+    public func enqueue(_ kind: SAFKind, transactionID: String, mti: String, message: [UInt8], expiresAfter: TimeInterval = 86_400,
+                        now: Date = Date()) throws -> Int64 {
+        try db.write { db in
+            try db.execute(sql: """
+                INSERT INTO saf (txn_id, kind, mti, message, attempts, next_attempt_at, expires_at, status, created_at)
+                VALUES (?, ?, ?, NULL, 0, ?, ?, ?, ?)
+                """, arguments: [transactionID, kind.rawValue, mti, now, now.addingTimeInterval(expiresAfter), SAFStatus.pending.rawValue, now])
+            let id = db.lastInsertedRowID
+            try db.execute(sql: "UPDATE saf SET message = ? WHERE id = ?", arguments: [Data(try key.seal(message, context: "saf:\(id)")), id])
+            let next: TransactionState = kind == .reversal ? .reversalQueued : .adviceQueued
+            if let row = try Row.fetchOne(db, sql: "SELECT state FROM txn WHERE id = ?", arguments: [transactionID]),
+               let from = TransactionState(rawValue: row["state"]), Self.allowed(from: from, to: next) {
+                try db.execute(sql: "UPDATE txn SET state = ?, updated_at = ? WHERE id = ?", arguments: [next.rawValue, now, transactionID])
+            }
+            return id
+        }
+    }
+
+    /// The head of the queue: the oldest pending entry, whether or not it is due (strict FIFO: nothing overtakes it).
+    public func safHead() throws -> SAFEntry? {
+        try db.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE status = ? ORDER BY id LIMIT 1", arguments: [SAFStatus.pending.rawValue])
+        }.map(entry)
+    }
+
+    public func safDepth() throws -> Int {
+        try db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = ?", arguments: [SAFStatus.pending.rawValue]) ?? 0 }
+    }
+
+    public func quarantined() throws -> [SAFEntry] {
+        try db.read { db in try Row.fetchAll(db, sql: "SELECT * FROM saf WHERE status = ? ORDER BY id", arguments: [SAFStatus.quarantined.rawValue]) }.map(entry)
+    }
+
+    /// A delivery attempt failed: count it (when it was a real answer) and schedule the next one.
+    public func safAttemptFailed(_ id: Int64, error: String, counted: Bool, retryAt: Date) throws {
+        try db.write { db in
+            try db.execute(sql: "UPDATE saf SET attempts = attempts + ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                           arguments: [counted ? 1 : 0, error, retryAt, id])
+        }
+    }
+
+    /// Delivered and acknowledged: the card data is deleted, the transaction moves on.
+    public func safDelivered(_ id: Int64, now: Date = Date()) throws {
+        try db.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT txn_id, kind FROM saf WHERE id = ?", arguments: [id]) else { return }
+            try db.execute(sql: "UPDATE saf SET status = ?, message = NULL WHERE id = ?", arguments: [SAFStatus.done.rawValue, id])
+            let txn: String = row["txn_id"]
+            let kind = SAFKind(rawValue: row["kind"]) ?? .reversal
+            try db.execute(sql: "UPDATE txn SET state = ?, request = NULL, updated_at = ? WHERE id = ?",
+                           arguments: [kind == .reversal ? TransactionState.reversed.rawValue : TransactionState.adviceDelivered.rawValue, now, txn])
+        }
+    }
+
+    /// A poison message (expired or rejected too often) leaves the queue so it cannot block the rest; it stays
+    /// visible for an operator.
+    public func safQuarantine(_ id: Int64, reason: String) throws {
+        try db.write { db in
+            try db.execute(sql: "UPDATE saf SET status = ?, last_error = ? WHERE id = ?", arguments: [SAFStatus.quarantined.rawValue, reason, id])
+        }
+    }
+
+    private func entry(_ row: Row) throws -> SAFEntry {
+        let id: Int64 = row["id"]
+        let sealed: Data? = row["message"]
+        return SAFEntry(id: id, transactionID: row["txn_id"], kind: SAFKind(rawValue: row["kind"]) ?? .reversal, mti: row["mti"],
+                        message: try sealed.map { try key.open(Array($0), context: "saf:\(id)") } ?? [],
+                        attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"], expiresAt: row["expires_at"],
+                        status: SAFStatus(rawValue: row["status"]) ?? .pending, lastError: row["last_error"])
+    }
+
+    // MARK: Counters
+
+    /// The next STAN (000001…999999, rolling), persisted before it is returned.
+    public func nextSTAN() throws -> String {
+        try db.write { db in
+            let current = try Int.fetchOne(db, sql: "SELECT value FROM counter WHERE name = 'stan'") ?? 0
+            let next = current >= 999_999 ? 1 : current + 1
+            try db.execute(sql: "INSERT INTO counter (name, value) VALUES ('stan', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                           arguments: [next])
+            let s = String(next)
+            return String(repeating: "0", count: 6 - s.count) + s
+        }
+    }
+
+    // MARK: Audit and retention
+
+    public func audit(actor: String, event: String, details: String? = nil, now: Date = Date()) throws {
+        try db.write { db in
+            try db.execute(sql: "INSERT INTO audit (at, actor, event, details) VALUES (?, ?, ?, ?)", arguments: [now, actor, event, details])
+        }
+    }
+
+    public func auditLog(limit: Int = 100) throws -> [(at: Date, actor: String, event: String, details: String?)] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY id DESC LIMIT ?", arguments: [limit]).map { ($0["at"], $0["actor"], $0["event"], $0["details"]) }
+        }
+    }
+
+    /// Deletes stored requests of settled transactions older than `retention` (card data is kept no longer than
+    /// reversals and advices need it).
+    @discardableResult
+    public func purgeCardData(olderThan retention: TimeInterval, now: Date = Date()) throws -> Int {
+        let settled = [TransactionState.answered, .reversed, .adviceDelivered, .declined, .failed, .cancelled].map { "'\($0.rawValue)'" }.joined(separator: ",")
+        return try db.write { db in
+            try db.execute(sql: "UPDATE txn SET request = NULL WHERE request IS NOT NULL AND state IN (\(settled)) AND updated_at < ?",
+                           arguments: [now.addingTimeInterval(-retention)])
+            return db.changesCount
+        }
+    }
+
+    /// SQLite's own integrity check ("ok" when sound), for diagnostics.
+    public func integrityCheck() throws -> String {
+        try db.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "unknown" }
+    }
+
+    static func record(_ r: Row) -> TransactionRecord {
+        TransactionRecord(id: r["id"], idempotencyKey: r["idempotency_key"], state: TransactionState(rawValue: r["state"]) ?? .failed,
+                          amount: r["amount"], currency: r["currency"], maskedPAN: r["masked_pan"], mti: r["mti"], stan: r["stan"],
+                          rrn: r["rrn"], responseCode: r["response_code"], approvalCode: r["approval_code"],
+                          createdAt: r["created_at"], updatedAt: r["updated_at"])
+    }
+}
