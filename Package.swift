@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "EMVKernel", targets: ["EMVKernel"]),
         .library(name: "ISO8583", targets: ["ISO8583"]),
         .library(name: "Journal", targets: ["Journal"]),
+        .library(name: "Acquirer", targets: ["Acquirer"]),
         .library(name: "Simulators", targets: ["Simulators"]),
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
         .executable(name: "tapd", targets: ["tapd"]),
@@ -23,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
     ],
     targets: [
         // System library shims (pkg-config); nothing else lives in them.
@@ -47,8 +51,23 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
+        .target(name: "Acquirer", dependencies: [
+            "ISO8583", "Journal", "TLV",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOTLS", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
         .target(name: "FuzzTargets", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583"], swiftSettings: strict),
-        .target(name: "Simulators", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel"], swiftSettings: strict),
+        .target(name: "Simulators", dependencies: [
+            "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Acquirer",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+        ], swiftSettings: strict),
 
         .executableTarget(name: "tapd", dependencies: [
             "TLV", "APDU", "EMVCrypto", "EMVKernel", "Simulators",
@@ -66,6 +85,10 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal"]),
+        .testTarget(name: "AcquirerTests", dependencies: [
+            "Acquirer", "Journal", "ISO8583", "TLV", "EMVKernel", "Simulators",
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "TLV"], exclude: ["crosscheck.py"]),
         .testTarget(name: "FuzzSmokeTests", dependencies: ["FuzzTargets", "Simulators", "EMVKernel", "TLV", "APDU", "ISO8583"]),
     ],

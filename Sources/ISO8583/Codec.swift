@@ -6,6 +6,11 @@ public struct ISO8583Error: Error, Equatable, Sendable, CustomStringConvertible 
     public let field: Int?
     public let offset: Int
     public let reason: String
+
+    public init(field: Int?, offset: Int, reason: String) {
+        self.field = field; self.offset = offset; self.reason = reason
+    }
+
     public var description: String {
         "\(field.map { $0 == 0 ? "MTI" : $0 == 1 ? "bitmap" : "DE \($0)" } ?? "frame") at offset \(offset): \(reason)"
     }

@@ -1,0 +1,144 @@
+// An acquirer host in software: a TLS server speaking ISO 8583 (the same profiles as tapd) that demands a client
+// certificate, verifies ARQCs with the test issuer master key (Visa CVN 18, Mastercard CVN 16) and answers with
+// the ARPC in DE 55 tag 91. Behaviours are scriptable: by default an amount ending in .51 is declined (51),
+// .91 gets no answer, .92 drops the connection, .93 answers after 3 seconds. Integrators run it standalone
+// (`tapctl acquirer-sim`); `tapd demo` and the tests run it in process.
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
+import TLV
+import ISO8583
+import Acquirer
+
+public actor AcquirerSimulator {
+    public enum Action: Sendable, Equatable {
+        case answer(responseCode: String)
+        case noAnswer
+        case slow(Duration, responseCode: String)
+        case drop
+        /// Raw bytes instead of an answer (malformed-answer tests); framed as they are.
+        case raw([UInt8])
+    }
+    public typealias Rule = @Sendable (ISOMessage) -> Action?
+
+    public let codec: ISO8583Codec
+    private let ssl: NIOSSLContext
+    private let group: any EventLoopGroup
+    private var server: (any Channel)?
+    private var rule: Rule?
+    public private(set) var received: [ISOMessage] = []
+
+    /// `maximumTLSVersion` lets a test play a server stuck on TLS 1.1.
+    public init(spec: MessageSpec = .iso87ASCII, certificateFile: String, keyFile: String, clientCAFile: String,
+                maximumTLSVersion: TLSVersion? = nil, group: (any EventLoopGroup)? = nil) throws {
+        codec = try ISO8583Codec(spec: spec)
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(clientCAFile))
+        tls.certificateVerification = .noHostnameVerification           // mutual TLS: a client certificate is required
+        tls.minimumTLSVersion = .tlsv1
+        if let v = maximumTLSVersion { tls.maximumTLSVersion = v }
+        ssl = try NIOSSLContext(configuration: tls)
+        self.group = group ?? MultiThreadedEventLoopGroup.singleton
+    }
+
+    public func setRule(_ r: Rule?) { rule = r }
+
+    /// Listens on `host:port` (port 0 picks a free one) and returns the port.
+    public func start(host: String = "127.0.0.1", port: Int = 0) async throws -> Int {
+        let framing = codec.spec.framing, max = codec.spec.maxMessageLength
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { [ssl, sim = self] ch in
+                ch.eventLoop.makeCompletedFuture {
+                    try ch.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: ssl))
+                    try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(ISOFrameDecoder(framing: framing, maxLength: max)))
+                    try ch.pipeline.syncOperations.addHandler(FrameInboundHandler(
+                        onFrame: { frame in Task { await sim.handle(frame, on: ch) } },
+                        onClose: { _ in }))
+                }
+            }
+        let s = try await bootstrap.bind(host: host, port: port).get()
+        server = s
+        return s.localAddress?.port ?? port
+    }
+
+    public func stop() async {
+        try? await server?.close().get()
+        server = nil
+    }
+
+    private func handle(_ frame: [UInt8], on ch: any Channel) async {
+        guard let m = try? codec.unpack(frame) else { ch.close(promise: nil); return }
+        received.append(m)
+        let action = rule?(m) ?? Self.defaultAction(m)
+        switch action {
+        case .noAnswer: return
+        case .drop: ch.close(promise: nil); return
+        case .raw(let bytes): write(bytes, to: ch); return
+        case .slow(let d, let code):
+            try? await Task.sleep(for: d)
+            respond(m, code: code, on: ch)
+        case .answer(let code):
+            respond(m, code: code, on: ch)
+        }
+    }
+
+    private func respond(_ m: ISOMessage, code: String, on ch: any Channel) {
+        guard let answer = try? Self.answer(to: m, responseCode: code), let body = try? codec.pack(answer),
+              let framed = try? ISOFraming.frame(body, codec.spec.framing) else { return }
+        write(framed, to: ch)
+    }
+
+    private func write(_ bytes: [UInt8], to ch: any Channel) {
+        var buf = ch.allocator.buffer(capacity: bytes.count)
+        buf.writeBytes(bytes)
+        ch.writeAndFlush(buf, promise: nil)
+    }
+
+    /// Amount rules (the cents decide): .51 decline 51, .91 no answer, .92 drop, .93 slow; else approve when the
+    /// cryptogram verifies.
+    public static func defaultAction(_ m: ISOMessage) -> Action {
+        guard m.mtiClass == "1" || m.mtiClass == "2", m.mtiFunction == "0", let amount = m[4] else { return .answer(responseCode: "00") }
+        switch amount.suffix(2) {
+        case "51": return .answer(responseCode: "51")
+        case "91": return .noAnswer
+        case "92": return .drop
+        case "93": return .slow(.seconds(3), responseCode: "00")
+        default: return .answer(responseCode: "00")
+        }
+    }
+
+    /// The answer to `m`: response MTI, echoed identifiers, DE 39; for approved requests with DE 55 the ARQC is
+    /// verified (a mismatch turns the answer into 05) and the ARPC returned in tag 91.
+    public static func answer(to m: ISOMessage, responseCode: String) throws -> ISOMessage {
+        guard let mti = m.responseMTI else { throw ISO8583Error(field: 0, offset: 0, reason: "no response MTI for \(m.mti)") }
+        var a = ISOMessage(mti: mti)
+        for f in [2, 3, 4, 7, 11, 12, 13, 24, 32, 37, 41, 42, 49, 70, 90] { a.set(f, bytes: m.bytes(f)) }
+        var code = responseCode
+        if (m.mtiClass == "1" || m.mtiClass == "2"), m.mtiFunction == "0", let de55 = m.bytes(55) {
+            var data = TLVStore()
+            if let objs = try? TLVParser.parse(de55) { data.add(objs) }
+            if let pan = m[2] { data[0x5A] = BCD.packDigits(pan) }
+            if let t2 = m[35] { data[0x57] = [UInt8](hex: t2.count % 2 == 1 ? t2 + "F" : t2) }
+            if let psn = m[23], let n = UInt64(psn) { data[0x5F34] = BCD.encode(n % 100, bytes: 1) }
+            // The amount the card signed (9F02) must be the amount asked for (DE 4).
+            if let signed = data[0x9F02], let de4 = m[4], let a = UInt64(de4), BCD.encode(a, bytes: 6) != signed { code = "05" }
+            let arc = Array(code.utf8)
+            switch code == "05" ? .mismatch : try TestIssuer.verify(data, arc: arc) {
+            case .verified(let arpc):
+                // Tag 91: ARPC ‖ ARC (method 1, 8-byte ARPC) or ARPC ‖ CSU (method 2, 4-byte ARPC).
+                a.set(55, bytes: TLV(tag: 0x91, value: arpc.count == 8 ? arpc + arc : arpc + [0, 0, 0, 0]).encoded)
+            case .mismatch:
+                code = "05"
+            case .unsupported:
+                break
+            }
+        }
+        a[39] = code
+        if code == "00", m.mtiClass == "1" || m.mtiClass == "2" { a[38] = String((m[11] ?? "000000").suffix(6)) }
+        return a
+    }
+}
