@@ -74,7 +74,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "tapctl", dependencies: [
-            "TLV", "APDU", "EMVCrypto", "EMVKernel",
+            "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Simulators",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 

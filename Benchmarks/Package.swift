@@ -16,6 +16,8 @@ let package = Package(
             .product(name: "EMVKernel", package: "tapd"),
             .product(name: "Simulators", package: "tapd"),
             .product(name: "ISO8583", package: "tapd"),
+            .product(name: "Journal", package: "tapd"),
+            .product(name: "Acquirer", package: "tapd"),
         ]),
     ],
     swiftLanguageModes: [.v6]

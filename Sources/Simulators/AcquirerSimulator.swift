@@ -28,6 +28,8 @@ public actor AcquirerSimulator {
     private var server: (any Channel)?
     private var rule: Rule?
     public private(set) var received: [ISOMessage] = []
+    /// When each message arrived (same order as `received`), for latency measurements.
+    public private(set) var arrivals: [ContinuousClock.Instant] = []
 
     /// `maximumTLSVersion` lets a test play a server stuck on TLS 1.1.
     public init(spec: MessageSpec = .iso87ASCII, certificateFile: String, keyFile: String, clientCAFile: String,
@@ -71,8 +73,10 @@ public actor AcquirerSimulator {
     }
 
     private func handle(_ frame: [UInt8], on ch: any Channel) async {
+        let at = ContinuousClock.now
         guard let m = try? codec.unpack(frame) else { ch.close(promise: nil); return }
         received.append(m)
+        arrivals.append(at)
         let action = rule?(m) ?? Self.defaultAction(m)
         switch action {
         case .noAnswer: return

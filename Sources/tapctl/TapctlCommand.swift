@@ -10,7 +10,7 @@ struct Tapctl: AsyncParsableCommand {
         commandName: "tapctl",
         abstract: "Control and inspect tapd, the contactless payment terminal daemon.",
         version: TapdVersion.string,
-        subcommands: [TLVCommand.self, CAPKCommand.self, Replay.self])
+        subcommands: [TLVCommand.self, CAPKCommand.self, Replay.self, AcquirerSim.self])
 }
 
 struct TLVCommand: AsyncParsableCommand {

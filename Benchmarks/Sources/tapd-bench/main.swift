@@ -5,6 +5,8 @@ import EMVCrypto
 import EMVKernel
 import Simulators
 import ISO8583
+import Journal
+import Acquirer
 
 print("tapd benchmarks — \(TapdVersion.string), release build")
 print("")
@@ -150,3 +152,10 @@ func entryPoint(for conv: [ScriptedExchange], keys: CAKeyStore) async -> Outcome
     return await ep.process(card: ScriptedChannel(conv, matching: .replay), transaction: txn, combinations: ep.preProcess(txn)!,
                             overrides: overrides, timingChecks: false)
 }
+
+// MARK: Acquirer link — loopback TLS to the simulator with the journal on disk.
+print("")
+let mcTrack2 = mcOnline.transactionData[0x57].map { Hex.encode($0).replacingOccurrences(of: "F", with: "") }
+let mcCard = CardTransaction(pan: CardIdentity.pan(from: mcOnline.transactionData), track2: mcTrack2, expiry: "2812", panSequenceNumber: "001",
+                             amount: 1234, currencyCode: 978, iccData: de55)
+try await benchmarkAcquirer(card: mcCard)
