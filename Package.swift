@@ -78,6 +78,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
+        // Test tool: a process the crash tests SIGKILL mid-transaction. Not installed.
+        .executableTarget(name: "tapd-crash-helper", dependencies: ["TLV", "ISO8583", "Journal", "Acquirer"], swiftSettings: strict),
+
         .testTarget(name: "TLVTests", dependencies: ["TLV"]),
         .testTarget(name: "APDUTests", dependencies: ["APDU", "TLV"]),
         .testTarget(name: "EMVCryptoTests", dependencies: ["EMVCrypto"]),
