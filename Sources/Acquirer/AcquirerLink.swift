@@ -36,6 +36,8 @@ public actor AcquirerLink {
     /// Answers nobody was waiting for any more (bounded), and unsolicited messages.
     public private(set) var lateMessages: [ISOMessage] = []
     public private(set) var lastError: String?
+    /// When a frame last went out or came in (idle detection for the echo).
+    public private(set) var lastActivity = ContinuousClock.now
 
     public init(configuration: AcquirerConfiguration, group: (any EventLoopGroup)? = nil) throws {
         guard let spec = configuration.spec else { throw LinkError.invalidMessage("unknown profile \(configuration.profile)") }
@@ -59,6 +61,7 @@ public actor AcquirerLink {
         return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<ISOMessage, any Error>) in
             if let old = waiters.removeValue(forKey: key) { old.resume(throwing: LinkError.invalidMessage("superseded by a newer request with \(key)")) }
             waiters[key] = cont
+            lastActivity = .now
             var buf = ch.allocator.buffer(capacity: body.count)
             buf.writeBytes(body)
             ch.writeAndFlush(buf).whenFailure { [weak self] e in
@@ -91,6 +94,7 @@ public actor AcquirerLink {
     }
 
     private func received(_ frame: [UInt8]) {
+        lastActivity = .now
         let m: ISOMessage
         do { m = try codec.unpack(frame) } catch {
             lastError = "undecodable message from the acquirer: \(error)"

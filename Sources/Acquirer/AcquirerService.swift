@@ -81,6 +81,32 @@ public actor AcquirerService {
         }
     }
 
+    /// 0800 echo test (DE 70 = 301): true when the acquirer answers 0810 with 00. A failed echo closes the
+    /// connection so the next request starts on a fresh one (a dead socket is found while idle, not by a sale).
+    public func echo(now: Date = Date()) async -> Bool {
+        guard let stan = try? journal.nextSTAN() else { return false }
+        let m = Messages.networkManagement(code: "301", terminal: config.identity, stan: stan, at: now)
+        do {
+            let answer = try await link.exchange(m, timeout: .milliseconds(Int64(config.responseTimeout * 1000)))
+            return answer.mti == "0810" && answer[39] == "00"
+        } catch {
+            await link.close()
+            return false
+        }
+    }
+
+    /// On a persistent connection: an echo whenever the link has been idle for `echoInterval`, and a drain of
+    /// the store-and-forward queue when the acquirer answers. Runs until cancelled.
+    public func keepAlive() async {
+        guard config.persistentConnection, config.echoInterval > 0 else { return }
+        let interval = Duration.milliseconds(Int64(config.echoInterval * 1000))
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval / 4)
+            guard ContinuousClock.now - (await link.lastActivity) >= interval else { continue }
+            if await echo(), (try? journal.safDepth()) ?? 0 > 0 { _ = await deliverQueue() }
+        }
+    }
+
     /// Voids an answered transaction: a reversal through the queue.
     public func void(transactionID: String, now: Date = Date()) async throws {
         guard let bytes = try journal.request(of: transactionID) else { throw LinkError.invalidMessage("no stored request for \(transactionID)") }

@@ -195,6 +195,27 @@ final class AcquirerTests: XCTestCase {
         XCTAssertEqual(reversed.count, 2, "each reversed once")
     }
 
+    func testEchoAndKeepAlive() async throws {
+        var c = config()
+        c.echoInterval = 0.2
+        let s = try service(c)
+        let ok = await s.echo()
+        XCTAssertTrue(ok)
+        let keepAlive = Task { await s.keepAlive() }
+        try await Task.sleep(for: .milliseconds(700))
+        keepAlive.cancel()
+        let echoes = await simulator.received.filter { $0.mti == "0800" && $0[70] == "301" }
+        XCTAssertGreaterThanOrEqual(echoes.count, 2, "echo on idle")
+        // An acquirer that does not answer echoes: the echo fails and the connection is dropped.
+        await simulator.setRule { m in m.mti == "0800" ? .noAnswer : nil }
+        c.responseTimeout = 0.3
+        let quiet = try service(c)
+        let failed = await quiet.echo()
+        XCTAssertFalse(failed)
+        let connected = await quiet.link.isConnected
+        XCTAssertFalse(connected)
+    }
+
     func testRecoveryReversesExactlyOnce() async throws {
         // A request persisted and sent, then the process died before the answer.
         let (id, card) = try await sale(.visaCard(), amount: 1234)
