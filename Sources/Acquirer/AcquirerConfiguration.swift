@@ -28,6 +28,8 @@ public struct AcquirerConfiguration: Sendable, Codable {
     public var requestMTI: String = "0200"
     /// "0400" (reversal request) or "0420" (reversal advice); repeats use origin 1 (0401 / 0421).
     public var reversalMTI: String = "0400"
+    /// Send a sign-on (0800, DE 70 = 001) on each new connection before any other message.
+    public var signOn: Bool = false
     /// Deliver queued reversals and advices before a new online request.
     public var drainBeforeOnline: Bool = true
     /// Store-and-forward: an entry older than this is quarantined; one rejected this often too.

@@ -36,6 +36,11 @@ public actor AcquirerLink {
     /// Answers nobody was waiting for any more (bounded), and unsolicited messages.
     public private(set) var lateMessages: [ISOMessage] = []
     public private(set) var lastError: String?
+    /// Reconnect backoff: after a failed connection the next attempt waits 0.5 s, 1 s, 2 s … up to 60 s.
+    private var connectFailures = 0
+    private var retryAfter: ContinuousClock.Instant?
+    /// Whether the current connection has been signed on (when the configuration asks for sign-on).
+    public private(set) var signedOn = false
     /// When a frame last went out or came in (idle detection for the echo).
     public private(set) var lastActivity = ContinuousClock.now
 
@@ -84,10 +89,16 @@ public actor AcquirerLink {
         try await ch.writeAndFlush(buf).get()
     }
 
+    /// Closes the connection and forgets the reconnect backoff (an operator's or a test's fresh start).
     public func close() {
         channel?.close(promise: nil)
         channel = nil
+        connectFailures = 0
+        retryAfter = nil
+        signedOn = false
     }
+
+    public func markSignedOn() { signedOn = true }
 
     private func fail(_ key: ISOMessage.MatchKey, _ error: LinkError) {
         waiters.removeValue(forKey: key)?.resume(throwing: error)
@@ -120,6 +131,10 @@ public actor AcquirerLink {
     /// The open channel, connecting (TCP, then the TLS handshake) when there is none.
     private func connected() async throws -> any Channel {
         if let c = channel, c.isActive { return c }
+        signedOn = false
+        if let r = retryAfter, ContinuousClock.now < r {
+            throw LinkError.connectFailed("acquirer unreachable; next attempt in \(r - ContinuousClock.now)")
+        }
         let c = configuration
         let handshake = group.next().makePromise(of: Void.self)
         let bootstrap = ClientBootstrap(group: group)
@@ -139,8 +154,12 @@ public actor AcquirerLink {
         let ch: any Channel
         do { ch = try await bootstrap.connect(host: c.host, port: c.port).get() } catch {
             handshake.fail(error)
+            connectFailures += 1
+            retryAfter = ContinuousClock.now + .milliseconds(min(60_000, 500 << min(connectFailures - 1, 7)))
             throw LinkError.connectFailed("\(c.host):\(c.port): \(error)")
         }
+        connectFailures = 0
+        retryAfter = nil
         do { try await handshake.futureResult.get() } catch {
             ch.close(promise: nil)
             throw LinkError.tls("\(error)")

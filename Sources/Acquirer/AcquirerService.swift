@@ -34,6 +34,7 @@ public actor AcquirerService {
     /// Sends the online request for `transactionID` (which must be in state card_read) and returns its result.
     /// An unanswered or unreadable answer queues a reversal and reports `unanswered`.
     public func authorize(transactionID: String, card: CardTransaction, now: Date = Date()) async -> AuthorizationResult {
+        await signOnIfNeeded(now: now)
         if config.drainBeforeOnline { _ = await deliverQueue(now: now) }
         let stan: String, rrn: String, request: ISOMessage
         do {
@@ -162,7 +163,16 @@ public actor AcquirerService {
         return await t.value
     }
 
+    /// Sign-on (0800, DE 70 = 001) once per connection, when configured.
+    func signOnIfNeeded(now: Date) async {
+        guard config.signOn, !(await link.signedOn) else { return }
+        guard let stan = try? journal.nextSTAN() else { return }
+        let m = Messages.networkManagement(code: "001", terminal: config.identity, stan: stan, at: now)
+        if let a = try? await link.exchange(m), a[39] == "00" { await link.markSignedOn() }
+    }
+
     private func drain(now: Date) async -> Int {
+        await signOnIfNeeded(now: now)
         var delivered = 0
         while let head = try? journal.safHead() {
             if head.expiresAt < now {

@@ -195,6 +195,33 @@ final class AcquirerTests: XCTestCase {
         XCTAssertEqual(reversed.count, 2, "each reversed once")
     }
 
+    func testAdvicesSignOnAndBackoff() async throws {
+        var c = config()
+        c.signOn = true
+        let s = try service(c)
+        // An offline approval becomes an 0220 advice (DE 39 Y1), delivered through the queue.
+        let (id, card) = try await sale(.visaCard(), amount: 850)
+        try journal.update(id, to: .approvedOffline)
+        try await s.queueAdvice(transactionID: id, card: card)
+        XCTAssertEqual(try journal.transaction(id)?.state, .adviceQueued)
+        let delivered = await s.deliverQueue()
+        XCTAssertEqual(delivered, 1)
+        XCTAssertEqual(try journal.transaction(id)?.state, .adviceDelivered)
+        let seen = await simulator.received
+        XCTAssertEqual(seen.first?.mti, "0800"); XCTAssertEqual(seen.first?[70], "001", "sign-on first")
+        XCTAssertEqual(seen.last?.mti, "0220"); XCTAssertEqual(seen.last?[39], "Y1")
+        // The acquirer disappears: the second attempt fails at once instead of waiting for a connect timeout.
+        await simulator.stop()
+        await s.link.close()
+        let (id2, card2) = try await sale(.visaCard(), amount: 1234)
+        let first = await s.authorize(transactionID: id2, card: card2)
+        XCTAssertEqual(first.kind, .failed)
+        let (id3, card3) = try await sale(.visaCard(), amount: 1234)
+        let second = await s.authorize(transactionID: id3, card: card3)
+        XCTAssertEqual(second.kind, .failed)
+        XCTAssertTrue(second.reason?.contains("next attempt") == true, second.reason ?? "")
+    }
+
     func testEchoAndKeepAlive() async throws {
         var c = config()
         c.echoInterval = 0.2
