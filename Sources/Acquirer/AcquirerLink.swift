@@ -58,8 +58,7 @@ public actor AcquirerLink {
     /// written only after the TLS handshake has succeeded.
     public func exchange(_ request: ISOMessage, timeout: Duration? = nil) async throws -> ISOMessage {
         guard let key = request.matchKey else { throw LinkError.invalidMessage("request without DE 11 or DE 41") }
-        let body: [UInt8]
-        do { body = try ISOFraming.frame(try codec.pack(request), codec.spec.framing) } catch { throw LinkError.invalidMessage("\(error)") }
+        let body = try framed(request)
         let ch = try await connected()
         let limit = timeout ?? .milliseconds(Int64(configuration.responseTimeout * 1000))
         defer { if !configuration.persistentConnection { close() } }
@@ -81,12 +80,16 @@ public actor AcquirerLink {
 
     /// Sends a message that expects no answer on this link (an answer to a host-initiated request).
     public func send(_ message: ISOMessage) async throws {
-        let body: [UInt8]
-        do { body = try ISOFraming.frame(try codec.pack(message), codec.spec.framing) } catch { throw LinkError.invalidMessage("\(error)") }
+        let body = try framed(message)
         let ch = try await connected()
         var buf = ch.allocator.buffer(capacity: body.count)
         buf.writeBytes(body)
         try await ch.writeAndFlush(buf).get()
+    }
+
+    /// The message packed and framed for the wire.
+    private func framed(_ m: ISOMessage) throws -> [UInt8] {
+        do { return try ISOFraming.frame(try codec.pack(m), codec.spec.framing) } catch { throw LinkError.invalidMessage("\(error)") }
     }
 
     /// Closes the connection and forgets the reconnect backoff (an operator's or a test's fresh start).

@@ -175,6 +175,8 @@ public actor AcquirerService {
         await signOnIfNeeded(now: now)
         var delivered = 0
         while let head = try? journal.safHead() {
+            // Not due yet (a failed attempt set its next time): the head waits, and so does everything behind it.
+            if head.nextAttemptAt > now { break }
             if head.expiresAt < now {
                 try? journal.safQuarantine(head.id, reason: "expired after \(head.attempts) rejected attempts (\(head.lastError ?? "no answer"))")
                 continue

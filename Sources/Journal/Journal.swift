@@ -67,6 +67,9 @@ public final class Journal: Sendable {
     /// Opens (and creates or migrates) the journal at `path`.
     public init(path: String, key: JournalKey) throws {
         var config = Configuration()
+        // Another process (tapctl, a restarting daemon, the crash tests' observer) may hold the write lock for a
+        // moment: wait for it rather than fail the step with SQLITE_BUSY.
+        config.busyMode = .timeout(10)
         config.prepareDatabase { db in
             // Durability first: a step is on disk when the call returns (WAL with a full sync on commit).
             try db.execute(sql: "PRAGMA synchronous = FULL")

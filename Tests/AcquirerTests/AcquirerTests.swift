@@ -132,7 +132,9 @@ final class AcquirerTests: XCTestCase {
         _ = try await back.start(port: port)
         defer { Task { await back.stop() } }
         await s.link.close()
-        let v2 = await s.deliverQueue()
+        let notDue = await s.deliverQueue()
+        XCTAssertEqual(notDue, 0, "a head whose retry time has not come waits")
+        let v2 = await s.deliverQueue(now: Date().addingTimeInterval(60))
         XCTAssertEqual(v2, 3)
         XCTAssertEqual(try journal.safDepth(), 0)
         let reversals = await back.received.filter { $0.mtiClass == "4" }

@@ -23,7 +23,7 @@ final class CrashTests: XCTestCase {
         try p.run()
         let deadline = ContinuousClock.now + .seconds(30)
         while !(await ready()) {
-            XCTAssertTrue(p.isRunning, "helper ended early")
+            guard p.isRunning else { return XCTFail("helper ended early (status \(p.terminationStatus)) at stage \(stage)") }
             guard ContinuousClock.now < deadline else { XCTFail("helper never reached its stage"); break }
             try await Task.sleep(for: .milliseconds(20))
         }
