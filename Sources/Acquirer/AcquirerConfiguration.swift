@@ -37,6 +37,16 @@ public struct AcquirerConfiguration: Sendable, Codable {
     public var safMaxAttempts: Int = 100
     /// Answers that mean "try again later" rather than "received" (jPOS-EE SAF retry-response-codes).
     public var safRetryResponseCodes: [String] = ["91", "96"]
+    /// Store-and-forward backoff: after a failed try the entry waits `safRetryInterval` seconds, doubled after each
+    /// further failed try, up to `safRetryMaxInterval`.
+    public var safRetryInterval: Double = 15
+    public var safRetryMaxInterval: Double = 900
+
+    /// Seconds before the next try of an entry that has failed `tries` times (tries ≥ 1).
+    public func safRetryDelay(afterTries tries: Int) -> Double {
+        let exponent = min(max(tries - 1, 0), 30)
+        return min(safRetryInterval * Double(1 << exponent), max(safRetryMaxInterval, safRetryInterval))
+    }
 
     public init(host: String, port: Int, caFile: String, clientCertificateFile: String, clientKeyFile: String,
                 terminalID: String, merchantID: String) {
@@ -49,4 +59,46 @@ public struct AcquirerConfiguration: Sendable, Codable {
     }
 
     public var spec: MessageSpec? { MessageSpec.named(profile) }
+
+    private enum CodingKeys: String, CodingKey {
+        case host, port, caFile, clientCertificateFile, clientKeyFile, spkiPin, profile, connectTimeout, responseTimeout, persistentConnection, echoInterval, terminalID, merchantID, acquirerInstitutionID, nii, requestMTI, reversalMTI, signOn, drainBeforeOnline, safExpiry, safMaxAttempts, safRetryResponseCodes, safRetryInterval, safRetryMaxInterval
+    }
+
+    /// Reads a configuration file's `acquirer` object: the keys that identify the acquirer and terminal are required,
+    /// every other key falls back to its default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(host: try c.decode(String.self, forKey: .host), port: try c.decode(Int.self, forKey: .port),
+                  caFile: try c.decode(String.self, forKey: .caFile),
+                  clientCertificateFile: try c.decode(String.self, forKey: .clientCertificateFile),
+                  clientKeyFile: try c.decode(String.self, forKey: .clientKeyFile),
+                  terminalID: try c.decode(String.self, forKey: .terminalID), merchantID: try c.decode(String.self, forKey: .merchantID))
+        spkiPin = try c.decodeIfPresent(String.self, forKey: .spkiPin)
+        if let v = try c.decodeIfPresent(String.self, forKey: .profile) { profile = v }
+        if let v = try c.decodeIfPresent(Double.self, forKey: .connectTimeout) { connectTimeout = v }
+        if let v = try c.decodeIfPresent(Double.self, forKey: .responseTimeout) { responseTimeout = v }
+        if let v = try c.decodeIfPresent(Bool.self, forKey: .persistentConnection) { persistentConnection = v }
+        if let v = try c.decodeIfPresent(Double.self, forKey: .echoInterval) { echoInterval = v }
+        acquirerInstitutionID = try c.decodeIfPresent(String.self, forKey: .acquirerInstitutionID)
+        nii = try c.decodeIfPresent(String.self, forKey: .nii)
+        if let v = try c.decodeIfPresent(String.self, forKey: .requestMTI) { requestMTI = v }
+        if let v = try c.decodeIfPresent(String.self, forKey: .reversalMTI) { reversalMTI = v }
+        if let v = try c.decodeIfPresent(Bool.self, forKey: .signOn) { signOn = v }
+        if let v = try c.decodeIfPresent(Bool.self, forKey: .drainBeforeOnline) { drainBeforeOnline = v }
+        if let v = try c.decodeIfPresent(Double.self, forKey: .safExpiry) { safExpiry = v }
+        if let v = try c.decodeIfPresent(Int.self, forKey: .safMaxAttempts) { safMaxAttempts = v }
+        if let v = try c.decodeIfPresent([String].self, forKey: .safRetryResponseCodes) { safRetryResponseCodes = v }
+        if let v = try c.decodeIfPresent(Double.self, forKey: .safRetryInterval) { safRetryInterval = v }
+        if let v = try c.decodeIfPresent(Double.self, forKey: .safRetryMaxInterval) { safRetryMaxInterval = v }
+        func check(_ ok: Bool, _ key: CodingKeys, _ why: String) throws {
+            if !ok { throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: why) }
+        }
+        try check((1...65_535).contains(port), .port, "port must be 1…65535")
+        try check(MessageSpec.named(profile) != nil, .profile, "unknown profile \(profile) (iso87-ascii or iso87-bcd)")
+        try check(["0100", "0200"].contains(requestMTI), .requestMTI, "requestMTI must be 0100 or 0200")
+        try check(["0400", "0420"].contains(reversalMTI), .reversalMTI, "reversalMTI must be 0400 or 0420")
+        try check(terminalID.count == 8, .terminalID, "terminalID (DE 41) is 8 characters")
+        try check(merchantID.count == 15, .merchantID, "merchantID (DE 42) is 15 characters")
+        try check(connectTimeout > 0 && responseTimeout > 0 && safRetryInterval > 0, .responseTimeout, "timeouts must be positive")
+    }
 }

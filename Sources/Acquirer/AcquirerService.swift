@@ -195,18 +195,18 @@ public actor AcquirerService {
                 let answer = try await link.exchange(message)
                 let rc = answer[39] ?? ""
                 if config.safRetryResponseCodes.contains(rc) {
-                    try? journal.safAttemptFailed(head.id, error: "answered \(rc) (try again later)", counted: false, retryAt: now.addingTimeInterval(30))
+                    try? journal.safAttemptFailed(head.id, error: "answered \(rc) (try again later)", counted: false, retryAt: now.addingTimeInterval(config.safRetryDelay(afterTries: head.tries + 1)))
                     break
                 }
                 if rc.isEmpty {
-                    try? journal.safAttemptFailed(head.id, error: "answer without DE 39", counted: true, retryAt: now.addingTimeInterval(30))
+                    try? journal.safAttemptFailed(head.id, error: "answer without DE 39", counted: true, retryAt: now.addingTimeInterval(config.safRetryDelay(afterTries: head.tries + 1)))
                     break
                 }
                 try? journal.safDelivered(head.id)
                 try? journal.audit(actor: "acquirer", event: "\(head.kind.rawValue) delivered", details: "MTI \(message.mti) answered \(rc)")
                 delivered += 1
             } catch {
-                try? journal.safAttemptFailed(head.id, error: "\(error)", counted: false, retryAt: now.addingTimeInterval(30))
+                try? journal.safAttemptFailed(head.id, error: "\(error)", counted: false, retryAt: now.addingTimeInterval(config.safRetryDelay(afterTries: head.tries + 1)))
                 break
             }
         }

@@ -42,6 +42,8 @@ public struct SAFEntry: Sendable, Equatable {
     /// The packed message, card data included (opened from its sealed form).
     public var message: [UInt8]
     public var attempts: Int
+    /// Every failed try, counted toward `attempts` or not (drives the backoff).
+    public var tries: Int
     public var nextAttemptAt: Date
     public var expiresAt: Date
     public var status: SAFStatus
@@ -124,6 +126,10 @@ public final class Journal: Sendable {
                 t.column("event", .text).notNull()
                 t.column("details", .text)
             }
+        }
+        // v2: failed tries of a queued entry (counted or not), for the store-and-forward backoff.
+        m.registerMigration("v2") { db in
+            try db.alter(table: "saf") { t in t.add(column: "tries", .integer).notNull().defaults(to: 0) }
         }
         return m
     }
@@ -249,7 +255,7 @@ public final class Journal: Sendable {
     /// A delivery attempt failed: count it (when it was a real answer) and schedule the next one.
     public func safAttemptFailed(_ id: Int64, error: String, counted: Bool, retryAt: Date) throws {
         try db.write { db in
-            try db.execute(sql: "UPDATE saf SET attempts = attempts + ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+            try db.execute(sql: "UPDATE saf SET attempts = attempts + ?, tries = tries + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
                            arguments: [counted ? 1 : 0, error, retryAt, id])
         }
     }
@@ -279,7 +285,7 @@ public final class Journal: Sendable {
         let sealed: Data? = row["message"]
         return SAFEntry(id: id, transactionID: row["txn_id"], kind: SAFKind(rawValue: row["kind"]) ?? .reversal, mti: row["mti"],
                         message: try sealed.map { try key.open(Array($0), context: "saf:\(id)") } ?? [],
-                        attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"], expiresAt: row["expires_at"],
+                        attempts: row["attempts"], tries: row["tries"], nextAttemptAt: row["next_attempt_at"], expiresAt: row["expires_at"],
                         status: SAFStatus(rawValue: row["status"]) ?? .pending, lastError: row["last_error"])
     }
 

@@ -224,6 +224,60 @@ final class AcquirerTests: XCTestCase {
         XCTAssertTrue(second.reason?.contains("next attempt") == true, second.reason ?? "")
     }
 
+    func testStoreAndForwardBacksOffExponentially() async throws {
+        var c = config()
+        c.safRetryInterval = 10
+        c.safRetryMaxInterval = 35
+        let s = try service(c)
+        // The acquirer answers the advice "91, try later" each time: the entry stays, waiting 10, 20, 35, 35 s.
+        await simulator.setRule { m in m.mtiClass == "2" ? .answer(responseCode: "91") : nil }
+        let (id, card) = try await sale(.visaCard(), amount: 850)
+        try journal.update(id, to: .approvedOffline)
+        try await s.queueAdvice(transactionID: id, card: card)
+        var now = Date()
+        for expected in [10.0, 20, 35, 35] {
+            let n = await s.deliverQueue(now: now)
+            XCTAssertEqual(n, 0)
+            let head = try XCTUnwrap(try journal.safHead())
+            XCTAssertEqual(head.nextAttemptAt.timeIntervalSince(now), expected, accuracy: 0.01)
+            XCTAssertEqual(head.attempts, 0, "a try-later answer does not count toward quarantine")
+            // Just before the retry time nothing goes out.
+            let before = await simulator.received.count
+            _ = await s.deliverQueue(now: head.nextAttemptAt.addingTimeInterval(-1))
+            let after = await simulator.received.count
+            XCTAssertEqual(before, after)
+            now = head.nextAttemptAt
+        }
+        await simulator.setRule { _ in nil }
+        let n = await s.deliverQueue(now: now)
+        XCTAssertEqual(n, 1)
+        let advices = await simulator.received.filter { $0.mtiClass == "2" }
+        XCTAssertEqual(advices.map(\.mti), ["0220", "0221", "0221", "0221", "0221"], "after the first try only repeats")
+    }
+
+    func testConfigurationFileKeysAndDefaults() throws {
+        let minimal = #"{"host":"acq.example","port":7000,"caFile":"/etc/tapd/ca.pem","clientCertificateFile":"/etc/tapd/c.pem","clientKeyFile":"/etc/tapd/k.pem","terminalID":"TAPD0001","merchantID":"TAPD00000000001"}"#
+        let c = try JSONDecoder().decode(AcquirerConfiguration.self, from: Data(minimal.utf8))
+        XCTAssertEqual(c.profile, "iso87-ascii"); XCTAssertEqual(c.responseTimeout, 30); XCTAssertEqual(c.safRetryResponseCodes, ["91", "96"])
+        XCTAssertTrue(c.persistentConnection)
+        let custom = minimal.dropLast() + #","profile":"iso87-bcd","requestMTI":"0100","reversalMTI":"0420","spkiPin":"abc=","safRetryInterval":5}"#
+        let d = try JSONDecoder().decode(AcquirerConfiguration.self, from: Data(custom.utf8))
+        XCTAssertEqual(d.profile, "iso87-bcd"); XCTAssertEqual(d.requestMTI, "0100"); XCTAssertEqual(d.reversalMTI, "0420")
+        XCTAssertEqual(d.spkiPin, "abc="); XCTAssertEqual(d.safRetryDelay(afterTries: 3), 20)
+        let base = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(minimal.utf8)) as? [String: Any])
+        let bad: [(String, Any)] = [("profile", "iso93"), ("requestMTI", "0300"), ("reversalMTI", "0410"), ("port", 0),
+                                    ("terminalID", "T1"), ("merchantID", "M"), ("responseTimeout", -1)]
+        for (key, value) in bad {
+            var o = base
+            o[key] = value
+            let json = try JSONSerialization.data(withJSONObject: o)
+            XCTAssertThrowsError(try JSONDecoder().decode(AcquirerConfiguration.self, from: json), key) { error in
+                XCTAssertTrue("\(error)".contains(key == "responseTimeout" ? "timeouts" : key), "\(error)")
+            }
+        }
+        XCTAssertThrowsError(try JSONDecoder().decode(AcquirerConfiguration.self, from: Data(#"{"host":"x"}"#.utf8)), "required keys")
+    }
+
     func testEchoAndKeepAlive() async throws {
         var c = config()
         c.echoInterval = 0.2
