@@ -59,6 +59,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
+        .target(name: "TapdCore", dependencies: ["TLV", "EMVKernel", "ISO8583", "Journal", "Acquirer"], swiftSettings: strict),
         .target(name: "FuzzTargets", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583"], swiftSettings: strict),
         .target(name: "Simulators", dependencies: [
             "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Acquirer",
@@ -70,7 +71,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         .executableTarget(name: "tapd", dependencies: [
-            "TLV", "APDU", "EMVCrypto", "EMVKernel", "Simulators",
+            "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Journal", "Acquirer", "TapdCore", "Simulators",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "tapctl", dependencies: [
@@ -87,6 +88,7 @@ let package = Package(
         .testTarget(name: "EMVKernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"]),
         .testTarget(name: "KernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "TapdCoreTests", dependencies: ["TapdCore", "Simulators", "EMVKernel", "TLV", "ISO8583"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal"]),
         .testTarget(name: "AcquirerTests", dependencies: [
             "Acquirer", "Journal", "ISO8583", "TLV", "EMVKernel", "Simulators",
