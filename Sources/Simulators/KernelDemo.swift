@@ -1,6 +1,7 @@
 // What `tapd demo` shows until the daemon exists: a few sales with the virtual cards and phones through the real
-// Entry Point and kernels, each outcome explained, online cryptograms checked by the test issuer. Card data is
-// masked in all output.
+// Entry Point and kernels, each outcome explained; online sales go to the acquirer (a hook the caller supplies:
+// `tapd demo` sends them over mutual TLS to the acquirer simulator), or, without one, their cryptograms are checked
+// by the test issuer directly. Card data is masked in all output.
 import TLV
 import APDU
 import EMVCrypto
@@ -12,7 +13,16 @@ public enum KernelDemo {
         public let profile: CardProfile
         public let amount: UInt64
         public let expected: OutcomeKind
+        /// What the acquirer simulator's amount rules make of it: "00", "51", or nil for no answer.
+        public let expectedResponse: String?
+
+        public init(title: String, profile: CardProfile, amount: UInt64, expected: OutcomeKind, expectedResponse: String? = "00") {
+            self.title = title; self.profile = profile; self.amount = amount; self.expected = expected; self.expectedResponse = expectedResponse
+        }
     }
+
+    /// Takes a sale's outcome to the acquirer, printing through the second argument; returns whether it went as expected.
+    public typealias Settle = @Sendable (Sale, Outcome, @Sendable (String) -> Void) async -> Bool
 
     public static let sales: [Sale] = [
         Sale(title: "Visa card, 12.34", profile: .visaCard(), amount: 1234, expected: .onlineRequest),
@@ -21,10 +31,14 @@ public enum KernelDemo {
         Sale(title: "Visa card approved offline with fDDA, 8.50", profile: .visaCard(offline: true), amount: 850, expected: .approved),
         Sale(title: "Mastercard card with a tampered CDA signature, 12.34", profile: {
             var p = CardProfile.mastercardCard(); p.fault = .tamperedSignature; return p }(), amount: 1234, expected: .declined),
+        Sale(title: "Visa card the issuer declines (insufficient funds), 12.51", profile: .visaCard(), amount: 1251,
+             expected: .onlineRequest, expectedResponse: "51"),
+        Sale(title: "Mastercard card, the acquirer does not answer, 12.91", profile: .mastercardCard(), amount: 1291,
+             expected: .onlineRequest, expectedResponse: nil),
     ]
 
     /// Runs the sales, printing through `say`; returns whether every sale ended as expected.
-    public static func run(date: EMVDate, say: @Sendable (String) -> Void) async throws -> Bool {
+    public static func run(date: EMVDate, settle: Settle? = nil, say: @escaping @Sendable (String) -> Void) async throws -> Bool {
         say("tapd \(TapdVersion.string) — demo: contactless sales with virtual cards and phones, no hardware")
         say("Entry Point and kernels C-3 (Visa) and C-2 (Mastercard); signatures and cryptograms are real,")
         say("made with a test PKI generated now and the TEST issuer master key.")
@@ -73,7 +87,9 @@ public enum KernelDemo {
                 say("   offline data authentication \(oda.method.rawValue): \(oda.failure.map { "FAILED — \($0)" } ?? "passed")")
             }
             if let c = outcome.cryptogram { say("   cryptogram \(c.kind.rawValue) \(Hex.encode(c.value)), ATC \(Hex.encode(c.atc))") }
-            if outcome.kind == .onlineRequest {
+            if let settle, outcome.kind == sale.expected, outcome.kind == .onlineRequest || outcome.kind == .approved {
+                if !(await settle(sale, outcome, say)) { allAsExpected = false }
+            } else if outcome.kind == .onlineRequest {
                 switch try TestIssuer.verify(outcome.transactionData) {
                 case .verified(let arpc): say("   test issuer: ARQC verified, approves with ARPC \(Hex.encode(arpc))")
                 case .mismatch: say("   test issuer: ARQC does NOT verify"); allAsExpected = false

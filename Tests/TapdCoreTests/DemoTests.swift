@@ -1,0 +1,31 @@
+// Runs the real `tapd demo` binary (built next to this test bundle): every sale ends as expected through the
+// acquirer simulator over mutual TLS, and no full PAN or track 2 appears in its output.
+import XCTest
+import Foundation
+import Simulators
+
+final class DemoTests: XCTestCase {
+    func testDemoRunsEndToEndAndMasksCardData() throws {
+        let tapd = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tapd").path
+        guard FileManager.default.isExecutableFile(atPath: tapd) else { return XCTFail("tapd not built at \(tapd)") }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tapd)
+        p.arguments = ["demo"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        let pans = [CardProfile.visaCard().pan, CardProfile.mastercardCard().pan, CardProfile.visaPhone().pan, CardProfile.mastercardPhone().pan]
+        let leaked = pans.filter { text.contains($0) }
+        XCTAssertTrue(leaked.isEmpty, "\(leaked.count) full PANs in the demo output")
+        XCTAssertEqual(p.terminationStatus, 0, text.count < 4000 && leaked.isEmpty ? text : "demo failed")
+        XCTAssertTrue(text.contains("Demo complete: every sale ended as expected."))
+        XCTAssertTrue(text.contains("answered 51 (declined)"))
+        XCTAssertTrue(text.contains("reversal 0400 with the same STAN and the original data (DE 90) delivered"))
+        XCTAssertTrue(text.contains("advice 0220 for the offline approval delivered"))
+        XCTAssertTrue(text.contains("Store-and-forward queue: 0 pending, 0 quarantined."))
+    }
+}
