@@ -59,6 +59,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
+        .target(name: "Readers", dependencies: ["CPCSCLite", "APDU"], swiftSettings: strict),
         .target(name: "TapdCore", dependencies: ["TLV", "EMVKernel", "ISO8583", "Journal", "Acquirer"], swiftSettings: strict),
         .target(name: "FuzzTargets", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583"], swiftSettings: strict),
         .target(name: "Simulators", dependencies: [
@@ -79,6 +80,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
+        // Test and demo tool: a virtual card served to a real pcscd through vpcd.
+        .executableTarget(name: "tapd-vicc", dependencies: ["TLV", "Simulators"], swiftSettings: strict),
         // Test tool: a process the crash tests SIGKILL mid-transaction. Not installed.
         .executableTarget(name: "tapd-crash-helper", dependencies: ["TLV", "ISO8583", "Journal", "Acquirer"], swiftSettings: strict),
 
@@ -88,6 +91,7 @@ let package = Package(
         .testTarget(name: "EMVKernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"]),
         .testTarget(name: "KernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "ReaderTests", dependencies: ["Readers", "Simulators", "EMVKernel", "EMVCrypto", "TLV", "APDU"]),
         .testTarget(name: "TapdCoreTests", dependencies: ["TapdCore", "Simulators", "EMVKernel", "TLV", "ISO8583"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal"]),
         .testTarget(name: "AcquirerTests", dependencies: [

@@ -1,0 +1,207 @@
+// The PC/SC back end over libpcsclite (pcsc-lite's client library, talking to pcscd). Calls that block
+// (SCardGetStatusChange, SCardConnect, SCardTransmit) run on a queue of their own, never on Swift's cooperative
+// pool. Return codes are pcsc-lite's (PCSC/pcsclite.h); they are spelled out here because the C header defines them
+// as casts Swift cannot import.
+import Foundation
+import Dispatch
+import CPCSCLite
+import APDU
+
+public enum PCSCCode {
+    public static let success = 0x0000_0000
+    public static let cancelled = 0x8010_0002
+    public static let insufficientBuffer = 0x8010_0008
+    public static let unknownReader = 0x8010_0009
+    public static let timeout = 0x8010_000A
+    public static let noSmartcard = 0x8010_000C
+    public static let notTransacted = 0x8010_0016
+    public static let readerUnavailable = 0x8010_0017
+    public static let noService = 0x8010_001D
+    public static let serviceStopped = 0x8010_001E
+    public static let noReadersAvailable = 0x8010_002E
+    public static let resetCard = 0x8010_0068
+    public static let removedCard = 0x8010_0069
+
+    /// The name pcsc-lite's pcsc_stringify_error would give, for logs and diagnostics.
+    public static func name(_ rv: Int) -> String {
+        switch rv {
+        case success: "SCARD_S_SUCCESS"
+        case cancelled: "SCARD_E_CANCELLED"
+        case insufficientBuffer: "SCARD_E_INSUFFICIENT_BUFFER"
+        case unknownReader: "SCARD_E_UNKNOWN_READER"
+        case timeout: "SCARD_E_TIMEOUT"
+        case noSmartcard: "SCARD_E_NO_SMARTCARD"
+        case notTransacted: "SCARD_E_NOT_TRANSACTED"
+        case readerUnavailable: "SCARD_E_READER_UNAVAILABLE"
+        case noService: "SCARD_E_NO_SERVICE"
+        case serviceStopped: "SCARD_E_SERVICE_STOPPED"
+        case noReadersAvailable: "SCARD_E_NO_READERS_AVAILABLE"
+        case resetCard: "SCARD_W_RESET_CARD"
+        case removedCard: "SCARD_W_REMOVED_CARD"
+        default: "PC/SC error 0x" + String(rv, radix: 16, uppercase: true)
+        }
+    }
+}
+
+public struct PCSCError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let call: String
+    public let code: Int
+    public var description: String { "\(call): \(PCSCCode.name(code))" }
+    /// pcscd is not running or went away (restart, socket activation exiting when idle): reconnect with backoff.
+    public var serviceGone: Bool { code == PCSCCode.noService || code == PCSCCode.serviceStopped }
+}
+
+/// Reader states from SCardGetStatusChange (PCSC/pcsclite.h SCARD_STATE_*).
+public struct ReaderState: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt
+    public init(rawValue: UInt) { self.rawValue = rawValue }
+    public static let changed = ReaderState(rawValue: 0x0002)
+    public static let unknown = ReaderState(rawValue: 0x0004)
+    public static let unavailable = ReaderState(rawValue: 0x0008)
+    public static let empty = ReaderState(rawValue: 0x0010)
+    public static let present = ReaderState(rawValue: 0x0020)
+    public static let exclusive = ReaderState(rawValue: 0x0080)
+    public static let inUse = ReaderState(rawValue: 0x0100)
+    public static let mute = ReaderState(rawValue: 0x0200)
+}
+
+public struct ReaderStatus: Sendable, Equatable {
+    public let name: String
+    public let state: ReaderState
+    public let atr: [UInt8]
+    /// The event counter pcsc-lite keeps in the upper 16 bits of the state (changes on every insertion/removal).
+    public let eventCount: Int
+    public var cardPresent: Bool { state.contains(.present) && !state.contains(.mute) }
+}
+
+/// One PC/SC context (SCardEstablishContext, system scope). Thread-safe: pcsc-lite allows one context to be used
+/// from several threads, and SCardCancel is the documented way to interrupt a wait from another thread.
+public final class PCSCContext: @unchecked Sendable {
+    /// The "\\?PnP?\Notification" pseudo-reader: its state changes when a reader is attached or removed.
+    public static let plugAndPlayReader = "\\\\?PnP?\\Notification"
+
+    let handle: SCARDCONTEXT
+    let queue = DispatchQueue(label: "tapd.pcsc.context")
+
+    public init() throws {
+        var h: SCARDCONTEXT = 0
+        let rv = Int(SCardEstablishContext(DWORD(2) /* SCARD_SCOPE_SYSTEM */, nil, nil, &h))
+        guard rv == PCSCCode.success else { throw PCSCError(call: "SCardEstablishContext", code: rv) }
+        handle = h
+    }
+
+    deinit { SCardReleaseContext(handle) }
+
+    /// The attached readers; none is an empty list, not an error.
+    public func readers() throws -> [String] {
+        var size: DWORD = 0
+        var rv = Int(SCardListReaders(handle, nil, nil, &size))
+        if rv == PCSCCode.noReadersAvailable { return [] }
+        guard rv == PCSCCode.success else { throw PCSCError(call: "SCardListReaders", code: rv) }
+        guard size > 0, size < 65_536 else { return [] }
+        var buf = [CChar](repeating: 0, count: Int(size))
+        rv = Int(SCardListReaders(handle, nil, &buf, &size))
+        if rv == PCSCCode.noReadersAvailable { return [] }
+        guard rv == PCSCCode.success else { throw PCSCError(call: "SCardListReaders", code: rv) }
+        // A multi-string: names separated by NUL, ended by an empty name.
+        return buf.prefix(Int(size)).split(separator: 0).map { String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+    }
+
+    /// Blocks (on the context's queue) until the state of one of `readers` differs from `known`, or `timeout`
+    /// passes; returns the new states. No polling: pcscd wakes the call.
+    public func waitForChange(_ known: [String: ReaderStatus], readers: [String], timeout: Duration) async throws -> [ReaderStatus] {
+        let ms = DWORD(max(0, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+        let handle = self.handle
+        return try await withCheckedThrowingContinuation { (k: CheckedContinuation<[ReaderStatus], any Error>) in
+            queue.async {
+                let names = readers.map { strdup($0) }
+                defer { names.forEach { free($0) } }
+                var states = names.enumerated().map { i, n -> SCARD_READERSTATE in
+                    var s = SCARD_READERSTATE()
+                    s.szReader = UnsafePointer(n)
+                    if let k = known[readers[i]] { s.dwCurrentState = DWORD(k.state.rawValue) | DWORD(k.eventCount << 16) }
+                    return s
+                }
+                let rv = Int(SCardGetStatusChange(handle, ms, &states, DWORD(states.count)))
+                if rv != PCSCCode.success && rv != PCSCCode.timeout {
+                    return k.resume(throwing: PCSCError(call: "SCardGetStatusChange", code: rv))
+                }
+                k.resume(returning: states.enumerated().map { i, s in
+                    let atrLength = min(Int(s.cbAtr), 33)
+                    let atr = withUnsafeBytes(of: s.rgbAtr) { Array($0.prefix(atrLength)) }
+                    return ReaderStatus(name: readers[i], state: ReaderState(rawValue: UInt(s.dwEventState) & 0xFFFF & ~ReaderState.changed.rawValue),
+                                        atr: atr, eventCount: Int((UInt(s.dwEventState) >> 16) & 0xFFFF))
+                })
+            }
+        }
+    }
+
+    /// Interrupts a waitForChange in progress (it throws SCARD_E_CANCELLED).
+    public func cancel() { SCardCancel(handle) }
+}
+
+/// A card or phone on a PC/SC reader, as the kernels see it (APDU.CardChannel).
+public final class PCSCCard: CardChannel, @unchecked Sendable {
+    public let reader: String
+    public let atr: [UInt8]
+    let context: PCSCContext
+    let handle: SCARDHANDLE
+    let activeProtocol: DWORD
+    let queue: DispatchQueue
+    private let lock = NSLock()
+    private var disconnected = false
+
+    /// Connects to the card on `reader` (T=1, or T=0|T=1 as the card offers), shared or exclusive.
+    public init(context: PCSCContext, reader: String, exclusive: Bool = false) throws {
+        self.context = context
+        self.reader = reader
+        var h: SCARDHANDLE = 0
+        var proto: DWORD = 0
+        let rv = Int(SCardConnect(context.handle, reader, DWORD(exclusive ? 1 : 2), DWORD(1 | 2), &h, &proto))
+        guard rv == PCSCCode.success else { throw PCSCCard.error("SCardConnect", rv) }
+        handle = h
+        activeProtocol = proto
+        queue = DispatchQueue(label: "tapd.pcsc.card")
+        // SCardStatus for the ATR pcscd read at power-up.
+        var atrBuf = [UInt8](repeating: 0, count: 33)
+        var atrLen = DWORD(33), state: DWORD = 0, p: DWORD = 0, nameLen: DWORD = 0
+        _ = SCardStatus(h, nil, &nameLen, &state, &p, &atrBuf, &atrLen)
+        atr = Array(atrBuf.prefix(min(Int(atrLen), 33)))
+    }
+
+    deinit { disconnect() }
+
+    public func disconnect(reset: Bool = false) {
+        lock.lock(); defer { lock.unlock() }
+        guard !disconnected else { return }
+        disconnected = true
+        SCardDisconnect(handle, DWORD(reset ? 1 : 0))
+    }
+
+    static func error(_ call: String, _ rv: Int) -> any Error {
+        switch rv {
+        case PCSCCode.removedCard, PCSCCode.noSmartcard, PCSCCode.resetCard, PCSCCode.notTransacted: CardError.cardRemoved
+        default: CardError.transport(PCSCError(call: call, code: rv).description)
+        }
+    }
+
+    /// Sends one C-APDU (short or extended, up to 65,544 bytes) and returns the R-APDU. A response shorter than SW1
+    /// SW2 means the card left mid-exchange (vpcd returns success with 0 bytes): card removed, never a hang.
+    public func transmit(_ command: [UInt8]) async throws -> [UInt8] {
+        guard command.count >= 4, command.count <= 65_544 else { throw CardError.transport("C-APDU of \(command.count) bytes") }
+        let handle = self.handle, proto = self.activeProtocol
+        return try await withCheckedThrowingContinuation { (k: CheckedContinuation<[UInt8], any Error>) in
+            queue.async {
+                var pci = SCARD_IO_REQUEST(dwProtocol: proto, cbPciLength: DWORD(MemoryLayout<SCARD_IO_REQUEST>.size))
+                var response = [UInt8](repeating: 0, count: 65_538)
+                var length = DWORD(response.count)
+                let rv = Int(command.withUnsafeBufferPointer { c in
+                    SCardTransmit(handle, &pci, c.baseAddress, DWORD(c.count), nil, &response, &length)
+                })
+                guard rv == PCSCCode.success else { return k.resume(throwing: PCSCCard.error("SCardTransmit", rv)) }
+                guard length >= 2, Int(length) <= response.count else { return k.resume(throwing: CardError.cardRemoved) }
+                k.resume(returning: Array(response.prefix(Int(length))))
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+// The PC/SC back end against a real pcscd (1.9.9 on Debian 12) with the vpcd driver, and virtual cards served by
+// `tapd-vicc` over the vpcd protocol. pcscd runs in private mount and network namespaces (its own /run/pcscd, its
+// own loopback for vpcd's ports), so it never meets a system pcscd; this process reaches its socket through
+// /proc/PID/root. Needs root for the namespaces (CI runs as root).
+import XCTest
+import Foundation
+import TLV
+import APDU
+import EMVCrypto
+import EMVKernel
+import Simulators
+@testable import Readers
+
+final class PCSCLab: Sendable {
+    let directory: String
+    let pcscd: Process
+    let pid: Int32
+    static let shared = Result { try PCSCLab() }
+
+    init() throws {
+        guard getuid() == 0 else { throw XCTSkip("the pcscd lab needs root for its namespaces (CI runs as root)") }
+        directory = NSTemporaryDirectory() + "tapd-pcsc-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory + "/reader.conf.d", withIntermediateDirectories: true)
+        try """
+        FRIENDLYNAME "Virtual PCD"
+        DEVICENAME   /dev/null:0x8C7B
+        LIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so
+        CHANNELID    0x8C7B
+
+        """.write(toFile: directory + "/reader.conf.d/vpcd", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: "/run/pcscd", withIntermediateDirectories: true)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        // pcscd lives as long as this test process: the shell watches it and stops pcscd when it is gone.
+        p.arguments = ["--mount", "--net", "--fork", "/bin/sh", "-c",
+                       "mount -t tmpfs tmpfs /run/pcscd && ip link set lo up || exit 1; "
+                       + "/usr/sbin/pcscd --foreground --debug --apdu --config \(directory)/reader.conf.d > \(directory)/pcscd.log 2>&1 & "
+                       + "echo $! > \(directory)/pid; while kill -0 \(getpid()) 2>/dev/null; do sleep 0.5; done; kill $!; wait"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        pcscd = p
+        let deadline = Date().addingTimeInterval(10)
+        var found: Int32 = 0
+        while Date() < deadline {
+            if let s = try? String(contentsOfFile: directory + "/pid", encoding: .utf8), let n = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)),
+               FileManager.default.fileExists(atPath: "/proc/\(n)/root/run/pcscd/pcscd.comm") { found = n; break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        guard found > 0 else { throw NSError(domain: "PCSCLab", code: 1, userInfo: [NSLocalizedDescriptionKey: "pcscd did not start"]) }
+        pid = found
+        // pcsc-lite's client reads the socket path once, from PCSCLITE_CSOCK_NAME.
+        setenv("PCSCLITE_CSOCK_NAME", "/proc/\(found)/root/run/pcscd/pcscd.comm", 1)
+    }
+
+    /// Starts `tapd-vicc` inside pcscd's network namespace; returns the process and the CA key it trusts.
+    func insert(_ profile: String, port: Int = 35963, persona: String? = nil) throws -> (Process, CAKeyStore) {
+        let vicc = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tapd-vicc").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        p.arguments = ["--net=/proc/\(pid)/ns/net", vicc, profile, String(port)] + (persona.map { [$0] } ?? [])
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // First line: "CA RID INDEX EXPONENT MODULUS".
+        var line = [UInt8]()
+        while let b = try out.fileHandleForReading.read(upToCount: 1), let c = b.first, c != 0x0A { line.append(c) }
+        let f = String(decoding: line, as: UTF8.self).split(separator: " ").map(String.init)
+        guard f.count == 5, f[0] == "CA", let rid = [UInt8](hex: f[1]), let idx = [UInt8](hex: f[2]), let e = [UInt8](hex: f[3]),
+              let m = [UInt8](hex: f[4]) else { throw NSError(domain: "PCSCLab", code: 2, userInfo: [NSLocalizedDescriptionKey: "tapd-vicc said no CA"]) }
+        var keys = try CAKeyStore.bundled(includeTestKeys: true)
+        try keys.add(rid: rid, index: idx[0], key: try RSAPublicKey(modulus: m, exponent: e), label: "vicc test CA", isTest: true)
+        return (p, keys)
+    }
+}
+
+final class PCSCTests: XCTestCase {
+    func lab() throws -> PCSCLab { try PCSCLab.shared.get() }
+
+    /// Waits (with SCardGetStatusChange, no polling) until `reader` satisfies `condition`.
+    func wait(_ ctx: PCSCContext, _ reader: String, for what: String, _ condition: (ReaderStatus) -> Bool) async throws -> ReaderStatus {
+        var known: [String: ReaderStatus] = [:]
+        let deadline = ContinuousClock.now + .seconds(15)
+        while ContinuousClock.now < deadline {
+            let s = try await ctx.waitForChange(known, readers: [reader], timeout: .seconds(2))
+            if let r = s.first { if condition(r) { return r }; known[reader] = r }
+        }
+        throw NSError(domain: "PCSCTests", code: 3, userInfo: [NSLocalizedDescriptionKey: "reader never became \(what)"])
+    }
+
+    /// Waits for the reader to be empty (pcscd noticed the previous card leave), then inserts the card and waits
+    /// until pcscd sees it.
+    func insert(_ lab: PCSCLab, _ ctx: PCSCContext, _ profile: String, persona: String? = nil) async throws -> (Process, CAKeyStore) {
+        _ = try await wait(ctx, "Virtual PCD 00 00", for: "empty") { $0.state.contains(.empty) }
+        let inserted = try lab.insert(profile, persona: persona)
+        _ = try await wait(ctx, "Virtual PCD 00 00", for: "present") { $0.cardPresent }
+        return inserted
+    }
+
+    func testReadersATRInsertionAndRemoval() async throws {
+        let lab = try lab()
+        let ctx = try PCSCContext()
+        let readers = try ctx.readers()
+        XCTAssertEqual(readers, ["Virtual PCD 00 00", "Virtual PCD 00 01"])
+        _ = try await wait(ctx, readers[0], for: "empty") { $0.state.contains(.empty) }
+        let (card, _) = try lab.insert("visa-card")
+        defer { if card.isRunning { card.terminate() } }
+        let present = try await wait(ctx, readers[0], for: "present") { $0.cardPresent }
+        XCTAssertEqual(present.atr, VPCDBridge.contactlessATR)
+        card.terminate()
+        card.waitUntilExit()
+        let empty = try await wait(ctx, readers[0], for: "empty") { $0.state.contains(.empty) }
+        XCTAssertFalse(empty.cardPresent)
+        XCTAssertGreaterThan(empty.eventCount, present.eventCount, "the event counter moves on removal")
+    }
+
+    func testVisaAndMastercardTransactionsThroughPCSC() async throws {
+        let lab = try lab()
+        let ctx = try PCSCContext()
+        for profile in ["visa-card", "mastercard-card", "visa-phone"] {
+            let (process, keys) = try await insert(lab, ctx, profile)
+            defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
+            let card = try PCSCCard(context: ctx, reader: "Virtual PCD 00 00")
+            defer { card.disconnect() }
+            XCTAssertEqual(card.atr, VPCDBridge.contactlessATR)
+            let ep = EntryPoint(configuration: TerminalConfiguration(), keys: keys, risk: RiskManager())
+            let txn = TransactionParameters(amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!)
+            var o = await ep.process(card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)))
+            if o.kind == .seePhone || o.kind == .tryAgain {
+                o = await ep.process(card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)), restarted: true)
+            }
+            XCTAssertEqual(o.kind, .onlineRequest, "\(profile): \(o.reason ?? "")")
+            XCTAssertNil(o.oda?.failure, profile)
+            guard case .verified = try TestIssuer.verify(o.transactionData) else { return XCTFail("\(profile): ARQC does not verify") }
+        }
+    }
+
+    func testCardThatLeavesMidExchangeIsCardRemovedNotAHang() async throws {
+        let lab = try lab()
+        let ctx = try PCSCContext()
+        let (process, _) = try await insert(lab, ctx, "visa-card", persona: "vanish-after=1")
+        defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
+        _ = try await wait(ctx, "Virtual PCD 00 00", for: "present") { $0.cardPresent }
+        let card = try PCSCCard(context: ctx, reader: "Virtual PCD 00 00")
+        defer { card.disconnect() }
+        let ppse = try CommandAPDU.select(name: CommandAPDU.ppseName).encoded()
+        let first = try await card.transmit(ppse)
+        XCTAssertEqual(Array(first.suffix(2)), [0x90, 0x00])
+        do {
+            _ = try await card.transmit(ppse)
+            XCTFail("the second exchange must fail")
+        } catch let e as CardError {
+            XCTAssertEqual(e, .cardRemoved)
+        }
+        // And the kernel turns it into a clean outcome on the next tap attempt.
+        let ep = EntryPoint(configuration: TerminalConfiguration(), keys: try CAKeyStore.bundled(includeTestKeys: true), risk: RiskManager())
+        let txn = TransactionParameters(amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!)
+        let o = await ep.process(card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)))
+        XCTAssertNotEqual(o.kind, .onlineRequest)
+        XCTAssertNotEqual(o.kind, .approved)
+    }
+
+    func testSlowPhoneIsNotCutOff() async throws {
+        let lab = try lab()
+        let ctx = try PCSCContext()
+        let (process, keys) = try await insert(lab, ctx, "mastercard-phone", persona: "slow-gpo=700")
+        defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
+        _ = try await wait(ctx, "Virtual PCD 00 00", for: "present") { $0.cardPresent }
+        let card = try PCSCCard(context: ctx, reader: "Virtual PCD 00 00")
+        defer { card.disconnect() }
+        let ep = EntryPoint(configuration: TerminalConfiguration(), keys: keys, risk: RiskManager())
+        let txn = TransactionParameters(amount: 4200, date: EMVDate(year: 2026, month: 11, day: 26)!)
+        let o = await ep.process(card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)))
+        XCTAssertEqual(o.kind, .onlineRequest, o.reason ?? "")
+    }
+}
