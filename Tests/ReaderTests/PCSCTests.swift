@@ -31,11 +31,14 @@ final class PCSCLab: Sendable {
         try FileManager.default.createDirectory(atPath: "/run/pcscd", withIntermediateDirectories: true)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        // pcscd lives as long as this test process: the shell watches it and stops pcscd when it is gone.
+        // pcscd lives as long as this test process: the namespace's shell watches it and then stops whichever
+        // pcscd is current (a restart test replaces it). The shell's pid gives the namespace's paths.
         p.arguments = ["--mount", "--net", "--fork", "/bin/sh", "-c",
                        "mount -t tmpfs tmpfs /run/pcscd && ip link set lo up || exit 1; "
                        + "/usr/sbin/pcscd --foreground --debug --apdu --config \(directory)/reader.conf.d > \(directory)/pcscd.log 2>&1 & "
-                       + "echo $! > \(directory)/pid; while kill -0 \(getpid()) 2>/dev/null; do sleep 0.5; done; kill $!; wait"]
+                       + "echo $! > \(directory)/pcscd.pid; echo $$ > \(directory)/pid; "
+                       + "while kill -0 \(getpid()) 2>/dev/null; do sleep 0.5; done; "
+                       + "P=$(cat \(directory)/pcscd.pid); kill $P; sleep 1; kill -9 $P 2>/dev/null; rm -rf \(directory)"]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -51,6 +54,26 @@ final class PCSCLab: Sendable {
         pid = found
         // pcsc-lite's client reads the socket path once, from PCSCLITE_CSOCK_NAME.
         setenv("PCSCLITE_CSOCK_NAME", "/proc/\(found)/root/run/pcscd/pcscd.comm", 1)
+    }
+
+    /// Stops pcscd (SIGTERM, as systemd would) and waits until it is gone.
+    func stopPCSCD() throws {
+        let pid = try String(contentsOfFile: directory + "/pcscd.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let n = Int32(pid) else { return }
+        kill(n, SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        while kill(n, 0) == 0, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    }
+
+    /// Starts a new pcscd in the same namespaces.
+    func startPCSCD() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        p.arguments = ["--target", String(pid), "--mount", "--net", "/usr/sbin/pcscd", "--foreground", "--debug", "--config", directory + "/reader.conf.d"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        try String(p.processIdentifier).write(toFile: directory + "/pcscd.pid", atomically: true, encoding: .utf8)
     }
 
     /// Starts `tapd-vicc` inside pcscd's network namespace; returns the process and the CA key it trusts.
@@ -96,6 +119,37 @@ final class PCSCTests: XCTestCase {
         let inserted = try lab.insert(profile, persona: persona)
         _ = try await wait(ctx, "Virtual PCD 00 00", for: "present") { $0.cardPresent }
         return inserted
+    }
+
+    func testMonitorFollowsCardsAndSurvivesAPcscdRestart() async throws {
+        let lab = try lab()
+        let monitor = PCSCMonitor(initialBackoff: .milliseconds(100), maximumBackoff: .milliseconds(400))
+        let collector = EventCollector()
+        let runner = Task { await monitor.run() }
+        let reader = Task { for await e in monitor.events { await collector.add(e) } }
+        defer { monitor.stop(); runner.cancel() }
+        try await collector.wait(for: "service up and both readers") { $0.contains(.serviceUp) && $0.contains(.attached("Virtual PCD 00 01")) }
+        // Nothing happens: the monitor sleeps inside SCardGetStatusChange instead of polling.
+        let idle = monitor.waits
+        try await Task.sleep(for: .seconds(1))
+        XCTAssertLessThanOrEqual(monitor.waits - idle, 1, "no polling while idle")
+
+        let (card, _) = try lab.insert("visa-card")
+        try await collector.wait(for: "card present") { $0.contains(.cardPresent("Virtual PCD 00 00", atr: VPCDBridge.contactlessATR)) }
+        card.terminate(); card.waitUntilExit()
+        try await collector.wait(for: "card removed") { $0.contains(.cardRemoved("Virtual PCD 00 00")) }
+
+        // pcscd stops (a restart, or socket activation exiting when idle) and comes back.
+        try lab.stopPCSCD()
+        try await collector.wait(for: "service down") { $0.contains { if case .serviceDown = $0 { true } else { false } } }
+        await collector.clear()
+        try lab.startPCSCD()
+        try await collector.wait(for: "service up again") { $0.contains(.serviceUp) && $0.contains(.attached("Virtual PCD 00 00")) }
+        let (again, _) = try lab.insert("mastercard-card")
+        defer { if again.isRunning { again.terminate() }; again.waitUntilExit() }
+        try await collector.wait(for: "card present after the restart") { $0.contains(.cardPresent("Virtual PCD 00 00", atr: VPCDBridge.contactlessATR)) }
+        monitor.stop()
+        _ = await reader.value
     }
 
     func testReadersATRInsertionAndRemoval() async throws {
@@ -173,5 +227,18 @@ final class PCSCTests: XCTestCase {
         let txn = TransactionParameters(amount: 4200, date: EMVDate(year: 2026, month: 11, day: 26)!)
         let o = await ep.process(card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)))
         XCTAssertEqual(o.kind, .onlineRequest, o.reason ?? "")
+    }
+}
+
+actor EventCollector {
+    private(set) var events: [ReaderEvent] = []
+    func add(_ e: ReaderEvent) { events.append(e) }
+    func clear() { events = [] }
+    func wait(for what: String, _ condition: @Sendable ([ReaderEvent]) -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !condition(events) {
+            guard ContinuousClock.now < deadline else { throw NSError(domain: "PCSCTests", code: 4, userInfo: [NSLocalizedDescriptionKey: "never saw \(what)"]) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
     }
 }
