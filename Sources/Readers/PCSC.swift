@@ -19,6 +19,8 @@ public enum PCSCCode {
     public static let noService = 0x8010_001D
     public static let serviceStopped = 0x8010_001E
     public static let noReadersAvailable = 0x8010_002E
+    /// pcsc-lite's value (Windows uses 0x80100022).
+    public static let unsupportedFeature = 0x8010_001F
     public static let resetCard = 0x8010_0068
     public static let removedCard = 0x8010_0069
 
@@ -36,6 +38,7 @@ public enum PCSCCode {
         case noService: "SCARD_E_NO_SERVICE"
         case serviceStopped: "SCARD_E_SERVICE_STOPPED"
         case noReadersAvailable: "SCARD_E_NO_READERS_AVAILABLE"
+        case unsupportedFeature: "SCARD_E_UNSUPPORTED_FEATURE"
         case resetCard: "SCARD_W_RESET_CARD"
         case removedCard: "SCARD_W_REMOVED_CARD"
         default: "PC/SC error 0x" + String(rv, radix: 16, uppercase: true)

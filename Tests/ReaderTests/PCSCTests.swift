@@ -215,6 +215,23 @@ final class PCSCTests: XCTestCase {
         XCTAssertNotEqual(o.kind, .approved)
     }
 
+    func testReaderFeaturesOnADriverWithoutThem() async throws {
+        // vpcd 0.8 has no IFDHControl: the feature request fails cleanly and the APDU limit is "unknown".
+        let lab = try lab()
+        let ctx = try PCSCContext()
+        let (process, _) = try await insert(lab, ctx, "visa-card")
+        defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
+        let card = try PCSCCard(context: ctx, reader: "Virtual PCD 00 00")
+        defer { card.disconnect() }
+        XCTAssertThrowsError(try card.control(PCSCControlCode.getFeatureRequest)) { e in
+            XCTAssertEqual((e as? PCSCError)?.code, PCSCCode.unsupportedFeature, "\(e)")
+        }
+        XCTAssertNil(card.maxAPDUDataSize())
+        // The card still works afterwards.
+        let r = try await card.transmit(try CommandAPDU.select(name: CommandAPDU.ppseName).encoded())
+        XCTAssertEqual(Array(r.suffix(2)), [0x90, 0x00])
+    }
+
     func testSlowPhoneIsNotCutOff() async throws {
         let lab = try lab()
         let ctx = try PCSCContext()
