@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "TapdCoreTests", dependencies: ["TapdCore", "Simulators", "EMVKernel", "TLV", "ISO8583"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal"]),
         .testTarget(name: "AcquirerTests", dependencies: [
-            "Acquirer", "Journal", "ISO8583", "TLV", "EMVKernel", "Simulators",
+            "Acquirer", "Journal", "ISO8583", "TLV", "EMVKernel", "Simulators", "TapdCore",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "TLV"], exclude: ["crosscheck.py"]),

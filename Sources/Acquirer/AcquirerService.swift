@@ -191,22 +191,23 @@ public actor AcquirerService {
             }
             // After the first transmission the message goes as a repeat (origin digit 1: 0401, 0421, 0221).
             if head.lastError != nil { message = Messages.repeatMTI(message) }
+            let retryAt = now.addingTimeInterval(config.safRetryDelay(afterTries: head.tries + 1))
             do {
                 let answer = try await link.exchange(message)
                 let rc = answer[39] ?? ""
                 if config.safRetryResponseCodes.contains(rc) {
-                    try? journal.safAttemptFailed(head.id, error: "answered \(rc) (try again later)", counted: false, retryAt: now.addingTimeInterval(config.safRetryDelay(afterTries: head.tries + 1)))
+                    try? journal.safAttemptFailed(head.id, error: "answered \(rc) (try again later)", counted: false, retryAt: retryAt)
                     break
                 }
                 if rc.isEmpty {
-                    try? journal.safAttemptFailed(head.id, error: "answer without DE 39", counted: true, retryAt: now.addingTimeInterval(config.safRetryDelay(afterTries: head.tries + 1)))
+                    try? journal.safAttemptFailed(head.id, error: "answer without DE 39", counted: true, retryAt: retryAt)
                     break
                 }
                 try? journal.safDelivered(head.id)
                 try? journal.audit(actor: "acquirer", event: "\(head.kind.rawValue) delivered", details: "MTI \(message.mti) answered \(rc)")
                 delivered += 1
             } catch {
-                try? journal.safAttemptFailed(head.id, error: "\(error)", counted: false, retryAt: now.addingTimeInterval(config.safRetryDelay(afterTries: head.tries + 1)))
+                try? journal.safAttemptFailed(head.id, error: "\(error)", counted: false, retryAt: retryAt)
                 break
             }
         }

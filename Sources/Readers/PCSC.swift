@@ -115,26 +115,22 @@ public final class PCSCContext: @unchecked Sendable {
     public func waitForChange(_ known: [String: ReaderStatus], readers: [String], timeout: Duration) async throws -> [ReaderStatus] {
         let ms = DWORD(max(0, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
         let handle = self.handle
-        return try await withCheckedThrowingContinuation { (k: CheckedContinuation<[ReaderStatus], any Error>) in
-            queue.async {
-                let names = readers.map { strdup($0) }
-                defer { names.forEach { free($0) } }
-                var states = names.enumerated().map { i, n -> SCARD_READERSTATE in
-                    var s = SCARD_READERSTATE()
-                    s.szReader = UnsafePointer(n)
-                    if let k = known[readers[i]] { s.dwCurrentState = DWORD(k.state.rawValue) | DWORD(k.eventCount << 16) }
-                    return s
-                }
-                let rv = Int(SCardGetStatusChange(handle, ms, &states, DWORD(states.count)))
-                if rv != PCSCCode.success && rv != PCSCCode.timeout {
-                    return k.resume(throwing: PCSCError(call: "SCardGetStatusChange", code: rv))
-                }
-                k.resume(returning: states.enumerated().map { i, s in
-                    let atrLength = min(Int(s.cbAtr), 33)
-                    let atr = withUnsafeBytes(of: s.rgbAtr) { Array($0.prefix(atrLength)) }
-                    return ReaderStatus(name: readers[i], state: ReaderState(rawValue: UInt(s.dwEventState) & 0xFFFF & ~ReaderState.changed.rawValue),
-                                        atr: atr, eventCount: Int((UInt(s.dwEventState) >> 16) & 0xFFFF))
-                })
+        return try await queue.perform {
+            let names = readers.map { strdup($0) }
+            defer { names.forEach { free($0) } }
+            var states = names.enumerated().map { i, n -> SCARD_READERSTATE in
+                var s = SCARD_READERSTATE()
+                s.szReader = UnsafePointer(n)
+                if let k = known[readers[i]] { s.dwCurrentState = DWORD(k.state.rawValue) | DWORD(k.eventCount << 16) }
+                return s
+            }
+            let rv = Int(SCardGetStatusChange(handle, ms, &states, DWORD(states.count)))
+            if rv != PCSCCode.success && rv != PCSCCode.timeout { throw PCSCError(call: "SCardGetStatusChange", code: rv) }
+            return states.enumerated().map { i, s in
+                let atrLength = min(Int(s.cbAtr), 33)
+                let atr = withUnsafeBytes(of: s.rgbAtr) { Array($0.prefix(atrLength)) }
+                return ReaderStatus(name: readers[i], state: ReaderState(rawValue: UInt(s.dwEventState) & 0xFFFF & ~ReaderState.changed.rawValue),
+                                    atr: atr, eventCount: Int((UInt(s.dwEventState) >> 16) & 0xFFFF))
             }
         }
     }
@@ -193,18 +189,24 @@ public final class PCSCCard: CardChannel, @unchecked Sendable {
     public func transmit(_ command: [UInt8]) async throws -> [UInt8] {
         guard command.count >= 4, command.count <= 65_544 else { throw CardError.transport("C-APDU of \(command.count) bytes") }
         let handle = self.handle, proto = self.activeProtocol
-        return try await withCheckedThrowingContinuation { (k: CheckedContinuation<[UInt8], any Error>) in
-            queue.async {
-                var pci = SCARD_IO_REQUEST(dwProtocol: proto, cbPciLength: DWORD(MemoryLayout<SCARD_IO_REQUEST>.size))
-                var response = [UInt8](repeating: 0, count: 65_538)
-                var length = DWORD(response.count)
-                let rv = Int(command.withUnsafeBufferPointer { c in
-                    SCardTransmit(handle, &pci, c.baseAddress, DWORD(c.count), nil, &response, &length)
-                })
-                guard rv == PCSCCode.success else { return k.resume(throwing: PCSCCard.error("SCardTransmit", rv)) }
-                guard length >= 2, Int(length) <= response.count else { return k.resume(throwing: CardError.cardRemoved) }
-                k.resume(returning: Array(response.prefix(Int(length))))
-            }
+        return try await queue.perform {
+            var pci = SCARD_IO_REQUEST(dwProtocol: proto, cbPciLength: DWORD(MemoryLayout<SCARD_IO_REQUEST>.size))
+            var response = [UInt8](repeating: 0, count: 65_538)
+            var length = DWORD(response.count)
+            let rv = Int(command.withUnsafeBufferPointer { c in
+                SCardTransmit(handle, &pci, c.baseAddress, DWORD(c.count), nil, &response, &length)
+            })
+            guard rv == PCSCCode.success else { throw PCSCCard.error("SCardTransmit", rv) }
+            guard length >= 2, Int(length) <= response.count else { throw CardError.cardRemoved }
+            return Array(response.prefix(Int(length)))
         }
+    }
+}
+
+extension DispatchQueue {
+    /// Runs a blocking PC/SC call on this queue and resumes the caller with its result, so the call never blocks a
+    /// thread of Swift's cooperative pool.
+    func perform<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { k in self.async { k.resume(with: Result { try work() }) } }
     }
 }

@@ -9,6 +9,7 @@ import Journal
 @testable import Acquirer
 import EMVKernel
 import Simulators
+import TapdCore
 
 final class AcquirerTests: XCTestCase {
     var dir: String!
@@ -44,7 +45,8 @@ final class AcquirerTests: XCTestCase {
         AcquirerService(link: try AcquirerLink(configuration: c), journal: journal)
     }
 
-    /// A real tap with a virtual card, mapped to what the acquirer message needs, and a journal entry in card_read.
+    /// A real tap with a virtual card, mapped to what the acquirer message needs (as the daemon maps it), and a
+    /// journal entry in card_read.
     func sale(_ profile: CardProfile, amount: UInt64) async throws -> (id: String, card: CardTransaction) {
         var keys = try CAKeyStore.bundled(includeTestKeys: true)
         try VirtualCard.pki(for: profile.scheme).register(in: &keys)
@@ -52,11 +54,7 @@ final class AcquirerTests: XCTestCase {
         let txn = TransactionParameters(amount: amount, date: EMVDate(year: 2026, month: 11, day: 26)!)
         let o = await ep.process(card: try VirtualCard(profile), transaction: txn, combinations: ep.preProcess(txn)!)
         XCTAssertEqual(o.kind, .onlineRequest)
-        let d = o.transactionData
-        let track2 = d[0x57].map { Hex.encode($0).replacingOccurrences(of: "F", with: "") }
-        let card = CardTransaction(pan: CardIdentity.pan(from: d), track2: track2, expiry: d[0x5F24].map { Hex.encode($0.prefix(2)) },
-                                   panSequenceNumber: d[0x5F34].map { "0" + Hex.encode($0) }, amount: amount, currencyCode: 978,
-                                   iccData: ICCData.build { d[$0] })
+        let card = try OnlineRequest.cardTransaction(from: o)
         let (rec, _) = try journal.createTransaction(idempotencyKey: UUID().uuidString, amount: Int64(amount), currency: 978)
         try journal.update(rec.id, to: .cardRead, maskedPAN: o.maskedPAN)
         return (rec.id, card)

@@ -113,12 +113,13 @@ final class PCSCTests: XCTestCase {
     }
 
     /// Waits for the reader to be empty (pcscd noticed the previous card leave), then inserts the card and waits
-    /// until pcscd sees it.
-    func insert(_ lab: PCSCLab, _ ctx: PCSCContext, _ profile: String, persona: String? = nil) async throws -> (Process, CAKeyStore) {
+    /// until pcscd sees it; returns the card's process, the CA keys it trusts and the reader's state with it.
+    func insert(_ lab: PCSCLab, _ ctx: PCSCContext, _ profile: String, persona: String? = nil)
+        async throws -> (process: Process, keys: CAKeyStore, present: ReaderStatus) {
         _ = try await wait(ctx, "Virtual PCD 00 00", for: "empty") { $0.state.contains(.empty) }
-        let inserted = try lab.insert(profile, persona: persona)
-        _ = try await wait(ctx, "Virtual PCD 00 00", for: "present") { $0.cardPresent }
-        return inserted
+        let (process, keys) = try lab.insert(profile, persona: persona)
+        let present = try await wait(ctx, "Virtual PCD 00 00", for: "present") { $0.cardPresent }
+        return (process, keys, present)
     }
 
     func testMonitorFollowsCardsAndSurvivesAPcscdRestart() async throws {
@@ -157,10 +158,8 @@ final class PCSCTests: XCTestCase {
         let ctx = try PCSCContext()
         let readers = try ctx.readers()
         XCTAssertEqual(readers, ["Virtual PCD 00 00", "Virtual PCD 00 01"])
-        _ = try await wait(ctx, readers[0], for: "empty") { $0.state.contains(.empty) }
-        let (card, _) = try lab.insert("visa-card")
+        let (card, _, present) = try await insert(lab, ctx, "visa-card")
         defer { if card.isRunning { card.terminate() } }
-        let present = try await wait(ctx, readers[0], for: "present") { $0.cardPresent }
         XCTAssertEqual(present.atr, VPCDBridge.contactlessATR)
         card.terminate()
         card.waitUntilExit()
@@ -173,7 +172,7 @@ final class PCSCTests: XCTestCase {
         let lab = try lab()
         let ctx = try PCSCContext()
         for profile in ["visa-card", "mastercard-card", "visa-phone"] {
-            let (process, keys) = try await insert(lab, ctx, profile)
+            let (process, keys, _) = try await insert(lab, ctx, profile)
             defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
             let card = try PCSCCard(context: ctx, reader: "Virtual PCD 00 00")
             defer { card.disconnect() }
@@ -193,7 +192,7 @@ final class PCSCTests: XCTestCase {
     func testCardThatLeavesMidExchangeIsCardRemovedNotAHang() async throws {
         let lab = try lab()
         let ctx = try PCSCContext()
-        let (process, _) = try await insert(lab, ctx, "visa-card", persona: "vanish-after=1")
+        let (process, _, _) = try await insert(lab, ctx, "visa-card", persona: "vanish-after=1")
         defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
         _ = try await wait(ctx, "Virtual PCD 00 00", for: "present") { $0.cardPresent }
         let card = try PCSCCard(context: ctx, reader: "Virtual PCD 00 00")
@@ -219,7 +218,7 @@ final class PCSCTests: XCTestCase {
         // vpcd 0.8 has no IFDHControl: the feature request fails cleanly and the APDU limit is "unknown".
         let lab = try lab()
         let ctx = try PCSCContext()
-        let (process, _) = try await insert(lab, ctx, "visa-card")
+        let (process, _, _) = try await insert(lab, ctx, "visa-card")
         defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
         let card = try PCSCCard(context: ctx, reader: "Virtual PCD 00 00")
         defer { card.disconnect() }
@@ -235,7 +234,7 @@ final class PCSCTests: XCTestCase {
     func testSlowPhoneIsNotCutOff() async throws {
         let lab = try lab()
         let ctx = try PCSCContext()
-        let (process, keys) = try await insert(lab, ctx, "mastercard-phone", persona: "slow-gpo=700")
+        let (process, keys, _) = try await insert(lab, ctx, "mastercard-phone", persona: "slow-gpo=700")
         defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
         _ = try await wait(ctx, "Virtual PCD 00 00", for: "present") { $0.cardPresent }
         let card = try PCSCCard(context: ctx, reader: "Virtual PCD 00 00")
