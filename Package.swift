@@ -59,7 +59,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
-        .target(name: "Readers", dependencies: ["CPCSCLite", "CLibUSB", "APDU"], swiftSettings: strict),
+        .target(name: "Readers", dependencies: ["CPCSCLite", "CLibUSB", "CLibNFC", "APDU"], swiftSettings: strict),
         .target(name: "TapdCore", dependencies: ["TLV", "EMVKernel", "ISO8583", "Journal", "Acquirer"], swiftSettings: strict),
         .target(name: "FuzzTargets", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583"], swiftSettings: strict),
         .target(name: "Simulators", dependencies: [
