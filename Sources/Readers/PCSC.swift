@@ -150,13 +150,14 @@ public final class PCSCCard: CardChannel, @unchecked Sendable {
     private let lock = NSLock()
     private var disconnected = false
 
-    /// Connects to the card on `reader` (T=1, or T=0|T=1 as the card offers), shared or exclusive.
-    public init(context: PCSCContext, reader: String, exclusive: Bool = false) throws {
+    /// Connects to the card on `reader` (T=1, or T=0|T=1 as the card offers), shared or exclusive; `direct` reaches
+    /// the reader itself with no card (SCARD_SHARE_DIRECT, for escape commands such as LEDs and buzzer).
+    public init(context: PCSCContext, reader: String, exclusive: Bool = false, direct: Bool = false) throws {
         self.context = context
         self.reader = reader
         var h: SCARDHANDLE = 0
         var proto: DWORD = 0
-        let rv = Int(SCardConnect(context.handle, reader, DWORD(exclusive ? 1 : 2), DWORD(1 | 2), &h, &proto))
+        let rv = Int(SCardConnect(context.handle, reader, DWORD(direct ? 3 : exclusive ? 1 : 2), DWORD(direct ? 0 : 1 | 2), &h, &proto))
         guard rv == PCSCCode.success else { throw PCSCCard.error("SCardConnect", rv) }
         handle = h
         activeProtocol = proto
