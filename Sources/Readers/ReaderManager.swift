@@ -49,6 +49,9 @@ public enum ReaderManagerEvent: Sendable, Equatable {
     case cardRemoved(String)
     /// A reader or its stack failed; the text says why (pcscd stopped, device unplugged, …).
     case error(String, String)
+    /// A known reader was plugged into or pulled out of a USB port (libusb hot-plug), before any stack claims it.
+    case usbArrived(String)
+    case usbLeft(String)
 }
 
 public enum ReaderActivity: String, Sendable, Codable { case idle, cardPresent = "card_present", inUse = "in_use", error }
@@ -96,6 +99,7 @@ public actor ReaderManager {
     private var order: [String] = []
     private var tasks: [Task<Void, Never>] = []
     private var monitor: PCSCMonitor?
+    private var hotplug: USBHotplug?
     private var stopped = false
     private var pcscUp = false
     private let nfcContext: NFCContext?
@@ -123,11 +127,32 @@ public actor ReaderManager {
         for connstring in configuration.libnfc {
             tasks.append(Task { await self.superviseLibNFC(connstring) })
         }
+        if let usb = try? USBHotplug() {
+            hotplug = usb
+            tasks.append(Task { for await e in usb.events { await self.handle(usb: e) } })
+        }
+    }
+
+    /// A reader plugged in that no configured stack can use, or that the kernel's NFC driver grabbed, is reported
+    /// with its fix straight away rather than left for a technician to discover.
+    private func handle(usb e: USBHotplug.Event) async {
+        switch e {
+        case .left(let v, let p, _, _, let name):
+            continuation.yield(.usbLeft("\(name) (" + String(format: "%04x:%04x", v, p) + ")"))
+        case .arrived(let v, let p, let bus, let address, let name):
+            continuation.yield(.usbArrived("\(name) (" + String(format: "%04x:%04x", v, p) + ")"))
+            try? await Task.sleep(for: .seconds(1))           // let the kernel bind its drivers first
+            guard let device = (try? USBInventory.scan())?.first(where: { $0.bus == bus && $0.address == address }) else { return }
+            let wanted: [ReaderStack] = (configuration.pcsc ? [.pcsc] : []) + (configuration.libnfc.isEmpty ? [] : [.libnfc])
+            let problems = wanted.compactMap { USBInventory.problem(device, wanted: $0) }
+            if problems.count == wanted.count, let first = problems.first { continuation.yield(.error(name, first)) }
+        }
     }
 
     public func stop() async {
         stopped = true
         monitor?.stop()
+        hotplug?.stop()
         for (_, r) in readers { r.nfc?.cancel() }
         for t in tasks { t.cancel() }
         for t in tasks { await t.value }

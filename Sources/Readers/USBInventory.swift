@@ -125,3 +125,79 @@ public enum USBInventory {
         return nil
     }
 }
+
+/// USB hot-plug for known readers through libusb's hot-plug callbacks (netlink/udev underneath, no polling): an
+/// event when a reader is plugged in or pulled out, and one for each reader already present when it starts.
+public final class USBHotplug: @unchecked Sendable {
+    public enum Event: Sendable, Equatable {
+        case arrived(vendorID: UInt16, productID: UInt16, bus: Int, address: Int, reader: String)
+        case left(vendorID: UInt16, productID: UInt16, bus: Int, address: Int, reader: String)
+    }
+
+    /// Whether this libusb can report hot-plug at all (built with netlink or udev support).
+    public static var supported: Bool { libusb_has_capability(UInt32(LIBUSB_CAP_HAS_HOTPLUG.rawValue)) != 0 }
+
+    public let events: AsyncStream<Event>
+    private let continuation: AsyncStream<Event>.Continuation
+    private let context: OpaquePointer
+    private var handle: libusb_hotplug_callback_handle = 0
+    private let lock = NSLock()
+    private var running = true
+    private let thread = DispatchSemaphore(value: 0)
+
+    public init() throws {
+        guard USBHotplug.supported else { throw USBError(description: "this libusb has no hot-plug support") }
+        var ctx: OpaquePointer?
+        let rv = libusb_init(&ctx)
+        guard rv == 0, let ctx else { throw USBError(description: "libusb_init: \(String(cString: libusb_error_name(rv)))") }
+        context = ctx
+        (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(256))
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        let events = Int32(LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED.rawValue | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT.rawValue)
+        let r = libusb_hotplug_register_callback(ctx, events, Int32(LIBUSB_HOTPLUG_ENUMERATE.rawValue),
+                                                 LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY,
+                                                 { _, device, event, user in
+            guard let device, let user else { return 0 }
+            Unmanaged<USBHotplug>.fromOpaque(user).takeUnretainedValue().deliver(device, event)
+            return 0
+        }, me, &handle)
+        guard r == 0 else {
+            libusb_exit(ctx)
+            throw USBError(description: "libusb_hotplug_register_callback: \(String(cString: libusb_error_name(r)))")
+        }
+        // libusb delivers callbacks from the thread that handles its events: one of our own, blocked in libusb until
+        // something happens; stop() interrupts it.
+        let t = Thread { [self] in
+            while lock.withLock({ running }) {
+                var completed: Int32 = 0
+                libusb_handle_events_completed(context, &completed)
+            }
+            thread.signal()
+        }
+        t.name = "tapd.usb.hotplug"
+        t.start()
+    }
+
+    private func deliver(_ device: OpaquePointer, _ event: libusb_hotplug_event) {
+        var d = libusb_device_descriptor()
+        guard libusb_get_device_descriptor(device, &d) == 0, let reader = USBInventory.known(vendorID: d.idVendor, productID: d.idProduct) else { return }
+        let bus = Int(libusb_get_bus_number(device)), address = Int(libusb_get_device_address(device))
+        if event == LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED {
+            continuation.yield(.arrived(vendorID: d.idVendor, productID: d.idProduct, bus: bus, address: address, reader: reader.name))
+        } else {
+            continuation.yield(.left(vendorID: d.idVendor, productID: d.idProduct, bus: bus, address: address, reader: reader.name))
+        }
+    }
+
+    public func stop() {
+        let was = lock.withLock { let r = running; running = false; return r }
+        guard was else { return }
+        libusb_hotplug_deregister_callback(context, handle)
+        libusb_interrupt_event_handler(context)
+        thread.wait()
+        libusb_exit(context)
+        continuation.finish()
+    }
+
+    deinit { stop() }
+}

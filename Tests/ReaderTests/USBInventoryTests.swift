@@ -61,4 +61,18 @@ final class USBInventoryTests: XCTestCase {
             XCTAssertTrue(d.path.hasPrefix("\(d.bus)-"))
         }
     }
+
+    /// No USB device can be plugged in on a CI machine, so this checks what can run here: the real libusb accepts the
+    /// hot-plug registration, enumerates what is present (only known readers are reported), and stops promptly.
+    func testHotplugWatcherStartsAndStops() async throws {
+        guard USBHotplug.supported else { throw XCTSkip("this libusb has no hot-plug support") }
+        let watcher = try USBHotplug()
+        let collected = Task { var seen: [USBHotplug.Event] = []; for await e in watcher.events { seen.append(e) }; return seen }
+        try await Task.sleep(for: .milliseconds(200))
+        watcher.stop()
+        let seen = await collected.value
+        let present = try USBInventory.scan()
+        XCTAssertEqual(seen.count, present.count, "one arrival per known reader already plugged in")
+        for case .arrived(let v, let p, _, _, _) in seen { XCTAssertNotNil(USBInventory.known(vendorID: v, productID: p)) }
+    }
 }
