@@ -47,7 +47,8 @@ fuzz: deps
 	Fuzz/.build/release/FuzzParsers -max_total_time=$(FUZZ_TIME) -max_len=2048 -timeout=5 -rss_limit_mb=2048 Fuzz/corpus-parsers
 
 bench: deps
-	cd Benchmarks && $(SWIFT) build -c release && $$($(SWIFT) build -c release --show-bin-path)/tapd-bench
+	cd Benchmarks && $(SWIFT) build -c release && $$($(SWIFT) build -c release --show-bin-path)/tapd-bench \
+	  && $$($(SWIFT) build -c release --show-bin-path)/tapd-reader-bench
 
 clean:
 	rm -rf .build Fuzz/.build Benchmarks/.build

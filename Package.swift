@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "ISO8583", targets: ["ISO8583"]),
         .library(name: "Journal", targets: ["Journal"]),
         .library(name: "Acquirer", targets: ["Acquirer"]),
+        .library(name: "Readers", targets: ["Readers"]),
         .library(name: "Simulators", targets: ["Simulators"]),
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
         .executable(name: "tapd", targets: ["tapd"]),

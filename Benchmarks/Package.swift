@@ -19,6 +19,16 @@ let package = Package(
             .product(name: "Journal", package: "tapd"),
             .product(name: "Acquirer", package: "tapd"),
         ]),
+        // The reader benchmarks: tapd's PC/SC and libnfc back ends against bare C loops on the same stacks.
+        .target(name: "CBareReaders", cSettings: [.unsafeFlags(["-I/usr/include/PCSC"])],
+                linkerSettings: [.linkedLibrary("pcsclite"), .linkedLibrary("nfc")]),
+        .executableTarget(name: "tapd-reader-bench", dependencies: [
+            "CBareReaders",
+            .product(name: "APDU", package: "tapd"),
+            .product(name: "EMVKernel", package: "tapd"),
+            .product(name: "Simulators", package: "tapd"),
+            .product(name: "Readers", package: "tapd"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -67,18 +67,21 @@ public struct FrameWaitingTime: Sendable, Equatable {
     }
 }
 
-/// One libnfc context (nfc_init): reads LIBNFC_* environment variables and /etc/nfc/libnfc.conf.
+/// The process's libnfc context (nfc_init): reads LIBNFC_* environment variables and /etc/nfc/libnfc.conf.
+/// One per process, never exited: in libnfc 1.8.0 the driver list is global and `nfc_exit` on any context frees it,
+/// after which every other context answers "No driver available" to nfc_open.
 public final class NFCContext: @unchecked Sendable {
     let handle: OpaquePointer
 
-    public init() throws {
+    private init() throws {
         var c: OpaquePointer?
         nfc_init(&c)
         guard let c else { throw NFCError(call: "nfc_init", code: -80, message: "libnfc could not start (out of memory?)") }
         handle = c
     }
 
-    deinit { nfc_exit(handle) }
+    private static let instance = Result { try NFCContext() }
+    public static func shared() throws -> NFCContext { try instance.get() }
 
     public static var version: String { String(cString: nfc_version()) }
 
@@ -126,7 +129,8 @@ public final class NFCReader: @unchecked Sendable {
     public let name: String
     let context: NFCContext
     let device: OpaquePointer
-    let queue: DispatchQueue
+    /// Where every libnfc call for this device runs (see ReaderExecutor).
+    public let executor: ReaderExecutor
     private let lockFD: Int32
     private let lock = NSLock()
     private var cancelled = false
@@ -140,8 +144,8 @@ public final class NFCReader: @unchecked Sendable {
     public init(context: NFCContext, connstring: String) async throws {
         self.context = context
         self.connstring = connstring
-        let queue = DispatchQueue(label: "tapd.libnfc.device")
-        self.queue = queue
+        let executor = ReaderExecutor(label: "tapd.libnfc.device")
+        self.executor = executor
         let port = NFCReader.serialPort(of: connstring)
         var fd: Int32 = -1
         if let port {
@@ -157,7 +161,7 @@ public final class NFCReader: @unchecked Sendable {
         }
         lockFD = fd
         let ctx = NFCHandle(pointer: context.handle)
-        let opened: (NFCHandle?, String)? = try? await queue.perform { () -> (NFCHandle?, String) in
+        let opened: (NFCHandle?, String)? = try? await executor.perform { () -> (NFCHandle?, String) in
             guard let d = nfc_open(ctx.pointer, connstring) else { return (nil, "") }
             return (NFCHandle(pointer: d), String(cString: nfc_device_get_name(d)))
         }
@@ -169,7 +173,7 @@ public final class NFCReader: @unchecked Sendable {
         name = opened.1
         if fd >= 0 { _ = ioctl(fd, UInt(TIOCEXCL)) }
         do {
-            try await queue.perform {
+            try await executor.perform {
                 let d = h.pointer
                 guard nfc_initiator_init(d) >= 0 else { throw NFCReader.lastError("nfc_initiator_init", d) }
                 // Bounded selects: MaxRetries 0, so InListPassiveTarget answers at once when the field is empty.
@@ -201,7 +205,7 @@ public final class NFCReader: @unchecked Sendable {
         closed = true; cancelled = true
         lock.unlock()
         wake.signal()
-        queue.sync { nfc_close(device) }
+        if executor.isCurrent { nfc_close(device) } else { executor.queue.sync { nfc_close(device) } }
         if lockFD >= 0 { _ = ioctl(lockFD, UInt(TIOCNXCL)); Glibc.close(lockFD) }
     }
 
@@ -223,7 +227,7 @@ public final class NFCReader: @unchecked Sendable {
         let h = NFCHandle(pointer: device)
         while true {
             if takeCancel() { throw CardError.cancelled }
-            let found: (nfc_target, NFCTarget)? = try await queue.perform {
+            let found: (nfc_target, NFCTarget)? = try await executor.perform {
                 let d = h.pointer
                 for nmt in [NMT_ISO14443A, NMT_ISO14443B] {
                     var t = nfc_target()
@@ -286,14 +290,18 @@ public final class NFCCard: CardChannel, @unchecked Sendable {
         let deadline = target.frameWaitingTime.exchangeDeadline
         let ms = Int32(deadline.components.seconds * 1000 + deadline.components.attoseconds / 1_000_000_000_000_000)
         let raw = self.raw
-        return try await reader.queue.perform {
+        return try await reader.executor.perform {
             let d = h.pointer
             var t = raw
-            var response = [UInt8](repeating: 0, count: 65_538)
-            let n = command.withUnsafeBufferPointer { c in
-                nfc_initiator_transceive_bytes(d, c.baseAddress, c.count, &response, response.count, ms)
+            var n: Int32 = 0
+            // libnfc never returns more than a PN53x extended frame carries (MI chaining included, 64 KiB bound).
+            let response = [UInt8](unsafeUninitializedCapacity: 65_538) { buf, count in
+                n = command.withUnsafeBufferPointer { c in
+                    nfc_initiator_transceive_bytes(d, c.baseAddress, c.count, buf.baseAddress, buf.count, ms)
+                }
+                count = n > 0 ? min(Int(n), buf.count) : 0
             }
-            if n >= 2, Int(n) <= response.count { return Array(response.prefix(Int(n))) }
+            if n >= 2 { return response }
             if n >= 0 { throw CardError.cardRemoved }                        // fewer than SW1 SW2: the card left
             switch n {
             case -20, -6, -10:                                               // RF error, timeout, target released
@@ -310,12 +318,12 @@ public final class NFCCard: CardChannel, @unchecked Sendable {
     public func isPresent() async -> Bool {
         let h = NFCHandle(pointer: reader.device)
         let raw = self.raw
-        return (try? await reader.queue.perform { var t = raw; return nfc_initiator_target_is_present(h.pointer, &t) == 0 }) ?? false
+        return (try? await reader.executor.perform { var t = raw; return nfc_initiator_target_is_present(h.pointer, &t) == 0 }) ?? false
     }
 
     /// Deselects the card (S(DESELECT)), leaving the field on for the next one.
     public func release() async {
         let h = NFCHandle(pointer: reader.device)
-        _ = try? await reader.queue.perform { _ = nfc_initiator_deselect_target(h.pointer) }
+        _ = try? await reader.executor.perform { _ = nfc_initiator_deselect_target(h.pointer) }
     }
 }

@@ -146,7 +146,8 @@ public final class PCSCCard: CardChannel, @unchecked Sendable {
     let context: PCSCContext
     let handle: SCARDHANDLE
     let activeProtocol: DWORD
-    let queue: DispatchQueue
+    /// Where this card's APDUs are sent from (see ReaderExecutor).
+    public let executor: ReaderExecutor
     private let lock = NSLock()
     private var disconnected = false
 
@@ -161,7 +162,7 @@ public final class PCSCCard: CardChannel, @unchecked Sendable {
         guard rv == PCSCCode.success else { throw PCSCCard.error("SCardConnect", rv) }
         handle = h
         activeProtocol = proto
-        queue = DispatchQueue(label: "tapd.pcsc.card")
+        executor = ReaderExecutor(label: "tapd.pcsc.card")
         // SCardStatus for the ATR pcscd read at power-up.
         var atrBuf = [UInt8](repeating: 0, count: 33)
         var atrLen = DWORD(33), state: DWORD = 0, p: DWORD = 0, nameLen: DWORD = 0
@@ -190,17 +191,53 @@ public final class PCSCCard: CardChannel, @unchecked Sendable {
     public func transmit(_ command: [UInt8]) async throws -> [UInt8] {
         guard command.count >= 4, command.count <= 65_544 else { throw CardError.transport("C-APDU of \(command.count) bytes") }
         let handle = self.handle, proto = self.activeProtocol
-        return try await queue.perform {
+        return try await executor.perform {
             var pci = SCARD_IO_REQUEST(dwProtocol: proto, cbPciLength: DWORD(MemoryLayout<SCARD_IO_REQUEST>.size))
-            var response = [UInt8](repeating: 0, count: 65_538)
-            var length = DWORD(response.count)
-            let rv = Int(command.withUnsafeBufferPointer { c in
-                SCardTransmit(handle, &pci, c.baseAddress, DWORD(c.count), nil, &response, &length)
-            })
+            var rv = 0
+            // Room for the largest extended response, left uninitialised (zeroing 64 KiB per APDU is measurable).
+            let response = [UInt8](unsafeUninitializedCapacity: 65_538) { buf, count in
+                var length = DWORD(buf.count)
+                rv = Int(command.withUnsafeBufferPointer { c in
+                    SCardTransmit(handle, &pci, c.baseAddress, DWORD(c.count), nil, buf.baseAddress, &length)
+                })
+                count = rv == PCSCCode.success ? min(Int(length), buf.count) : 0
+            }
             guard rv == PCSCCode.success else { throw PCSCCard.error("SCardTransmit", rv) }
-            guard length >= 2, Int(length) <= response.count else { throw CardError.cardRemoved }
-            return Array(response.prefix(Int(length)))
+            guard response.count >= 2 else { throw CardError.cardRemoved }
+            return response
         }
+    }
+}
+
+/// The thread a reader's blocking calls run on — and, when a transaction asks for it with
+/// `withTaskExecutorPreference(executor)`, the thread the kernel itself runs on: then each APDU is a direct call into
+/// the stack with no hop between threads (the reader's own thread blocks, never Swift's cooperative pool).
+public final class ReaderExecutor: TaskExecutor, @unchecked Sendable {
+    public let queue: DispatchQueue
+    private let token: Int
+    private static let key = DispatchSpecificKey<Int>()
+    private static let counter = NSLock()
+    nonisolated(unsafe) private static var next = 1
+
+    public init(label: String) {
+        queue = DispatchQueue(label: label)
+        token = ReaderExecutor.counter.withLock { defer { ReaderExecutor.next += 1 }; return ReaderExecutor.next }
+        queue.setSpecific(key: ReaderExecutor.key, value: token)
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let j = UnownedJob(job)
+        let me = asUnownedTaskExecutor()
+        queue.async { j.runSynchronously(on: me) }
+    }
+
+    /// Whether the caller already runs on this executor's queue.
+    public var isCurrent: Bool { DispatchQueue.getSpecific(key: ReaderExecutor.key) == token }
+
+    /// Runs a blocking call here: inline when already here, else on the queue, resuming the caller afterwards.
+    func perform<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        if isCurrent { return try work() }
+        return try await queue.perform(work)
     }
 }
 

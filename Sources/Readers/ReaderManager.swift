@@ -111,7 +111,7 @@ public actor ReaderManager {
                 libnfcBackoff: (Duration, Duration) = (.milliseconds(500), .seconds(30))) {
         self.configuration = configuration
         (events, continuation) = AsyncStream.makeStream(of: ReaderManagerEvent.self, bufferingPolicy: .bufferingNewest(4096))
-        nfcContext = configuration.libnfc.isEmpty ? nil : try? NFCContext()
+        nfcContext = configuration.libnfc.isEmpty ? nil : try? NFCContext.shared()
         self.libnfcCheckInterval = libnfcCheckInterval
         self.libnfcBackoff = libnfcBackoff
     }
@@ -298,6 +298,13 @@ public struct TappedCard: Sendable {
     public let channel: any CardChannel
     /// PC/SC: the ATR (contactless readers build a pseudo-ATR from the ATS, PC/SC Part 3 §3.1.3.2.3). libnfc: the ATS.
     public let answerToSelect: [UInt8]
+    /// The reader's thread: run the kernel there (`run`) and every APDU is a direct call into the stack.
+    public let executor: ReaderExecutor
+
+    /// Runs `body` (the kernel's conversation with this card) on the reader's own thread.
+    public func run<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
+        try await withTaskExecutorPreference(executor, operation: body)
+    }
 }
 
 /// Exclusive use of one reader for one transaction. Call `finish()` when done.
@@ -327,7 +334,7 @@ public final class ReaderLease: @unchecked Sendable {
             guard let card = try await nfc.waitForCard(timeout: timeout) else { return nil }
             lock.withLock { nfcCard = card }
             await manager.note(.cardPresent(reader))
-            return TappedCard(channel: card, answerToSelect: card.target.ats)
+            return TappedCard(channel: card, answerToSelect: card.target.ats, executor: nfc.executor)
         case .pcsc:
             let ctx = try lock.withLock { () throws -> PCSCContext in
                 if let c = context { return c }
@@ -348,7 +355,7 @@ public final class ReaderLease: @unchecked Sendable {
                     do {
                         let card = try PCSCCard(context: ctx, reader: reader, exclusive: exclusive)
                         lock.withLock { pcscCard = card }
-                        return TappedCard(channel: card, answerToSelect: card.atr)
+                        return TappedCard(channel: card, answerToSelect: card.atr, executor: card.executor)
                     } catch CardError.cardRemoved {
                         // Gone between the event and the connect (a glancing tap): wait for the next one.
                     }

@@ -57,7 +57,7 @@ final class LibNFCTests: XCTestCase {
     func testWholeTransactionsThroughLibnfc() async throws {
         let emulator = try PN532Emulator()
         defer { emulator.stop() }
-        let reader = try await NFCReader(context: try NFCContext(), connstring: emulator.connstring)
+        let reader = try await NFCReader(context: try NFCContext.shared(), connstring: emulator.connstring)
         defer { reader.close() }
         XCTAssertTrue(reader.name.hasPrefix("pn532_uart"), reader.name)
         for profile in [CardProfile.visaCard(), .mastercardCard(), .visaPhone(), .mastercardPhone()] {
@@ -82,7 +82,7 @@ final class LibNFCTests: XCTestCase {
     func testEmptyFieldTimesOutAndCancelIsPrompt() async throws {
         let emulator = try PN532Emulator()
         defer { emulator.stop() }
-        let reader = try await NFCReader(context: try NFCContext(), connstring: emulator.connstring)
+        let reader = try await NFCReader(context: try NFCContext.shared(), connstring: emulator.connstring)
         defer { reader.close() }
         let none = try await reader.waitForCard(timeout: .milliseconds(300))
         XCTAssertNil(none)
@@ -109,7 +109,7 @@ final class LibNFCTests: XCTestCase {
     func testCardLeavingMidTransactionIsCardRemoved() async throws {
         let emulator = try PN532Emulator()
         defer { emulator.stop() }
-        let reader = try await NFCReader(context: try NFCContext(), connstring: emulator.connstring)
+        let reader = try await NFCReader(context: try NFCContext.shared(), connstring: emulator.connstring)
         defer { reader.close() }
         emulator.present(try VirtualCard(.visaCard()), persona: .vanishAfter(1))
         let found = try await reader.waitForCard(timeout: .seconds(2))
@@ -133,7 +133,7 @@ final class LibNFCTests: XCTestCase {
     func testSlowPhoneIsNotCutOffAndOversizedCommandsAreRefused() async throws {
         let emulator = try PN532Emulator()
         defer { emulator.stop() }
-        let reader = try await NFCReader(context: try NFCContext(), connstring: emulator.connstring)
+        let reader = try await NFCReader(context: try NFCContext.shared(), connstring: emulator.connstring)
         defer { reader.close() }
         emulator.present(try VirtualCard(.mastercardPhone()), persona: .slowGPO(milliseconds: 700))
         let found = try await reader.waitForCard(timeout: .seconds(2))
@@ -155,7 +155,7 @@ final class LibNFCTests: XCTestCase {
     func testTheSerialPortIsLockedAgainstASecondUser() async throws {
         let emulator = try PN532Emulator()
         defer { emulator.stop() }
-        let ctx = try NFCContext()
+        let ctx = try NFCContext.shared()
         let reader = try await NFCReader(context: ctx, connstring: emulator.connstring)
         do {
             _ = try await NFCReader(context: ctx, connstring: emulator.connstring)
@@ -171,7 +171,7 @@ final class LibNFCTests: XCTestCase {
 
     func testOpeningNothingIsAClearError() async throws {
         do {
-            _ = try await NFCReader(context: try NFCContext(), connstring: "pn532_uart:/dev/tapd-no-such-tty")
+            _ = try await NFCReader(context: try NFCContext.shared(), connstring: "pn532_uart:/dev/tapd-no-such-tty")
             XCTFail("must fail")
         } catch let e as NFCError {
             XCTAssertTrue(e.description.contains("/dev/tapd-no-such-tty"), e.description)

@@ -25,7 +25,7 @@ final class ReaderManagerTests: XCTestCase {
         return (events, Task { for await e in m.events { await events.add(e) } })
     }
 
-    func online(_ card: any CardChannel, keys: CAKeyStore) async throws -> Outcome {
+    static func online(_ card: any CardChannel, keys: CAKeyStore) async throws -> Outcome {
         let ep = EntryPoint(configuration: TerminalConfiguration(), keys: keys, risk: RiskManager())
         let txn = TransactionParameters(amount: 2500, date: EMVDate(year: 2026, month: 11, day: 26)!)
         return await ep.process(card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)))
@@ -57,7 +57,13 @@ final class ReaderManagerTests: XCTestCase {
         let tapped = try await nfcLease.waitForCard(timeout: .seconds(3))
         let nfcCard = try XCTUnwrap(tapped)
         await nfcLease.signal(.processing)     // a PN532 board has no LEDs: nothing to do, nothing breaks
-        let o = try await online(nfcCard.channel, keys: try LibNFCTests.keys())
+        // The kernel runs on the reader's own thread, as the daemon runs it: every APDU a direct call into libnfc.
+        let nfcKeys = try LibNFCTests.keys()
+        let (o, onReaderThread) = try await nfcCard.run { () async throws -> (Outcome, Bool) in
+            let here = nfcCard.executor.isCurrent
+            return (try await ReaderManagerTests.online(nfcCard.channel, keys: nfcKeys), here)
+        }
+        XCTAssertTrue(onReaderThread)
         XCTAssertEqual(o.kind, .onlineRequest, o.reason ?? "")
         emulator.present(nil)
         let gone = await nfcLease.waitForRemoval(timeout: .seconds(3))
@@ -76,7 +82,7 @@ final class ReaderManagerTests: XCTestCase {
         let card = try XCTUnwrap(found)
         XCTAssertEqual(card.answerToSelect, VPCDBridge.contactlessATR)
         await lease.signal(.approved)            // vpcd has no escapes: refused quietly
-        let p = try await online(card.channel, keys: keys)
+        let p = try await ReaderManagerTests.online(card.channel, keys: keys)
         XCTAssertEqual(p.kind, .onlineRequest, p.reason ?? "")
         process.terminate(); process.waitUntilExit()
         let removed = await lease.waitForRemoval(timeout: .seconds(10))
