@@ -231,6 +231,35 @@ final class PCSCTests: XCTestCase {
         XCTAssertEqual(Array(r.suffix(2)), [0x90, 0x00])
     }
 
+    /// Stock pcsc-tools see the vpcd reader and the virtual card, and `scriptor` talks to it.
+    func testStockPcscToolsAcceptTheVirtualCard() async throws {
+        let lab = try lab()
+        let ctx = try PCSCContext()
+        let (process, _, _) = try await insert(lab, ctx, "visa-card")
+        defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
+        func run(_ tool: String, _ args: [String], input: String? = nil) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: tool)
+            p.arguments = args
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            let inPipe = Pipe()
+            p.standardInput = inPipe
+            try p.run()
+            if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
+            try inPipe.fileHandleForWriting.close()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        let readers = try run("/usr/bin/pcsc_scan", ["-r"])
+        XCTAssertTrue(readers.contains("Virtual PCD 00 00"), readers)
+        let script = try run("/usr/bin/scriptor", ["-r", "Virtual PCD 00 00"], input: "00 A4 04 00 0E 32 50 41 59 2E 53 59 53 2E 44 44 46 30 31 00\n")
+        XCTAssertTrue(script.contains("90 00"), script)
+        XCTAssertTrue(script.contains("32 50 41 59"), "the PPSE FCI names 2PAY.SYS.DDF01: \(script)")
+    }
+
     func testSlowPhoneIsNotCutOff() async throws {
         let lab = try lab()
         let ctx = try PCSCContext()
