@@ -152,6 +152,35 @@ final class LibNFCTests: XCTestCase {
         XCTAssertEqual(Array(r.suffix(2)), [0x90, 0x00], "still working after the refusal")
     }
 
+    /// A card that answers every command with 256 bytes (a full short-APDU answer) followed by 90 00, and
+    /// remembers the length of the last command it got.
+    final class BigAnswers: CardChannel, @unchecked Sendable {
+        var lastCommandLength = 0
+        func transmit(_ command: [UInt8]) async throws -> [UInt8] {
+            lastCommandLength = command.count
+            return (0..<256).map { UInt8($0 & 0xFF) } + [0x90, 0x00]
+        }
+    }
+
+    func testExtendedFramesBothWays() async throws {
+        // 262-byte C-APDUs go to the chip in an extended frame; 258-byte answers come back in one.
+        let emulator = try PN532Emulator()
+        defer { emulator.stop() }
+        let reader = try await NFCReader(context: try NFCContext.shared(), connstring: emulator.connstring)
+        defer { reader.close() }
+        let big = BigAnswers()
+        emulator.present(big)
+        let found = try await reader.waitForCard(timeout: .seconds(2))
+        let card = try XCTUnwrap(found)
+        let command = [0x80, 0xE2, 0x00, 0x00, 0xFF] + [UInt8](repeating: 0x5A, count: 255) + [0x00, 0x00]
+        XCTAssertEqual(command.count, NFCReader.maxCommandLength)
+        let r = try await card.transmit(command)
+        XCTAssertEqual(r.count, 258)
+        XCTAssertEqual(Array(r.suffix(2)), [0x90, 0x00])
+        XCTAssertEqual(r[255], 0xFF)
+        XCTAssertEqual(big.lastCommandLength, 262)
+    }
+
     func testTheSerialPortIsLockedAgainstASecondUser() async throws {
         let emulator = try PN532Emulator()
         defer { emulator.stop() }
