@@ -28,6 +28,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         // System library shims (pkg-config); nothing else lives in them.
@@ -61,7 +65,17 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "Readers", dependencies: ["CPCSCLite", "CLibUSB", "CLibNFC", "APDU"], swiftSettings: strict),
-        .target(name: "TapdCore", dependencies: ["TLV", "EMVKernel", "ISO8583", "Journal", "Acquirer"], swiftSettings: strict),
+        .target(name: "TapdCore", dependencies: [
+            "TLV", "APDU", "EMVKernel", "ISO8583", "Journal", "Acquirer", "Readers",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .target(name: "ControlAPI", dependencies: [
+            "TapdCore", "Readers", "Journal", "Acquirer", "EMVKernel",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .target(name: "FuzzTargets", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583"], swiftSettings: strict),
         .target(name: "Simulators", dependencies: [
             "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Acquirer",
@@ -73,11 +87,12 @@ let package = Package(
         ], swiftSettings: strict),
 
         .executableTarget(name: "tapd", dependencies: [
-            "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Journal", "Acquirer", "TapdCore", "Simulators",
+            "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Journal", "Acquirer", "TapdCore", "Simulators", "Readers", "ControlAPI",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "tapctl", dependencies: [
-            "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Simulators",
+            "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Simulators", "ControlAPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 

@@ -29,6 +29,13 @@ public struct TransactionRecord: Sendable, Equatable, Codable {
     public var approvalCode: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// What the point of sale sees (the coordinator's status: waiting_for_card … approved, voided), why, on which
+    /// reader, with which scheme. Separate from `state`, which is the money's state machine.
+    public var status: String? = nil
+    public var reason: String? = nil
+    public var reader: String? = nil
+    public var scheme: String? = nil
+    public var voided: Bool = false
 }
 
 public enum SAFKind: String, Codable, Sendable { case reversal, advice }
@@ -131,6 +138,16 @@ public final class Journal: Sendable {
         m.registerMigration("v2") { db in
             try db.alter(table: "saf") { t in t.add(column: "tries", .integer).notNull().defaults(to: 0) }
         }
+        // v3: what the point of sale is told (status, reason, reader, scheme) and whether a void was asked for.
+        m.registerMigration("v3") { db in
+            try db.alter(table: "txn") { t in
+                t.add(column: "status", .text)
+                t.add(column: "reason", .text)
+                t.add(column: "reader", .text)
+                t.add(column: "scheme", .text)
+                t.add(column: "voided", .boolean).notNull().defaults(to: false)
+            }
+        }
         return m
     }
 
@@ -174,6 +191,18 @@ public final class Journal: Sendable {
                 UPDATE txn SET state = ?, masked_pan = COALESCE(?, masked_pan), response_code = COALESCE(?, response_code),
                 approval_code = COALESCE(?, approval_code), updated_at = ? WHERE id = ?
                 """, arguments: [state.rawValue, maskedPAN, responseCode, approvalCode, now, id])
+        }
+    }
+
+    /// Records what the point of sale is told about a transaction (nil leaves a field as it is).
+    public func annotate(_ id: String, status: String? = nil, reason: String? = nil, reader: String? = nil, scheme: String? = nil,
+                         voided: Bool? = nil, now: Date = Date()) throws {
+        try db.write { db in
+            try db.execute(sql: """
+                UPDATE txn SET status = COALESCE(?, status), reason = COALESCE(?, reason), reader = COALESCE(?, reader),
+                scheme = COALESCE(?, scheme), voided = COALESCE(?, voided), updated_at = ? WHERE id = ?
+                """, arguments: [status, reason, reader, scheme, voided, now, id])
+            guard db.changesCount == 1 else { throw JournalError.notFound(id) }
         }
     }
 
@@ -338,6 +367,7 @@ public final class Journal: Sendable {
         TransactionRecord(id: r["id"], idempotencyKey: r["idempotency_key"], state: TransactionState(rawValue: r["state"]) ?? .failed,
                           amount: r["amount"], currency: r["currency"], maskedPAN: r["masked_pan"], mti: r["mti"], stan: r["stan"],
                           rrn: r["rrn"], responseCode: r["response_code"], approvalCode: r["approval_code"],
-                          createdAt: r["created_at"], updatedAt: r["updated_at"])
+                          createdAt: r["created_at"], updatedAt: r["updated_at"], status: r["status"], reason: r["reason"],
+                          reader: r["reader"], scheme: r["scheme"], voided: r["voided"] ?? false)
     }
 }

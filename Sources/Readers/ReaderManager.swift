@@ -5,7 +5,11 @@
 import Foundation
 import APDU
 
-public enum ReaderBackend: String, Sendable, Codable { case pcsc, libnfc }
+public enum ReaderBackend: String, Sendable, Codable {
+    case pcsc, libnfc
+    /// The demo's in-process virtual reader (no hardware, no pcscd).
+    case virtual
+}
 
 public struct ReaderManagerConfiguration: Sendable, Codable, Equatable {
     /// Use the readers pcscd offers.
@@ -62,6 +66,10 @@ public struct ReaderSnapshot: Sendable, Codable, Equatable {
     public let state: ReaderActivity
     public let lastError: String?
     public let model: String?
+
+    public init(name: String, backend: ReaderBackend, state: ReaderActivity, lastError: String? = nil, model: String? = nil) {
+        self.name = name; self.backend = backend; self.state = state; self.lastError = lastError; self.model = model
+    }
 }
 
 public enum ReaderManagerError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -301,6 +309,10 @@ public struct TappedCard: Sendable {
     /// The reader's thread: run the kernel there (`run`) and every APDU is a direct call into the stack.
     public let executor: ReaderExecutor
 
+    public init(channel: any CardChannel, answerToSelect: [UInt8], executor: ReaderExecutor) {
+        self.channel = channel; self.answerToSelect = answerToSelect; self.executor = executor
+    }
+
     /// Runs `body` (the kernel's conversation with this card) on the reader's own thread.
     public func run<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
         try await withTaskExecutorPreference(executor, operation: body)
@@ -329,6 +341,8 @@ public final class ReaderLease: @unchecked Sendable {
     /// Waits for a card or phone (nil after `timeout`); throws `CardError.cancelled` after `cancel()`.
     public func waitForCard(timeout: Duration) async throws -> TappedCard? {
         switch backend {
+        case .virtual:
+            throw CardError.transport("a virtual reader is not leased from the reader manager")
         case .libnfc:
             guard let nfc else { throw CardError.transport("the libnfc device is not open") }
             guard let card = try await nfc.waitForCard(timeout: timeout) else { return nil }
@@ -401,6 +415,8 @@ public final class ReaderLease: @unchecked Sendable {
     public func waitForRemoval(timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         switch backend {
+        case .virtual:
+            return true
         case .libnfc:
             guard let card = lock.withLock({ nfcCard }) else { return true }
             while ContinuousClock.now < deadline {

@@ -37,21 +37,33 @@ public enum KernelDemo {
              expected: .onlineRequest, expectedResponse: nil),
     ]
 
+    /// The CA keys the demo trusts: the bundled ones with the test keys, and the virtual cards' test CAs.
+    public static func demoKeys() throws -> CAKeyStore {
+        var keys = try CAKeyStore.bundled(includeTestKeys: true)
+        try VirtualCard.pki(for: .visa).register(in: &keys)
+        try VirtualCard.pki(for: .mastercard).register(in: &keys)
+        return keys
+    }
+
+    /// The default terminal with a Visa floor limit of 10.00, so the demo shows an offline approval.
+    public static func demoTerminal() -> TerminalConfiguration {
+        var config = TerminalConfiguration()
+        config.applications = config.applications.map { a in
+            var a = a
+            if a.kernel == .visa { a.contactlessFloorLimit = 1000 }
+            return a
+        }
+        return config
+    }
+
     /// Runs the sales, printing through `say`; returns whether every sale ended as expected.
     public static func run(date: EMVDate, settle: Settle? = nil, say: @escaping @Sendable (String) -> Void) async throws -> Bool {
         say("tapd \(TapdVersion.string) — demo: contactless sales with virtual cards and phones, no hardware")
         say("Entry Point and kernels C-3 (Visa) and C-2 (Mastercard); signatures and cryptograms are real,")
         say("made with a test PKI generated now and the TEST issuer master key.")
         say("")
-        var keys = try CAKeyStore.bundled(includeTestKeys: true)
-        try VirtualCard.pki(for: .visa).register(in: &keys)
-        try VirtualCard.pki(for: .mastercard).register(in: &keys)
-        var config = TerminalConfiguration()
-        config.applications = config.applications.map { a in
-            var a = a
-            if a.kernel == .visa { a.contactlessFloorLimit = 1000 }      // offline approvals up to 10.00 for the demo
-            return a
-        }
+        let keys = try demoKeys()
+        let config = demoTerminal()
         let ep = EntryPoint(configuration: config, keys: keys, risk: RiskManager(maxTapsPerHour: config.velocityMaxTapsPerHour))
         var allAsExpected = true
         for (n, sale) in sales.enumerated() {

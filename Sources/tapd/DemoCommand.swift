@@ -7,37 +7,128 @@ import Journal
 import Acquirer
 import TapdCore
 import Simulators
+import Logging
+import ControlAPI
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a demonstration with no hardware: virtual cards and phones, real signatures and cryptograms, "
-            + "and the acquirer simulator over mutual TLS on loopback.")
+        abstract: "Run the daemon with no hardware: a virtual reader with virtual cards and phones, real signatures and "
+            + "cryptograms, and the acquirer simulator over mutual TLS on loopback; sales go through the API socket.")
 
-    @Flag(help: "Check online cryptograms with the test issuer directly instead of going through the acquirer simulator.")
+    @Flag(help: "Only the kernels: check online cryptograms with the test issuer directly (no daemon, no acquirer).")
     var noAcquirer = false
 
+    @Flag(help: "Keep the daemon running after the demo sales, for tapctl or a point of sale (stop with Ctrl-C).")
+    var keepRunning = false
+
+    @Option(help: "API socket path (default: in the demo's private temporary directory).")
+    var socket: String?
+
     func run() async throws {
-        let now = Date()
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = TimeZone(identifier: "UTC")!
-        let c = cal.dateComponents([.year, .month, .day], from: now)
-        guard let date = EMVDate(year: c.year!, month: c.month!, day: c.day!) else { throw ExitCode(2) }
         if noAcquirer {
-            let ok = try await KernelDemo.run(date: date) { print($0) }
+            let ok = try await KernelDemo.run(date: TransactionCoordinator.utcToday()) { print($0) }
             if !ok { throw ExitCode(1) }
             return
         }
         let host = try await DemoAcquirer.start()
         let ok: Bool
         do {
-            ok = try await KernelDemo.run(date: date, settle: { sale, outcome, say in await host.settle(sale, outcome, say: say) }) { print($0) }
-            print(try host.summary())
+            ok = try await runDaemonDemo(host)
         } catch {
             await host.stop()
             throw error
         }
         await host.stop()
         if !ok { throw ExitCode(1) }
+    }
+
+    func runDaemonDemo(_ host: DemoAcquirer) async throws -> Bool {
+        let pool = VirtualReaderPool()
+        var settings = DaemonSettings()
+        settings.socket = socket ?? host.directory + "/api.sock"
+        settings.cardTimeout = 30
+        settings.removeCardTimeout = 1
+        settings.shutdownGrace = 5
+        var logger = Logger(label: "tapd") { StderrLogHandler(label: $0) }
+        logger.logLevel = .warning
+        let runtime = DaemonRuntime(settings: settings, journal: host.journal, acquirer: host.service, readers: pool,
+                                    terminal: KernelDemo.demoTerminal(), keys: try KernelDemo.demoKeys(), logger: logger)
+        try await runtime.start()
+        print("tapd \(TapdVersion.string) — demo: the daemon with a virtual reader; virtual cards and phones with real")
+        print("signatures and cryptograms (test PKI generated now, TEST issuer keys); the acquirer simulator over mutual TLS.")
+        print("API socket: \(settings.socket)")
+        print("")
+        let client = APIClient(socketPath: settings.socket)
+        var allAsExpected = true
+        for (n, sale) in KernelDemo.sales.enumerated() {
+            print("\(n + 1). \(sale.title)")
+            pool.present(sale.profile)
+            if !(try await Self.sell(sale, number: n + 1, client: client)) { allAsExpected = false }
+            print("")
+        }
+        print(try host.summary())
+        print(allAsExpected ? "Demo complete: every sale ended as expected." : "Demo FAILED: see above.")
+        if keepRunning {
+            print("")
+            print("tapd keeps running with the virtual reader (each sale is tapped with a Visa card). Try:")
+            print("  tapctl --socket \(settings.socket) sale 12.34 --wait")
+            print("  curl --unix-socket \(settings.socket) http://tapd/v1/status")
+            print("Stop with Ctrl-C.")
+            await runtime.runUntilSignalled()
+        } else {
+            await runtime.shutdown()
+        }
+        return allAsExpected
+    }
+
+    /// One sale the way a point of sale makes it: POST, then follow the transaction until it is final.
+    static func sell(_ sale: KernelDemo.Sale, number: Int, client: APIClient) async throws -> Bool {
+        let r = try await client.post("/v1/transactions", json: ["amount": Int(sale.amount), "idempotency_key": "demo-\(number)-\(UUID().uuidString)"])
+        guard r.status == 201, let created = r.json as? [String: Any], let id = created["id"] as? String else {
+            print("   POST /v1/transactions → HTTP \(r.status): \(r.errorMessage ?? "")")
+            return false
+        }
+        print("   POST /v1/transactions → 201, transaction \(id.prefix(8))…")
+        var last = ""
+        var view: [String: Any] = [:]
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let g = try await client.get("/v1/transactions/\(id)")
+            view = g.json as? [String: Any] ?? [:]
+            let status = view["status"] as? String ?? "?"
+            let message = view["message"] as? String ?? ""
+            if status != last { print("   [\(message)] \(status)"); last = status }
+            if view["final"] as? Bool == true { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        func s(_ k: String) -> String { view[k].map { "\($0)" } ?? "-" }
+        print("   card \(s("masked_pan")), \(s("scheme")), CVM \(s("cvm")), response \(s("response_code")), approval \(s("approval_code")), STAN \(s("stan"))")
+        if let reason = view["reason"] as? String { print("   \(reason)") }
+        // Let store-and-forward finish what it started (a reversal, an advice) and show where the money stands.
+        var journalState = s("journal_state")
+        for _ in 0..<100 where ["reversal_queued", "advice_queued", "approved_offline", "timed_out", "sent"].contains(journalState) {
+            try await Task.sleep(for: .milliseconds(50))
+            journalState = ((try await client.get("/v1/transactions/\(id)")).json as? [String: Any])?["journal_state"] as? String ?? journalState
+        }
+        let status = s("status"), code = s("response_code")
+        switch journalState {
+        case "answered": print("   acquirer: 0200 STAN \(s("stan")) answered \(code) (\(status))")
+        case "reversed": print("   acquirer: no answer; reversal 0400 with the same STAN and the original data (DE 90) delivered")
+        case "advice_delivered": print("   acquirer: advice 0220 for the offline approval delivered")
+        default: break
+        }
+        print("   journal: \(journalState)")
+        let expected: (String, String?) = switch (sale.expected, sale.expectedResponse) {
+        case (.onlineRequest, "00"?): ("approved", "answered")
+        case (.onlineRequest, "51"?): ("declined", "answered")
+        case (.onlineRequest, nil): ("failed", "reversed")
+        case (.approved, _): ("approved", "advice_delivered")
+        case (.declined, _): ("declined", nil)
+        default: ("?", nil)
+        }
+        let ok = status == expected.0 && (expected.1 == nil || journalState == expected.1)
+        if !ok { print("   UNEXPECTED: \(expected.0)\(expected.1.map { " / \($0)" } ?? "") was expected") }
+        return ok
     }
 }
 
@@ -68,49 +159,10 @@ final class DemoAcquirer: Sendable {
             config.responseTimeout = 2
             let service = AcquirerService(link: try AcquirerLink(configuration: config), journal: journal)
             print("acquirer simulator listening on 127.0.0.1:\(port) (mutual TLS, ISO 8583 iso87-ascii); journal in \(dir)")
-            print("")
             return DemoAcquirer(directory: dir, simulator: sim, journal: journal, service: service)
         } catch {
             try? FileManager.default.removeItem(atPath: dir)
             throw error
-        }
-    }
-
-    func settle(_ sale: KernelDemo.Sale, _ outcome: Outcome, say: @Sendable (String) -> Void) async -> Bool {
-        do {
-            let card = try OnlineRequest.cardTransaction(from: outcome)
-            let (t, _) = try journal.createTransaction(idempotencyKey: UUID().uuidString, amount: Int64(card.amount), currency: Int(card.currencyCode))
-            try journal.update(t.id, to: .cardRead, maskedPAN: outcome.maskedPAN)
-            if outcome.kind == .approved {
-                try journal.update(t.id, to: .approvedOffline)
-                try await service.queueAdvice(transactionID: t.id, card: card)
-                _ = await service.deliverQueue()
-                let delivered = try journal.transaction(t.id)?.state == .adviceDelivered
-                say("   acquirer: advice 0220 for the offline approval \(delivered ? "delivered" : "queued for later")")
-                return delivered
-            }
-            let r = await service.authorize(transactionID: t.id, card: card)
-            switch r.kind {
-            case .approved, .declined:
-                let arpc = r.icc?.issuerAuthenticationData.map { ", issuer authentication data (91) \(Hex.encode($0))" } ?? ""
-                say("   acquirer: 0200 STAN \(r.stan ?? "?") answered \(r.responseCode ?? "?") (\(r.kind.rawValue))\(arpc)"
-                    + (r.approvalCode.map { ", approval code \($0)" } ?? ""))
-            case .unanswered:
-                say("   acquirer: 0200 STAN \(r.stan ?? "?") — no answer: \(r.reason ?? "")")
-                _ = await service.deliverQueue()
-                let reversed = try journal.transaction(t.id)?.state == .reversed
-                say("   reversal 0400 with the same STAN and the original data (DE 90) \(reversed ? "delivered" : "queued for later")")
-            case .failed:
-                say("   acquirer: not sent — \(r.reason ?? "")")
-            }
-            let state = try journal.transaction(t.id)?.state.rawValue ?? "?"
-            say("   journal: \(state)")
-            let asExpected = sale.expectedResponse == nil ? r.kind == .unanswered : r.responseCode == sale.expectedResponse
-            if !asExpected { say("   UNEXPECTED: \(sale.expectedResponse.map { "answer \($0)" } ?? "no answer") was expected") }
-            return asExpected
-        } catch {
-            say("   acquirer leg failed: \(error)")
-            return false
         }
     }
 

@@ -8,5 +8,6 @@ struct Tapd: AsyncParsableCommand {
         commandName: "tapd",
         abstract: "tapd, a contactless payment terminal daemon for Linux.",
         version: TapdVersion.string,
-        subcommands: [Demo.self])
+        subcommands: [Run.self, Demo.self],
+        defaultSubcommand: Run.self)
 }

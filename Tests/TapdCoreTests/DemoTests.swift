@@ -24,6 +24,7 @@ final class DemoTests: XCTestCase {
         XCTAssertEqual(p.terminationStatus, 0, text.count < 4000 && leaked.isEmpty ? text : "demo failed")
         XCTAssertTrue(text.contains("Demo complete: every sale ended as expected."))
         XCTAssertTrue(text.contains("answered 51 (declined)"))
+        XCTAssertTrue(text.contains("POST /v1/transactions → 201"), "the demo's sales go through the API socket")
         XCTAssertTrue(text.contains("reversal 0400 with the same STAN and the original data (DE 90) delivered"))
         XCTAssertTrue(text.contains("advice 0220 for the offline approval delivered"))
         XCTAssertTrue(text.contains("Store-and-forward queue: 0 pending, 0 quarantined."))

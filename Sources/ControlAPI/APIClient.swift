@@ -1,0 +1,195 @@
+// A small HTTP/1.1 client for tapd's Unix socket, used by tapctl and by `tapd demo` (which drives its own daemon the
+// way a point of sale would). One connection per request (Connection: close); Content-Length and chunked bodies;
+// Server-Sent Events streamed line by line. Blocking socket calls run on a queue of their own.
+import Foundation
+import Dispatch
+
+public struct APIClientError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+public struct APIResponse: Sendable {
+    public let status: Int
+    public let body: Data
+    public var json: Any? { try? JSONSerialization.jsonObject(with: body) }
+    /// The error message of a 4xx/5xx answer ({"error": {"message": …}}).
+    public var errorMessage: String? {
+        ((json as? [String: Any])?["error"] as? [String: Any])?["message"] as? String
+    }
+}
+
+public struct APIClient: Sendable {
+    public let socketPath: String
+    public var timeout: Duration = .seconds(30)
+
+    public init(socketPath: String) { self.socketPath = socketPath }
+
+    public func get(_ path: String) async throws -> APIResponse { try await request("GET", path) }
+
+    public func post(_ path: String, json: [String: Any]? = nil) async throws -> APIResponse {
+        let body = try json.map { try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]) }
+        return try await request("POST", path, body: body)
+    }
+
+    public func request(_ method: String, _ path: String, body: Data? = nil) async throws -> APIResponse {
+        let socketPath = self.socketPath, timeout = self.timeout
+        return try await withCheckedThrowingContinuation { k in
+            DispatchQueue.global().async {
+                k.resume(with: Result {
+                    let c = try Connection(path: socketPath, timeout: timeout)
+                    defer { c.close() }
+                    try c.send(method, path, body: body)
+                    return try c.readResponse()
+                })
+            }
+        }
+    }
+
+    /// Streams /v1/events until `handler` returns false or the connection ends. Each event: (type, JSON data).
+    public func events(replay: Int = 0, _ handler: @escaping @Sendable (String, Data) -> Bool) async throws {
+        let socketPath = self.socketPath
+        try await withCheckedThrowingContinuation { (k: CheckedContinuation<Void, any Error>) in
+            let thread = Thread {
+                k.resume(with: Result {
+                    let c = try Connection(path: socketPath, timeout: nil)
+                    defer { c.close() }
+                    try c.send("GET", "/v1/events?replay=\(replay)", body: nil)
+                    let (status, headers) = try c.readHead()
+                    guard status == 200 else { throw APIClientError(description: "events: HTTP \(status)") }
+                    let chunked = headers["transfer-encoding"]?.lowercased().contains("chunked") == true
+                    var type = "message", data = Data()
+                    var pending = Data()
+                    while let piece = try (chunked ? c.readChunk() : c.readSome()) {
+                        pending += piece
+                        while let nl = pending.firstIndex(of: 0x0A) {
+                            let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
+                            pending = pending[(nl + 1)...]
+                            if line.isEmpty {
+                                if !data.isEmpty, !handler(type, data) { return }
+                                type = "message"; data = Data()
+                            } else if line.hasPrefix("event: ") { type = String(line.dropFirst(7)) }
+                            else if line.hasPrefix("data: ") { data += Data(line.dropFirst(6).utf8) }
+                        }
+                    }
+                })
+            }
+            thread.start()
+        }
+    }
+}
+
+/// One blocking connection to a Unix socket.
+final class Connection {
+    let fd: Int32
+    private var buffer = Data()
+
+    init(path: String, timeout: Duration?) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw APIClientError(description: "socket: \(String(cString: strerror(errno)))") }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { Glibc.close(fd); throw APIClientError(description: "socket path too long") }
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in bytes.enumerated() { p[i] = b } }
+        if let timeout {
+            var tv = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
+        let rv = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard rv == 0 else {
+            let e = errno
+            Glibc.close(fd)
+            throw APIClientError(description: "cannot connect to \(path): \(String(cString: strerror(e)))"
+                                 + (e == ENOENT || e == ECONNREFUSED ? " (is tapd running?)" : e == EACCES ? " (is your user in the tapd group?)" : ""))
+        }
+    }
+
+    func close() { Glibc.close(fd) }
+
+    func send(_ method: String, _ path: String, body: Data?) throws {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: tapd\r\nConnection: close\r\nUser-Agent: tapctl\r\n"
+        if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n" }
+        else if method == "POST" { head += "Content-Length: 0\r\n" }
+        let all = Data((head + "\r\n").utf8) + (body ?? Data())
+        var sent = 0
+        while sent < all.count {
+            let n = all.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, all.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n < 0 { if errno == EINTR { continue }; throw APIClientError(description: "send: \(String(cString: strerror(errno)))") }
+            sent += n
+        }
+    }
+
+    /// More bytes from the socket (nil at the end).
+    func readSome() throws -> Data? {
+        if !buffer.isEmpty { defer { buffer = Data() }; return buffer }
+        var b = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let n = recv(fd, &b, b.count, 0)
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { throw APIClientError(description: "tapd did not answer in time") }
+                throw APIClientError(description: "recv: \(String(cString: strerror(errno)))")
+            }
+            return n == 0 ? nil : Data(b.prefix(n))
+        }
+    }
+
+    private func fill(until condition: (Data) -> Bool) throws {
+        while !condition(buffer) {
+            var b = [UInt8](repeating: 0, count: 16_384)
+            let n = recv(fd, &b, b.count, 0)
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { throw APIClientError(description: "tapd did not answer in time") }
+                throw APIClientError(description: "recv: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { throw APIClientError(description: "tapd closed the connection") }
+            buffer += b.prefix(n)
+            guard buffer.count < 16 << 20 else { throw APIClientError(description: "answer too large") }
+        }
+    }
+
+    func readHead() throws -> (Int, [String: String]) {
+        let crlf2 = Data("\r\n\r\n".utf8)
+        try fill { $0.range(of: crlf2) != nil }
+        let end = buffer.range(of: crlf2)!
+        let head = String(decoding: buffer[buffer.startIndex..<end.lowerBound], as: UTF8.self)
+        buffer = Data(buffer[end.upperBound...])
+        var lines = head.components(separatedBy: "\r\n")
+        let statusLine = lines.removeFirst().split(separator: " ")
+        guard statusLine.count >= 2, let status = Int(statusLine[1]) else { throw APIClientError(description: "not an HTTP answer") }
+        var headers: [String: String] = [:]
+        for l in lines { if let c = l.firstIndex(of: ":") { headers[l[..<c].lowercased()] = l[l.index(after: c)...].trimmingCharacters(in: .whitespaces) } }
+        return (status, headers)
+    }
+
+    /// One chunk of a chunked body (nil after the last).
+    func readChunk() throws -> Data? {
+        let crlf = Data("\r\n".utf8)
+        try fill { $0.range(of: crlf) != nil }
+        let r = buffer.range(of: crlf)!
+        let sizeText = String(decoding: buffer[buffer.startIndex..<r.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
+        guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size >= 0 else { throw APIClientError(description: "bad chunk") }
+        buffer = Data(buffer[r.upperBound...])
+        if size == 0 { return nil }
+        try fill { $0.count >= size + 2 }
+        let chunk = Data(buffer.prefix(size))
+        buffer = Data(buffer.dropFirst(size + 2))
+        return chunk
+    }
+
+    func readResponse() throws -> APIResponse {
+        let (status, headers) = try readHead()
+        var body = Data()
+        if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
+            while let c = try readChunk() { body += c }
+        } else if let l = headers["content-length"].flatMap({ Int($0) }) {
+            try fill { $0.count >= l }
+            body = Data(buffer.prefix(l))
+        } else {
+            while let more = try readSome() { body += more }
+        }
+        return APIResponse(status: status, body: body)
+    }
+}

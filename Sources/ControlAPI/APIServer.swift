@@ -1,0 +1,251 @@
+// The local API: HTTP/1.1 with JSON on a Unix socket (Hummingbird over SwiftNIO), described by
+// Docs/openapi.json. Requests are small and bounded (16 KiB bodies, 80 KiB of headers, idle connections closed after
+// 60 s); every state change goes to /v1/events as Server-Sent Events without ever waiting for a slow listener; each
+// request that changes something is audited with the peer's uid and pid (SO_PEERCRED).
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import EMVKernel
+import Journal
+import Acquirer
+import Readers
+import TapdCore
+
+/// The peer's credentials on the Unix socket (struct ucred: pid, uid, gid).
+struct PeerCredentials: Sendable {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
+    var description: String { "uid=\(uid) pid=\(pid)" }
+}
+
+struct APIContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+    var maxUploadSize: Int { APIServer.maxBodySize }
+
+    /// SO_PEERCRED (Linux socket option 17) of the connection.
+    func peer() async -> PeerCredentials? {
+        guard let provider = channel as? any SocketOptionProvider else { return nil }
+        let f: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: 17))
+        return try? await f.get()
+    }
+}
+
+public struct APIStatus: Codable, Sendable {
+    public struct Link: Codable, Sendable {
+        public var configured: Bool
+        public var host: String?
+        public var port: Int?
+        public var connected: Bool
+        public var lastError: String?
+    }
+    public var version: String
+    public var uptimeSeconds: Double
+    public var state: String
+    public var activeTransactions: Int
+    public var readers: [ReaderSnapshot]
+    public var acquirer: Link
+    public var safDepth: Int
+    public var safQuarantined: Int
+    public var lastTransaction: TransactionView?
+}
+
+public final class APIServer: Sendable {
+    public static let maxBodySize = 16 * 1024
+
+    let socketPath: String
+    let coordinator: TransactionCoordinator
+    let readers: any CardReaderPool
+    let journal: Journal
+    let acquirer: AcquirerService?
+    let events: EventHub
+    let metrics: TapdMetrics
+    let started = Date()
+    let shuttingDown: @Sendable () -> Bool
+
+    public init(socketPath: String, coordinator: TransactionCoordinator, readers: any CardReaderPool, journal: Journal,
+                acquirer: AcquirerService?, events: EventHub, metrics: TapdMetrics, shuttingDown: @escaping @Sendable () -> Bool = { false }) {
+        self.socketPath = socketPath; self.coordinator = coordinator; self.readers = readers; self.journal = journal
+        self.acquirer = acquirer; self.events = events; self.metrics = metrics; self.shuttingDown = shuttingDown
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.dateEncodingStrategy = .iso8601
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    struct ErrorBody: Encodable { let error: Detail; struct Detail: Encodable { let code: String; let message: String } }
+
+    static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
+        json(ErrorBody(error: .init(code: code, message: message)), status: status)
+    }
+
+    static func error(for e: any Error) -> Response {
+        switch e {
+        case let c as CoordinatorError:
+            switch c {
+            case .invalid(let m): return error(.unprocessableContent, "invalid_request", m)
+            case .conflict(let m): return error(.conflict, "conflict", m)
+            case .notFound: return error(.notFound, "not_found", c.description)
+            case .unavailable(let m): return error(.serviceUnavailable, "unavailable", m)
+            }
+        case let h as HTTPError where h.status == .contentTooLarge:
+            return error(.contentTooLarge, "too_large", "request bodies are limited to \(maxBodySize) bytes")
+        default:
+            return error(.internalServerError, "internal", "\(e)")
+        }
+    }
+
+    /// Decodes a JSON body, naming the field that is wrong.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        let buffer = try await request.body.collect(upTo: maxBodySize)
+        let data = Data(buffer: buffer)
+        do { return try JSONDecoder().decode(T.self, from: data) } catch let e as DecodingError {
+            let message: String
+            switch e {
+            case .keyNotFound(let k, _): message = "\(k.stringValue) is required"
+            case .typeMismatch(_, let c): message = "\(c.codingPath.map(\.stringValue).joined(separator: ".")): wrong type"
+            case .valueNotFound(_, let c): message = "\(c.codingPath.map(\.stringValue).joined(separator: ".")): missing value"
+            case .dataCorrupted(let c): message = c.codingPath.isEmpty ? "the body is not valid JSON" : "\(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)"
+            @unknown default: message = "invalid body"
+            }
+            throw CoordinatorError.invalid(message)
+        }
+    }
+
+    func router() -> Router<APIContext> {
+        let router = Router(context: APIContext.self)
+        let coordinator = self.coordinator, readers = self.readers, events = self.events, metrics = self.metrics
+
+        router.middlewares.add(CountingMiddleware(metrics: metrics))
+
+        router.get("/v1/health") { _, _ -> Response in
+            if self.shuttingDown() { return Self.error(.serviceUnavailable, "shutting_down", "tapd is shutting down") }
+            return Self.json(["status": "ok"])
+        }
+        router.get("/v1/status") { _, _ -> Response in Self.json(await self.status()) }
+        router.get("/v1/readers") { _, _ -> Response in Self.json(await readers.snapshot()) }
+
+        router.post("/v1/transactions") { request, context -> Response in
+            do {
+                let sale = try await Self.decode(SaleRequest.self, from: request)
+                let who = await context.peer()?.description ?? "api"
+                let (view, created) = try await coordinator.start(sale, requester: "api " + who)
+                return Self.json(view, status: created ? .created : .ok)
+            } catch { return Self.error(for: error) }
+        }
+        router.get("/v1/transactions") { request, _ -> Response in
+            let q = request.uri.queryParameters
+            var limit = 20
+            if let l = q["limit"] {
+                guard let n = Int(String(l)), (1...200).contains(n) else { return Self.error(.badRequest, "invalid_request", "limit must be 1–200") }
+                limit = n
+            }
+            do { return Self.json(try await coordinator.list(limit: limit, after: q["after"].map(String.init))) } catch { return Self.error(for: error) }
+        }
+        router.get("/v1/transactions/:id") { _, context -> Response in
+            let id = context.parameters.get("id") ?? ""
+            do {
+                guard let v = try await coordinator.transaction(id) else { return Self.error(.notFound, "not_found", "no transaction \(id)") }
+                return Self.json(v)
+            } catch { return Self.error(for: error) }
+        }
+        router.post("/v1/transactions/:id/cancel") { _, context -> Response in
+            let id = context.parameters.get("id") ?? ""
+            do {
+                let who = await context.peer()?.description ?? "api"
+                return Self.json(try await coordinator.cancel(id, requester: "api " + who))
+            } catch { return Self.error(for: error) }
+        }
+        router.post("/v1/transactions/:id/void") { _, context -> Response in
+            let id = context.parameters.get("id") ?? ""
+            do {
+                let who = await context.peer()?.description ?? "api"
+                return Self.json(try await coordinator.void(id, requester: "api " + who))
+            } catch { return Self.error(for: error) }
+        }
+        router.get("/v1/events") { request, _ -> Response in
+            let replay = request.uri.queryParameters["replay"].flatMap { Int(String($0)) } ?? 0
+            let stream = events.subscribe(replay: replay)
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                            body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: ": tapd events\n\n"))
+                // Events and a keep-alive comment every 15 s (a dead client is found by the failed write) share one
+                // bounded buffer; the writer is the only thing that waits for this client.
+                let (merged, out) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(512))
+                let pump = Task {
+                    for await e in stream {
+                        let data = (try? Self.encoder.encode(e)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                        out.yield("id: \(e.seq)\nevent: \(e.type.rawValue)\ndata: \(data)\n\n")
+                    }
+                    out.finish()
+                }
+                let beat = Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(15))
+                        out.yield(": keep-alive\n\n")
+                    }
+                }
+                defer { pump.cancel(); beat.cancel() }
+                for await chunk in merged { try await writer.write(ByteBuffer(string: chunk)) }
+                try await writer.finish(nil)
+            })
+        }
+        router.get("/metrics") { _, _ -> Response in
+            if let depth = try? self.journal.safDepth() { metrics.setSAFDepth(depth) }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        }
+        return router
+    }
+
+    func status() async -> APIStatus {
+        let link: APIStatus.Link
+        if let acquirer {
+            let l = await acquirer.link
+            let connected = await l.isConnected, lastError = await l.lastError, config = await l.configuration
+            link = .init(configured: true, host: config.host, port: config.port, connected: connected, lastError: lastError)
+        } else {
+            link = .init(configured: false, connected: false)
+        }
+        let active = await coordinator.activeTransactions
+        return APIStatus(version: TapdVersion.string, uptimeSeconds: (Date().timeIntervalSince(started) * 10).rounded() / 10,
+                         state: shuttingDown() ? "shutting_down" : active > 0 ? "busy" : "idle", activeTransactions: active,
+                         readers: await readers.snapshot(), acquirer: link, safDepth: (try? journal.safDepth()) ?? -1,
+                         safQuarantined: (try? journal.quarantined().count) ?? -1, lastTransaction: try? await coordinator.lastTransaction())
+    }
+
+    /// Serves until the task is cancelled. `onReady` runs once the socket is bound (permissions, readiness).
+    public func run(onReady: @escaping @Sendable () async -> Void = {}) async throws {
+        unlink(socketPath)
+        let app = Application(router: router(), server: .http1(configuration: .init(idleTimeout: .seconds(60))),
+                              configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "tapd"),
+                              onServerRunning: { _ in await onReady() }, logger: APIServer.quietLogger)
+        try await app.run()
+    }
+
+    static let quietLogger: Logger = { var l = Logger(label: "tapd.api"); l.logLevel = .critical; return l }()
+}
+
+struct CountingMiddleware: RouterMiddleware {
+    typealias Context = APIContext
+    let metrics: TapdMetrics
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        metrics.apiRequest()
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,269 @@
+// tapd's configuration file, /etc/tapd/tapd.toml: five tables (daemon, journal, terminal, readers, acquirer), every
+// key optional except the acquirer's identity when an [acquirer] table is present. Keys are snake_case in the file.
+// An invalid file gives one error naming the file, the line and the key, before anything is opened or touched.
+import Foundation
+import TOMLKit
+import EMVKernel
+import Acquirer
+import Readers
+import Journal
+import TLV
+
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public let file: String
+    public let line: Int?
+    public let key: String?
+    public let message: String
+    public init(file: String, line: Int?, key: String?, message: String) {
+        self.file = file; self.line = line; self.key = key; self.message = message
+    }
+    public var description: String {
+        "\(file)\(line.map { ":\($0)" } ?? ""): \(key.map { "\($0): " } ?? "")\(message)"
+    }
+}
+
+public struct DaemonSettings: Codable, Sendable, Equatable {
+    /// The API's Unix socket.
+    public var socket = "/run/tapd/api.sock"
+    /// Group that may use the socket (mode 0660); left alone when the group does not exist.
+    public var socketGroup = "tapd"
+    /// trace, debug, info, notice, warning, error, critical.
+    public var logLevel = "info"
+    /// Seconds a sale waits for a card before it ends as timed out.
+    public var cardTimeout: Double = 60
+    /// Seconds to wait for the card to leave the field after the outcome.
+    public var removeCardTimeout: Double = 10
+    /// Seconds SIGTERM waits for a transaction that has gone online to finish.
+    public var shutdownGrace: Double = 30
+    /// Taps one sale accepts (the first plus the "see phone" / "try again" ones).
+    public var maxTaps: Int = 3
+    public init() {}
+}
+
+public struct JournalSettings: Codable, Sendable, Equatable {
+    public var path = "/var/lib/tapd/journal.sqlite"
+    /// 32-byte key (raw or 64 hex digits). Default: $CREDENTIALS_DIRECTORY/journal.key under systemd, else
+    /// /etc/tapd/journal.key.
+    public var keyFile: String? = nil
+    /// Days after which the sealed card data of settled transactions is deleted.
+    public var cardDataRetentionDays: Double = 7
+    public init() {}
+
+    public func resolvedKeyFile(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let keyFile { return keyFile }
+        if let dir = environment["CREDENTIALS_DIRECTORY"] { return dir + "/journal.key" }
+        return "/etc/tapd/journal.key"
+    }
+}
+
+extension JournalSettings {
+    /// The journal key: 32 bytes, raw or as 64 hex digits; refused when other users may read it.
+    public static func loadKey(_ path: String) throws -> JournalKey {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw ConfigurationError(file: path, line: nil, key: nil, message: "missing (create it with: head -c 32 /dev/urandom > \(path); chmod 600 \(path))")
+        }
+        guard st.st_mode & 0o007 == 0 else { throw ConfigurationError(file: path, line: nil, key: nil, message: "readable by other users (chmod 600 \(path))") }
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        if data.count == 32 { return try JournalKey(bytes: Array(data)) }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.count == 64, let bytes = Hex.decode(text) { return try JournalKey(bytes: bytes) }
+        throw ConfigurationError(file: path, line: nil, key: nil, message: "must hold 32 bytes (raw) or 64 hex digits")
+    }
+}
+
+public struct TerminalSettings: Codable, Sendable, Equatable {
+    /// A terminal configuration in JSON (README, "Terminal configuration"); built-in defaults when absent.
+    public var configuration: String? = nil
+    /// Extra CA public key file (the .capk format) beside the bundled production keys.
+    public var caKeys: String? = nil
+    /// Trust the EMVCo/scheme TEST CA keys too. Never on a production terminal (`tapctl diagnose` fails it).
+    public var testKeys = false
+    public init() {}
+}
+
+public struct TapdConfiguration: Sendable {
+    public var daemon = DaemonSettings()
+    public var journal = JournalSettings()
+    public var terminal = TerminalSettings()
+    public var readers = ReaderManagerConfiguration()
+    public var acquirer: AcquirerConfiguration? = nil
+    public var source = "(defaults)"
+    public init() {}
+
+    /// Every key the file may hold, with its default, for the README and for catching typos.
+    public static let keys: [String: [String]] = [
+        "daemon": ["socket", "socket_group", "log_level", "card_timeout", "remove_card_timeout", "shutdown_grace", "max_taps"],
+        "journal": ["path", "key_file", "card_data_retention_days"],
+        "terminal": ["configuration", "ca_keys", "test_keys"],
+        "readers": ["pcsc", "exclusive", "libnfc", "preferred", "ignore", "signals"],
+        "acquirer": ["host", "port", "ca_file", "client_certificate_file", "client_key_file", "spki_pin", "profile",
+                     "connect_timeout", "response_timeout", "persistent_connection", "echo_interval", "terminal_id",
+                     "merchant_id", "acquirer_institution_id", "nii", "request_mti", "reversal_mti", "sign_on",
+                     "drain_before_online", "saf_expiry", "saf_max_attempts", "saf_retry_response_codes",
+                     "saf_retry_interval", "saf_retry_max_interval"],
+    ]
+
+    static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    /// Reads and checks a configuration file.
+    public static func load(file: String) throws -> TapdConfiguration {
+        let text: String
+        do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+            throw ConfigurationError(file: file, line: nil, key: nil, message: "cannot read the file: \((error as NSError).localizedDescription)")
+        }
+        return try parse(text, file: file)
+    }
+
+    public static func parse(_ text: String, file: String = "tapd.toml") throws -> TapdConfiguration {
+        let table: TOMLTable
+        do { table = try TOMLTable(string: text) } catch let e as TOMLParseError {
+            throw ConfigurationError(file: file, line: e.source.begin.line, key: nil, message: "not valid TOML: \(e.description)")
+        }
+        let lines = LineFinder(text)
+        // Unknown tables and keys are errors: a typo must not silently fall back to a default.
+        for section in table.keys.sorted() {
+            guard let known = keys[section] else {
+                throw ConfigurationError(file: file, line: lines.table(section), key: section, message: "unknown table (expected one of \(keys.keys.sorted().joined(separator: ", ")))")
+            }
+            guard let sub = table[section]?.table else {
+                throw ConfigurationError(file: file, line: lines.key(section, in: nil), key: section, message: "must be a table ([\(section)])")
+            }
+            for k in sub.keys.sorted() where !known.contains(k) {
+                throw ConfigurationError(file: file, line: lines.key(k, in: section), key: "\(section).\(k)", message: "unknown key")
+            }
+        }
+        var c = TapdConfiguration()
+        c.source = file
+        func decode<T: Decodable>(_ section: String, _ type: T.Type) throws -> T? {
+            guard let sub = table[section]?.table else { return nil }
+            let json = Data(sub.convert(to: .json).utf8)
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .custom { path in SnakeKey(camel: path.last.map { camel($0.stringValue) } ?? "") }
+            do { return try decoder.decode(T.self, from: json) } catch let e as DecodingError {
+                let (path, message) = describe(e)
+                let key = path.last
+                throw ConfigurationError(file: file, line: key.flatMap { lines.key(snake($0), in: section) } ?? lines.table(section),
+                                         key: ([section] + path.map(snake)).joined(separator: "."), message: message)
+            }
+        }
+        if let d = try decode("daemon", DaemonSettings.self) { c.daemon = d }
+        if let j = try decode("journal", JournalSettings.self) { c.journal = j }
+        if let t = try decode("terminal", TerminalSettings.self) { c.terminal = t }
+        if let r = try decode("readers", ReaderManagerConfiguration.self) { c.readers = r }
+        c.acquirer = try decode("acquirer", AcquirerConfiguration.self)
+
+        func check(_ ok: Bool, _ section: String, _ key: String, _ why: String) throws {
+            guard ok else { throw ConfigurationError(file: file, line: lines.key(key, in: section), key: "\(section).\(key)", message: why) }
+        }
+        try check(c.daemon.socket.hasPrefix("/"), "daemon", "socket", "must be an absolute path")
+        try check(logLevels.contains(c.daemon.logLevel), "daemon", "log_level", "must be one of \(logLevels.joined(separator: ", "))")
+        try check((1...3600).contains(c.daemon.cardTimeout), "daemon", "card_timeout", "must be 1–3600 seconds")
+        try check((0...600).contains(c.daemon.removeCardTimeout), "daemon", "remove_card_timeout", "must be 0–600 seconds")
+        try check((0...600).contains(c.daemon.shutdownGrace), "daemon", "shutdown_grace", "must be 0–600 seconds")
+        try check((1...5).contains(c.daemon.maxTaps), "daemon", "max_taps", "must be 1–5")
+        try check(c.journal.path.hasPrefix("/"), "journal", "path", "must be an absolute path")
+        try check(c.journal.keyFile.map { $0.hasPrefix("/") } ?? true, "journal", "key_file", "must be an absolute path")
+        try check(c.journal.cardDataRetentionDays > 0, "journal", "card_data_retention_days", "must be more than 0")
+        try check(c.readers.pcsc || !c.readers.libnfc.isEmpty, "readers", "pcsc", "no reader back end is enabled (pcsc = false and no libnfc devices)")
+        return c
+    }
+
+    /// The terminal configuration and CA keys the kernels use.
+    public func kernelSetup() throws -> (TerminalConfiguration, CAKeyStore) {
+        var terminalConfiguration = TerminalConfiguration()
+        if let path = terminal.configuration {
+            do { terminalConfiguration = try TerminalConfiguration.load(json: try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+                throw ConfigurationError(file: source, line: nil, key: "terminal.configuration", message: "\(path): \(error)")
+            }
+        }
+        var keys = try CAKeyStore.bundled(includeTestKeys: terminal.testKeys)
+        if let path = terminal.caKeys {
+            do { try keys.load(text: try String(contentsOfFile: path, encoding: .utf8), source: path, isTest: false) } catch {
+                throw ConfigurationError(file: source, line: nil, key: "terminal.ca_keys", message: "\(path): \(error)")
+            }
+        }
+        return (terminalConfiguration, keys)
+    }
+
+    // MARK: Keys and lines
+
+    /// caFile → ca_file, terminalID → terminal_id, requestMTI → request_mti.
+    static func snake(_ camel: String) -> String {
+        var out = ""
+        var previous: Character?
+        for ch in camel {
+            if ch.isUppercase, let p = previous, p.isLowercase || p.isNumber { out.append("_") }
+            out += ch.lowercased()
+            previous = ch
+        }
+        return out
+    }
+
+    /// The camelCase key (as the Swift types spell it) of a snake_case file key.
+    static func camel(_ snakeKey: String) -> String {
+        for list in keys.values { for k in list where k == snakeKey { return camelNames[k] ?? snakeKey } }
+        return snakeKey
+    }
+
+    static let camelNames: [String: String] = {
+        let all = ["socket", "socketGroup", "logLevel", "cardTimeout", "removeCardTimeout", "shutdownGrace", "maxTaps", "path", "keyFile",
+                   "cardDataRetentionDays", "configuration", "caKeys", "testKeys", "pcsc", "exclusive", "libnfc", "preferred", "ignore",
+                   "signals", "host", "port", "caFile", "clientCertificateFile", "clientKeyFile", "spkiPin", "profile", "connectTimeout",
+                   "responseTimeout", "persistentConnection", "echoInterval", "terminalID", "merchantID", "acquirerInstitutionID", "nii",
+                   "requestMTI", "reversalMTI", "signOn", "drainBeforeOnline", "safExpiry", "safMaxAttempts", "safRetryResponseCodes",
+                   "safRetryInterval", "safRetryMaxInterval"]
+        return Dictionary(uniqueKeysWithValues: all.map { (snake($0), $0) })
+    }()
+
+    static func describe(_ e: DecodingError) -> ([String], String) {
+        switch e {
+        case .typeMismatch(let t, let ctx): return (ctx.codingPath.map(\.stringValue), "expected \(typeName(t))")
+        case .valueNotFound(let t, let ctx): return (ctx.codingPath.map(\.stringValue), "expected \(typeName(t))")
+        case .keyNotFound(let k, let ctx): return (ctx.codingPath.map(\.stringValue) + [k.stringValue], "is required")
+        case .dataCorrupted(let ctx): return (ctx.codingPath.map(\.stringValue), ctx.debugDescription)
+        @unknown default: return ([], "\(e)")
+        }
+    }
+
+    static func typeName(_ t: Any.Type) -> String {
+        switch t {
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        case is Int.Type, is UInt16.Type, is UInt8.Type: "an integer"
+        case is Double.Type: "a number"
+        case is [String].Type: "a list of strings"
+        default: "\(t)"
+        }
+    }
+}
+
+struct SnakeKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(camel: String) { stringValue = camel }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// Finds the line of a table header or of a key inside a table, for error messages.
+struct LineFinder {
+    let lines: [Substring]
+    init(_ text: String) { lines = text.split(separator: "\n", omittingEmptySubsequences: false) }
+
+    func table(_ name: String) -> Int? {
+        lines.firstIndex { $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: " ", with: "") == "[\(name)]" }.map { $0 + 1 }
+    }
+
+    func key(_ key: String, in section: String?) -> Int? {
+        var current: String? = nil
+        for (i, raw) in lines.enumerated() {
+            let t = raw.trimmingCharacters(in: .whitespaces)
+            if t.hasPrefix("[") { current = t.trimmingCharacters(in: CharacterSet(charactersIn: "[] ")); continue }
+            guard current == section else { continue }
+            let name = t.split(separator: "=", maxSplits: 1).first?.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            if name == key { return i + 1 }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,71 @@
+// Everything the point of sale can watch: transaction state changes and user-interface requests, readers coming and
+// going, the acquirer link going up or down, risk alerts. The hub never waits for a listener: each subscriber has a
+// bounded buffer, and one that falls too far behind loses its oldest events (and is told so by the gap in `seq`),
+// so a slow or stuck client can never hold up a transaction.
+import Foundation
+
+public struct TapdEvent: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        case transaction, ui, readerAttached = "reader_attached", readerDetached = "reader_detached", cardPresent = "card_present"
+        case cardRemoved = "card_removed", readerError = "reader_error", linkUp = "link_up", linkDown = "link_down", riskAlert = "risk_alert"
+    }
+    /// Increases by one per event; a gap tells a subscriber it missed some.
+    public var seq: Int
+    public var type: Kind
+    public var at: Date
+    public var transactionID: String?
+    public var status: String?
+    /// For `ui`: the EMV Book A standard message ("Present card", "See phone", …).
+    public var message: String?
+    public var reader: String?
+    public var detail: String?
+
+    enum CodingKeys: String, CodingKey {
+        case seq, type, at, transactionID = "transaction_id", status, message, reader, detail
+    }
+}
+
+public final class EventHub: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seq = 0
+    private var subscribers: [UUID: AsyncStream<TapdEvent>.Continuation] = [:]
+    private var recent: [TapdEvent] = []
+    /// Events a subscriber may fall behind by before its oldest are dropped.
+    public let bufferLimit: Int
+
+    public init(bufferLimit: Int = 256) { self.bufferLimit = bufferLimit }
+
+    public func publish(_ type: TapdEvent.Kind, transactionID: String? = nil, status: String? = nil, message: String? = nil,
+                        reader: String? = nil, detail: String? = nil) {
+        lock.lock()
+        seq += 1
+        let e = TapdEvent(seq: seq, type: type, at: Date(), transactionID: transactionID, status: status, message: message, reader: reader, detail: detail)
+        recent.append(e)
+        if recent.count > 64 { recent.removeFirst(recent.count - 64) }
+        let targets = Array(subscribers.values)
+        lock.unlock()
+        for c in targets { c.yield(e) }
+    }
+
+    /// A stream of events from now on (plus the last `replay` ones, for a client reconnecting).
+    public func subscribe(replay: Int = 0) -> AsyncStream<TapdEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: TapdEvent.self, bufferingPolicy: .bufferingNewest(bufferLimit))
+        let id = UUID()
+        lock.lock()
+        for e in recent.suffix(max(0, min(replay, 64))) { continuation.yield(e) }
+        subscribers[id] = continuation
+        lock.unlock()
+        continuation.onTermination = { [weak self] _ in self?.remove(id) }
+        return stream
+    }
+
+    private func remove(_ id: UUID) { lock.withLock { _ = subscribers.removeValue(forKey: id) } }
+
+    public var subscriberCount: Int { lock.withLock { subscribers.count } }
+
+    /// Ends every stream (shutdown).
+    public func finish() {
+        let all = lock.withLock { () -> [AsyncStream<TapdEvent>.Continuation] in let a = Array(subscribers.values); subscribers = [:]; return a }
+        for c in all { c.finish() }
+    }
+}

@@ -1,0 +1,63 @@
+// `tapd run` (the default): the daemon, from its configuration file.
+import ArgumentParser
+import Foundation
+import Logging
+import EMVKernel
+import Journal
+import Acquirer
+import Readers
+import TapdCore
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon: readers, kernels, the acquirer link and the API socket (the default command).")
+
+    @Option(help: "Configuration file.")
+    var config = "/etc/tapd/tapd.toml"
+
+    @Flag(help: "Check the configuration file and exit (0 when valid).")
+    var checkConfig = false
+
+    func run() async throws {
+        // Everything is checked before anything is opened or touched.
+        let c: TapdConfiguration
+        do { c = try TapdConfiguration.load(file: config) } catch let e as ConfigurationError {
+            FileHandle.standardError.write(Data("tapd: \(e)\n".utf8))
+            throw ExitCode(78)   // EX_CONFIG
+        }
+        let terminal: TerminalConfiguration, keys: CAKeyStore
+        do { (terminal, keys) = try c.kernelSetup() } catch {
+            FileHandle.standardError.write(Data("tapd: \(error)\n".utf8))
+            throw ExitCode(78)
+        }
+        let keyFile = c.journal.resolvedKeyFile()
+        let journalKey: JournalKey
+        do { journalKey = try JournalSettings.loadKey(keyFile) } catch {
+            FileHandle.standardError.write(Data("tapd: \(c.source): journal.key_file: \(error)\n".utf8))
+            throw ExitCode(78)
+        }
+        if checkConfig { print("\(config): configuration is valid"); return }
+
+        var logger = Logger(label: "tapd") { StderrLogHandler(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: c.daemon.logLevel) ?? .info
+        let journal: Journal
+        do {
+            try FileManager.default.createDirectory(atPath: (c.journal.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            journal = try Journal(path: c.journal.path, key: journalKey)
+        } catch {
+            logger.critical("cannot open the journal", metadata: ["path": "\(c.journal.path)", "error": "\(error)"])
+            throw ExitCode(1)
+        }
+        let acquirer = try c.acquirer.map { AcquirerService(link: try AcquirerLink(configuration: $0), journal: journal) }
+        let readers = ReaderManager(configuration: c.readers)
+        let runtime = DaemonRuntime(settings: c.daemon, journal: journal, acquirer: acquirer, readers: readers,
+                                    terminal: terminal, keys: keys, logger: logger)
+        do { try await runtime.start() } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            await runtime.shutdown()
+            throw ExitCode(1)
+        }
+        await runtime.runUntilSignalled()
+    }
+}

@@ -1,0 +1,172 @@
+// The running daemon: journal, acquirer link, readers, coordinator and API wired together, with the background work
+// a terminal needs (recovery on start, store-and-forward delivery, echo keep-alive, card-data purge, link and reader
+// events), systemd readiness and watchdog, and an orderly shutdown. `tapd run` and `tapd demo` both use it.
+import Foundation
+import Logging
+import EMVKernel
+import Journal
+import Acquirer
+import Readers
+import TapdCore
+import ControlAPI
+
+final class DaemonRuntime: @unchecked Sendable {
+    let settings: DaemonSettings
+    let journal: Journal
+    let acquirer: AcquirerService?
+    let readers: any CardReaderPool
+    let coordinator: TransactionCoordinator
+    let events = EventHub()
+    let metrics = TapdMetrics()
+    let api: APIServer
+    let logger: Logger
+    let notifier = SystemdNotifier()
+    private let lock = NSLock()
+    private var stopping = false
+    private var tasks: [Task<Void, Never>] = []
+    private var apiTask: Task<Void, any Error>?
+
+    init(settings: DaemonSettings, journal: Journal, acquirer: AcquirerService?, readers: any CardReaderPool,
+         terminal: TerminalConfiguration, keys: CAKeyStore, logger: Logger) {
+        self.settings = settings; self.journal = journal; self.acquirer = acquirer; self.readers = readers; self.logger = logger
+        coordinator = TransactionCoordinator(readers: readers, journal: journal, acquirer: acquirer, terminal: terminal, keys: keys,
+                                             events: events, metrics: metrics, settings: settings)
+        let box = StopFlag()
+        api = APIServer(socketPath: settings.socket, coordinator: coordinator, readers: readers, journal: journal, acquirer: acquirer,
+                        events: events, metrics: metrics, shuttingDown: { box.value })
+        stopFlag = box
+    }
+
+    private let stopFlag: StopFlag
+    final class StopFlag: @unchecked Sendable {
+        private let lock = NSLock()
+        private var v = false
+        var value: Bool { get { lock.withLock { v } } set { lock.withLock { v = newValue } } }
+    }
+
+    /// Opens the API socket and starts the background work; returns once the socket accepts connections.
+    func start() async throws {
+        // Money first: anything that may have reached the acquirer without an answer before a crash is reversed.
+        if let acquirer {
+            let n = try await acquirer.recover()
+            if n > 0 { logger.warning("recovered unresolved transactions: reversals queued", metadata: ["count": "\(n)"]) }
+            background { _ = await acquirer.deliverQueue() }
+            background { await acquirer.keepAlive() }
+            let interval = await acquirer.link.configuration.safRetryInterval
+            background { [journal] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+                    if (try? journal.safDepth()) ?? 0 > 0 { _ = await acquirer.deliverQueue() }
+                }
+            }
+            background { [events, logger] in
+                var up: Bool? = nil
+                while !Task.isCancelled {
+                    let now = await acquirer.link.isConnected
+                    if now != up {
+                        if up != nil { events.publish(now ? .linkUp : .linkDown, detail: await acquirer.link.lastError) }
+                        logger.info(now ? "acquirer link up" : "acquirer link down")
+                        up = now
+                    }
+                    try? await Task.sleep(for: .seconds(2))
+                }
+            }
+        } else {
+            logger.warning("no [acquirer] configured: online sales will fail")
+        }
+        background { [journal, settings = self.settings] in
+            _ = settings
+            while !Task.isCancelled {
+                _ = try? journal.purgeCardData(olderThan: 7 * 86_400)
+                try? await Task.sleep(for: .seconds(3600))
+            }
+        }
+        if let manager = readers as? ReaderManager {
+            await manager.start()
+            background { [events, logger, metrics] in
+                for await e in manager.events {
+                    switch e {
+                    case .attached(let r, let b): events.publish(.readerAttached, reader: r, detail: b.rawValue); logger.info("reader attached", metadata: ["reader": "\(r)", "backend": "\(b.rawValue)"])
+                    case .detached(let r): events.publish(.readerDetached, reader: r); logger.info("reader detached", metadata: ["reader": "\(r)"])
+                    case .cardPresent(let r): events.publish(.cardPresent, reader: r)
+                    case .cardRemoved(let r): events.publish(.cardRemoved, reader: r)
+                    case .error(let r, let why): events.publish(.readerError, reader: r, detail: why); metrics.readerError(r); logger.warning("reader error", metadata: ["reader": "\(r)", "error": "\(why)"])
+                    case .usbArrived(let r): logger.info("USB reader plugged in", metadata: ["reader": "\(r)"])
+                    case .usbLeft(let r): logger.info("USB reader pulled out", metadata: ["reader": "\(r)"])
+                    }
+                }
+            }
+        }
+        background { [events, logger] in
+            for await e in events.subscribe() where e.type == .transaction {
+                var meta: Logger.Metadata = ["id": "\(e.transactionID ?? "-")", "status": "\(e.status ?? "-")"]
+                if let d = e.detail { meta["detail"] = "\(d)" }
+                logger.info("transaction", metadata: meta)
+            }
+        }
+
+        // The API socket; readiness once it is bound.
+        let dir = (settings.socket as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let ready = AsyncStream.makeStream(of: Void.self)
+        let socket = settings.socket, group = settings.socketGroup, log = logger
+        apiTask = Task { [api] in
+            try await api.run {
+                // Mode 0660 and group tapd: the point of sale runs as a member of that group.
+                chmod(socket, 0o660)
+                if let g = getgrnam(group) { chown(socket, UInt32.max, g.pointee.gr_gid) } else { log.notice("group \(group) does not exist; the socket keeps its group") }
+                ready.continuation.yield()
+                ready.continuation.finish()
+            }
+        }
+        for await _ in ready.stream { break }
+        if let t = apiTask, t.isCancelled { throw CancellationError() }
+        notifier.notify("READY=1\nSTATUS=ready: API on \(settings.socket)")
+        if let w = notifier.watchdogInterval {
+            background { [notifier] in
+                while !Task.isCancelled { try? await Task.sleep(for: w / 2); notifier.notify("WATCHDOG=1") }
+            }
+        }
+        logger.info("tapd ready", metadata: ["socket": "\(settings.socket)", "version": "\(TapdVersion.string)"])
+    }
+
+    private func background(_ work: @escaping @Sendable () async -> Void) {
+        lock.withLock { tasks.append(Task { await work() }) }
+    }
+
+    /// Waits for SIGTERM or SIGINT, then shuts down.
+    func runUntilSignalled() async {
+        let signals = AsyncStream.makeStream(of: Int32.self)
+        var sources: [any DispatchSourceSignal] = []
+        for s in [SIGTERM, SIGINT] {
+            signal(s, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: s, queue: .global())
+            src.setEventHandler { signals.continuation.yield(s) }
+            src.resume()
+            sources.append(src)
+        }
+        var received: Int32 = 0
+        for await s in signals.stream { received = s; break }
+        logger.notice("signal received, shutting down", metadata: ["signal": "\(received == SIGTERM ? "SIGTERM" : "SIGINT")"])
+        await shutdown()
+        for s in sources { s.cancel() }
+    }
+
+    /// No new sales; waiting ones are cancelled, one that is online gets `shutdown_grace` to finish; then everything
+    /// stops. Money is never left in an unknown state: an unanswered request is in the journal and is reversed.
+    func shutdown() async {
+        guard lock.withLock({ let was = stopping; stopping = true; return !was }) else { return }
+        stopFlag.value = true
+        notifier.notify("STOPPING=1\nSTATUS=finishing the running transaction")
+        await coordinator.shutdown(grace: .milliseconds(Int64(settings.shutdownGrace * 1000)))
+        apiTask?.cancel()
+        _ = try? await apiTask?.value
+        unlink(settings.socket)
+        let all = lock.withLock { tasks }
+        for t in all { t.cancel() }
+        if let manager = readers as? ReaderManager { await manager.stop() }
+        if let acquirer { await acquirer.link.close() }
+        events.finish()
+        logger.notice("tapd stopped")
+    }
+}
