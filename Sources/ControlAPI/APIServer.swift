@@ -103,6 +103,8 @@ public final class APIServer: Sendable {
             case .notFound: return error(.notFound, "not_found", c.description)
             case .unavailable(let m): return error(.serviceUnavailable, "unavailable", m)
             }
+        case is NIOTooManyBytesError:
+            return error(.contentTooLarge, "too_large", "request bodies are limited to \(maxBodySize) bytes")
         case let h as HTTPError where h.status == .contentTooLarge:
             return error(.contentTooLarge, "too_large", "request bodies are limited to \(maxBodySize) bytes")
         default:

@@ -56,6 +56,10 @@ public struct RSAKeyPair: Sendable {
         self.privateExponent = privateExponent
     }
 
+    /// The private exponent, for writing a simulator's test key pair to a fixture file. tapd itself never holds a
+    /// private key of a real card, issuer or CA; only the simulators' generated test keys pass through here.
+    public var privateExponentForTestFixtures: [UInt8] { privateExponent }
+
     private init(publicKey: RSAPublicKey, privateExponent: [UInt8]) {
         self.publicKey = publicKey; self.privateExponent = privateExponent
     }

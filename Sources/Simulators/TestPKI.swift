@@ -89,6 +89,38 @@ public struct TestPKI: Sendable {
         self.rid = rid; self.caIndex = caIndex; self.ca = ca; self.issuer = issuer; self.icc = icc
     }
 
+    /// The chain as text (one line per key: RID INDEX ROLE MODULUS EXPONENT PRIVATE-EXPONENT, hex), for sharing
+    /// one test PKI between processes. Test keys only.
+    public func export() -> String {
+        [("ca", ca), ("issuer", issuer), ("icc", icc)].map { role, s in
+            "\(Hex.encode(rid)) \(Hex.encode([caIndex])) \(role) \(Hex.encode(s.publicKey.modulus)) \(Hex.encode(s.publicKey.exponent)) \(Hex.encode(s.keyPair.privateExponentForTestFixtures))\n"
+        }.joined()
+    }
+
+    /// Chains from `export()` text, in file order.
+    public static func load(_ text: String) throws -> [TestPKI] {
+        var out: [TestPKI] = []
+        var pending: [String: EMVSigner] = [:]
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ").map(String.init)
+            guard f.count == 6, let rid = [UInt8](hex: f[0]), let idx = [UInt8](hex: f[1]), idx.count == 1, let n = [UInt8](hex: f[3]),
+                  let e = [UInt8](hex: f[4]), let d = [UInt8](hex: f[5]) else { throw CryptoError.invalidKey("test PKI file: bad line") }
+            pending[f[2]] = EMVSigner(keyPair: try RSAKeyPair(modulus: n, publicExponent: e, privateExponent: d))
+            if let ca = pending["ca"], let issuer = pending["issuer"], let icc = pending["icc"] {
+                out.append(TestPKI(rid: rid, caIndex: idx[0], ca: ca, issuer: issuer, icc: icc))
+                pending = [:]
+            }
+        }
+        return out
+    }
+
+    /// The CA public key as a line of a .capk file (RID INDEX EXPONENT EXPIRY MODULUS CHECKSUM LABEL).
+    public var capkLine: String {
+        let k = ca.publicKey
+        return "\(Hex.encode(rid)) \(Hex.encode([caIndex])) \(Hex.encode(k.exponent)) - \(Hex.encode(k.modulus)) "
+            + "\(Hex.encode(CAPublicKey.checksum(rid: rid, index: caIndex, modulus: k.modulus, exponent: k.exponent))) tapd simulator test CA\n"
+    }
+
     /// Registers the test CA's public key in `store` as a test key.
     public func register(in store: inout CAKeyStore) throws {
         try store.add(rid: rid, index: caIndex, key: ca.publicKey, label: "tapd simulator test CA", isTest: true)

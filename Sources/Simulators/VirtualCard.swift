@@ -2,6 +2,7 @@
 // READ RECORD, EXCHANGE RELAY RESISTANCE DATA and GENERATE AC from the card side, as its persona dictates, with
 // real fDDA/CDA signatures and real cryptograms (Visa CVN 18, Mastercard CVN 16). Product code: `tapd demo`
 // and the integration tests run it behind pcscd/vpcd, the PN532 emulator or in process.
+import Foundation
 import TLV
 import APDU
 import EMVCrypto
@@ -26,8 +27,24 @@ public final class VirtualCard: CardChannel {
     public static func pki(for scheme: CardProfile.Scheme) -> TestPKI {
         scheme == .visa ? sharedVisaPKI : sharedMastercardPKI
     }
-    private static let sharedVisaPKI = try! TestPKI(rid: [0xA0, 0, 0, 0, 0x03], caIndex: testCAIndex)
-    private static let sharedMastercardPKI = try! TestPKI(rid: [0xA0, 0, 0, 0, 0x04], caIndex: testCAIndex)
+    private static let sharedVisaPKI = shared[0]
+    private static let sharedMastercardPKI = shared[1]
+    /// Generated, unless $TAPD_TEST_PKI names a file: then read from it (written first if missing), so that several
+    /// processes — a test, `tapd-vicc`, a daemon under test — share one test PKI.
+    private static let shared: [TestPKI] = {
+        let rids: [[UInt8]] = [[0xA0, 0, 0, 0, 0x03], [0xA0, 0, 0, 0, 0x04]]
+        if let path = ProcessInfo.processInfo.environment["TAPD_TEST_PKI"], !path.isEmpty {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), let pkis = try? TestPKI.load(text), pkis.count == 2 { return pkis }
+            let pkis = rids.map { try! TestPKI(rid: $0, caIndex: testCAIndex) }
+            let tmp = path + ".\(getpid())"
+            try? pkis.map { $0.export() }.joined().write(toFile: tmp, atomically: true, encoding: .utf8)
+            if rename(tmp, path) != 0 { unlink(tmp) }
+            // Another process may have won the race: use what is on disk.
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), let onDisk = try? TestPKI.load(text), onDisk.count == 2 { return onDisk }
+            return pkis
+        }
+        return rids.map { try! TestPKI(rid: $0, caIndex: testCAIndex) }
+    }()
 
     /// A card of `profile` signed by the shared test PKI of its scheme.
     public convenience init(_ profile: CardProfile) throws {

@@ -22,6 +22,15 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// Settings whose every key has a default (the file only overrides).
+protocol DefaultedSettings: Codable { init() }
+extension DefaultedSettings {
+    static func defaultsJSON(_ encoder: JSONEncoder) throws -> Data { try encoder.encode(Self()) }
+}
+extension DaemonSettings: DefaultedSettings {}
+extension JournalSettings: DefaultedSettings {}
+extension TerminalSettings: DefaultedSettings {}
+
 public struct DaemonSettings: Codable, Sendable, Equatable {
     /// The API's Unix socket.
     public var socket = "/run/tapd/api.sock"
@@ -137,7 +146,16 @@ public struct TapdConfiguration: Sendable {
         c.source = file
         func decode<T: Decodable>(_ section: String, _ type: T.Type) throws -> T? {
             guard let sub = table[section]?.table else { return nil }
-            let json = Data(sub.convert(to: .json).utf8)
+            var json = Data(sub.convert(to: .json).utf8)
+            // Settings without a decoder of their own: the file's keys over the defaults, so every key is optional.
+            if let defaulted = T.self as? any DefaultedSettings.Type,
+               let given = try? JSONSerialization.jsonObject(with: json) as? [String: Any] {
+                let encoder = JSONEncoder()
+                encoder.keyEncodingStrategy = .convertToSnakeCase
+                var merged = (try? JSONSerialization.jsonObject(with: defaulted.defaultsJSON(encoder))) as? [String: Any] ?? [:]
+                for (k, v) in given { merged[k] = v }
+                json = try JSONSerialization.data(withJSONObject: merged)
+            }
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .custom { path in SnakeKey(camel: path.last.map { camel($0.stringValue) } ?? "") }
             do { return try decoder.decode(T.self, from: json) } catch let e as DecodingError {

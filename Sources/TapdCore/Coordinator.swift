@@ -152,7 +152,7 @@ public actor TransactionCoordinator {
             return (try view(record.id)!, false)
         }
         let session: any CardReaderSession
-        do { session = try await readers.lease(request.reader) } catch {
+        do { session = try await leaseWaitingForRemoval(request.reader) } catch {
             let why = "\(error)"
             try journal.update(record.id, to: .failed)
             try journal.annotate(record.id, status: SaleStatus.failed.rawValue, reason: why)
@@ -185,6 +185,20 @@ public actor TransactionCoordinator {
         case "C-6": "discover"
         case "C-7": "unionpay"
         default: kernel.lowercased()
+        }
+    }
+
+    /// A reader whose last sale has ended but whose card is still being removed becomes free within moments: wait for
+    /// that (bounded) instead of answering "busy" to a point of sale that starts the next sale at once.
+    private func leaseWaitingForRemoval(_ reader: String?) async throws -> any CardReaderSession {
+        do { return try await readers.lease(reader) } catch let e as ReaderManagerError {
+            guard case .busy(let name) = e,
+                  let ending = live.values.first(where: { $0.view.reader == name && $0.view.status.isFinal })?.task else { throw e }
+            let waited = Task { await ending.value }
+            let timeout = Task { try? await Task.sleep(for: .milliseconds(Int64(settings.removeCardTimeout * 1000) + 2000)); waited.cancel() }
+            await waited.value
+            timeout.cancel()
+            return try await readers.lease(reader)
         }
     }
 

@@ -6,6 +6,7 @@ import APDU
 import EMVKernel
 import Simulators
 @testable import Readers
+import TestSupport
 
 actor ManagerEvents {
     private(set) var all: [ReaderManagerEvent] = []

@@ -1,0 +1,294 @@
+// End to end through the API of the real daemon binary: sales over libnfc (PN532 emulator) and PC/SC (real pcscd +
+// vpcd, as root), declines, cancel, idempotent retries, a sale nobody taps, an acquirer that does not answer
+// (reversal), void, SIGKILL in the middle of an online request and a restart, bad requests, and many clients at once.
+import XCTest
+import Foundation
+import Simulators
+import ControlAPI
+import TestSupport
+
+final class DaemonTests: XCTestCase {
+    /// No full PAN of any virtual card may appear in what the API says.
+    func assertNoPAN(_ body: [String: Any], file: StaticString = #filePath, line: UInt = #line) {
+        let text = String(decoding: (try? JSONSerialization.data(withJSONObject: body)) ?? Data(), as: UTF8.self)
+        let pans = [CardProfile.visaCard().pan, CardProfile.mastercardCard().pan, CardProfile.visaPhone().pan, CardProfile.mastercardPhone().pan]
+        XCTAssertFalse(pans.contains { text.contains($0) }, "a full PAN in the API's answer", file: file, line: line)
+    }
+
+    func testSalesOverLibnfcAndPCSCThroughTheAPI() async throws {
+        let lab = try? PCSCLab.shared.get()           // nil when not root: the PC/SC part is skipped
+        let h = try await DaemonHarness()
+        defer { Task { await h.shutdown() } }
+        try h.writeConfig(pcsc: lab != nil)
+        try await h.start()
+        let nfc = h.emulator.connstring
+        try await h.waitForReaders([nfc] + (lab != nil ? ["Virtual PCD 00 00"] : []))
+
+        // Events are streamed for the whole test.
+        final class Collected: @unchecked Sendable { let lock = NSLock(); var events: [(String, [String: Any])] = [] }
+        let collected = Collected()
+        let stream = Task {
+            try? await h.client.events { type, data in
+                let e = (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+                collected.lock.withLock { collected.events.append((type, e)) }
+                return true
+            }
+        }
+        defer { stream.cancel() }
+
+        // 1. Approved over libnfc.
+        h.emulator.present(try VirtualCard(.visaCard()))
+        let key = UUID().uuidString
+        let (code, created) = try await h.sale(1234, reader: nfc, key: key)
+        XCTAssertEqual(code, 201, "\(created) \(h.logText().suffix(3000))")
+        let id = try XCTUnwrap(created["id"] as? String, "\(created)")
+        let approved = try await h.wait(id)
+        XCTAssertEqual(approved["status"] as? String, "approved", "\(approved)")
+        XCTAssertEqual(approved["response_code"] as? String, "00")
+        XCTAssertEqual(approved["journal_state"] as? String, "answered")
+        XCTAssertEqual(approved["scheme"] as? String, "visa")
+        XCTAssertEqual(approved["masked_pan"] as? String, "476173******0119")
+        assertNoPAN(approved)
+        h.emulator.present(nil)
+
+        // 2. The same idempotency key again: the same sale, not a second one; with another amount: refused.
+        let (again, same) = try await h.sale(1234, reader: nfc, key: key)
+        XCTAssertEqual(again, 200)
+        XCTAssertEqual(same["id"] as? String, id)
+        let (conflict, _) = try await h.sale(999, reader: nfc, key: key)
+        XCTAssertEqual(conflict, 409)
+
+        // 3. Declined by the issuer (the simulator declines amounts ending in .51).
+        h.emulator.present(try VirtualCard(.mastercardCard()))
+        let (_, d) = try await h.sale(1251, reader: nfc)
+        let declined = try await h.wait(try XCTUnwrap(d["id"] as? String))
+        XCTAssertEqual(declined["status"] as? String, "declined")
+        XCTAssertEqual(declined["response_code"] as? String, "51")
+        h.emulator.present(nil)
+
+        // 4. Cancel while waiting for a card.
+        let (_, c) = try await h.sale(500, reader: nfc)
+        let cid = try XCTUnwrap(c["id"] as? String)
+        _ = try await h.wait(cid, for: "waiting") { $0["status"] as? String == "waiting_for_card" }
+        let cancelled = try await h.client.post("/v1/transactions/\(cid)/cancel")
+        XCTAssertEqual(cancelled.status, 200)
+        XCTAssertEqual((cancelled.json as? [String: Any])?["status"] as? String, "cancelled")
+        let r1 = try await h.client.post("/v1/transactions/\(cid)/cancel")
+        XCTAssertEqual(r1.status, 200, "cancelling twice is harmless")
+
+        // 5. No answer from the acquirer: failed, and the request is reversed by store-and-forward.
+        h.emulator.present(try VirtualCard(.visaCard()))
+        let (_, n) = try await h.sale(1291, reader: nfc)
+        let nid = try XCTUnwrap(n["id"] as? String)
+        let failed = try await h.wait(nid)
+        XCTAssertEqual(failed["status"] as? String, "failed", "\(failed)")
+        let reversed = try await h.wait(nid, for: "reversed") { $0["journal_state"] as? String == "reversed" }
+        XCTAssertEqual(reversed["status"] as? String, "failed")
+        let r2 = try await h.client.post("/v1/transactions/\(nid)/cancel")
+        XCTAssertEqual(r2.status, 409, "too late to cancel")
+        h.emulator.present(nil)
+
+        // 6. Void the first sale: a reversal with its approval code.
+        let voided = try await h.client.post("/v1/transactions/\(id)/void")
+        XCTAssertEqual(voided.status, 200, voided.errorMessage ?? "")
+        let v = try await h.wait(id, for: "void delivered") { $0["journal_state"] as? String == "reversed" }
+        XCTAssertEqual(v["status"] as? String, "voided")
+        let declinedVoid = try await h.client.post("/v1/transactions/\(did(declined))/void")
+        XCTAssertEqual(declinedVoid.status, 409, "a declined sale cannot be voided")
+
+        // 7. PC/SC: the card arrives after the sale starts.
+        if let lab {
+            let (_, p) = try await h.sale(2000, reader: "Virtual PCD 00 00")
+            let pid = try XCTUnwrap(p["id"] as? String)
+            _ = try await h.wait(pid, for: "waiting") { $0["status"] as? String == "waiting_for_card" }
+            let (vicc, _) = try lab.insert("mastercard-card")
+            defer { if vicc.isRunning { vicc.terminate() }; vicc.waitUntilExit() }
+            let pcsc = try await h.wait(pid)
+            XCTAssertEqual(pcsc["status"] as? String, "approved", "\(pcsc)")
+            XCTAssertEqual(pcsc["reader"] as? String, "Virtual PCD 00 00")
+            XCTAssertEqual(pcsc["scheme"] as? String, "mastercard")
+            assertNoPAN(pcsc)
+            vicc.terminate()
+        }
+
+        // The event stream saw the sale go by, with the Book A messages.
+        try await Task.sleep(for: .milliseconds(200))
+        let seen = collected.lock.withLock { collected.events }
+        let statuses = seen.filter { $0.0 == "transaction" && $0.1["transaction_id"] as? String == id }.compactMap { $0.1["status"] as? String }
+        XCTAssertEqual(Array(statuses.prefix(1)), ["waiting_for_card"])
+        XCTAssertTrue(statuses.contains("approved"))
+        XCTAssertTrue(statuses.contains("voided"))
+        XCTAssertTrue(seen.contains { $0.0 == "ui" && $0.1["message"] as? String == "Present card" })
+
+        // Status, history, metrics.
+        let r3 = try await h.client.get("/v1/status")
+        let status = try XCTUnwrap(r3.json as? [String: Any])
+        XCTAssertEqual((status["acquirer"] as? [String: Any])?["configured"] as? Bool, true)
+        XCTAssertEqual(status["saf_depth"] as? Int, 0)
+        let r4 = try await h.client.get("/v1/transactions?limit=3")
+        let history = try XCTUnwrap(r4.json as? [[String: Any]])
+        XCTAssertEqual(history.count, 3)
+        let r5 = try await h.client.get("/v1/transactions?limit=3&after=\(history[2]["id"] as! String)")
+        let next = try XCTUnwrap(r5.json as? [[String: Any]])
+        XCTAssertFalse(next.contains { n in history.contains { $0["id"] as? String == n["id"] as? String } }, "pages do not overlap")
+        let metrics = String(decoding: (try await h.client.get("/metrics")).body, as: UTF8.self)
+        XCTAssertTrue(metrics.contains("tapd_transactions_total{status=\"approved\",scheme=\"visa\"}"), metrics)
+        XCTAssertTrue(metrics.contains("tapd_tap_to_outcome_seconds_bucket"))
+        XCTAssertFalse(h.logText().contains(CardProfile.visaCard().pan), "no full PAN in the daemon's log")
+    }
+
+    func did(_ t: [String: Any]) -> String { t["id"] as? String ?? "" }
+
+    func testSaleNobodyTapsTimesOut() async throws {
+        let h = try await DaemonHarness()
+        defer { Task { await h.shutdown() } }
+        try h.writeConfig(pcsc: false, cardTimeout: 1)
+        try await h.start()
+        try await h.waitForReaders([h.emulator.connstring])
+        let (code, t) = try await h.sale(700)
+        XCTAssertEqual(code, 201)
+        let timedOut = try await h.wait(did(t))
+        XCTAssertEqual(timedOut["status"] as? String, "timed_out", "\(timedOut)")
+        XCTAssertEqual(timedOut["journal_state"] as? String, "cancelled")
+    }
+
+    func testKilledWhileOnlineThenRestarted() async throws {
+        // The acquirer never answers (.91) and the daemon is killed while it waits: on restart the journal says the
+        // request may have gone out, so a reversal is queued and delivered, and the API tells the final state.
+        let h = try await DaemonHarness()
+        defer { Task { await h.shutdown() } }
+        try h.writeConfig(pcsc: false, responseTimeout: 30)
+        try await h.start()
+        try await h.waitForReaders([h.emulator.connstring])
+        h.emulator.present(try VirtualCard(.visaCard()))
+        let (_, t) = try await h.sale(4291)
+        let id = did(t)
+        _ = try await h.wait(id, for: "online") { $0["status"] as? String == "online" }
+        try await Task.sleep(for: .milliseconds(200))
+        h.kill9()
+        h.emulator.present(nil)
+        try await h.start()
+        let settled = try await h.wait(id, for: "reversed") { $0["journal_state"] as? String == "reversed" }
+        XCTAssertEqual(settled["status"] as? String, "failed", "\(settled)")
+        XCTAssertTrue((settled["reason"] as? String ?? "").contains("revers"), "\(settled)")
+        let received = await h.simulator.received.map(\.mti)
+        XCTAssertEqual(received.filter { $0 == "0200" }.count, 1)
+        XCTAssertEqual(received.filter { $0 == "0400" }.count, 1, "exactly one reversal: \(received)")
+    }
+
+    func testBadRequestsGetClearErrors() async throws {
+        let h = try await DaemonHarness()
+        defer { Task { await h.shutdown() } }
+        try h.writeConfig(pcsc: false)
+        try await h.start()
+        try await h.waitForReaders([h.emulator.connstring])
+        let c = h.client
+        let notJSON = try await c.request("POST", "/v1/transactions", body: Data("{amount: 1".utf8))
+        XCTAssertEqual(notJSON.status, 422)
+        XCTAssertEqual(notJSON.errorMessage, "the body is not valid JSON")
+        let noKey = try await c.post("/v1/transactions", json: ["amount": 100])
+        XCTAssertEqual(noKey.status, 422)
+        XCTAssertEqual(noKey.errorMessage, "idempotency_key is required")
+        let badAmount = try await c.post("/v1/transactions", json: ["amount": -5, "idempotency_key": "x1"])
+        XCTAssertEqual(badAmount.status, 422)
+        XCTAssertTrue(badAmount.errorMessage?.contains("amount") == true)
+        let stringAmount = try await c.post("/v1/transactions", json: ["amount": "12.34", "idempotency_key": "x2"])
+        XCTAssertEqual(stringAmount.status, 422)
+        XCTAssertEqual(stringAmount.errorMessage, "amount: wrong type")
+        let currency = try await c.post("/v1/transactions", json: ["amount": 100, "currency": "USD", "idempotency_key": "x3"])
+        XCTAssertEqual(currency.status, 422)
+        XCTAssertTrue(currency.errorMessage?.contains("EUR") == true, currency.errorMessage ?? "")
+        let unknownReader = try await c.post("/v1/transactions", json: ["amount": 100, "reader": "nope", "idempotency_key": "x4"])
+        XCTAssertEqual(unknownReader.status, 422)
+        let big = try await c.request("POST", "/v1/transactions", body: Data(repeating: 0x20, count: 20_000))
+        XCTAssertEqual(big.status, 413, big.errorMessage ?? "")
+        let r6 = try await c.get("/v1/transactions/no-such-id")
+        XCTAssertEqual(r6.status, 404)
+        let r7 = try await c.post("/v1/transactions/no-such-id/void")
+        XCTAssertEqual(r7.status, 404)
+        let r8 = try await c.get("/v1/nothing-here")
+        XCTAssertEqual(r8.status, 404)
+        let r9 = try await c.get("/v1/transactions?limit=0")
+        XCTAssertEqual(r9.status, 400)
+        // A client that connects and says nothing does not hold anything up.
+        let idle = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in h.socket.utf8.enumerated() { p[i] = b } }
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(idle, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        defer { close(idle) }
+        let r10 = try await c.get("/v1/health")
+        XCTAssertEqual(r10.status, 200)
+    }
+
+    func testManyClientsAtOnceDuringSales() async throws {
+        let h = try await DaemonHarness()
+        defer { Task { await h.shutdown() } }
+        try h.writeConfig(pcsc: false)
+        try await h.start()
+        try await h.waitForReaders([h.emulator.connstring])
+        final class Failures: @unchecked Sendable { let lock = NSLock(); var list: [String] = []; var streamed = 0 }
+        let failures = Failures()
+        // 20 clients stream events (one never reads fast: it sleeps in its handler), 180 poll the status.
+        var streams: [Task<Void, Never>] = []
+        for i in 0..<20 {
+            streams.append(Task {
+                do {
+                    try await h.client.events { _, _ in
+                        failures.lock.withLock { failures.streamed += 1 }
+                        if i == 0 { Thread.sleep(forTimeInterval: 0.5) }
+                        return true
+                    }
+                } catch { failures.lock.withLock { failures.list.append("events: \(error)") } }
+            })
+        }
+        let pollers = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<180 {
+                    group.addTask {
+                        for _ in 0..<5 {
+                            do {
+                                let r = try await h.client.get("/v1/status")
+                                if r.status != 200 { failures.lock.withLock { failures.list.append("status HTTP \(r.status)") } }
+                            } catch { failures.lock.withLock { failures.list.append("status: \(error)") } }
+                        }
+                    }
+                }
+            }
+        }
+        for n in 0..<4 {
+            h.emulator.present(try VirtualCard(n % 2 == 0 ? .visaCard() : .mastercardCard()))
+            let (code, t) = try await h.sale(1000 + n)
+            XCTAssertEqual(code, 201)
+            let done = try await h.wait(did(t), seconds: 30)
+            XCTAssertEqual(done["status"] as? String, "approved", "\(done)")
+            h.emulator.present(nil)
+        }
+        await pollers.value
+        for s in streams { s.cancel() }
+        let problems = failures.lock.withLock { failures.list }
+        XCTAssertTrue(problems.isEmpty, "\(problems.count) client errors, first: \(problems.first ?? "")")
+        XCTAssertGreaterThan(failures.lock.withLock { failures.streamed }, 20)
+    }
+
+    func testInvalidConfigurationStopsBeforeTouchingAnything() async throws {
+        let h = try await DaemonHarness()
+        defer { Task { await h.shutdown() } }
+        try h.writeConfig(pcsc: false, extra: "echo_intervall = 5")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: DaemonHarness.tapdBinary)
+        p.arguments = ["run", "--config", h.directory + "/tapd.toml"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 78)
+        let config = try String(contentsOfFile: h.directory + "/tapd.toml", encoding: .utf8)
+        let line = try XCTUnwrap(config.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("echo_intervall") }) + 1
+        XCTAssertTrue(text.contains("tapd.toml:\(line): acquirer.echo_intervall: unknown key"), text)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: h.journal), "nothing was created")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: h.socket))
+    }
+}
