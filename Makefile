@@ -47,8 +47,10 @@ fuzz: deps
 	Fuzz/.build/release/FuzzParsers -max_total_time=$(FUZZ_TIME) -max_len=2048 -timeout=5 -rss_limit_mb=2048 Fuzz/corpus-parsers
 
 bench: deps
+	$(SWIFT) build -c release --product tapd
 	cd Benchmarks && $(SWIFT) build -c release && $$($(SWIFT) build -c release --show-bin-path)/tapd-bench \
-	  && $$($(SWIFT) build -c release --show-bin-path)/tapd-reader-bench
+	  && $$($(SWIFT) build -c release --show-bin-path)/tapd-reader-bench \
+	  && TAPD_BINARY=$$(cd .. && $(SWIFT) build -c release --show-bin-path)/tapd $$($(SWIFT) build -c release --show-bin-path)/tapd-daemon-bench
 
 clean:
 	rm -rf .build Fuzz/.build Benchmarks/.build

@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Journal", targets: ["Journal"]),
         .library(name: "Acquirer", targets: ["Acquirer"]),
         .library(name: "Readers", targets: ["Readers"]),
+        .library(name: "TapdCore", targets: ["TapdCore"]),
         .library(name: "Simulators", targets: ["Simulators"]),
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
         .executable(name: "tapd", targets: ["tapd"]),
@@ -75,7 +76,7 @@ let package = Package(
             "TapdCore", "Readers", "Journal", "Acquirer", "EMVKernel",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
+        ], resources: [.copy("Resources/openapi.json")], swiftSettings: strict),
         .target(name: "FuzzTargets", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583"], swiftSettings: strict),
         .target(name: "Simulators", dependencies: [
             "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Acquirer",

@@ -29,6 +29,15 @@ let package = Package(
             .product(name: "Simulators", package: "tapd"),
             .product(name: "Readers", package: "tapd"),
         ]),
+        .executableTarget(name: "tapd-daemon-bench", dependencies: [
+            .product(name: "APDU", package: "tapd"),
+            .product(name: "EMVKernel", package: "tapd"),
+            .product(name: "Journal", package: "tapd"),
+            .product(name: "Acquirer", package: "tapd"),
+            .product(name: "Readers", package: "tapd"),
+            .product(name: "TapdCore", package: "tapd"),
+            .product(name: "Simulators", package: "tapd"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -59,6 +59,12 @@ public struct APIStatus: Codable, Sendable {
 public final class APIServer: Sendable {
     public static let maxBodySize = 16 * 1024
 
+    /// The OpenAPI 3.0 description of this API (Sources/ControlAPI/Resources/openapi.json).
+    public static let openAPIDocument: Data = {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"), let d = try? Data(contentsOf: url) else { return Data("{}".utf8) }
+        return d
+    }()
+
     let socketPath: String
     let coordinator: TransactionCoordinator
     let readers: any CardReaderPool
@@ -206,6 +212,9 @@ public final class APIServer: Sendable {
                 for await chunk in merged { try await writer.write(ByteBuffer(string: chunk)) }
                 try await writer.finish(nil)
             })
+        }
+        router.get("/v1/openapi.json") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: APIServer.openAPIDocument)))
         }
         router.get("/metrics") { _, _ -> Response in
             if let depth = try? self.journal.safDepth() { metrics.setSAFDepth(depth) }

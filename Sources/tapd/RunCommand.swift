@@ -52,7 +52,7 @@ struct Run: AsyncParsableCommand {
         let acquirer = try c.acquirer.map { AcquirerService(link: try AcquirerLink(configuration: $0), journal: journal) }
         let readers = ReaderManager(configuration: c.readers)
         let runtime = DaemonRuntime(settings: c.daemon, journal: journal, acquirer: acquirer, readers: readers,
-                                    terminal: terminal, keys: keys, logger: logger)
+                                    terminal: terminal, keys: keys, logger: logger, cardDataRetentionDays: c.journal.cardDataRetentionDays)
         do { try await runtime.start() } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             await runtime.shutdown()

@@ -26,8 +26,11 @@ final class DaemonRuntime: @unchecked Sendable {
     private var tasks: [Task<Void, Never>] = []
     private var apiTask: Task<Void, any Error>?
 
+    let cardDataRetention: TimeInterval
+
     init(settings: DaemonSettings, journal: Journal, acquirer: AcquirerService?, readers: any CardReaderPool,
-         terminal: TerminalConfiguration, keys: CAKeyStore, logger: Logger) {
+         terminal: TerminalConfiguration, keys: CAKeyStore, logger: Logger, cardDataRetentionDays: Double = 7) {
+        self.cardDataRetention = cardDataRetentionDays * 86_400
         self.settings = settings; self.journal = journal; self.acquirer = acquirer; self.readers = readers; self.logger = logger
         coordinator = TransactionCoordinator(readers: readers, journal: journal, acquirer: acquirer, terminal: terminal, keys: keys,
                                              events: events, metrics: metrics, settings: settings)
@@ -74,10 +77,9 @@ final class DaemonRuntime: @unchecked Sendable {
         } else {
             logger.warning("no [acquirer] configured: online sales will fail")
         }
-        background { [journal, settings = self.settings] in
-            _ = settings
+        background { [journal, cardDataRetention] in
             while !Task.isCancelled {
-                _ = try? journal.purgeCardData(olderThan: 7 * 86_400)
+                _ = try? journal.purgeCardData(olderThan: cardDataRetention)
                 try? await Task.sleep(for: .seconds(3600))
             }
         }

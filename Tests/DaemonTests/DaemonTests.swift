@@ -271,6 +271,60 @@ final class DaemonTests: XCTestCase {
         XCTAssertGreaterThan(failures.lock.withLock { failures.streamed }, 20)
     }
 
+    func testAnswersMatchTheOpenAPIDocument() async throws {
+        let h = try await DaemonHarness()
+        defer { Task { await h.shutdown() } }
+        try h.writeConfig(pcsc: false)
+        try await h.start()
+        try await h.waitForReaders([h.emulator.connstring])
+        let spec = try await h.client.get("/v1/openapi.json")
+        XCTAssertEqual(spec.status, 200)
+        let v = try OpenAPIValidator(spec.body)
+        XCTAssertEqual(v.paths, ["/metrics", "/v1/events", "/v1/health", "/v1/openapi.json", "/v1/readers", "/v1/status", "/v1/transactions",
+                                 "/v1/transactions/{id}", "/v1/transactions/{id}/cancel", "/v1/transactions/{id}/void"])
+        func check(_ r: APIResponse, _ schema: [String: Any], _ what: String) {
+            guard let json = r.json else { return XCTFail("\(what): not JSON") }
+            let problems = v.validate(json, against: schema)
+            XCTAssertTrue(problems.isEmpty, "\(what): \(problems)")
+        }
+        let ref = { (name: String) -> [String: Any] in ["$ref": "#/components/schemas/\(name)"] }
+        // The validator itself is strict: wrong types, missing and undocumented properties are all found.
+        XCTAssertEqual(v.validate(["id": 1, "bogus": true], against: ref("Transaction")).count, 9)
+        let list = { (name: String) -> [String: Any] in ["type": "array", "items": ["$ref": "#/components/schemas/\(name)"]] }
+        check(try await h.client.get("/v1/health"), ref("Health"), "health")
+        check(try await h.client.get("/v1/status"), ref("Status"), "status")
+        check(try await h.client.get("/v1/readers"), list("Reader"), "readers")
+
+        final class Seen: @unchecked Sendable { let lock = NSLock(); var data: [Data] = [] }
+        let seen = Seen()
+        let stream = Task { try? await h.client.events { _, d in seen.lock.withLock { seen.data.append(d) }; return true } }
+        defer { stream.cancel() }
+        try await Task.sleep(for: .milliseconds(100))
+        h.emulator.present(try VirtualCard(.mastercardPhone()))
+        let post = try await h.client.post("/v1/transactions", json: ["amount": 4200, "idempotency_key": "spec-1"])
+        XCTAssertEqual(post.status, 201)
+        check(post, ref("Transaction"), "POST /v1/transactions")
+        let id = try XCTUnwrap((post.json as? [String: Any])?["id"] as? String)
+        _ = try await h.wait(id)
+        check(try await h.client.get("/v1/transactions/\(id)"), ref("Transaction"), "GET /v1/transactions/{id}")
+        check(try await h.client.get("/v1/transactions"), list("Transaction"), "GET /v1/transactions")
+        check(try await h.client.get("/v1/status"), ref("Status"), "status with a last sale")
+        check(try await h.client.post("/v1/transactions/\(id)/cancel"), ref("Error"), "409")
+        check(try await h.client.get("/v1/transactions/none"), ref("Error"), "404")
+        check(try await h.client.post("/v1/transactions", json: ["amount": 1]), ref("Error"), "422")
+        let voided = try await h.client.post("/v1/transactions/\(id)/void")
+        check(voided, ref("Transaction"), "void")
+        try await Task.sleep(for: .milliseconds(200))
+        let events = seen.lock.withLock { seen.data }
+        XCTAssertGreaterThan(events.count, 4)
+        for e in events {
+            guard let json = try? JSONSerialization.jsonObject(with: e) else { XCTFail("event not JSON"); continue }
+            let problems = v.validate(json, against: ref("Event"))
+            XCTAssertTrue(problems.isEmpty, "event: \(problems)")
+        }
+        h.emulator.present(nil)
+    }
+
     func testInvalidConfigurationStopsBeforeTouchingAnything() async throws {
         let h = try await DaemonHarness()
         defer { Task { await h.shutdown() } }
