@@ -366,6 +366,8 @@ public final class ReaderLease: @unchecked Sendable {
                 catch let e as PCSCError { throw CardError.transport(e.description) }
                 guard let s = states.first else { continue }
                 if s.cardPresent {
+                    // A card tapped again (after "see phone"): the earlier connection goes first.
+                    lock.withLock { pcscCard }?.disconnect()
                     do {
                         let card = try PCSCCard(context: ctx, reader: reader, exclusive: exclusive)
                         lock.withLock { pcscCard = card }

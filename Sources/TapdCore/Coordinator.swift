@@ -445,8 +445,9 @@ public actor TransactionCoordinator {
     }
 
     private func publish(_ l: Live) {
-        events.publish(.transaction, transactionID: l.view.id, status: l.view.status.rawValue, reader: l.view.reader, detail: l.view.reason)
+        // The message first: a listener that shows "[message] status" has both when the status arrives.
         if let m = l.view.message { events.publish(.ui, transactionID: l.view.id, message: m, reader: l.view.reader) }
+        events.publish(.transaction, transactionID: l.view.id, status: l.view.status.rawValue, reader: l.view.reader, detail: l.view.reason)
     }
 
     // MARK: Views

@@ -21,6 +21,9 @@ struct Demo: AsyncParsableCommand {
     @Flag(help: "Keep the daemon running after the demo sales, for tapctl or a point of sale (stop with Ctrl-C).")
     var keepRunning = false
 
+    @Flag(help: "Use the in-process virtual reader even when pcscd with the vpcd driver is available.")
+    var inProcessReader = false
+
     @Option(help: "API socket path (default: in the demo's private temporary directory).")
     var socket: String?
 
@@ -43,7 +46,10 @@ struct Demo: AsyncParsableCommand {
     }
 
     func runDaemonDemo(_ host: DemoAcquirer) async throws -> Bool {
-        let pool = VirtualReaderPool()
+        let script = VirtualReaderPool()
+        // The real reader stack when this machine has pcscd with the vpcd driver; else the in-process reader.
+        let viaPCSC = !inProcessReader && VPCDReaderPool.available()
+        let pool: any CardReaderPool = viaPCSC ? VPCDReaderPool(script: script) : script
         var settings = DaemonSettings()
         settings.socket = socket ?? host.directory + "/api.sock"
         settings.cardTimeout = 30
@@ -51,18 +57,24 @@ struct Demo: AsyncParsableCommand {
         settings.shutdownGrace = 5
         var logger = Logger(label: "tapd") { StderrLogHandler(label: $0) }
         logger.logLevel = .warning
+        if let p = pool as? VPCDReaderPool {
+            await p.manager.start()
+            for _ in 0..<100 where await p.manager.snapshot().isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        }
         let runtime = DaemonRuntime(settings: settings, journal: host.journal, acquirer: host.service, readers: pool,
                                     terminal: KernelDemo.demoTerminal(), keys: try KernelDemo.demoKeys(), logger: logger)
         try await runtime.start()
         print("tapd \(TapdVersion.string) — demo: the daemon with a virtual reader; virtual cards and phones with real")
         print("signatures and cryptograms (test PKI generated now, TEST issuer keys); the acquirer simulator over mutual TLS.")
+        print(viaPCSC ? "Reader: \(VPCDReaderPool.reader) — virtual cards served to this machine's pcscd through the vpcd driver"
+                      : "Reader: \(VirtualReaderPool.name) (in process; install pcscd and vsmartcard-vpcd to go through PC/SC)")
         print("API socket: \(settings.socket)")
         print("")
         let client = APIClient(socketPath: settings.socket)
         var allAsExpected = true
         for (n, sale) in KernelDemo.sales.enumerated() {
             print("\(n + 1). \(sale.title)")
-            pool.present(sale.profile)
+            script.present(sale.profile)
             if !(try await Self.sell(sale, number: n + 1, client: client)) { allAsExpected = false }
             print("")
         }
@@ -78,6 +90,7 @@ struct Demo: AsyncParsableCommand {
         } else {
             await runtime.shutdown()
         }
+        if let p = pool as? VPCDReaderPool { await p.manager.stop() }
         return allAsExpected
     }
 
@@ -89,18 +102,19 @@ struct Demo: AsyncParsableCommand {
             return false
         }
         print("   POST /v1/transactions → 201, transaction \(id.prefix(8))…")
-        var last = ""
-        var view: [String: Any] = [:]
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            let g = try await client.get("/v1/transactions/\(id)")
-            view = g.json as? [String: Any] ?? [:]
-            let status = view["status"] as? String ?? "?"
-            let message = view["message"] as? String ?? ""
-            if status != last { print("   [\(message)] \(status)"); last = status }
-            if view["final"] as? Bool == true { break }
-            try await Task.sleep(for: .milliseconds(20))
+        // Follow the sale's events as a point of sale would (recent ones replayed, so nothing is missed).
+        final class Last: @unchecked Sendable { var message = "" }
+        let last = Last()
+        try await client.events(replay: 64) { type, data in
+            guard let e = try? JSONSerialization.jsonObject(with: data) as? [String: Any], e["transaction_id"] as? String == id else { return true }
+            if type == "ui", let m = e["message"] as? String { last.message = m }
+            if type == "transaction", let status = e["status"] as? String {
+                print("   [\(last.message)] \(status)")
+                if ["approved", "declined", "failed", "cancelled", "timed_out", "voided"].contains(status) { return false }
+            }
+            return true
         }
+        let view = (try await client.get("/v1/transactions/\(id)")).json as? [String: Any] ?? [:]
         func s(_ k: String) -> String { view[k].map { "\($0)" } ?? "-" }
         print("   card \(s("masked_pan")), \(s("scheme")), CVM \(s("cvm")), response \(s("response_code")), approval \(s("approval_code")), STAN \(s("stan"))")
         if let reason = view["reason"] as? String { print("   \(reason)") }

@@ -6,6 +6,8 @@ import Foundation
 import Simulators
 import ControlAPI
 import TestSupport
+import Journal
+import TapdCore
 
 final class DaemonTests: XCTestCase {
     /// No full PAN of any virtual card may appear in what the API says.
@@ -323,6 +325,72 @@ final class DaemonTests: XCTestCase {
             XCTAssertTrue(problems.isEmpty, "event: \(problems)")
         }
         h.emulator.present(nil)
+    }
+
+    /// tapctl against the running daemon: a sale followed live, status and history as JSON, errors with exit codes.
+    func testTapctlDrivesTheDaemon() async throws {
+        let h = try await DaemonHarness()
+        defer { Task { await h.shutdown() } }
+        try h.writeConfig(pcsc: false)
+        try await h.start()
+        try await h.waitForReaders([h.emulator.connstring])
+        func tapctl(_ args: [String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: DaemonHarness.tapdBinary).deletingLastPathComponent().appendingPathComponent("tapctl")
+            p.arguments = args + ["--socket", h.socket]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        h.emulator.present(try VirtualCard(.mastercardPhone()))
+        let (code, text) = try tapctl(["sale", "90.00", "--wait"])
+        XCTAssertEqual(code, 0, text)
+        XCTAssertTrue(text.contains("[Present card]"), text)
+        XCTAssertTrue(text.contains("approved"), text)
+        XCTAssertTrue(text.contains("card 520474******1234, mastercard, CVM on_device_cvm"), text)
+        XCTAssertFalse(text.contains(CardProfile.mastercardPhone().pan))
+        h.emulator.present(nil)
+        let (s, statusJSON) = try tapctl(["status", "--json"])
+        XCTAssertEqual(s, 0)
+        let status = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(statusJSON.utf8)) as? [String: Any])
+        XCTAssertEqual((status["last_transaction"] as? [String: Any])?["amount"] as? Int, 9000)
+        let (hc, history) = try tapctl(["history", "--limit", "5"])
+        XCTAssertEqual(hc, 0)
+        XCTAssertTrue(history.contains("90.00 EUR  approved"), history)
+        let (bad, badText) = try tapctl(["sale", "12.345"])
+        XCTAssertNotEqual(bad, 0)
+        XCTAssertTrue(badText.contains("at most two decimals"), badText)
+        let (missing, missingText) = try tapctl(["show", "nope"])
+        XCTAssertEqual(missing, 2)
+        XCTAssertTrue(missingText.contains("no transaction nope"), missingText)
+        // The sale is in the journal's audit log with the caller's uid and pid (SO_PEERCRED).
+        h.stop()
+        let journal = try Journal(path: h.journal, key: try JournalSettings.loadKey(h.directory + "/journal.key"))
+        let audit = try journal.auditLog(limit: 50)
+        XCTAssertTrue(audit.contains { $0.event == "sale started" && $0.actor.hasPrefix("api uid=\(getuid()) pid=") }, "\(audit.map(\.actor))")
+    }
+
+    /// With pcscd and the vpcd driver present, the demo's sales go through the real PC/SC stack: run it inside the
+    /// test pcscd's network namespace, where vpcd listens.
+    func testDemoGoesThroughPCSCWhenPcscdWithVpcdIsThere() throws {
+        let lab = try PCSCLab.shared.get()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        p.arguments = ["--net=/proc/\(lab.pid)/ns/net", DaemonHarness.tapdBinary, "demo"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertTrue(text.contains("Reader: Virtual PCD 00 00 — virtual cards served to this machine's pcscd through the vpcd driver"), text)
+        XCTAssertEqual(p.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("Demo complete: every sale ended as expected."), text)
+        XCTAssertTrue(text.contains("[See phone for instructions] see_phone") || text.contains("see_phone"), "the phone asked to be looked at: \(text)")
     }
 
     func testInvalidConfigurationStopsBeforeTouchingAnything() async throws {
