@@ -3,14 +3,33 @@
 #   make test    run every test (installs what the tests need first)
 #   make fuzz    coverage-guided fuzzing of the card-input parsers (libFuzzer + AddressSanitizer)
 #   make bench   release-mode benchmarks (figures go to the README's performance section)
+#   make install [PREFIX=/usr] [DESTDIR=…]   binaries, units, udev rules, sysusers/tmpfiles, configuration, CA keys
+#   make uninstall [PREFIX=/usr] [DESTDIR=…]
 # Debian packages are installed with apt-get when missing (needs root or sudo).
 
 SWIFT        ?= swift
 FUZZ_TIME    ?= 300
 FUZZ_RT      := $(shell ls /opt/swift/usr/lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a 2>/dev/null | head -1)
-DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libpcsclite-dev libnfc-dev libusb-1.0-0-dev pcscd libccid vsmartcard-vpcd libnfc-bin pcsc-tools socat python3 python3-pip util-linux iproute2
+DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libpcsclite-dev libnfc-dev libusb-1.0-0-dev pcscd libccid vsmartcard-vpcd libnfc-bin pcsc-tools socat python3 python3-pip util-linux iproute2 systemd
 
-.PHONY: all build deps demo test fuzz fuzz-smoke bench clean
+# Installation layout (PREFIX and DESTDIR respected). The binaries and their resource bundles (CA keys, the OpenAPI
+# document) live together in $(LIBEXECDIR); $(BINDIR) holds symlinks to them.
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+LIBEXECDIR   ?= $(PREFIX)/lib/tapd
+DATADIR      ?= $(PREFIX)/share/tapd
+DOCDIR       ?= $(PREFIX)/share/doc/tapd
+SYSCONFDIR   ?= /etc
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR  ?= $(PREFIX)/lib/tmpfiles.d
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
+MODPROBEDIR  ?= $(PREFIX)/lib/modprobe.d
+# Where the built binaries are; NO_BUILD=1 installs what is there without building (the install test does).
+BUILD_CONFIG ?= release
+BINPATH      ?= $(shell $(SWIFT) build -c $(BUILD_CONFIG) --show-bin-path 2>/dev/null)
+
+.PHONY: all build deps demo test fuzz fuzz-smoke bench clean install uninstall
 
 all: build
 
@@ -51,6 +70,41 @@ bench: deps
 	cd Benchmarks && $(SWIFT) build -c release && $$($(SWIFT) build -c release --show-bin-path)/tapd-bench \
 	  && $$($(SWIFT) build -c release --show-bin-path)/tapd-reader-bench \
 	  && TAPD_BINARY=$$(cd .. && $(SWIFT) build -c release --show-bin-path)/tapd $$($(SWIFT) build -c release --show-bin-path)/tapd-daemon-bench
+
+install:
+	@if [ -z "$(NO_BUILD)" ]; then $(SWIFT) build -c $(BUILD_CONFIG) --product tapd && $(SWIFT) build -c $(BUILD_CONFIG) --product tapctl; fi
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/capk $(DESTDIR)$(DOCDIR)/Firmware-Notes \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(MODPROBEDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/tapd
+	install -m 0755 $(BINPATH)/tapd $(BINPATH)/tapctl $(DESTDIR)$(LIBEXECDIR)/
+	for b in $(BINPATH)/*.resources; do rm -rf $(DESTDIR)$(LIBEXECDIR)/$$(basename $$b); cp -R $$b $(DESTDIR)$(LIBEXECDIR)/; done
+	ln -sf $(LIBEXECDIR)/tapd $(DESTDIR)$(BINDIR)/tapd
+	ln -sf $(LIBEXECDIR)/tapctl $(DESTDIR)$(BINDIR)/tapctl
+	install -m 0644 Sources/EMVKernel/CAKeys/production.capk Sources/EMVKernel/CAKeys/test.capk Sources/EMVKernel/CAKeys/revoked.crl $(DESTDIR)$(DATADIR)/capk/
+	sed 's|/usr/bin/tapd|$(BINDIR)/tapd|' Systemd/tapd.service > $(DESTDIR)$(UNITDIR)/tapd.service && chmod 0644 $(DESTDIR)$(UNITDIR)/tapd.service
+	install -m 0644 Systemd/tapd-pcsc-only.conf $(DESTDIR)$(DOCDIR)/tapd-pcsc-only.conf
+	install -m 0644 Systemd/tapd.sysusers $(DESTDIR)$(SYSUSERSDIR)/tapd.conf
+	install -m 0644 Systemd/tapd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/tapd.conf
+	install -m 0644 Udev/94-tapd.rules $(DESTDIR)$(UDEVRULESDIR)/94-tapd.rules
+	install -m 0644 Udev/tapd-blacklist.conf $(DESTDIR)$(MODPROBEDIR)/tapd-blacklist.conf
+	install -m 0644 Firmware-Notes/*.md $(DESTDIR)$(DOCDIR)/Firmware-Notes/
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	@# The configuration is installed once and never overwritten; the shipped default is kept beside it.
+	install -m 0640 Systemd/tapd.toml $(DESTDIR)$(DOCDIR)/tapd.toml.default
+	test -e $(DESTDIR)$(SYSCONFDIR)/tapd/tapd.toml || install -m 0640 Systemd/tapd.toml $(DESTDIR)$(SYSCONFDIR)/tapd/tapd.toml
+	@echo "Installed. Next: systemd-sysusers; systemd-tmpfiles --create; udevadm control --reload; a journal key in"
+	@echo "/etc/credstore/tapd/journal.key (head -c 32 /dev/urandom, mode 0600); edit $(SYSCONFDIR)/tapd/tapd.toml;"
+	@echo "tapd run --check-config; systemctl daemon-reload; systemctl enable --now tapd"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tapd $(DESTDIR)$(BINDIR)/tapctl
+	rm -rf $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(UNITDIR)/tapd.service $(DESTDIR)$(SYSUSERSDIR)/tapd.conf $(DESTDIR)$(TMPFILESDIR)/tapd.conf \
+	  $(DESTDIR)$(UDEVRULESDIR)/94-tapd.rules $(DESTDIR)$(MODPROBEDIR)/tapd-blacklist.conf
+	@# The configuration stays if it was changed; an untouched default goes.
+	@if cmp -s Systemd/tapd.toml $(DESTDIR)$(SYSCONFDIR)/tapd/tapd.toml; then rm -f $(DESTDIR)$(SYSCONFDIR)/tapd/tapd.toml; \
+	  rmdir $(DESTDIR)$(SYSCONFDIR)/tapd 2>/dev/null || true; \
+	  else echo "kept $(SYSCONFDIR)/tapd/tapd.toml (changed)"; fi
 
 clean:
 	rm -rf .build Fuzz/.build Benchmarks/.build

@@ -111,6 +111,7 @@ let package = Package(
         // Test harness shared by test targets (a real pcscd with vpcd in private namespaces).
         .target(name: "TestSupport", dependencies: ["TLV", "EMVCrypto", "EMVKernel"], path: "Tests/TestSupport"),
         .testTarget(name: "ReaderTests", dependencies: ["Readers", "Simulators", "EMVKernel", "EMVCrypto", "TLV", "APDU", "TestSupport"]),
+        .testTarget(name: "DeploymentTests", dependencies: ["Readers"]),
         .testTarget(name: "DaemonTests", dependencies: ["TapdCore", "ControlAPI", "Readers", "Simulators", "Acquirer", "Journal", "EMVKernel", "TLV", "TestSupport"]),
         .testTarget(name: "TapdCoreTests", dependencies: ["TapdCore", "Simulators", "EMVKernel", "TLV", "ISO8583"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal"]),
