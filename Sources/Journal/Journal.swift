@@ -371,3 +371,29 @@ public final class Journal: Sendable {
                           reader: r["reader"], scheme: r["scheme"], voided: r["voided"] ?? false)
     }
 }
+
+/// A read-only look at a journal without its key (for `tapctl diagnose`): SQLite's integrity check and the
+/// store-and-forward queue's state. Nothing sealed is opened.
+public enum JournalInspection {
+    public struct Report: Sendable {
+        public let integrity: String
+        public let pending: Int
+        public let quarantined: Int
+        public let oldestPending: Date?
+    }
+
+    public static func inspect(path: String) throws -> Report {
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(5)
+        let db = try DatabaseQueue(path: path, configuration: config)
+        return try db.read { db in
+            let integrity = try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "unknown"
+            let hasSAF = try db.tableExists("saf")
+            let pending = hasSAF ? try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = 'pending'") ?? 0 : 0
+            let quarantined = hasSAF ? try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = 'quarantined'") ?? 0 : 0
+            let oldest = hasSAF ? try Date.fetchOne(db, sql: "SELECT MIN(created_at) FROM saf WHERE status = 'pending'") : nil
+            return Report(integrity: integrity, pending: pending, quarantined: quarantined, oldestPending: oldest)
+        }
+    }
+}

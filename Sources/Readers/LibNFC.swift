@@ -188,7 +188,7 @@ public final class NFCReader: @unchecked Sendable {
     deinit { close() }
 
     /// The tty of a UART connstring (`pn532_uart:/dev/ttyUSB0[:115200]`, `arygon:…`, `acr122s:…`), else nil.
-    static func serialPort(of connstring: String) -> String? {
+    public static func serialPort(of connstring: String) -> String? {
         let parts = connstring.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count >= 2, ["pn532_uart", "arygon", "acr122s"].contains(String(parts[0])), parts[1].hasPrefix("/") else { return nil }
         return String(parts[1])

@@ -40,7 +40,8 @@ public struct ReaderManagerConfiguration: Sendable, Codable, Equatable {
         preferred = try c.decodeIfPresent(String.self, forKey: .preferred)
         ignore = try c.decodeIfPresent([String].self, forKey: .ignore) ?? []
         signals = try c.decodeIfPresent(Bool.self, forKey: .signals) ?? true
-        for s in libnfc where !s.contains(":") && s != "usb" {
+        // "driver:port" (pn532_uart:/dev/ttyUSB0, pn53x_usb:001:004), or a USB driver alone (its first device).
+        for s in libnfc where !s.contains(":") && !["usb", "acr122_usb", "pn53x_usb"].contains(s) {
             throw DecodingError.dataCorruptedError(forKey: .libnfc, in: c, debugDescription: "\"\(s)\" is not a libnfc connstring (driver:port, e.g. pn532_uart:/dev/ttyUSB0)")
         }
     }
