@@ -77,7 +77,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Resources/openapi.json")], swiftSettings: strict),
-        .target(name: "Diagnostics", dependencies: ["Readers", "Acquirer", "TapdCore", "EMVKernel", "Journal", "TLV", "ISO8583"], swiftSettings: strict),
+        .target(name: "Diagnostics", dependencies: ["Readers", "Acquirer", "TapdCore", "EMVKernel", "Journal", "TLV", "ISO8583", "APDU"], swiftSettings: strict),
         .target(name: "FuzzTargets", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583"], swiftSettings: strict),
         .target(name: "Simulators", dependencies: [
             "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Acquirer",
@@ -113,7 +113,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["TLV", "EMVCrypto", "EMVKernel"], path: "Tests/TestSupport"),
         .testTarget(name: "ReaderTests", dependencies: ["Readers", "Simulators", "EMVKernel", "EMVCrypto", "TLV", "APDU", "TestSupport"]),
         .testTarget(name: "DeploymentTests", dependencies: ["Readers"]),
-        .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "TapdCore", "Journal", "Simulators"]),
+        .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "TapdCore", "Journal", "Simulators", "Readers", "TestSupport"]),
         .testTarget(name: "DaemonTests", dependencies: ["TapdCore", "ControlAPI", "Readers", "Simulators", "Acquirer", "Journal", "EMVKernel", "TLV", "TestSupport"]),
         .testTarget(name: "TapdCoreTests", dependencies: ["TapdCore", "Simulators", "EMVKernel", "TLV", "ISO8583"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal"]),

@@ -23,6 +23,7 @@ struct Diagnose: AsyncParsableCommand {
     @Flag(help: "Print the report as JSON.") var json = false
     @Option(help: "Write a support archive (.tar.gz) to this file.") var bundle: String?
     @Flag(help: "Skip the acquirer link test (DNS, TCP, TLS, echo).") var offline = false
+    @Option(help: "RF test: wait this many seconds for a card or phone and talk to it (only while tapd is stopped).") var tap: Int?
     @Option(help: .hidden) var root = "/"
 
     func run() async throws {
@@ -43,6 +44,18 @@ struct Diagnose: AsyncParsableCommand {
             linkConnected = (st["acquirer"] as? [String: Any])?["connected"] as? Bool
         }
         var findings = Diagnostics.run(input)
+        let readerConfig = input.configuration?.readers ?? ReaderManagerConfiguration()
+        if root == "/", input.tapdStatus == nil, readerConfig.pcsc {
+            findings.append(await Diagnostics.livePCSC())
+        }
+        if let tap {
+            if input.tapdStatus != nil {
+                findings.append(Finding("RF test", .warn, "tapd is running and owns the readers", fix: "stop tapd for the RF test, or make a sale: tapctl sale 0.01 --wait"))
+            } else {
+                if !json { FileHandle.standardError.write(Data("RF test: present a card or phone within \(tap) s…\n".utf8)) }
+                findings.append(await Diagnostics.rfTest(readerConfig, seconds: max(1, min(tap, 120))))
+            }
+        }
         if !offline, root == "/" || input.configuration?.acquirer != nil {
             findings.append(await Diagnostics.acquirer(input.configuration, tapdLinkConnected: linkConnected))
         }

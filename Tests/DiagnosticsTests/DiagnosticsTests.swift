@@ -7,6 +7,8 @@ import TapdCore
 import Journal
 import Simulators
 @testable import Diagnostics
+import Readers
+import TestSupport
 
 /// A machine laid out under a temporary directory: a healthy PC/SC terminal unless a test breaks something.
 final class FakeTree {
@@ -299,6 +301,40 @@ final class DiagnosticsTests: XCTestCase {
         XCTAssertEqual(foreign.verdict, .fail)
         XCTAssertTrue(foreign.summary.contains("TLS"), foreign.summary)
         XCTAssertTrue(foreign.fix?.contains("certificates") == true)
+    }
+
+    /// The RF test through real libnfc and the PN532 emulator: a card gives its ATS, PPSE and applications; none
+    /// gives a FAIL with what to try.
+    func testRFTest() async throws {
+        let emulator = try PN532Emulator()
+        defer { emulator.stop() }
+        let readers = ReaderManagerConfiguration(pcsc: false, libnfc: [emulator.connstring])
+        emulator.present(try VirtualCard(.visaCard()))
+        let ok = await Diagnostics.rfTest(readers, seconds: 3)
+        XCTAssertEqual(ok.verdict, .pass, "\(ok)")
+        XCTAssertTrue(ok.evidence.contains("SELECT PPSE: 9000") || ok.evidence.contains { $0.hasPrefix("SELECT PPSE") }, "\(ok.evidence)")
+        XCTAssertTrue(ok.evidence.contains { $0.hasPrefix("applications: A0000000031010") }, "\(ok.evidence)")
+        XCTAssertTrue(ok.evidence.contains("FWI 7"), "\(ok.evidence)")
+        XCTAssertTrue(ok.evidence.contains { $0.hasPrefix("per-APDU time: ") && $0.hasSuffix(" ms") })
+        emulator.present(nil)
+        let none = await Diagnostics.rfTest(readers, seconds: 1)
+        XCTAssertEqual(none.verdict, .fail)
+        XCTAssertEqual(none.summary, "no card or phone within 1 s")
+        XCTAssertTrue(none.fix?.contains("flat on the reader") == true)
+    }
+
+    /// The live pcscd probe against the test pcscd (root): readers, and the card's ATR when one is there.
+    func testLivePCSCProbe() async throws {
+        let lab = try PCSCLab.shared.get()
+        let (vicc, _) = try lab.insert("visa-card")
+        defer { if vicc.isRunning { vicc.terminate() }; vicc.waitUntilExit() }
+        var f = await Diagnostics.livePCSC()
+        for _ in 0..<50 where !f.evidence.contains(where: { $0.contains("card present") }) {
+            try await Task.sleep(for: .milliseconds(100))
+            f = await Diagnostics.livePCSC()
+        }
+        XCTAssertEqual(f.verdict, .pass, "\(f)")
+        XCTAssertTrue(f.evidence.contains { $0.hasPrefix("Virtual PCD 00 00 — card present, ATR 3B8F8001") }, "\(f.evidence)")
     }
 
     func testLogsAreMaskedForTheSupportBundle() {
