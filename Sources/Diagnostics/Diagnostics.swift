@@ -69,6 +69,7 @@ public enum Diagnostics {
         out += permissions(s, devices: devices, configuration: input.configuration)
         out.append(udevRules(s))
         out += libnfcDevices(s, configuration: input.configuration)
+        out.append(libnfcConfiguration(s, configuration: input.configuration))
         out.append(caKeys(s, configuration: input.configuration, now: input.now))
         out.append(clock(input.now))
         out += journal(s, configuration: input.configuration)
@@ -319,6 +320,30 @@ public enum Diagnostics {
             }
             return Finding("libnfc \(connstring)", .pass, "\(port) exists and tapd may open it", evidence: ["a PN532 that does not answer: board in I2C/SPI mode, TX/RX swapped, or wrong baud (`LIBNFC_LOG_LEVEL=3 nfc-list` shows the step)"])
         }
+    }
+
+    /// libnfc's own configuration (/etc/nfc/libnfc.conf, /etc/nfc/devices.d/*.conf): devices named there are not
+    /// used by tapd unless they are also in readers.libnfc; intrusive scanning probes every serial port.
+    static func libnfcConfiguration(_ s: SystemView, configuration: TapdConfiguration?) -> Finding {
+        let files = (s.exists("/etc/nfc/libnfc.conf") ? ["/etc/nfc/libnfc.conf"] : []) + s.list("/etc/nfc/devices.d").filter { $0.hasSuffix(".conf") }.map { "/etc/nfc/devices.d/\($0)" }
+        var devices: [String] = []
+        var intrusive = false
+        for f in files {
+            for raw in (s.read(f) ?? "").split(separator: "\n") {
+                let line = raw.trimmingCharacters(in: .whitespaces)
+                guard !line.hasPrefix("#"), let eq = line.firstIndex(of: "=") else { continue }
+                let key = line[..<eq].trimmingCharacters(in: .whitespaces)
+                let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                if key.hasSuffix("connstring") { devices.append(value) }
+                if key == "allow_intrusive_scan", value == "true" { intrusive = true }
+            }
+        }
+        let used = configuration?.readers.libnfc ?? []
+        let ev = files.isEmpty ? ["no libnfc configuration files"] : files + devices.map { "device: \($0)" }
+        if intrusive { return Finding("libnfc configuration", .warn, "libnfc's intrusive scan is on: it writes to every serial port it finds", evidence: ev, fix: "set allow_intrusive_scan = false in /etc/nfc/libnfc.conf; tapd names its devices in readers.libnfc") }
+        let unused = devices.filter { !used.contains($0) }
+        if !unused.isEmpty { return Finding("libnfc configuration", .warn, "libnfc.conf names devices tapd does not use", evidence: ev, fix: "add them to readers.libnfc in tapd.toml if tapd should drive them") }
+        return Finding("libnfc configuration", .pass, "libnfc configuration agrees with tapd's", evidence: ev)
     }
 
     // MARK: Keys, clock, journal

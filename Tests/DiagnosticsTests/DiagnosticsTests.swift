@@ -211,6 +211,18 @@ final class DiagnosticsTests: XCTestCase {
         XCTAssertEqual(try finding(try t.diagnose(config: "[readers]\npcsc = false\nlibnfc = [\"pn532_uart:/dev/ttyUSB0\"]\n"), "USB readers").verdict, .pass, "a UART reader needs no USB one")
     }
 
+    func testLibnfcConfiguration() throws {
+        let t = try FakeTree()
+        XCTAssertEqual(try finding(try t.diagnose(), "libnfc configuration").verdict, .pass)
+        try t.write("/etc/nfc/devices.d/pn532.conf", "name = \"My PN532\"\nconnstring = pn532_uart:/dev/ttyS0\n")
+        let f = try finding(try t.diagnose(), "libnfc configuration")
+        XCTAssertEqual(f.verdict, .warn)
+        XCTAssertTrue(f.evidence.contains("device: pn532_uart:/dev/ttyS0"), "\(f.evidence)")
+        XCTAssertEqual(try finding(try t.diagnose(config: "[readers]\nlibnfc = [\"pn532_uart:/dev/ttyS0\"]\n"), "libnfc configuration").verdict, .pass)
+        try t.write("/etc/nfc/libnfc.conf", "allow_intrusive_scan = true\n")
+        XCTAssertEqual(try finding(try t.diagnose(), "libnfc configuration").summary, "libnfc's intrusive scan is on: it writes to every serial port it finds")
+    }
+
     // §5 row 14: a PC/SC-only reader configured for libnfc.
     func testACR1252UForLibnfc() throws {
         let t = try FakeTree()
