@@ -10,6 +10,11 @@ import Readers
 import TapdCore
 import ControlAPI
 
+struct APIBindError: Error, CustomStringConvertible {
+    let socket: String
+    var description: String { "cannot listen on \(socket) (does its directory exist and may tapd write there?)" }
+}
+
 final class DaemonRuntime: @unchecked Sendable {
     let settings: DaemonSettings
     let journal: Journal
@@ -110,19 +115,28 @@ final class DaemonRuntime: @unchecked Sendable {
         // The API socket; readiness once it is bound.
         let dir = (settings.socket as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        let ready = AsyncStream.makeStream(of: Void.self)
+        let ready = AsyncStream.makeStream(of: Bool.self)
         let socket = settings.socket, group = settings.socketGroup, log = logger
         apiTask = Task { [api] in
-            try await api.run {
-                // Mode 0660 and group tapd: the point of sale runs as a member of that group.
-                chmod(socket, 0o660)
-                if let g = getgrnam(group) { chown(socket, UInt32.max, g.pointee.gr_gid) } else { log.notice("group \(group) does not exist; the socket keeps its group") }
-                ready.continuation.yield()
+            do {
+                try await api.run {
+                    // Mode 0660 and group tapd: the point of sale runs as a member of that group.
+                    chmod(socket, 0o660)
+                    if let g = getgrnam(group) { chown(socket, UInt32.max, g.pointee.gr_gid) } else { log.notice("group \(group) does not exist; the socket keeps its group") }
+                    ready.continuation.yield(true)
+                    ready.continuation.finish()
+                }
+            } catch {
+                // Could not bind (no such directory, permissions, another tapd): say so instead of waiting forever.
+                log.critical("the API socket cannot be opened", metadata: ["socket": "\(socket)", "error": "\(error)"])
+                ready.continuation.yield(false)
                 ready.continuation.finish()
+                throw error
             }
         }
-        for await _ in ready.stream { break }
-        if let t = apiTask, t.isCancelled { throw CancellationError() }
+        var bound = false
+        for await ok in ready.stream { bound = ok; break }
+        guard bound else { throw APIBindError(socket: settings.socket) }
         notifier.notify("READY=1\nSTATUS=ready: API on \(settings.socket)")
         if let w = notifier.watchdogInterval {
             background { [notifier] in

@@ -393,6 +393,29 @@ final class DaemonTests: XCTestCase {
         XCTAssertTrue(text.contains("[See phone for instructions] see_phone") || text.contains("see_phone"), "the phone asked to be looked at: \(text)")
     }
 
+    /// A socket that cannot be bound ends tapd with a clear error, not a hang.
+    func testUnusableSocketPathFailsClearly() async throws {
+        let h = try await DaemonHarness()
+        defer { Task { await h.shutdown() } }
+        try h.writeConfig(pcsc: false)
+        let config = try String(contentsOfFile: h.directory + "/tapd.toml", encoding: .utf8)
+            .replacingOccurrences(of: "socket = \"\(h.socket)\"", with: "socket = \"/proc/tapd-cannot-be-here/api.sock\"")
+        try config.write(toFile: h.directory + "/tapd.toml", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: DaemonHarness.tapdBinary)
+        p.arguments = ["run", "--config", h.directory + "/tapd.toml"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let killer = Task { try await Task.sleep(for: .seconds(20)); if p.isRunning { p.terminate() } }
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        killer.cancel()
+        XCTAssertEqual(p.terminationStatus, 1, text)
+        XCTAssertTrue(text.contains("cannot listen on /proc/tapd-cannot-be-here/api.sock"), text)
+    }
+
     func testInvalidConfigurationStopsBeforeTouchingAnything() async throws {
         let h = try await DaemonHarness()
         defer { Task { await h.shutdown() } }
