@@ -393,6 +393,37 @@ final class DaemonTests: XCTestCase {
         XCTAssertTrue(text.contains("[See phone for instructions] see_phone") || text.contains("see_phone"), "the phone asked to be looked at: \(text)")
     }
 
+    /// SIGTERM while a sale is online lets it finish (within shutdown_grace); one still waiting for a card is
+    /// cancelled; after the restart both read as they ended.
+    func testSIGTERMFinishesTheOnlineSaleAndCancelsTheWaitingOne() async throws {
+        let h = try await DaemonHarness()
+        defer { Task { await h.shutdown() } }
+        try h.writeConfig(pcsc: false, responseTimeout: 10)
+        try await h.start()
+        try await h.waitForReaders([h.emulator.connstring])
+        h.emulator.present(try VirtualCard(.visaCard()))
+        let (_, t) = try await h.sale(2093)             // .93: the simulator answers after 3 s
+        let id = did(t)
+        _ = try await h.wait(id, for: "online") { $0["status"] as? String == "online" }
+        let started = ContinuousClock.now
+        h.stop()                                        // SIGTERM, and wait for the exit
+        XCTAssertGreaterThan(ContinuousClock.now - started, .seconds(1), "tapd waited for the answer")
+        try await h.start()
+        let done = try await h.transaction(id)
+        XCTAssertEqual(done["status"] as? String, "approved", "\(done)")
+        XCTAssertEqual(done["journal_state"] as? String, "answered")
+        h.emulator.present(nil)
+        // A sale waiting for a card when SIGTERM comes is cancelled.
+        try await h.waitForReaders([h.emulator.connstring])
+        let (_, w) = try await h.sale(300)
+        let wid = did(w)
+        _ = try await h.wait(wid, for: "waiting") { $0["status"] as? String == "waiting_for_card" }
+        h.stop()
+        try await h.start()
+        let cancelled = try await h.transaction(wid)
+        XCTAssertEqual(cancelled["status"] as? String, "cancelled", "\(cancelled)")
+    }
+
     /// A socket that cannot be bound ends tapd with a clear error, not a hang.
     func testUnusableSocketPathFailsClearly() async throws {
         let h = try await DaemonHarness()
