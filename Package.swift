@@ -112,10 +112,10 @@ let package = Package(
         // Test harness shared by test targets (a real pcscd with vpcd in private namespaces).
         .target(name: "TestSupport", dependencies: ["TLV", "EMVCrypto", "EMVKernel"], path: "Tests/TestSupport"),
         .testTarget(name: "ReaderTests", dependencies: ["Readers", "Simulators", "EMVKernel", "EMVCrypto", "TLV", "APDU", "TestSupport"]),
-        .testTarget(name: "DeploymentTests", dependencies: ["Readers"]),
+        .testTarget(name: "DeploymentTests", dependencies: ["Readers", "TestSupport"]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "TapdCore", "Journal", "Simulators", "Readers", "TestSupport"]),
         .testTarget(name: "DaemonTests", dependencies: ["TapdCore", "ControlAPI", "Readers", "Simulators", "Acquirer", "Journal", "EMVKernel", "TLV", "TestSupport"]),
-        .testTarget(name: "TapdCoreTests", dependencies: ["TapdCore", "Simulators", "EMVKernel", "TLV", "ISO8583"]),
+        .testTarget(name: "TapdCoreTests", dependencies: ["TapdCore", "Simulators", "EMVKernel", "TLV", "ISO8583", "TestSupport"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal"]),
         .testTarget(name: "AcquirerTests", dependencies: [
             "Acquirer", "Journal", "ISO8583", "TLV", "EMVKernel", "Simulators", "TapdCore",

@@ -335,16 +335,7 @@ final class DaemonTests: XCTestCase {
         try await h.start()
         try await h.waitForReaders([h.emulator.connstring])
         func tapctl(_ args: [String]) throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: DaemonHarness.tapdBinary).deletingLastPathComponent().appendingPathComponent("tapctl")
-            p.arguments = args + ["--socket", h.socket]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+            try Tool.run(Tool.buildDirectory + "/tapctl", args + ["--socket", h.socket])
         }
         h.emulator.present(try VirtualCard(.mastercardPhone()))
         let (code, text) = try tapctl(["sale", "90.00", "--wait"])
@@ -378,17 +369,9 @@ final class DaemonTests: XCTestCase {
     /// test pcscd's network namespace, where vpcd listens.
     func testDemoGoesThroughPCSCWhenPcscdWithVpcdIsThere() throws {
         let lab = try PCSCLab.shared.get()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        p.arguments = ["--net=/proc/\(lab.pid)/ns/net", DaemonHarness.tapdBinary, "demo"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let (status, text) = try Tool.run("/usr/bin/nsenter", ["--net=/proc/\(lab.pid)/ns/net", DaemonHarness.tapdBinary, "demo"])
         XCTAssertTrue(text.contains("Reader: Virtual PCD 00 00 — virtual cards served to this machine's pcscd through the vpcd driver"), text)
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        XCTAssertEqual(status, 0, text)
         XCTAssertTrue(text.contains("Demo complete: every sale ended as expected."), text)
         XCTAssertTrue(text.contains("[See phone for instructions] see_phone") || text.contains("see_phone"), "the phone asked to be looked at: \(text)")
     }

@@ -5,6 +5,7 @@
 import XCTest
 import Foundation
 @testable import Readers
+import TestSupport
 
 final class DeploymentTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -12,19 +13,7 @@ final class DeploymentTests: XCTestCase {
 
     func run(_ tool: String, _ args: [String], cwd: String? = nil, env: [String: String] = [:]) throws -> (Int32, String) {
         guard FileManager.default.isExecutableFile(atPath: tool) else { throw XCTSkip("\(tool) is not installed") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = args
-        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        return try Tool.run(tool, args, environment: env, directory: cwd)
     }
 
     func temp() throws -> String {

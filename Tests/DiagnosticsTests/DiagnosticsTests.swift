@@ -376,14 +376,7 @@ final class DiagnosticsTests: XCTestCase {
         let findings = try JSONDecoder().decode([Finding].self, from: data)
         XCTAssertEqual(findings.first { $0.check == "kernel NFC driver" }?.verdict, .fail)
         XCTAssertTrue(FileManager.default.fileExists(atPath: bundle))
-        let list = Process()
-        list.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
-        list.arguments = ["-tzf", bundle]
-        let names = Pipe()
-        list.standardOutput = names
-        try list.run()
-        let text = String(decoding: names.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        list.waitUntilExit()
+        let text = try Tool.run("/usr/bin/tar", ["-tzf", bundle]).output
         XCTAssertTrue(text.contains("tapd-support/report.json") && text.contains("tapd-support/report.txt") && text.contains("tapd-support/versions.txt"), text)
     }
 }

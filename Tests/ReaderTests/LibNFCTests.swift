@@ -7,6 +7,7 @@ import APDU
 import EMVKernel
 import Simulators
 @testable import Readers
+import TestSupport
 
 final class LibNFCTests: XCTestCase {
     static func keys() throws -> CAKeyStore {
@@ -30,19 +31,8 @@ final class LibNFCTests: XCTestCase {
         let emulator = try PN532Emulator()
         defer { emulator.stop() }
         emulator.present(try VirtualCard(.visaCard()))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/nfc-list")
-        var env = ProcessInfo.processInfo.environment
-        env["LIBNFC_DEVICE"] = emulator.connstring
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        let (status, text) = try Tool.run("/usr/bin/nfc-list", [], environment: ["LIBNFC_DEVICE": emulator.connstring])
+        XCTAssertEqual(status, 0, text)
         XCTAssertTrue(text.contains("opened"), text)
         XCTAssertTrue(text.contains("ISO/IEC 14443A (106 kbps) target"), text)
         XCTAssertTrue(text.contains("ATQA (SENS_RES): 00  04"), text)

@@ -151,22 +151,7 @@ final class PCSCTests: XCTestCase {
         let ctx = try PCSCContext()
         let (process, _, _) = try await insert(lab, ctx, "visa-card")
         defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
-        func run(_ tool: String, _ args: [String], input: String? = nil) throws -> String {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: tool)
-            p.arguments = args
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            let inPipe = Pipe()
-            p.standardInput = inPipe
-            try p.run()
-            if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
-            try inPipe.fileHandleForWriting.close()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return String(decoding: data, as: UTF8.self)
-        }
+        func run(_ tool: String, _ args: [String], input: String? = nil) throws -> String { try Tool.run(tool, args, input: input).output }
         let readers = try run("/usr/bin/pcsc_scan", ["-r"])
         XCTAssertTrue(readers.contains("Virtual PCD 00 00"), readers)
         let script = try run("/usr/bin/scriptor", ["-r", "Virtual PCD 00 00"], input: "00 A4 04 00 0E 32 50 41 59 2E 53 59 53 2E 44 44 46 30 31 00\n")

@@ -3,25 +3,17 @@
 import XCTest
 import Foundation
 import Simulators
+import TestSupport
 
 final class DemoTests: XCTestCase {
     func testDemoRunsEndToEndAndMasksCardData() throws {
         let tapd = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tapd").path
         guard FileManager.default.isExecutableFile(atPath: tapd) else { return XCTFail("tapd not built at \(tapd)") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tapd)
-        p.arguments = ["demo"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
+        let (status, text) = try Tool.run(tapd, ["demo"])
         let pans = [CardProfile.visaCard().pan, CardProfile.mastercardCard().pan, CardProfile.visaPhone().pan, CardProfile.mastercardPhone().pan]
         let leaked = pans.filter { text.contains($0) }
         XCTAssertTrue(leaked.isEmpty, "\(leaked.count) full PANs in the demo output")
-        XCTAssertEqual(p.terminationStatus, 0, text.count < 4000 && leaked.isEmpty ? text : "demo failed")
+        XCTAssertEqual(status, 0, text.count < 4000 && leaked.isEmpty ? text : "demo failed")
         XCTAssertTrue(text.contains("Demo complete: every sale ended as expected."))
         XCTAssertTrue(text.contains("answered 51 (declined)"))
         XCTAssertTrue(text.contains("POST /v1/transactions → 201"), "the demo's sales go through the API socket")
