@@ -141,12 +141,18 @@ final class DaemonTests: XCTestCase {
 
     func did(_ t: [String: Any]) -> String { t["id"] as? String ?? "" }
 
-    func testSaleNobodyTapsTimesOut() async throws {
+    /// A running daemon on the libnfc PN532 only (no PC/SC), its reader attached; shut down after the test.
+    func daemon(cardTimeout: Double = 8, responseTimeout: Double = 3) async throws -> DaemonHarness {
         let h = try await DaemonHarness()
-        defer { Task { await h.shutdown() } }
-        try h.writeConfig(pcsc: false, cardTimeout: 1)
+        addTeardownBlock { await h.shutdown() }
+        try h.writeConfig(pcsc: false, cardTimeout: cardTimeout, responseTimeout: responseTimeout)
         try await h.start()
         try await h.waitForReaders([h.emulator.connstring])
+        return h
+    }
+
+    func testSaleNobodyTapsTimesOut() async throws {
+        let h = try await daemon(cardTimeout: 1)
         let (code, t) = try await h.sale(700)
         XCTAssertEqual(code, 201)
         let timedOut = try await h.wait(did(t))
@@ -157,11 +163,7 @@ final class DaemonTests: XCTestCase {
     func testKilledWhileOnlineThenRestarted() async throws {
         // The acquirer never answers (.91) and the daemon is killed while it waits: on restart the journal says the
         // request may have gone out, so a reversal is queued and delivered, and the API tells the final state.
-        let h = try await DaemonHarness()
-        defer { Task { await h.shutdown() } }
-        try h.writeConfig(pcsc: false, responseTimeout: 30)
-        try await h.start()
-        try await h.waitForReaders([h.emulator.connstring])
+        let h = try await daemon(responseTimeout: 30)
         h.emulator.present(try VirtualCard(.visaCard()))
         let (_, t) = try await h.sale(4291)
         let id = did(t)
@@ -179,11 +181,7 @@ final class DaemonTests: XCTestCase {
     }
 
     func testBadRequestsGetClearErrors() async throws {
-        let h = try await DaemonHarness()
-        defer { Task { await h.shutdown() } }
-        try h.writeConfig(pcsc: false)
-        try await h.start()
-        try await h.waitForReaders([h.emulator.connstring])
+        let h = try await daemon()
         let c = h.client
         let notJSON = try await c.request("POST", "/v1/transactions", body: Data("{amount: 1".utf8))
         XCTAssertEqual(notJSON.status, 422)
@@ -224,11 +222,7 @@ final class DaemonTests: XCTestCase {
     }
 
     func testManyClientsAtOnceDuringSales() async throws {
-        let h = try await DaemonHarness()
-        defer { Task { await h.shutdown() } }
-        try h.writeConfig(pcsc: false)
-        try await h.start()
-        try await h.waitForReaders([h.emulator.connstring])
+        let h = try await daemon()
         final class Failures: @unchecked Sendable { let lock = NSLock(); var list: [String] = []; var streamed = 0 }
         let failures = Failures()
         // 20 clients stream events (one never reads fast: it sleeps in its handler), 180 poll the status.
@@ -274,11 +268,7 @@ final class DaemonTests: XCTestCase {
     }
 
     func testAnswersMatchTheOpenAPIDocument() async throws {
-        let h = try await DaemonHarness()
-        defer { Task { await h.shutdown() } }
-        try h.writeConfig(pcsc: false)
-        try await h.start()
-        try await h.waitForReaders([h.emulator.connstring])
+        let h = try await daemon()
         let spec = try await h.client.get("/v1/openapi.json")
         XCTAssertEqual(spec.status, 200)
         let v = try OpenAPIValidator(spec.body)
@@ -329,11 +319,7 @@ final class DaemonTests: XCTestCase {
 
     /// tapctl against the running daemon: a sale followed live, status and history as JSON, errors with exit codes.
     func testTapctlDrivesTheDaemon() async throws {
-        let h = try await DaemonHarness()
-        defer { Task { await h.shutdown() } }
-        try h.writeConfig(pcsc: false)
-        try await h.start()
-        try await h.waitForReaders([h.emulator.connstring])
+        let h = try await daemon()
         func tapctl(_ args: [String]) throws -> (Int32, String) {
             try Tool.run(Tool.buildDirectory + "/tapctl", args + ["--socket", h.socket])
         }
@@ -379,11 +365,7 @@ final class DaemonTests: XCTestCase {
     /// SIGTERM while a sale is online lets it finish (within shutdown_grace); one still waiting for a card is
     /// cancelled; after the restart both read as they ended.
     func testSIGTERMFinishesTheOnlineSaleAndCancelsTheWaitingOne() async throws {
-        let h = try await DaemonHarness()
-        defer { Task { await h.shutdown() } }
-        try h.writeConfig(pcsc: false, responseTimeout: 10)
-        try await h.start()
-        try await h.waitForReaders([h.emulator.connstring])
+        let h = try await daemon(responseTimeout: 10)
         h.emulator.present(try VirtualCard(.visaCard()))
         let (_, t) = try await h.sale(2093)             // .93: the simulator answers after 3 s
         let id = did(t)
