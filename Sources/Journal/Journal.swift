@@ -90,6 +90,19 @@ public final class Journal: Sendable {
         try Self.migrator.migrate(db)
     }
 
+    /// A date as GRDB stores it ("yyyy-MM-dd HH:mm:ss.SSS", UTC), made here: GRDB's own encoder goes through
+    /// Foundation's DateFormatter, which brings up ICU (megabytes of resident memory) for every write.
+    static func sqlDate(_ d: Date) -> String {
+        let t = d.timeIntervalSince1970
+        var seconds = time_t(t.rounded(.down))
+        var millis = Int(((t - Double(seconds)) * 1000).rounded())
+        if millis == 1000 { seconds += 1; millis = 0 }
+        var tm = tm()
+        gmtime_r(&seconds, &tm)
+        func pad(_ v: Int32, _ n: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, n - s.count)) + s }
+        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2)) \(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(millis), 3))"
+    }
+
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
@@ -163,7 +176,7 @@ public final class Journal: Sendable {
             }
             let id = UUID().uuidString.lowercased()
             try db.execute(sql: "INSERT INTO txn (id, idempotency_key, state, amount, currency, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           arguments: [id, idempotencyKey, TransactionState.created.rawValue, amount, currency, now, now])
+                           arguments: [id, idempotencyKey, TransactionState.created.rawValue, amount, currency, Self.sqlDate(now), Self.sqlDate(now)])
             return (Self.record(try Row.fetchOne(db, sql: "SELECT * FROM txn WHERE id = ?", arguments: [id])!), true)
         }
     }
@@ -176,7 +189,7 @@ public final class Journal: Sendable {
     public func transactions(limit: Int = 50, before: Date? = nil) throws -> [TransactionRecord] {
         try db.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM txn WHERE created_at < ? ORDER BY created_at DESC, id DESC LIMIT ?",
-                             arguments: [before ?? Date.distantFuture, max(1, min(limit, 1000))]).map(Self.record)
+                             arguments: [Self.sqlDate(before ?? Date.distantFuture), max(1, min(limit, 1000))]).map(Self.record)
         }
     }
 
@@ -190,7 +203,7 @@ public final class Journal: Sendable {
             try db.execute(sql: """
                 UPDATE txn SET state = ?, masked_pan = COALESCE(?, masked_pan), response_code = COALESCE(?, response_code),
                 approval_code = COALESCE(?, approval_code), updated_at = ? WHERE id = ?
-                """, arguments: [state.rawValue, maskedPAN, responseCode, approvalCode, now, id])
+                """, arguments: [state.rawValue, maskedPAN, responseCode, approvalCode, Self.sqlDate(now), id])
         }
     }
 
@@ -201,7 +214,7 @@ public final class Journal: Sendable {
             try db.execute(sql: """
                 UPDATE txn SET status = COALESCE(?, status), reason = COALESCE(?, reason), reader = COALESCE(?, reader),
                 scheme = COALESCE(?, scheme), voided = COALESCE(?, voided), updated_at = ? WHERE id = ?
-                """, arguments: [status, reason, reader, scheme, voided, now, id])
+                """, arguments: [status, reason, reader, scheme, voided, Self.sqlDate(now), id])
             guard db.changesCount == 1 else { throw JournalError.notFound(id) }
         }
     }
@@ -214,7 +227,7 @@ public final class Journal: Sendable {
                   let from = TransactionState(rawValue: row["state"]) else { throw JournalError.notFound(id) }
             guard Self.allowed(from: from, to: .requestPersisted) else { throw JournalError.invalidTransition(id, from: from, to: .requestPersisted) }
             try db.execute(sql: "UPDATE txn SET state = ?, mti = ?, stan = ?, rrn = ?, request = ?, updated_at = ? WHERE id = ?",
-                           arguments: [TransactionState.requestPersisted.rawValue, mti, stan, rrn, Data(sealed), now, id])
+                           arguments: [TransactionState.requestPersisted.rawValue, mti, stan, rrn, Data(sealed), Self.sqlDate(now), id])
         }
     }
 
@@ -254,13 +267,13 @@ public final class Journal: Sendable {
             try db.execute(sql: """
                 INSERT INTO saf (txn_id, kind, mti, message, attempts, next_attempt_at, expires_at, status, created_at)
                 VALUES (?, ?, ?, NULL, 0, ?, ?, ?, ?)
-                """, arguments: [transactionID, kind.rawValue, mti, now, now.addingTimeInterval(expiresAfter), SAFStatus.pending.rawValue, now])
+                """, arguments: [transactionID, kind.rawValue, mti, Self.sqlDate(now), Self.sqlDate(now.addingTimeInterval(expiresAfter)), SAFStatus.pending.rawValue, Self.sqlDate(now)])
             let id = db.lastInsertedRowID
             try db.execute(sql: "UPDATE saf SET message = ? WHERE id = ?", arguments: [Data(try key.seal(message, context: "saf:\(id)")), id])
             let next: TransactionState = kind == .reversal ? .reversalQueued : .adviceQueued
             if let row = try Row.fetchOne(db, sql: "SELECT state FROM txn WHERE id = ?", arguments: [transactionID]),
                let from = TransactionState(rawValue: row["state"]), Self.allowed(from: from, to: next) {
-                try db.execute(sql: "UPDATE txn SET state = ?, updated_at = ? WHERE id = ?", arguments: [next.rawValue, now, transactionID])
+                try db.execute(sql: "UPDATE txn SET state = ?, updated_at = ? WHERE id = ?", arguments: [next.rawValue, Self.sqlDate(now), transactionID])
             }
             return id
         }
@@ -285,7 +298,7 @@ public final class Journal: Sendable {
     public func safAttemptFailed(_ id: Int64, error: String, counted: Bool, retryAt: Date) throws {
         try db.write { db in
             try db.execute(sql: "UPDATE saf SET attempts = attempts + ?, tries = tries + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
-                           arguments: [counted ? 1 : 0, error, retryAt, id])
+                           arguments: [counted ? 1 : 0, error, Self.sqlDate(retryAt), id])
         }
     }
 
@@ -297,7 +310,7 @@ public final class Journal: Sendable {
             let txn: String = row["txn_id"]
             let kind = SAFKind(rawValue: row["kind"]) ?? .reversal
             try db.execute(sql: "UPDATE txn SET state = ?, request = NULL, updated_at = ? WHERE id = ?",
-                           arguments: [kind == .reversal ? TransactionState.reversed.rawValue : TransactionState.adviceDelivered.rawValue, now, txn])
+                           arguments: [kind == .reversal ? TransactionState.reversed.rawValue : TransactionState.adviceDelivered.rawValue, Self.sqlDate(now), txn])
         }
     }
 
@@ -336,7 +349,7 @@ public final class Journal: Sendable {
 
     public func audit(actor: String, event: String, details: String? = nil, now: Date = Date()) throws {
         try db.write { db in
-            try db.execute(sql: "INSERT INTO audit (at, actor, event, details) VALUES (?, ?, ?, ?)", arguments: [now, actor, event, details])
+            try db.execute(sql: "INSERT INTO audit (at, actor, event, details) VALUES (?, ?, ?, ?)", arguments: [Self.sqlDate(now), actor, event, details])
         }
     }
 
@@ -353,7 +366,7 @@ public final class Journal: Sendable {
         let settled = [TransactionState.answered, .reversed, .adviceDelivered, .declined, .failed, .cancelled].map { "'\($0.rawValue)'" }.joined(separator: ",")
         return try db.write { db in
             try db.execute(sql: "UPDATE txn SET request = NULL WHERE request IS NOT NULL AND state IN (\(settled)) AND updated_at < ?",
-                           arguments: [now.addingTimeInterval(-retention)])
+                           arguments: [Self.sqlDate(now.addingTimeInterval(-retention))])
             return db.changesCount
         }
     }

@@ -70,7 +70,8 @@ public struct StderrLogHandler: LogHandler {
             }
             out = "<\(priority)>\(text)\n"
         } else {
-            out = "\(ISO8601DateFormatter().string(from: Date())) \(level) \(label): \(text)\n"
+            // Date.ISO8601Format comes from FoundationEssentials: no ICU calendar is created for a log line.
+            out = "\(Date().ISO8601Format()) \(level) \(label): \(text)\n"
         }
         FileHandle.standardError.write(Data(out.utf8))
     }

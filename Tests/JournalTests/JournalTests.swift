@@ -147,3 +147,24 @@ final class JournalTests: XCTestCase {
         XCTAssertThrowsError(try JournalKey.load(path: short))
     }
 }
+
+final class JournalDateTests: XCTestCase {
+    /// The journal writes dates itself in GRDB's storage format (GRDB's own encoder would bring up ICU); the two must
+    /// agree to the millisecond, and reading back must give the same instant.
+    func testDatesAreWrittenInGRDBsFormat() throws {
+        for t in [0.0, 1_795_000_000.123, 1_795_000_000.9996, 951_782_400.5 /* 2000-02-29 */, 64_092_211_200] {
+            let d = Date(timeIntervalSince1970: t)
+            XCTAssertEqual(Journal.sqlDate(d), d.databaseValue.storage.value as? String, "\(t)")
+        }
+        XCTAssertEqual(Journal.sqlDate(Date(timeIntervalSince1970: 1_795_000_000.123)), "2026-11-18 11:06:40.123")
+        let dir = NSTemporaryDirectory() + "tapd-jdate-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let j = try Journal(path: dir + "/j.sqlite", key: try JournalKey(bytes: [UInt8](repeating: 1, count: 32)))
+        let now = Date(timeIntervalSince1970: 1_795_000_000.25)
+        let (r, _) = try j.createTransaction(idempotencyKey: "d", amount: 1, currency: 978, now: now)
+        XCTAssertEqual(try j.transaction(r.id)?.createdAt.timeIntervalSince1970 ?? 0, now.timeIntervalSince1970, accuracy: 0.001)
+        XCTAssertEqual(try j.transactions(limit: 5, before: now.addingTimeInterval(1)).count, 1)
+        XCTAssertEqual(try j.transactions(limit: 5, before: now).count, 0)
+    }
+}
