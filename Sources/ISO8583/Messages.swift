@@ -48,22 +48,24 @@ public struct STAN: Sendable, Equatable, Codable {
 }
 
 public enum Messages {
-    /// UTC date parts for DE 7 (MMDDhhmmss), and local ones for DE 12/13.
+    /// UTC date parts for DE 7 (MMDDhhmmss), and local ones for DE 12/13. Taken from the C library (gmtime_r,
+    /// localtime_r with the system's time zone): Foundation's TimeZone.current brings up ICU on Linux.
     static func parts(_ d: Date, utc: Bool) -> DateComponents {
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = utc ? TimeZone(identifier: "UTC")! : TimeZone.current
-        return cal.dateComponents([.year, .month, .day, .hour, .minute, .second], from: d)
+        var t = time_t(d.timeIntervalSince1970.rounded(.down))
+        var tm = tm()
+        if utc { gmtime_r(&t, &tm) } else { localtime_r(&t, &tm) }
+        return DateComponents(year: Int(tm.tm_year) + 1900, month: Int(tm.tm_mon) + 1, day: Int(tm.tm_mday),
+                              hour: Int(tm.tm_hour), minute: Int(tm.tm_min), second: Int(tm.tm_sec))
     }
     static func two(_ v: Int?) -> String { let x = (v ?? 0) % 100; return x < 10 ? "0\(x)" : "\(x)" }
 
     /// DE 37, 12 characters: last digit of the year, day of the year, hour, STAN.
     public static func retrievalReferenceNumber(stan: String, at date: Date) -> String {
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = TimeZone(identifier: "UTC")!
-        let y = cal.component(.year, from: date) % 10
-        let day = cal.ordinality(of: .day, in: .year, for: date) ?? 1
-        let ds = String(day)
-        return "\(y)" + String(repeating: "0", count: 3 - ds.count) + ds + two(cal.component(.hour, from: date)) + stan
+        var t = time_t(date.timeIntervalSince1970.rounded(.down))
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        let ds = String(Int(tm.tm_yday) + 1)
+        return "\(Int(tm.tm_year + 1900) % 10)" + String(repeating: "0", count: 3 - ds.count) + ds + two(Int(tm.tm_hour)) + stan
     }
 
     /// 0100 (authorisation) or 0200 (financial) request.
