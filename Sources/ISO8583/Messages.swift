@@ -148,7 +148,8 @@ public struct AuthorizationResponse: Sendable, Equatable {
     public var icc: ICCData.Response?
 
     /// DE 39 00, 08 (honour with identification), 10 (partial), 11 (VIP) approve.
-    public var isApproved: Bool { ["00", "08", "10", "11"].contains(responseCode) }
+    public static func approves(_ responseCode: String) -> Bool { ["00", "08", "10", "11"].contains(responseCode) }
+    public var isApproved: Bool { Self.approves(responseCode) }
 
     public struct Invalid: Error, Sendable, CustomStringConvertible { public let description: String }
 

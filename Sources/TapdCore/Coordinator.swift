@@ -471,7 +471,8 @@ public actor TransactionCoordinator {
             case .reversed:
                 if r.voided { status = .voided; reason = "void: reversal delivered" } else { status = .failed; reason = reason ?? "no answer; reversed" }
             case .answered:
-                status = r.responseCode == "00" || r.approvalCode != nil && r.responseCode.map({ ["00", "08", "10", "11"].contains($0) }) == true ? .approved : .declined
+                // The same rule the acquirer service applied to the live answer.
+                status = r.responseCode.map(AuthorizationResponse.approves) == true ? .approved : .declined
             case .approvedOffline, .adviceQueued, .adviceDelivered: status = .approved
             case .declined: status = .declined
             case .failed: status = .failed
