@@ -155,7 +155,7 @@ public enum Diagnostics {
             let d = "\(base)/\(name)"
             guard let v = s.attribute("\(d)/idVendor").flatMap({ UInt16($0, radix: 16) }), let p = s.attribute("\(d)/idProduct").flatMap({ UInt16($0, radix: 16) })
             else { return nil }
-            let drivers = s.list(base).filter { $0.hasPrefix(name + ":") }.compactMap { s.link("\(base)/\($0)/driver").map { ($0 as NSString).lastPathComponent } }
+            let drivers = USBInventory.interfaceDrivers(path: name, sysfs: s.path(base))
             return USBDevice(path: name, vendorID: v, productID: p, bcdDevice: s.attribute("\(d)/bcdDevice").flatMap { UInt16($0, radix: 16) },
                              product: s.attribute("\(d)/product"), bus: Int(s.attribute("\(d)/busnum") ?? "") ?? 0,
                              address: Int(s.attribute("\(d)/devnum") ?? "") ?? 0, interfaceDrivers: drivers)
@@ -370,7 +370,7 @@ public enum Diagnostics {
         }
         let test = all.filter(\.isTest)
         var ev = ["\(all.count) keys, checksums verified", "fingerprint \(keys.fingerprint)"]
-        ev += expired.map { "expired: \($0.label) (\(Hex.encodeID($0)))" }
+        ev += expired.map { "expired: \($0.label) (\(CAKeyID(rid: $0.rid, index: $0.index)))" }
         let productionHost = configuration?.acquirer.map { !["127.0.0.1", "localhost", "::1"].contains($0.host) } ?? false
         if !test.isEmpty && productionHost {
             return Finding("CA keys", .fail, "TEST CA keys are trusted on a terminal that talks to a real acquirer", evidence: ev + ["\(test.count) test keys"],
@@ -432,8 +432,4 @@ public enum Diagnostics {
         return Finding("test driver", lab ? .pass : .warn, "the vpcd test driver is installed: it listens on the network and lets anyone \"insert a card\"",
                        evidence: files, fix: lab ? nil : "apt-get purge vsmartcard-vpcd on a production terminal")
     }
-}
-
-extension Hex {
-    static func encodeID(_ k: CAPublicKey) -> String { "\(encode(k.rid))/\(encode([k.index]))" }
 }
