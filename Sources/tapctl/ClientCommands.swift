@@ -30,6 +30,11 @@ struct ClientOptions: ParsableArguments {
         return r
     }
 
+    /// One sale: the API's JSON with --json, else the readable form.
+    func printTransaction(_ r: APIResponse) {
+        if json { printJSON(r) } else { print(Render.transaction(r.json as? [String: Any] ?? [:])) }
+    }
+
     func printJSON(_ r: APIResponse) {
         if let o = r.json, let d = try? JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys]) {
             print(String(decoding: d, as: UTF8.self))
@@ -136,7 +141,7 @@ struct Sale: AsyncParsableCommand {
         let r = try await options.call("POST", "/v1/transactions", body: body)
         guard let t = r.json as? [String: Any], let id = t["id"] as? String else { throw CleanExit.message("tapctl: unexpected answer") }
         if !wait {
-            if options.json { options.printJSON(r) } else { print(Render.transaction(t)) }
+            options.printTransaction(r)
             return
         }
         if !options.json { print("sale \(id): \(Render.money(minor, t["currency"]))\(r.status == 200 ? " (already started with this idempotency key)" : "")") }
@@ -159,7 +164,7 @@ struct Sale: AsyncParsableCommand {
             }
         }
         let final = try await options.call("GET", "/v1/transactions/\(id)")
-        if options.json { options.printJSON(final) } else { print(Render.transaction(final.json as? [String: Any] ?? [:])) }
+        options.printTransaction(final)
         if (final.json as? [String: Any])?["status"] as? String != "approved" { throw ExitCode(1) }
     }
 }
@@ -171,7 +176,7 @@ struct Cancel: AsyncParsableCommand {
 
     func run() async throws {
         let r = try await options.call("POST", "/v1/transactions/\(id)/cancel")
-        if options.json { options.printJSON(r) } else { print(Render.transaction(r.json as? [String: Any] ?? [:])) }
+        options.printTransaction(r)
     }
 }
 
@@ -182,7 +187,7 @@ struct Void_: AsyncParsableCommand {
 
     func run() async throws {
         let r = try await options.call("POST", "/v1/transactions/\(id)/void")
-        if options.json { options.printJSON(r) } else { print(Render.transaction(r.json as? [String: Any] ?? [:])) }
+        options.printTransaction(r)
     }
 }
 
@@ -208,7 +213,7 @@ struct Show: AsyncParsableCommand {
 
     func run() async throws {
         let r = try await options.call("GET", "/v1/transactions/\(id)")
-        if options.json { options.printJSON(r) } else { print(Render.transaction(r.json as? [String: Any] ?? [:])) }
+        options.printTransaction(r)
     }
 }
 
