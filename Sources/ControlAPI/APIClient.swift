@@ -120,9 +120,11 @@ final class Connection {
         }
     }
 
-    /// More bytes from the socket (nil at the end).
-    func readSome() throws -> Data? {
-        if !buffer.isEmpty { defer { buffer = Data() }; return buffer }
+    /// Largest answer accepted: a misbehaving peer cannot make the client grow without end.
+    static let maxAnswer = 16 << 20
+
+    /// Bytes straight from the socket (nil at the end of the stream).
+    private func receive() throws -> Data? {
         var b = [UInt8](repeating: 0, count: 16_384)
         while true {
             let n = recv(fd, &b, b.count, 0)
@@ -135,18 +137,17 @@ final class Connection {
         }
     }
 
+    /// More bytes: what is buffered first, then the socket (nil at the end).
+    func readSome() throws -> Data? {
+        if !buffer.isEmpty { defer { buffer = Data() }; return buffer }
+        return try receive()
+    }
+
     private func fill(until condition: (Data) -> Bool) throws {
         while !condition(buffer) {
-            var b = [UInt8](repeating: 0, count: 16_384)
-            let n = recv(fd, &b, b.count, 0)
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { throw APIClientError(description: "tapd did not answer in time") }
-                throw APIClientError(description: "recv: \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { throw APIClientError(description: "tapd closed the connection") }
-            buffer += b.prefix(n)
-            guard buffer.count < 16 << 20 else { throw APIClientError(description: "answer too large") }
+            guard let more = try receive() else { throw APIClientError(description: "tapd closed the connection") }
+            buffer += more
+            guard buffer.count < Self.maxAnswer else { throw APIClientError(description: "answer too large") }
         }
     }
 
@@ -170,7 +171,9 @@ final class Connection {
         try fill { $0.range(of: crlf) != nil }
         let r = buffer.range(of: crlf)!
         let sizeText = String(decoding: buffer[buffer.startIndex..<r.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
-        guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size >= 0 else { throw APIClientError(description: "bad chunk") }
+        guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), (0..<Self.maxAnswer).contains(size) else {
+            throw APIClientError(description: "bad chunk")
+        }
         buffer = Data(buffer[r.upperBound...])
         if size == 0 { return nil }
         try fill { $0.count >= size + 2 }
@@ -183,12 +186,18 @@ final class Connection {
         let (status, headers) = try readHead()
         var body = Data()
         if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
-            while let c = try readChunk() { body += c }
+            while let c = try readChunk() {
+                body += c
+                guard body.count < Self.maxAnswer else { throw APIClientError(description: "answer too large") }
+            }
         } else if let l = headers["content-length"].flatMap({ Int($0) }) {
             try fill { $0.count >= l }
             body = Data(buffer.prefix(l))
         } else {
-            while let more = try readSome() { body += more }
+            while let more = try readSome() {
+                body += more
+                guard body.count < Self.maxAnswer else { throw APIClientError(description: "answer too large") }
+            }
         }
         return APIResponse(status: status, body: body)
     }
