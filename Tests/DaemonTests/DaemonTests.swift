@@ -397,18 +397,8 @@ final class DaemonTests: XCTestCase {
         let config = try String(contentsOfFile: h.directory + "/tapd.toml", encoding: .utf8)
             .replacingOccurrences(of: "socket = \"\(h.socket)\"", with: "socket = \"/proc/tapd-cannot-be-here/api.sock\"")
         try config.write(toFile: h.directory + "/tapd.toml", atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: DaemonHarness.tapdBinary)
-        p.arguments = ["run", "--config", h.directory + "/tapd.toml"]
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let killer = Task { try await Task.sleep(for: .seconds(20)); if p.isRunning { p.terminate() } }
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        killer.cancel()
-        XCTAssertEqual(p.terminationStatus, 1, text)
+        let (status, text) = try Tool.run(DaemonHarness.tapdBinary, ["run", "--config", h.directory + "/tapd.toml"], timeout: .seconds(20))
+        XCTAssertEqual(status, 1, text)
         XCTAssertTrue(text.contains("cannot listen on /proc/tapd-cannot-be-here/api.sock"), text)
     }
 
@@ -416,16 +406,8 @@ final class DaemonTests: XCTestCase {
         let h = try await DaemonHarness()
         defer { Task { await h.shutdown() } }
         try h.writeConfig(pcsc: false, extra: "echo_intervall = 5")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: DaemonHarness.tapdBinary)
-        p.arguments = ["run", "--config", h.directory + "/tapd.toml"]
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 78)
+        let (status, text) = try Tool.run(DaemonHarness.tapdBinary, ["run", "--config", h.directory + "/tapd.toml"], timeout: .seconds(20))
+        XCTAssertEqual(status, 78)
         let config = try String(contentsOfFile: h.directory + "/tapd.toml", encoding: .utf8)
         let line = try XCTUnwrap(config.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("echo_intervall") }) + 1
         XCTAssertTrue(text.contains("tapd.toml:\(line): acquirer.echo_intervall: unknown key"), text)
