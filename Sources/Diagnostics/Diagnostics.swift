@@ -350,11 +350,12 @@ public enum Diagnostics {
 
     static func caKeys(_ s: SystemView, configuration: TapdConfiguration?, now: Date) -> Finding {
         let keys: CAKeyStore
+        var replaced: [CAKeyID] = []
         do {
             var k = try CAKeyStore.bundled(includeTestKeys: configuration?.terminal.testKeys ?? false)
             if let extra = configuration?.terminal.caKeys {
                 guard let text = s.read(extra) else { return Finding("CA keys", .fail, "\(extra) cannot be read", fix: "check terminal.ca_keys") }
-                try k.load(text: text, source: extra, isTest: false)
+                replaced = try k.load(text: text, source: extra, isTest: false, replacingLoaded: true)
             }
             keys = k
         } catch {
@@ -370,6 +371,7 @@ public enum Diagnostics {
         }
         let test = all.filter(\.isTest)
         var ev = ["\(all.count) keys, checksums verified", "fingerprint \(keys.fingerprint)"]
+        if !replaced.isEmpty { ev.append("terminal.ca_keys replaces bundled \(replaced.map(\.description).joined(separator: ", "))") }
         ev += expired.map { "expired: \($0.label) (\(CAKeyID(rid: $0.rid, index: $0.index)))" }
         let productionHost = configuration?.acquirer.map { !["127.0.0.1", "localhost", "::1"].contains($0.host) } ?? false
         if !test.isEmpty && productionHost {

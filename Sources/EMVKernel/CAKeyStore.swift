@@ -68,7 +68,12 @@ public struct CAKeyStore: Sendable {
     }
 
     /// Adds the keys of one file. The whole file is rejected at its first bad line, which the error names.
-    public mutating func load(text: String, source: String, isTest: Bool) throws {
+    /// A (RID, index) twice in one file is always an error. A key already loaded from an earlier file is an
+    /// error too, unless `replacingLoaded` is set: the operator's own list (`terminal.ca_keys`, usually the
+    /// acquirer's key download) is authoritative over the bundled keys — its dates and its moduli win.
+    /// Returns the keys that were replaced.
+    @discardableResult
+    public mutating func load(text: String, source: String, isTest: Bool, replacingLoaded: Bool = false) throws -> [CAKeyID] {
         var added: [CAKeyID: CAPublicKey] = [:]
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = n + 1
@@ -96,13 +101,16 @@ public struct CAKeyStore: Sendable {
                 throw fail("checksum mismatch for \(Hex.encode(rid))/\(Hex.encode(idx)): file says \(Hex.encode(chk)), key data gives \(Hex.encode(computed))")
             }
             let id = CAKeyID(rid: rid, index: idx[0])
-            if added[id] != nil || keys[id] != nil { throw fail("duplicate key \(id)") }
+            if added[id] != nil { throw fail("duplicate key \(id)") }
+            if keys[id] != nil && !replacingLoaded { throw fail("duplicate key \(id): already loaded from an earlier file") }
             let rsa: RSAPublicKey
             do { rsa = try RSAPublicKey(modulus: mod, exponent: exp) } catch { throw fail("unusable key: \(error)") }
             added[id] = CAPublicKey(rid: rid, index: idx[0], key: rsa, expiry: expiry, checksum: chk,
                                     label: f.dropFirst(6).joined(separator: " "), isTest: isTest)
         }
-        keys.merge(added) { a, _ in a }
+        let replaced = added.keys.filter { keys[$0] != nil }.sorted { $0.description < $1.description }
+        keys.merge(added) { _, new in new }
+        return replaced
     }
 
     /// Adds a revocation list (RID INDEX SERIAL per line).

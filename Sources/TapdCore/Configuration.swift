@@ -197,7 +197,7 @@ public struct TapdConfiguration: Sendable {
         }
         var keys = try CAKeyStore.bundled(includeTestKeys: terminal.testKeys)
         if let path = terminal.caKeys {
-            do { try keys.load(text: try String(contentsOfFile: path, encoding: .utf8), source: path, isTest: false) } catch {
+            do { try keys.load(text: try String(contentsOfFile: path, encoding: .utf8), source: path, isTest: false, replacingLoaded: true) } catch {
                 throw ConfigurationError(file: source, line: nil, key: "terminal.ca_keys", message: "\(path): \(error)")
             }
         }

@@ -31,6 +31,54 @@ final class CAKeyStoreTests: XCTestCase {
         XCTAssertNotEqual(prod.fingerprint, all.fingerprint)
     }
 
+    func testBundledProductionKeysOfAllSixSchemes() throws {
+        let prod = try CAKeyStore.bundled(includeTestKeys: false)
+        // Checksums as published with the keys in public terminal configurations (compared across independent
+        // lists); the loader recomputes them, so a mistyped modulus could not load at all.
+        let expected: [(String, UInt8, Int, String)] = [
+            ("A000000003", 0x08, 1408, "20D213126955DE205ADC2FD2822BD22DE21CF9A8"), ("A000000003", 0x09, 1984, "1FF80A40173F52D7D27E0F26A146A1C8CCB29046"),
+            ("A000000004", 0x05, 1408, "EBFA0D5D06D8CE702DA3EAE890701D45E274C845"), ("A000000004", 0x06, 1984, "F910A1504D5FFB793D94F3B500765E1ABCAD72D9"),
+            ("A000000025", 0x0F, 1408, "A73472B3AB557493A9BC2179CC8014053B12BAB4"), ("A000000025", 0x10, 1984, "C729CF2FD262394ABC4CC173506502446AA9B9FD"),
+            ("A000000152", 0x04, 1408, "17F971CAF6B708E5B9165331FBA91593D0C0BF66"), ("A000000152", 0x05, 1984, "12BCD407B6E627A750FDF629EE8C2C9CC7BA636A"),
+            ("A000000065", 0x12, 1408, "874B379B7F607DC1CAF87A19E400B6A9E25163E8"), ("A000000065", 0x14, 1984, "C0D15F6CD957E491DB56DCDD1CA87A03EBE06B7B"),
+            ("A000000333", 0x03, 1408, "87F0CD7C0E86F38F89A66F8C47071A8B88586F26"), ("A000000333", 0x04, 1984, "F527081CF371DD7E1FD4FA414A665036E0F5E6E5"),
+        ]
+        XCTAssertEqual(prod.keys.count, expected.count)
+        for (rid, idx, bits, sum) in expected {
+            let k = try XCTUnwrap(prod.key(rid: h(rid), index: idx), "\(rid)/\(idx)")
+            XCTAssertEqual(k.checksum, h(sum), "\(rid)/\(idx)")
+            XCTAssertEqual(k.key.modulus.count * 8, bits, "\(rid)/\(idx)")
+            XCTAssertEqual(k.key.exponent, [0x03])
+            XCTAssertFalse(k.isTest)
+        }
+    }
+
+    func testOperatorKeyListReplacesBundledKeysButNotItsOwnDuplicates() throws {
+        var store = try CAKeyStore.bundled(includeTestKeys: false)
+        let bundled = try XCTUnwrap(store.key(rid: h("A000000003"), index: 0x09))
+        let fields = try CAKeyStore.bundledFile("production", "capk").split(separator: "\n")
+            .first { $0.hasPrefix("A000000003 09 ") }.map { $0.split(separator: " ").map(String.init) }
+        let f = try XCTUnwrap(fields)
+        // The acquirer's list carries the same Visa key, with a date.
+        let acquirerLine = "\(f[0]) \(f[1]) \(f[2]) 2031-12-31 \(f[4]) \(f[5]) Visa 09 (acquirer)"
+        var plain = store
+        XCTAssertThrowsError(try plain.load(text: acquirerLine, source: "acq.capk", isTest: false)) { error in
+            XCTAssertEqual((error as? CAKeyFileError)?.line, 1)
+            XCTAssertTrue("\(error)".contains("already loaded"), "\(error)")
+        }
+        let replaced = try store.load(text: "# acquirer keys\n" + acquirerLine, source: "acq.capk", isTest: false, replacingLoaded: true)
+        XCTAssertEqual(replaced, [CAKeyID(rid: h("A000000003"), index: 0x09)])
+        let now = try XCTUnwrap(store.key(rid: h("A000000003"), index: 0x09))
+        XCTAssertEqual(now.expiry, EMVDate(iso: "2031-12-31"))
+        XCTAssertEqual(now.key, bundled.key)
+        XCTAssertEqual(now.label, "Visa 09 (acquirer)")
+        // Twice in the operator's own file is still a mistake, named by its line.
+        var again = try CAKeyStore.bundled(includeTestKeys: false)
+        XCTAssertThrowsError(try again.load(text: acquirerLine + "\n" + acquirerLine, source: "acq.capk", isTest: false, replacingLoaded: true)) { error in
+            XCTAssertEqual((error as? CAKeyFileError)?.line, 2)
+        }
+    }
+
     func line(_ rid: String = "A000000003", _ idx: String = "94", exp: String = "03", expiry: String = "-", checksum: String? = nil) -> String {
         let mod = "ACD2B12302EE644F3F835ABD1FC7A6F62CCE48FFEC622AA8EF062BEF6FB8BA8BC68BBF6AB5870EED579BC3973E121303D34841A796D6DCBC41DBF9E52C4609795C0CCF7EE86FA1D5CB041071ED2C51D2202F63F1156C58A92D38BC60BDF424E1776E2BC9648078A03B36FB554375FC53D57C73F5160EA59F3AFC5398EC7B67758D65C9BFF7828B6B82D4BE124A416AB7301914311EA462C19F771F31B3B57336000DFF732D3B83DE07052D730354D297BEC72871DCCF0E193F171ABA27EE464C6A97690943D59BDABB2A27EB71CEEBDAFA1176046478FD62FEC452D5CA393296530AA3F41927ADFE434A2DF2AE3054F8840657A26E0FC617"
         return "\(rid) \(idx) \(exp) \(expiry) \(mod) \(checksum ?? "C4A3C43CCF87327D136B804160E47D43B60E6E0F") Visa test 94"
