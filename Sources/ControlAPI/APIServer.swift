@@ -84,7 +84,11 @@ public final class APIServer: Sendable {
     static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.keyEncodingStrategy = .convertToSnakeCase
-        e.dateEncodingStrategy = .iso8601
+        // The same text as .iso8601 ("2026-11-26T13:07:27Z"), without Foundation's calendar and ICU (UTCTime).
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(UTCTime.iso8601(date))
+        }
         e.outputFormatting = [.sortedKeys]
         return e
     }()

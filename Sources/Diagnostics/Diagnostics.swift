@@ -362,9 +362,7 @@ public enum Diagnostics {
             return Finding("CA keys", .fail, "a CA key file is broken", evidence: ["\(error)"], fix: "reinstall tapd's CA keys; check terminal.ca_keys line by line (`tapctl capk verify FILE`)")
         }
         let all = keys.keys.values.sorted { $0.label < $1.label }
-        let cal = Calendar(identifier: .gregorian)
-        let c = cal.dateComponents(in: TimeZone(identifier: "UTC")!, from: now)
-        let today = EMVDate(year: c.year ?? 2026, month: c.month ?? 1, day: c.day ?? 1)
+        let today = EMVDate(utcSeconds: Int(now.timeIntervalSince1970))
         let expired = all.filter { k in
             guard let e = k.expiry, let t = today else { return false }
             return e < t

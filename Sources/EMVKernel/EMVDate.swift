@@ -1,4 +1,7 @@
 // Dates as EMV carries them: YYMMDD (n6, tag 9A / 5F24) and MMYY in certificates (Book 2 Tables 6 and 14).
+#if canImport(Glibc)
+import Glibc
+#endif
 import TLV
 
 /// A calendar date with a four-digit year. Years in YY form map 00–49 → 20YY and 50–99 → 19YY
@@ -27,6 +30,18 @@ public struct EMVDate: Comparable, Hashable, Sendable, CustomStringConvertible {
               let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]) else { return nil }
         self.init(year: y, month: m, day: d)
     }
+
+    /// The UTC calendar date of a POSIX time (seconds since 1970), from the C library's gmtime_r: no Foundation
+    /// Calendar, whose time zone machinery loads ICU's zone data into a daemon that only needs the date.
+    public init?(utcSeconds: Int) {
+        var t = time_t(utcSeconds)
+        var tm = tm()
+        guard gmtime_r(&t, &tm) != nil else { return nil }
+        self.init(year: Int(tm.tm_year) + 1900, month: Int(tm.tm_mon) + 1, day: Int(tm.tm_mday))
+    }
+
+    /// Today in UTC.
+    public static func utcToday() -> EMVDate? { EMVDate(utcSeconds: Int(time(nil))) }
 
     static func window(_ yy: Int) -> Int { yy < 50 ? 2000 + yy : 1900 + yy }
 

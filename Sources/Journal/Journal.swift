@@ -92,15 +92,14 @@ public final class Journal: Sendable {
 
     /// A date as GRDB stores it ("yyyy-MM-dd HH:mm:ss.SSS", UTC), made here: GRDB's own encoder goes through
     /// Foundation's DateFormatter, which brings up ICU (megabytes of resident memory) for every write.
-    static func sqlDate(_ d: Date) -> String {
-        let t = d.timeIntervalSince1970
-        var seconds = time_t(t.rounded(.down))
-        var millis = Int(((t - Double(seconds)) * 1000).rounded())
-        if millis == 1000 { seconds += 1; millis = 0 }
-        var tm = tm()
-        gmtime_r(&seconds, &tm)
-        func pad(_ v: Int32, _ n: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, n - s.count)) + s }
-        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2)) \(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(millis), 3))"
+    static func sqlDate(_ d: Date) -> String { UTCTime.sql(d) }
+
+    /// A stored date read back without GRDB's decoder (which builds a Foundation Calendar, and with it ICU).
+    /// Every date in the journal was written by `sqlDate`; one that does not parse reads as the epoch rather
+    /// than stopping the daemon.
+    static func date(_ row: Row, _ column: String) -> Date {
+        let text: String? = row[column]
+        return text.flatMap(UTCTime.parseSQL) ?? Date(timeIntervalSince1970: 0)
     }
 
     static var migrator: DatabaseMigrator {
@@ -327,7 +326,7 @@ public final class Journal: Sendable {
         let sealed: Data? = row["message"]
         return SAFEntry(id: id, transactionID: row["txn_id"], kind: SAFKind(rawValue: row["kind"]) ?? .reversal, mti: row["mti"],
                         message: try sealed.map { try key.open(Array($0), context: "saf:\(id)") } ?? [],
-                        attempts: row["attempts"], tries: row["tries"], nextAttemptAt: row["next_attempt_at"], expiresAt: row["expires_at"],
+                        attempts: row["attempts"], tries: row["tries"], nextAttemptAt: Self.date(row, "next_attempt_at"), expiresAt: Self.date(row, "expires_at"),
                         status: SAFStatus(rawValue: row["status"]) ?? .pending, lastError: row["last_error"])
     }
 
@@ -380,7 +379,7 @@ public final class Journal: Sendable {
         TransactionRecord(id: r["id"], idempotencyKey: r["idempotency_key"], state: TransactionState(rawValue: r["state"]) ?? .failed,
                           amount: r["amount"], currency: r["currency"], maskedPAN: r["masked_pan"], mti: r["mti"], stan: r["stan"],
                           rrn: r["rrn"], responseCode: r["response_code"], approvalCode: r["approval_code"],
-                          createdAt: r["created_at"], updatedAt: r["updated_at"], status: r["status"], reason: r["reason"],
+                          createdAt: date(r, "created_at"), updatedAt: date(r, "updated_at"), status: r["status"], reason: r["reason"],
                           reader: r["reader"], scheme: r["scheme"], voided: r["voided"] ?? false)
     }
 }

@@ -120,11 +120,11 @@ public actor TransactionCoordinator {
         self.events = events; self.metrics = metrics; self.settings = settings; self.today = today
     }
 
+    /// Today's date in UTC (tag 9A). A clock outside 1950–2049 (EMV's two-digit year window) is broken —
+    /// `tapctl diagnose` says so; rather than crash, the sale then carries the window's last day, where
+    /// every card reads as expired.
     public static let utcToday: @Sendable () -> EMVDate = {
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = TimeZone(identifier: "UTC")!
-        let c = cal.dateComponents([.year, .month, .day], from: Date())
-        return EMVDate(year: c.year!, month: c.month!, day: c.day!)!
+        EMVDate.utcToday() ?? EMVDate(year: 2049, month: 12, day: 31)!
     }
 
     /// The terminal's currency as ISO 4217 alpha (numeric when unknown).

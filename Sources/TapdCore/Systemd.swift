@@ -2,6 +2,7 @@
 // STOPPING=1; a leading @ is the abstract namespace), and the watchdog interval from $WATCHDOG_USEC.
 import Foundation
 import Logging
+import Journal
 
 public struct SystemdNotifier: Sendable {
     public let socketPath: String?
@@ -70,8 +71,8 @@ public struct StderrLogHandler: LogHandler {
             }
             out = "<\(priority)>\(text)\n"
         } else {
-            // Date.ISO8601Format comes from FoundationEssentials: no ICU calendar is created for a log line.
-            out = "\(Date().ISO8601Format()) \(level) \(label): \(text)\n"
+            // Not Date.ISO8601Format: it builds a Gregorian calendar, which looks up the local time zone in ICU.
+            out = "\(UTCTime.iso8601(Date(), milliseconds: true)) \(level) \(label): \(text)\n"
         }
         FileHandle.standardError.write(Data(out.utf8))
     }

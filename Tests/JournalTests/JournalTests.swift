@@ -149,6 +149,30 @@ final class JournalTests: XCTestCase {
 }
 
 final class JournalDateTests: XCTestCase {
+    /// UTCTime against Foundation and GRDB: the ISO 8601 text equals Date.ISO8601Format (what the API's
+    /// .iso8601 strategy wrote before), GRDB's decoder and ours read the stored text as the same instant, and
+    /// anything that is not a stored date is refused.
+    func testUTCTimeAgreesWithFoundationAndGRDB() throws {
+        let instants: [Double] = [0, 1_795_000_000.123, 1_795_000_000.9996, 951_782_400.5, 1_709_251_199.999, 1_735_689_600, 4_102_444_799.25]
+            + stride(from: 1_767_225_600.0, to: 1_767_225_600 + 400 * 86_400, by: 86_400 * 7 + 3_671.337).map { $0 }
+        for t in instants {
+            let d = Date(timeIntervalSince1970: t)
+            XCTAssertEqual(UTCTime.iso8601(d), d.ISO8601Format(), "\(t)")
+            let stored = UTCTime.sql(d)
+            let ours = try XCTUnwrap(UTCTime.parseSQL(stored), stored)
+            let grdb = try XCTUnwrap(Date.fromDatabaseValue(stored.databaseValue), stored)
+            XCTAssertEqual(ours.timeIntervalSince1970, grdb.timeIntervalSince1970, accuracy: 0.0005, stored)
+            XCTAssertEqual(ours.timeIntervalSince1970, t, accuracy: 0.0006, stored)
+        }
+        XCTAssertEqual(UTCTime.iso8601(Date(timeIntervalSince1970: 1_795_000_000.12), milliseconds: true), "2026-11-18T11:06:40.120Z")
+        XCTAssertEqual(UTCTime.parseSQL("2026-11-18 11:06:40"), Date(timeIntervalSince1970: 1_795_000_000))
+        XCTAssertEqual(UTCTime.parseSQL("2026-11-18T11:06:40.5"), Date(timeIntervalSince1970: 1_795_000_000.5))
+        for bad in ["", "2026-11-18", "2026-13-18 11:06:40", "2026-11-18 24:00:00", "2026-11-18 11:06:40.", "2026-11-18 11:06:40.1234567890",
+                    "2026-11-18 11:06:4x", "20261118 110640000", "2026-11-18 11:06:40Z", "２０２６-11-18 11:06:40"] {
+            XCTAssertNil(UTCTime.parseSQL(bad), bad)
+        }
+    }
+
     /// The journal writes dates itself in GRDB's storage format (GRDB's own encoder would bring up ICU); the two must
     /// agree to the millisecond, and reading back must give the same instant.
     func testDatesAreWrittenInGRDBsFormat() throws {

@@ -78,10 +78,7 @@ public enum ReplayRunner {
     }
 
     static func today() -> EMVDate {
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = TimeZone(identifier: "UTC")!
-        let c = cal.dateComponents([.year, .month, .day], from: Date())
-        return EMVDate(year: c.year!, month: c.month!, day: c.day!) ?? EMVDate(year: 2026, month: 1, day: 1)!
+        EMVDate.utcToday() ?? EMVDate(year: 2026, month: 1, day: 1)!
     }
 }
 
