@@ -4,6 +4,12 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 
+// The daemon's link (Linux): lld with packed relative relocations (RELR, glibc >= 2.36). The dynamic loader then
+// reads a few kilobytes of relocations at start instead of 1.5 MB, which stay resident; same code, same behaviour.
+let daemonLinkerSettings: [LinkerSetting] = [
+    .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"], .when(platforms: [.linux])),
+]
+
 let package = Package(
     name: "tapd",
     platforms: [.macOS(.v13)],
@@ -92,7 +98,7 @@ let package = Package(
             "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Journal", "Acquirer", "TapdCore", "Simulators", "Readers", "ControlAPI",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: strict),
+        ], swiftSettings: strict, linkerSettings: daemonLinkerSettings),
         .executableTarget(name: "tapctl", dependencies: [
             "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Simulators", "ControlAPI", "Diagnostics", "TapdCore", "Readers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
