@@ -151,10 +151,27 @@ final class Connection {
         }
     }
 
+    /// Reads until `delimiter` is buffered and returns where it is. Each read searches only the new bytes (and the
+    /// few before them that could start the delimiter), so a peer that never sends it costs linear time, and
+    /// gives up once `limit` bytes are buffered.
+    private func fill(toDelimiter delimiter: Data, limit: Int, what: String) throws -> Range<Data.Index> {
+        var from = buffer.startIndex
+        while true {
+            if let r = buffer.range(of: delimiter, in: from..<buffer.endIndex) { return r }
+            guard buffer.count < limit else { throw APIClientError(description: "\(what) too large") }
+            from = buffer.index(buffer.endIndex, offsetBy: -(delimiter.count - 1), limitedBy: buffer.startIndex) ?? buffer.startIndex
+            let offset = buffer.distance(from: buffer.startIndex, to: from)
+            guard let more = try receive() else { throw APIClientError(description: "tapd closed the connection") }
+            buffer += more
+            from = buffer.index(buffer.startIndex, offsetBy: offset)
+        }
+    }
+
+    /// tapd's answers have heads of a few hundred bytes (its server refuses requests with more than 80 KiB).
+    static let maxHead = 1 << 20
+
     func readHead() throws -> (Int, [String: String]) {
-        let crlf2 = Data("\r\n\r\n".utf8)
-        try fill { $0.range(of: crlf2) != nil }
-        let end = buffer.range(of: crlf2)!
+        let end = try fill(toDelimiter: Data("\r\n\r\n".utf8), limit: Self.maxHead, what: "answer head")
         let head = String(decoding: buffer[buffer.startIndex..<end.lowerBound], as: UTF8.self)
         buffer = Data(buffer[end.upperBound...])
         var lines = head.components(separatedBy: "\r\n")
@@ -167,9 +184,7 @@ final class Connection {
 
     /// One chunk of a chunked body (nil after the last).
     func readChunk() throws -> Data? {
-        let crlf = Data("\r\n".utf8)
-        try fill { $0.range(of: crlf) != nil }
-        let r = buffer.range(of: crlf)!
+        let r = try fill(toDelimiter: Data("\r\n".utf8), limit: Self.maxAnswer, what: "chunk")
         let sizeText = String(decoding: buffer[buffer.startIndex..<r.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
         guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), (0..<Self.maxAnswer).contains(size) else {
             throw APIClientError(description: "bad chunk")
@@ -190,7 +205,8 @@ final class Connection {
                 body += c
                 guard body.count < Self.maxAnswer else { throw APIClientError(description: "answer too large") }
             }
-        } else if let l = headers["content-length"].flatMap({ Int($0) }) {
+        } else if let text = headers["content-length"] {
+            guard let l = Int(text), (0..<Self.maxAnswer).contains(l) else { throw APIClientError(description: "bad Content-Length \(text.prefix(24))") }
             try fill { $0.count >= l }
             body = Data(buffer.prefix(l))
         } else {

@@ -47,6 +47,11 @@ final class APIClientTests: XCTestCase {
         try await expectError("HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n" + String(repeating: "x", count: 65_536), repeatForever: true)
         try await expectError(String(repeating: "HTTP", count: 20_000), repeatForever: true)                   // a head that never ends
         try await expectError("HTTP/1.1 200 OK\r\n\r\n" + String(repeating: "y", count: 65_536), repeatForever: true) // a body that never ends
+        try await expectError("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}")                             // negative length
+        try await expectError("HTTP/1.1 200 OK\r\nContent-Length: 12abc\r\n\r\n{}")                          // not a number
+        // A head that never ends, sent a few bytes at a time: refused at 1 MiB, in linear time (the search no longer
+        // starts again at the first byte for every read).
+        try await expectError("X-Padding: " + String(repeating: "a\r\n", count: 3), repeatForever: true)
     }
 
     func testAWellFormedAnswerStillReads() async throws {
