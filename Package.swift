@@ -1,14 +1,19 @@
 // swift-tools-version:6.0
 // tapd — contactless payment terminal daemon. Layout and dependency rules: ../shared/DESIGN.md
 import PackageDescription
+import Foundation
 
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 
 // The daemon's link (Linux): lld with packed relative relocations (RELR, glibc >= 2.36). The dynamic loader then
 // reads a few kilobytes of relocations at start instead of 1.5 MB, which stay resident; same code, same behaviour.
-let daemonLinkerSettings: [LinkerSetting] = [
+// A toolchain without lld (older swift.org builds) links as before.
+let lldAvailable = (Context.environment["PATH"] ?? "").split(separator: ":").contains { dir in
+    FileManager.default.isExecutableFile(atPath: "\(dir)/ld.lld")
+}
+let daemonLinkerSettings: [LinkerSetting] = lldAvailable ? [
     .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"], .when(platforms: [.linux])),
-]
+] : []
 
 let package = Package(
     name: "tapd",
