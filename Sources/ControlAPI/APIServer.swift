@@ -4,6 +4,10 @@
 // request that changes something is audited with the peer's uid and pid (SO_PEERCRED).
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
 import Logging
 import NIOCore
 import EMVKernel
@@ -245,12 +249,35 @@ public final class APIServer: Sendable {
     }
 
     /// Serves until the task is cancelled. `onReady` runs once the socket is bound (permissions, readiness).
+    ///
+    /// The HTTP server is HummingbirdCore's, run here rather than through Hummingbird's `Application`: the
+    /// application keeps a `Date` header cache that re-formats the time every second through a Foundation
+    /// `Calendar`, which loads ICU's time-zone data into the daemon and wakes it every second. The `Date` header
+    /// (RFC 9110 §6.6.1) is made per answer from the C library instead (`UTCTime.httpDate`).
     public func run(onReady: @escaping @Sendable () async -> Void = {}) async throws {
         unlink(socketPath)
-        let app = Application(router: router(), server: .http1(configuration: .init(idleTimeout: .seconds(60))),
-                              configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "tapd"),
-                              onServerRunning: { _ in await onReady() }, logger: APIServer.quietLogger)
-        try await app.run()
+        let logger = APIServer.quietLogger
+        let responder = router().buildResponder()
+        let server = try HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(60))).buildServer(
+            configuration: ServerConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "tapd"),
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger,
+            responder: { request, writer, channel in
+                let context = APIContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
+                var response: Response
+                do {
+                    response = try await responder.respond(to: request, context: context)
+                } catch let error as HTTPParserError {
+                    throw error        // the connection is unusable; nothing can be answered on it
+                } catch {
+                    response = Response(status: .internalServerError)
+                }
+                response.headers[.date] = UTCTime.httpDate(Date())
+                response.headers[.server] = "tapd"
+                try await writer.write(response: response.head, body: response.body)
+            },
+            onServerRunning: { _ in await onReady() })
+        // The service group turns the task's cancellation into the server's graceful shutdown.
+        try await ServiceGroup(configuration: .init(services: [server], logger: logger)).run()
     }
 
     static let quietLogger: Logger = { var l = Logger(label: "tapd.api"); l.logLevel = .critical; return l }()

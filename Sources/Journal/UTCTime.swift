@@ -43,6 +43,17 @@ public enum UTCTime {
         return milliseconds ? base + ".\(pad(p.millisecond, 3))Z" : base + "Z"
     }
 
+    /// The HTTP date (RFC 9110 §5.6.7, IMF-fixdate): "Thu, 26 Nov 2026 13:07:27 GMT".
+    public static func httpDate(_ date: Date) -> String {
+        var t = time_t(date.timeIntervalSince1970.rounded(.down))
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        return "\(days[Int(tm.tm_wday) % 7]), \(pad(Int(tm.tm_mday), 2)) \(months[Int(tm.tm_mon) % 12]) \(pad(Int(tm.tm_year) + 1900, 4)) "
+            + "\(pad(Int(tm.tm_hour), 2)):\(pad(Int(tm.tm_min), 2)):\(pad(Int(tm.tm_sec), 2)) GMT"
+    }
+
     /// Reads "yyyy-MM-dd HH:mm:ss" with an optional fraction of up to 9 digits (GRDB's forms, UTC); nil for
     /// anything else.
     public static func parseSQL(_ text: String) -> Date? {

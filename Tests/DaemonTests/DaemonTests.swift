@@ -219,6 +219,24 @@ final class DaemonTests: XCTestCase {
         defer { close(idle) }
         let r10 = try await c.get("/v1/health")
         XCTAssertEqual(r10.status, 200)
+        // Every answer carries Date (RFC 9110 §6.6.1, IMF-fixdate, now) and Server.
+        let raw = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(raw, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        defer { close(raw) }
+        let ask = Array("GET /v1/health HTTP/1.1\r\nHost: tapd\r\nConnection: close\r\n\r\n".utf8)
+        XCTAssertEqual(send(raw, ask, ask.count, 0), ask.count)
+        var answer = [UInt8](), chunk = [UInt8](repeating: 0, count: 4096)
+        while true { let n = recv(raw, &chunk, chunk.count, 0); if n <= 0 { break }; answer += chunk.prefix(n) }
+        let head = String(decoding: answer, as: UTF8.self).components(separatedBy: "\r\n\r\n")[0].components(separatedBy: "\r\n")
+        XCTAssertEqual(head.first, "HTTP/1.1 200 OK")
+        XCTAssertTrue(head.contains { $0.lowercased() == "server: tapd" }, "\(head)")
+        let dateLine = try XCTUnwrap(head.first { $0.lowercased().hasPrefix("date: ") }, "\(head)")
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "GMT")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        let date = try XCTUnwrap(f.date(from: String(dateLine.dropFirst(6))), dateLine)
+        XCTAssertLessThan(abs(date.timeIntervalSinceNow), 5, dateLine)
     }
 
     func testManyClientsAtOnceDuringSales() async throws {

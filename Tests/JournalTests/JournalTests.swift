@@ -165,6 +165,10 @@ final class JournalDateTests: XCTestCase {
             XCTAssertEqual(ours.timeIntervalSince1970, t, accuracy: 0.0006, stored)
         }
         XCTAssertEqual(UTCTime.iso8601(Date(timeIntervalSince1970: 1_795_000_000.12), milliseconds: true), "2026-11-18T11:06:40.120Z")
+        XCTAssertEqual(UTCTime.httpDate(Date(timeIntervalSince1970: 784_111_777)), "Sun, 06 Nov 1994 08:49:37 GMT")   // RFC 9110's example
+        let http = DateFormatter()
+        http.locale = Locale(identifier: "en_US_POSIX"); http.timeZone = TimeZone(identifier: "GMT"); http.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        for t in instants { XCTAssertEqual(UTCTime.httpDate(Date(timeIntervalSince1970: t)), http.string(from: Date(timeIntervalSince1970: t.rounded(.down))), "\(t)") }
         XCTAssertEqual(UTCTime.parseSQL("2026-11-18 11:06:40"), Date(timeIntervalSince1970: 1_795_000_000))
         XCTAssertEqual(UTCTime.parseSQL("2026-11-18T11:06:40.5"), Date(timeIntervalSince1970: 1_795_000_000.5))
         for bad in ["", "2026-11-18", "2026-13-18 11:06:40", "2026-11-18 24:00:00", "2026-11-18 11:06:40.", "2026-11-18 11:06:40.1234567890",
