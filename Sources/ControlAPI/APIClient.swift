@@ -159,11 +159,10 @@ final class Connection {
         while true {
             if let r = buffer.range(of: delimiter, in: from..<buffer.endIndex) { return r }
             guard buffer.count < limit else { throw APIClientError(description: "\(what) too large") }
+            // Appending keeps the buffer's indices, so `from` still points at the same byte afterwards.
             from = buffer.index(buffer.endIndex, offsetBy: -(delimiter.count - 1), limitedBy: buffer.startIndex) ?? buffer.startIndex
-            let offset = buffer.distance(from: buffer.startIndex, to: from)
             guard let more = try receive() else { throw APIClientError(description: "tapd closed the connection") }
             buffer += more
-            from = buffer.index(buffer.startIndex, offsetBy: offset)
         }
     }
 

@@ -8,9 +8,9 @@ import Glibc
 import Foundation
 
 public enum UTCTime {
-    /// Broken-down UTC time with milliseconds (rounded; 999.5 ms carries into the next second).
+    /// Broken-down UTC time with milliseconds (rounded; 999.5 ms carries into the next second). `weekday`: 0 is Sunday.
     public struct Parts: Equatable, Sendable {
-        public var year, month, day, hour, minute, second, millisecond: Int
+        public var year, month, day, hour, minute, second, millisecond, weekday: Int
     }
 
     public static func parts(_ date: Date) -> Parts {
@@ -21,7 +21,8 @@ public enum UTCTime {
         var tm = tm()
         gmtime_r(&seconds, &tm)
         return Parts(year: Int(tm.tm_year) + 1900, month: Int(tm.tm_mon) + 1, day: Int(tm.tm_mday),
-                     hour: Int(tm.tm_hour), minute: Int(tm.tm_min), second: Int(tm.tm_sec), millisecond: millis)
+                     hour: Int(tm.tm_hour), minute: Int(tm.tm_min), second: Int(tm.tm_sec), millisecond: millis,
+                     weekday: Int(tm.tm_wday))
     }
 
     private static func pad(_ v: Int, _ n: Int) -> String {
@@ -38,20 +39,22 @@ public enum UTCTime {
     /// RFC 3339 / ISO 8601 in UTC: "2026-11-26T13:07:27Z", or with milliseconds "2026-11-26T13:07:27.120Z".
     /// Without milliseconds the time is truncated to the second, as Foundation's .iso8601 strategy does.
     public static func iso8601(_ date: Date, milliseconds: Bool = false) -> String {
-        let p = milliseconds ? parts(date) : parts(Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down)))
+        let p = milliseconds ? parts(date) : parts(truncatedToSecond(date))
         let base = "\(pad(p.year, 4))-\(pad(p.month, 2))-\(pad(p.day, 2))T\(pad(p.hour, 2)):\(pad(p.minute, 2)):\(pad(p.second, 2))"
         return milliseconds ? base + ".\(pad(p.millisecond, 3))Z" : base + "Z"
     }
 
     /// The HTTP date (RFC 9110 §5.6.7, IMF-fixdate): "Thu, 26 Nov 2026 13:07:27 GMT".
     public static func httpDate(_ date: Date) -> String {
-        var t = time_t(date.timeIntervalSince1970.rounded(.down))
-        var tm = tm()
-        gmtime_r(&t, &tm)
+        let p = parts(truncatedToSecond(date))
         let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        return "\(days[Int(tm.tm_wday) % 7]), \(pad(Int(tm.tm_mday), 2)) \(months[Int(tm.tm_mon) % 12]) \(pad(Int(tm.tm_year) + 1900, 4)) "
-            + "\(pad(Int(tm.tm_hour), 2)):\(pad(Int(tm.tm_min), 2)):\(pad(Int(tm.tm_sec), 2)) GMT"
+        return "\(days[p.weekday % 7]), \(pad(p.day, 2)) \(months[(p.month - 1) % 12]) \(pad(p.year, 4)) "
+            + "\(pad(p.hour, 2)):\(pad(p.minute, 2)):\(pad(p.second, 2)) GMT"
+    }
+
+    private static func truncatedToSecond(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
     }
 
     /// Reads "yyyy-MM-dd HH:mm:ss" with an optional fraction of up to 9 digits (GRDB's forms, UTC); nil for
