@@ -1,10 +1,11 @@
-// The local API: HTTP/1.1 with JSON on a Unix socket (Hummingbird over SwiftNIO), described by
+// The local API: HTTP/1.1 with JSON on a Unix socket (HummingbirdCore over SwiftNIO), described by
 // Docs/openapi.json. Requests are small and bounded (16 KiB bodies, 80 KiB of headers, idle connections closed after
 // 60 s); every state change goes to /v1/events as Server-Sent Events without ever waiting for a slow listener; each
 // request that changes something is audited with the peer's uid and pid (SO_PEERCRED).
 import Foundation
-import Hummingbird
 import HummingbirdCore
+import HTTPTypes
+
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
@@ -24,21 +25,11 @@ struct PeerCredentials: Sendable {
     var description: String { "uid=\(uid) pid=\(pid)" }
 }
 
-struct APIContext: RequestContext {
-    var coreContext: CoreRequestContextStorage
-    let channel: any Channel
-    init(source: ApplicationRequestContextSource) {
-        coreContext = .init(source: source)
-        channel = source.channel
-    }
-    var maxUploadSize: Int { APIServer.maxBodySize }
-
-    /// SO_PEERCRED (Linux socket option 17) of the connection.
-    func peer() async -> PeerCredentials? {
-        guard let provider = channel as? any SocketOptionProvider else { return nil }
-        let f: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: 17))
-        return try? await f.get()
-    }
+/// SO_PEERCRED (Linux socket option 17) of a connection on the Unix socket.
+func peerCredentials(of channel: any Channel) async -> PeerCredentials? {
+    guard let provider = channel as? any SocketOptionProvider else { return nil }
+    let f: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: 17))
+    return try? await f.get()
 }
 
 public struct APIStatus: Codable, Sendable {
@@ -119,8 +110,6 @@ public final class APIServer: Sendable {
             }
         case is NIOTooManyBytesError:
             return error(.contentTooLarge, "too_large", "request bodies are limited to \(maxBodySize) bytes")
-        case let h as HTTPError where h.status == .contentTooLarge:
-            return error(.contentTooLarge, "too_large", "request bodies are limited to \(maxBodySize) bytes")
         default:
             return error(.internalServerError, "internal", "\(e)")
         }
@@ -129,7 +118,7 @@ public final class APIServer: Sendable {
     /// Decodes a JSON body, naming the field that is wrong.
     static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
         let buffer = try await request.body.collect(upTo: maxBodySize)
-        let data = Data(buffer: buffer)
+        let data = Data(buffer.readableBytesView)
         do { return try JSONDecoder().decode(T.self, from: data) } catch let e as DecodingError {
             let message: String
             switch e {
@@ -143,93 +132,125 @@ public final class APIServer: Sendable {
         }
     }
 
-    func router() -> Router<APIContext> {
-        let router = Router(context: APIContext.self)
-        let coordinator = self.coordinator, readers = self.readers, events = self.events, metrics = self.metrics
-
-        router.middlewares.add(CountingMiddleware(metrics: metrics))
-
-        router.get("/v1/health") { _, _ -> Response in
-            if self.shuttingDown() { return Self.error(.serviceUnavailable, "shutting_down", "tapd is shutting down") }
-            return Self.json(["status": "ok"])
+    /// One request, answered. The routes are few and fixed, so they are matched here directly, segment by segment:
+    /// a path that exists with another method is 405 with `Allow` (RFC 9110 §15.5.6), anything else 404, both with
+    /// the JSON error body of every other failure.
+    func respond(to request: Request, channel: any Channel) async -> Response {
+        metrics.apiRequest()
+        let method = request.method
+        var segments = request.uri.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+        if segments.count > 1, segments.last == "" { segments.removeLast() }      // "/v1/status/" is "/v1/status"
+        func only(_ allowed: HTTPRequest.Method, _ handler: () async -> Response) async -> Response {
+            guard method == allowed else { return Self.methodNotAllowed(allow: [allowed]) }
+            return await handler()
         }
-        router.get("/v1/status") { _, _ -> Response in Self.json(await self.status()) }
-        router.get("/v1/readers") { _, _ -> Response in Self.json(await readers.snapshot()) }
-
-        router.post("/v1/transactions") { request, context -> Response in
-            do {
-                let sale = try await Self.decode(SaleRequest.self, from: request)
-                let who = await context.peer()?.description ?? "api"
-                let (view, created) = try await coordinator.start(sale, requester: "api " + who)
-                return Self.json(view, status: created ? .created : .ok)
-            } catch { return Self.error(for: error) }
-        }
-        router.get("/v1/transactions") { request, _ -> Response in
-            let q = request.uri.queryParameters
-            var limit = 20
-            if let l = q["limit"] {
-                guard let n = Int(String(l)), (1...200).contains(n) else { return Self.error(.badRequest, "invalid_request", "limit must be 1–200") }
-                limit = n
+        switch segments.count {
+        case 1 where segments[0] == "metrics":
+            return await only(.get) { metricsText() }
+        case 2 where segments[0] == "v1":
+            switch segments[1] {
+            case "health": return await only(.get) { health() }
+            case "status": return await only(.get) { Self.json(await status()) }
+            case "readers": return await only(.get) { Self.json(await readers.snapshot()) }
+            case "events": return await only(.get) { eventStream(request) }
+            case "openapi.json":
+                return await only(.get) {
+                    Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: APIServer.openAPIDocument)))
+                }
+            case "transactions":
+                switch method {
+                case .get: return await list(request)
+                case .post: return await start(request, channel: channel)
+                default: return Self.methodNotAllowed(allow: [.get, .post])
+                }
+            default: break
             }
-            do { return Self.json(try await coordinator.list(limit: limit, after: q["after"].map(String.init))) } catch { return Self.error(for: error) }
+        case 3 where segments[0] == "v1" && segments[1] == "transactions":
+            let id = segments[2].removingPercentEncoding ?? segments[2]
+            return await only(.get) { await transaction(id) }
+        case 4 where segments[0] == "v1" && segments[1] == "transactions" && (segments[3] == "cancel" || segments[3] == "void"):
+            let id = segments[2].removingPercentEncoding ?? segments[2]
+            let void = segments[3] == "void"
+            return await only(.post) {
+                do {
+                    let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
+                    return Self.json(void ? try await coordinator.void(id, requester: who) : try await coordinator.cancel(id, requester: who))
+                } catch { return Self.error(for: error) }
+            }
+        default: break
         }
-        router.get("/v1/transactions/:id") { _, context -> Response in
-            let id = context.parameters.get("id") ?? ""
-            do {
-                guard let v = try await coordinator.transaction(id) else { return Self.error(.notFound, "not_found", "no transaction \(id)") }
-                return Self.json(v)
-            } catch { return Self.error(for: error) }
+        return Self.error(.notFound, "not_found", "no such resource: \(request.uri.path)")
+    }
+
+    static func methodNotAllowed(allow: [HTTPRequest.Method]) -> Response {
+        var r = error(.methodNotAllowed, "method_not_allowed", "allowed here: " + allow.map(\.rawValue).joined(separator: ", "))
+        r.headers[.allow] = allow.map(\.rawValue).joined(separator: ", ")
+        return r
+    }
+
+    func health() -> Response {
+        if shuttingDown() { return Self.error(.serviceUnavailable, "shutting_down", "tapd is shutting down") }
+        return Self.json(["status": "ok"])
+    }
+
+    func start(_ request: Request, channel: any Channel) async -> Response {
+        do {
+            let sale = try await Self.decode(SaleRequest.self, from: request)
+            let who = await peerCredentials(of: channel)?.description ?? "api"
+            let (view, created) = try await coordinator.start(sale, requester: "api " + who)
+            return Self.json(view, status: created ? .created : .ok)
+        } catch { return Self.error(for: error) }
+    }
+
+    func list(_ request: Request) async -> Response {
+        let q = request.uri.queryParameters
+        var limit = 20
+        if let l = q["limit"] {
+            guard let n = Int(String(l)), (1...200).contains(n) else { return Self.error(.badRequest, "invalid_request", "limit must be 1–200") }
+            limit = n
         }
-        router.post("/v1/transactions/:id/cancel") { _, context -> Response in
-            let id = context.parameters.get("id") ?? ""
-            do {
-                let who = await context.peer()?.description ?? "api"
-                return Self.json(try await coordinator.cancel(id, requester: "api " + who))
-            } catch { return Self.error(for: error) }
-        }
-        router.post("/v1/transactions/:id/void") { _, context -> Response in
-            let id = context.parameters.get("id") ?? ""
-            do {
-                let who = await context.peer()?.description ?? "api"
-                return Self.json(try await coordinator.void(id, requester: "api " + who))
-            } catch { return Self.error(for: error) }
-        }
-        router.get("/v1/events") { request, _ -> Response in
-            let replay = request.uri.queryParameters["replay"].flatMap { Int(String($0)) } ?? 0
-            let stream = events.subscribe(replay: replay)
-            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                            body: ResponseBody { writer in
-                try await writer.write(ByteBuffer(string: ": tapd events\n\n"))
-                // Events and a keep-alive comment every 15 s (a dead client is found by the failed write) share one
-                // bounded buffer; the writer is the only thing that waits for this client.
-                let (merged, out) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(512))
-                let pump = Task {
-                    for await e in stream {
-                        let data = (try? Self.encoder.encode(e)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-                        out.yield("id: \(e.seq)\nevent: \(e.type.rawValue)\ndata: \(data)\n\n")
-                    }
-                    out.finish()
+        do { return Self.json(try await coordinator.list(limit: limit, after: q["after"].map(String.init))) } catch { return Self.error(for: error) }
+    }
+
+    func transaction(_ id: String) async -> Response {
+        do {
+            guard let v = try await coordinator.transaction(id) else { return Self.error(.notFound, "not_found", "no transaction \(id)") }
+            return Self.json(v)
+        } catch { return Self.error(for: error) }
+    }
+
+    func metricsText() -> Response {
+        if let depth = try? journal.safDepth() { metrics.setSAFDepth(depth) }
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
+    }
+
+    func eventStream(_ request: Request) -> Response {
+        let replay = request.uri.queryParameters["replay"].flatMap { Int(String($0)) } ?? 0
+        let stream = events.subscribe(replay: replay)
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                        body: ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: ": tapd events\n\n"))
+            // Events and a keep-alive comment every 15 s (a dead client is found by the failed write) share one
+            // bounded buffer; the writer is the only thing that waits for this client.
+            let (merged, out) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(512))
+            let pump = Task {
+                for await e in stream {
+                    let data = (try? Self.encoder.encode(e)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                    out.yield("id: \(e.seq)\nevent: \(e.type.rawValue)\ndata: \(data)\n\n")
                 }
-                let beat = Task {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: .seconds(15))
-                        out.yield(": keep-alive\n\n")
-                    }
+                out.finish()
+            }
+            let beat = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(15))
+                    out.yield(": keep-alive\n\n")
                 }
-                defer { pump.cancel(); beat.cancel() }
-                for await chunk in merged { try await writer.write(ByteBuffer(string: chunk)) }
-                try await writer.finish(nil)
-            })
-        }
-        router.get("/v1/openapi.json") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: APIServer.openAPIDocument)))
-        }
-        router.get("/metrics") { _, _ -> Response in
-            if let depth = try? self.journal.safDepth() { metrics.setSAFDepth(depth) }
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
-        }
-        return router
+            }
+            defer { pump.cancel(); beat.cancel() }
+            for await chunk in merged { try await writer.write(ByteBuffer(string: chunk)) }
+            try await writer.finish(nil)
+        })
     }
 
     func status() async -> APIStatus {
@@ -257,20 +278,11 @@ public final class APIServer: Sendable {
     public func run(onReady: @escaping @Sendable () async -> Void = {}) async throws {
         unlink(socketPath)
         let logger = APIServer.quietLogger
-        let responder = router().buildResponder()
         let server = try HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(60))).buildServer(
             configuration: ServerConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "tapd"),
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger,
             responder: { request, writer, channel in
-                let context = APIContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
-                var response: Response
-                do {
-                    response = try await responder.respond(to: request, context: context)
-                } catch let error as HTTPParserError {
-                    throw error        // the connection is unusable; nothing can be answered on it
-                } catch {
-                    response = Response(status: .internalServerError)
-                }
+                var response = await self.respond(to: request, channel: channel)
                 response.headers[.date] = UTCTime.httpDate(Date())
                 response.headers[.server] = "tapd"
                 try await writer.write(response: response.head, body: response.body)
@@ -281,13 +293,4 @@ public final class APIServer: Sendable {
     }
 
     static let quietLogger: Logger = { var l = Logger(label: "tapd.api"); l.logLevel = .critical; return l }()
-}
-
-struct CountingMiddleware: RouterMiddleware {
-    typealias Context = APIContext
-    let metrics: TapdMetrics
-    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
-        metrics.apiRequest()
-        return try await next(request, context)
-    }
 }
