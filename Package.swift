@@ -66,17 +66,15 @@ let package = Package(
 
         .target(name: "ISO8583", dependencies: ["TLV"], swiftSettings: strict),
         .target(name: "Journal", dependencies: [
-            "TLV",
+            "TLV", "EMVCrypto",
             .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "Acquirer", dependencies: [
-            "ISO8583", "Journal", "TLV",
+            "ISO8583", "Journal", "TLV", "EMVCrypto",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "Readers", dependencies: ["CPCSCLite", "CLibUSB", "CLibNFC", "APDU"], swiftSettings: strict),
         .target(name: "TapdCore", dependencies: [
@@ -97,12 +95,10 @@ let package = Package(
         .target(name: "Diagnostics", dependencies: ["Readers", "Acquirer", "TapdCore", "EMVKernel", "Journal", "TLV", "ISO8583", "APDU"], swiftSettings: strict),
         .target(name: "FuzzTargets", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583"], swiftSettings: strict),
         .target(name: "Simulators", dependencies: [
-            "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Acquirer",
+            "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Acquirer", "COpenSSL",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "X509", package: "swift-certificates"),
         ], swiftSettings: strict),
 
         .executableTarget(name: "tapd", dependencies: [
@@ -122,7 +118,10 @@ let package = Package(
 
         .testTarget(name: "TLVTests", dependencies: ["TLV"]),
         .testTarget(name: "APDUTests", dependencies: ["APDU", "TLV"]),
-        .testTarget(name: "EMVCryptoTests", dependencies: ["EMVCrypto"]),
+        .testTarget(name: "EMVCryptoTests", dependencies: [
+            "EMVCrypto",
+            .product(name: "Crypto", package: "swift-crypto"),       // cross-check only; the daemon does not link it
+        ]),
         .testTarget(name: "EMVKernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"]),
         .testTarget(name: "KernelTests", dependencies: ["EMVKernel", "EMVCrypto", "TLV", "APDU", "Simulators"],
                     exclude: ["Fixtures"]),
@@ -137,6 +136,7 @@ let package = Package(
         .testTarget(name: "AcquirerTests", dependencies: [
             "Acquirer", "Journal", "ISO8583", "TLV", "EMVKernel", "Simulators", "TapdCore",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),   // reads back the test certificates independently
         ]),
         .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "TLV"], exclude: ["crosscheck.py"]),
         .testTarget(name: "FuzzSmokeTests", dependencies: ["FuzzTargets", "Simulators", "EMVKernel", "TLV", "APDU", "ISO8583"]),

@@ -5,7 +5,7 @@
 import Foundation
 import NIOCore
 import NIOSSL
-import Crypto
+import EMVCrypto
 
 public enum AcquirerTLS {
     public struct SetupError: Error, CustomStringConvertible {
@@ -40,7 +40,7 @@ public enum AcquirerTLS {
         guard let pin else { return try NIOSSLClientHandler(context: context, serverHostname: name) }
         return try NIOSSLClientHandler._makeSSLClientHandler(context: context, serverHostname: name) { leaf, channel in
             guard let spki = try? leaf.extractPublicKey().toSPKIBytes() else { return channel.eventLoop.makeFailedFuture(PinMismatch()) }
-            let digest = Data(SHA256.hash(data: spki)).base64EncodedString()
+            let digest = Data(Digest.sha256(spki)).base64EncodedString()
             return digest == pin ? channel.eventLoop.makeSucceededVoidFuture() : channel.eventLoop.makeFailedFuture(PinMismatch())
         }
     }
@@ -48,6 +48,6 @@ public enum AcquirerTLS {
     /// The pin of a certificate file, for configuration: base64 SHA-256 of its SubjectPublicKeyInfo.
     public static func spkiPin(ofPEMFile path: String) throws -> String {
         guard let cert = try NIOSSLCertificate.fromPEMFile(path).first else { throw SetupError(description: "no certificate in \(path)") }
-        return Data(SHA256.hash(data: try cert.extractPublicKey().toSPKIBytes())).base64EncodedString()
+        return Data(Digest.sha256(try cert.extractPublicKey().toSPKIBytes())).base64EncodedString()
     }
 }

@@ -4,6 +4,8 @@ public enum CryptoError: Error, Equatable, Sendable, CustomStringConvertible {
     case inputNotLessThanModulus
     case invalidKey(String)
     case openssl(String)
+    /// An authenticated ciphertext whose tag does not verify (wrong key, changed bytes or associated data).
+    case authenticationFailed
 
     public var description: String {
         switch self {
@@ -12,6 +14,7 @@ public enum CryptoError: Error, Equatable, Sendable, CustomStringConvertible {
         case .inputNotLessThanModulus: return "RSA input is not less than the modulus"
         case .invalidKey(let s): return "invalid key: \(s)"
         case .openssl(let s): return "libcrypto: \(s)"
+        case .authenticationFailed: return "authentication failed: the sealed data or its context does not match the key"
         }
     }
 }

@@ -1,14 +1,13 @@
 // The key that seals card data at rest (PAN, track 2, DE 55 inside stored messages): AES-256-GCM. It comes from
 // a systemd credential ($CREDENTIALS_DIRECTORY/<name>, LoadCredential=) or from a file only its owner can read;
-// a key file readable by group or others is refused.
+// a key file readable by group or others is refused. The cipher is libcrypto's (EMVCrypto.AESGCM), the same
+// library the kernels use; the sealed layout is unchanged from the swift-crypto version, so old journals open.
 import Foundation
 import Glibc
-import Crypto
+import EMVCrypto
 
 public struct JournalKey: Sendable {
-    /// The raw key; a SymmetricKey is made per operation (swift-crypto 3's SymmetricKey is not Sendable).
     private let raw: [UInt8]
-    private var key: SymmetricKey { SymmetricKey(data: raw) }
 
     public enum KeyError: Error, CustomStringConvertible, Equatable {
         case unreadable(String)
@@ -63,13 +62,10 @@ public struct JournalKey: Sendable {
     /// AES-256-GCM: nonce ‖ ciphertext ‖ tag. `context` (e.g. the row id) is authenticated, so a sealed value
     /// cannot be moved to another row unnoticed.
     func seal(_ plaintext: [UInt8], context: String) throws -> [UInt8] {
-        let box = try AES.GCM.seal(plaintext, using: key, authenticating: Array(context.utf8))
-        guard let combined = box.combined else { throw KeyError.unreadable("(seal)") }
-        return Array(combined)
+        try AESGCM.seal(plaintext, key: raw, authenticating: Array(context.utf8))
     }
 
     func open(_ sealed: [UInt8], context: String) throws -> [UInt8] {
-        let box = try AES.GCM.SealedBox(combined: sealed)
-        return Array(try AES.GCM.open(box, using: key, authenticating: Array(context.utf8)))
+        try AESGCM.open(sealed, key: raw, authenticating: Array(context.utf8))
     }
 }
