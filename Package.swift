@@ -1,4 +1,4 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.0
 // tapd — contactless payment terminal daemon. Layout and dependency rules: ../shared/DESIGN.md
 import PackageDescription
 import Foundation
@@ -41,11 +41,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
-        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // System library shims (pkg-config); nothing else lives in them.
@@ -85,11 +82,9 @@ let package = Package(
         ], swiftSettings: strict),
         .target(name: "ControlAPI", dependencies: [
             "TapdCore", "Readers", "Journal", "Acquirer", "EMVKernel",
-            .product(name: "HummingbirdCore", package: "hummingbird"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Resources/openapi.json")], swiftSettings: strict),
         .target(name: "Diagnostics", dependencies: ["Readers", "Acquirer", "TapdCore", "EMVKernel", "Journal", "TLV", "ISO8583", "APDU"], swiftSettings: strict),

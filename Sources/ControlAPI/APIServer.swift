@@ -1,4 +1,4 @@
-// The local API: HTTP/1.1 with JSON on a Unix socket (HummingbirdCore over SwiftNIO), described by
+// The local API: HTTP/1.1 with JSON on a Unix socket (HTTPServer.swift, over SwiftNIO), described by
 // Docs/openapi.json. Requests are small and bounded (16 KiB bodies, 80 KiB of headers, idle connections closed after
 // 60 s); every state change goes to /v1/events as Server-Sent Events without ever waiting for a slow listener; each
 // request that changes something is audited with the peer's uid and pid (SO_PEERCRED).
@@ -88,37 +88,34 @@ public final class APIServer: Sendable {
         return e
     }()
 
-    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+    static func json(_ value: some Encodable, status: HTTPResponseStatus = .ok) -> HTTPReply {
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return HTTPReply(status: status, contentType: "application/json", body: ByteBuffer(bytes: data))
     }
 
     struct ErrorBody: Encodable { let error: Detail; struct Detail: Encodable { let code: String; let message: String } }
 
-    static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
+    static func error(_ status: HTTPResponseStatus, _ code: String, _ message: String) -> HTTPReply {
         json(ErrorBody(error: .init(code: code, message: message)), status: status)
     }
 
-    static func error(for e: any Error) -> Response {
+    static func error(for e: any Error) -> HTTPReply {
         switch e {
         case let c as CoordinatorError:
             switch c {
-            case .invalid(let m): return error(.unprocessableContent, "invalid_request", m)
+            case .invalid(let m): return error(.unprocessableEntity, "invalid_request", m)
             case .conflict(let m): return error(.conflict, "conflict", m)
             case .notFound: return error(.notFound, "not_found", c.description)
             case .unavailable(let m): return error(.serviceUnavailable, "unavailable", m)
             }
-        case is NIOTooManyBytesError:
-            return error(.contentTooLarge, "too_large", "request bodies are limited to \(maxBodySize) bytes")
         default:
             return error(.internalServerError, "internal", "\(e)")
         }
     }
 
     /// Decodes a JSON body, naming the field that is wrong.
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
-        let buffer = try await request.body.collect(upTo: maxBodySize)
-        let data = Data(buffer.readableBytesView)
+    static func decode<T: Decodable>(_ type: T.Type, from request: HTTPRequest) throws -> T {
+        let data = Data(request.body.readableBytesView)
         do { return try JSONDecoder().decode(T.self, from: data) } catch let e as DecodingError {
             let message: String
             switch e {
@@ -135,43 +132,43 @@ public final class APIServer: Sendable {
     /// One request, answered. The routes are few and fixed, so they are matched here directly, segment by segment:
     /// a path that exists with another method is 405 with `Allow` (RFC 9110 §15.5.6), anything else 404, both with
     /// the JSON error body of every other failure.
-    func respond(to request: Request, channel: any Channel) async -> Response {
+    func respond(to request: HTTPRequest) async -> HTTPReply {
         metrics.apiRequest()
-        let method = request.method
-        var segments = request.uri.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+        let method = request.method, channel = request.channel
+        var segments = request.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
         if segments.count > 1, segments.last == "" { segments.removeLast() }      // "/v1/status/" is "/v1/status"
-        func only(_ allowed: HTTPRequest.Method, _ handler: () async -> Response) async -> Response {
+        func only(_ allowed: HTTPMethod, _ handler: () async -> HTTPReply) async -> HTTPReply {
             guard method == allowed else { return Self.methodNotAllowed(allow: [allowed]) }
             return await handler()
         }
         switch segments.count {
         case 1 where segments[0] == "metrics":
-            return await only(.get) { metricsText() }
+            return await only(.GET) { metricsText() }
         case 2 where segments[0] == "v1":
             switch segments[1] {
-            case "health": return await only(.get) { health() }
-            case "status": return await only(.get) { Self.json(await status()) }
-            case "readers": return await only(.get) { Self.json(await readers.snapshot()) }
-            case "events": return await only(.get) { eventStream(request) }
+            case "health": return await only(.GET) { health() }
+            case "status": return await only(.GET) { Self.json(await status()) }
+            case "readers": return await only(.GET) { Self.json(await readers.snapshot()) }
+            case "events": return await only(.GET) { eventStream(request) }
             case "openapi.json":
-                return await only(.get) {
-                    Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: APIServer.openAPIDocument)))
+                return await only(.GET) {
+                    HTTPReply(contentType: "application/json", body: ByteBuffer(bytes: APIServer.openAPIDocument))
                 }
             case "transactions":
                 switch method {
-                case .get: return await list(request)
-                case .post: return await start(request, channel: channel)
-                default: return Self.methodNotAllowed(allow: [.get, .post])
+                case .GET: return await list(request)
+                case .POST: return await start(request, channel: channel)
+                default: return Self.methodNotAllowed(allow: [.GET, .POST])
                 }
             default: break
             }
         case 3 where segments[0] == "v1" && segments[1] == "transactions":
             let id = segments[2].removingPercentEncoding ?? segments[2]
-            return await only(.get) { await transaction(id) }
+            return await only(.GET) { await transaction(id) }
         case 4 where segments[0] == "v1" && segments[1] == "transactions" && (segments[3] == "cancel" || segments[3] == "void"):
             let id = segments[2].removingPercentEncoding ?? segments[2]
             let void = segments[3] == "void"
-            return await only(.post) {
+            return await only(.POST) {
                 do {
                     let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
                     return Self.json(void ? try await coordinator.void(id, requester: who) : try await coordinator.cancel(id, requester: who))
@@ -179,58 +176,56 @@ public final class APIServer: Sendable {
             }
         default: break
         }
-        return Self.error(.notFound, "not_found", "no such resource: \(request.uri.path)")
+        return Self.error(.notFound, "not_found", "no such resource: \(request.path)")
     }
 
-    static func methodNotAllowed(allow: [HTTPRequest.Method]) -> Response {
+    static func methodNotAllowed(allow: [HTTPMethod]) -> HTTPReply {
         var r = error(.methodNotAllowed, "method_not_allowed", "allowed here: " + allow.map(\.rawValue).joined(separator: ", "))
-        r.headers[.allow] = allow.map(\.rawValue).joined(separator: ", ")
+        r.headers.replaceOrAdd(name: "Allow", value: allow.map(\.rawValue).joined(separator: ", "))
         return r
     }
 
-    func health() -> Response {
+    func health() -> HTTPReply {
         if shuttingDown() { return Self.error(.serviceUnavailable, "shutting_down", "tapd is shutting down") }
         return Self.json(["status": "ok"])
     }
 
-    func start(_ request: Request, channel: any Channel) async -> Response {
+    func start(_ request: HTTPRequest, channel: any Channel) async -> HTTPReply {
         do {
-            let sale = try await Self.decode(SaleRequest.self, from: request)
+            let sale = try Self.decode(SaleRequest.self, from: request)
             let who = await peerCredentials(of: channel)?.description ?? "api"
             let (view, created) = try await coordinator.start(sale, requester: "api " + who)
             return Self.json(view, status: created ? .created : .ok)
         } catch { return Self.error(for: error) }
     }
 
-    func list(_ request: Request) async -> Response {
-        let q = request.uri.queryParameters
+    func list(_ request: HTTPRequest) async -> HTTPReply {
+        let q = request.query
         var limit = 20
         if let l = q["limit"] {
-            guard let n = Int(String(l)), (1...200).contains(n) else { return Self.error(.badRequest, "invalid_request", "limit must be 1–200") }
+            guard let n = Int(l), (1...200).contains(n) else { return Self.error(.badRequest, "invalid_request", "limit must be 1–200") }
             limit = n
         }
-        do { return Self.json(try await coordinator.list(limit: limit, after: q["after"].map(String.init))) } catch { return Self.error(for: error) }
+        do { return Self.json(try await coordinator.list(limit: limit, after: q["after"])) } catch { return Self.error(for: error) }
     }
 
-    func transaction(_ id: String) async -> Response {
+    func transaction(_ id: String) async -> HTTPReply {
         do {
             guard let v = try await coordinator.transaction(id) else { return Self.error(.notFound, "not_found", "no transaction \(id)") }
             return Self.json(v)
         } catch { return Self.error(for: error) }
     }
 
-    func metricsText() -> Response {
+    func metricsText() -> HTTPReply {
         if let depth = try? journal.safDepth() { metrics.setSAFDepth(depth) }
-        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                        body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        return HTTPReply(contentType: "text/plain; version=0.0.4", body: ByteBuffer(string: metrics.exposition()))
     }
 
-    func eventStream(_ request: Request) -> Response {
-        let replay = request.uri.queryParameters["replay"].flatMap { Int(String($0)) } ?? 0
+    func eventStream(_ request: HTTPRequest) -> HTTPReply {
+        let replay = request.query["replay"].flatMap { Int($0) } ?? 0
         let stream = events.subscribe(replay: replay)
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                        body: ResponseBody { writer in
-            try await writer.write(ByteBuffer(string: ": tapd events\n\n"))
+        return HTTPReply(headers: ["Content-Type": "text/event-stream", "Cache-Control": "no-cache"], stream: { writer in
+            try await writer.write(": tapd events\n\n")
             // Events and a keep-alive comment every 15 s (a dead client is found by the failed write) share one
             // bounded buffer; the writer is the only thing that waits for this client.
             let (merged, out) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(512))
@@ -248,8 +243,7 @@ public final class APIServer: Sendable {
                 }
             }
             defer { pump.cancel(); beat.cancel() }
-            for await chunk in merged { try await writer.write(ByteBuffer(string: chunk)) }
-            try await writer.finish(nil)
+            for await chunk in merged { try await writer.write(chunk) }
         })
     }
 
@@ -270,27 +264,10 @@ public final class APIServer: Sendable {
     }
 
     /// Serves until the task is cancelled. `onReady` runs once the socket is bound (permissions, readiness).
-    ///
-    /// The HTTP server is HummingbirdCore's, run here rather than through Hummingbird's `Application`: the
-    /// application keeps a `Date` header cache that re-formats the time every second through a Foundation
-    /// `Calendar`, which loads ICU's time-zone data into the daemon and wakes it every second. The `Date` header
-    /// (RFC 9110 §6.6.1) is made per answer from the C library instead (`UTCTime.httpDate`).
     public func run(onReady: @escaping @Sendable () async -> Void = {}) async throws {
-        unlink(socketPath)
-        let logger = APIServer.quietLogger
-        let server = try HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(60))).buildServer(
-            configuration: ServerConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "tapd"),
-            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger,
-            responder: { request, writer, channel in
-                var response = await self.respond(to: request, channel: channel)
-                response.headers[.date] = UTCTime.httpDate(Date())
-                response.headers[.server] = "tapd"
-                try await writer.write(response: response.head, body: response.body)
-            },
-            onServerRunning: { _ in await onReady() })
-        // The service group turns the task's cancellation into the server's graceful shutdown.
-        try await ServiceGroup(configuration: .init(services: [server], logger: logger)).run()
+        let server = HTTPServer(socketPath: socketPath, maxBodySize: Self.maxBodySize, idleTimeout: .seconds(60),
+                                respond: { await self.respond(to: $0) },
+                                tooLarge: { Self.error(.payloadTooLarge, "too_large", "request bodies are limited to \(Self.maxBodySize) bytes") })
+        try await server.run(onReady: onReady)
     }
-
-    static let quietLogger: Logger = { var l = Logger(label: "tapd.api"); l.logLevel = .critical; return l }()
 }

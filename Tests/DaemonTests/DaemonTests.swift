@@ -30,13 +30,17 @@ final class DaemonTests: XCTestCase {
         final class Collected: @unchecked Sendable { let lock = NSLock(); var events: [(String, [String: Any])] = [] }
         let collected = Collected()
         let stream = Task {
-            try? await h.client.events { type, data in
+            // replay: 1 hands over the latest event (a reader attaching) at once: the stream is known to be
+            // subscribed before the first sale starts.
+            try? await h.client.events(replay: 1) { type, data in
                 let e = (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
                 collected.lock.withLock { collected.events.append((type, e)) }
                 return true
             }
         }
         defer { stream.cancel() }
+        for _ in 0..<500 where collected.lock.withLock({ collected.events.isEmpty }) { try await Task.sleep(for: .milliseconds(10)) }
+        XCTAssertFalse(collected.lock.withLock { collected.events.isEmpty }, "the event stream did not start")
 
         // 1. Approved over libnfc.
         h.emulator.present(try VirtualCard(.visaCard()))
@@ -245,6 +249,70 @@ final class DaemonTests: XCTestCase {
         f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
         let date = try XCTUnwrap(f.date(from: String(dateLine.dropFirst(6))), dateLine)
         XCTAssertLessThan(abs(date.timeIntervalSinceNow), 5, dateLine)
+    }
+
+    /// HTTP/1.1 framing on the raw socket: pipelining, HTTP/1.0, a malformed request, `Expect: 100-continue`, and a
+    /// body that never ends.
+    func testHTTPFramingOnTheRawSocket() async throws {
+        let h = try await daemon()
+        final class Raw {
+            let fd: Int32
+            init(_ path: String) {
+                fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+                var tv = timeval(tv_sec: 10, tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+                var addr = sockaddr_un()
+                addr.sun_family = sa_family_t(AF_UNIX)
+                withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in path.utf8.enumerated() { p[i] = b } }
+                _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+            }
+            deinit { close(fd) }
+            @discardableResult func send(_ text: String) -> Int { let b = Array(text.utf8); return Glibc.send(fd, b, b.count, Int32(MSG_NOSIGNAL)) }
+            /// Everything until the server closes (or 10 s pass).
+            func readToClose() -> String {
+                var all = [UInt8](), chunk = [UInt8](repeating: 0, count: 65536)
+                while true { let n = recv(fd, &chunk, chunk.count, 0); if n <= 0 { break }; all += chunk.prefix(n) }
+                return String(decoding: all, as: UTF8.self)
+            }
+            func readSome() -> String {
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                let n = recv(fd, &chunk, chunk.count, 0)
+                return n > 0 ? String(decoding: chunk.prefix(n), as: UTF8.self) : ""
+            }
+        }
+        // Two pipelined requests: two answers in order, then the close the second asked for.
+        let p = Raw(h.socket)
+        p.send("GET /v1/health HTTP/1.1\r\nHost: tapd\r\n\r\nGET /v1/nothing HTTP/1.1\r\nHost: tapd\r\nConnection: close\r\n\r\n")
+        let both = p.readToClose()
+        XCTAssertTrue(both.hasPrefix("HTTP/1.1 200 OK"), both)
+        XCTAssertTrue(both.contains("HTTP/1.1 404 Not Found"), both)
+        // HTTP/1.0 without keep-alive: answered in 1.0 and closed.
+        let old = Raw(h.socket)
+        old.send("GET /v1/health HTTP/1.0\r\n\r\n")
+        let oldAnswer = old.readToClose()
+        XCTAssertTrue(oldAnswer.hasPrefix("HTTP/1.0 200 OK"), oldAnswer)
+        XCTAssertTrue(oldAnswer.hasSuffix("{\"status\":\"ok\"}"), oldAnswer)
+        // Not HTTP: 400 and the connection closed.
+        let junk = Raw(h.socket)
+        junk.send("\u{01}\u{02} NOT HTTP AT ALL\r\n\r\n")
+        XCTAssertTrue(junk.readToClose().hasPrefix("HTTP/1.1 400"))
+        // Expect: 100-continue gets its interim answer before the body is sent.
+        let cont = Raw(h.socket)
+        cont.send("POST /v1/transactions HTTP/1.1\r\nHost: tapd\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        XCTAssertTrue(cont.readSome().hasPrefix("HTTP/1.1 100 Continue"))
+        cont.send("{}")
+        let contAnswer = cont.readToClose()
+        XCTAssertTrue(contAnswer.contains("HTTP/1.1 422"), contAnswer)
+        XCTAssertTrue(contAnswer.contains("\"code\":\"invalid_request\""), contAnswer)
+        // A body that announces 50 MB: 413 once more than the limit plus 1 MiB has come, and the connection is closed.
+        let flood = Raw(h.socket)
+        flood.send("POST /v1/transactions HTTP/1.1\r\nHost: tapd\r\nContent-Length: 50000000\r\n\r\n")
+        let block = String(repeating: " ", count: 65536)
+        for _ in 0..<40 where flood.send(block) > 0 {}
+        XCTAssertTrue(flood.readToClose().hasPrefix("HTTP/1.1 413"))
+        // And the daemon still answers.
+        let health = try await h.client.get("/v1/health")
+        XCTAssertEqual(health.status, 200)
     }
 
     func testManyClientsAtOnceDuringSales() async throws {
