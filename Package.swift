@@ -85,7 +85,6 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Resources/openapi.json")], swiftSettings: strict),
         .target(name: "Diagnostics", dependencies: ["Readers", "Acquirer", "TapdCore", "EMVKernel", "Journal", "TLV", "ISO8583", "APDU"], swiftSettings: strict),
         .target(name: "FuzzTargets", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583"], swiftSettings: strict),

@@ -1,15 +1,9 @@
 // The local API: HTTP/1.1 with JSON on a Unix socket (HTTPServer.swift, over SwiftNIO), described by
-// Docs/openapi.json. Requests are small and bounded (16 KiB bodies, 80 KiB of headers, idle connections closed after
+// Sources/ControlAPI/Resources/openapi.json. Requests are small and bounded (16 KiB bodies, 80 KiB of headers, idle connections closed after
 // 60 s); every state change goes to /v1/events as Server-Sent Events without ever waiting for a slow listener; each
 // request that changes something is audited with the peer's uid and pid (SO_PEERCRED).
 import Foundation
-import HummingbirdCore
-import HTTPTypes
-
 import NIOHTTP1
-import NIOPosix
-import ServiceLifecycle
-import Logging
 import NIOCore
 import EMVKernel
 import Journal
