@@ -349,15 +349,12 @@ public enum Diagnostics {
     // MARK: Keys, clock, journal
 
     static func caKeys(_ s: SystemView, configuration: TapdConfiguration?, now: Date) -> Finding {
-        let keys: CAKeyStore
-        var replaced: [CAKeyID] = []
+        let keys: CAKeyStore, replaced: [CAKeyID]
         do {
-            var k = try CAKeyStore.bundled(includeTestKeys: configuration?.terminal.testKeys ?? false)
-            if let extra = configuration?.terminal.caKeys {
-                guard let text = s.read(extra) else { return Finding("CA keys", .fail, "\(extra) cannot be read", fix: "check terminal.ca_keys") }
-                replaced = try k.load(text: text, source: extra, isTest: false, replacingLoaded: true)
-            }
-            keys = k
+            (keys, replaced) = try CAKeyStore.terminal(includeTestKeys: configuration?.terminal.testKeys ?? false,
+                                                       operatorFile: configuration?.terminal.caKeys, read: { s.read($0) })
+        } catch let error as CAKeyFileUnreadable {
+            return Finding("CA keys", .fail, error.description, fix: "check terminal.ca_keys")
         } catch {
             return Finding("CA keys", .fail, "a CA key file is broken", evidence: ["\(error)"], fix: "reinstall tapd's CA keys; check terminal.ca_keys line by line (`tapctl capk verify FILE`)")
         }

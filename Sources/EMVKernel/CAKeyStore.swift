@@ -43,6 +43,12 @@ public struct CAKeyFileError: Error, Equatable, Sendable, CustomStringConvertibl
     public var description: String { "\(source):\(line): \(message)" }
 }
 
+/// The operator's key file (`terminal.ca_keys`) could not be read.
+public struct CAKeyFileUnreadable: Error, Equatable, Sendable, CustomStringConvertible {
+    public let path: String
+    public var description: String { "\(path) cannot be read" }
+}
+
 public struct CAKeyStore: Sendable {
     public private(set) var keys: [CAKeyID: CAPublicKey] = [:]
     public private(set) var revocations: Set<Revocation> = []
@@ -148,6 +154,19 @@ public struct CAKeyStore: Sendable {
         }
         try s.loadRevocations(text: try bundledFile("revoked", "crl"), source: "revoked.crl")
         return s
+    }
+
+    /// The keys a terminal trusts: the bundled ones (test keys only when asked for), then the operator's own list
+    /// (`terminal.ca_keys`, usually the acquirer's key download), whose keys replace bundled keys with the same RID
+    /// and index. `read` gives a file's text, nil when it cannot be read: the daemon reads the file system,
+    /// `tapctl diagnose` reads through its root. Returns the store and the bundled keys the list replaced.
+    public static func terminal(includeTestKeys: Bool, operatorFile: String?,
+                                read: (String) -> String?) throws -> (store: CAKeyStore, replaced: [CAKeyID]) {
+        var store = try bundled(includeTestKeys: includeTestKeys)
+        guard let path = operatorFile else { return (store, []) }
+        guard let text = read(path) else { throw CAKeyFileUnreadable(path: path) }
+        let replaced = try store.load(text: text, source: path, isTest: false, replacingLoaded: true)
+        return (store, replaced)
     }
 
     static func bundledFile(_ name: String, _ ext: String) throws -> String {

@@ -195,13 +195,15 @@ public struct TapdConfiguration: Sendable {
                 throw ConfigurationError(file: source, line: nil, key: "terminal.configuration", message: "\(path): \(error)")
             }
         }
-        var keys = try CAKeyStore.bundled(includeTestKeys: terminal.testKeys)
-        if let path = terminal.caKeys {
-            do { try keys.load(text: try String(contentsOfFile: path, encoding: .utf8), source: path, isTest: false, replacingLoaded: true) } catch {
-                throw ConfigurationError(file: source, line: nil, key: "terminal.ca_keys", message: "\(path): \(error)")
-            }
+        do {
+            let keys = try CAKeyStore.terminal(includeTestKeys: terminal.testKeys, operatorFile: terminal.caKeys,
+                                               read: { try? String(contentsOfFile: $0, encoding: .utf8) }).store
+            return (terminalConfiguration, keys)
+        } catch let error as CAKeyFileUnreadable {
+            throw ConfigurationError(file: source, line: nil, key: "terminal.ca_keys", message: error.description)
+        } catch let error as CAKeyFileError where error.source == terminal.caKeys {
+            throw ConfigurationError(file: source, line: nil, key: "terminal.ca_keys", message: error.description)
         }
-        return (terminalConfiguration, keys)
     }
 
     // MARK: Keys and lines

@@ -77,6 +77,16 @@ final class CAKeyStoreTests: XCTestCase {
         XCTAssertThrowsError(try again.load(text: acquirerLine + "\n" + acquirerLine, source: "acq.capk", isTest: false, replacingLoaded: true)) { error in
             XCTAssertEqual((error as? CAKeyFileError)?.line, 2)
         }
+        // The terminal's key set as the daemon and `tapctl diagnose` build it: bundled, then the operator's file.
+        let terminal = try CAKeyStore.terminal(includeTestKeys: false, operatorFile: "/etc/tapd/acq.capk") {
+            $0 == "/etc/tapd/acq.capk" ? acquirerLine : nil
+        }
+        XCTAssertEqual(terminal.replaced, [CAKeyID(rid: h("A000000003"), index: 0x09)])
+        XCTAssertEqual(terminal.store.key(rid: h("A000000003"), index: 0x09)?.expiry, EMVDate(iso: "2031-12-31"))
+        XCTAssertEqual(try CAKeyStore.terminal(includeTestKeys: false, operatorFile: nil) { _ in nil }.store.keys.count, 12)
+        XCTAssertThrowsError(try CAKeyStore.terminal(includeTestKeys: false, operatorFile: "/nope") { _ in nil }) {
+            XCTAssertEqual($0 as? CAKeyFileUnreadable, CAKeyFileUnreadable(path: "/nope"))
+        }
     }
 
     func line(_ rid: String = "A000000003", _ idx: String = "94", exp: String = "03", expiry: String = "-", checksum: String? = nil) -> String {
