@@ -2,6 +2,7 @@
 #   make demo    run the demo (no hardware needed)
 #   make test    run every test (installs what the tests need first)
 #   make fuzz    coverage-guided fuzzing of the card-input parsers (libFuzzer + AddressSanitizer)
+#   make release the daemon and tapctl as installed: release build, optimised for size (RELEASE_FLAGS)
 #   make bench   release-mode benchmarks (figures go to the README's performance section)
 #   make install [PREFIX=/usr] [DESTDIR=…]   binaries, units, udev rules, sysusers/tmpfiles, configuration, CA keys
 #   make uninstall [PREFIX=/usr] [DESTDIR=…]
@@ -27,9 +28,13 @@ UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
 MODPROBEDIR  ?= $(PREFIX)/lib/modprobe.d
 # Where the built binaries are; NO_BUILD=1 installs what is there without building (the install test does).
 BUILD_CONFIG ?= release
+# Release builds are optimised for size, dependencies included: the daemon's hot path waits on the card and on
+# fsync, not on the CPU, and its code is resident memory for as long as it runs (README, Performance).
+RELEASE_FLAGS ?= -Xswiftc -Osize -Xcc -Os
+BUILD_FLAGS  := $(if $(filter release,$(BUILD_CONFIG)),$(RELEASE_FLAGS))
 BINPATH      ?= $(shell $(SWIFT) build -c $(BUILD_CONFIG) --show-bin-path 2>/dev/null)
 
-.PHONY: all build deps demo test fuzz fuzz-smoke bench clean install uninstall
+.PHONY: all build release deps demo test fuzz fuzz-smoke bench clean install uninstall
 
 all: build
 
@@ -49,6 +54,10 @@ deps:
 build: deps
 	$(SWIFT) build
 
+release: deps
+	$(SWIFT) build -c release $(RELEASE_FLAGS) --product tapd
+	$(SWIFT) build -c release $(RELEASE_FLAGS) --product tapctl
+
 demo: deps
 	$(SWIFT) build --product tapd
 	$$($(SWIFT) build --show-bin-path)/tapd demo
@@ -66,13 +75,13 @@ fuzz: deps
 	Fuzz/.build/release/FuzzParsers -max_total_time=$(FUZZ_TIME) -max_len=2048 -timeout=5 -rss_limit_mb=2048 Fuzz/corpus-parsers
 
 bench: deps
-	$(SWIFT) build -c release --product tapd
-	cd Benchmarks && $(SWIFT) build -c release && $$($(SWIFT) build -c release --show-bin-path)/tapd-bench \
+	$(SWIFT) build -c release $(RELEASE_FLAGS) --product tapd
+	cd Benchmarks && $(SWIFT) build -c release $(RELEASE_FLAGS) && $$($(SWIFT) build -c release --show-bin-path)/tapd-bench \
 	  && $$($(SWIFT) build -c release --show-bin-path)/tapd-reader-bench \
 	  && TAPD_BINARY=$$(cd .. && $(SWIFT) build -c release --show-bin-path)/tapd $$($(SWIFT) build -c release --show-bin-path)/tapd-daemon-bench
 
 install:
-	@if [ -z "$(NO_BUILD)" ]; then $(SWIFT) build -c $(BUILD_CONFIG) --product tapd && $(SWIFT) build -c $(BUILD_CONFIG) --product tapctl; fi
+	@if [ -z "$(NO_BUILD)" ]; then $(SWIFT) build -c $(BUILD_CONFIG) $(BUILD_FLAGS) --product tapd && $(SWIFT) build -c $(BUILD_CONFIG) $(BUILD_FLAGS) --product tapctl; fi
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/capk $(DESTDIR)$(DOCDIR)/Firmware-Notes \
 	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(MODPROBEDIR) \
 	  $(DESTDIR)$(SYSCONFDIR)/tapd
