@@ -9,6 +9,8 @@
 //   nothing holds nothing; a streaming answer (Server-Sent Events) keeps itself alive by writing;
 // - every answer carries `Date` (RFC 9110 §6.6.1, from the C library: no Foundation calendar, no ICU) and
 //   `Server`; a slow reader only ever waits on its own connection's writes;
+// - at most `maxConnections` connections at once; another one is closed at once, so a runaway client cannot take
+//   the file descriptors the journal, the readers and the acquirer link need;
 // - cancelling `run` stops accepting, ends streams and closes every connection.
 import Foundation
 import NIOCore
@@ -86,6 +88,7 @@ struct HTTPServer: Sendable {
     let socketPath: String
     let maxBodySize: Int
     let idleTimeout: TimeAmount
+    var maxConnections = 512
     let respond: @Sendable (HTTPRequest) async -> HTTPReply
     /// Called for a body over the limit instead of `respond`.
     let tooLarge: @Sendable () -> HTTPReply
@@ -109,11 +112,19 @@ struct HTTPServer: Sendable {
                     return try Connection(wrappingChannelSynchronously: channel)
                 }
             }
+        let open = ConnectionCount()
         try await withThrowingDiscardingTaskGroup { group in
             try await server.executeThenClose { connections in
                 await onReady()
                 for try await connection in connections {
-                    group.addTask { await serve(connection) }
+                    guard open.enter(limit: maxConnections) else {
+                        group.addTask { try? await connection.executeThenClose { _, _ in } }     // closed unanswered
+                        continue
+                    }
+                    group.addTask {
+                        defer { open.leave() }
+                        await serve(connection)
+                    }
                 }
             }
             // Accepting has stopped (cancellation): the connections' tasks, cancelled with this one, end now.
@@ -187,4 +198,12 @@ private final class CloseWhenIdle: ChannelInboundHandler, Sendable {
         if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
         else { context.fireUserInboundEventTriggered(event) }
     }
+}
+
+/// The number of open connections.
+private final class ConnectionCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var open = 0
+    func enter(limit: Int) -> Bool { lock.withLock { guard open < limit else { return false }; open += 1; return true } }
+    func leave() { lock.withLock { open -= 1 } }
 }
