@@ -113,6 +113,15 @@ struct HTTPServer: Sendable {
                 }
             }
         let open = ConnectionCount()
+        do {
+            try await serveConnections(server, open: open, onReady: onReady)
+        } catch where Task.isCancelled {
+            // Asked to stop: the accept loop ends with a CancellationError; that is the normal way out.
+        }
+    }
+
+    private func serveConnections(_ server: NIOAsyncChannel<Connection, Never>, open: ConnectionCount,
+                                  onReady: @Sendable () async -> Void) async throws {
         try await withThrowingDiscardingTaskGroup { group in
             try await server.executeThenClose { connections in
                 await onReady()

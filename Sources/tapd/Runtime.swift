@@ -117,9 +117,12 @@ final class DaemonRuntime: @unchecked Sendable {
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         let ready = AsyncStream.makeStream(of: Bool.self)
         let socket = settings.socket, group = settings.socketGroup, log = logger
+        final class Bound: @unchecked Sendable { let lock = NSLock(); var value = false }
+        let apiBound = Bound()
         apiTask = Task { [api] in
             do {
                 try await api.run {
+                    apiBound.lock.withLock { apiBound.value = true }
                     // Mode 0660 and group tapd: the point of sale runs as a member of that group.
                     chmod(socket, 0o660)
                     if let g = getgrnam(group) { chown(socket, UInt32.max, g.pointee.gr_gid) } else { log.notice("group \(group) does not exist; the socket keeps its group") }
@@ -128,7 +131,8 @@ final class DaemonRuntime: @unchecked Sendable {
                 }
             } catch {
                 // Could not bind (no such directory, permissions, another tapd): say so instead of waiting forever.
-                log.critical("the API socket cannot be opened", metadata: ["socket": "\(socket)", "error": "\(error)"])
+                let wasBound = apiBound.lock.withLock { apiBound.value }
+                log.critical(wasBound ? "the API server failed" : "the API socket cannot be opened", metadata: ["socket": "\(socket)", "error": "\(error)"])
                 ready.continuation.yield(false)
                 ready.continuation.finish()
                 throw error
