@@ -4,6 +4,13 @@ import ArgumentParser
 import Foundation
 import ControlAPI
 
+/// A failure of tapctl itself: the message goes to standard error and the exit code tells a script what happened
+/// (2 refused by tapd, 3 tapd failed or answered nonsense, 4 tapd not reachable).
+func failure(_ message: String, exitCode: Int32) -> ExitCode {
+    FileHandle.standardError.write(Data("tapctl: \(message)\n".utf8))
+    return ExitCode(exitCode)
+}
+
 struct ClientOptions: ParsableArguments {
     @Option(help: "tapd's API socket (default: $TAPD_SOCKET or /run/tapd/api.sock).")
     var socket: String?
@@ -20,7 +27,7 @@ struct ClientOptions: ParsableArguments {
         do {
             r = method == "GET" ? try await client.get(path) : try await client.post(path, json: body)
         } catch {
-            throw CleanExit.message("tapctl: \(error)")
+            throw failure("\(error)", exitCode: 4)
         }
         if r.status >= 400 {
             FileHandle.standardError.write(Data("tapctl: \(r.errorMessage ?? "HTTP \(r.status)")\n".utf8))
@@ -77,7 +84,7 @@ struct Status: AsyncParsableCommand {
     func run() async throws {
         let r = try await options.call("GET", "/v1/status")
         if options.json { options.printJSON(r); return }
-        guard let s = r.json as? [String: Any] else { throw CleanExit.message("tapctl: unexpected answer") }
+        guard let s = r.json as? [String: Any] else { throw failure("unexpected answer from tapd", exitCode: 3) }
         let up = (s["uptime_seconds"] as? NSNumber)?.doubleValue ?? 0
         print("tapd \(s["version"] ?? "?") — \(s["state"] ?? "?"), up \(Int(up) / 3600)h\(Int(up) % 3600 / 60)m\(Int(up) % 60)s, \(s["active_transactions"] ?? 0) sale(s) running")
         let readers = s["readers"] as? [[String: Any]] ?? []
@@ -139,7 +146,7 @@ struct Sale: AsyncParsableCommand {
         if let currency { body["currency"] = currency }
         if let reader { body["reader"] = reader }
         let r = try await options.call("POST", "/v1/transactions", body: body)
-        guard let t = r.json as? [String: Any], let id = t["id"] as? String else { throw CleanExit.message("tapctl: unexpected answer") }
+        guard let t = r.json as? [String: Any], let id = t["id"] as? String else { throw failure("unexpected answer from tapd", exitCode: 3) }
         if !wait {
             options.printTransaction(r)
             return
@@ -232,6 +239,6 @@ struct Events: AsyncParsableCommand {
                 fflush(nil)
                 return true
             }
-        } catch { throw CleanExit.message("tapctl: \(error)") }
+        } catch { throw failure("\(error)", exitCode: 4) }
     }
 }

@@ -112,7 +112,7 @@ struct Diagnose: AsyncParsableCommand {
             try Diagnostics.maskCardData(log).write(toFile: d + "/journal.txt", atomically: true, encoding: .utf8)
         }
         guard let tar = Self.output(["/usr/bin/tar", "-czf", (path as NSString).standardizingPath.hasPrefix("/") ? path : fm.currentDirectoryPath + "/" + path, "-C", dir, "tapd-support"], status: true),
-              tar == "0" else { throw CleanExit.message("tapctl: could not write \(path)") }
+              tar == "0" else { throw failure("could not write \(path)", exitCode: 2) }
         FileHandle.standardError.write(Data("support archive written to \(path)\n".utf8))
     }
 

@@ -12,6 +12,27 @@ struct Tapctl: AsyncParsableCommand {
         version: TapdVersion.string,
         subcommands: [Status.self, Readers.self, Sale.self, Diagnose.self, Cancel.self, Void_.self, History.self, Show.self, Events.self,
                       TLVCommand.self, CAPKCommand.self, Replay.self, AcquirerSim.self])
+
+    /// `tapctl --socket PATH sale 12.34` works as well as `tapctl sale 12.34 --socket PATH`: the argument parser only
+    /// reads a subcommand's options after its name, so client options given before it are moved behind it.
+    static func main() async {
+        await main(hoistingLeadingOptions(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    static func hoistingLeadingOptions(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var i = 0
+        while i < arguments.count {
+            let a = arguments[i]
+            if a == "--socket", i + 1 < arguments.count { leading += [a, arguments[i + 1]]; i += 2 }
+            else if a.hasPrefix("--socket=") || a == "--json" { leading.append(a); i += 1 }
+            else { break }
+        }
+        guard !leading.isEmpty, i < arguments.count else { return arguments }
+        var rest = Array(arguments[i...])
+        rest.insert(contentsOf: leading, at: rest.firstIndex(of: "--") ?? rest.endIndex)
+        return rest
+    }
 }
 
 struct TLVCommand: AsyncParsableCommand {

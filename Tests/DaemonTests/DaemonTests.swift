@@ -438,6 +438,14 @@ final class DaemonTests: XCTestCase {
         let (missing, missingText) = try tapctl(["show", "nope"])
         XCTAssertEqual(missing, 2)
         XCTAssertTrue(missingText.contains("no transaction nope"), missingText)
+        // The socket may also come before the subcommand (the demo prints it that way).
+        let (front, frontText) = try Tool.run(Tool.buildDirectory + "/tapctl", ["--socket", h.socket, "readers", "--json"])
+        XCTAssertEqual(front, 0, frontText)
+        XCTAssertTrue(frontText.contains("pn532_uart"), frontText)
+        // No tapd behind the socket: a message and exit code 4, not a silent 0.
+        let (down, downText) = try Tool.run(Tool.buildDirectory + "/tapctl", ["status", "--socket", h.directory + "/no-such.sock"])
+        XCTAssertEqual(down, 4)
+        XCTAssertTrue(downText.contains("cannot connect"), downText)
         // The sale is in the journal's audit log with the caller's uid and pid (SO_PEERCRED).
         h.stop()
         let journal = try Journal(path: h.journal, key: try JournalSettings.loadKey(h.directory + "/journal.key"))
