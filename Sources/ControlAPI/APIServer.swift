@@ -174,8 +174,9 @@ public final class APIServer: Sendable {
     }
 
     static func methodNotAllowed(allow: [HTTPMethod]) -> HTTPReply {
-        var r = error(.methodNotAllowed, "method_not_allowed", "allowed here: " + allow.map(\.rawValue).joined(separator: ", "))
-        r.headers.replaceOrAdd(name: "Allow", value: allow.map(\.rawValue).joined(separator: ", "))
+        let methods = allow.flatMap { $0 == .GET ? [.GET, .HEAD] : [$0] }.map(\.rawValue).joined(separator: ", ")   // HEAD goes with GET
+        var r = error(.methodNotAllowed, "method_not_allowed", "allowed here: " + methods)
+        r.headers.replaceOrAdd(name: "Allow", value: methods)
         return r
     }
 
@@ -200,7 +201,7 @@ public final class APIServer: Sendable {
             guard let n = Int(l), (1...200).contains(n) else { return Self.error(.badRequest, "invalid_request", "limit must be 1–200") }
             limit = n
         }
-        do { return Self.json(try await coordinator.list(limit: limit, after: q["after"])) } catch { return Self.error(for: error) }
+        do { return Self.json(try await coordinator.list(limit: limit, after: q["after"].flatMap { $0.isEmpty ? nil : $0 })) } catch { return Self.error(for: error) }
     }
 
     func transaction(_ id: String) async -> HTTPReply {

@@ -20,7 +20,7 @@ import Journal
 
 /// One request as the routes see it: the head, the whole (bounded) body and the connection it came on.
 struct HTTPRequest: Sendable {
-    let method: HTTPMethod
+    var method: HTTPMethod
     /// The path without the query, as sent (not percent-decoded).
     let path: String
     /// Query parameters, percent-decoded; the first of a repeated name wins.
@@ -163,22 +163,25 @@ struct HTTPServer: Sendable {
                     if received <= maxBodySize { body.writeBuffer(&chunk) }
                     else if received > maxBodySize + Self.drainLimit {
                         // Do not read a flood to its end: answer and close.
-                        try await write(tooLarge(), version: head?.version ?? .http1_1, keepAlive: false, outbound)
+                        try await write(tooLarge(), version: head?.version ?? .http1_1, keepAlive: false, headOnly: false, outbound)
                         return
                     }
                 case .end:
                     guard let h = head else { continue }
                     head = nil
-                    let reply = received > maxBodySize ? tooLarge() : await respond(HTTPRequest(head: h, body: body, channel: channel))
+                    // HEAD is answered as GET without the body (RFC 9110 §9.3.2).
+                    var asked = HTTPRequest(head: h, body: body, channel: channel)
+                    if h.method == .HEAD { asked.method = .GET }
+                    let reply = received > maxBodySize ? tooLarge() : await respond(asked)
                     let keepAlive = h.isKeepAlive && !Task.isCancelled
-                    try await write(reply, version: h.version, keepAlive: keepAlive, outbound)
+                    try await write(reply, version: h.version, keepAlive: keepAlive, headOnly: h.method == .HEAD, outbound)
                     if !keepAlive { return }
                 }
             }
         }
     }
 
-    private func write(_ reply: HTTPReply, version: HTTPVersion, keepAlive: Bool,
+    private func write(_ reply: HTTPReply, version: HTTPVersion, keepAlive: Bool, headOnly: Bool,
                        _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
         var headers = reply.headers
         headers.replaceOrAdd(name: "Date", value: UTCTime.httpDate(Date()))
@@ -188,13 +191,13 @@ struct HTTPServer: Sendable {
             headers.replaceOrAdd(name: "Content-Length", value: String(bytes.readableBytes))
             if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
             else if version == .http1_0 { headers.replaceOrAdd(name: "Connection", value: "keep-alive") }
-            try await outbound.write(contentsOf: [.head(HTTPResponseHead(version: version, status: reply.status, headers: headers)),
-                                                  .body(.byteBuffer(bytes)), .end(nil)])
+            let head = HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: reply.status, headers: headers))
+            try await outbound.write(contentsOf: headOnly ? [head, .end(nil)] : [head, .body(.byteBuffer(bytes)), .end(nil)])
         case .stream(let produce):
             // No Content-Length: NIO frames the body with chunked coding on HTTP/1.1; an HTTP/1.0 client reads to close.
             if version == .http1_0 { headers.replaceOrAdd(name: "Connection", value: "close") }
             try await outbound.write(.head(HTTPResponseHead(version: version, status: reply.status, headers: headers)))
-            try await produce(HTTPReply.StreamWriter(outbound: outbound))
+            if !headOnly { try await produce(HTTPReply.StreamWriter(outbound: outbound)) }
             try await outbound.write(.end(nil))
         }
     }
