@@ -163,7 +163,7 @@ struct HTTPServer: Sendable {
                     if received <= maxBodySize { body.writeBuffer(&chunk) }
                     else if received > maxBodySize + Self.drainLimit {
                         // Do not read a flood to its end: answer and close.
-                        try await write(tooLarge(), version: head?.version ?? .http1_1, keepAlive: false, headOnly: false, outbound)
+                        _ = try await write(tooLarge(), version: head?.version ?? .http1_1, keepAlive: false, headOnly: false, outbound)
                         return
                     }
                 case .end:
@@ -174,15 +174,16 @@ struct HTTPServer: Sendable {
                     if h.method == .HEAD { asked.method = .GET }
                     let reply = received > maxBodySize ? tooLarge() : await respond(asked)
                     let keepAlive = h.isKeepAlive && !Task.isCancelled
-                    try await write(reply, version: h.version, keepAlive: keepAlive, headOnly: h.method == .HEAD, outbound)
-                    if !keepAlive { return }
+                    let reusable = try await write(reply, version: h.version, keepAlive: keepAlive, headOnly: h.method == .HEAD, outbound)
+                    if !reusable { return }
                 }
             }
         }
     }
 
+    /// Writes one answer; returns whether the connection can carry another request.
     private func write(_ reply: HTTPReply, version: HTTPVersion, keepAlive: Bool, headOnly: Bool,
-                       _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+                       _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws -> Bool {
         var headers = reply.headers
         headers.replaceOrAdd(name: "Date", value: UTCTime.httpDate(Date()))
         headers.replaceOrAdd(name: "Server", value: "tapd")
@@ -193,12 +194,14 @@ struct HTTPServer: Sendable {
             else if version == .http1_0 { headers.replaceOrAdd(name: "Connection", value: "keep-alive") }
             let head = HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: reply.status, headers: headers))
             try await outbound.write(contentsOf: headOnly ? [head, .end(nil)] : [head, .body(.byteBuffer(bytes)), .end(nil)])
+            return keepAlive
         case .stream(let produce):
             // No Content-Length: NIO frames the body with chunked coding on HTTP/1.1; an HTTP/1.0 client reads to close.
             if version == .http1_0 { headers.replaceOrAdd(name: "Connection", value: "close") }
             try await outbound.write(.head(HTTPResponseHead(version: version, status: reply.status, headers: headers)))
             if !headOnly { try await produce(HTTPReply.StreamWriter(outbound: outbound)) }
             try await outbound.write(.end(nil))
+            return keepAlive && version != .http1_0         // an HTTP/1.0 stream ends where the connection does
         }
     }
 }

@@ -302,6 +302,13 @@ final class DaemonTests: XCTestCase {
         let oldAnswer = old.readToClose()
         XCTAssertTrue(oldAnswer.hasPrefix("HTTP/1.0 200 OK"), oldAnswer)
         XCTAssertTrue(oldAnswer.hasSuffix("{\"status\":\"ok\"}"), oldAnswer)
+        // An event stream to an HTTP/1.0 client is delimited by the connection's end, not chunked.
+        let oldStream = Raw(h.socket)
+        oldStream.send("GET /v1/events HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        let streamHead = oldStream.readSome().lowercased()
+        XCTAssertTrue(streamHead.hasPrefix("http/1.0 200 ok"), streamHead)
+        XCTAssertTrue(streamHead.contains("connection: close"), streamHead)
+        XCTAssertFalse(streamHead.contains("transfer-encoding"), streamHead)
         // Not HTTP: 400 and the connection closed.
         let junk = Raw(h.socket)
         junk.send("\u{01}\u{02} NOT HTTP AT ALL\r\n\r\n")
