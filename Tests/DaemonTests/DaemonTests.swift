@@ -225,23 +225,15 @@ final class DaemonTests: XCTestCase {
         let emptyAfter = try await c.get("/v1/transactions?limit=1&after=")
         XCTAssertEqual(emptyAfter.status, 200, "an empty after= is no cursor")
         // A client that connects and says nothing does not hold anything up.
-        let idle = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in h.socket.utf8.enumerated() { p[i] = b } }
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(idle, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        defer { close(idle) }
+        let idle = RawUnixSocket(h.socket)
         let r10 = try await c.get("/v1/health")
         XCTAssertEqual(r10.status, 200)
+        withExtendedLifetime(idle) {}
         // Every answer carries Date (RFC 9110 §6.6.1, IMF-fixdate, now) and Server.
-        let raw = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(raw, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        defer { close(raw) }
-        let ask = Array("GET /v1/health HTTP/1.1\r\nHost: tapd\r\nConnection: close\r\n\r\n".utf8)
-        XCTAssertEqual(send(raw, ask, ask.count, 0), ask.count)
-        var answer = [UInt8](), chunk = [UInt8](repeating: 0, count: 4096)
-        while true { let n = recv(raw, &chunk, chunk.count, 0); if n <= 0 { break }; answer += chunk.prefix(n) }
-        let head = String(decoding: answer, as: UTF8.self).components(separatedBy: "\r\n\r\n")[0].components(separatedBy: "\r\n")
+        let raw = RawUnixSocket(h.socket)
+        let ask = "GET /v1/health HTTP/1.1\r\nHost: tapd\r\nConnection: close\r\n\r\n"
+        XCTAssertEqual(raw.send(ask), ask.utf8.count)
+        let head = raw.readToClose().components(separatedBy: "\r\n\r\n")[0].components(separatedBy: "\r\n")
         XCTAssertEqual(head.first, "HTTP/1.1 200 OK")
         XCTAssertTrue(head.contains { $0.lowercased() == "server: tapd" }, "\(head)")
         let dateLine = try XCTUnwrap(head.first { $0.lowercased().hasPrefix("date: ") }, "\(head)")
@@ -257,39 +249,14 @@ final class DaemonTests: XCTestCase {
     /// body that never ends.
     func testHTTPFramingOnTheRawSocket() async throws {
         let h = try await daemon()
-        final class Raw {
-            let fd: Int32
-            init(_ path: String) {
-                fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-                var tv = timeval(tv_sec: 10, tv_usec: 0)
-                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-                var addr = sockaddr_un()
-                addr.sun_family = sa_family_t(AF_UNIX)
-                withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in path.utf8.enumerated() { p[i] = b } }
-                _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-            }
-            deinit { close(fd) }
-            @discardableResult func send(_ text: String) -> Int { let b = Array(text.utf8); return Glibc.send(fd, b, b.count, Int32(MSG_NOSIGNAL)) }
-            /// Everything until the server closes (or 10 s pass).
-            func readToClose() -> String {
-                var all = [UInt8](), chunk = [UInt8](repeating: 0, count: 65536)
-                while true { let n = recv(fd, &chunk, chunk.count, 0); if n <= 0 { break }; all += chunk.prefix(n) }
-                return String(decoding: all, as: UTF8.self)
-            }
-            func readSome() -> String {
-                var chunk = [UInt8](repeating: 0, count: 65536)
-                let n = recv(fd, &chunk, chunk.count, 0)
-                return n > 0 ? String(decoding: chunk.prefix(n), as: UTF8.self) : ""
-            }
-        }
         // Two pipelined requests: two answers in order, then the close the second asked for.
-        let p = Raw(h.socket)
+        let p = RawUnixSocket(h.socket)
         p.send("GET /v1/health HTTP/1.1\r\nHost: tapd\r\n\r\nGET /v1/nothing HTTP/1.1\r\nHost: tapd\r\nConnection: close\r\n\r\n")
         let both = p.readToClose()
         XCTAssertTrue(both.hasPrefix("HTTP/1.1 200 OK"), both)
         XCTAssertTrue(both.contains("HTTP/1.1 404 Not Found"), both)
         // HEAD: GET's head, Content-Length included, and no body (RFC 9110 §9.3.2); the connection stays usable.
-        let head = Raw(h.socket)
+        let head = RawUnixSocket(h.socket)
         head.send("HEAD /v1/health HTTP/1.1\r\nHost: tapd\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: tapd\r\nConnection: close\r\n\r\n")
         let heads = head.readToClose().components(separatedBy: "HTTP/1.1 200 OK")
         XCTAssertEqual(heads.count, 3, "\(heads)")
@@ -297,24 +264,24 @@ final class DaemonTests: XCTestCase {
         XCTAssertFalse(heads[1].contains("status"), "HEAD carried a body: \(heads[1])")
         XCTAssertTrue(heads[2].hasSuffix("{\"status\":\"ok\"}"), heads[2])
         // HTTP/1.0 without keep-alive: answered in 1.0 and closed.
-        let old = Raw(h.socket)
+        let old = RawUnixSocket(h.socket)
         old.send("GET /v1/health HTTP/1.0\r\n\r\n")
         let oldAnswer = old.readToClose()
         XCTAssertTrue(oldAnswer.hasPrefix("HTTP/1.0 200 OK"), oldAnswer)
         XCTAssertTrue(oldAnswer.hasSuffix("{\"status\":\"ok\"}"), oldAnswer)
         // An event stream to an HTTP/1.0 client is delimited by the connection's end, not chunked.
-        let oldStream = Raw(h.socket)
+        let oldStream = RawUnixSocket(h.socket)
         oldStream.send("GET /v1/events HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
         let streamHead = oldStream.readSome().lowercased()
         XCTAssertTrue(streamHead.hasPrefix("http/1.0 200 ok"), streamHead)
         XCTAssertTrue(streamHead.contains("connection: close"), streamHead)
         XCTAssertFalse(streamHead.contains("transfer-encoding"), streamHead)
         // Not HTTP: 400 and the connection closed.
-        let junk = Raw(h.socket)
+        let junk = RawUnixSocket(h.socket)
         junk.send("\u{01}\u{02} NOT HTTP AT ALL\r\n\r\n")
         XCTAssertTrue(junk.readToClose().hasPrefix("HTTP/1.1 400"))
         // Expect: 100-continue gets its interim answer before the body is sent.
-        let cont = Raw(h.socket)
+        let cont = RawUnixSocket(h.socket)
         cont.send("POST /v1/transactions HTTP/1.1\r\nHost: tapd\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
         XCTAssertTrue(cont.readSome().hasPrefix("HTTP/1.1 100 Continue"))
         cont.send("{}")
@@ -322,7 +289,7 @@ final class DaemonTests: XCTestCase {
         XCTAssertTrue(contAnswer.contains("HTTP/1.1 422"), contAnswer)
         XCTAssertTrue(contAnswer.contains("\"code\":\"invalid_request\""), contAnswer)
         // A body that announces 50 MB: 413 once more than the limit plus 1 MiB has come, and the connection is closed.
-        let flood = Raw(h.socket)
+        let flood = RawUnixSocket(h.socket)
         flood.send("POST /v1/transactions HTTP/1.1\r\nHost: tapd\r\nContent-Length: 50000000\r\n\r\n")
         let block = String(repeating: " ", count: 65536)
         for _ in 0..<40 where flood.send(block) > 0 {}
