@@ -23,12 +23,17 @@ public struct TestCertificates: Sendable {
         let c = TestCertificates(directory: directory)
         let start = now.addingTimeInterval(-3600), end = now.addingTimeInterval(86_400 * 30)
 
+        /// A self-signed CA that signs end entities only (path length 0).
+        func authority(_ name: String, key: KeyPair) throws -> X509Certificate {
+            let cert = try X509Certificate(subject: name, key: key, notBefore: start, notAfter: end)
+            try cert.addExtension(NID_basic_constraints, "critical,CA:TRUE,pathlen:0")
+            try cert.addExtension(NID_key_usage, "critical,keyCertSign,cRLSign")
+            try cert.addExtension(NID_subject_key_identifier, "hash")
+            try cert.sign(with: key)
+            return cert
+        }
         let caKey = try KeyPair()
-        let ca = try X509Certificate(subject: "tapd test acquirer CA", key: caKey, notBefore: start, notAfter: end)
-        try ca.addExtension(NID_basic_constraints, "critical,CA:TRUE,pathlen:0")
-        try ca.addExtension(NID_key_usage, "critical,keyCertSign,cRLSign")
-        try ca.addExtension(NID_subject_key_identifier, "hash")
-        try ca.sign(with: caKey)
+        let ca = try authority("tapd test acquirer CA", key: caKey)
         try write(ca.pem(), to: c.caFile, mode: 0o644)
 
         func leaf(_ cn: String, server: Bool, key: KeyPair, issuer: X509Certificate, issuerKey: KeyPair,
@@ -56,11 +61,7 @@ public struct TestCertificates: Sendable {
         try write(clientKey.pem(), to: c.clientKeyFile, mode: 0o600)
         // A server certificate from a CA the terminal does not trust.
         let otherKey = try KeyPair()
-        let other = try X509Certificate(subject: "some other CA", key: otherKey, notBefore: start, notAfter: end)
-        try other.addExtension(NID_basic_constraints, "critical,CA:TRUE,pathlen:0")
-        try other.addExtension(NID_key_usage, "critical,keyCertSign,cRLSign")
-        try other.addExtension(NID_subject_key_identifier, "hash")
-        try other.sign(with: otherKey)
+        let other = try authority("some other CA", key: otherKey)
         let foreignKey = try KeyPair()
         try write(try leaf("localhost", server: true, key: foreignKey, issuer: other, issuerKey: otherKey, notBefore: start, notAfter: end).pem(),
                   to: c.foreignServerCertificateFile, mode: 0o644)

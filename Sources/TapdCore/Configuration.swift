@@ -199,10 +199,9 @@ public struct TapdConfiguration: Sendable {
             let keys = try CAKeyStore.terminal(includeTestKeys: terminal.testKeys, operatorFile: terminal.caKeys,
                                                read: { try? String(contentsOfFile: $0, encoding: .utf8) }).store
             return (terminalConfiguration, keys)
-        } catch let error as CAKeyFileUnreadable {
-            throw ConfigurationError(file: source, line: nil, key: "terminal.ca_keys", message: error.description)
-        } catch let error as CAKeyFileError where error.source == terminal.caKeys {
-            throw ConfigurationError(file: source, line: nil, key: "terminal.ca_keys", message: error.description)
+        } catch where error is CAKeyFileUnreadable || (error as? CAKeyFileError)?.source == terminal.caKeys {
+            // The operator's file: named by its key. A broken bundled file is an installation fault and stays as it is.
+            throw ConfigurationError(file: source, line: nil, key: "terminal.ca_keys", message: "\(error)")
         }
     }
 
