@@ -224,6 +224,11 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(r9.status, 400)
         let emptyAfter = try await c.get("/v1/transactions?limit=1&after=")
         XCTAssertEqual(emptyAfter.status, 200, "an empty after= is no cursor")
+        // Broken percent-encoding in the query or the path is taken as it stands, never a crash.
+        let badEscape = try await c.get("/v1/transactions?limit=%ZZ&&=&after")
+        XCTAssertEqual(badEscape.status, 400)
+        let badPath = try await c.get("/v1/transactions/%E0%A4%A")
+        XCTAssertEqual(badPath.status, 404)
         // A client that connects and says nothing does not hold anything up.
         let idle = RawUnixSocket(h.socket)
         let r10 = try await c.get("/v1/health")
