@@ -145,7 +145,7 @@ struct Replay: AsyncParsableCommand {
             data = d
         }
         let replay: ReplayFile
-        do { replay = try ReplayFile.load(data) } catch {
+        do { replay = try ReplayFile.loadRecording(data, name: (file as NSString).lastPathComponent) } catch {
             FileHandle.standardError.write(Data("tapctl replay: \(error)\n".utf8))
             throw ExitCode(2)
         }

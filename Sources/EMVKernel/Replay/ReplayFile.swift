@@ -6,6 +6,8 @@
 //   "capks": [ { "rid": "A000000003", "index": "92", "exponent": "03", "modulus": "<hex>" } ],   optional
 //   "exchanges": [ { "command": "<C-APDU hex>", "response": "<R-APDU hex incl. SW1 SW2>" }, ... ]
 // }
+// An exchange whose answer never arrived intact has "error" ("transmission", "timeout" or "removed") instead of a
+// response; "note" says where an exchange came from when it is not plain (an inferred command, a lost frame).
 import Foundation
 import TLV
 import APDU
@@ -22,8 +24,23 @@ public struct ReplayFile: Codable, Sendable {
     }
     public struct Exchange: Codable, Sendable {
         public var command: String
-        public var response: String
-        public init(command: String, response: String) { self.command = command; self.response = response }
+        public var response: String?
+        /// The card's answer did not arrive: "transmission" (ISO/IEC 14443 transmission error), "timeout", "removed".
+        public var error: String?
+        public var note: String?
+        public init(command: String, response: String? = nil, error: String? = nil, note: String? = nil) {
+            self.command = command; self.response = response; self.error = error; self.note = note
+        }
+
+        /// The card-side fault an `error` names.
+        var cardError: CardError? {
+            switch error {
+            case "transmission"?: return .transport("transmission error (recorded)")
+            case "timeout"?: return .timeout
+            case "removed"?: return .cardRemoved
+            default: return nil
+            }
+        }
     }
 
     public var description: String?
@@ -47,7 +64,13 @@ public struct ReplayFile: Codable, Sendable {
         }
         for (i, e) in f.exchanges.enumerated() {
             guard let c = [UInt8](hex: e.command), c.count >= 4 else { throw Invalid(description: "exchanges[\(i)].command is not a C-APDU in hex") }
-            guard let r = [UInt8](hex: e.response), r.count >= 2 else { throw Invalid(description: "exchanges[\(i)].response is not an R-APDU in hex (SW1 SW2 included)") }
+            if e.error != nil {
+                guard e.cardError != nil else { throw Invalid(description: "exchanges[\(i)].error must be transmission, timeout or removed") }
+                continue
+            }
+            guard let r = e.response.flatMap({ [UInt8](hex: $0) }), r.count >= 2 else {
+                throw Invalid(description: "exchanges[\(i)].response is not an R-APDU in hex (SW1 SW2 included)")
+            }
             _ = (c, r)
         }
         _ = try f.terminalOverrides()
@@ -71,7 +94,11 @@ public struct ReplayFile: Codable, Sendable {
     }
 
     public var scriptedExchanges: [ScriptedExchange] {
-        exchanges.map { ScriptedExchange(command: [UInt8](hex: $0.command) ?? [], response: [UInt8](hex: $0.response) ?? []) }
+        exchanges.map { e in
+            let command = [UInt8](hex: e.command) ?? []
+            if let error = e.cardError { return ScriptedExchange(command: command, error: error) }
+            return ScriptedExchange(command: command, response: e.response.flatMap { [UInt8](hex: $0) } ?? [])
+        }
     }
 
     public func encoded() throws -> Data {
