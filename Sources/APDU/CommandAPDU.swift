@@ -96,7 +96,7 @@ extension CommandAPDU {
     /// GET PROCESSING OPTIONS with the PDOL related data wrapped in tag 83 (Book 3 §6.5.8).
     public static func getProcessingOptions(pdolData: [UInt8]) -> CommandAPDU {
         var data: [UInt8] = [0x83]
-        if pdolData.count < 0x80 { data.append(UInt8(pdolData.count)) } else { data += [0x81, UInt8(pdolData.count)] }
+        TLV.appendLength(pdolData.count, to: &data)
         data += pdolData
         return CommandAPDU(cla: 0x80, ins: 0xA8, p1: 0x00, p2: 0x00, data: data, le: 256)
     }
@@ -137,6 +137,11 @@ extension CommandAPDU {
     /// EXCHANGE RELAY RESISTANCE DATA with the Terminal Relay Resistance Entropy (Book C-2 §5.3).
     public static func exchangeRelayResistanceData(entropy: [UInt8]) -> CommandAPDU {
         CommandAPDU(cla: 0x80, ins: 0xEA, p1: 0x00, p2: 0x00, data: entropy, le: 256)
+    }
+
+    /// RECOVER AC with the DRDOL related data (Book C-2 §5.5, torn transaction recovery).
+    public static func recoverAC(drdolData: [UInt8]) -> CommandAPDU {
+        CommandAPDU(cla: 0x80, ins: 0xD0, p1: 0x00, p2: 0x00, data: drdolData, le: 256)
     }
 
     /// COMPUTE CRYPTOGRAPHIC CHECKSUM (Book C-2 §5.2, mag-stripe mode).

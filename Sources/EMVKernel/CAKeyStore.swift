@@ -18,6 +18,12 @@ public struct CAPublicKey: Sendable, Equatable {
     /// Whether the key came from a test key file.
     public let isTest: Bool
 
+    /// Book 2 v4.4 §5.1 / §11.2: an EMV public key exponent is 3 or 2^16 + 1 (leading zero bytes aside).
+    public static func isAllowedExponent(_ e: [UInt8]) -> Bool {
+        let v = Array(e.drop(while: { $0 == 0 }))
+        return v == [0x03] || v == [0x01, 0x00, 0x01]
+    }
+
     /// Book 2 §11.2.2: SHA-1(RID ‖ index ‖ modulus ‖ exponent).
     public static func checksum(rid: [UInt8], index: UInt8, modulus: [UInt8], exponent: [UInt8]) -> [UInt8] {
         Digest.sha1(parts: [rid, [index], modulus, exponent])
@@ -90,7 +96,7 @@ public struct CAKeyStore: Sendable {
             guard f.count >= 6 else { throw fail("expected RID INDEX EXPONENT EXPIRY MODULUS CHECKSUM, found \(f.count) fields") }
             guard let rid = [UInt8](hex: f[0]), rid.count == 5 else { throw fail("RID must be 5 bytes of hex, found \"\(f[0])\"") }
             guard let idx = [UInt8](hex: f[1]), idx.count == 1 else { throw fail("INDEX must be 1 byte of hex, found \"\(f[1])\"") }
-            guard let exp = [UInt8](hex: f[2]), exp == [0x03] || exp == [0x01, 0x00, 0x01] || exp == [0x02] else {
+            guard let exp = [UInt8](hex: f[2]), CAPublicKey.isAllowedExponent(exp) else {
                 throw fail("EXPONENT must be 03 or 010001, found \"\(f[2])\"")
             }
             var expiry: EMVDate? = nil
@@ -139,6 +145,9 @@ public struct CAKeyStore: Sendable {
     public mutating func add(rid: [UInt8], index: UInt8, key: RSAPublicKey, expiry: EMVDate? = nil, label: String, isTest: Bool) throws {
         let id = CAKeyID(rid: rid, index: index)
         guard rid.count == 5 else { throw CAKeyFileError(source: label, line: 0, message: "RID must be 5 bytes") }
+        guard CAPublicKey.isAllowedExponent(key.exponent) else {
+            throw CAKeyFileError(source: label, line: 0, message: "exponent \(Hex.encode(key.exponent)) is neither 3 nor 65537")
+        }
         guard keys[id] == nil else { throw CAKeyFileError(source: label, line: 0, message: "duplicate key \(id)") }
         keys[id] = CAPublicKey(rid: rid, index: index, key: key, expiry: expiry,
                                checksum: CAPublicKey.checksum(rid: rid, index: index, modulus: key.modulus, exponent: key.exponent),

@@ -33,7 +33,7 @@ public enum KernelID: UInt8, Sendable, Codable, CaseIterable {
     }
 
     /// Whether tapd has this kernel.
-    public var isSupported: Bool { self == .mastercard || self == .visa }
+    public var isSupported: Bool { KernelRegistry.kernel(for: self) != nil }
 
     /// The kernel a directory entry without 9F2A asks for, by RID (Book B §3.3.2.5 default by scheme).
     public static func defaultKernel(forAID aid: [UInt8]) -> KernelID? {
@@ -93,6 +93,11 @@ public struct ApplicationConfiguration: Codable, Sendable, Equatable {
     public var kernelConfiguration: HexBytes?
     /// C-2 relay resistance parameters (units of 100 µs except the mismatch threshold in percent), DF8132–DF8137.
     public var relayResistance: RelayResistanceConfiguration?
+    /// Book B §3.3.3.3: whether this combination appends the card's Extended Selection (9F29) to the final SELECT.
+    public var extendedSelectionSupported: Bool = false
+    /// Book B §3.1: the transaction types (9C: 00 purchase, 01 cash, 09 cashback, 20 refund) this combination is
+    /// configured for; nil means all.
+    public var transactionTypes: [UInt8]? = nil
 
     public init(aid: HexBytes, kernel: KernelID, label: String, contactlessTransactionLimit: UInt64? = nil,
                 contactlessTransactionLimitOnDeviceCVM: UInt64? = nil, contactlessFloorLimit: UInt64? = nil,
@@ -108,6 +113,33 @@ public struct ApplicationConfiguration: Codable, Sendable, Equatable {
         self.ttq = ttq; self.tacDefault = tacDefault; self.tacDenial = tacDenial; self.tacOnline = tacOnline
         self.applicationVersion = applicationVersion; self.kernelConfiguration = kernelConfiguration
         self.relayResistance = relayResistance
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case aid, kernel, label, contactlessTransactionLimit, contactlessTransactionLimitOnDeviceCVM, contactlessFloorLimit
+        case cvmRequiredLimit, statusCheckSupported, zeroAmountAllowed, ttq, tacDefault, tacDenial, tacOnline
+        case applicationVersion, kernelConfiguration, relayResistance, extendedSelectionSupported, transactionTypes
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(aid: try c.decode(HexBytes.self, forKey: .aid), kernel: try c.decode(KernelID.self, forKey: .kernel),
+                  label: try c.decodeIfPresent(String.self, forKey: .label) ?? "")
+        contactlessTransactionLimit = try c.decodeIfPresent(UInt64.self, forKey: .contactlessTransactionLimit)
+        contactlessTransactionLimitOnDeviceCVM = try c.decodeIfPresent(UInt64.self, forKey: .contactlessTransactionLimitOnDeviceCVM)
+        contactlessFloorLimit = try c.decodeIfPresent(UInt64.self, forKey: .contactlessFloorLimit)
+        cvmRequiredLimit = try c.decodeIfPresent(UInt64.self, forKey: .cvmRequiredLimit)
+        statusCheckSupported = try c.decodeIfPresent(Bool.self, forKey: .statusCheckSupported) ?? false
+        zeroAmountAllowed = try c.decodeIfPresent(Bool.self, forKey: .zeroAmountAllowed) ?? true
+        ttq = try c.decodeIfPresent(HexBytes.self, forKey: .ttq)
+        tacDefault = try c.decodeIfPresent(HexBytes.self, forKey: .tacDefault) ?? tacDefault
+        tacDenial = try c.decodeIfPresent(HexBytes.self, forKey: .tacDenial) ?? tacDenial
+        tacOnline = try c.decodeIfPresent(HexBytes.self, forKey: .tacOnline) ?? tacOnline
+        applicationVersion = try c.decodeIfPresent(HexBytes.self, forKey: .applicationVersion) ?? applicationVersion
+        kernelConfiguration = try c.decodeIfPresent(HexBytes.self, forKey: .kernelConfiguration)
+        relayResistance = try c.decodeIfPresent(RelayResistanceConfiguration.self, forKey: .relayResistance)
+        extendedSelectionSupported = try c.decodeIfPresent(Bool.self, forKey: .extendedSelectionSupported) ?? false
+        transactionTypes = try c.decodeIfPresent([UInt8].self, forKey: .transactionTypes)
     }
 }
 
@@ -157,10 +189,10 @@ public struct TerminalConfiguration: Codable, Sendable {
     /// recognised so they end with "kernel not supported yet" rather than "unknown card".
     public static let defaultApplications: [ApplicationConfiguration] = [
         ApplicationConfiguration(aid: "A0000000031010", kernel: .visa, label: "Visa", contactlessTransactionLimit: 100_000,
-                                 contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "32004000",
+                                 contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "22004000",
                                  tacDefault: "DC4000A800", tacDenial: "0010000000", tacOnline: "DC4004F800", applicationVersion: "0096"),
         ApplicationConfiguration(aid: "A0000000032010", kernel: .visa, label: "Visa Electron", contactlessTransactionLimit: 100_000,
-                                 contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "32004000",
+                                 contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "22004000",
                                  tacDefault: "DC4000A800", tacDenial: "0010000000", tacOnline: "DC4004F800", applicationVersion: "0096"),
         ApplicationConfiguration(aid: "A0000000041010", kernel: .mastercard, label: "Mastercard", contactlessTransactionLimit: 100_000,
                                  contactlessTransactionLimitOnDeviceCVM: 100_000, contactlessFloorLimit: 0, cvmRequiredLimit: 5_000,
@@ -204,14 +236,49 @@ public struct TerminalConfiguration: Codable, Sendable {
         if c.contains(.velocityMaxTapsPerHour) { velocityMaxTapsPerHour = try c.decodeIfPresent(Int.self, forKey: .velocityMaxTapsPerHour) }
     }
 
+    /// 9F35 as sent: the configured type with its second digit made to agree with `onlineCapable` (Book 4 Annex A1:
+    /// an offline-only terminal is x3/x6, one that can go online x1/x2/x4/x5).
+    public var terminalTypeByte: UInt8 {
+        var type = terminalType % 100
+        let environment = type % 10
+        if !onlineCapable, environment == 1 || environment == 2 { type += 3 - environment }
+        if !onlineCapable, environment == 4 || environment == 5 { type += 6 - environment }
+        if onlineCapable, environment == 3 || environment == 6 { type -= 1 }
+        return BCD.encode(UInt64(type), bytes: 1)?.first ?? 0x22
+    }
+
+    /// 9F33 as sent: the configured capabilities with the CVM byte and the contact-chip bit made to agree with what
+    /// the reader can do (Book 4 Annex A2: byte 1 b6 IC with contacts; byte 2 b7 enciphered online PIN, b6
+    /// signature, b4 no CVM), so the card is never told of a PIN pad or a contact slot the reader does not have.
+    public var agreeingTerminalCapabilities: [UInt8] {
+        var c = terminalCapabilities.bytes
+        guard c.count == 3 else { return c }
+        c[0] = supportsContactInterface ? c[0] | 0x20 : c[0] & ~0x20
+        c[1] = (c[1] & ~0x60) | (supportsOnlinePIN ? 0x40 : 0) | (supportsSignature ? 0x20 : 0)
+        return c
+    }
+
+    /// The TTQ as sent for an application (Book C-3 Annex A 9F66 byte 1), made to agree with the reader: b5 contact
+    /// chip, b4 offline-only reader, b3 online PIN, b2 signature.
+    public func agreeingTTQ(_ configured: [UInt8]) -> [UInt8] {
+        guard configured.count == 4 else { return configured }
+        var t = configured
+        t[0] &= ~0x1E
+        if supportsContactInterface { t[0] |= 0x10 }
+        if !onlineCapable { t[0] |= 0x08 }
+        if supportsOnlinePIN { t[0] |= 0x04 }
+        if supportsSignature { t[0] |= 0x02 }
+        return t
+    }
+
     /// The terminal-supplied data objects that do not change per transaction.
     public func terminalData(for app: ApplicationConfiguration) -> TLVStore {
         var t = TLVStore()
         t[0x9F1A] = BCD.encode(UInt64(countryCode), bytes: 2)
         t[0x5F2A] = BCD.encode(UInt64(currencyCode), bytes: 2)
         t[0x5F36] = BCD.encode(UInt64(currencyExponent), bytes: 1)
-        t[0x9F35] = BCD.encode(UInt64(terminalType % 100), bytes: 1)
-        t[0x9F33] = terminalCapabilities.bytes
+        t[0x9F35] = [terminalTypeByte]
+        t[0x9F33] = agreeingTerminalCapabilities
         t[0x9F40] = additionalTerminalCapabilities.bytes
         t[0x9F4E] = Array(merchantNameAndLocation.utf8)
         t[0x9F15] = BCD.encode(UInt64(merchantCategoryCode), bytes: 2)

@@ -17,6 +17,9 @@ public struct TransactionParameters: Sendable {
     public var time: (hour: Int, minute: Int, second: Int) = (12, 0, 0)
     /// 9F37: fresh random bytes per transaction (never zero, never reused), unless a replay fixes it.
     public var unpredictableNumber: [UInt8]
+    /// True when the caller fixed the UN (tests, replays): Entry Point then keeps it at every kernel activation
+    /// instead of drawing a fresh one.
+    public var unpredictableNumberFixed: Bool
 
     public init(amount: UInt64, amountOther: UInt64 = 0, type: TransactionType = .purchase, date: EMVDate,
                 time: (hour: Int, minute: Int, second: Int) = (12, 0, 0), unpredictableNumber: [UInt8]? = nil) {
@@ -26,6 +29,7 @@ public struct TransactionParameters: Sendable {
         self.date = date
         self.time = time
         self.unpredictableNumber = unpredictableNumber ?? TransactionParameters.freshUnpredictableNumber()
+        self.unpredictableNumberFixed = unpredictableNumber != nil
     }
 
     /// Book 4 §6.5.6: four random bytes; an all-zero value is drawn again.

@@ -30,7 +30,7 @@ public enum KernelDemo {
         Sale(title: "Visa phone that first asks to \"see phone\", 25.00", profile: .visaPhone(), amount: 2500, expected: .onlineRequest),
         Sale(title: "Visa card approved offline with fDDA, 8.50", profile: .visaCard(offline: true), amount: 850, expected: .approved),
         Sale(title: "Mastercard card with a tampered CDA signature, 12.34", profile: {
-            var p = CardProfile.mastercardCard(); p.fault = .tamperedSignature; return p }(), amount: 1234, expected: .declined),
+            var p = CardProfile.mastercardCard(); p.fault = .tamperedSignature; return p }(), amount: 1234, expected: .endApplication),
         Sale(title: "Visa card the issuer declines (insufficient funds), 12.51", profile: .visaCard(), amount: 1251,
              expected: .onlineRequest, expectedResponse: "51"),
         Sale(title: "Mastercard card, the acquirer does not answer, 12.91", profile: .mastercardCard(), amount: 1291,

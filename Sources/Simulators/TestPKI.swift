@@ -63,8 +63,9 @@ public struct EMVSigner: Sendable {
 
     /// Book 2 Table 17: Signed Dynamic Application Data (format 05) over the ICC dynamic data, hashed with the
     /// terminal dynamic data.
-    public func signedDynamicData(iccDynamicData: [UInt8], terminalDynamicData: [UInt8]) throws -> [UInt8] {
-        try sign(body: [0x05, 0x01, UInt8(iccDynamicData.count)] + iccDynamicData, hashExtra: [terminalDynamicData])
+    /// `format` is the Signed Data Format: 05 (Book 2), or 95 as phones sign fDDA.
+    public func signedDynamicData(iccDynamicData: [UInt8], terminalDynamicData: [UInt8], format: UInt8 = 0x05) throws -> [UInt8] {
+        try sign(body: [format, 0x01, UInt8(iccDynamicData.count)] + iccDynamicData, hashExtra: [terminalDynamicData])
     }
 }
 

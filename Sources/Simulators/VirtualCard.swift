@@ -113,8 +113,9 @@ public final class VirtualCard: CardChannel {
             if profile.wantsOnlinePINAboveCVMLimit { ctq[0] |= 0x80 } else if ttq[0] & 0x02 != 0 { ctq[0] |= 0x40 }
         }
         let cardAuth: [UInt8] = [0x01] + secureRandomBytes(4) + ctq
-        let cvr: [UInt8] = [0x03, kind == .arqc ? 0x20 : kind == .tc ? 0x10 : 0x00, 0x00]
-        let iad: [UInt8] = [0x06, 0x01, 0x12, 0x03] + cvr
+        // VIS IAD: length 06, DKI, CVN 18, then the CVR whose byte 1 is its length (03) and byte 2 b6-b5 the type.
+        let cvr: [UInt8] = [0x03, kind == .arqc ? 0x20 : kind == .tc ? 0x10 : 0x00, 0x00, 0x00]
+        let iad: [UInt8] = [0x06, 0x01, 0x12] + cvr
         let aip: [UInt8] = profile.noRecords ? [0x00, 0x00] : [0x20, 0x00]
         let atcBytes = [UInt8(atc >> 8), UInt8(atc & 0xFF)]
         let ac = try VirtualCard.cvn18(profile: profile, terminal: t, aip: aip, atc: atcBytes, iad: iad)
@@ -131,7 +132,7 @@ public final class VirtualCard: CardChannel {
         if profile.formFactor == .phone { objects.append(TLV(tag: 0x9F6E, value: [0x23, 0x88, 0x00, 0x00])) }
         if !profile.noRecords, kind == .tc || ttq[0] & 0x01 != 0 {
             let terminal = (t[0x9F37] ?? []) + (t[0x9F02] ?? []) + (t[0x5F2A] ?? []) + cardAuth
-            var sdad = try pki.icc.signedDynamicData(iccDynamicData: [0x02] + secureRandomBytes(2) + atcBytes, terminalDynamicData: terminal)
+            var sdad = try pki.icc.signedDynamicData(iccDynamicData: [0x02] + atcBytes, terminalDynamicData: terminal)
             if profile.fault == .tamperedSignature { sdad[sdad.count / 2] ^= 0x5A }
             objects.append(TLV(tag: 0x9F4B, value: sdad))
         }

@@ -80,6 +80,29 @@ public struct DataElement: Sendable {
 
     /// True when the value's length lies within the element's limits.
     public func accepts(length: Int) -> Bool { length >= minLength && length <= maxLength }
+
+    /// Why `value` cannot be this element (Book 3 §4.3 formats, Annex A lengths), or nil when it can. Lengths are
+    /// checked for every format; digits for n (each nibble 0–9) and cn (digits, then F padding only).
+    public func problem(with value: some Collection<UInt8>) -> String? {
+        guard accepts(length: value.count) else {
+            return minLength == maxLength ? "\(value.count) bytes where the format is \(minLength)"
+                : "\(value.count) bytes where \(minLength)–\(maxLength) are allowed"
+        }
+        switch format {
+        case .n:
+            if value.contains(where: { $0 >> 4 > 9 || $0 & 0x0F > 9 }) { return "not numeric (format n)" }
+        case .cn:
+            var padding = false
+            for b in value {
+                for nib in [b >> 4, b & 0x0F] {
+                    if nib == 0x0F { padding = true } else if padding || nib > 9 { return "not compressed numeric (format cn)" }
+                }
+            }
+        default:
+            break
+        }
+        return nil
+    }
 }
 
 public enum DataDictionary {

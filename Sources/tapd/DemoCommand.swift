@@ -138,6 +138,7 @@ struct Demo: AsyncParsableCommand {
         case (.onlineRequest, nil): ("failed", "reversed")
         case (.approved, _): ("approved", "advice_delivered")
         case (.declined, _): ("declined", nil)
+        case (.endApplication, _): ("failed", "failed")
         default: ("?", nil)
         }
         let ok = status == expected.0 && (expected.1 == nil || journalState == expected.1)

@@ -91,6 +91,32 @@ final class TransportRuleTests: XCTestCase {
         XCTAssertEqual(r2.status, .wrongLength)
     }
 
+    /// GPO, GENERATE AC, EXCHANGE RELAY RESISTANCE DATA and RECOVER AC change the card's state: a 6Cxx, 6700 or 6F00
+    /// answer goes back as it is, the command is never sent a second time (Book C-2 / C-3 send each once).
+    func testStateChangingCommandsAreNeverSentTwice() async throws {
+        let commands: [(CommandAPDU, String)] = [
+            (.getProcessingOptions(pdolData: []), "GPO"),
+            (.generateAC(.arqc, cda: true, cdolData: [1, 2, 3]), "GENERATE AC"),
+            (.exchangeRelayResistanceData(entropy: [1, 2, 3, 4]), "EXCHANGE RELAY RESISTANCE DATA"),
+            (.recoverAC(drdolData: [1, 2, 3, 4]), "RECOVER AC"),
+        ]
+        for (c, name) in commands {
+            for sw in ["6C10", "6700", "6F00"] {
+                let ch = ScriptedChannel([ScriptedExchange(command: try c.encoded(), response: [UInt8](hex: sw)!)])
+                let r = try await CardTransport(channel: ch).send(c)
+                XCTAssertEqual(Hex.encode([r.status.sw1, r.status.sw2]), sw, "\(name) \(sw)")
+                let sent = await ch.received
+                XCTAssertEqual(sent.count, 1, "\(name) answered \(sw) was sent again")
+                let mismatches = await ch.mismatches
+                XCTAssertTrue(mismatches.isEmpty)
+            }
+        }
+        // 61xx is not a resend: GET RESPONSE fetches the rest of a GPO answer.
+        let ch = ScriptedChannel([ScriptedExchange("80A8000002830000", "7702" + "6102"), ScriptedExchange("00C0000002", "82009000")])
+        let r = try await CardTransport(channel: ch).send(.getProcessingOptions(pdolData: []))
+        XCTAssertEqual(Hex.encode(r.data), "77028200")
+    }
+
     func testEndless61xxIsBounded() async throws {
         var ex = [ScriptedExchange("00B2010C00", "01" + "6101")]
         for _ in 0..<(CardTransport.maxGetResponseRounds + 5) { ex.append(ScriptedExchange("00C0000001", "02" + "6101")) }

@@ -1,5 +1,6 @@
 import XCTest
 import TLV
+import EMVCrypto
 @testable import EMVKernel
 
 final class CAKeyStoreTests: XCTestCase {
@@ -128,5 +129,21 @@ final class CAKeyStoreTests: XCTestCase {
         XCTAssertThrowsError(try oda.retrieveIssuerKey(rid: h("A000000003"), data: d)) { e in
             XCTAssertEqual(e as? ODAFailure, .caKeyExpired(rid: h("A000000003"), index: 0x94))
         }
+    }
+
+    /// Book 2 §5.1 / §11.2: CA public key exponents are 3 or 65537; any other is refused, from a file or directly.
+    func testCAKeysWithAnExponentOtherThan3Or65537AreRefused() throws {
+        var store = CAKeyStore()
+        let mod = [UInt8](repeating: 0xC3, count: 128)
+        for e: [UInt8] in [[0x02], [0x05], [0x01, 0x00, 0x03]] {
+            let line = "A000000003 99 \(Hex.encode(e)) - \(Hex.encode(mod)) \(Hex.encode(CAPublicKey.checksum(rid: [0xA0, 0, 0, 0, 3], index: 0x99, modulus: mod, exponent: e)))"
+            XCTAssertThrowsError(try store.load(text: line, source: "t", isTest: true), Hex.encode(e))
+            XCTAssertThrowsError(try store.add(rid: [0xA0, 0, 0, 0, 3], index: 0x99, key: try RSAPublicKey(modulus: mod, exponent: e),
+                                               label: "t", isTest: true), Hex.encode(e))
+        }
+        XCTAssertTrue(CAPublicKey.isAllowedExponent([0x03]))
+        XCTAssertTrue(CAPublicKey.isAllowedExponent([0x01, 0x00, 0x01]))
+        XCTAssertTrue(CAPublicKey.isAllowedExponent([0x00, 0x00, 0x03]))
+        XCTAssertFalse(CAPublicKey.isAllowedExponent([0x11]))
     }
 }

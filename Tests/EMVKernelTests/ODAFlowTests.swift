@@ -162,27 +162,41 @@ final class ODAFlowTests: XCTestCase {
     // MARK: fDDA
 
     func fddaData(sd: [UInt8], dynamic: [UInt8], cardAuthData: [UInt8]? = h("0112345678"), atc: [UInt8] = h("0042"),
-                  signWith terminal: [UInt8]? = nil) throws -> TLVStore {
+                  signWith terminal: [UInt8]? = nil, format: UInt8 = 0x05) throws -> TLVStore {
         var d = try cardData(staticData: sd)
         d[0x9F37] = h("A1B2C3D4")
         d[0x9F02] = h("000000001234")
         d[0x5F2A] = h("0978")
         if let cardAuthData { d[0x9F69] = cardAuthData }
         d[0x9F36] = atc
-        let termData = terminal ?? (h("A1B2C3D4") + h("000000001234") + h("0978") + (cardAuthData ?? []))
-        d[0x9F4B] = try Self.pki.icc.signedDynamicData(iccDynamicData: dynamic, terminalDynamicData: termData)
+        let termData = terminal ?? (cardAuthData == nil ? h("A1B2C3D4") : h("A1B2C3D4") + h("000000001234") + h("0978") + cardAuthData!)
+        d[0x9F4B] = try Self.pki.icc.signedDynamicData(iccDynamicData: dynamic, terminalDynamicData: termData, format: format)
         return d
+    }
+
+    /// Book C-3 Annex C: the fDDA Signed Data Format is 05 or 95 (the format genuine phones sign with); any other
+    /// format byte fails.
+    func testBookC3AnnexC_fDDASignedDataFormat05Or95() throws {
+        let sd = staticData(aip: true)
+        for format: UInt8 in [0x05, 0x95] {
+            let r = oda.performFDDA(rid: Self.rid, data: try fddaData(sd: sd, dynamic: [0x02] + h("0042"), format: format), staticData: sd)
+            XCTAssertNil(r.failure, "format \(Hex.encode([format]))")
+        }
+        let bad = oda.performFDDA(rid: Self.rid, data: try fddaData(sd: sd, dynamic: [0x02] + h("0042"), format: 0x15), staticData: sd)
+        XCTAssertEqual(bad.failure, .wrongFormat(.signedDynamicData, 0x15))
+        // DDA (Book 2 Table 17) keeps format 05 only.
+        let ddaKeyData = try fddaData(sd: sd, dynamic: [0x02] + h("0042"), signWith: h("A1B2C3D4"), format: 0x95)
+        let dda = oda.performDDA(rid: Self.rid, data: ddaKeyData, staticData: sd, ddolData: h("A1B2C3D4"),
+                                 internalAuthenticateResponse: TLV(tag: 0x80, value: ddaKeyData[0x9F4B]!).encoded)
+        XCTAssertEqual(dda.failure, .wrongFormat(.signedDynamicData, 0x95))
     }
 
     func testFDDA() throws {
         let sd = staticData(aip: true)
-        // ICC dynamic data: length, ICC Dynamic Number, then the ATC.
-        let ok = oda.performFDDA(rid: Self.rid, data: try fddaData(sd: sd, dynamic: [0x04] + h("01020304") + h("0042")), staticData: sd)
+        // ICC dynamic data: length and ICC Dynamic Number (genuine cards put the ATC there).
+        let ok = oda.performFDDA(rid: Self.rid, data: try fddaData(sd: sd, dynamic: [0x02] + h("0042")), staticData: sd)
         XCTAssertNil(ok.failure)
-        XCTAssertEqual(ok.iccDynamicNumber, h("01020304"))
-        // ATC in the signature differs from the ATC returned.
-        let atc = oda.performFDDA(rid: Self.rid, data: try fddaData(sd: sd, dynamic: [0x04] + h("01020304") + h("0041")), staticData: sd)
-        XCTAssertEqual(atc.failure, .atcMismatch)
+        XCTAssertEqual(ok.iccDynamicNumber, h("0042"))
         // Amount changed after the card signed: hash mismatch (the amount is in the signed terminal data).
         var changed = try fddaData(sd: sd, dynamic: [0x02] + h("0102") + h("0042"))
         changed[0x9F02] = h("000000009999")
@@ -190,7 +204,7 @@ final class ODAFlowTests: XCTestCase {
         // fDDA version other than 01.
         let v2 = oda.performFDDA(rid: Self.rid, data: try fddaData(sd: sd, dynamic: [0x02] + h("0102"), cardAuthData: h("0212345678")), staticData: sd)
         XCTAssertEqual(v2.failure, .unsupportedFDDAVersion(0x02))
-        // Without 9F69 (fDDA version 00): UN, amount and currency only.
+        // Without 9F69 (fDDA version 00, Book C-3 Table C-1): the UN only.
         let v0 = oda.performFDDA(rid: Self.rid, data: try fddaData(sd: sd, dynamic: [0x02] + h("0102"), cardAuthData: nil), staticData: sd)
         XCTAssertNil(v0.failure)
         // No signature at all.

@@ -158,14 +158,16 @@ final class EndToEndTests: XCTestCase {
     func testExpiredCardIsNotApprovedOffline() async throws {
         let r = try await Harness.tap(try VirtualCard(.expiredCard()), amount: 1234, config: offlineVisaConfig())
         XCTAssertEqual(r.outcome.kind, .declined)
-        XCTAssertEqual(r.outcome.reason, "application expired")
+        XCTAssertEqual(r.outcome.reason, "application expired (or no expiry date)")
         XCTAssertTrue(r.outcome.tvr!.isSet(.expiredApplication))
     }
 
     func testRevokedIssuerKeyFailsCDA() async throws {
         let keys = try Harness.keys(revoking: ["A000000004 F0 0BAD01"])
         let r = try await Harness.tap(try VirtualCard(.revokedIssuerKey()), amount: 1234, keys: keys)
-        XCTAssertEqual(r.outcome.kind, .declined)
+        // Book C-2 S910.7: CDA failed → End Application, L2 CAM FAILED.
+        XCTAssertEqual(r.outcome.kind, .endApplication)
+        XCTAssertEqual(r.outcome.errorIndication.l2, .camFailed)
         XCTAssertEqual(r.outcome.oda?.failure, .revoked(serial: [0x0B, 0xAD, 0x01]))
         XCTAssertTrue(r.outcome.tvr!.isSet(.cdaFailed))
     }
@@ -176,11 +178,13 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(v.outcome.kind, .onlineRequest)
         XCTAssertNotNil(v.outcome.oda?.failure)
         XCTAssertTrue(v.outcome.tvr!.isSet(.ddaFailed))
-        // Mastercard: CDA fails after terminal action analysis → offline decline.
+        // Mastercard: CDA fails after GENERATE AC → End Application, L2 CAM FAILED (Book C-2 S910.7).
         var p = CardProfile.mastercardCard()
         p.fault = .tamperedSignature
         let m = try await Harness.tap(try VirtualCard(p), amount: 1234)
-        XCTAssertEqual(m.outcome.kind, .declined)
+        XCTAssertEqual(m.outcome.kind, .endApplication)
+        XCTAssertEqual(m.outcome.errorIndication.l2, .camFailed)
+        XCTAssertNil(m.outcome.cryptogram)
         XCTAssertTrue(m.outcome.tvr!.isSet(.cdaFailed))
     }
 

@@ -13,9 +13,11 @@ final class StepTests: XCTestCase {
     }
 
     func testGPOStatusWords() async throws {
-        // 6985: this combination cannot be used → Select Next → nothing else on the card → another interface.
+        // 6985: this combination cannot be used → Select Next → nothing else on the card → End Application, L2 EMPTY
+        // CANDIDATE LIST (Book B §3.3.2.7).
         let o6985 = try await tap(.visaCard()) { c, r in c[1] == 0xA8 ? [0x69, 0x85] : r }
-        XCTAssertEqual(o6985.kind, .tryAnotherInterface)
+        XCTAssertEqual(o6985.kind, .endApplication)
+        XCTAssertEqual(o6985.errorIndication.l2, .statusBytes)
         XCTAssertTrue(o6985.reason!.contains("6985"), o6985.reason!)
         // 6986: see phone.
         let o6986 = try await tap(.visaCard()) { c, r in c[1] == 0xA8 ? [0x69, 0x86] : r }
@@ -26,9 +28,9 @@ final class StepTests: XCTestCase {
         // Anything else ends the application.
         let o6A81 = try await tap(.visaCard()) { c, r in c[1] == 0xA8 ? [0x6A, 0x81] : r }
         XCTAssertEqual(o6A81.kind, .endApplication)
-        // Mastercard: an unsuccessful GPO is Select Next.
+        // Mastercard: an unsuccessful GPO is Select Next; nothing left → End Application.
         let mc = try await tap(.mastercardCard()) { c, r in c[1] == 0xA8 ? [0x69, 0x85] : r }
-        XCTAssertEqual(mc.kind, .tryAnotherInterface)
+        XCTAssertEqual(mc.kind, .endApplication)
     }
 
     func testWrongTemplatesAndMissingData() async throws {
@@ -79,12 +81,17 @@ final class StepTests: XCTestCase {
     }
 
     func testRealCardVariantsAreAccepted() async throws {
-        // No CID and a 32-byte IAD: the cryptogram goes online, never approved offline on a guess.
+        // No CID and a 32-byte IAD whose byte 5 says ARQC (b6-b5 = 10, as the Apple Pay trace's A0): online.
         let noCID = try await tap(.visaCard()) { c, r in
-            c[1] == 0xA8 ? replacing(0x9F10, with: [0x1F] + [UInt8](repeating: 0x4A, count: 31), in: removing(0x9F27, from: r)) : r
+            c[1] == 0xA8 ? replacing(0x9F10, with: [0x1F, 0x4A, 0x63, 0x60, 0xA0] + [UInt8](repeating: 0, count: 27), in: removing(0x9F27, from: r)) : r
         }
         XCTAssertEqual(noCID.kind, .onlineRequest, noCID.reason ?? "")
         XCTAssertEqual(noCID.transactionData[0x9F27], [0x80])
+        // No CID and an IAD too short to say: End Application, never a guess.
+        let short = try await tap(.visaCard()) { c, r in
+            c[1] == 0xA8 ? replacing(0x9F10, with: [0x06, 0x01, 0x12], in: removing(0x9F27, from: r)) : r
+        }
+        XCTAssertEqual(short.kind, .endApplication, short.reason ?? "")
         // A label the FCI carried, repeated in a record, is not a redundancy error.
         let label = try await tap(.visaCard()) { c, r in
             guard c[1] == 0xB2, c[2] == 2, c[3] == 0x14 else { return r }
@@ -129,10 +136,16 @@ final class StepTests: XCTestCase {
         XCTAssertEqual(noCID.kind, .endApplication)
         let rfu = try await tap(.mastercardCard()) { c, r in c[1] == 0xAE ? replacing(0x9F27, with: [0xC0], in: r) : r }
         XCTAssertEqual(rfu.kind, .endApplication)
-        // The CID changed after signing: CDA fails, the transaction is declined.
+        // The CID changed to a TC after an ARQC was asked for: a higher cryptogram than requested, card data error.
         let cid = try await tap(.mastercardCard()) { c, r in c[1] == 0xAE ? replacing(0x9F27, with: [0x40], in: r) : r }
-        XCTAssertEqual(cid.kind, .declined)
-        XCTAssertEqual(cid.oda?.failure, .cryptogramInformationMismatch)
+        XCTAssertEqual(cid.kind, .endApplication)
+        XCTAssertEqual(cid.errorIndication.l2, .cardDataError)
+        // The CID changed to an AAC after signing an ARQC: allowed as an answer, but CDA fails (CAM FAILED).
+        let aac = try await tap(.mastercardCard()) { c, r in c[1] == 0xAE ? replacing(0x9F27, with: [0x00], in: r) : r }
+        XCTAssertEqual(aac.kind, .endApplication)
+        XCTAssertEqual(aac.errorIndication.l2, .camFailed)
+        XCTAssertEqual(aac.oda?.failure, .cryptogramInformationMismatch)
+        XCTAssertNil(aac.cryptogram, "a cryptogram inside a signature that did not verify is not reported")
     }
 
     func testRelayResistanceFaults() async throws {
@@ -167,12 +180,14 @@ final class EntryPointTests: XCTestCase {
     func testNoPPSEOrNothingAccepted() async throws {
         let none = ScriptedChannel([ScriptedExchange("00A404000E325041592E5359532E444446303100", "6A82")])
         let o = try await Harness.tap(none, amount: 100).outcome
-        XCTAssertEqual(o.kind, .tryAnotherInterface)
+        XCTAssertEqual(o.kind, .endApplication)
+        XCTAssertEqual(o.errorIndication.l2, .noPPSE)
         XCTAssertTrue(o.reason!.contains("no PPSE"))
         let unknown = ScriptedChannel([ScriptedExchange(command: try CommandAPDU.select(name: CommandAPDU.ppseName).encoded(),
                                                         response: Self.ppse([("A0000009991010", 1, nil)]))])
         let o2 = try await Harness.tap(unknown, amount: 100).outcome
-        XCTAssertEqual(o2.kind, .tryAnotherInterface)
+        XCTAssertEqual(o2.kind, .endApplication)
+        XCTAssertEqual(o2.errorIndication.l2, .emptyCandidateList)
         XCTAssertEqual(o2.reason, "no application on the card is accepted here")
     }
 
@@ -188,6 +203,90 @@ final class EntryPointTests: XCTestCase {
             XCTAssertEqual(o.kind, .endApplication)
             XCTAssertEqual(o.reason, "\(name) kernel (C-\(kernel)) is not supported yet")
         }
+    }
+
+    /// Book B v2.10 §3.3.2.5: a combination whose kernel tapd does not have never enters the candidate list, so a
+    /// co-badged card whose first-priority application is American Express is taken through its Visa application.
+    func testBookB_3_3_2_5_CoBadgedCardFallsThroughToASupportedKernel() async throws {
+        let visa = try VirtualCard(.visaCard())
+        let ppse = Self.ppse([("A00000002501", 1, 4), ("A0000000031010", 2, 3)])
+        let ch = InterceptingChannel(visa) { c, r in
+            if c.count > 5, Array(c[5...]).starts(with: CommandAPDU.ppseName) { return ppse }
+            return r
+        }
+        let t = try await Harness.tap(ch, amount: 100)
+        XCTAssertEqual(t.outcome.kernel, "C-3")
+        XCTAssertEqual(t.outcome.kind, .onlineRequest)
+        XCTAssertFalse(t.commands.contains { $0.count > 5 && Array($0[5...]).starts(with: [0xA0, 0, 0, 0, 0x25]) },
+                       "the American Express application is never selected")
+    }
+
+    /// Book B v2.10 §3.3.2.5: Kernel Identifier byte 1 b8–b7 is the kernel type. 00 and 01 name an international kernel
+    /// by byte 1; 10/11 a domestic kernel by bytes 1–3, which none of tapd's combinations is; a domestic identifier
+    /// shorter than three bytes or with a zero short ID drops the entry; 00 means the RID's default kernel.
+    func testBookB_3_3_2_5_KernelIdentifierTypeBits() {
+        func entry(_ kid: [UInt8]?) -> DirectoryEntry {
+            DirectoryEntry(adfName: [UInt8](hex: "A0000000031010")!, label: nil, priority: 1, kernelIdentifier: kid, extendedSelection: nil)
+        }
+        XCTAssertEqual(entry([0x03]).requestedKernel, .international(0x03))
+        XCTAssertEqual(entry([0x00]).requestedKernel, .international(0x03), "00: the RID's default")
+        XCTAssertEqual(entry(nil).requestedKernel, .international(0x03))
+        XCTAssertEqual(entry([0x43]).requestedKernel, .international(0x43))
+        XCTAssertEqual(entry([0x83, 0x12, 0x34]).requestedKernel, .domestic([0x83, 0x12, 0x34]))
+        XCTAssertEqual(entry([0x83]).requestedKernel, .invalid)
+        XCTAssertEqual(entry([0xC0, 0x12, 0x34]).requestedKernel, .invalid)
+        let txn = TransactionParameters(amount: 100, date: Harness.date)
+        let combos = PreProcessing.run(TerminalConfiguration(), txn)
+        for kid: [UInt8] in [[0x43], [0x83, 0x12, 0x34], [0x83]] {
+            XCTAssertTrue(CombinationSelection.candidates([entry(kid)], combos).isEmpty, Hex.encode(kid))
+        }
+        XCTAssertEqual(CombinationSelection.candidates([entry([0x03])], combos).count, 1)
+        let unknownRID = DirectoryEntry(adfName: [UInt8](hex: "A0000009991010")!, label: nil, priority: 1, kernelIdentifier: nil, extendedSelection: nil)
+        XCTAssertEqual(unknownRID.requestedKernel, .any)
+    }
+
+    /// Book B v2.10 §3.3.3.3: the Extended Selection is appended to the final SELECT only when the combination
+    /// supports it.
+    func testBookB_3_3_3_3_ExtendedSelectionOnlyWhereSupported() {
+        let e = DirectoryEntry(adfName: [UInt8](hex: "A0000000041010")!, label: nil, priority: 1, kernelIdentifier: nil, extendedSelection: [0x01, 0x02])
+        var config = TerminalConfiguration()
+        let txn = TransactionParameters(amount: 100, date: Harness.date)
+        let off = CombinationSelection.candidates([e], PreProcessing.run(config, txn))
+        XCTAssertEqual(Hex.encode(CombinationSelection.selectName(for: off[0])), "A0000000041010")
+        config.applications = config.applications.map { var a = $0; a.extendedSelectionSupported = true; return a }
+        let on = CombinationSelection.candidates([e], PreProcessing.run(config, txn))
+        XCTAssertEqual(Hex.encode(CombinationSelection.selectName(for: on[0])), "A00000000410100102")
+    }
+
+    /// Book B v2.10 §3.4: each kernel activation draws a fresh Unpredictable Number, so the second tap of a "see phone"
+    /// restart never sends the number of the first.
+    func testBookB_3_4_FreshUnpredictableNumberAtEveryActivation() async throws {
+        let ep = EntryPoint(configuration: TerminalConfiguration(), keys: try Harness.keys(), risk: RiskManager())
+        let txn = TransactionParameters(amount: 9000, date: Harness.date)
+        var sent: [[UInt8]] = []
+        for restarted in [false, true] {
+            let card = RecordingChannel(try VirtualCard(.visaPhone()))
+            _ = await ep.process(card: card, transaction: txn, combinations: ep.preProcess(txn)!, restarted: restarted)
+            let exchanges = await card.exchanges
+            sent.append(try XCTUnwrap(exchanges.first { $0.command[1] == 0xA8 }).command)
+        }
+        XCTAssertNotEqual(sent[0], sent[1], "the same GPO data twice: the UN was reused")
+        XCTAssertNotEqual(Array(sent[0].suffix(5).prefix(4)), txn.unpredictableNumber)
+    }
+
+    /// Book B v2.10 §3.1.1.4: a zero amount is not allowed on an offline-only reader; and a combination configured
+    /// for other transaction types is not allowed for this one (§3.1).
+    func testBookB_3_1_1_ZeroAmountOfflineOnlyAndTransactionTypes() {
+        var config = TerminalConfiguration()
+        config.onlineCapable = false
+        let zero = PreProcessing.run(config, TransactionParameters(amount: 0, date: Harness.date))
+        XCTAssertTrue(zero.allSatisfy { $0.indicators.contactlessApplicationNotAllowed })
+        var purchaseOnly = TerminalConfiguration()
+        purchaseOnly.applications = purchaseOnly.applications.map { var a = $0; a.transactionTypes = [0x00]; return a }
+        let refund = PreProcessing.run(purchaseOnly, TransactionParameters(amount: 100, type: .refund, date: Harness.date))
+        XCTAssertTrue(refund.allSatisfy { $0.indicators.contactlessApplicationNotAllowed })
+        let purchase = PreProcessing.run(purchaseOnly, TransactionParameters(amount: 100, date: Harness.date))
+        XCTAssertFalse(purchase.allSatisfy { $0.indicators.contactlessApplicationNotAllowed })
     }
 
     func testCandidatesByPriorityAndSelectNextOnSelectFailure() {
@@ -222,9 +321,9 @@ final class PreProcessingTests: XCTestCase {
     }
 
     func testLimitsSetTheTTQ() {
-        // Default Visa: floor 0, CVM limit 50.00, contactless limit 1000.00, TTQ 32004000.
-        XCTAssertEqual(indicators(1234).ttq, [0x32, 0x80, 0x40, 0x00], "above the floor limit: online cryptogram required")
-        XCTAssertEqual(indicators(5000).ttq, [0x32, 0xC0, 0x40, 0x00], "at the CVM limit: CVM required too")
+        // Default Visa: floor 0, CVM limit 50.00, contactless limit 1000.00, TTQ 22004000 (qVSDC, signature, CDCVM).
+        XCTAssertEqual(indicators(1234).ttq, [0x22, 0x80, 0x40, 0x00], "above the floor limit: online cryptogram required")
+        XCTAssertEqual(indicators(5000).ttq, [0x22, 0xC0, 0x40, 0x00], "at the CVM limit: CVM required too")
         XCTAssertTrue(indicators(100_000).contactlessApplicationNotAllowed)
         XCTAssertTrue(indicators(0).zeroAmount)
         var c = TerminalConfiguration()
@@ -234,6 +333,27 @@ final class PreProcessingTests: XCTestCase {
         XCTAssertTrue(indicators(100, c).statusCheckRequested, "one major unit is a status check")
         c.onlineCapable = false
         XCTAssertEqual(indicators(50, c).ttq![0] & 0x08, 0x08, "offline-only reader")
+    }
+
+    /// Capabilities agree: the TTQ never advertises what the reader cannot do (a contact slot, a PIN pad), whatever
+    /// the configured TTQ says, and advertises what it can (Book C-3 Annex A 9F66 byte 1; Book 4 Annex A2 for 9F33).
+    func testCapabilitiesAgreeWithTheConfiguration() {
+        var c = TerminalConfiguration()
+        c.applications[0].ttq = "3F004000"
+        XCTAssertEqual(indicators(100, c).ttq![0], 0x23, "no contact chip, not offline-only, no PIN pad; signature; ODA for online kept")
+        c.supportsOnlinePIN = true
+        c.supportsContactInterface = true
+        XCTAssertEqual(indicators(100, c).ttq![0], 0x37)
+        XCTAssertEqual(c.agreeingTerminalCapabilities, [0x20, 0x68, 0xC8])
+        c.supportsOnlinePIN = false
+        c.supportsSignature = false
+        c.supportsContactInterface = false
+        XCTAssertEqual(c.agreeingTerminalCapabilities, [0x00, 0x08, 0xC8])
+        XCTAssertEqual(TerminalConfiguration().terminalTypeByte, 0x22)
+        c.onlineCapable = false
+        XCTAssertEqual(c.terminalTypeByte, 0x23, "an offline-only reader never calls itself online capable")
+        c.terminalType = 25
+        XCTAssertEqual(c.terminalTypeByte, 0x26)
     }
 
     func testNoCombinationAllowed() {
@@ -251,14 +371,14 @@ final class TerminalProcessingTests: XCTestCase {
     func testTerminalActionAnalysis() {
         var tvr = TerminalVerificationResults()
         let z: [UInt8] = [0, 0, 0, 0, 0]
-        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z, iacDefault: z, onlineCapable: true), .tc)
+        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z, iacDefault: z, terminalType: TerminalType(0x22)), .tc)
         tvr.set(.exceedsFloorLimit)
-        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: [0, 0, 0, 0x80, 0], tacDefault: z, iacDenial: z, iacOnline: z, iacDefault: z, onlineCapable: true), .arqc)
-        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: [0, 0, 0, 0x80, 0], tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z, iacDefault: z, onlineCapable: true), .aac)
+        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: [0, 0, 0, 0x80, 0], tacDefault: z, iacDenial: z, iacOnline: z, iacDefault: z, terminalType: TerminalType(0x22)), .arqc)
+        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: [0, 0, 0, 0x80, 0], tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z, iacDefault: z, terminalType: TerminalType(0x22)), .aac)
         // Absent IAC-Online counts as all ones: any TVR bit sends it online.
-        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: nil, iacOnline: nil, iacDefault: nil, onlineCapable: true), .arqc)
+        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: nil, iacOnline: nil, iacDefault: nil, terminalType: TerminalType(0x22)), .arqc)
         // Offline-only: the default codes decide.
-        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: z, tacDefault: [0, 0, 0, 0x80, 0], iacDenial: z, iacOnline: z, iacDefault: z, onlineCapable: false), .aac)
+        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: z, tacDefault: [0, 0, 0, 0x80, 0], iacDenial: z, iacOnline: z, iacDefault: z, terminalType: TerminalType(0x23)), .aac)
     }
 
     func testCVMListProcessing() {

@@ -12,10 +12,31 @@ public struct DirectoryEntry: Sendable, Equatable {
     public let kernelIdentifier: [UInt8]?
     public let extendedSelection: [UInt8]?
 
-    /// The short kernel identifier: b6–b1 of the first byte of 9F2A (Book B §3.3.2.5), or the scheme default.
-    public var requestedKernel: UInt8? {
-        if let k = kernelIdentifier, let first = k.first { return first & 0x3F }
-        return KernelID.defaultKernel(forAID: adfName)?.rawValue
+    /// Book B v2.10 §3.3.2.5: the kernel this entry asks for. 9F2A absent, or its first byte 00, means the default
+    /// kernel of the RID (nil when the RID has none: any kernel). Byte 1 b8–b7 is the kernel type: 00/01 an
+    /// international kernel whose identifier is byte 1; 10/11 a domestic kernel whose identifier is bytes 1–3 (an
+    /// extended kernel ID), which needs three bytes and a short ID (b6–b1) other than 0, or the entry is dropped.
+    public var requestedKernel: RequestedKernel {
+        guard let k = kernelIdentifier, let first = k.first, first != 0 else {
+            return KernelID.defaultKernel(forAID: adfName).map { .international($0.rawValue) } ?? .any
+        }
+        switch first >> 6 {
+        case 0, 1:
+            return .international(first)
+        default:
+            guard k.count >= 3, first & 0x3F != 0 else { return .invalid }
+            return .domestic(Array(k.prefix(3)))
+        }
+    }
+
+    /// What a directory entry's Kernel Identifier asks for.
+    public enum RequestedKernel: Sendable, Equatable {
+        case international(UInt8)
+        case domestic([UInt8])
+        /// No identifier and a RID without a default kernel: any configured kernel.
+        case any
+        /// A malformed identifier: the entry is not a candidate.
+        case invalid
     }
 }
 
@@ -52,15 +73,23 @@ public enum CombinationSelection {
         return out
     }
 
-    /// Book B §3.3.2.5–§3.3.2.7: entries matched against the allowed combinations (the configured AID is a prefix
-    /// of the ADF name and the kernels agree), ordered by priority, then by directory order.
+    /// Book B v2.10 §3.3.2.5–§3.3.2.7: entries matched against the allowed combinations (the configured AID is a
+    /// prefix of the ADF name and the kernels agree), ordered by priority, then by directory order. A combination
+    /// whose kernel tapd does not have never becomes a candidate, so a co-badged card falls through to the
+    /// application tapd can run.
     public static func candidates(_ entries: [DirectoryEntry], _ combinations: [PreProcessedCombination]) -> [Candidate] {
         var out: [Candidate] = []
         for (i, e) in entries.enumerated() {
-            guard let kernel = e.requestedKernel else { continue }
-            for c in combinations where !c.indicators.contactlessApplicationNotAllowed {
+            let requested = e.requestedKernel
+            for c in combinations where !c.indicators.contactlessApplicationNotAllowed && c.application.kernel.isSupported {
                 let aid = c.application.aid.bytes
-                if e.adfName.starts(with: aid), c.application.kernel.rawValue == kernel {
+                let kernelMatches: Bool
+                switch requested {
+                case .international(let k): kernelMatches = c.application.kernel.rawValue == k
+                case .any: kernelMatches = true
+                case .domestic, .invalid: kernelMatches = false
+                }
+                if e.adfName.starts(with: aid), kernelMatches {
                     out.append(Candidate(entry: e, combination: c, order: i))
                     break
                 }
@@ -73,8 +102,18 @@ public enum CombinationSelection {
         }
     }
 
-    /// Book B §3.3.3.3: the name for the final SELECT, with the Extended Selection appended when present.
+    /// Book B v2.10 §3.3.3.3: the name for the final SELECT, with the Extended Selection appended only when the
+    /// combination supports it (Extended Selection Support flag).
     public static func selectName(for c: Candidate) -> [UInt8] {
-        c.entry.adfName + (c.entry.extendedSelection ?? [])
+        c.combination.application.extendedSelectionSupported ? c.entry.adfName + (c.entry.extendedSelection ?? []) : c.entry.adfName
+    }
+
+    /// The schemes a directory lists whose kernel tapd does not have (for the merchant's message).
+    public static func unsupportedSchemes(_ entries: [DirectoryEntry]) -> [KernelID] {
+        var out: [KernelID] = []
+        for e in entries {
+            if case .international(let k) = e.requestedKernel, let id = KernelID(rawValue: k), !id.isSupported, !out.contains(id) { out.append(id) }
+        }
+        return out
     }
 }

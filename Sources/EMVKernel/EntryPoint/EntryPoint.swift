@@ -41,18 +41,21 @@ public struct EntryPoint: Sendable {
 
         let entries: [DirectoryEntry]
         do { entries = try CombinationSelection.directory(from: ppse) } catch {
-            var o = Outcome(.tryAnotherInterface, reason: Self.describe(error))
-            o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .processingError, holdTimeMilliseconds: 1300)
+            // Book B §3.3.2.3: no PPSE, or one that cannot be read → no candidate → End Application.
+            var o = Outcome(.endApplication, reason: Self.describe(error))
+            o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .notReady, holdTimeMilliseconds: 1300)
+            if case .noPPSE(let sw) = error {
+                o.errorIndication = ErrorIndication(l2: .noPPSE, statusWord: sw?.rawValue ?? 0, messageOnError: .insertSwipeOrTryAnotherCard)
+            } else {
+                o.errorIndication = ErrorIndication(l2: .ppseFault, messageOnError: .insertSwipeOrTryAnotherCard)
+            }
             return o
         }
         var candidates = CombinationSelection.candidates(entries, combinations)
-        if candidates.isEmpty {
-            var o = Outcome(.tryAnotherInterface, reason: entries.isEmpty ? "the PPSE lists no application" : "no application on the card is accepted here")
-            o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .processingError, holdTimeMilliseconds: 1300)
-            return o
-        }
+        if candidates.isEmpty { return Self.emptyCandidateList(entries, lastReason: nil) }
 
-        var lastReason = ""
+        var lastReason: String? = nil
+        var lastError: ErrorIndication? = nil
         while !candidates.isEmpty {
             let c = candidates.removeFirst()
             // Book B §3.3.3: final selection; an error status removes the candidate (§3.3.3.5).
@@ -65,25 +68,21 @@ public struct EntryPoint: Sendable {
                 lastReason = "SELECT \(Hex.encode(c.entry.adfName)) answered \(select.status)"
                 continue
             }
-            guard let kernel = KernelID(rawValue: c.combination.application.kernel.rawValue), kernel.isSupported else {
-                let k = c.combination.application.kernel
-                var o = Outcome(.endApplication, reason: "\(k.scheme) kernel (\(k.name)) is not supported yet")
-                o.kernel = k.name
-                o.aid = c.entry.adfName
-                o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .processingError, holdTimeMilliseconds: 1300)
-                return o
+            guard let kernel = KernelRegistry.kernel(for: c.combination.application.kernel) else { continue }
+            // Book B §3.4 (kernel activation): a fresh Unpredictable Number for every activation — a restart after
+            // "see phone" or "try again" never reuses the number the card signed before (a replay keeps the recorded one).
+            var txn = transaction
+            if !transaction.unpredictableNumberFixed && overrides[0x9F37] == nil {
+                txn.unpredictableNumber = TransactionParameters.freshUnpredictableNumber()
             }
             var session = KernelSession(transport: transport, candidate: c, fci: fci, configuration: configuration,
-                                        transaction: transaction, keys: keys, risk: risk, overrides: overrides, restarted: restarted)
+                                        transaction: txn, keys: keys, risk: risk, overrides: overrides, restarted: restarted)
             session.timingChecks = timingChecks
-            var outcome: Outcome
-            switch kernel {
-            case .visa: outcome = await KernelC3.run(session)
-            case .mastercard: outcome = await KernelC2.run(session)
-            default: outcome = Outcome(.endApplication, reason: "unreachable")
-            }
+            var outcome = await kernel(session)
             if outcome.kind == .selectNext {
+                // Book B §3.5.1.1: Select Next removes the combination and selects the next candidate.
                 lastReason = outcome.reason ?? "select next"
+                lastError = outcome.errorIndication
                 continue
             }
             // Velocity: one tap recorded per completed card read.
@@ -92,8 +91,29 @@ public struct EntryPoint: Sendable {
             }
             return outcome
         }
-        var o = Outcome(.tryAnotherInterface, reason: "no candidate application could be used (\(lastReason))")
-        o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .processingError, holdTimeMilliseconds: 1300)
+        var o = Self.emptyCandidateList(entries, lastReason: lastReason)
+        if let lastError, !lastError.isOK { o.errorIndication.l2 = lastError.l2; o.errorIndication.statusWord = lastError.statusWord }
+        return o
+    }
+
+    /// Book B v2.10 §3.3.2.7: no (more) candidates → End Application, L2 EMPTY CANDIDATE LIST, "Insert, swipe or
+    /// try another card". The reason names the schemes on the card that tapd has no kernel for.
+    static func emptyCandidateList(_ entries: [DirectoryEntry], lastReason: String?) -> Outcome {
+        let unsupported = CombinationSelection.unsupportedSchemes(entries)
+        var reason: String
+        if let lastReason {
+            reason = "no candidate application could be used (\(lastReason))"
+        } else if entries.isEmpty {
+            reason = "the PPSE lists no application"
+        } else if !unsupported.isEmpty {
+            reason = unsupported.map { "\($0.scheme) kernel (\($0.name)) is not supported yet" }.joined(separator: "; ")
+        } else {
+            reason = "no application on the card is accepted here"
+        }
+        var o = Outcome(.endApplication, reason: reason)
+        o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .notReady, holdTimeMilliseconds: 1300)
+        o.errorIndication = ErrorIndication(l2: .emptyCandidateList, messageOnError: .insertSwipeOrTryAnotherCard)
+        if lastReason == nil, let k = unsupported.first { o.kernel = k.name }
         return o
     }
 

@@ -119,6 +119,16 @@ public struct Outcome: Sendable {
     public var transactionData: TLVStore = TLVStore()
     /// Risk alerts raised while processing (velocity), for the event stream.
     public var alerts: [RiskAlert] = []
+    /// Book A §6.3: what went wrong, by layer (DF8115); all OK for a transaction that reached a decision.
+    public var errorIndication = ErrorIndication()
+    /// The Outcome Parameter Set status the kernel's book gives a "see phone" outcome (C-2: End Application;
+    /// C-3: Try Again). Nil for every other outcome.
+    public var bookStatus: OutcomeParameterSet.Status?
+    /// Book C-2 Annex A FF8105 / Book C-3: the data record the kernel hands over for authorisation and clearing
+    /// (card data included: never logged).
+    public var dataRecord: [TLV] = []
+    /// Book C-2 Annex A FF8106: the kernel's discretionary data (besides the Error Indication, added on output).
+    public var discretionaryData: [TLV] = []
 
     public init(_ kind: OutcomeKind, reason: String? = nil) {
         self.kind = kind

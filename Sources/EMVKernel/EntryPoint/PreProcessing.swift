@@ -26,14 +26,18 @@ public enum PreProcessing {
         config.applications.map { app in
             var ind = PreProcessingIndicators()
             // §3.1.1.1: copy the configured TTQ with byte 2 b8 (online cryptogram required) and b7 (CVM required) clear.
-            var ttq = app.ttq?.bytes
+            // The TTQ's reader bits agree with the configuration (Book C-3 Annex A; the issue of capabilities that agree).
+            var ttq = app.ttq.map { config.agreeingTTQ($0.bytes) }
             if ttq != nil, ttq!.count == 4 { ttq![1] &= 0x3F }
             let amount = txn.amount
             // §3.1.1.2: status check — an amount of exactly one major unit.
             if app.statusCheckSupported, amount == pow10(config.currencyExponent) { ind.statusCheckRequested = true }
-            // §3.1.1.3–4: zero amount.
+            // §3.1: a combination configured for other transaction types is not allowed for this one.
+            if let types = app.transactionTypes, !types.contains(txn.type.rawValue) { ind.contactlessApplicationNotAllowed = true }
+            // §3.1.1.3–4: zero amount — not allowed when the combination says so, and on an offline-only reader
+            // (which could only approve it offline, while a zero amount asks for an online cryptogram).
             if amount == 0 {
-                if app.zeroAmountAllowed { ind.zeroAmount = true } else { ind.contactlessApplicationNotAllowed = true }
+                if app.zeroAmountAllowed && config.onlineCapable { ind.zeroAmount = true } else { ind.contactlessApplicationNotAllowed = true }
             }
             // §3.1.1.5: the reader contactless transaction limit. C-2 chooses between its two limits after GPO, when
             // it knows whether the device supports on-device CVM; here only an amount above both rules it out.
@@ -51,7 +55,6 @@ public enum PreProcessing {
             if var t = ttq, t.count == 4 {
                 if ind.statusCheckRequested || ind.zeroAmount || ind.floorLimitExceeded { t[1] |= 0x80 }  // online cryptogram required
                 if ind.cvmRequiredLimitExceeded { t[1] |= 0x40 }                                             // CVM required
-                if !config.onlineCapable { t[0] |= 0x08 }                                                     // offline-only reader
                 ind.ttq = t
             }
             return PreProcessedCombination(application: app, indicators: ind)

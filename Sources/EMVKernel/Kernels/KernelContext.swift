@@ -41,36 +41,60 @@ public struct KernelSession: Sendable {
     }
 }
 
-/// Why a kernel stopped early; each maps to the outcome the books prescribe for it.
+/// Why a kernel stopped early; each maps to the outcome and Error Indication (DF8115) the books prescribe for it.
 public enum KernelFailure: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The card left or stopped answering (Book A §6.3.2: communication error → Try Again, "present card again").
+    /// The card left or stopped answering (Book A §6.3.2: an L1 error → Try Again, "present card again").
     case communication(CardError)
-    /// The card's data is malformed or missing something mandatory (→ End Application).
+    /// The card's data is malformed or inconsistent (L2 CARD DATA ERROR → End Application).
     case cardData(String)
-    /// The card answered with a status the kernel cannot continue from (→ End Application).
+    /// A data object the kernel needs is absent (L2 CARD DATA MISSING → End Application).
+    case cardDataMissing(String)
+    /// A response could not be parsed as BER-TLV (L2 PARSING ERROR → End Application).
+    case parsing(String)
+    /// The card answered with a status the kernel cannot continue from (L2 STATUS BYTES → End Application).
     case status(String, StatusWord)
 
     public var description: String {
         switch self {
         case .communication(let e): return "communication error: \(e)"
         case .cardData(let s): return "card data error: \(s)"
+        case .cardDataMissing(let s): return "card data missing: \(s)"
+        case .parsing(let s): return "parsing error: \(s)"
         case .status(let s, let sw): return "\(s): \(sw)"
         }
     }
 
+    /// Book A §6.3 Error Indication for this failure.
+    public var errorIndication: ErrorIndication {
+        switch self {
+        case .communication(let e):
+            switch e {
+            case .timeout, .cardRemoved: return ErrorIndication(l1: .timeOutError, messageOnError: .presentCardAgain)
+            case .malformedResponse: return ErrorIndication(l1: .protocolError, messageOnError: .presentCardAgain)
+            case .cancelled: return ErrorIndication(l3: .stop)
+            default: return ErrorIndication(l1: .transmissionError, messageOnError: .presentCardAgain)
+            }
+        case .cardData: return ErrorIndication(l2: .cardDataError, messageOnError: .insertSwipeOrTryAnotherCard)
+        case .cardDataMissing: return ErrorIndication(l2: .cardDataMissing, messageOnError: .insertSwipeOrTryAnotherCard)
+        case .parsing: return ErrorIndication(l2: .parsingError, messageOnError: .insertSwipeOrTryAnotherCard)
+        case .status(_, let sw): return ErrorIndication(l2: .statusBytes, statusWord: sw.rawValue, messageOnError: .insertSwipeOrTryAnotherCard)
+        }
+    }
+
     public var outcome: Outcome {
+        var o: Outcome
         switch self {
         case .communication:
-            var o = Outcome(.tryAgain, reason: description)
+            o = Outcome(.tryAgain, reason: description)
             o.start = .b
             o.uiRequestOnOutcome = UIRequest(.presentCardAgain, .readyToRead)
             o.uiRequestOnRestart = UIRequest(.presentCardAgain, .readyToRead)
-            return o
-        case .cardData, .status:
-            var o = Outcome(.endApplication, reason: description)
-            o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .processingError, holdTimeMilliseconds: 1300)
-            return o
+        case .cardData, .cardDataMissing, .parsing, .status:
+            o = Outcome(.endApplication, reason: description)
+            o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .notReady, holdTimeMilliseconds: 1300)
         }
+        o.errorIndication = errorIndication
+        return o
     }
 }
 
@@ -86,11 +110,22 @@ enum KernelSteps {
         }
         outcome.kernel = kernel.name
         outcome.aid = s.aid
+        // The Unpredictable Number this activation sent (fresh per activation): traces record what the card saw.
+        if outcome.transactionData[0x9F37] == nil { outcome.transactionData[0x9F37] = s.transaction.unpredictableNumber }
         return outcome
     }
 
-    /// Sends a command; transport faults become `KernelFailure.communication`.
+    /// Most records one transaction reads. Real cards name a handful; an AFL naming thousands (255 records in each of
+    /// 63 entries) would keep a card in the field for minutes. tapd's bound, not a book rule.
+    static let maxRecords = 64
+
+    /// Sends a command; transport faults become `KernelFailure.communication`. A command whose data does not fit a
+    /// short APDU (a PDOL or CDOL asking for more than 255 bytes) is not sent: contactless readers are not required
+    /// to carry extended APDUs (the ACR122U cannot), and no card's DOL needs one, so it is a card data error.
     static func send(_ ctx: KernelSession, _ c: CommandAPDU) async throws(KernelFailure) -> ResponseAPDU {
+        guard c.fitsShortForm else {
+            throw .cardData("the card's data object list asks for \(c.data.count) bytes of command data, more than a short APDU carries")
+        }
         do { return try await ctx.transport.send(c) }
         catch let e as CardError { throw .communication(e) }
         catch { throw .communication(.transport("\(error)")) }
@@ -107,7 +142,9 @@ enum KernelSteps {
     /// is not there ends the transaction, a primitive object that appears twice is a card error. Records marked
     /// for ODA feed the static data.
     static func readRecords(_ ctx: KernelSession, afl: ApplicationFileLocator, into store: inout TLVStore,
-                            staticData: inout StaticDataToBeAuthenticated) async throws(KernelFailure) {
+                            staticData: inout StaticDataToBeAuthenticated, context: KernelContext) async throws(KernelFailure) {
+        let total = afl.entries.reduce(0) { $0 + Int($1.lastRecord) - Int($1.firstRecord) + 1 }
+        guard total <= maxRecords else { throw .cardData("the AFL names \(total) records (at most \(maxRecords) are read)") }
         for e in afl.entries {
             for rec in e.firstRecord...e.lastRecord {
                 let r = try await send(ctx, .readRecord(sfi: e.sfi, record: rec))
@@ -115,11 +152,12 @@ enum KernelSteps {
                 let isODA = Int(rec) < Int(e.firstRecord) + Int(e.odaRecordCount)
                 if isODA { staticData.add(record: r.data, sfi: e.sfi, recordNumber: rec) }
                 guard let tlv = try? TLVParser.parseOne(r.data), tlv.tag == 0x70 else {
+                    if e.sfi <= 10, (try? TLVParser.parseOne(r.data)) == nil { throw .parsing("record \(rec) of SFI \(e.sfi) is not BER-TLV") }
                     // SFI 11–30 may hold other formats; only SFI 1–10 records must be 70 templates to be parsed here.
                     if e.sfi <= 10 { throw .cardData("record \(rec) of SFI \(e.sfi) is not a 70 template") }
                     continue
                 }
-                try addCardData(tlv.children, into: &store, session: ctx)
+                try addCardData(tlv.children, into: &store, session: ctx, context: context)
             }
         }
     }
@@ -132,10 +170,29 @@ enum KernelSteps {
     /// Adds the card's response objects (GPO, records, GENERATE AC) to the store. Book 3 §10.2: a primitive the
     /// card returns twice is a card error — except data the FCI already carried (labels, language preference),
     /// which real cards repeat in their records, and terminal data a card echoes.
-    static func addCardData(_ objects: [TLV], into store: inout TLVStore, session: KernelSession) throws(KernelFailure) {
+    static func addCardData(_ objects: [TLV], into store: inout TLVStore, session: KernelSession,
+                            context: KernelContext) throws(KernelFailure) {
+        try checkCardData(objects, context: context)
         let fciTags = Set(session.fciPrimitiveTags)
         let repeated = store.add(objects).filter { !isTerminalTag($0) && !fciTags.contains($0) }
         if let t = repeated.first { throw .cardData("tag \(t.hex) appears more than once in the card's data") }
     }
-}
 
+    /// Every data object from a card is checked against the data dictionary before the kernel keeps it (Book 3
+    /// Annex A lengths and formats; Book C-2 Annex A; Book C-3 Annex A): a wrong length or a numeric field that
+    /// holds other than digits is a card data error. A zero-length primitive counts as absent (Book 3 §5.2) and
+    /// objects the dictionary does not know are kept as they came.
+    static func checkCardData(_ objects: [TLV], context: KernelContext) throws(KernelFailure) {
+        for o in objects {
+            if !o.children.isEmpty || o.tag.isConstructed {
+                try checkCardData(o.children, context: context)
+                continue
+            }
+            if o.value.isEmpty { continue }
+            guard let e = DataDictionary.element(o.tag, context: context), e.source == .card else { continue }
+            if let problem = e.problem(with: o.value) {
+                throw .cardData("\(e.name) (\(o.tag.hex)): \(problem)")
+            }
+        }
+    }
+}

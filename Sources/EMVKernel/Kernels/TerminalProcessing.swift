@@ -117,18 +117,34 @@ public enum CardholderVerification {
     }
 }
 
+/// Book 4 Annex A1 (9F35, n2): who operates the terminal (first digit) and whether it is attended and can go online
+/// (second digit: 1/4 online only, 2/5 offline with online capability, 3/6 offline only).
+public struct TerminalType: Sendable, Equatable {
+    /// The BCD byte as sent in 9F35.
+    public let byte: UInt8
+    public init(_ byte: UInt8) { self.byte = byte }
+    var environment: UInt8 { byte & 0x0F }
+    public var onlineOnly: Bool { environment == 1 || environment == 4 }
+    public var offlineOnly: Bool { environment == 3 || environment == 6 }
+    public var canGoOnline: Bool { !offlineOnly }
+}
+
 public enum TerminalActionAnalysis {
-    /// Book 3 §10.7: the cryptogram to ask for. Absent IACs count as 00… for denial and FF… for online and default.
+    /// Book 3 v4.4 §10.7: the cryptogram to ask for. Absent IACs count as 00… for denial and FF… for online and
+    /// default. By terminal type: an online-only terminal asks for an ARQC unless denial applies; an offline-only
+    /// terminal decides between TC and AAC with the default codes; one that can do both goes online when the online
+    /// codes say so.
     public static func decide(tvr: TerminalVerificationResults, tacDenial: [UInt8], tacOnline: [UInt8], tacDefault: [UInt8],
                               iacDenial: [UInt8]?, iacOnline: [UInt8]?, iacDefault: [UInt8]?,
-                              onlineCapable: Bool) -> ApplicationCryptogram.Kind {
+                              terminalType: TerminalType) -> ApplicationCryptogram.Kind {
         func hit(_ tac: [UInt8], _ iac: [UInt8]?, absent: UInt8) -> Bool {
             let i = (iac?.count == 5 ? iac! : [UInt8](repeating: absent, count: 5))
             let t = tac.count == 5 ? tac : [UInt8](repeating: 0, count: 5)
             return (0..<5).contains { tvr.bytes[$0] & (t[$0] | i[$0]) != 0 }
         }
         if hit(tacDenial, iacDenial, absent: 0x00) { return .aac }
-        if onlineCapable { return hit(tacOnline, iacOnline, absent: 0xFF) ? .arqc : .tc }
+        if terminalType.onlineOnly { return .arqc }
+        if terminalType.canGoOnline { return hit(tacOnline, iacOnline, absent: 0xFF) ? .arqc : .tc }
         return hit(tacDefault, iacDefault, absent: 0xFF) ? .aac : .tc
     }
 }

@@ -77,29 +77,32 @@ extension OfflineDataAuthenticator {
         }
     }
 
-    /// Book C-3 fDDA: the SDAD (9F4B) returned by GPO, signed over 9F37 ‖ 9F02 ‖ 5F2A ‖ 9F69. With Card
-    /// Authentication Related Data present, its first byte is the fDDA version, which must be 01; the ATC in the
-    /// signature, when there, must equal 9F36.
+    /// Book C-3 v2.10 Annex C (fDDA): the SDAD (9F4B) returned by GPO. The terminal dynamic data follow the fDDA
+    /// version, the first byte of the Card Authentication Related Data (9F69), per Table C-1: version 01 signs
+    /// 9F37 ‖ 9F02 ‖ 5F2A ‖ 9F69; without 9F69 (version 00) only 9F37 is signed; any other version fails.
+    /// The Signed Data Format is 05 (Book 2 Table 17) or 95, which genuine phones sign with (the Apple Pay Visa
+    /// trace in Tests/KernelTests/Fixtures/public recovers as 6A 95 …).
     public func performFDDA(rid: [UInt8], data: TLVStore, staticData: [UInt8]) -> ODAResult {
         do throws(ODAFailure) {
             guard let sdad = data[0x9F4B] else { throw .missingData(0x9F4B) }
             guard let un = data[0x9F37] else { throw .missingData(0x9F37) }
-            guard let amount = data[0x9F02] else { throw .missingData(0x9F02) }
-            guard let currency = data[0x5F2A] else { throw .missingData(0x5F2A) }
-            var terminalData = un + amount + currency
+            let terminalData: [UInt8]
             if let card = data[0x9F69] {
                 guard let version = card.first else { throw .missingData(0x9F69) }
                 guard version == 0x01 else { throw .unsupportedFDDAVersion(version) }
-                terminalData += card
+                guard let amount = data[0x9F02] else { throw .missingData(0x9F02) }
+                guard let currency = data[0x5F2A] else { throw .missingData(0x5F2A) }
+                terminalData = un + amount + currency + card
+            } else {
+                terminalData = un
             }
             let iccKey = try retrieveICCKey(issuerKey: try retrieveIssuerKey(rid: rid, data: data), data: data, staticData: staticData)
-            let d = try verifySignedDynamicData(sdad, iccKey: iccKey, terminalDynamicData: terminalData)
-            let idn = try d.iccDynamicNumber()
-            // The ATC follows the ICC Dynamic Number in the fDDA dynamic data (proxmark3 emv_pki_recover_atc_ex).
-            let after = d.iccDynamicData.dropFirst(1 + idn.count)
-            if let atc = data[0x9F36], after.count >= 2, !after.prefix(2).elementsEqual(atc) { throw .atcMismatch }
+            let x = try SignedDataRecovery.recover(sdad, key: iccKey, object: .signedDynamicData, formats: [0x05, 0x95])
+            let d = try SignedDynamicApplicationData(recovered: x)
+            guard d.hashAlgorithm == 0x01 else { throw .unsupportedAlgorithm(.signedDynamicData, hash: d.hashAlgorithm, publicKey: 1) }
+            try SignedDataRecovery.checkHash(x, extra: [terminalData], object: .signedDynamicData)
             var r = ODAResult(method: .fdda, failure: nil)
-            r.iccDynamicNumber = idn
+            r.iccDynamicNumber = try d.iccDynamicNumber()
             return r
         } catch {
             return .failed(.fdda, error)

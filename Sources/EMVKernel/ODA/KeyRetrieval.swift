@@ -75,6 +75,8 @@ public struct OfflineDataAuthenticator: Sendable {
                          exponentLength: Int, object: SignedObject) throws(ODAFailure) -> RSAPublicKey {
         let modulus = needsRemainder ? part + remainder : part
         guard modulus.count == length, exponent.count == exponentLength else { throw .inconsistentKeyLength(object) }
+        // Book 2 §5.1, §6.1: issuer and ICC public key exponents are 3 or 2^16 + 1.
+        guard CAPublicKey.isAllowedExponent(exponent) else { throw .unsupportedExponent(object) }
         do { return try RSAPublicKey(modulus: modulus, exponent: exponent) } catch { throw .inconsistentKeyLength(object) }
     }
 }

@@ -38,6 +38,7 @@ public enum ODAFailure: Error, Equatable, Sendable, CustomStringConvertible {
     case unsupportedFDDAVersion(UInt8)
     case formatOneResponseWithCDA
     case cryptogramMissing
+    case unsupportedExponent(SignedObject)
 
     public var description: String {
         switch self {
@@ -66,6 +67,7 @@ public enum ODAFailure: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupportedFDDAVersion(let v): return "fDDA version \(Hex.encode([v])) not supported"
         case .formatOneResponseWithCDA: return "CDA requested but the GENERATE AC response is format 1"
         case .cryptogramMissing: return "no application cryptogram in the response"
+        case .unsupportedExponent(let o): return "\(o.rawValue): public key exponent is neither 3 nor 65537"
         }
     }
 

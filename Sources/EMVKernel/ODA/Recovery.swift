@@ -8,6 +8,11 @@ public enum SignedDataRecovery {
     /// Book 2 §5.3 steps 1–4 (and the same steps of §5.4, §6.3, §6.5): the signed object must be as long as the
     /// signer's modulus; X = S^e mod n must start with 6A, end with BC and carry the expected format.
     public static func recover(_ signed: [UInt8], key: RSAPublicKey, object: SignedObject, format: UInt8) throws(ODAFailure) -> [UInt8] {
+        try recover(signed, key: key, object: object, formats: [format])
+    }
+
+    /// As `recover(_:key:object:format:)`, accepting any of `formats` (fDDA signs with 05 or 95).
+    public static func recover(_ signed: [UInt8], key: RSAPublicKey, object: SignedObject, formats: Set<UInt8>) throws(ODAFailure) -> [UInt8] {
         guard signed.count == key.modulus.count else {
             throw .wrongLength(object, expected: key.modulus.count, actual: signed.count)
         }
@@ -16,7 +21,7 @@ public enum SignedDataRecovery {
         guard x.count >= 42 else { throw .wrongLength(object, expected: 42, actual: x.count) }
         guard x[x.count - 1] == 0xBC else { throw .badTrailer(object, x[x.count - 1]) }
         guard x[0] == 0x6A else { throw .badHeader(object, x[0]) }
-        guard x[1] == format else { throw .wrongFormat(object, x[1]) }
+        guard formats.contains(x[1]) else { throw .wrongFormat(object, x[1]) }
         return x
     }
 

@@ -95,7 +95,7 @@ public enum TraceRecorder {
         terminal["9F1A"] = Hex.encode(BCD.encode(UInt64(configuration.countryCode), bytes: 2) ?? [])
         terminal["5F2A"] = Hex.encode(BCD.encode(UInt64(configuration.currencyCode), bytes: 2) ?? [])
         // What the kernel derived and the card saw: the TTQ after pre-processing, the relay resistance entropy.
-        for tag: Tag in [0x9F66, 0xDF8301] {
+        for tag: Tag in [0x9F66, 0xDF8301, 0x9F37] {
             if let v = outcome.transactionData[tag] { terminal[tag.hex] = Hex.encode(v) }
         }
         let ex = exchanges.compactMap { e -> ReplayFile.Exchange? in

@@ -1,6 +1,8 @@
-// Kernel C-2: Mastercard M/Chip (EMV Contactless Book C-2), EMV mode only — mag-stripe mode is not supported.
-// GPO → (relay resistance) → READ RECORD → processing restrictions, CVM (on-device or CVM List), risk
-// management → terminal action analysis → GENERATE AC with CDA → CDA verification → outcome.
+// Kernel C-2: Mastercard M/Chip (EMV Contactless Book C-2 v2.10), EMV mode only — mag-stripe mode is not supported.
+// GPO → (relay resistance) → READ RECORD → limits, processing restrictions, CVM (on-device or CVM List), risk
+// management → terminal action analysis → GENERATE AC with CDA → checks on the answer → CDA → outcome.
+// Decisions read the terminal data the card was actually sent (9F33, 9F35, the CVM capabilities DF8118/DF8119 and
+// the limits DF8123–DF8126 when a replay gives them), so a replay follows the recorded terminal.
 import TLV
 import APDU
 
@@ -20,24 +22,48 @@ public enum KernelC2 {
         }
     }
 
+    /// The limits of this transaction: the configuration's, unless the terminal data give DF8123–DF8126 (replays).
+    struct Limits {
+        let floor: UInt64?
+        let noOnDeviceCVM: UInt64?
+        let onDeviceCVM: UInt64?
+        let cvmRequired: UInt64?
+        init(_ app: ApplicationConfiguration, _ store: TLVStore) {
+            func n12(_ t: Tag) -> UInt64? { store[t].flatMap { $0.count == 6 ? BCD.decode($0) : nil } }
+            floor = n12(0xDF8123) ?? app.contactlessFloorLimit
+            noOnDeviceCVM = n12(0xDF8124) ?? app.contactlessTransactionLimit
+            onDeviceCVM = n12(0xDF8125) ?? app.contactlessTransactionLimitOnDeviceCVM ?? app.contactlessTransactionLimit
+            cvmRequired = n12(0xDF8126) ?? app.cvmRequiredLimit
+        }
+    }
+
     static func process(_ s: KernelSession) async throws(KernelFailure) -> Outcome {
         let app = s.application
-        let kconf = Configuration(app.kernelConfiguration?.bytes)
         var store = s.terminalStore()
-        store[0xDF811B] = app.kernelConfiguration?.bytes ?? [0x30]
-        store[0xDF8120] = app.tacDefault.bytes
-        store[0xDF8121] = app.tacDenial.bytes
-        store[0xDF8122] = app.tacOnline.bytes
+        if store[0xDF811B] == nil { store[0xDF811B] = app.kernelConfiguration?.bytes ?? [0x30] }
+        let kconf = Configuration(store[0xDF811B])
+        if store[0xDF8120] == nil { store[0xDF8120] = app.tacDefault.bytes }
+        if store[0xDF8121] == nil { store[0xDF8121] = app.tacDenial.bytes }
+        if store[0xDF8122] == nil { store[0xDF8122] = app.tacOnline.bytes }
+        if store[0xDF8118] == nil { store[0xDF8118] = [cvmCapabilityRequired(s.configuration)] }
+        if store[0xDF8119] == nil { store[0xDF8119] = [0x08] }                      // No CVM
+        try KernelSteps.checkCardData(s.fci.children, context: .c2)
         store.add(s.fci.children)
+        let limits = Limits(app, store)
 
         let (_, pdolData) = try KernelSteps.pdolData(s, store, context: .c2)
         let gpo = try await KernelSteps.send(s, .getProcessingOptions(pdolData: pdolData))
-        // Book C-2: GPO not successful → Select Next.
-        guard gpo.status.isSuccess else { return Outcome(.selectNext, reason: "GET PROCESSING OPTIONS answered \(gpo.status)") }
-        guard let resp = try? TLVParser.parseOne(gpo.data) else { throw .cardData("GPO response is not one TLV object") }
+        // Book C-2 State 3 (S3.9-S3.10): a GPO status other than 9000 → Select Next, L2 STATUS BYTES.
+        guard gpo.status.isSuccess else {
+            var o = Outcome(.selectNext, reason: "GET PROCESSING OPTIONS answered \(gpo.status)")
+            o.start = .c
+            o.errorIndication = ErrorIndication(l2: .statusBytes, statusWord: gpo.status.rawValue)
+            return o
+        }
+        guard let resp = try? TLVParser.parseOne(gpo.data) else { throw .parsing("GPO response is not one TLV object") }
         switch resp.tag {
         case 0x77:
-            try KernelSteps.addCardData(resp.children, into: &store, session: s)
+            try KernelSteps.addCardData(resp.children, into: &store, session: s, context: .c2)
         case 0x80:
             // Format 1: AIP (2 bytes) followed by the AFL.
             guard resp.value.count >= 2, (resp.value.count - 2) % 4 == 0 else { throw .cardData("format 1 GPO response of \(resp.value.count) bytes") }
@@ -46,25 +72,22 @@ public enum KernelC2 {
         default:
             throw .cardData("GPO response template \(resp.tag.hex)")
         }
-        guard let aip = store[0x82], aip.count == 2 else { throw .cardData("AIP (82) missing") }
-        guard let aflBytes = store[0x94], !aflBytes.isEmpty else { throw .cardData("AFL (94) missing") }
-        // EMV mode (AIP byte 2 b8); mag-stripe mode is not implemented.
+        guard let aip = store[0x82], aip.count == 2 else { throw .cardDataMissing("AIP (82) missing") }
+        guard let aflBytes = store[0x94], !aflBytes.isEmpty else { throw .cardDataMissing("AFL (94) missing") }
+        // State 3: EMV mode (AIP byte 2 b8); tapd has no mag-stripe mode → L2 MAGSTRIPE NOT SUPPORTED.
         guard aip[1] & 0x80 != 0 else {
             var o = Outcome(.tryAnotherInterface, reason: "the card offers mag-stripe mode only, which tapd does not support")
-            o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .processingError, holdTimeMilliseconds: 1300)
+            o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .notReady, holdTimeMilliseconds: 1300)
+            o.errorIndication = ErrorIndication(l2: .magstripeNotSupported, messageOnError: .insertSwipeOrTryAnotherCard)
             return o
         }
-        // The contactless transaction limit depends on on-device CVM (DF8124 / DF8125).
+        // S3.33-S3.35: the transaction limit depends on on-device CVM (DF8125 when both sides support it, else DF8124).
         let odcvm = kconf.onDeviceCVMSupported && aip[0] & 0x02 != 0
-        let limit = odcvm ? (app.contactlessTransactionLimitOnDeviceCVM ?? app.contactlessTransactionLimit) : app.contactlessTransactionLimit
-        if let limit, s.transaction.amount > limit {
-            var o = Outcome(.tryAnotherInterface, reason: "amount above the contactless transaction limit (\(limit))")
-            o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .processingError, holdTimeMilliseconds: 1300)
-            return o
-        }
+        let limit = odcvm ? limits.onDeviceCVM : limits.noOnDeviceCVM
 
         var tvr = TerminalVerificationResults()
-        // Relay resistance, when both sides support it (AIP byte 2 b1).
+        // Relay resistance, when both sides support it (AIP byte 2 b1). S3.65: TVR byte 5 b2-b1 = 01 (not performed)
+        // otherwise.
         var rrp: RelayResistanceResult? = nil
         if kconf.relayResistanceSupported && aip[1] & 0x01 != 0 {
             let r = try await RelayResistance.perform(s, config: app.relayResistance ?? RelayResistanceConfiguration())
@@ -78,20 +101,31 @@ public enum KernelC2 {
             if r.timeLimitsExceeded { tvr.set(.relayResistanceTimeLimitsExceeded) }
             if r.thresholdExceeded { tvr.set(.relayResistanceThresholdExceeded) }
         } else {
-            tvr.setRelayResistance(kconf.relayResistanceSupported ? .notPerformed : .notSupported)
+            tvr.setRelayResistance(.notPerformed)
         }
 
         let afl: ApplicationFileLocator
         do { afl = try ApplicationFileLocator(aflBytes) } catch { throw .cardData("\(error)") }
         var staticData = StaticDataToBeAuthenticated()
-        try await KernelSteps.readRecords(s, afl: afl, into: &store, staticData: &staticData)
+        try await KernelSteps.readRecords(s, afl: afl, into: &store, staticData: &staticData, context: .c2)
+        // S456.14-S456.15: an amount above the reader contactless transaction limit → Select Next (Start C),
+        // L2 MAX LIMIT EXCEEDED, after the records (a co-badged application may still take it).
+        let amount = s.transaction.amount
+        if let limit, amount > limit {
+            var o = Outcome(.selectNext, reason: "amount above the contactless transaction limit (\(limit))")
+            o.start = .c
+            o.errorIndication = ErrorIndication(l2: .maxLimitExceeded)
+            return o
+        }
+        // S456.21: the data every EMV mode transaction needs.
         for t: Tag in [0x5A, 0x5F24, 0x8C] where store[t] == nil {
-            throw .cardData("mandatory \(DataDictionary.element(t)?.name ?? t.hex) (\(t.hex)) missing")
+            throw .cardDataMissing("mandatory \(DataDictionary.element(t)?.name ?? t.hex) (\(t.hex)) missing")
         }
         let pan = CardIdentity.pan(from: store) ?? ""
 
-        // ODA: C-2 supports CDA only; it needs the CA key and the certificates, and the reader's capability.
-        let securityCDA = (store[0x9F33]?.count == 3) && (store[0x9F33]![2] & 0x08 != 0)
+        // ODA: C-2 does CDA only, when the card (AIP byte 1 b1) and the terminal (9F33 byte 3 b4) support it.
+        let capabilities = store[0x9F33] ?? []
+        let securityCDA = capabilities.count == 3 && capabilities[2] & 0x08 != 0
         let cdaSelected = aip[0] & 0x01 != 0 && securityCDA
         var staticBytes: [UInt8] = []
         if cdaSelected {
@@ -107,16 +141,21 @@ public enum KernelC2 {
 
         ProcessingRestrictions.apply(store, date: s.transaction.date, to: &tvr)
 
-        // CVM (Book C-2 CVM selection): on-device CVM above the CVM required limit, else the CVM List.
-        let amount = s.transaction.amount
-        let overCVMLimit = app.cvmRequiredLimit.map { amount > $0 } ?? false
+        // S456.30-S456.33: Terminal Capabilities byte 2 becomes the CVM Capability for this amount — DF8118 above
+        // the CVM required limit, DF8119 at or below it.
+        let overCVMLimit = limits.cvmRequired.map { amount > $0 } ?? false
+        let cvmCapability = (overCVMLimit ? store[0xDF8118] : store[0xDF8119])?.first ?? 0x08
+        if capabilities.count == 3 { store[0x9F33] = [capabilities[0], cvmCapability, capabilities[2]] }
+
+        // CVM selection (Book C-2 §7.5, CVM.1-CVM.4): on-device CVM when both sides support it, else the CVM List.
         let cvm: CardholderVerification.Result
-        if odcvm && overCVMLimit {
-            cvm = .init(cvmResults: [0x01, 0x00, 0x02], outcomeCVM: .confirmationCodeVerified)
+        if odcvm {
+            cvm = overCVMLimit ? .init(cvmResults: [0x01, 0x00, 0x02], outcomeCVM: .confirmationCodeVerified)
+                               : .init(cvmResults: [0x3F, 0x00, 0x02], outcomeCVM: .noCVM)
         } else if aip[0] & 0x10 != 0 {
-            let cap = CVMCapability(overCVMLimit ? cvmCapabilityRequired(s.configuration) : 0x08)
-            cvm = CardholderVerification.process(list: store[0x8E].flatMap { CVMList($0) }, capability: cap, amount: amount,
-                                                 amountOther: s.transaction.amountOther, transactionType: s.transaction.type.rawValue,
+            cvm = CardholderVerification.process(list: store[0x8E].flatMap { CVMList($0) }, capability: CVMCapability(cvmCapability),
+                                                 amount: amount, amountOther: s.transaction.amountOther,
+                                                 transactionType: s.transaction.type.rawValue,
                                                  currencyMatches: store[0x9F42] == nil || store[0x9F42] == store[0x5F2A], tvr: &tvr)
         } else {
             cvm = .init(cvmResults: [0x3F, 0x00, 0x00], outcomeCVM: .noCVM)
@@ -124,31 +163,36 @@ public enum KernelC2 {
         store[0x9F34] = cvm.cvmResults
 
         // Terminal risk management (Book 3 §10.6): floor limit, exception file.
-        if let floor = app.contactlessFloorLimit, amount > floor { tvr.set(.exceedsFloorLimit) }
+        if let floor = limits.floor, amount > floor { tvr.set(.exceedsFloorLimit) }
         if s.risk.isOnExceptionFile(pan: pan) { tvr.set(.cardOnExceptionFile) }
 
-        // Terminal action analysis (Book 3 §10.7) with the AID's TACs.
-        let requested = TerminalActionAnalysis.decide(tvr: tvr, tacDenial: app.tacDenial.bytes, tacOnline: app.tacOnline.bytes,
-                                                      tacDefault: app.tacDefault.bytes, iacDenial: store[0x9F0E],
-                                                      iacOnline: store[0x9F0F], iacDefault: store[0x9F0D],
-                                                      onlineCapable: s.configuration.onlineCapable)
+        // Terminal action analysis (Book 3 §10.7; Book C-2 §7.8 TAA) with the terminal type the card was sent.
+        let terminalType = TerminalType(store[0x9F35]?.first ?? s.configuration.terminalTypeByte)
+        var requested = TerminalActionAnalysis.decide(tvr: tvr, tacDenial: store[0xDF8121] ?? [], tacOnline: store[0xDF8122] ?? [],
+                                                      tacDefault: store[0xDF8120] ?? [], iacDenial: store[0x9F0E],
+                                                      iacOnline: store[0x9F0F], iacDefault: store[0x9F0D], terminalType: terminalType)
+        // CDA for an AAC only when the card says it signs AACs (Application Capabilities Information byte 2 b1).
+        let cdaOverAAC = (store[0x9F5D]?.count ?? 0) >= 2 && store[0x9F5D]![1] & 0x01 != 0
+        let cdaPossible = cdaSelected && !tvr.isSet(.cdaFailed)
+        // tapd rule: an offline approval rests on CDA over the cryptogram. Without CDA a TC is never asked for: the
+        // transaction goes online when the terminal can, else it is declined.
+        if requested == .tc && !cdaPossible { requested = terminalType.canGoOnline ? .arqc : .aac }
         store[0x95] = tvr.bytes
         guard let cdol1 = try? DataObjectList(parsing: store[0x8C]!) else { throw .cardData("malformed CDOL1") }
         let cdolData = cdol1.build(context: .c2) { store[$0] }
-        // CDA for an AAC only when the card says it signs AACs (Application Capabilities Information byte 2 b1).
-        let cdaOverAAC = (store[0x9F5D]?.count ?? 0) >= 2 && store[0x9F5D]![1] & 0x01 != 0
-        let requestCDA = cdaSelected && !tvr.isSet(.cdaFailed) && (requested != .aac || cdaOverAAC)
+        let requestCDA = cdaPossible && (requested != .aac || cdaOverAAC)
         let request: CommandAPDU.CryptogramRequest = requested == .arqc ? .arqc : requested == .tc ? .tc : .aac
         let genac = try await KernelSteps.send(s, .generateAC(request, cda: requestCDA, cdolData: cdolData))
         guard genac.status.isSuccess else { throw .status("GENERATE AC", genac.status) }
-        guard let ac = try? TLVParser.parseOne(genac.data) else { throw .cardData("GENERATE AC response is not one TLV object") }
+        guard let ac = try? TLVParser.parseOne(genac.data) else { throw .parsing("GENERATE AC response is not one TLV object") }
 
         var cid: UInt8
         var cryptogramValue: [UInt8] = []
         switch ac.tag {
         case 0x77:
-            try KernelSteps.addCardData(ac.children, into: &store, session: s)
-            guard let c = store[0x9F27]?.first else { throw .cardData("CID (9F27) missing from GENERATE AC") }
+            try KernelSteps.addCardData(ac.children, into: &store, session: s, context: .c2)
+            guard let c = store[0x9F27]?.first else { throw .cardDataMissing("CID (9F27) missing from GENERATE AC") }
+            guard store[0x9F36] != nil else { throw .cardDataMissing("ATC (9F36) missing from GENERATE AC") }
             cid = c
             cryptogramValue = store[0x9F26] ?? []
         case 0x80:
@@ -163,10 +207,17 @@ public enum KernelC2 {
             throw .cardData("GENERATE AC response template \(ac.tag.hex)")
         }
         guard let kind = ApplicationCryptogram.kind(fromCID: cid) else { throw .cardData("CID \(Hex.encode([cid])) is RFU") }
+        // S9.23 (Book 3 §9.3): the card may return the cryptogram asked for or a lower one, never a higher one — a TC
+        // only when a TC was asked for, an ARQC when a TC or an ARQC was, an AAC always.
+        guard kind.isAllowedAnswer(to: requested) else {
+            throw .cardData("the card returned \(kind.rawValue) to a request for \(requested.rawValue)")
+        }
 
-        // A phone that wants its user first answers AAC and says so in the POS Cardholder Interaction Information.
-        if kind == .aac, odcvm, let pcii = store[0xDF4B], pcii.count == 3, (pcii[1] & 0x03) != 0 || (pcii[2] & 0x0F) != 0 {
+        // A phone that wants its user first answers AAC and says so in the POS Cardholder Interaction Information
+        // (S9.x, DF4B): End Application with "See Phone", restart at Start B.
+        if kind == .aac, let pcii = store[0xDF4B], pcii.count == 3, (pcii[1] & 0x03) != 0 || (pcii[2] & 0x0F) != 0 {
             var o = Outcome(.seePhone, reason: "the device asks the cardholder to look at it (POS Cardholder Interaction Information)")
+            o.bookStatus = .endApplication
             o.start = .b
             o.uiRequestOnOutcome = UIRequest(.seePhone, .notReady, holdTimeMilliseconds: 1300)
             o.uiRequestOnRestart = UIRequest(.presentCard, .readyToRead)
@@ -175,53 +226,77 @@ public enum KernelC2 {
         }
 
         var oda: ODAResult? = nil
-        if requestCDA, kind != .aac || store[0x9F4B] != nil {
-            let un = store[0x9F37] ?? []
-            var r = OfflineDataAuthenticator(keys: s.keys, transactionDate: s.transaction.date)
-                .performCDA(rid: s.rid, data: store, staticData: staticBytes, pdolData: pdolData, cdolData: cdolData,
-                            generateACResponse: genac.data, un: un)
-            // With relay resistance the card signs the RRP values after the hash code; when present they must match.
-            if r.succeeded, let rrp, let signed = r.cdaTrailingData, !signed.isEmpty, !signed.starts(with: rrp.signedFields) {
-                r = ODAResult(method: .cda, failure: .dynamicDataInvalid("relay resistance values differ from the ones exchanged"))
+        if requestCDA {
+            if kind == .aac && store[0x9F4B] == nil {
+                // An AAC may come without a signature (S910.x): nothing to verify, the card declined.
+                oda = nil
+            } else {
+                let un = store[0x9F37] ?? []
+                var r = OfflineDataAuthenticator(keys: s.keys, transactionDate: s.transaction.date)
+                    .performCDA(rid: s.rid, data: store, staticData: staticBytes, pdolData: pdolData, cdolData: cdolData,
+                                generateACResponse: genac.data, un: un)
+                // With relay resistance the card signs the RRP values after the hash code; when present they must match.
+                if r.succeeded, let rrp, let signed = r.cdaTrailingData, !signed.isEmpty, !signed.starts(with: rrp.signedFields) {
+                    r = ODAResult(method: .cda, failure: .dynamicDataInvalid("relay resistance values differ from the ones exchanged"))
+                }
+                // With CDA the cryptogram exists only inside the signature (Book 2 §6.6.2): it becomes 9F26 for the
+                // online message; a signature that did not verify gives no cryptogram at all.
+                if let c = r.cryptogram { cryptogramValue = c; store[0x9F26] = c } else { cryptogramValue = []; store[0x9F26] = nil }
+                oda = r
             }
-            // With CDA the cryptogram exists only inside the signature (Book 2 §6.6.2): it becomes 9F26 for the
-            // online message.
-            if let c = r.cryptogram { cryptogramValue = c; store[0x9F26] = c }
-            oda = r
         } else if cdaSelected {
-            oda = ODAResult(method: .cda, failure: tvr.isSet(.cdaFailed) ? .missingData(0x9F4B) : nil)
+            oda = ODAResult(method: .cda, failure: .missingData(0x9F4B))
         }
         oda?.apply(to: &tvr)
 
         var outcome = Outcome(.declined)
         outcome.maskedPAN = CardDataMask.pan(pan)
         outcome.applicationLabel = store[0x50].map { String(decoding: $0, as: UTF8.self) }
-        // No cryptogram to report when it sat in a signature that did not verify.
         outcome.cryptogram = cryptogramValue.isEmpty ? nil : ApplicationCryptogram(kind: kind, value: cryptogramValue, atc: store[0x9F36] ?? [])
         outcome.oda = oda
         outcome.cvmResults = cvm.cvmResults
-        if requestCDA, oda?.succeeded == false {
-            // A CDA failure found after terminal action analysis is an offline decline (EMV SU 44; Book C-2).
-            outcome.kind = .declined
-            outcome.reason = "CDA failed: \(oda!.failure!)"
-        } else {
-            switch kind {
-            case .tc: outcome.kind = .approved; outcome.reason = "approved offline (TC)"
-            case .arqc: outcome.kind = .onlineRequest; outcome.reason = "the card asks for online authorisation (ARQC)"
-            case .aac: outcome.kind = .declined; outcome.reason = "the card declined (AAC)"
-            }
+        if requestCDA, let oda, !oda.succeeded {
+            // S910.7 / S910.46: CDA failed → End Application, L2 CAM FAILED; nothing the card signed is used.
+            outcome.kind = .endApplication
+            outcome.reason = "CDA failed: \(oda.failure!)"
+            outcome.errorIndication = ErrorIndication(l2: .camFailed, messageOnError: .insertSwipeOrTryAnotherCard)
+            outcome.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .notReady, holdTimeMilliseconds: 1300)
+            outcome.tvr = tvr
+            outcome.transactionData = store
+            return outcome
+        }
+        switch kind {
+        case .tc: outcome.kind = .approved; outcome.reason = "approved offline (TC, CDA verified)"
+        case .arqc: outcome.kind = .onlineRequest; outcome.reason = "the card asks for online authorisation (ARQC)"
+        case .aac: outcome.kind = .declined; outcome.reason = "the card declined (AAC)"
         }
         outcome.cvm = outcome.kind == .declined ? .notApplicable : cvm.outcomeCVM
+        // S456.31 / CVM.x: a signature CVM asks for a receipt.
         outcome.receipt = outcome.cvm == .signature
         outcome.uiRequestOnOutcome = KernelC3.uiRequest(for: outcome)
         outcome.tvr = tvr
         // 95 stays as sent in CDOL1: the cryptogram covers that value (the kernel's later view is `outcome.tvr`).
         outcome.transactionData = store
+        outcome.dataRecord = DataRecord.build(store, tags: DataRecord.c2Tags)
+        outcome.discretionaryData = DataRecord.build(store, tags: [0x9F5D, 0x9F42, 0x9F50, 0x9F6E, 0xDF4B])
         return outcome
     }
 
     /// Terminal CVM capability above the CVM required limit (DF8118), from the reader's abilities.
     static func cvmCapabilityRequired(_ c: TerminalConfiguration) -> UInt8 {
         (c.supportsOnlinePIN ? 0x40 : 0) | (c.supportsSignature ? 0x20 : 0)
+    }
+}
+
+extension ApplicationCryptogram.Kind {
+    /// Book 3 §9.3 / Book C-2 S9.23: whether a card may answer a request for `requested` with this type (the one
+    /// asked for or a lower one: TC > ARQC > AAC).
+    public func isAllowedAnswer(to requested: ApplicationCryptogram.Kind) -> Bool {
+        switch (requested, self) {
+        case (_, .aac): return true
+        case (.tc, .arqc), (.arqc, .arqc): return true
+        case (.tc, .tc): return true
+        default: return false
+        }
     }
 }

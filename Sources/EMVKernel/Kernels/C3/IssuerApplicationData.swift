@@ -9,10 +9,12 @@ public struct VisaIssuerApplicationData: Sendable, Equatable {
     public let format: Format
     public let derivationKeyIndex: UInt8?
     public let cryptogramVersion: UInt8
-    /// Card Verification Results, when the format places them where they can be read.
+    /// Card Verification Results after their length byte, when the format places them where they can be read.
     public let cvr: [UInt8]
+    let raw: [UInt8]
 
     public init?(_ iad: [UInt8]) {
+        raw = iad
         guard let len = iad.first else { return nil }
         if (len == 0x06 || len == 0x07), iad.count >= 7 {
             format = .vis
@@ -32,15 +34,19 @@ public struct VisaIssuerApplicationData: Sendable, Equatable {
         }
     }
 
-    /// CVR byte 2 b6–b5 (formats 0/1/3): the cryptogram the card returned in the first GENERATE AC / GPO
-    /// (00 AAC, 01 TC, 10 ARQC), used when the card sends no CID.
-    public var firstCryptogramKind: ApplicationCryptogram.Kind? {
-        guard format == .vis, cvr.count >= 2 else { return nil }
-        switch (cvr[1] >> 4) & 0x03 {
+    /// Book C-3 v2.10 §5.4.3.2 (Req 5.4.3.2): without a CID the cryptogram type is in IAD byte 5 b6–b5 — the
+    /// CVR's byte 2 in the VIS layout 06 DKI CVN 03 CVR… (the CVR counts its length byte 03 as byte 1) and the same
+    /// byte in the 32-byte layout: 00 AAC, 01 TC, 10 ARQC; 11 is RFU (nil).
+    public static func cryptogramKind(iad: [UInt8]) -> ApplicationCryptogram.Kind? {
+        guard iad.count >= 5 else { return nil }
+        switch (iad[4] >> 4) & 0x03 {
         case 0: return .aac
         case 1: return .tc
         case 2: return .arqc
         default: return nil
         }
     }
+
+    /// The cryptogram type this IAD reports (IAD byte 5; see `cryptogramKind(iad:)`).
+    public var firstCryptogramKind: ApplicationCryptogram.Kind? { Self.cryptogramKind(iad: raw) }
 }

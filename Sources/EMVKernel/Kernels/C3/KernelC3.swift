@@ -1,6 +1,7 @@
-// Kernel C-3: Visa qVSDC (EMV Contactless Book C-3). GPO carries the terminal's data (PDOL with TTQ, amount, UN,
-// …) and returns the cryptogram; records are read when the AFL names any; fDDA authenticates the card; the
-// Card Transaction Qualifiers tell which CVM the card wants; offline approval only when every condition holds.
+// Kernel C-3: Visa qVSDC (EMV Contactless Book C-3 v2.10). GPO carries the terminal's data (PDOL with TTQ, amount,
+// UN, …) and returns the cryptogram; records are read when the AFL names any; fDDA authenticates the card; the Card
+// Transaction Qualifiers tell which CVM the card wants. Every decision reads the TTQ the card was actually sent (a
+// replay's recorded TTQ governs exactly as the recorded reader's did), and an offline approval rests on fDDA.
 import TLV
 import APDU
 
@@ -11,78 +12,88 @@ public enum KernelC3 {
 
     static func process(_ s: KernelSession) async throws(KernelFailure) -> Outcome {
         var store = s.terminalStore()
+        try KernelSteps.checkCardData(s.fci.children, context: .c3)
         store.add(s.fci.children)
 
-        // Book C-3: qVSDC needs a PDOL that asks for the TTQ; without it this combination cannot run.
+        // Book C-3 §5.2.1: qVSDC needs a PDOL that asks for the TTQ; without it this combination cannot run.
         guard let pdolTLV = s.fci.first(0x9F38), let pdol = try? DataObjectList(parsing: pdolTLV.value),
               pdol.entries.contains(where: { $0.tag == 0x9F66 }) else {
             return Outcome(.selectNext, reason: "no PDOL requesting the TTQ: not a qVSDC application")
         }
         let pdolData = pdol.build(context: .c3) { store[$0] }
 
-        // GET PROCESSING OPTIONS and the status words C-3 gives a meaning to.
+        // Book C-3 §5.2.2: GET PROCESSING OPTIONS and the status words it gives a meaning to.
         let gpo = try await KernelSteps.send(s, .getProcessingOptions(pdolData: pdolData))
         switch gpo.status.rawValue {
         case 0x9000: break
         case 0x6986:
-            // A phone that needs its user first: show "see phone" and restart at Start B for the second tap.
+            // A phone that needs its user first: Try Again at Start B with "See Phone".
             var o = Outcome(.seePhone, reason: "the device asks the cardholder to look at it (GPO 6986)")
+            o.bookStatus = .tryAgain
             o.start = .b
             o.uiRequestOnOutcome = UIRequest(.seePhone, .notReady, holdTimeMilliseconds: 1300)
             o.uiRequestOnRestart = UIRequest(.presentCard, .readyToRead)
             return o
         case 0x6984:
             var o = Outcome(.tryAnotherInterface, reason: "the card asks for another interface (GPO 6984)")
-            o.uiRequestOnOutcome = UIRequest(.insertCard, .processingError, holdTimeMilliseconds: 1300)
+            o.uiRequestOnOutcome = UIRequest(.insertCard, .notReady, holdTimeMilliseconds: 1300)
+            o.errorIndication = ErrorIndication(l2: .statusBytes, statusWord: 0x6984, messageOnError: .insertCard)
             return o
         case 0x6985:
-            return Outcome(.selectNext, reason: "conditions of use not satisfied (GPO 6985)")
+            var o = Outcome(.selectNext, reason: "conditions of use not satisfied (GPO 6985)")
+            o.start = .c
+            o.errorIndication = ErrorIndication(l2: .statusBytes, statusWord: 0x6985)
+            return o
         default:
             throw .status("GET PROCESSING OPTIONS", gpo.status)
         }
-        guard let resp = try? TLVParser.parseOne(gpo.data) else { throw .cardData("GPO response is not one TLV object") }
+        guard let resp = try? TLVParser.parseOne(gpo.data) else { throw .parsing("GPO response is not one TLV object") }
         guard resp.tag == 0x77 else { throw .cardData("GPO response format \(resp.tag.hex): qVSDC needs format 2 (77)") }
-        try KernelSteps.addCardData(resp.children, into: &store, session: s)
+        try KernelSteps.addCardData(resp.children, into: &store, session: s, context: .c3)
+        // Book C-3 §5.4.1: the data an online or offline qVSDC decision needs.
         for t: Tag in [0x82, 0x9F36, 0x9F26, 0x9F10] where store[t] == nil {
-            throw .cardData("mandatory \(DataDictionary.element(t)?.name ?? t.hex) (\(t.hex)) missing from the GPO response")
+            throw .cardDataMissing("\(DataDictionary.element(t, context: .c3)?.name ?? t.hex) (\(t.hex)) missing from the GPO response")
         }
 
         var staticData = StaticDataToBeAuthenticated()
         if let aflBytes = store[0x94], !aflBytes.isEmpty {
             let afl: ApplicationFileLocator
             do { afl = try ApplicationFileLocator(aflBytes) } catch { throw .cardData("\(error)") }
-            try await KernelSteps.readRecords(s, afl: afl, into: &store, staticData: &staticData)
+            try await KernelSteps.readRecords(s, afl: afl, into: &store, staticData: &staticData, context: .c3)
         }
         return decide(s, store: store, staticData: staticData)
     }
 
     /// Everything after the card has been read: no further card interaction.
     static func decide(_ s: KernelSession, store: TLVStore, staticData: StaticDataToBeAuthenticated) -> Outcome {
-        let ttq = store[0x9F66] ?? [0, 0, 0, 0]
-        let ctq = store[0x9F6C] ?? [0, 0]
-        let config = s.configuration
+        let ttq = TerminalTransactionQualifiers(store[0x9F66])
+        let ctq = store[0x9F6C].flatMap(CardTransactionQualifiers.init)
         var tvr = TerminalVerificationResults()
 
         guard let pan = CardIdentity.pan(from: store) else {
-            return KernelFailure.cardData("neither PAN (5A) nor Track 2 Equivalent Data (57) was returned").outcome
+            return KernelFailure.cardDataMissing("neither PAN (5A) nor Track 2 Equivalent Data (57) was returned").outcome
         }
+        // Book C-3 v2.10 §5.4.3.2: the CID, or without one IAD byte 5 b6–b5.
         let kind: ApplicationCryptogram.Kind
         if let cid = store[0x9F27]?.first {
             guard let k = ApplicationCryptogram.kind(fromCID: cid) else { return KernelFailure.cardData("CID \(Hex.encode([cid])) is RFU").outcome }
             kind = k
-        } else if let k = VisaIssuerApplicationData(store[0x9F10] ?? [])?.firstCryptogramKind {
+        } else if let k = VisaIssuerApplicationData.cryptogramKind(iad: store[0x9F10] ?? []) {
             kind = k
         } else {
-            // No CID and an IAD format this reader cannot read: treat the cryptogram as an ARQC and let the issuer
-            // decide. Never assume a TC — that would approve offline on a guess.
-            kind = .arqc
+            return KernelFailure.cardData("no CID and the IAD does not give the cryptogram type").outcome
         }
         let cryptogram = ApplicationCryptogram(kind: kind, value: store[0x9F26] ?? [], atc: store[0x9F36] ?? [])
 
-        // fDDA: for offline approvals, and for online ones when the reader says it does ODA for online (TTQ byte 1 b1).
+        // Book C-3 §5.4.3.1: a TC while the reader asked for an online cryptogram (TTQ byte 2 b8: floor limit, status
+        // check, zero amount) is never approved offline; the transaction goes online with it.
+        let offline = kind == .tc && !ttq.onlineCryptogramRequired
+        let online = kind == .arqc || (kind == .tc && ttq.onlineCryptogramRequired)
+
+        // Book C-3 §5.3: fDDA for an offline approval, and for an online one when the reader does ODA for online
+        // authorisations (TTQ byte 1 b1).
         var oda: ODAResult? = nil
-        let wantsODA = kind == .tc || (kind == .arqc && ttq[0] & 0x01 != 0)
-        if wantsODA, store[0x9F4B] != nil {
+        if offline || (online && ttq.odaForOnlineSupported && store[0x9F4B] != nil) {
             switch staticData.finish(sdaTagList: store[0x9F4A], aip: store[0x82]) {
             case .success(let sd):
                 oda = OfflineDataAuthenticator(keys: s.keys, transactionDate: s.transaction.date).performFDDA(rid: s.rid, data: store, staticData: sd)
@@ -93,37 +104,33 @@ public enum KernelC3 {
         if let oda { oda.apply(to: &tvr) } else { tvr.set(.odaNotPerformed) }
 
         var outcome = Outcome(.declined)
+        outcome.bookStatus = nil
         outcome.maskedPAN = CardDataMask.pan(pan)
         outcome.applicationLabel = store[0x50].map { String(decoding: $0, as: UTF8.self) }
         outcome.oda = oda
         outcome.cryptogram = cryptogram
-        let expired = CardIdentity.isExpired(store, on: s.transaction.date)
+        // Book C-3 §5.5.1.1: an absent Application Expiration Date counts as expired.
+        let expired = store[0x5F24].flatMap { EMVDate(yymmdd: $0) }.map { s.transaction.date > $0 } ?? true
         let onException = s.risk.isOnExceptionFile(pan: pan)
         if onException { tvr.set(.cardOnExceptionFile) }
-        if expired { tvr.set(.expiredApplication) }
+        if expired && store[0x5F24] != nil { tvr.set(.expiredApplication) }
 
-        // CVM (Book C-3 CVM processing): what the card asks for against what the reader can do.
-        let cvm = cardholderVerification(ttq: ttq, ctq: ctq, cardAuthData: store[0x9F69], odaPassed: oda?.succeeded == true, config: config)
+        // Book C-3 §5.7.1: the CVM, from what the card asks and what the TTQ says the reader supports.
+        let cvm = cardholderVerification(ttq: ttq, ctq: ctq, cardAuthData: store[0x9F69], kind: kind)
 
         switch kind {
         case .aac:
             outcome.kind = .declined
             outcome.reason = "the card declined (AAC)"
-        case .arqc:
-            if ttq[0] & 0x08 != 0 || !config.onlineCapable {
-                outcome.kind = .declined
-                outcome.reason = "the card asks to go online but the reader is offline-only"
-            } else if case .failure(let why) = cvm {
-                outcome = unsupportedCVM(outcome, why, config)
+        case .arqc, .tc:
+            if online {
+                outcome = onlineDecision(outcome, ttq: ttq, cvm: cvm, tcWithOnlineRequired: kind == .tc)
             } else {
-                outcome.kind = .onlineRequest
-                outcome.reason = "the card asks for online authorisation (ARQC)"
+                outcome = offlineDecision(outcome, oda: oda, expired: expired, onException: onException, cvm: cvm, ctq: ctq, ttq: ttq)
             }
-        case .tc:
-            outcome = offlineDecision(outcome, oda: oda, expired: expired, onException: onException, cvm: cvm, ctq: ctq, config: config)
         }
         if case .success(let c) = cvm { outcome.cvm = c } else { outcome.cvm = .notApplicable }
-        if outcome.kind == .declined || outcome.kind == .tryAnotherInterface { outcome.cvm = .notApplicable }
+        if outcome.kind != .approved && outcome.kind != .onlineRequest { outcome.cvm = .notApplicable }
         outcome.receipt = outcome.cvm == .signature
         outcome.uiRequestOnOutcome = uiRequest(for: outcome)
         outcome.tvr = tvr
@@ -132,29 +139,60 @@ public enum KernelC3 {
         var data = store
         if data[0x9F27] == nil { data[0x9F27] = [kind == .arqc ? 0x80 : kind == .tc ? 0x40 : 0x00] }
         outcome.transactionData = data
+        if outcome.kind == .approved || outcome.kind == .onlineRequest || outcome.kind == .declined {
+            outcome.dataRecord = DataRecord.build(data, tags: DataRecord.c3Tags)
+        }
+        outcome.discretionaryData = DataRecord.build(data, tags: [0x9F5D, 0x9F6E])
         return outcome
     }
 
-    /// Book C-3 offline approval: only when fDDA passed, the application has not expired, the card is not on the
-    /// exception file and the CVM is satisfied; the CTQ decides what happens otherwise.
-    static func offlineDecision(_ base: Outcome, oda: ODAResult?, expired: Bool, onException: Bool,
-                                cvm: Result<OutcomeCVM, CVMFailure>, ctq: [UInt8], config: TerminalConfiguration) -> Outcome {
+    /// An ARQC, or a TC the reader required to go online: Online Request unless the reader is offline-only or the
+    /// CVM cannot be met.
+    static func onlineDecision(_ base: Outcome, ttq: TerminalTransactionQualifiers, cvm: Result<OutcomeCVM, CVMFailure>,
+                               tcWithOnlineRequired: Bool) -> Outcome {
         var o = base
+        if ttq.offlineOnlyReader {
+            // Book C-3 §5.4.3: an offline-only reader cannot send an ARQC anywhere.
+            o.kind = ttq.contactSupported ? .tryAnotherInterface : .declined
+            o.reason = "the card asks to go online but the reader is offline-only"
+            return o
+        }
+        if case .failure(let why) = cvm {
+            o.kind = .declined
+            o.reason = why.text
+            return o
+        }
+        o.kind = .onlineRequest
+        o.reason = tcWithOnlineRequired
+            ? "the card returned a TC although the reader required an online cryptogram: sent online, never approved offline"
+            : "the card asks for online authorisation (ARQC)"
+        return o
+    }
+
+    /// Book C-3 §5.5: offline approval only when fDDA passed, the application has not expired, the card is not on
+    /// the exception file and the CVM is met; the CTQ decides what happens otherwise.
+    static func offlineDecision(_ base: Outcome, oda: ODAResult?, expired: Bool, onException: Bool,
+                                cvm: Result<OutcomeCVM, CVMFailure>, ctq: CardTransactionQualifiers?,
+                                ttq: TerminalTransactionQualifiers) -> Outcome {
+        var o = base
+        let canGoOnline = !ttq.offlineOnlyReader
         if oda?.succeeded != true {
-            if ctq[0] & 0x20 != 0 && config.onlineCapable {            // CTQ byte 1 b6: go online if ODA fails
+            if ctq?.goOnlineIfODAFails == true && canGoOnline {
                 o.kind = .onlineRequest; o.reason = "fDDA \(oda == nil ? "not performed" : "failed"); the card asks to go online"
-            } else if ctq[0] & 0x10 != 0 && config.supportsContactInterface { // CTQ byte 1 b5: switch interface
+            } else if ctq?.switchInterfaceIfODAFails == true && ttq.contactSupported {
                 o.kind = .tryAnotherInterface; o.reason = "fDDA failed; the card asks for the contact interface"
             } else {
                 o.kind = .declined; o.reason = "offline approval refused: fDDA \(oda?.failure.map { "failed: \($0)" } ?? "not performed")"
             }
+            if o.kind == .onlineRequest, case .failure(let why) = cvm { o.kind = .declined; o.reason = why.text }
             return o
         }
         if expired {
-            if ctq[0] & 0x08 != 0 && config.onlineCapable {             // CTQ byte 1 b4: go online if application expired
-                o.kind = .onlineRequest; o.reason = "application expired; the card asks to go online"
+            // Book C-3 §5.5.1.1.
+            if ctq?.goOnlineIfApplicationExpired == true && canGoOnline {
+                o.kind = .onlineRequest; o.reason = "application expired (or no expiry date); the card asks to go online"
             } else {
-                o.kind = .declined; o.reason = "application expired"
+                o.kind = .declined; o.reason = "application expired (or no expiry date)"
             }
             return o
         }
@@ -162,75 +200,102 @@ public enum KernelC3 {
             o.kind = .declined; o.reason = "card is on the terminal exception file"
             return o
         }
-        if case .failure(let why) = cvm { return unsupportedCVM(o, why, config) }
-        if case .success(.onlinePIN) = cvm {
-            o.kind = .declined; o.reason = "online PIN requested on an offline approval"
-            return o
+        switch cvm {
+        case .failure(let why):
+            o.kind = .declined; o.reason = why.text
+        case .success(.onlinePIN):
+            // Book C-3 §5.7.1.2: online PIN makes the transaction go online.
+            if canGoOnline {
+                o.kind = .onlineRequest; o.reason = "the card asks for online PIN: the TC goes online"
+            } else {
+                o.kind = .declined; o.reason = "online PIN requested on an offline-only reader"
+            }
+        case .success:
+            o.kind = .approved
+            o.reason = "approved offline (TC, fDDA passed)"
         }
-        o.kind = .approved
-        o.reason = "approved offline (TC, fDDA passed)"
         return o
     }
 
-    enum CVMFailure: Error, Equatable { case notSupported(String), ctqMismatch }
+    enum CVMFailure: Error, Equatable {
+        case notSupported(String)
+        case ctqMismatch
+        case cdcvmWithoutAuthentication
 
-    /// Book C-3 CVM processing. CVM is needed when the reader says so (TTQ byte 2 b7, set by pre-processing at the
-    /// CVM required limit) or the card asks (CTQ byte 1 b8/b7). A consumer device CVM counts only if the reader
-    /// supports it (TTQ byte 3 b7) and, when fDDA signed the Card Authentication Related Data, the CTQ there
-    /// matches the CTQ returned.
-    static func cardholderVerification(ttq: [UInt8], ctq: [UInt8], cardAuthData: [UInt8]?, odaPassed: Bool,
-                                       config: TerminalConfiguration) -> Result<OutcomeCVM, CVMFailure> {
-        let readerWantsCVM = ttq[1] & 0x40 != 0
-        let pinRequired = ctq[0] & 0x80 != 0, signatureRequired = ctq[0] & 0x40 != 0
-        let cdcvm = ctq[1] & 0x80 != 0
-        if cdcvm && ttq[2] & 0x40 != 0 {
-            if odaPassed, let card = cardAuthData, card.count >= 7, Array(card[5..<7]) != ctq { return .failure(.ctqMismatch) }
-            return .success(.confirmationCodeVerified)
+        var text: String {
+            switch self {
+            case .notSupported(let s): return s
+            case .ctqMismatch: return "the CTQ returned differs from the one the card signed (Card Authentication Related Data)"
+            case .cdcvmWithoutAuthentication: return "on-device CVM claimed on an offline cryptogram without Card Authentication Related Data"
+            }
         }
-        if pinRequired {
-            if config.supportsOnlinePIN && ttq[0] & 0x04 != 0 { return .success(.onlinePIN) }
-            if signatureRequired && config.supportsSignature && ttq[0] & 0x02 != 0 { return .success(.signature) }
-            return .failure(.notSupported("the card requires online PIN and this reader has no PIN pad"))
+    }
+
+    /// Book C-3 v2.10 §5.7.1 CVM processing.
+    /// - §5.7.1.2 (CTQ present): online PIN when the card asks for it (CTQ byte 1 b8) and the TTQ offers it (byte 1
+    ///   b3); on-device CVM when the card performed it (CTQ byte 2 b8) — with Card Authentication Related Data its
+    ///   CTQ copy (bytes 6–7) must equal 9F6C, without it the cryptogram must be an ARQC; signature when the card
+    ///   asks (CTQ byte 1 b7) and the TTQ offers it (byte 1 b2).
+    /// - §5.7.1.1 (no CTQ, TTQ byte 2 b7 "CVM required"): signature if offered, else online PIN if offered.
+    /// - §5.7.1.3: no CVM found while the reader requires one → decline.
+    static func cardholderVerification(ttq: TerminalTransactionQualifiers, ctq: CardTransactionQualifiers?,
+                                       cardAuthData: [UInt8]?, kind: ApplicationCryptogram.Kind) -> Result<OutcomeCVM, CVMFailure> {
+        if let ctq {
+            if ctq.onlinePINRequired && ttq.onlinePINSupported { return .success(.onlinePIN) }
+            if ctq.consumerDeviceCVMPerformed {
+                if let card = cardAuthData, card.count >= 7 {
+                    return Array(card[5..<7]) == ctq.bytes ? .success(.confirmationCodeVerified) : .failure(.ctqMismatch)
+                }
+                return kind == .arqc ? .success(.confirmationCodeVerified) : .failure(.cdcvmWithoutAuthentication)
+            }
+            if ctq.signatureRequired && ttq.signatureSupported { return .success(.signature) }
+        } else if ttq.cvmRequired {
+            if ttq.signatureSupported { return .success(.signature) }
+            if ttq.onlinePINSupported { return .success(.onlinePIN) }
         }
-        if signatureRequired {
-            if config.supportsSignature && ttq[0] & 0x02 != 0 { return .success(.signature) }
-            return .failure(.notSupported("the card requires a signature the reader does not support"))
-        }
-        if readerWantsCVM {
-            if config.supportsSignature && ttq[0] & 0x02 != 0 { return .success(.signature) }
-            if config.supportsOnlinePIN && ttq[0] & 0x04 != 0 { return .success(.onlinePIN) }
-            return .failure(.notSupported("a CVM is required above the CVM limit and the card offered none the reader supports"))
+        if ttq.cvmRequired {
+            return .failure(.notSupported("a CVM is required above the CVM limit and none the card asked for is offered by this reader"))
         }
         return .success(.noCVM)
     }
 
-    static func unsupportedCVM(_ base: Outcome, _ why: CVMFailure, _ config: TerminalConfiguration) -> Outcome {
-        var o = base
-        switch why {
-        case .ctqMismatch:
-            o.kind = .declined
-            o.reason = "the CTQ returned differs from the one the card signed"
-        case .notSupported(let text):
-            if config.supportsContactInterface {
-                o.kind = .tryAnotherInterface
-                o.reason = text + "; try the contact interface"
-            } else {
-                o.kind = .declined
-                o.reason = text
-            }
-        }
-        return o
-    }
-
     static func uiRequest(for o: Outcome) -> UIRequest {
         switch o.kind {
-        case .approved: return UIRequest(o.cvm == .signature ? .approvedPleaseSign : .approved, .cardReadSuccessfully, holdTimeMilliseconds: 1300)
-        case .onlineRequest: return UIRequest(.authorising, .processing)
-        case .declined: return UIRequest(.notAuthorised, .cardReadSuccessfully, holdTimeMilliseconds: 1300)
-        case .tryAnotherInterface: return UIRequest(.insertCard, .processingError, holdTimeMilliseconds: 1300)
-        default: return UIRequest(.processingError, .processingError, holdTimeMilliseconds: 1300)
+        case .approved: return UIRequest(o.cvm == .signature ? .approvedPleaseSign : .approved, .notReady, holdTimeMilliseconds: 1300)
+        case .onlineRequest: return UIRequest(.authorising, .notReady)
+        case .declined: return UIRequest(.notAuthorised, .notReady, holdTimeMilliseconds: 1300)
+        case .tryAnotherInterface: return UIRequest(.insertCard, .notReady, holdTimeMilliseconds: 1300)
+        default: return UIRequest(.processingError, .notReady, holdTimeMilliseconds: 1300)
         }
     }
+}
+
+/// Book C-3 v2.10 Annex A, 9F66: what the reader tells the card (and what its own decisions follow).
+public struct TerminalTransactionQualifiers: Sendable, Equatable {
+    public let bytes: [UInt8]
+    /// A TTQ that is not four bytes reads as all bits clear.
+    public init(_ b: [UInt8]?) { bytes = (b?.count == 4) ? b! : [0, 0, 0, 0] }
+    public var contactSupported: Bool { bytes[0] & 0x10 != 0 }          // byte 1 b5: EMV contact chip supported
+    public var offlineOnlyReader: Bool { bytes[0] & 0x08 != 0 }         // byte 1 b4
+    public var onlinePINSupported: Bool { bytes[0] & 0x04 != 0 }        // byte 1 b3
+    public var signatureSupported: Bool { bytes[0] & 0x02 != 0 }        // byte 1 b2
+    public var odaForOnlineSupported: Bool { bytes[0] & 0x01 != 0 }     // byte 1 b1
+    public var onlineCryptogramRequired: Bool { bytes[1] & 0x80 != 0 }  // byte 2 b8
+    public var cvmRequired: Bool { bytes[1] & 0x40 != 0 }               // byte 2 b7
+    public var consumerDeviceCVMSupported: Bool { bytes[2] & 0x40 != 0 } // byte 3 b7
+}
+
+/// Book C-3 v2.10 Annex A, 9F6C: what the card asks of the reader.
+public struct CardTransactionQualifiers: Sendable, Equatable {
+    public let bytes: [UInt8]
+    /// Nil unless exactly two bytes (the kernel has checked the length on entry).
+    public init?(_ b: [UInt8]) { guard b.count == 2 else { return nil }; bytes = b }
+    public var onlinePINRequired: Bool { bytes[0] & 0x80 != 0 }            // byte 1 b8
+    public var signatureRequired: Bool { bytes[0] & 0x40 != 0 }            // byte 1 b7
+    public var goOnlineIfODAFails: Bool { bytes[0] & 0x20 != 0 }           // byte 1 b6
+    public var switchInterfaceIfODAFails: Bool { bytes[0] & 0x10 != 0 }   // byte 1 b5
+    public var goOnlineIfApplicationExpired: Bool { bytes[0] & 0x08 != 0 } // byte 1 b4
+    public var consumerDeviceCVMPerformed: Bool { bytes[1] & 0x80 != 0 }   // byte 2 b8
 }
 
 /// The card's identity as read: PAN from 5A, or from the Track 2 Equivalent Data (57) or Track 2 Data (9F6B,
@@ -266,5 +331,21 @@ public enum CardIdentity {
             }
         }
         return false
+    }
+}
+
+/// The Data Record (FF8105) a kernel hands over: the named objects the transaction holds, in order.
+enum DataRecord {
+    /// Book C-3 Annex A / the online authorisation data of a qVSDC transaction.
+    static let c3Tags: [Tag] = [0x9F02, 0x9F03, 0x9F26, 0x5F24, 0x82, 0x50, 0x5A, 0x5F34, 0x57, 0x9F10, 0x9F27, 0x9F36,
+                                0x9F37, 0x95, 0x9A, 0x9C, 0x5F2A, 0x9F1A, 0x9F66, 0x9F6C, 0x9F6E, 0x9F7C, 0x84, 0x9F09, 0x9F33,
+                                0x9F35, 0x9F1E, 0x9F53]
+    /// Book C-2 v2.10 Annex A, Table A.x: the Data Record of an EMV mode transaction.
+    static let c2Tags: [Tag] = [0x9F02, 0x9F03, 0x9F26, 0x5F24, 0x82, 0x50, 0x5A, 0x5F34, 0x9F12, 0x84, 0x9F36, 0x9F07,
+                                0x9F09, 0x9F27, 0x9F34, 0x9F1E, 0x9F10, 0x9F33, 0x9F1A, 0x9F35, 0x57, 0x9F53, 0x95, 0x9A, 0x9C,
+                                0x9F37, 0x5F2A, 0x9F6E, 0x9F7C, 0x5F28, 0x9F40, 0x9F21]
+
+    static func build(_ store: TLVStore, tags: [Tag]) -> [TLV] {
+        tags.compactMap { t in store[t].map { TLV(tag: t, value: $0) } }
     }
 }
