@@ -44,10 +44,13 @@ public final class ScriptedChannel: CardChannel {
 
     private let state: State
     public let matching: Matching
+    /// What a replay answers to a command it has no exchange for (6D00 unless the recording says otherwise).
+    public let unmatchedResponse: [UInt8]
 
-    public init(_ exchanges: [ScriptedExchange], matching: Matching = .exact) {
+    public init(_ exchanges: [ScriptedExchange], matching: Matching = .exact, unmatchedResponse: [UInt8] = [0x6D, 0x00]) {
         self.state = State(exchanges)
         self.matching = matching
+        self.unmatchedResponse = unmatchedResponse
     }
 
     public func transmit(_ command: [UInt8]) async throws -> [UInt8] {
@@ -57,7 +60,7 @@ public final class ScriptedChannel: CardChannel {
         case .bytes(let b)?: return b
         case .error(let e)?: throw e
         case nil:
-            if matching == .replay { return [0x6D, 0x00] }
+            if matching == .replay { return unmatchedResponse }
             throw CardError.transport("script mismatch")
         }
     }

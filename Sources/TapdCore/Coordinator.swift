@@ -61,11 +61,14 @@ public struct TransactionView: Codable, Sendable, Equatable {
     public var idempotencyKey: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// What the kernel handed over (Outcome Parameter Set, UI Request Data, Error Indication, masked Data Record),
+    /// for sales this tapd ran since it started.
+    public var kernelOutput: KernelOutputView?
 
     enum CodingKeys: String, CodingKey {
         case id, status, final, amount, currency, reader, maskedPAN = "masked_pan", scheme, cvm, responseCode = "response_code"
         case approvalCode = "approval_code", stan, reason, message, journalState = "journal_state", idempotencyKey = "idempotency_key"
-        case createdAt = "created_at", updatedAt = "updated_at"
+        case createdAt = "created_at", updatedAt = "updated_at", kernelOutput = "kernel_output"
     }
 }
 
@@ -326,6 +329,7 @@ public actor TransactionCoordinator {
             l.view.maskedPAN = outcome.maskedPAN ?? l.view.maskedPAN
             l.view.scheme = outcome.kernel.map(Self.scheme) ?? l.view.scheme
             l.view.cvm = outcome.cvm == .notApplicable ? l.view.cvm : outcome.cvm.rawValue
+            l.view.kernelOutput = KernelOutputView(outcome)
             switch outcome.kind {
             case .seePhone, .tryAgain:
                 // Book A §6.2: the phone asks the cardholder to act, or the read failed; Entry Point restarts.
@@ -491,6 +495,7 @@ public actor TransactionCoordinator {
                                 createdAt: r.createdAt, updatedAt: r.updatedAt)
         if let f = finished[id] {
             v.cvm = f.cvm
+            v.kernelOutput = f.kernelOutput
             if f.status == v.status { v.message = f.message; v.reason = f.reason ?? v.reason }
         }
         return v

@@ -125,10 +125,15 @@ struct Replay: AsyncParsableCommand {
         abstract: "Run the real Entry Point and kernels against a recorded card conversation and print the result as JSON.",
         discussion: """
         FILE is a replay file: {"description", "terminal": {tag: value}, "capks": [{rid, index, exponent, modulus}],
-        "exchanges": [{command, response}]}. The scripted card answers each command with the first unused exchange
-        whose CLA INS P1 P2 match (for SELECT also the data); other commands get 6D00. The bundled production and
-        test CA keys are available, plus those in the file. Exit code 0 when the transaction reached an outcome,
-        2 when the file cannot be read or is invalid.
+        "exchanges": [{command, response | error}], "unmatched_response"}, a Proxmark3 trace (`trace save`, ISO 14443-4
+        frames with CRC, read leniently), or a MohamedHassanNasr/emv mock transcript. For traces and transcripts the
+        recorded terminal's data (TTQ, amount, date, UN, capabilities) come from its GPO and GENERATE AC commands and
+        govern the decisions as they did for that terminal. The scripted card answers each command with the first
+        unused exchange whose CLA INS P1 P2 match (for SELECT also the data); other commands get unmatched_response
+        (6D00). The bundled production and test CA keys are available, plus those in the file. The result shows the
+        outcome, ODA, cryptogram and the kernel's output objects (Outcome Parameter Set, UI Request Data, Error
+        Indication, masked Data Record), each in hex beside its decoding. Exit code 0 when the transaction reached an
+        outcome, 2 when the file cannot be read or is invalid.
         """)
 
     @Argument(help: "The replay file (JSON), or - for standard input.") var file: String
@@ -155,7 +160,7 @@ struct Replay: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
         print(String(decoding: try enc.encode(result), as: UTF8.self))
     }
 }

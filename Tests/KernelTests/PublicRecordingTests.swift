@@ -19,6 +19,9 @@ final class PublicRecordingTests: XCTestCase {
         var cvm: String? = nil
         /// Terminal data of the recorded terminal that its commands do not show (with the reason in the test).
         var terminal: [String: String] = [:]
+        /// The Outcome Parameter Set (DF8129) and Error Indication (DF8115) the books give this outcome.
+        var ops: String
+        var errorIndication: String = "0000000000FF"
         var why: String
     }
 
@@ -34,42 +37,46 @@ final class PublicRecordingTests: XCTestCase {
     static let expectations: [String: Expectation] = [
         "hf_visa_apple_ecp.trace": Expectation(
             outcome: "see_phone", oda: "not_performed",
-            why: "GPO answered 6986: Book C-3 §5.2.2 (GPO status 6986) — Try Again at Start B with 'See Phone'"),
+            ops: "7010F0F0D0F0FF00", why: "GPO answered 6986: Book C-3 §5.2.2 (GPO status 6986) — Try Again at Start B with 'See Phone'"),
         "hf_visa_apple_normal.trace": Expectation(
             outcome: "try_again", oda: "not_performed",
+            ops: "7010F0F0D0F0FF00", errorIndication: "020000000021",
             why: "the GPO answer's frame fails its CRC_A: an L1 transmission error before any cryptogram — Book A §6.3.2 / "
                 + "Book C-3: Try Again at Start B, 'Present card again'"),
         "hf_visa_apple_transit_bypass.trace": Expectation(
             outcome: "online_request", oda: "ok", odaMethod: "fDDA", cryptogram: "ARQC", cvm: "no_cvm",
-            why: "CID 80 (ARQC) → Online Request (Book C-3 §5.4.3). The recorded TTQ 33804000 sets byte 1 b1 (ODA for "
+            ops: "30F0F000B0F0FF00", why: "CID 80 (ARQC) → Online Request (Book C-3 §5.4.3). The recorded TTQ 33804000 sets byte 1 b1 (ODA for "
                 + "online authorisations), so fDDA runs (Book C-3 §5.3): the SDAD recovers as format 95 with the Visa "
                 + "production key 08 chain and its hash over 9F37‖9F02‖5F2A‖9F69 (version 01) matches; TTQ byte 2 b7 "
                 + "clear and CTQ 0000: no CVM (Book C-3 §5.7.1)"),
         "mock-visa-online.json": Expectation(
             outcome: "online_request", oda: "not_performed", cryptogram: "ARQC", cvm: "online_pin",
-            why: "CID 80 → Online Request; CTQ 9000 byte 1 b8 asks for online PIN and the recorded TTQ 24C04000 says "
+            ops: "30F0F020B0F0FF00", why: "CID 80 → Online Request; CTQ 9000 byte 1 b8 asks for online PIN and the recorded TTQ 24C04000 says "
                 + "online PIN is supported (byte 1 b3): CVM Online PIN (Book C-3 §5.7.1.2)"),
         "mock-visa-offline.json": Expectation(
             outcome: "approved", oda: "ok", odaMethod: "fDDA", cryptogram: "TC", cvm: "no_cvm",
-            why: "no CID: the IAD 06011103 90… carries the CVR, whose byte 2 (IAD byte 5) b6-b5 = 01: TC (Book C-3 "
+            ops: "10F0F000B0F0FF00", why: "no CID: the IAD 06011103 90… carries the CVR, whose byte 2 (IAD byte 5) b6-b5 = 01: TC (Book C-3 "
                 + "§5.4.3.2). TTQ 24004000 does not ask for an online cryptogram; fDDA over 9F37‖9F02‖5F2A‖9F69 "
                 + "(version 01) verifies with the Visa test key 92; expiry 191231 is after 190819; no CVM asked "
                 + "(Book C-3 §5.7.1): approved offline"),
         "mock-msc-ms-mode.json": Expectation(
             outcome: "try_another_interface", oda: "not_performed",
+            ops: "60F0F0F090F0FF00", errorIndication: "00070000001C",
             why: "AIP 0000: the card offers mag-stripe mode only (AIP byte 2 b8 clear); tapd's C-2 has no mag-stripe "
                 + "mode: L2 MAGSTRIPE NOT SUPPORTED, Try Another Interface (Book C-2 S3.30-S3.32)"),
         "mock-msc-offline.json": Expectation(
             outcome: "end_application", oda: "not_performed",
+            ops: "40F0F0F090F0FF00", errorIndication: "00030067001C",
             why: "the AFL (08010100 …) names SFI 1 record 1, which the transcript does not hold (its 'not-found' "
                 + "answer): a READ RECORD that fails ends the transaction, L2 STATUS BYTES (Book C-2 S4.24-S4.27)"),
         "mock-msc-online.json": Expectation(
             outcome: "end_application", oda: "not_performed",
+            ops: "40F0F0F090F0FF00", errorIndication: "00030067001C",
             why: "as mock-msc-offline: the AFL names SFI 1 record 1, absent from the transcript (Book C-2 S4.24-S4.27)"),
         "mock-msc-offline-2.json": Expectation(
             outcome: "online_request", oda: "ok", odaMethod: "CDA", cryptogram: "ARQC", cvm: "no_cvm",
             terminal: ["DF8123": "000000000100", "9F35": "22"],
-            why: "the recorded terminal asked for a TC with CDA (GENERATE AC P1 50, TVR 0000000001), so the amount "
+            ops: "30F0F000B0F0FF00", why: "the recorded terminal asked for a TC with CDA (GENERATE AC P1 50, TVR 0000000001), so the amount "
                 + "(0.10) was within its floor limit (DF8123 given as 1.00). The card answers an ARQC with CDA: a lower "
                 + "cryptogram than requested is allowed (Book C-2 S9.23); the CDA signature over the hash of PDOL, CDOL1 "
                 + "and the response verifies with Mastercard test key F8 → Online Request. AIP 0180 has no CVM: "
@@ -87,6 +94,8 @@ final class PublicRecordingTests: XCTestCase {
             XCTAssertEqual(r.cryptogram?.type, want.cryptogram, context)
             if let cvm = want.cvm { XCTAssertEqual(r.cvm, cvm, context) }
             if let pan = r.pan { XCTAssertTrue(pan.contains("******"), "\(name): PAN must be masked, got \(pan)") }
+            XCTAssertEqual(r.kernelOutput?.outcomeParameterSet.hex, want.ops, "\(name): Outcome Parameter Set")
+            XCTAssertEqual(r.kernelOutput?.errorIndication.hex, want.errorIndication, "\(name): Error Indication")
         }
     }
 
@@ -98,6 +107,17 @@ final class PublicRecordingTests: XCTestCase {
         let r = try await ReplayRunner.run(file)
         XCTAssertEqual(r.outcome, "online_request")
         XCTAssertEqual(r.oda.result, "not_performed")
+    }
+
+    /// `tapctl replay` shows what the card said: printable values as text beside their tag, card data masked.
+    func testReplayShowsPrintableValuesAndMasksCardData() async throws {
+        let r = try await ReplayRunner.run(try Self.load("mock-visa-online.json"))
+        let text = r.conversation?.flatMap(\.text) ?? []
+        XCTAssertTrue(text.contains("84 \"2PAY.SYS.DDF01\""), "\(text)")
+        XCTAssertTrue(text.contains("50 \"VISA CREDIT\""), "\(text)")
+        let json = String(decoding: try JSONEncoder().encode(r), as: UTF8.self)
+        XCTAssertFalse(json.contains("4761739001010010"), "full PAN in the replay output")
+        XCTAssertFalse(json.contains("CARDHOLDER"), "cardholder name in the replay output")
     }
 
     /// The terminal data read back from the recorded commands (PDOL and CDOL1 related data).

@@ -65,6 +65,8 @@ public struct MockTranscript: Decodable, Sendable {
         public var cmd: String
         public var resp: String
     }
+    /// The answer to commands the transcript does not list.
+    public var notFound: String?
     public var randoms: String?
     public var date: String?
     public var time: String?
@@ -73,7 +75,7 @@ public struct MockTranscript: Decodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case randoms, date, time, apdus
-        case transactionRequest = "transaction-req"
+        case transactionRequest = "transaction-req", notFound = "not-found"
     }
 
     /// Whether `data` is such a transcript (it has "apdus" rather than "exchanges").
@@ -94,7 +96,7 @@ public struct MockTranscript: Decodable, Sendable {
         if let r = randoms { terminal["9F37"] = r }
         if let d = date { terminal["9A"] = d }
         if let t = time { terminal["9F21"] = t }
-        return ReplayFile(description: description, terminal: terminal, exchanges: exchanges)
+        return ReplayFile(description: description, terminal: terminal, exchanges: exchanges, unmatchedResponse: notFound)
     }
 }
 

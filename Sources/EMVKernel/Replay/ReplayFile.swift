@@ -47,9 +47,17 @@ public struct ReplayFile: Codable, Sendable {
     public var terminal: [String: String]?
     public var capks: [CAPK]?
     public var exchanges: [Exchange]
+    /// The R-APDU (hex) the recording's card gives to a command it has no exchange for; 6D00 when absent.
+    public var unmatchedResponse: String?
 
-    public init(description: String? = nil, terminal: [String: String]? = nil, capks: [CAPK]? = nil, exchanges: [Exchange]) {
+    enum CodingKeys: String, CodingKey {
+        case description, terminal, capks, exchanges, unmatchedResponse = "unmatched_response"
+    }
+
+    public init(description: String? = nil, terminal: [String: String]? = nil, capks: [CAPK]? = nil, exchanges: [Exchange],
+                unmatchedResponse: String? = nil) {
         self.description = description; self.terminal = terminal; self.capks = capks; self.exchanges = exchanges
+        self.unmatchedResponse = unmatchedResponse
     }
 
     public struct Invalid: Error, CustomStringConvertible, Sendable {
@@ -74,6 +82,9 @@ public struct ReplayFile: Codable, Sendable {
             _ = (c, r)
         }
         _ = try f.terminalOverrides()
+        if let u = f.unmatchedResponse, ([UInt8](hex: u)?.count ?? 0) < 2 {
+            throw Invalid(description: "unmatched_response is not an R-APDU in hex")
+        }
         for (i, k) in (f.capks ?? []).enumerated() {
             guard let rid = [UInt8](hex: k.rid), rid.count == 5, let idx = [UInt8](hex: k.index), idx.count == 1,
                   let e = [UInt8](hex: k.exponent), !e.isEmpty, let m = [UInt8](hex: k.modulus), !m.isEmpty else {

@@ -26,12 +26,53 @@ public struct ReplayResult: Codable, Sendable {
     public var tvr: String?
     public var cvm: String
     public var reason: String?
+    /// The kernel's output objects (DF8129, DF8116, DF8115, FF8105, FF8106), each in hex beside its decoding.
+    public var kernelOutput: KernelOutputView?
     public var apdus: [String]
+    /// Each exchange as the kernels had it: the command, the card's answer with card data masked, and the printable
+    /// values in the answer as text beside their tag (84 "2PAY.SYS.DDF01").
+    public var conversation: [Step]?
+
+    public struct Step: Codable, Sendable {
+        public var command: String
+        public var response: String?
+        public var text: [String]
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case outcome, kernel, aid, pan, oda, cryptogram, tvr, cvm, reason, kernelOutput = "kernel_output", apdus, conversation
+    }
 }
 
 public enum ReplayRunner {
     /// Replays `file` with the bundled production and test CA keys plus the file's own.
     public static func run(_ file: ReplayFile, configuration: TerminalConfiguration = TerminalConfiguration()) async throws -> ReplayResult {
+        let (outcome, exchanges) = try await outcome(file, configuration: configuration)
+        var r = result(outcome, apdus: exchanges.map { Hex.encode($0.command) })
+        r.conversation = exchanges.map { e in
+            let masked = e.response.map(TraceRedaction.redact(response:))
+            return ReplayResult.Step(command: Hex.encode(e.command), response: masked.map(Hex.encode),
+                                     text: masked.map { printable(Array($0.dropLast(2))) } ?? [])
+        }
+        return r
+    }
+
+    /// Printable values (not card data) in a response, as `TAG "text"`.
+    static func printable(_ body: [UInt8]) -> [String] {
+        var out: [String] = []
+        func walk(_ objects: [TLV]) {
+            for o in objects {
+                if !o.children.isEmpty { walk(o.children); continue }
+                guard !DataDictionary.sensitiveTags.contains(o.tag), let t = Describe.printableText(o.value) else { continue }
+                out.append("\(o.tag.hex) \"\(t)\"")
+            }
+        }
+        walk(TLVParser.parseLenient(body).objects)
+        return out
+    }
+
+    /// The outcome of replaying `file`, and what the kernels exchanged with the recorded card.
+    public static func outcome(_ file: ReplayFile, configuration: TerminalConfiguration = TerminalConfiguration()) async throws -> (Outcome, [RecordedExchange]) {
         var keys = try CAKeyStore.bundled(includeTestKeys: true)
         for k in file.capks ?? [] {
             guard let rid = [UInt8](hex: k.rid), let idx = [UInt8](hex: k.index), let e = [UInt8](hex: k.exponent),
@@ -41,18 +82,9 @@ public enum ReplayRunner {
                 try keys.add(rid: rid, index: idx[0], key: pub, label: "replay file", isTest: true)
             }
         }
-        let overrides = try file.terminalOverrides()
-        var config = configuration
-        if let c = overrides[0x9F1A], let v = BCD.decode(c) { config.countryCode = UInt16(v) }
-        if let c = overrides[0x5F2A], let v = BCD.decode(c) { config.currencyCode = UInt16(v) }
-        if let m = overrides[0x9F4E] { config.merchantNameAndLocation = String(decoding: m, as: UTF8.self) }
-        let date = overrides[0x9A].flatMap { EMVDate(yymmdd: $0) } ?? Self.today()
-        var txn = TransactionParameters(amount: overrides[0x9F02].flatMap { BCD.decode($0) } ?? 100, date: date,
-                                        unpredictableNumber: overrides[0x9F37])
-        if let t = overrides[0x9C]?.first, let type = TransactionParameters.TransactionType(rawValue: t) { txn.type = type }
-        if let o = overrides[0x9F03].flatMap({ BCD.decode($0) }) { txn.amountOther = o }
-
-        let card = RecordingChannel(ScriptedChannel(file.scriptedExchanges, matching: .replay))
+        let (config, txn, overrides) = try terminal(for: file, configuration: configuration)
+        let unmatched = file.unmatchedResponse.flatMap { [UInt8](hex: $0) } ?? [0x6D, 0x00]
+        let card = RecordingChannel(ScriptedChannel(file.scriptedExchanges, matching: .replay, unmatchedResponse: unmatched))
         let ep = EntryPoint(configuration: config, keys: keys, risk: RiskManager())
         let outcome: Outcome
         if let pre = ep.preProcess(txn) {
@@ -60,8 +92,24 @@ public enum ReplayRunner {
         } else {
             outcome = EntryPoint.noContactlessOutcome()
         }
-        let sent = await card.exchanges.map { Hex.encode($0.command) }
-        return result(outcome, apdus: sent)
+        return (outcome, await card.exchanges)
+    }
+
+    /// The terminal a replay runs as: the configuration with the file's country, currency and merchant, and the
+    /// transaction (amount, date, type, UN) the file's terminal data give.
+    public static func terminal(for file: ReplayFile, configuration: TerminalConfiguration = TerminalConfiguration()) throws
+        -> (TerminalConfiguration, TransactionParameters, [Tag: [UInt8]]) {
+        let overrides = try file.terminalOverrides()
+        var config = configuration
+        if let c = overrides[0x9F1A], let v = BCD.decode(c) { config.countryCode = UInt16(clamping: v) }
+        if let c = overrides[0x5F2A], let v = BCD.decode(c) { config.currencyCode = UInt16(clamping: v) }
+        if let m = overrides[0x9F4E] { config.merchantNameAndLocation = String(decoding: m, as: UTF8.self) }
+        let date = overrides[0x9A].flatMap { EMVDate(yymmdd: $0) } ?? Self.today()
+        var txn = TransactionParameters(amount: overrides[0x9F02].flatMap { BCD.decode($0) } ?? 100, date: date,
+                                        unpredictableNumber: overrides[0x9F37])
+        if let t = overrides[0x9C]?.first, let type = TransactionParameters.TransactionType(rawValue: t) { txn.type = type }
+        if let o = overrides[0x9F03].flatMap({ BCD.decode($0) }) { txn.amountOther = o }
+        return (config, txn, overrides)
     }
 
     static func result(_ o: Outcome, apdus: [String]) -> ReplayResult {
@@ -74,7 +122,7 @@ public enum ReplayRunner {
         return ReplayResult(
             outcome: o.kind.rawValue, kernel: o.kernel, aid: o.aid.map(Hex.encode), pan: o.maskedPAN, oda: oda,
             cryptogram: o.cryptogram.map { .init(type: $0.kind.rawValue, value: Hex.encode($0.value), atc: Hex.encode($0.atc)) },
-            tvr: o.tvr?.description, cvm: o.cvm.rawValue, reason: o.reason, apdus: apdus)
+            tvr: o.tvr?.description, cvm: o.cvm.rawValue, reason: o.reason, kernelOutput: KernelOutputView(o), apdus: apdus)
     }
 
     static func today() -> EMVDate {
