@@ -8,6 +8,9 @@ public struct DescribedObject: Sendable, Codable, Equatable {
     /// Hex of the value; sensitive data is never included (see `masked`).
     public var value: String?
     public var masked: String?
+    /// A binary value whose bytes are all printable ASCII, as text (a DF name reads "2PAY.SYS.DDF01"), so a technician
+    /// reading a trace sees what the card said. Never set for sensitive data.
+    public var text: String?
     public var decoded: [String]
     public var children: [DescribedObject]
     public var warnings: [String]
@@ -53,12 +56,14 @@ public enum Describe {
         } else if tlv.children.isEmpty, let e = element {
             decoded = decode(tlv.value, kind: e.kind, format: e.format, context: context)
         }
+        let textual = element.map { if case .text = $0.kind { return true } else { return false } } ?? false
         return DescribedObject(
             tag: tlv.tag.hex,
             name: element?.name ?? (tlv.tag.isConstructed ? "Unknown template" : "Unknown data element"),
             length: tlv.value.count,
             value: sensitive || !tlv.children.isEmpty ? nil : tlv.value.hex,
             masked: masked,
+            text: sensitive || !tlv.children.isEmpty || textual ? nil : printableText(tlv.value),
             decoded: decoded,
             children: tlv.children.map { describe($0, context: context) },
             warnings: warnings)
@@ -135,6 +140,7 @@ public enum Describe {
             let ind = String(repeating: "  ", count: depth)
             var s = "\(ind)\(o.tag) \(o.name) [\(o.length)]"
             if let m = o.masked { s += ": \(m)" } else if let v = o.value { s += ": \(v)" }
+            if let t = o.text { s += "  \"\(t)\"" }
             out += s + "\n"
             for dline in o.decoded { out += "\(ind)    = \(dline)\n" }
             for w in o.warnings { out += "\(ind)    ! \(w)\n" }
@@ -146,6 +152,13 @@ public enum Describe {
     }
 
     private static func pad2(_ n: UInt64) -> String { n < 10 ? "0\(n)" : "\(n)" }
+
+    /// The value as text when it is at least three bytes, all printable ASCII (0x20–0x7E) with at least one letter.
+    public static func printableText(_ v: some Collection<UInt8>) -> String? {
+        guard v.count >= 3, v.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }),
+              v.contains(where: { ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A }) else { return nil }
+        return String(decoding: v, as: UTF8.self)
+    }
 }
 
 /// Application File Locator (tag 94): four bytes per entry. Book 3 §10.2.

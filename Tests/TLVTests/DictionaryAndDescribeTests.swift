@@ -73,4 +73,17 @@ final class DictionaryAndDescribeTests: XCTestCase {
         XCTAssertEqual(redacted.first(0x5A)?.bytes, [0, 0])
         XCTAssertEqual(redacted.first(0x9F36)?.bytes, [1])
     }
+
+    /// A printable binary value reads as text beside its hex (a DF name is "2PAY.SYS.DDF01"); card data never does.
+    func testPrintableBinaryValuesShowAsText() {
+        let d = Describe.describe([UInt8](hex: "6F10840E325041592E5359532E4444463031")!)
+        let df = d.objects[0].children[0]
+        XCTAssertEqual(df.value, "325041592E5359532E4444463031")
+        XCTAssertEqual(df.text, "2PAY.SYS.DDF01")
+        XCTAssertTrue(Describe.render(d).contains("325041592E5359532E4444463031  \"2PAY.SYS.DDF01\""))
+        // Not text: short, non-printable, digits only, or card data.
+        XCTAssertNil(Describe.describe([UInt8](hex: "8407A0000000031010")!).objects[0].text)
+        XCTAssertNil(Describe.describe([UInt8](hex: "9F360200FF")!).objects[0].text)
+        XCTAssertNil(Describe.describe([UInt8](hex: "5F20084A4F484E20444F45")!).objects[0].text, "cardholder name is masked, never text")
+    }
 }
