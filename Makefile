@@ -1,7 +1,8 @@
 # tapd — contactless payment terminal daemon.
 #   make demo    run the demo (no hardware needed)
 #   make test    run every test (installs what the tests need first)
-#   make fuzz    coverage-guided fuzzing of the card-input parsers (libFuzzer + AddressSanitizer)
+#   make fuzz    coverage-guided fuzzing (libFuzzer + AddressSanitizer): the card-input parsers for FUZZ_TIME seconds,
+#                then Entry Point and the kernels for FUZZ_KERNEL_RUNS executions of mutated conversations
 #   make release the daemon and tapctl as installed: release build, optimised for size (RELEASE_FLAGS)
 #   make bench   release-mode benchmarks (figures go to the README's performance section)
 #   make install [PREFIX=/usr] [DESTDIR=…]   binaries, units, udev rules, sysusers/tmpfiles, configuration, CA keys
@@ -10,6 +11,8 @@
 
 SWIFT        ?= swift
 FUZZ_TIME    ?= 300
+# Executions of the structure-aware kernel target (Entry Point and the kernels on mutated conversations).
+FUZZ_KERNEL_RUNS ?= 1000000
 FUZZ_RT      := $(shell ls /opt/swift/usr/lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a 2>/dev/null | head -1)
 DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libpcsclite-dev libnfc-dev libusb-1.0-0-dev pcscd libccid vsmartcard-vpcd libnfc-bin pcsc-tools socat python3 python3-pip util-linux iproute2 systemd
 
@@ -71,8 +74,12 @@ fuzz: deps
 	cd Fuzz && $(SWIFT) build -c release --scratch-path .build \
 	  -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
 	  -Xswiftc -parse-as-library -Xlinker $(FUZZ_RT) -Xlinker -lstdc++ --product FuzzParsers
-	mkdir -p Fuzz/corpus-parsers
+	cd Fuzz && $(SWIFT) build -c release --scratch-path .build \
+	  -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
+	  -Xswiftc -parse-as-library -Xlinker $(FUZZ_RT) -Xlinker -lstdc++ --product FuzzKernels
+	mkdir -p Fuzz/corpus-parsers Fuzz/corpus-kernels
 	Fuzz/.build/release/FuzzParsers -max_total_time=$(FUZZ_TIME) -max_len=2048 -timeout=5 -rss_limit_mb=2048 Fuzz/corpus-parsers
+	Fuzz/.build/release/FuzzKernels -runs=$(FUZZ_KERNEL_RUNS) -max_len=320 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 Fuzz/corpus-kernels
 
 bench: deps
 	$(SWIFT) build -c release $(RELEASE_FLAGS) --product tapd

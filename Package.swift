@@ -87,7 +87,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ], resources: [.copy("Resources/openapi.json")], swiftSettings: strict),
         .target(name: "Diagnostics", dependencies: ["Readers", "Acquirer", "TapdCore", "EMVKernel", "Journal", "TLV", "ISO8583", "APDU"], swiftSettings: strict),
-        .target(name: "FuzzTargets", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583"], swiftSettings: strict),
+        .target(name: "FuzzTargets", dependencies: ["TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Simulators"], swiftSettings: strict),
         .target(name: "Simulators", dependencies: [
             "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Acquirer", "COpenSSL",
             .product(name: "NIOCore", package: "swift-nio"),

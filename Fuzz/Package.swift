@@ -13,6 +13,11 @@ let package = Package(
             .product(name: "EMVKernel", package: "tapd"),
             .product(name: "FuzzTargets", package: "tapd"),
         ]),
+        .executableTarget(name: "FuzzKernels", dependencies: [
+            .product(name: "TLV", package: "tapd"),
+            .product(name: "EMVKernel", package: "tapd"),
+            .product(name: "FuzzTargets", package: "tapd"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,6 +8,7 @@ import EMVKernel
 import FuzzTargets
 import Simulators
 import ISO8583
+import Foundation
 
 final class FuzzSmokeTests: XCTestCase {
     static let iterations = 4000
@@ -68,6 +69,36 @@ final class FuzzSmokeTests: XCTestCase {
             kinds.insert(o.kind.rawValue)
         }
         XCTAssertGreaterThan(kinds.count, 2, "mutations should reach several different outcomes: \(kinds)")
+    }
+
+    /// The structure-aware kernel target of `make fuzz` (KernelFuzz), run over a deterministic sweep: every seed
+    /// conversation (virtual cards of both kernels with a see-phone restart, and the public recordings), every card
+    /// answer, every mutation operation, several objects and payloads. Each run must end in outcomes that keep the
+    /// invariants (KernelFuzz.check traps otherwise).
+    func testKernelTargetSweep() async throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("KernelTests/Fixtures/public")
+        let recordings = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+            .filter { $0.hasSuffix(".trace") || $0.hasSuffix(".json") }
+            .map { try ReplayFile.loadRecording(try Data(contentsOf: dir.appendingPathComponent($0)), name: $0) }
+        let seeds = try await KernelFuzz.seeds(publicRecordings: recordings)
+        XCTAssertGreaterThanOrEqual(seeds.count, 14)
+        let keys = try KernelFuzz.keys()
+        var rng = SplitMix64(seed: 0x7A9D_0005)
+        var kinds: Set<String> = []
+        var runs = 0
+        for (si, seed) in seeds.enumerated() {
+            for ei in 0..<seed.conversation.count {
+                for op in 0..<10 {
+                    let payload = (0..<Int.random(in: 0...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                    let program = [UInt8(si), UInt8(ei), UInt8(op), UInt8.random(in: 0...255, using: &rng)] + payload
+                    for o in await KernelFuzz.execute(program, seeds: seeds, keys: keys) { kinds.insert(o.kind.rawValue) }
+                    runs += 1
+                }
+            }
+        }
+        XCTAssertGreaterThan(runs, 500)
+        XCTAssertTrue(kinds.isSuperset(of: ["approved", "online_request", "declined", "end_application", "see_phone"]), "\(kinds)")
     }
 
     func testAcquirerMessagesSurviveMutations() throws {
