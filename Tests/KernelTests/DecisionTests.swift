@@ -159,6 +159,26 @@ final class DecisionTests: XCTestCase {
         XCTAssertEqual(noODA.kind, .declined)
     }
 
+    // MARK: Book C-2
+
+    /// Book C-2 v2.10 S11.111-S11.113 with the Annex A default Phone Message Table (DF8131): a PCII with any of
+    /// 00030F set stops for the cardholder (restart at B); the first matching entry gives the message — "See Phone"
+    /// for the four wallet reasons, "Not authorised" otherwise; a table from DF8131 bytes replaces the default.
+    func testBookC2_S11_111_PhoneMessageTable() {
+        XCTAssertTrue(PhoneMessageTable.asksForCardholder([0x00, 0x01, 0x00]))
+        XCTAssertTrue(PhoneMessageTable.asksForCardholder([0x00, 0x00, 0x08]))
+        XCTAssertFalse(PhoneMessageTable.asksForCardholder([0x00, 0x04, 0x00]), "byte 2 b3 alone is not a reason to stop")
+        XCTAssertFalse(PhoneMessageTable.asksForCardholder([0x00, 0x01]), "a PCII of two bytes is not read")
+        let t = PhoneMessageTable.default
+        XCTAssertEqual(t.message(for: [0x00, 0x08, 0x00]).0, .seePhone)
+        XCTAssertEqual(t.message(for: [0x00, 0x02, 0x00]).0, .seePhone)
+        XCTAssertEqual(t.message(for: [0x00, 0x00, 0x01]).0, .notAuthorised)
+        let custom = PhoneMessageTable(bytes: [UInt8](hex: "0001000001001B03" + "0000000000000700")!)
+        XCTAssertEqual(custom?.message(for: [0x00, 0x01, 0x00]).0, .authorising)
+        XCTAssertEqual(custom?.message(for: [0x00, 0x01, 0x00]).1, .processing)
+        XCTAssertNil(PhoneMessageTable(bytes: [0x00, 0x01]), "not whole entries")
+    }
+
     // MARK: Hostile data elements
 
     /// Book 3 Annex A / Book C-3 Annex A: every card data object is checked against its length and format when it

@@ -74,7 +74,7 @@ public enum UIMessage: UInt8, Sendable, Codable, CaseIterable {
 }
 
 /// Book A §9.2: the reader's state shown with a message (LEDs and sounds follow it).
-public enum UIStatus: String, Sendable, Codable {
+public enum UIStatus: String, Sendable, Codable, CaseIterable {
     case notReady = "not_ready"
     case idle
     case readyToRead = "ready_to_read"

@@ -47,9 +47,25 @@ public enum KernelC2 {
         if store[0xDF8122] == nil { store[0xDF8122] = app.tacOnline.bytes }
         if store[0xDF8118] == nil { store[0xDF8118] = [cvmCapabilityRequired(s.configuration)] }
         if store[0xDF8119] == nil { store[0xDF8119] = [0x08] }                      // No CVM
+        // Book C-2 Annex A configuration data phones ask for in their PDOL: Card Data Input Capability (9F33 byte 1)
+        // and Security Capability (9F33 byte 3).
+        if let caps = store[0x9F33], caps.count == 3 {
+            if store[0xDF8117] == nil { store[0xDF8117] = [caps[0]] }
+            if store[0xDF811F] == nil { store[0xDF811F] = [caps[2]] }
+        }
         try KernelSteps.checkCardData(s.fci.children, context: .c2)
         store.add(s.fci.children)
         let limits = Limits(app, store)
+        let amount = s.transaction.amount
+        // S456.30-S456.33: the CVM Capability in force — DF8118 above the CVM required limit, DF8119 at or below it.
+        let overCVMLimit = limits.cvmRequired.map { amount > $0 } ?? false
+        let cvmCapability = (overCVMLimit ? store[0xDF8118] : store[0xDF8119])?.first ?? 0x08
+        // Book C-2 Annex A 9F1D Terminal Risk Management Data (phones read it in their PDOL or CDOL): byte 1 the CVM
+        // capability in force, with b3 "CDCVM (contactless)" when on-device CVM is supported; byte 2 b8 "CVM limit
+        // exceeded".
+        if store[0x9F1D] == nil {
+            store[0x9F1D] = [cvmCapability | (kconf.onDeviceCVMSupported ? 0x04 : 0), overCVMLimit ? 0x80 : 0, 0, 0, 0, 0, 0, 0]
+        }
 
         let (_, pdolData) = try KernelSteps.pdolData(s, store, context: .c2)
         let gpo = try await KernelSteps.send(s, .getProcessingOptions(pdolData: pdolData))
@@ -110,7 +126,6 @@ public enum KernelC2 {
         try await KernelSteps.readRecords(s, afl: afl, into: &store, staticData: &staticData, context: .c2)
         // S456.14-S456.15: an amount above the reader contactless transaction limit → Select Next (Start C),
         // L2 MAX LIMIT EXCEEDED, after the records (a co-badged application may still take it).
-        let amount = s.transaction.amount
         if let limit, amount > limit {
             var o = Outcome(.selectNext, reason: "amount above the contactless transaction limit (\(limit))")
             o.start = .c
@@ -141,10 +156,7 @@ public enum KernelC2 {
 
         ProcessingRestrictions.apply(store, date: s.transaction.date, to: &tvr)
 
-        // S456.30-S456.33: Terminal Capabilities byte 2 becomes the CVM Capability for this amount — DF8118 above
-        // the CVM required limit, DF8119 at or below it.
-        let overCVMLimit = limits.cvmRequired.map { amount > $0 } ?? false
-        let cvmCapability = (overCVMLimit ? store[0xDF8118] : store[0xDF8119])?.first ?? 0x08
+        // S456.30-S456.33: Terminal Capabilities byte 2 becomes the CVM Capability for this amount.
         if capabilities.count == 3 { store[0x9F33] = [capabilities[0], cvmCapability, capabilities[2]] }
 
         // CVM selection (Book C-2 §7.5, CVM.1-CVM.4): on-device CVM when both sides support it, else the CVM List.
@@ -214,12 +226,15 @@ public enum KernelC2 {
         }
 
         // A phone that wants its user first answers AAC and says so in the POS Cardholder Interaction Information
-        // (S9.x, DF4B): End Application with "See Phone", restart at Start B.
-        if kind == .aac, let pcii = store[0xDF4B], pcii.count == 3, (pcii[1] & 0x03) != 0 || (pcii[2] & 0x0F) != 0 {
+        // (S11.111-S11.113, DF4B & 00030F ≠ 0): End Application, restart at Start B, with the message the Phone
+        // Message Table (DF8131) gives for that PCII.
+        if kind == .aac, let pcii = store[0xDF4B], PhoneMessageTable.asksForCardholder(pcii) {
+            let table = store[0xDF8131].flatMap { PhoneMessageTable(bytes: $0) } ?? .default
+            let (message, status) = table.message(for: pcii)
             var o = Outcome(.seePhone, reason: "the device asks the cardholder to look at it (POS Cardholder Interaction Information)")
             o.bookStatus = .endApplication
             o.start = .b
-            o.uiRequestOnOutcome = UIRequest(.seePhone, .notReady, holdTimeMilliseconds: 1300)
+            o.uiRequestOnOutcome = UIRequest(message, status, holdTimeMilliseconds: 1300)
             o.uiRequestOnRestart = UIRequest(.presentCard, .readyToRead)
             o.maskedPAN = CardDataMask.pan(pan)
             return o
