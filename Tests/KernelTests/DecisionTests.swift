@@ -179,6 +179,71 @@ final class DecisionTests: XCTestCase {
         XCTAssertNil(PhoneMessageTable(bytes: [0x00, 0x01]), "not whole entries")
     }
 
+    /// A Mastercard card without CDA whose record carries a DRDOL (9F51): PPSE, SELECT, GPO (format 1), one record.
+    static func mastercardWithDRDOL() -> [ScriptedExchange] {
+        let ppse = TLV(tag: 0x6F, children: [
+            TLV(tag: 0x84, value: CommandAPDU.ppseName),
+            TLV(tag: 0xA5, children: [TLV(tag: 0xBF0C, children: [TLV(tag: 0x61, children: [
+                TLV(tag: 0x4F, value: [UInt8](hex: "A0000000041010")!), TLV(tag: 0x87, value: [0x01])])])]),
+        ])
+        let fci = TLV(tag: 0x6F, children: [TLV(tag: 0x84, value: [UInt8](hex: "A0000000041010")!), TLV(tag: 0xA5, children: [])])
+        let record = TLV(tag: 0x70, children: [
+            TLV(tag: 0x5A, value: [UInt8](hex: "5413330089020011")!), TLV(tag: 0x5F24, value: [UInt8](hex: "291231")!),
+            TLV(tag: 0x5F34, value: [0x01]), TLV(tag: 0x8C, value: [UInt8](hex: "9F02069F1A0295055F2A029A039C019F3704")!),
+            TLV(tag: 0x9F51, value: [UInt8](hex: "9F02069F3704")!),
+        ])
+        return [
+            ScriptedExchange("00A404000E325041592E5359532E444446303100", Hex.encode(ppse.encoded) + "9000"),  // SELECT PPSE
+            ScriptedExchange("00A4040007A000000004101000", Hex.encode(fci.encoded) + "9000"),                  // SELECT AID
+            ScriptedExchange("80A8000002830000", "8006" + "0880" + "08010100" + "9000"),                       // GPO: AIP 0880, AFL
+            ScriptedExchange("00B2010C00", Hex.encode(record.encoded) + "9000"),                               // READ RECORD 1/1
+        ]
+    }
+
+    /// Book C-2 v2.10 S9.5-S9.15 and S456.43-S456.48: the card lost during GENERATE AC leaves a torn record (End
+    /// Application, Start B, "present card again"); at the next tap of the same card RECOVER AC is sent with the
+    /// recorded DRDOL related data (9F02 ‖ 9F37 of the torn transaction) and its answer finishes the transaction.
+    /// A RECOVER AC that fails gives up the record and GENERATE AC follows.
+    func testBookC2_S456_43_TornTransactionIsRecoveredWithRecoverAC() async throws {
+        let ep = EntryPoint(configuration: TerminalConfiguration(), keys: try CAKeyStore.bundled(includeTestKeys: true), risk: RiskManager())
+        let txn = TransactionParameters(amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!, unpredictableNumber: [UInt8](hex: "0A0B0C0D")!)
+        let pre = try XCTUnwrap(ep.preProcess(txn))
+        // Tap 1: GENERATE AC (ARQC) — the card leaves.
+        let lost = ScriptedChannel(Self.mastercardWithDRDOL() + [ScriptedExchange(command: [UInt8](hex: "80AE8000")!, error: .cardRemoved)],
+                                   matching: .replay)
+        let torn = await ep.process(card: lost, transaction: txn, combinations: pre)
+        XCTAssertEqual(torn.kind, .tryAgain, torn.reason ?? "")
+        XCTAssertEqual(torn.start, .b)
+        XCTAssertEqual(torn.parameterSet.status, .endApplication)
+        XCTAssertEqual(torn.uiRequestOnRestart?.message, .presentCardAgain)
+        let logged = await ep.tornTransactions.count
+        XCTAssertEqual(logged, 1)
+        // Tap 2: RECOVER AC with DRDOL related data 000000001234 ‖ 0A0B0C0D; the card answers the torn ARQC.
+        let again = ScriptedChannel(Self.mastercardWithDRDOL() + [
+            ScriptedExchange("80D000000A0000000012340A0B0C0D00", "7714" + "9F270180" + "9F36020007" + "9F2608" + "1122334455667788" + "9000"),
+        ], matching: .replay)
+        let recovered = await ep.process(card: again, transaction: txn, combinations: pre)
+        XCTAssertEqual(recovered.kind, .onlineRequest, recovered.reason ?? "")
+        XCTAssertEqual(recovered.cryptogram?.value, [UInt8](hex: "1122334455667788")!)
+        let sent = await again.received
+        XCTAssertTrue(sent.contains { Hex.encode($0) == "80D000000A0000000012340A0B0C0D00" }, "RECOVER AC with the DRDOL related data")
+        XCTAssertFalse(sent.contains { $0.count > 1 && $0[1] == 0xAE }, "no new GENERATE AC")
+        let left = await ep.tornTransactions.count
+        XCTAssertEqual(left, 0)
+        // A torn record whose RECOVER AC fails is given up: GENERATE AC follows.
+        _ = await ep.process(card: ScriptedChannel(Self.mastercardWithDRDOL() + [ScriptedExchange(command: [UInt8](hex: "80AE8000")!, error: .cardRemoved)],
+                                                   matching: .replay), transaction: txn, combinations: pre)
+        let refused = ScriptedChannel(Self.mastercardWithDRDOL() + [
+            ScriptedExchange("80D000000A0000000012340A0B0C0D00", "6A88"),
+            ScriptedExchange("80AE8000", "7714" + "9F270180" + "9F36020008" + "9F2608" + "8877665544332211" + "9000"),
+        ], matching: .replay)
+        let fresh = await ep.process(card: refused, transaction: txn, combinations: pre)
+        XCTAssertEqual(fresh.kind, .onlineRequest, fresh.reason ?? "")
+        XCTAssertEqual(fresh.cryptogram?.value, [UInt8](hex: "8877665544332211")!)
+        let none = await ep.tornTransactions.count
+        XCTAssertEqual(none, 0)
+    }
+
     // MARK: Hostile data elements
 
     /// Book 3 Annex A / Book C-3 Annex A: every card data object is checked against its length and format when it

@@ -368,6 +368,27 @@ final class PreProcessingTests: XCTestCase {
 }
 
 final class TerminalProcessingTests: XCTestCase {
+    /// Book 3 v4.4 §10.7 by terminal type (Book 4 Annex A1): an online-only terminal (x1, x4) asks for an ARQC
+    /// whatever the online codes say, unless denial applies; offline-only (x3, x6) decides with the default codes.
+    func testBook3_10_7_TerminalActionAnalysisByTerminalType() {
+        let z: [UInt8] = [0, 0, 0, 0, 0]
+        let clean = TerminalVerificationResults()
+        for type: UInt8 in [0x21, 0x24, 0x11] {
+            XCTAssertEqual(TerminalActionAnalysis.decide(tvr: clean, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z,
+                                                         iacDefault: z, terminalType: TerminalType(type)), .arqc, Hex.encode([type]))
+        }
+        for type: UInt8 in [0x22, 0x25] {
+            XCTAssertEqual(TerminalActionAnalysis.decide(tvr: clean, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z,
+                                                         iacDefault: z, terminalType: TerminalType(type)), .tc, Hex.encode([type]))
+        }
+        var tvr = TerminalVerificationResults()
+        tvr.set(.cardOnExceptionFile)
+        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: [0x10, 0, 0, 0, 0], tacOnline: z, tacDefault: z, iacDenial: z,
+                                                     iacOnline: z, iacDefault: z, terminalType: TerminalType(0x21)), .aac, "denial first")
+        XCTAssertFalse(TerminalType(0x26).canGoOnline)
+        XCTAssertTrue(TerminalType(0x26).offlineOnly)
+    }
+
     func testTerminalActionAnalysis() {
         var tvr = TerminalVerificationResults()
         let z: [UInt8] = [0, 0, 0, 0, 0]

@@ -8,11 +8,15 @@ public struct EntryPoint: Sendable {
     public let configuration: TerminalConfiguration
     public let keys: CAKeyStore
     public let risk: RiskManager
+    /// Book C-2 torn transaction log, kept across taps for as long as this Entry Point lives.
+    public let tornTransactions: TornTransactionLog
 
-    public init(configuration: TerminalConfiguration, keys: CAKeyStore, risk: RiskManager) {
+    public init(configuration: TerminalConfiguration, keys: CAKeyStore, risk: RiskManager,
+                tornTransactions: TornTransactionLog = TornTransactionLog()) {
         self.configuration = configuration
         self.keys = keys
         self.risk = risk
+        self.tornTransactions = tornTransactions
     }
 
     /// Start A, Book B §3.1: pre-processing. Nil when no combination is allowed for this transaction, in which
@@ -77,6 +81,7 @@ public struct EntryPoint: Sendable {
             }
             var session = KernelSession(transport: transport, candidate: c, fci: fci, configuration: configuration,
                                         transaction: txn, keys: keys, risk: risk, overrides: overrides, restarted: restarted)
+            session.tornTransactions = tornTransactions
             session.timingChecks = timingChecks
             var outcome = await kernel(session)
             if outcome.kind == .selectNext {

@@ -150,7 +150,8 @@ public struct ErrorIndication: Sendable, Equatable {
 
 extension Outcome {
     /// Book A §6.2: the Outcome Parameter Set of this outcome. "See phone" is carried as the status the kernel
-    /// used for it (`bookStatus`: End Application in C-2, Try Again in C-3) with the See Phone message.
+    /// used for it (`bookStatus`: End Application in C-2, Try Again in C-3) with the See Phone message; a C-2 torn
+    /// transaction is End Application with a restart at Start B.
     public var parameterSet: OutcomeParameterSet {
         let status: OutcomeParameterSet.Status
         switch kind {
@@ -160,7 +161,7 @@ extension Outcome {
         case .endApplication: status = .endApplication
         case .selectNext: status = .selectNext
         case .tryAnotherInterface: status = .tryAnotherInterface
-        case .tryAgain: status = .tryAgain
+        case .tryAgain: status = bookStatus ?? .tryAgain
         case .seePhone: status = bookStatus ?? .endApplication
         }
         return OutcomeParameterSet(status: status, start: start, cvm: cvm,

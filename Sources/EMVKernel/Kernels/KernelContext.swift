@@ -17,6 +17,8 @@ public struct KernelSession: Sendable {
     public let restarted: Bool
     /// False when replaying a recorded trace: wall-clock checks (relay resistance timing) mean nothing then.
     public var timingChecks: Bool = true
+    /// Book C-2 torn transaction log (Entry Point's, shared across taps).
+    public var tornTransactions = TornTransactionLog()
 
     public var application: ApplicationConfiguration { candidate.combination.application }
     public var indicators: PreProcessingIndicators { candidate.combination.indicators }
@@ -53,6 +55,9 @@ public enum KernelFailure: Error, Equatable, Sendable, CustomStringConvertible {
     case parsing(String)
     /// The card answered with a status the kernel cannot continue from (L2 STATUS BYTES → End Application).
     case status(String, StatusWord)
+    /// Book C-2 S9.5-S9.15: the card was lost during GENERATE AC and the transaction went into the torn transaction
+    /// log → End Application with a restart at Start B ("present card again"); RECOVER AC at the next tap.
+    case torn(String)
 
     public var description: String {
         switch self {
@@ -61,6 +66,7 @@ public enum KernelFailure: Error, Equatable, Sendable, CustomStringConvertible {
         case .cardDataMissing(let s): return "card data missing: \(s)"
         case .parsing(let s): return "parsing error: \(s)"
         case .status(let s, let sw): return "\(s): \(sw)"
+        case .torn(let s): return "card lost during GENERATE AC (\(s)); torn transaction recorded, to be recovered at the next tap"
         }
     }
 
@@ -78,14 +84,16 @@ public enum KernelFailure: Error, Equatable, Sendable, CustomStringConvertible {
         case .cardDataMissing: return ErrorIndication(l2: .cardDataMissing, messageOnError: .insertSwipeOrTryAnotherCard)
         case .parsing: return ErrorIndication(l2: .parsingError, messageOnError: .insertSwipeOrTryAnotherCard)
         case .status(_, let sw): return ErrorIndication(l2: .statusBytes, statusWord: sw.rawValue, messageOnError: .insertSwipeOrTryAnotherCard)
+        case .torn: return ErrorIndication(l1: .timeOutError, messageOnError: .presentCardAgain)
         }
     }
 
     public var outcome: Outcome {
         var o: Outcome
         switch self {
-        case .communication:
+        case .communication, .torn:
             o = Outcome(.tryAgain, reason: description)
+            if case .torn = self { o.bookStatus = .endApplication }
             o.start = .b
             o.uiRequestOnOutcome = UIRequest(.presentCardAgain, .readyToRead)
             o.uiRequestOnRestart = UIRequest(.presentCardAgain, .readyToRead)

@@ -193,8 +193,29 @@ public enum KernelC2 {
         guard let cdol1 = try? DataObjectList(parsing: store[0x8C]!) else { throw .cardData("malformed CDOL1") }
         let cdolData = cdol1.build(context: .c2) { store[$0] }
         let requestCDA = cdaPossible && (requested != .aac || cdaOverAAC)
-        let request: CommandAPDU.CryptogramRequest = requested == .arqc ? .arqc : requested == .tc ? .tc : .aac
-        let genac = try await KernelSteps.send(s, .generateAC(request, cda: requestCDA, cdolData: cdolData))
+
+        // The cryptogram: RECOVER AC for a torn transaction of this card (S456.43-S456.48), else GENERATE AC.
+        var pending = Pending(store: store, pdolData: pdolData, cdolData: cdolData, staticData: staticBytes,
+                              requested: requested, requestCDA: requestCDA, cvm: cvm, tvr: tvr)
+        let genac: ResponseAPDU
+        if let recovered = try await recoverTornTransaction(s, pan: pan, current: pending) {
+            (genac, pending) = recovered
+        } else {
+            genac = try await generateAC(s, pan: pan, pending: pending)
+        }
+        return try await judge(s, genac: genac, pending: pending, pan: pan, rrp: rrp, cdaSelected: cdaSelected)
+    }
+
+    /// The answer to GENERATE AC (or RECOVER AC) judged against what was asked: the CID against the request, "see
+    /// phone", CDA, then the outcome.
+    static func judge(_ s: KernelSession, genac: ResponseAPDU, pending: Pending, pan: String, rrp: RelayResistanceResult?,
+                      cdaSelected: Bool) async throws(KernelFailure) -> Outcome {
+        var store = pending.store
+        var tvr = pending.tvr
+        let cvm = pending.cvm
+        let requested = pending.requested
+        let requestCDA = pending.requestCDA
+        let (pdolData, cdolData, staticBytes) = (pending.pdolData, pending.cdolData, pending.staticData)
         guard genac.status.isSuccess else { throw .status("GENERATE AC", genac.status) }
         guard let ac = try? TLVParser.parseOne(genac.data) else { throw .parsing("GENERATE AC response is not one TLV object") }
 
@@ -295,6 +316,75 @@ public enum KernelC2 {
         outcome.dataRecord = DataRecord.build(store, tags: DataRecord.c2Tags)
         outcome.discretionaryData = DataRecord.build(store, tags: [0x9F5D, 0x9F42, 0x9F50, 0x9F6E, 0xDF4B])
         return outcome
+    }
+
+    /// What GENERATE AC was sent with, so its answer can be judged — for this transaction or a recovered torn one.
+    struct Pending: Sendable {
+        var store: TLVStore
+        var pdolData: [UInt8]
+        var cdolData: [UInt8]
+        var staticData: [UInt8]
+        var requested: ApplicationCryptogram.Kind
+        var requestCDA: Bool
+        var cvm: CardholderVerification.Result
+        var tvr: TerminalVerificationResults
+    }
+
+    /// Book C-2 Annex A: Max Number of Torn Transaction Log Records (DF811D, default 2) and Max Lifetime of a Torn
+    /// Transaction Log Record (DF811C, seconds, default 300).
+    static func tornLimits(_ store: TLVStore) -> (records: Int, lifetime: Duration) {
+        let records = Int(store[0xDF811D]?.first ?? 2)
+        let seconds = store[0xDF811C].flatMap { $0.count == 2 ? Int($0[0]) << 8 | Int($0[1]) : nil } ?? 300
+        return (records, .seconds(seconds))
+    }
+
+    /// GENERATE AC. When the card is lost during it and the card has a DRDOL (9F51), the transaction is recorded in
+    /// the torn transaction log (S9.5-S9.15) and the outcome asks for the card again (End Application, Start B).
+    static func generateAC(_ s: KernelSession, pan: String, pending p: Pending) async throws(KernelFailure) -> ResponseAPDU {
+        let request: CommandAPDU.CryptogramRequest = p.requested == .arqc ? .arqc : p.requested == .tc ? .tc : .aac
+        do {
+            return try await KernelSteps.send(s, .generateAC(request, cda: p.requestCDA, cdolData: p.cdolData))
+        } catch {
+            guard case .communication = error, let drdolBytes = p.store[0x9F51], let drdol = try? DataObjectList(parsing: drdolBytes),
+                  !pan.isEmpty else { throw error }
+            let limits = tornLimits(p.store)
+            guard limits.records > 0 else { throw error }
+            let drdolData = drdol.build(context: .c2) { p.store[$0] }
+            await s.tornTransactions.add(.init(pan: pan, panSequenceNumber: p.store[0x5F34], drdolRelatedData: drdolData, store: p.store,
+                                               pdolData: p.pdolData, cdolData: p.cdolData, staticData: p.staticData,
+                                               requested: p.requested, requestCDA: p.requestCDA, cvm: p.cvm, tvr: p.tvr,
+                                               created: ContinuousClock.now), max: limits.records)
+            throw .torn(error.description)
+        }
+    }
+
+    /// S456.43-S456.48: with a DRDOL and a torn record of this card (same PAN and PAN sequence number, for the same
+    /// amount and currency: tapd recovers a torn transaction only for the sale it belonged to), RECOVER AC with the
+    /// recorded DRDOL related data. A successful answer finishes the torn transaction with its own data; any other
+    /// status gives up the record and the kernel sends GENERATE AC (S10.7-S10.8). Losing the card again keeps it.
+    static func recoverTornTransaction(_ s: KernelSession, pan: String, current: Pending) async throws(KernelFailure)
+        -> (ResponseAPDU, Pending)? {
+        guard current.store[0x9F51] != nil, !pan.isEmpty else { return nil }
+        let limits = tornLimits(current.store)
+        guard limits.records > 0,
+              let torn = await s.tornTransactions.take(pan: pan, panSequenceNumber: current.store[0x5F34], lifetime: limits.lifetime) else {
+            return nil
+        }
+        guard torn.store[0x9F02] == current.store[0x9F02], torn.store[0x5F2A] == current.store[0x5F2A] else { return nil }
+        let answer: ResponseAPDU
+        do {
+            answer = try await KernelSteps.send(s, .recoverAC(drdolData: torn.drdolRelatedData))
+        } catch {
+            if case .communication = error { await s.tornTransactions.add(torn, max: limits.records) }
+            throw error
+        }
+        guard answer.status.isSuccess else { return nil }
+        var recovered = Pending(store: torn.store, pdolData: torn.pdolData, cdolData: torn.cdolData, staticData: torn.staticData,
+                                requested: torn.requested, requestCDA: torn.requestCDA, cvm: torn.cvm, tvr: torn.tvr)
+        // Card data read at this tap that the torn transaction had not (nothing, for the same card) stay out: the
+        // torn transaction is finished as it was.
+        recovered.store[0xDF8113] = torn.drdolRelatedData
+        return (answer, recovered)
     }
 
     /// Terminal CVM capability above the CVM required limit (DF8118), from the reader's abilities.
