@@ -87,7 +87,13 @@ public final class Journal: Sendable {
         db = try DatabasePool(path: path, configuration: config)
         self.key = key
         self.path = path
-        try Self.migrator.migrate(db)
+        do {
+            try Self.migrator.migrate(db)
+        } catch {
+            // Another process (tapctl, a test, a second tapd refused later by its lock) may have applied the same
+            // migration between our look at the applied list and our ALTER TABLE; the second pass sees it applied.
+            try Self.migrator.migrate(db)
+        }
     }
 
     /// A date as GRDB stores it ("yyyy-MM-dd HH:mm:ss.SSS", UTC), made here: GRDB's own encoder goes through
