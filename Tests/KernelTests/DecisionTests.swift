@@ -265,6 +265,12 @@ final class DecisionTests: XCTestCase {
             XCTAssertEqual(o.kind, .endApplication, name)
             XCTAssertEqual(o.errorIndication.l2, .cardDataError, name)
         }
+        // A malformed presentational object (a one-character cardholder name) is left out, not a failure.
+        let name = try await run(Self.visaSelection() + [
+            Self.gpo(ttq: "22804000", amount: "000000001234", answer: Self.qvsdcAnswer(extra: [TLV(tag: 0x5F20, value: [0x2F])])),
+        ], amount: 1234)
+        XCTAssertEqual(name.kind, .onlineRequest)
+        XCTAssertNil(name.transactionData[0x5F20])
         // A zero-length object counts as absent (Book 3 §5.2): an empty CTQ is no CTQ.
         let empty = try await run(Self.visaSelection() + [
             Self.gpo(ttq: "22804000", amount: "000000001234", answer: Self.qvsdcAnswer(extra: [TLV(tag: 0x9F6C, value: [])])),

@@ -180,27 +180,38 @@ enum KernelSteps {
     /// which real cards repeat in their records, and terminal data a card echoes.
     static func addCardData(_ objects: [TLV], into store: inout TLVStore, session: KernelSession,
                             context: KernelContext) throws(KernelFailure) {
-        try checkCardData(objects, context: context)
+        let kept = try checkCardData(objects, context: context)
         let fciTags = Set(session.fciPrimitiveTags)
-        let repeated = store.add(objects).filter { !isTerminalTag($0) && !fciTags.contains($0) }
+        let repeated = store.add(kept).filter { !isTerminalTag($0) && !fciTags.contains($0) }
         if let t = repeated.first { throw .cardData("tag \(t.hex) appears more than once in the card's data") }
     }
 
+    /// Data objects only shown to people (names, labels, language, URLs, track discretionary data): no decision
+    /// reads them, so a malformed one is left out rather than failing a genuine card over a cosmetic field (phones
+    /// have been seen with a one-character cardholder name).
+    static let presentational: Set<Tag> = [0x5F20, 0x9F0B, 0x50, 0x9F12, 0x5F2D, 0x5F50, 0x9F11, 0x56, 0x9F1F, 0x9F20, 0x5F53,
+                                           0x5F54, 0x5F55, 0x5F56]
+
     /// Every data object from a card is checked against the data dictionary before the kernel keeps it (Book 3
     /// Annex A lengths and formats; Book C-2 Annex A; Book C-3 Annex A): a wrong length or a numeric field that
-    /// holds other than digits is a card data error. A zero-length primitive counts as absent (Book 3 §5.2) and
-    /// objects the dictionary does not know are kept as they came.
-    static func checkCardData(_ objects: [TLV], context: KernelContext) throws(KernelFailure) {
+    /// holds other than digits is a card data error — except a presentational object, which is left out. A
+    /// zero-length primitive counts as absent (Book 3 §5.2) and objects the dictionary does not know are kept as
+    /// they came. Returns the objects to keep.
+    @discardableResult
+    static func checkCardData(_ objects: [TLV], context: KernelContext) throws(KernelFailure) -> [TLV] {
+        var kept: [TLV] = []
         for o in objects {
             if !o.children.isEmpty || o.tag.isConstructed {
-                try checkCardData(o.children, context: context)
+                kept.append(contentsOf: try checkCardData(o.children, context: context))
                 continue
             }
             if o.value.isEmpty { continue }
-            guard let e = DataDictionary.element(o.tag, context: context), e.source == .card else { continue }
-            if let problem = e.problem(with: o.value) {
+            if let e = DataDictionary.element(o.tag, context: context), e.source == .card, let problem = e.problem(with: o.value) {
+                if presentational.contains(o.tag) { continue }
                 throw .cardData("\(e.name) (\(o.tag.hex)): \(problem)")
             }
+            kept.append(o)
         }
+        return kept
     }
 }

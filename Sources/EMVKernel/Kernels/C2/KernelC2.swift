@@ -53,8 +53,7 @@ public enum KernelC2 {
             if store[0xDF8117] == nil { store[0xDF8117] = [caps[0]] }
             if store[0xDF811F] == nil { store[0xDF811F] = [caps[2]] }
         }
-        try KernelSteps.checkCardData(s.fci.children, context: .c2)
-        store.add(s.fci.children)
+        store.add(try KernelSteps.checkCardData(s.fci.children, context: .c2))
         let limits = Limits(app, store)
         let amount = s.transaction.amount
         // S456.30-S456.33: the CVM Capability in force — DF8118 above the CVM required limit, DF8119 at or below it.

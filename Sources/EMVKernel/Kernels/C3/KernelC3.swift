@@ -12,8 +12,7 @@ public enum KernelC3 {
 
     static func process(_ s: KernelSession) async throws(KernelFailure) -> Outcome {
         var store = s.terminalStore()
-        try KernelSteps.checkCardData(s.fci.children, context: .c3)
-        store.add(s.fci.children)
+        store.add(try KernelSteps.checkCardData(s.fci.children, context: .c3))
 
         // Book C-3 §5.2.1: qVSDC needs a PDOL that asks for the TTQ; without it this combination cannot run.
         guard let pdolTLV = s.fci.first(0x9F38), let pdol = try? DataObjectList(parsing: pdolTLV.value),
