@@ -142,13 +142,19 @@ public enum KernelC2 {
         let securityCDA = capabilities.count == 3 && capabilities[2] & 0x08 != 0
         let cdaSelected = aip[0] & 0x01 != 0 && securityCDA
         var staticBytes: [UInt8] = []
+        // Why CDA cannot be done, found before GENERATE AC (it is then not asked for; the TVR says why).
+        var cdaPreFailure: ODAFailure? = nil
         if cdaSelected {
             switch staticData.finish(sdaTagList: store[0x9F4A], aip: aip) {
             case .success(let b): staticBytes = b
-            case .failure: tvr.set(.cdaFailed)
+            case .failure(let f): tvr.set(.cdaFailed); cdaPreFailure = f
             }
-            if let idx = store[0x8F]?.first, s.keys.key(rid: s.rid, index: idx) == nil { tvr.set(.cdaFailed) }
-            for t: Tag in [0x8F, 0x90, 0x9F32, 0x9F46, 0x9F47] where store[t] == nil { tvr.set(.iccDataMissing); tvr.set(.cdaFailed) }
+            if let idx = store[0x8F]?.first, s.keys.key(rid: s.rid, index: idx) == nil {
+                tvr.set(.cdaFailed); cdaPreFailure = cdaPreFailure ?? .unknownCAKey(rid: s.rid, index: idx)
+            }
+            for t: Tag in [0x8F, 0x90, 0x9F32, 0x9F46, 0x9F47] where store[t] == nil {
+                tvr.set(.iccDataMissing); tvr.set(.cdaFailed); cdaPreFailure = cdaPreFailure ?? .missingData(t)
+            }
         } else {
             tvr.set(.odaNotPerformed)
         }
@@ -202,13 +208,13 @@ public enum KernelC2 {
         } else {
             genac = try await generateAC(s, pan: pan, pending: pending)
         }
-        return try await judge(s, genac: genac, pending: pending, pan: pan, rrp: rrp, cdaSelected: cdaSelected)
+        return try await judge(s, genac: genac, pending: pending, pan: pan, rrp: rrp, cdaPreFailure: cdaPreFailure)
     }
 
     /// The answer to GENERATE AC (or RECOVER AC) judged against what was asked: the CID against the request, "see
     /// phone", CDA, then the outcome.
     static func judge(_ s: KernelSession, genac: ResponseAPDU, pending: Pending, pan: String, rrp: RelayResistanceResult?,
-                      cdaSelected: Bool) async throws(KernelFailure) -> Outcome {
+                      cdaPreFailure: ODAFailure?) async throws(KernelFailure) -> Outcome {
         var store = pending.store
         var tvr = pending.tvr
         let cvm = pending.cvm
@@ -279,8 +285,9 @@ public enum KernelC2 {
                 if let c = r.cryptogram { cryptogramValue = c; store[0x9F26] = c } else { cryptogramValue = []; store[0x9F26] = nil }
                 oda = r
             }
-        } else if cdaSelected {
-            oda = ODAResult(method: .cda, failure: .missingData(0x9F4B))
+        } else if let cdaPreFailure {
+            // CDA was selected but could not be asked for: reported as failed with the reason (CA key, data missing).
+            oda = ODAResult(method: .cda, failure: cdaPreFailure)
         }
         oda?.apply(to: &tvr)
 
