@@ -16,6 +16,8 @@ public struct CardProfile: Sendable {
         case stopsAnswering(ins: UInt8)
         /// The GPO response carries a length that overruns the data.
         case malformedGPOResponse
+        /// A relay attacker's card: relay resistance is answered but its values are not signed in CDA.
+        case unsignedRelayResistance
     }
 
     public var name: String

@@ -192,7 +192,7 @@ public final class VirtualCard: CardChannel {
             let pdolData = await state.pdolData
             let tdhc = Digest.sha1(pdolData + c.data + objects.encoded)
             var dynamic = [0x08] + secureRandomBytes(8) + [cid] + ac + tdhc
-            if let rrp = await state.relayResistance { dynamic += rrp }
+            if let rrp = await state.relayResistance, profile.fault != .unsignedRelayResistance { dynamic += rrp }
             var sdad = try pki.icc.signedDynamicData(iccDynamicData: dynamic, terminalDynamicData: t[0x9F37] ?? [])
             if profile.fault == .tamperedSignature { sdad[sdad.count / 2] ^= 0x5A }
             objects.append(TLV(tag: 0x9F4B, value: sdad))

@@ -129,6 +129,13 @@ public enum DataDictionary {
         return list.first(where: { $0.kernel == .c3 }) ?? list.first
     }
 
+    /// The entry that holds in `context` only: the kernel's own meaning or the general one, never another kernel's
+    /// (card data are checked against this, so a Visa card's tag is never judged by its Mastercard meaning).
+    public static func strictElement(_ tag: Tag, context: KernelContext) -> DataElement? {
+        guard let list = index[tag] else { return nil }
+        return list.first(where: { $0.kernel == context }) ?? list.first(where: { $0.kernel == nil })
+    }
+
     /// Whether the meaning of `tag` depends on the kernel.
     public static func isContextSpecific(_ tag: Tag) -> Bool {
         (index[tag]?.count ?? 0) > 1

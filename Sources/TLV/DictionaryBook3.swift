@@ -43,7 +43,7 @@ extension DataDictionary {
         DataElement(0x8A, "Authorisation Response Code", .an, 2...2, .issuer, kind: .text),
         DataElement(0x8C, "Card Risk Management Data Object List 1 (CDOL1)", .b, 0...252, .card, templates: [0x70, 0x77], kind: .dol),
         DataElement(0x8D, "Card Risk Management Data Object List 2 (CDOL2)", .b, 0...252, .card, templates: [0x70, 0x77], kind: .dol),
-        DataElement(0x8E, "Cardholder Verification Method (CVM) List", .b, 10...252, .card, templates: [0x70, 0x77], kind: .cvmList),
+        DataElement(0x8E, "Cardholder Verification Method (CVM) List", .b, 8...252, .card, templates: [0x70, 0x77], kind: .cvmList),
         DataElement(0x8F, "Certification Authority Public Key Index", .b, 1...1, .card, templates: [0x70, 0x77]),
         DataElement(0x90, "Issuer Public Key Certificate", .b, 0...248, .card, templates: [0x70, 0x77]),
         DataElement(0x91, "Issuer Authentication Data", .b, 8...16, .issuer),

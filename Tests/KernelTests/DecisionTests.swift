@@ -5,6 +5,7 @@ import XCTest
 import TLV
 import APDU
 @testable import EMVKernel
+import Simulators
 
 final class DecisionTests: XCTestCase {
     static let aid = "A0000000031010"
@@ -57,8 +58,8 @@ final class DecisionTests: XCTestCase {
 
     // MARK: Book C-3
 
-    /// Book C-3 v2.10 §5.4.3.2: without a CID the cryptogram type is IAD byte 5 b6–b5 (the VIS CVR's byte 2).
-    func testBookC3_5_4_3_2_CryptogramTypeFromIADByte5WhenTheCIDIsAbsent() async throws {
+    /// Book C-3 v2.10 §5.4.3.1: without a CID the cryptogram type is IAD byte 5 b6–b5 (the VIS CVR's byte 2).
+    func testBookC3_5_4_3_1_CryptogramTypeFromIADByte5WhenTheCIDIsAbsent() async throws {
         let cases: [(cvrByte2: String, outcome: OutcomeKind, kind: ApplicationCryptogram.Kind)] = [
             ("A0", .onlineRequest, .arqc), ("20", .onlineRequest, .arqc), ("80", .declined, .aac), ("00", .declined, .aac)]
         for c in cases {
@@ -77,9 +78,9 @@ final class DecisionTests: XCTestCase {
         }
     }
 
-    /// Book C-3 v2.10 §5.4.3.1: a TC while the reader set "online cryptogram required" (TTQ byte 2 b8) is never
+    /// Book C-3 v2.10 §5.4.3.2: a TC while the reader set "online cryptogram required" (TTQ byte 2 b8) is never
     /// approved offline — it is sent online.
-    func testBookC3_5_4_3_1_TCUnderOnlineCryptogramRequiredIsNeverApprovedOffline() async throws {
+    func testBookC3_5_4_3_2_TCUnderOnlineCryptogramRequiredIsNeverApprovedOffline() async throws {
         let o = try await run(Self.visaSelection() + [
             Self.gpo(ttq: "22804000", amount: "000000001234", answer: Self.qvsdcAnswer(cid: "40")),
         ], amount: 1234)
@@ -139,6 +140,25 @@ final class DecisionTests: XCTestCase {
         XCTAssertEqual(other.kind, .declined, other.reason ?? "")
     }
 
+    /// Book C-3 v2.10 §5.5.1.3: cash on a card whose AUC does not allow it here is declined, or sent to the contact
+    /// interface when the CTQ asks (byte 1 b3) and the reader has one.
+    func testBookC3_5_5_1_3_CashMustBeAllowedByTheUsageControl() {
+        var store = TLVStore()
+        store[0x9F07] = [0x3F, 0x00]; store[0x9C] = [0x01]; store[0x5F28] = [0x02, 0x76]; store[0x9F1A] = [0x02, 0x76]
+        XCTAssertEqual(KernelC3.usage(store, ctq: nil), .notAllowed("cash", switchInterface: false))
+        XCTAssertEqual(KernelC3.usage(store, ctq: CardTransactionQualifiers([0x04, 0x00])), .notAllowed("cash", switchInterface: true))
+        store[0x9F07] = [0x80, 0x00]
+        XCTAssertEqual(KernelC3.usage(store, ctq: nil), .allowed, "domestic cash allowed")
+        store[0x9F1A] = [0x08, 0x26]
+        XCTAssertEqual(KernelC3.usage(store, ctq: nil), .notAllowed("cash", switchInterface: false), "international cash not allowed")
+        store[0x9C] = [0x00]
+        XCTAssertEqual(KernelC3.usage(store, ctq: nil), .allowed, "a purchase is not restricted here")
+        let ttq = TerminalTransactionQualifiers([0x32, 0x00, 0x40, 0x00])
+        let o = KernelC3.offlineDecision(Outcome(.declined), oda: ODAResult(method: .fdda, failure: nil), expired: false, onException: false,
+                                         cvm: .success(.noCVM), ctq: nil, ttq: ttq, usage: .notAllowed("cash", switchInterface: true))
+        XCTAssertEqual(o.kind, .tryAnotherInterface)
+    }
+
     /// Book C-3 v2.10 §5.5.1.1: an absent Application Expiration Date counts as expired for an offline approval;
     /// the CTQ (byte 1 b4) decides between going online and declining.
     func testBookC3_5_5_1_1_MissingExpiryDateCountsAsExpired() {
@@ -153,7 +173,12 @@ final class DecisionTests: XCTestCase {
         let approved = KernelC3.offlineDecision(Outcome(.declined), oda: passed, expired: false, onException: false,
                                                 cvm: .success(.noCVM), ctq: nil, ttq: ttq)
         XCTAssertEqual(approved.kind, .approved)
-        // No ODA, no offline approval (Book C-3 §5.3).
+        // No ODA, no offline approval (Book C-3 §5.6).
+        // Restrictions come before fDDA (§5.5 then §5.6): expired with fDDA failed and only "online if ODA fails" set
+        // is a decline, not an online request.
+        let order = KernelC3.offlineDecision(Outcome(.declined), oda: ODAResult(method: .fdda, failure: .atcMismatch), expired: true,
+                                             onException: false, cvm: .success(.noCVM), ctq: CardTransactionQualifiers([0x20, 0x00]), ttq: ttq)
+        XCTAssertEqual(order.kind, .declined)
         let noODA = KernelC3.offlineDecision(Outcome(.declined), oda: nil, expired: false, onException: false,
                                              cvm: .success(.noCVM), ctq: nil, ttq: ttq)
         XCTAssertEqual(noODA.kind, .declined)
@@ -242,6 +267,49 @@ final class DecisionTests: XCTestCase {
         XCTAssertEqual(fresh.cryptogram?.value, [UInt8](hex: "8877665544332211")!)
         let none = await ep.tornTransactions.count
         XCTAssertEqual(none, 0)
+    }
+
+    /// Book C-2 v2.10 S910.74-S910.75: an AAC on a purchase is Declined when the reader has no contact interface or
+    /// the device is a phone (Third Party Data 9F6E, device type not "00"), and Try Another Interface when a plastic
+    /// card could be inserted instead.
+    func testBookC2_S910_74_AACOutcomeByInterfaceAndDevice() async throws {
+        let aac = ScriptedExchange("80AE8000", "7714" + "9F270100" + "9F36020009" + "9F2608" + "0102030405060708" + "9000")
+        func tap(_ config: TerminalConfiguration, extra: [ScriptedExchange] = []) async throws -> Outcome {
+            let ep = EntryPoint(configuration: config, keys: try CAKeyStore.bundled(includeTestKeys: true), risk: RiskManager())
+            let txn = TransactionParameters(amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!, unpredictableNumber: [1, 2, 3, 4])
+            return await ep.process(card: ScriptedChannel(Self.mastercardWithDRDOL() + extra + [aac], matching: .replay),
+                                    transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)))
+        }
+        let noContact = try await tap(TerminalConfiguration())
+        XCTAssertEqual(noContact.kind, .declined, noContact.reason ?? "")
+        var contact = TerminalConfiguration()
+        contact.supportsContactInterface = true
+        let plastic = try await tap(contact)
+        XCTAssertEqual(plastic.kind, .tryAnotherInterface, plastic.reason ?? "")
+        XCTAssertTrue(KernelC2.isMobileDevice([UInt8](hex: "08260000" + "3031")!), "device type 01: a phone")
+        XCTAssertFalse(KernelC2.isMobileDevice([UInt8](hex: "08260000" + "3030")!), "device type 00: a card")
+        XCTAssertFalse(KernelC2.isMobileDevice([UInt8](hex: "08268000" + "3031")!), "no device type when the identifier's b16 is set")
+    }
+
+    /// Book C-2 S910.3.1 / S910.4.1: after relay resistance the CDA signature must carry the relay resistance values;
+    /// a card whose signature verifies but leaves them out (a relay that answered ERRD itself) fails CDA.
+    func testBookC2_S910_3_RelayResistanceValuesMustBeSigned() async throws {
+        var p = CardProfile.mastercardCard()
+        p.fault = .unsignedRelayResistance
+        let o = try await Harness.tap(try VirtualCard(p), amount: 1234).outcome
+        XCTAssertEqual(o.kind, .endApplication, o.reason ?? "")
+        XCTAssertEqual(o.errorIndication.l2, .camFailed)
+        XCTAssertNil(o.cryptogram)
+    }
+
+    /// Book C-2 S456.26-S456.27: an SDA Tag List holding anything but 82 ends the transaction, CARD DATA ERROR.
+    func testBookC2_S456_26_SDATagListOtherThanAIPIsACardDataError() async throws {
+        let card = InterceptingChannel(try VirtualCard(.mastercardCard())) { c, r in
+            c[1] == 0xB2 && c[2] == 2 && c[3] == 0x14 ? replacing(0x9F4A, with: [0x82, 0x5A], in: r) : r
+        }
+        let o = try await Harness.tap(card, amount: 1234).outcome
+        XCTAssertEqual(o.kind, .endApplication, o.reason ?? "")
+        XCTAssertEqual(o.errorIndication.l2, .cardDataError)
     }
 
     // MARK: Hostile data elements

@@ -37,7 +37,7 @@ final class PublicRecordingTests: XCTestCase {
     static let expectations: [String: Expectation] = [
         "hf_visa_apple_ecp.trace": Expectation(
             outcome: "see_phone", oda: "not_performed",
-            ops: "7010F0F0D0F0FF00", why: "GPO answered 6986: Book C-3 §5.2.2 (GPO status 6986) — Try Again at Start B with 'See Phone'"),
+            ops: "7010F0F0D0F0FF00", why: "GPO answered 6986: Book C-3 (GPO status 6986) — Try Again at Start B with 'See Phone'"),
         "hf_visa_apple_normal.trace": Expectation(
             outcome: "try_again", oda: "not_performed",
             ops: "7010F0F0D0F0FF00", errorIndication: "020000000021",
@@ -45,8 +45,8 @@ final class PublicRecordingTests: XCTestCase {
                 + "Book C-3: Try Again at Start B, 'Present card again'"),
         "hf_visa_apple_transit_bypass.trace": Expectation(
             outcome: "online_request", oda: "ok", odaMethod: "fDDA", cryptogram: "ARQC", cvm: "no_cvm",
-            ops: "30F0F000B0F0FF00", why: "CID 80 (ARQC) → Online Request (Book C-3 §5.4.3). The recorded TTQ 33804000 sets byte 1 b1 (ODA for "
-                + "online authorisations), so fDDA runs (Book C-3 §5.3): the SDAD recovers as format 95 with the Visa "
+            ops: "30F0F000B0F0FF00", why: "CID 80 (ARQC) → Online Request (Book C-3 §5.4.3.1). The recorded TTQ 33804000 sets byte 1 b1 (ODA for "
+                + "online authorisations), so fDDA runs (Book C-3 §5.6): the SDAD recovers as format 95 with the Visa "
                 + "production key 08 chain and its hash over 9F37‖9F02‖5F2A‖9F69 (version 01) matches; TTQ byte 2 b7 "
                 + "clear and CTQ 0000: no CVM (Book C-3 §5.7.1)"),
         "mock-visa-online.json": Expectation(
@@ -56,7 +56,7 @@ final class PublicRecordingTests: XCTestCase {
         "mock-visa-offline.json": Expectation(
             outcome: "approved", oda: "ok", odaMethod: "fDDA", cryptogram: "TC", cvm: "no_cvm",
             ops: "10F0F000B0F0FF00", why: "no CID: the IAD 06011103 90… carries the CVR, whose byte 2 (IAD byte 5) b6-b5 = 01: TC (Book C-3 "
-                + "§5.4.3.2). TTQ 24004000 does not ask for an online cryptogram; fDDA over 9F37‖9F02‖5F2A‖9F69 "
+                + "§5.4.3.1). TTQ 24004000 does not ask for an online cryptogram; fDDA over 9F37‖9F02‖5F2A‖9F69 "
                 + "(version 01) verifies with the Visa test key 92; expiry 191231 is after 190819; no CVM asked "
                 + "(Book C-3 §5.7.1): approved offline"),
         "mock-msc-ms-mode.json": Expectation(
@@ -99,10 +99,10 @@ final class PublicRecordingTests: XCTestCase {
         }
     }
 
-    /// Book C-3 §5.3: fDDA for an ARQC only when the reader does ODA for online authorisations (TTQ byte 1 b1). The
+    /// Book C-3 §5.6: fDDA for an ARQC only when the reader does ODA for online authorisations (TTQ byte 1 b1). The
     /// same genuine phone answer replayed with b1 clear goes online without ODA (the TTQ is not in the signed data,
     /// Book C-3 Annex C Table C-1, so the card's answer stays valid).
-    func testBookC3_5_3_NoFDDAForOnlineWithoutTTQByte1Bit1() async throws {
+    func testBookC3_5_6_NoFDDAForOnlineWithoutTTQByte1Bit1() async throws {
         let file = try Self.load("hf_visa_apple_transit_bypass.trace", extra: ["9F66": "32804000"])
         let r = try await ReplayRunner.run(file)
         XCTAssertEqual(r.outcome, "online_request")

@@ -86,7 +86,8 @@ final class StepTests: XCTestCase {
             c[1] == 0xA8 ? replacing(0x9F10, with: [0x1F, 0x4A, 0x63, 0x60, 0xA0] + [UInt8](repeating: 0, count: 27), in: removing(0x9F27, from: r)) : r
         }
         XCTAssertEqual(noCID.kind, .onlineRequest, noCID.reason ?? "")
-        XCTAssertEqual(noCID.transactionData[0x9F27], [0x80])
+        XCTAssertNil(noCID.transactionData[0x9F27], "a CID read from the IAD is not sent to the acquirer as if the card had sent it")
+        XCTAssertEqual(noCID.cryptogram?.kind, .arqc)
         // No CID and an IAD too short to say: End Application, never a guess.
         let short = try await tap(.visaCard()) { c, r in
             c[1] == 0xA8 ? replacing(0x9F10, with: [0x06, 0x01, 0x12], in: removing(0x9F27, from: r)) : r

@@ -206,7 +206,7 @@ enum KernelSteps {
                 continue
             }
             if o.value.isEmpty { continue }
-            if let e = DataDictionary.element(o.tag, context: context), e.source == .card, let problem = e.problem(with: o.value) {
+            if let e = DataDictionary.strictElement(o.tag, context: context), e.source == .card, let problem = e.problem(with: o.value) {
                 if presentational.contains(o.tag) { continue }
                 throw .cardData("\(e.name) (\(o.tag.hex)): \(problem)")
             }

@@ -68,7 +68,7 @@ public enum KernelC2 {
 
         let (_, pdolData) = try KernelSteps.pdolData(s, store, context: .c2)
         let gpo = try await KernelSteps.send(s, .getProcessingOptions(pdolData: pdolData))
-        // Book C-2 State 3 (S3.9-S3.10): a GPO status other than 9000 → Select Next, L2 STATUS BYTES.
+        // Book C-2 State 3 (S3.8-S3.9): a GPO status other than 9000 → Select Next, L2 STATUS BYTES.
         guard gpo.status.isSuccess else {
             var o = Outcome(.selectNext, reason: "GET PROCESSING OPTIONS answered \(gpo.status)")
             o.start = .c
@@ -131,7 +131,7 @@ public enum KernelC2 {
             o.errorIndication = ErrorIndication(l2: .maxLimitExceeded)
             return o
         }
-        // S456.21: the data every EMV mode transaction needs.
+        // S456.16-S456.17: the data every EMV mode transaction needs.
         for t: Tag in [0x5A, 0x5F24, 0x8C] where store[t] == nil {
             throw .cardDataMissing("mandatory \(DataDictionary.element(t)?.name ?? t.hex) (\(t.hex)) missing")
         }
@@ -147,6 +147,12 @@ public enum KernelC2 {
         if cdaSelected {
             switch staticData.finish(sdaTagList: store[0x9F4A], aip: aip) {
             case .success(let b): staticBytes = b
+            case .failure(.sdaTagListInvalid):
+                // S456.26-S456.27: an SDA Tag List with anything but 82 → End Application, CARD DATA ERROR.
+                throw .cardData("the Static Data Authentication Tag List holds a tag other than 82")
+            case .failure(.staticDataRecordNotTemplate70(let sfi, let record)):
+                // S456.27.1-S456.27.2: a record for ODA that is not a 70 template → End Application, CARD DATA ERROR.
+                throw .cardData("record \(record) of SFI \(sfi) used for ODA is not a 70 template")
             case .failure(let f): tvr.set(.cdaFailed); cdaPreFailure = f
             }
             if let idx = store[0x8F]?.first, s.keys.key(rid: s.rid, index: idx) == nil {
@@ -245,40 +251,28 @@ public enum KernelC2 {
             throw .cardData("GENERATE AC response template \(ac.tag.hex)")
         }
         guard let kind = ApplicationCryptogram.kind(fromCID: cid) else { throw .cardData("CID \(Hex.encode([cid])) is RFU") }
-        // S9.23 (Book 3 §9.3): the card may return the cryptogram asked for or a lower one, never a higher one — a TC
+        // S9.23 (Book 3 §6.5.5, GENERATE AC): the card may return the cryptogram asked for or a lower one, never a higher one — a TC
         // only when a TC was asked for, an ARQC when a TC or an ARQC was, an AAC always.
         guard kind.isAllowedAnswer(to: requested) else {
             throw .cardData("the card returned \(kind.rawValue) to a request for \(requested.rawValue)")
         }
 
-        // A phone that wants its user first answers AAC and says so in the POS Cardholder Interaction Information
-        // (S11.111-S11.113, DF4B & 00030F ≠ 0): End Application, restart at Start B, with the message the Phone
-        // Message Table (DF8131) gives for that PCII.
-        if kind == .aac, let pcii = store[0xDF4B], PhoneMessageTable.asksForCardholder(pcii) {
-            let table = store[0xDF8131].flatMap { PhoneMessageTable(bytes: $0) } ?? .default
-            let (message, status) = table.message(for: pcii)
-            var o = Outcome(.seePhone, reason: "the device asks the cardholder to look at it (POS Cardholder Interaction Information)")
-            o.bookStatus = .endApplication
-            o.start = .b
-            o.uiRequestOnOutcome = UIRequest(message, status, holdTimeMilliseconds: 1300)
-            o.uiRequestOnRestart = UIRequest(.presentCard, .readyToRead)
-            o.maskedPAN = CardDataMask.pan(pan)
-            return o
-        }
-
         var oda: ODAResult? = nil
         if requestCDA {
             if kind == .aac && store[0x9F4B] == nil {
-                // An AAC may come without a signature (S910.x): nothing to verify, the card declined.
+                // An AAC may come without a signature: nothing to verify, the card declined (S910.46 applies to a
+                // signature that is there and fails).
                 oda = nil
             } else {
                 let un = store[0x9F37] ?? []
                 var r = OfflineDataAuthenticator(keys: s.keys, transactionDate: s.transaction.date)
                     .performCDA(rid: s.rid, data: store, staticData: staticBytes, pdolData: pdolData, cdolData: cdolData,
                                 generateACResponse: genac.data, un: un)
-                // With relay resistance the card signs the RRP values after the hash code; when present they must match.
-                if r.succeeded, let rrp, let signed = r.cdaTrailingData, !signed.isEmpty, !signed.starts(with: rrp.signedFields) {
-                    r = ODAResult(method: .cda, failure: .dynamicDataInvalid("relay resistance values differ from the ones exchanged"))
+                // S910.3.1 / S910.4.1: after relay resistance the ICC Dynamic Data must carry the RRP values (terminal and
+                // device entropy, min and max processing times, estimated transmission time) exactly as exchanged —
+                // absent or different values are a CDA failure (a relay that answered ERRD itself).
+                if r.succeeded, let rrp, !(r.cdaTrailingData ?? []).starts(with: rrp.signedFields) {
+                    r = ODAResult(method: .cda, failure: .dynamicDataInvalid("the relay resistance values are not the ones exchanged"))
                 }
                 // With CDA the cryptogram exists only inside the signature (Book 2 §6.6.2): it becomes 9F26 for the
                 // online message; a signature that did not verify gives no cryptogram at all.
@@ -298,7 +292,7 @@ public enum KernelC2 {
         outcome.oda = oda
         outcome.cvmResults = cvm.cvmResults
         if requestCDA, let oda, !oda.succeeded {
-            // S910.7 / S910.46: CDA failed → End Application, L2 CAM FAILED; nothing the card signed is used.
+            // S910.46: CDA failed → End Application, L2 CAM FAILED; nothing the card signed is used.
             outcome.kind = .endApplication
             outcome.reason = "CDA failed: \(oda.failure!)"
             outcome.errorIndication = ErrorIndication(l2: .camFailed, messageOnError: .insertSwipeOrTryAnotherCard)
@@ -307,13 +301,43 @@ public enum KernelC2 {
             outcome.transactionData = store
             return outcome
         }
+        // S910.71-S910.73: a phone that wants its user first says so in the POS Cardholder Interaction Information
+        // (DF4B & 00030F ≠ 0), whatever the cryptogram: End Application, restart at Start B, with the message the
+        // Phone Message Table (DF8131) gives for that PCII.
+        if let pcii = store[0xDF4B], PhoneMessageTable.asksForCardholder(pcii) {
+            let table = store[0xDF8131].flatMap { PhoneMessageTable(bytes: $0) } ?? .default
+            let (message, status) = table.message(for: pcii)
+            var o = Outcome(.seePhone, reason: "the device asks the cardholder to look at it (POS Cardholder Interaction Information)")
+            o.bookStatus = .endApplication
+            o.start = .b
+            o.uiRequestOnOutcome = UIRequest(message, status, holdTimeMilliseconds: 1300)
+            o.uiRequestOnRestart = UIRequest(.presentCard, .readyToRead)
+            o.maskedPAN = CardDataMask.pan(pan)
+            o.oda = oda
+            return o
+        }
         switch kind {
         case .tc: outcome.kind = .approved; outcome.reason = "approved offline (TC, CDA verified)"
         case .arqc: outcome.kind = .onlineRequest; outcome.reason = "the card asks for online authorisation (ARQC)"
-        case .aac: outcome.kind = .declined; outcome.reason = "the card declined (AAC)"
+        case .aac:
+            // S910.74-S910.75: an AAC on a purchase, cash or cashback is Declined when the device is a phone (Third
+            // Party Data 9F6E) or the reader has no contact interface (9F33 byte 1 b6), else Try Another Interface;
+            // on other transaction types End Application.
+            let type = store[0x9C]?.first ?? 0x00
+            if [0x00, 0x01, 0x09, 0x17].contains(type) {
+                let caps = store[0x9F33] ?? []
+                let contact = caps.count == 3 && caps[0] & 0x20 != 0
+                if isMobileDevice(store[0x9F6E]) || !contact {
+                    outcome.kind = .declined; outcome.reason = "the card declined (AAC)"
+                } else {
+                    outcome.kind = .tryAnotherInterface; outcome.reason = "the card declined contactless (AAC): insert the card"
+                }
+            } else {
+                outcome.kind = .endApplication; outcome.reason = "the card answered AAC"
+            }
         }
-        outcome.cvm = outcome.kind == .declined ? .notApplicable : cvm.outcomeCVM
-        // S456.31 / CVM.x: a signature CVM asks for a receipt.
+        outcome.cvm = outcome.kind == .approved || outcome.kind == .onlineRequest ? cvm.outcomeCVM : .notApplicable
+        // A signature CVM asks for a receipt (Book C-2 CVM selection).
         outcome.receipt = outcome.cvm == .signature
         outcome.uiRequestOnOutcome = KernelC3.uiRequest(for: outcome)
         outcome.tvr = tvr
@@ -393,6 +417,13 @@ public enum KernelC2 {
         return (answer, recovered)
     }
 
+    /// Book C-2 Annex A 9F6E Third Party Data: country code (2), unique identifier (2), then — when the identifier's
+    /// b16 is 0 — the device type (2, an); a device type other than "00" (a card) is a mobile device.
+    static func isMobileDevice(_ thirdPartyData: [UInt8]?) -> Bool {
+        guard let t = thirdPartyData, t.count >= 6, t[2] & 0x80 == 0 else { return false }
+        return !(t[4] == 0x30 && t[5] == 0x30)
+    }
+
     /// Terminal CVM capability above the CVM required limit (DF8118), from the reader's abilities.
     static func cvmCapabilityRequired(_ c: TerminalConfiguration) -> UInt8 {
         (c.supportsOnlinePIN ? 0x40 : 0) | (c.supportsSignature ? 0x20 : 0)
@@ -400,7 +431,7 @@ public enum KernelC2 {
 }
 
 extension ApplicationCryptogram.Kind {
-    /// Book 3 §9.3 / Book C-2 S9.23: whether a card may answer a request for `requested` with this type (the one
+    /// Book 3 §6.5.5 / Book C-2 S9.23: whether a card may answer a request for `requested` with this type (the one
     /// asked for or a lower one: TC > ARQC > AAC).
     public func isAllowedAnswer(to requested: ApplicationCryptogram.Kind) -> Bool {
         switch (requested, self) {

@@ -1,5 +1,5 @@
 // Book C-2 v2.10 Annex A, DF8131: the Phone Message Table. When a phone's POS Cardholder Interaction Information
-// (DF4B) asks for the cardholder (PCII & 00030F ≠ 0, S9.x / S11.111) the kernel ends with Start B, and the first entry
+// (DF4B) asks for the cardholder (PCII & 00030F ≠ 0, S910.71-S910.73 and S11.111-S11.113) the kernel ends with Start B, and the first entry
 // whose mask and value match the PCII gives the message and status to show. Each entry is 8 bytes: PCII mask (3),
 // PCII value (3), message identifier (1), status (1).
 import TLV

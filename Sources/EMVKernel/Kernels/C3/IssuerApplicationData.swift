@@ -34,7 +34,7 @@ public struct VisaIssuerApplicationData: Sendable, Equatable {
         }
     }
 
-    /// Book C-3 v2.10 §5.4.3.2 (Req 5.4.3.2): without a CID the cryptogram type is in IAD byte 5 b6–b5 — the
+    /// Book C-3 v2.10 §5.4.3.1: without a CID the cryptogram type is in IAD byte 5 b6–b5 — the
     /// CVR's byte 2 in the VIS layout 06 DKI CVN 03 CVR… (the CVR counts its length byte 03 as byte 1) and the same
     /// byte in the 32-byte layout: 00 AAC, 01 TC, 10 ARQC; 11 is RFU (nil).
     public static func cryptogramKind(iad: [UInt8]) -> ApplicationCryptogram.Kind? {

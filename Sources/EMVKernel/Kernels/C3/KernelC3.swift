@@ -14,14 +14,14 @@ public enum KernelC3 {
         var store = s.terminalStore()
         store.add(try KernelSteps.checkCardData(s.fci.children, context: .c3))
 
-        // Book C-3 §5.2.1: qVSDC needs a PDOL that asks for the TTQ; without it this combination cannot run.
+        // Book C-3: qVSDC needs a PDOL that asks for the TTQ; without it this combination cannot run.
         guard let pdolTLV = s.fci.first(0x9F38), let pdol = try? DataObjectList(parsing: pdolTLV.value),
               pdol.entries.contains(where: { $0.tag == 0x9F66 }) else {
             return Outcome(.selectNext, reason: "no PDOL requesting the TTQ: not a qVSDC application")
         }
         let pdolData = pdol.build(context: .c3) { store[$0] }
 
-        // Book C-3 §5.2.2: GET PROCESSING OPTIONS and the status words it gives a meaning to.
+        // Book C-3: GET PROCESSING OPTIONS and the status words it gives a meaning to.
         let gpo = try await KernelSteps.send(s, .getProcessingOptions(pdolData: pdolData))
         switch gpo.status.rawValue {
         case 0x9000: break
@@ -49,7 +49,7 @@ public enum KernelC3 {
         guard let resp = try? TLVParser.parseOne(gpo.data) else { throw .parsing("GPO response is not one TLV object") }
         guard resp.tag == 0x77 else { throw .cardData("GPO response format \(resp.tag.hex): qVSDC needs format 2 (77)") }
         try KernelSteps.addCardData(resp.children, into: &store, session: s, context: .c3)
-        // Book C-3 §5.4.1: the data an online or offline qVSDC decision needs.
+        // Book C-3 §5.4.2.1: the data an online or offline qVSDC decision needs.
         for t: Tag in [0x82, 0x9F36, 0x9F26, 0x9F10] where store[t] == nil {
             throw .cardDataMissing("\(DataDictionary.element(t, context: .c3)?.name ?? t.hex) (\(t.hex)) missing from the GPO response")
         }
@@ -72,7 +72,7 @@ public enum KernelC3 {
         guard let pan = CardIdentity.pan(from: store) else {
             return KernelFailure.cardDataMissing("neither PAN (5A) nor Track 2 Equivalent Data (57) was returned").outcome
         }
-        // Book C-3 v2.10 §5.4.3.2: the CID, or without one IAD byte 5 b6–b5.
+        // Book C-3 v2.10 §5.4.3.1: the CID, or without one IAD byte 5 b6–b5.
         let kind: ApplicationCryptogram.Kind
         if let cid = store[0x9F27]?.first {
             guard let k = ApplicationCryptogram.kind(fromCID: cid) else { return KernelFailure.cardData("CID \(Hex.encode([cid])) is RFU").outcome }
@@ -84,12 +84,12 @@ public enum KernelC3 {
         }
         let cryptogram = ApplicationCryptogram(kind: kind, value: store[0x9F26] ?? [], atc: store[0x9F36] ?? [])
 
-        // Book C-3 §5.4.3.1: a TC while the reader asked for an online cryptogram (TTQ byte 2 b8: floor limit, status
+        // Book C-3 §5.4.3.2: a TC while the reader asked for an online cryptogram (TTQ byte 2 b8: floor limit, status
         // check, zero amount) is never approved offline; the transaction goes online with it.
         let offline = kind == .tc && !ttq.onlineCryptogramRequired
         let online = kind == .arqc || (kind == .tc && ttq.onlineCryptogramRequired)
 
-        // Book C-3 §5.3: fDDA for an offline approval, and for an online one when the reader does ODA for online
+        // Book C-3 §5.6: fDDA for an offline approval, and for an online one when the reader does ODA for online
         // authorisations (TTQ byte 1 b1).
         var oda: ODAResult? = nil
         if offline || (online && ttq.odaForOnlineSupported && store[0x9F4B] != nil) {
@@ -125,7 +125,8 @@ public enum KernelC3 {
             if online {
                 outcome = onlineDecision(outcome, ttq: ttq, cvm: cvm, tcWithOnlineRequired: kind == .tc)
             } else {
-                outcome = offlineDecision(outcome, oda: oda, expired: expired, onException: onException, cvm: cvm, ctq: ctq, ttq: ttq)
+                outcome = offlineDecision(outcome, oda: oda, expired: expired, onException: onException, cvm: cvm, ctq: ctq, ttq: ttq,
+                                          usage: usage(store, ctq: ctq))
             }
         }
         if case .success(let c) = cvm { outcome.cvm = c } else { outcome.cvm = .notApplicable }
@@ -135,8 +136,8 @@ public enum KernelC3 {
         outcome.tvr = tvr
         // The data for the acquirer keeps 95 as the card received it in the PDOL: the ARQC covers that value and the
         // issuer recomputes it from DE 55. The kernel's own view of the TVR travels in `outcome.tvr`.
-        var data = store
-        if data[0x9F27] == nil { data[0x9F27] = [kind == .arqc ? 0x80 : kind == .tc ? 0x40 : 0x00] }
+        // 9F27 goes to the acquirer only as the card sent it: a type read from the IAD stays the kernel's.
+        let data = store
         outcome.transactionData = data
         if outcome.kind == .approved || outcome.kind == .onlineRequest || outcome.kind == .declined {
             outcome.dataRecord = DataRecord.build(data, tags: DataRecord.c3Tags)
@@ -151,7 +152,7 @@ public enum KernelC3 {
                                tcWithOnlineRequired: Bool) -> Outcome {
         var o = base
         if ttq.offlineOnlyReader {
-            // Book C-3 §5.4.3: an offline-only reader cannot send an ARQC anywhere.
+            // An offline-only reader cannot send an ARQC anywhere.
             o.kind = ttq.contactSupported ? .tryAnotherInterface : .declined
             o.reason = "the card asks to go online but the reader is offline-only"
             return o
@@ -168,13 +169,38 @@ public enum KernelC3 {
         return o
     }
 
-    /// Book C-3 §5.5: offline approval only when fDDA passed, the application has not expired, the card is not on
-    /// the exception file and the CVM is met; the CTQ decides what happens otherwise.
+    /// Book C-3 v2.10: an offline approval (§5.9.1.1) only after the processing restrictions (§5.5.1: expiry,
+    /// exception file, cash and cashback usage) pass, fDDA passed (§5.6) and the CVM is met (§5.7) — in that order;
+    /// the CTQ decides what a failed step leads to (online, another interface, or a decline §5.9.1.2).
     static func offlineDecision(_ base: Outcome, oda: ODAResult?, expired: Bool, onException: Bool,
                                 cvm: Result<OutcomeCVM, CVMFailure>, ctq: CardTransactionQualifiers?,
-                                ttq: TerminalTransactionQualifiers) -> Outcome {
+                                ttq: TerminalTransactionQualifiers, usage: UsageRestriction = .allowed) -> Outcome {
         var o = base
         let canGoOnline = !ttq.offlineOnlyReader
+        // §5.5.1.1: expired, or no expiry date.
+        if expired {
+            if ctq?.goOnlineIfApplicationExpired == true && canGoOnline {
+                o.kind = .onlineRequest; o.reason = "application expired (or no expiry date); the card asks to go online"
+            } else {
+                o.kind = .declined; o.reason = "application expired (or no expiry date)"
+            }
+            return onlineCVM(o, cvm)
+        }
+        // §5.5.1.2: the terminal exception file.
+        if onException {
+            o.kind = .declined; o.reason = "card is on the terminal exception file"
+            return o
+        }
+        // §5.5.1.3-§5.5.1.4: cash and cashback must be allowed by the Application Usage Control.
+        if case .notAllowed(let what, let switchInterface) = usage {
+            if switchInterface && ttq.contactSupported {
+                o.kind = .tryAnotherInterface; o.reason = "\(what) is not allowed contactless for this card; the card asks for the contact interface"
+            } else {
+                o.kind = .declined; o.reason = "\(what) is not allowed for this card"
+            }
+            return o
+        }
+        // §5.6: fDDA.
         if oda?.succeeded != true {
             if ctq?.goOnlineIfODAFails == true && canGoOnline {
                 o.kind = .onlineRequest; o.reason = "fDDA \(oda == nil ? "not performed" : "failed"); the card asks to go online"
@@ -183,27 +209,14 @@ public enum KernelC3 {
             } else {
                 o.kind = .declined; o.reason = "offline approval refused: fDDA \(oda?.failure.map { "failed: \($0)" } ?? "not performed")"
             }
-            if o.kind == .onlineRequest, case .failure(let why) = cvm { o.kind = .declined; o.reason = why.text }
-            return o
+            return onlineCVM(o, cvm)
         }
-        if expired {
-            // Book C-3 §5.5.1.1.
-            if ctq?.goOnlineIfApplicationExpired == true && canGoOnline {
-                o.kind = .onlineRequest; o.reason = "application expired (or no expiry date); the card asks to go online"
-            } else {
-                o.kind = .declined; o.reason = "application expired (or no expiry date)"
-            }
-            return o
-        }
-        if onException {
-            o.kind = .declined; o.reason = "card is on the terminal exception file"
-            return o
-        }
+        // §5.7: the CVM.
         switch cvm {
         case .failure(let why):
             o.kind = .declined; o.reason = why.text
         case .success(.onlinePIN):
-            // Book C-3 §5.7.1.2: online PIN makes the transaction go online.
+            // §5.7.1.2: online PIN makes the transaction go online.
             if canGoOnline {
                 o.kind = .onlineRequest; o.reason = "the card asks for online PIN: the TC goes online"
             } else {
@@ -214,6 +227,35 @@ public enum KernelC3 {
             o.reason = "approved offline (TC, fDDA passed)"
         }
         return o
+    }
+
+    /// A decision that sends the transaction online still needs a CVM the reader can do (§5.7.1.3).
+    static func onlineCVM(_ o: Outcome, _ cvm: Result<OutcomeCVM, CVMFailure>) -> Outcome {
+        guard o.kind == .onlineRequest, case .failure(let why) = cvm else { return o }
+        var d = o
+        d.kind = .declined
+        d.reason = why.text
+        return d
+    }
+
+    /// Book C-3 §5.5.1.3-§5.5.1.4: whether the Application Usage Control allows cash or cashback here.
+    enum UsageRestriction: Equatable {
+        case allowed
+        case notAllowed(String, switchInterface: Bool)
+    }
+
+    /// Cash (9C 01) needs AUC byte 1 b8 (domestic) or b7 (international); cashback (09) AUC byte 2 b8 / b7. Domestic
+    /// means the Issuer Country Code (5F28) equals the terminal's (9F1A). Without an AUC nothing is restricted. The
+    /// CTQ's "switch interface for cash / cashback" (byte 1 b3 / b2) asks for the contact interface instead.
+    static func usage(_ store: TLVStore, ctq: CardTransactionQualifiers?) -> UsageRestriction {
+        guard let auc = store[0x9F07], auc.count == 2, let type = store[0x9C]?.first, type == 0x01 || type == 0x09 else { return .allowed }
+        let domestic = store[0x5F28] != nil && store[0x5F28] == store[0x9F1A]
+        if type == 0x01 {
+            let ok = domestic ? auc[0] & 0x80 != 0 : auc[0] & 0x40 != 0
+            return ok ? .allowed : .notAllowed("cash", switchInterface: (ctq?.bytes[0] ?? 0) & 0x04 != 0)
+        }
+        let ok = domestic ? auc[1] & 0x80 != 0 : auc[1] & 0x40 != 0
+        return ok ? .allowed : .notAllowed("cashback", switchInterface: (ctq?.bytes[0] ?? 0) & 0x02 != 0)
     }
 
     enum CVMFailure: Error, Equatable {
