@@ -380,9 +380,7 @@ public enum KernelC2 {
             let limits = tornLimits(p.store)
             guard limits.records > 0 else { throw error }
             let drdolData = drdol.build(context: .c2) { p.store[$0] }
-            await s.tornTransactions.add(.init(pan: pan, panSequenceNumber: p.store[0x5F34], drdolRelatedData: drdolData, store: p.store,
-                                               pdolData: p.pdolData, cdolData: p.cdolData, staticData: p.staticData,
-                                               requested: p.requested, requestCDA: p.requestCDA, cvm: p.cvm, tvr: p.tvr,
+            await s.tornTransactions.add(.init(pan: pan, panSequenceNumber: p.store[0x5F34], drdolRelatedData: drdolData, sent: p,
                                                created: ContinuousClock.now), max: limits.records)
             throw .torn(error.description)
         }
@@ -400,7 +398,7 @@ public enum KernelC2 {
               let torn = await s.tornTransactions.take(pan: pan, panSequenceNumber: current.store[0x5F34], lifetime: limits.lifetime) else {
             return nil
         }
-        guard torn.store[0x9F02] == current.store[0x9F02], torn.store[0x5F2A] == current.store[0x5F2A] else { return nil }
+        guard torn.sent.store[0x9F02] == current.store[0x9F02], torn.sent.store[0x5F2A] == current.store[0x5F2A] else { return nil }
         let answer: ResponseAPDU
         do {
             answer = try await KernelSteps.send(s, .recoverAC(drdolData: torn.drdolRelatedData))
@@ -409,10 +407,8 @@ public enum KernelC2 {
             throw error
         }
         guard answer.status.isSuccess else { return nil }
-        var recovered = Pending(store: torn.store, pdolData: torn.pdolData, cdolData: torn.cdolData, staticData: torn.staticData,
-                                requested: torn.requested, requestCDA: torn.requestCDA, cvm: torn.cvm, tvr: torn.tvr)
-        // Card data read at this tap that the torn transaction had not (nothing, for the same card) stay out: the
-        // torn transaction is finished as it was.
+        // The torn transaction is finished as it was sent, with its own terminal data.
+        var recovered = torn.sent
         recovered.store[0xDF8113] = torn.drdolRelatedData
         return (answer, recovered)
     }

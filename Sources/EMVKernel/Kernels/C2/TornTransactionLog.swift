@@ -13,14 +13,8 @@ public actor TornTransactionLog {
         let pan: String
         let panSequenceNumber: [UInt8]?
         let drdolRelatedData: [UInt8]
-        let store: TLVStore
-        let pdolData: [UInt8]
-        let cdolData: [UInt8]
-        let staticData: [UInt8]
-        let requested: ApplicationCryptogram.Kind
-        let requestCDA: Bool
-        let cvm: CardholderVerification.Result
-        let tvr: TerminalVerificationResults
+        /// What GENERATE AC was sent with.
+        let sent: KernelC2.Pending
         let created: ContinuousClock.Instant
     }
 
