@@ -98,6 +98,20 @@ public struct ApplicationConfiguration: Codable, Sendable, Equatable {
     /// Book B §3.1: the transaction types (9C: 00 purchase, 01 cash, 09 cashback, 20 refund) this combination is
     /// configured for; nil means all.
     public var transactionTypes: [UInt8]? = nil
+    /// Book B §3.1 (configuration per combination and transaction type): limits that differ for one transaction
+    /// type, keyed by the 9C value in hex ("00", "01", "09", "20"); what a type leaves out keeps the values above.
+    public var limitsByTransactionType: [String: TransactionTypeLimits]? = nil
+
+    /// This combination as configured for `type`: its per-type limits in place of the general ones.
+    public func resolved(for type: UInt8) -> ApplicationConfiguration {
+        guard let l = limitsByTransactionType?[Hex.encode([type])] else { return self }
+        var a = self
+        if let v = l.contactlessTransactionLimit { a.contactlessTransactionLimit = v }
+        if let v = l.contactlessTransactionLimitOnDeviceCVM { a.contactlessTransactionLimitOnDeviceCVM = v }
+        if let v = l.contactlessFloorLimit { a.contactlessFloorLimit = v }
+        if let v = l.cvmRequiredLimit { a.cvmRequiredLimit = v }
+        return a
+    }
 
     public init(aid: HexBytes, kernel: KernelID, label: String, contactlessTransactionLimit: UInt64? = nil,
                 contactlessTransactionLimitOnDeviceCVM: UInt64? = nil, contactlessFloorLimit: UInt64? = nil,
@@ -119,6 +133,7 @@ public struct ApplicationConfiguration: Codable, Sendable, Equatable {
         case aid, kernel, label, contactlessTransactionLimit, contactlessTransactionLimitOnDeviceCVM, contactlessFloorLimit
         case cvmRequiredLimit, statusCheckSupported, zeroAmountAllowed, ttq, tacDefault, tacDenial, tacOnline
         case applicationVersion, kernelConfiguration, relayResistance, extendedSelectionSupported, transactionTypes
+        case limitsByTransactionType
     }
 
     public init(from decoder: any Decoder) throws {
@@ -140,6 +155,22 @@ public struct ApplicationConfiguration: Codable, Sendable, Equatable {
         relayResistance = try c.decodeIfPresent(RelayResistanceConfiguration.self, forKey: .relayResistance)
         extendedSelectionSupported = try c.decodeIfPresent(Bool.self, forKey: .extendedSelectionSupported) ?? false
         transactionTypes = try c.decodeIfPresent([UInt8].self, forKey: .transactionTypes)
+        limitsByTransactionType = try c.decodeIfPresent([String: TransactionTypeLimits].self, forKey: .limitsByTransactionType)
+    }
+}
+
+/// Book B §3.1: the reader limits of one combination for one transaction type (minor units).
+public struct TransactionTypeLimits: Codable, Sendable, Equatable {
+    public var contactlessTransactionLimit: UInt64?
+    public var contactlessTransactionLimitOnDeviceCVM: UInt64?
+    public var contactlessFloorLimit: UInt64?
+    public var cvmRequiredLimit: UInt64?
+    public init(contactlessTransactionLimit: UInt64? = nil, contactlessTransactionLimitOnDeviceCVM: UInt64? = nil,
+                contactlessFloorLimit: UInt64? = nil, cvmRequiredLimit: UInt64? = nil) {
+        self.contactlessTransactionLimit = contactlessTransactionLimit
+        self.contactlessTransactionLimitOnDeviceCVM = contactlessTransactionLimitOnDeviceCVM
+        self.contactlessFloorLimit = contactlessFloorLimit
+        self.cvmRequiredLimit = cvmRequiredLimit
     }
 }
 
@@ -269,6 +300,18 @@ public struct TerminalConfiguration: Codable, Sendable {
         if supportsOnlinePIN { t[0] |= 0x04 }
         if supportsSignature { t[0] |= 0x02 }
         return t
+    }
+
+    /// Book 4 Annex A3 (9F40 byte 1: b8 cash, b7 goods, b6 services, b5 cashback): whether the terminal says it does
+    /// this transaction type, so the 9F40 it sends and the transactions it runs never disagree. Refunds have no bit.
+    public func additionalCapabilitiesAllow(_ type: UInt8) -> Bool {
+        guard let b = additionalTerminalCapabilities.bytes.first else { return true }
+        switch type {
+        case 0x00: return b & 0x60 != 0
+        case 0x01: return b & 0x80 != 0
+        case 0x09: return b & 0x10 != 0
+        default: return true
+        }
     }
 
     /// The terminal-supplied data objects that do not change per transaction.

@@ -288,6 +288,21 @@ final class EntryPointTests: XCTestCase {
         XCTAssertTrue(refund.allSatisfy { $0.indicators.contactlessApplicationNotAllowed })
         let purchase = PreProcessing.run(purchaseOnly, TransactionParameters(amount: 100, date: Harness.date))
         XCTAssertFalse(purchase.allSatisfy { $0.indicators.contactlessApplicationNotAllowed })
+        // Limits per transaction type: a cashback combination with a CVM limit of 10.00 instead of 50.00.
+        var perType = TerminalConfiguration()
+        perType.additionalTerminalCapabilities = "7000F0A001"                    // goods, services, cashback
+        perType.applications[0].limitsByTransactionType = ["09": TransactionTypeLimits(cvmRequiredLimit: 1000)]
+        let cashback = PreProcessing.run(perType, TransactionParameters(amount: 2000, type: .purchaseWithCashback, date: Harness.date))
+        XCTAssertTrue(cashback[0].indicators.cvmRequiredLimitExceeded)
+        XCTAssertEqual(cashback[0].application.cvmRequiredLimit, 1000)
+        let normal = PreProcessing.run(perType, TransactionParameters(amount: 2000, date: Harness.date))
+        XCTAssertFalse(normal[0].indicators.cvmRequiredLimitExceeded)
+        // 9F40 agrees: the default terminal (goods and services) does not run cash or cashback contactless.
+        let cash = PreProcessing.run(TerminalConfiguration(), TransactionParameters(amount: 2000, type: .cash, date: Harness.date))
+        XCTAssertTrue(cash.allSatisfy { $0.indicators.contactlessApplicationNotAllowed })
+        let json = #"{"applications":[{"aid":"A0000000031010","kernel":3,"label":"Visa","limitsByTransactionType":{"01":{"contactlessTransactionLimit":20000}}}]}"#
+        let loaded = try! TerminalConfiguration.load(json: Data(json.utf8))
+        XCTAssertEqual(loaded.applications[0].resolved(for: 0x01).contactlessTransactionLimit, 20000)
     }
 
     func testCandidatesByPriorityAndSelectNextOnSelectFailure() {

@@ -23,7 +23,9 @@ public enum PreProcessing {
     /// Book B §3.1.1.1–§3.1.1.13. Returns the combinations with their indicators; all of them "not allowed"
     /// means the transaction cannot be done contactless (Outcome Try Another Interface, §3.1.1.13).
     public static func run(_ config: TerminalConfiguration, _ txn: TransactionParameters) -> [PreProcessedCombination] {
-        config.applications.map { app in
+        config.applications.map { configured in
+            // Book B §3.1: the combination as configured for this transaction type.
+            let app = configured.resolved(for: txn.type.rawValue)
             var ind = PreProcessingIndicators()
             // §3.1.1.1: copy the configured TTQ with byte 2 b8 (online cryptogram required) and b7 (CVM required) clear.
             // The TTQ's reader bits agree with the configuration (Book C-3 Annex A; the issue of capabilities that agree).
@@ -34,6 +36,8 @@ public enum PreProcessing {
             if app.statusCheckSupported, amount == pow10(config.currencyExponent) { ind.statusCheckRequested = true }
             // §3.1: a combination configured for other transaction types is not allowed for this one.
             if let types = app.transactionTypes, !types.contains(txn.type.rawValue) { ind.contactlessApplicationNotAllowed = true }
+            // A transaction type the terminal's Additional Terminal Capabilities (9F40) deny is not run either.
+            if !config.additionalCapabilitiesAllow(txn.type.rawValue) { ind.contactlessApplicationNotAllowed = true }
             // §3.1.1.3–4: zero amount — not allowed when the combination says so, and on an offline-only reader
             // (which could only approve it offline, while a zero amount asks for an online cryptogram).
             if amount == 0 {
