@@ -316,7 +316,7 @@ public struct TerminalConfiguration: Codable, Sendable {
 
     /// The terminal-supplied data objects that do not change per transaction.
     public func terminalData(for app: ApplicationConfiguration) -> TLVStore {
-        var t = TLVStore()
+        var t = TLVStore(capacity: 112)
         t[0x9F1A] = BCD.encode(UInt64(countryCode), bytes: 2)
         t[0x5F2A] = BCD.encode(UInt64(currencyCode), bytes: 2)
         t[0x5F36] = BCD.encode(UInt64(currencyExponent), bytes: 1)

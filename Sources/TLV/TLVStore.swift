@@ -8,6 +8,12 @@ public struct TLVStore: Sendable {
 
     public init() {}
 
+    /// A store with room for `capacity` objects (a transaction holds 60–100), so it is not regrown as it fills.
+    public init(capacity: Int) {
+        values.reserveCapacity(capacity)
+        order.reserveCapacity(capacity)
+    }
+
     public subscript(tag: Tag) -> [UInt8]? {
         get { values[tag] }
         set {

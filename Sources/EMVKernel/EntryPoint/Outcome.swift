@@ -124,11 +124,15 @@ public struct Outcome: Sendable {
     /// The Outcome Parameter Set status the kernel's book gives a "see phone" outcome (C-2: End Application;
     /// C-3: Try Again). Nil for every other outcome.
     public var bookStatus: OutcomeParameterSet.Status?
+    /// The tags of the Data Record and of the Discretionary Data, taken from `transactionData` when asked for (the
+    /// kernel path builds no TLVs it may never need).
+    public var dataRecordTags: [Tag] = []
+    public var discretionaryDataTags: [Tag] = []
     /// Book C-2 Annex A FF8105 / Book C-3: the data record the kernel hands over for authorisation and clearing
     /// (card data included: never logged).
-    public var dataRecord: [TLV] = []
+    public var dataRecord: [TLV] { dataRecordTags.compactMap { t in transactionData[t].map { TLV(tag: t, value: $0) } } }
     /// Book C-2 Annex A FF8106: the kernel's discretionary data (besides the Error Indication, added on output).
-    public var discretionaryData: [TLV] = []
+    public var discretionaryData: [TLV] { discretionaryDataTags.compactMap { t in transactionData[t].map { TLV(tag: t, value: $0) } } }
 
     public init(_ kind: OutcomeKind, reason: String? = nil) {
         self.kind = kind

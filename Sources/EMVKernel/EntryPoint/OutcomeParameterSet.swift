@@ -167,7 +167,7 @@ extension Outcome {
         return OutcomeParameterSet(status: status, start: start, cvm: cvm,
                                    uiRequestOnOutcomePresent: uiRequestOnOutcome != nil,
                                    uiRequestOnRestartPresent: uiRequestOnRestart != nil,
-                                   dataRecordPresent: !dataRecord.isEmpty, discretionaryDataPresent: true,
+                                   dataRecordPresent: dataRecordTags.contains { transactionData[$0] != nil }, discretionaryDataPresent: true,
                                    receipt: receipt)
     }
 

@@ -199,19 +199,31 @@ enum KernelSteps {
     /// they came. Returns the objects to keep.
     @discardableResult
     static func checkCardData(_ objects: [TLV], context: KernelContext) throws(KernelFailure) -> [TLV] {
-        var kept: [TLV] = []
+        var dropped: Set<Tag> = []
+        try scan(objects, context: context, dropped: &dropped)
+        // Nearly always nothing is dropped: the objects are kept as they came, without a copy.
+        return dropped.isEmpty ? objects : filtered(objects, dropping: dropped)
+    }
+
+    private static func scan(_ objects: [TLV], context: KernelContext, dropped: inout Set<Tag>) throws(KernelFailure) {
         for o in objects {
             if !o.children.isEmpty || o.tag.isConstructed {
-                kept.append(contentsOf: try checkCardData(o.children, context: context))
+                try scan(o.children, context: context, dropped: &dropped)
                 continue
             }
             if o.value.isEmpty { continue }
             if let e = DataDictionary.strictElement(o.tag, context: context), e.source == .card, let problem = e.problem(with: o.value) {
-                if presentational.contains(o.tag) { continue }
+                if presentational.contains(o.tag) { dropped.insert(o.tag); continue }
                 throw .cardData("\(e.name) (\(o.tag.hex)): \(problem)")
             }
-            kept.append(o)
         }
-        return kept
+    }
+
+    /// The primitives of `objects` without the malformed presentational ones (flattened, as the store keeps them).
+    private static func filtered(_ objects: [TLV], dropping tags: Set<Tag>) -> [TLV] {
+        objects.flatMap { o -> [TLV] in
+            if !o.children.isEmpty || o.tag.isConstructed { return filtered(o.children, dropping: tags) }
+            return tags.contains(o.tag) ? [] : [o]
+        }
     }
 }

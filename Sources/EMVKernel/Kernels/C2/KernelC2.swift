@@ -343,8 +343,8 @@ public enum KernelC2 {
         outcome.tvr = tvr
         // 95 stays as sent in CDOL1: the cryptogram covers that value (the kernel's later view is `outcome.tvr`).
         outcome.transactionData = store
-        outcome.dataRecord = DataRecord.build(store, tags: DataRecord.c2Tags)
-        outcome.discretionaryData = DataRecord.build(store, tags: [0x9F5D, 0x9F42, 0x9F50, 0x9F6E, 0xDF4B])
+        outcome.dataRecordTags = DataRecord.c2Tags
+        outcome.discretionaryDataTags = [0x9F5D, 0x9F42, 0x9F50, 0x9F6E, 0xDF4B]
         return outcome
     }
 

@@ -140,9 +140,9 @@ public enum KernelC3 {
         let data = store
         outcome.transactionData = data
         if outcome.kind == .approved || outcome.kind == .onlineRequest || outcome.kind == .declined {
-            outcome.dataRecord = DataRecord.build(data, tags: DataRecord.c3Tags)
+            outcome.dataRecordTags = DataRecord.c3Tags
         }
-        outcome.discretionaryData = DataRecord.build(data, tags: [0x9F5D, 0x9F6E])
+        outcome.discretionaryDataTags = [0x9F5D, 0x9F6E]
         return outcome
     }
 
@@ -375,7 +375,8 @@ public enum CardIdentity {
     }
 }
 
-/// The Data Record (FF8105) a kernel hands over: the named objects the transaction holds, in order.
+/// The Data Record (FF8105) a kernel hands over: the named objects the transaction holds, in order (read from the
+/// outcome's transaction data when output).
 enum DataRecord {
     /// Book C-3 Annex A / the online authorisation data of a qVSDC transaction.
     static let c3Tags: [Tag] = [0x9F02, 0x9F03, 0x9F26, 0x5F24, 0x82, 0x50, 0x5A, 0x5F34, 0x57, 0x9F10, 0x9F27, 0x9F36,
@@ -386,7 +387,4 @@ enum DataRecord {
                                 0x9F09, 0x9F27, 0x9F34, 0x9F1E, 0x9F10, 0x9F33, 0x9F1A, 0x9F35, 0x57, 0x9F53, 0x95, 0x9A, 0x9C,
                                 0x9F37, 0x5F2A, 0x9F6E, 0x9F7C, 0x5F28, 0x9F40, 0x9F21]
 
-    static func build(_ store: TLVStore, tags: [Tag]) -> [TLV] {
-        tags.compactMap { t in store[t].map { TLV(tag: t, value: $0) } }
-    }
 }
