@@ -52,6 +52,13 @@ public enum RecordedTerminal {
         return out
     }
 
+    /// `data(from:)` as a replay file's "terminal" section (tag hex → value hex).
+    public static func overrides(from exchanges: [ReplayFile.Exchange]) -> [String: String] {
+        var out: [String: String] = [:]
+        for (tag, value) in data(from: exchanges) { out[tag.hex] = Hex.encode(value) }
+        return out
+    }
+
     static func isTerminalInput(_ tag: Tag) -> Bool {
         guard !computedByKernel.contains(tag), let e = DataDictionary.element(tag) else { return false }
         return e.source == .terminal
@@ -88,8 +95,7 @@ public struct MockTranscript: Decodable, Sendable {
     /// random number, then whatever the recorded GPO and GENERATE AC commands carried.
     public func replayFile(description: String?) throws -> ReplayFile {
         let exchanges = apdus.map { ReplayFile.Exchange(command: $0.cmd, response: $0.resp) }
-        var terminal: [String: String] = [:]
-        for (tag, value) in RecordedTerminal.data(from: exchanges) { terminal[tag.hex] = Hex.encode(value) }
+        var terminal = RecordedTerminal.overrides(from: exchanges)
         if let req = transactionRequest.flatMap({ [UInt8](hex: $0) }) {
             for o in TLVParser.parseLenient(req).objects where o.children.isEmpty { terminal[o.tag.hex] = Hex.encode(o.value) }
         }
@@ -109,9 +115,8 @@ extension ReplayFile {
         if Proxmark3Trace.looksLikeTrace(bytes) {
             let exchanges = Proxmark3Trace.exchanges(bytes)
             guard !exchanges.isEmpty else { throw Invalid(description: "the Proxmark3 trace holds no ISO 14443-4 exchange") }
-            var terminal: [String: String] = [:]
-            for (tag, value) in RecordedTerminal.data(from: exchanges) { terminal[tag.hex] = Hex.encode(value) }
-            return ReplayFile(description: name.map { "Proxmark3 trace \($0)" }, terminal: terminal, exchanges: exchanges)
+            return ReplayFile(description: name.map { "Proxmark3 trace \($0)" }, terminal: RecordedTerminal.overrides(from: exchanges),
+                              exchanges: exchanges)
         }
         if MockTranscript.matches(data) {
             let t: MockTranscript
