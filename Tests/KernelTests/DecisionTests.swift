@@ -176,7 +176,7 @@ final class DecisionTests: XCTestCase {
         // No ODA, no offline approval (Book C-3 §5.6).
         // Restrictions come before fDDA (§5.5 then §5.6): expired with fDDA failed and only "online if ODA fails" set
         // is a decline, not an online request.
-        let order = KernelC3.offlineDecision(Outcome(.declined), oda: ODAResult(method: .fdda, failure: .atcMismatch), expired: true,
+        let order = KernelC3.offlineDecision(Outcome(.declined), oda: ODAResult(method: .fdda, failure: .hashMismatch(.signedDynamicData)), expired: true,
                                              onException: false, cvm: .success(.noCVM), ctq: CardTransactionQualifiers([0x20, 0x00]), ttq: ttq)
         XCTAssertEqual(order.kind, .declined)
         let noODA = KernelC3.offlineDecision(Outcome(.declined), oda: nil, expired: false, onException: false,

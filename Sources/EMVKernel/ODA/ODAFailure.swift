@@ -34,7 +34,6 @@ public enum ODAFailure: Error, Equatable, Sendable, CustomStringConvertible {
     case sdaTagListInvalid
     case dynamicDataInvalid(String)
     case cryptogramInformationMismatch
-    case atcMismatch
     case unsupportedFDDAVersion(UInt8)
     case formatOneResponseWithCDA
     case cryptogramMissing
@@ -63,7 +62,6 @@ public enum ODAFailure: Error, Equatable, Sendable, CustomStringConvertible {
         case .sdaTagListInvalid: return "Static Data Authentication Tag List holds a tag other than 82"
         case .dynamicDataInvalid(let s): return "ICC dynamic data invalid: \(s)"
         case .cryptogramInformationMismatch: return "CID in the signature differs from the CID returned"
-        case .atcMismatch: return "ATC in the signature differs from the ATC returned"
         case .unsupportedFDDAVersion(let v): return "fDDA version \(Hex.encode([v])) not supported"
         case .formatOneResponseWithCDA: return "CDA requested but the GENERATE AC response is format 1"
         case .cryptogramMissing: return "no application cryptogram in the response"

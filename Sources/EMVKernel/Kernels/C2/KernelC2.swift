@@ -223,10 +223,6 @@ public enum KernelC2 {
                       cdaPreFailure: ODAFailure?) async throws(KernelFailure) -> Outcome {
         var store = pending.store
         var tvr = pending.tvr
-        let cvm = pending.cvm
-        let requested = pending.requested
-        let requestCDA = pending.requestCDA
-        let (pdolData, cdolData, staticBytes) = (pending.pdolData, pending.cdolData, pending.staticData)
         guard genac.status.isSuccess else { throw .status("GENERATE AC", genac.status) }
         guard let ac = try? TLVParser.parseOne(genac.data) else { throw .parsing("GENERATE AC response is not one TLV object") }
 
@@ -253,12 +249,12 @@ public enum KernelC2 {
         guard let kind = ApplicationCryptogram.kind(fromCID: cid) else { throw .cardData("CID \(Hex.encode([cid])) is RFU") }
         // S9.23 (Book 3 §6.5.5, GENERATE AC): the card may return the cryptogram asked for or a lower one, never a higher one — a TC
         // only when a TC was asked for, an ARQC when a TC or an ARQC was, an AAC always.
-        guard kind.isAllowedAnswer(to: requested) else {
-            throw .cardData("the card returned \(kind.rawValue) to a request for \(requested.rawValue)")
+        guard kind.isAllowedAnswer(to: pending.requested) else {
+            throw .cardData("the card returned \(kind.rawValue) to a request for \(pending.requested.rawValue)")
         }
 
         var oda: ODAResult? = nil
-        if requestCDA {
+        if pending.requestCDA {
             if kind == .aac && store[0x9F4B] == nil {
                 // An AAC may come without a signature: nothing to verify, the card declined (S910.46 applies to a
                 // signature that is there and fails).
@@ -266,7 +262,7 @@ public enum KernelC2 {
             } else {
                 let un = store[0x9F37] ?? []
                 var r = OfflineDataAuthenticator(keys: s.keys, transactionDate: s.transaction.date)
-                    .performCDA(rid: s.rid, data: store, staticData: staticBytes, pdolData: pdolData, cdolData: cdolData,
+                    .performCDA(rid: s.rid, data: store, staticData: pending.staticData, pdolData: pending.pdolData, cdolData: pending.cdolData,
                                 generateACResponse: genac.data, un: un)
                 // S910.3.1 / S910.4.1: after relay resistance the ICC Dynamic Data must carry the RRP values (terminal and
                 // device entropy, min and max processing times, estimated transmission time) exactly as exchanged —
@@ -290,8 +286,8 @@ public enum KernelC2 {
         outcome.applicationLabel = store[0x50].map { String(decoding: $0, as: UTF8.self) }
         outcome.cryptogram = cryptogramValue.isEmpty ? nil : ApplicationCryptogram(kind: kind, value: cryptogramValue, atc: store[0x9F36] ?? [])
         outcome.oda = oda
-        outcome.cvmResults = cvm.cvmResults
-        if requestCDA, let oda, !oda.succeeded {
+        outcome.cvmResults = pending.cvm.cvmResults
+        if pending.requestCDA, let oda, !oda.succeeded {
             // S910.46: CDA failed → End Application, L2 CAM FAILED; nothing the card signed is used.
             outcome.kind = .endApplication
             outcome.reason = "CDA failed: \(oda.failure!)"
@@ -336,7 +332,7 @@ public enum KernelC2 {
                 outcome.kind = .endApplication; outcome.reason = "the card answered AAC"
             }
         }
-        outcome.cvm = outcome.kind == .approved || outcome.kind == .onlineRequest ? cvm.outcomeCVM : .notApplicable
+        outcome.cvm = outcome.kind == .approved || outcome.kind == .onlineRequest ? pending.cvm.outcomeCVM : .notApplicable
         // A signature CVM asks for a receipt (Book C-2 CVM selection).
         outcome.receipt = outcome.cvm == .signature
         outcome.uiRequestOnOutcome = KernelC3.uiRequest(for: outcome)

@@ -103,7 +103,6 @@ public enum KernelC3 {
         if let oda { oda.apply(to: &tvr) } else { tvr.set(.odaNotPerformed) }
 
         var outcome = Outcome(.declined)
-        outcome.bookStatus = nil
         outcome.maskedPAN = CardDataMask.pan(pan)
         outcome.applicationLabel = store[0x50].map { String(decoding: $0, as: UTF8.self) }
         outcome.oda = oda
@@ -137,8 +136,7 @@ public enum KernelC3 {
         // The data for the acquirer keeps 95 as the card received it in the PDOL: the ARQC covers that value and the
         // issuer recomputes it from DE 55. The kernel's own view of the TVR travels in `outcome.tvr`.
         // 9F27 goes to the acquirer only as the card sent it: a type read from the IAD stays the kernel's.
-        let data = store
-        outcome.transactionData = data
+        outcome.transactionData = store
         if outcome.kind == .approved || outcome.kind == .onlineRequest || outcome.kind == .declined {
             outcome.dataRecordTags = DataRecord.c3Tags
         }
@@ -157,16 +155,11 @@ public enum KernelC3 {
             o.reason = "the card asks to go online but the reader is offline-only"
             return o
         }
-        if case .failure(let why) = cvm {
-            o.kind = .declined
-            o.reason = why.text
-            return o
-        }
         o.kind = .onlineRequest
         o.reason = tcWithOnlineRequired
             ? "the card returned a TC although the reader required an online cryptogram: sent online, never approved offline"
             : "the card asks for online authorisation (ARQC)"
-        return o
+        return onlineCVM(o, cvm)
     }
 
     /// Book C-3 v2.10: an offline approval (§5.9.1.1) only after the processing restrictions (§5.5.1: expiry,
@@ -354,24 +347,6 @@ public enum CardIdentity {
             }
         }
         return nil
-    }
-
-    /// Application Expiration Date (5F24), or YYMM from track 2 when 5F24 is absent; valid through that date.
-    public static func isExpired(_ store: TLVStore, on date: EMVDate) -> Bool {
-        if let e = store[0x5F24], let d = EMVDate(yymmdd: e) { return date > d }
-        for t: Tag in [0x57, 0x9F6B] {
-            if let t2 = store[t] {
-                let hex = Hex.encode(t2)
-                if let sep = hex.firstIndex(of: "D") {
-                    let yymm = hex[hex.index(after: sep)...].prefix(4)
-                    if yymm.count == 4, let y = Int(yymm.prefix(2)), let m = Int(yymm.suffix(2)), (1...12).contains(m) {
-                        let year = EMVDate.window(y)
-                        return (date.year, date.month) > (year, m)
-                    }
-                }
-            }
-        }
-        return false
     }
 }
 
