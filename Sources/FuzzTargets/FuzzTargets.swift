@@ -30,6 +30,9 @@ public enum FuzzTargets {
             precondition(dol.split(data) != nil)
         }
         _ = try? ApplicationFileLocator(bytes)
+        // A recorded trace (tapctl replay reads Proxmark3 files from anyone): frames, 14443-4 reassembly, and the
+        // terminal data read back from the commands it holds.
+        _ = RecordedTerminal.data(from: Proxmark3Trace.exchanges(bytes))
         _ = CVMList(bytes)
         _ = CommandAPDU(bytes: bytes)
         _ = try? ResponseAPDU(bytes: bytes)

@@ -149,6 +149,17 @@ final class PublicRecordingTests: XCTestCase {
         // A truncated file ends the trace instead of failing; an empty one has no exchange.
         XCTAssertEqual(Proxmark3Trace.exchanges(Array(bytes.prefix(bytes.count - 5))).count, 5)
         XCTAssertTrue(Proxmark3Trace.exchanges([]).isEmpty)
+        // Malformed input: records whose length runs past the file, a length with the direction bit only, noise, a
+        // mock transcript of the wrong shape — each is refused or read as far as it goes, never a crash.
+        XCTAssertTrue(Proxmark3Trace.exchanges([0, 0, 0, 0, 0, 0, 0xFF, 0x7F, 0x02]).isEmpty)
+        XCTAssertTrue(Proxmark3Trace.exchanges([0, 0, 0, 0, 0, 0, 0x00, 0x80]).isEmpty)
+        var noise = SystemRandomNumberGenerator()
+        for n in [1, 7, 8, 9, 64, 999] { _ = Proxmark3Trace.exchanges((0..<n).map { _ in UInt8.random(in: 0...255, using: &noise) }) }
+        XCTAssertThrowsError(try ReplayFile.loadRecording(Data([0x13, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x52, 0x00]), name: "wupa"),
+                             "a trace without ISO 14443-4 exchanges is refused")
+        XCTAssertThrowsError(try ReplayFile.loadRecording(Data(#"{"apdus": 5}"#.utf8)))
+        XCTAssertThrowsError(try ReplayFile.loadRecording(Data(#"{"apdus": [{"cmd": "00A4", "resp": "9000"}]}"#.utf8)),
+                             "a transcript whose command is not a C-APDU")
         // The GPO answer of the "normal" trace failed its CRC: a transmission error.
         let normal = Proxmark3Trace.exchanges([UInt8](try Data(contentsOf: Self.folder.appendingPathComponent("hf_visa_apple_normal.trace"))))
         XCTAssertEqual(normal.last?.error, "transmission")
