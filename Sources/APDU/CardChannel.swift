@@ -1,6 +1,6 @@
 // The one seam between the kernel and a reader: something that carries APDUs to a card and back.
 // PC/SC, libnfc, the in-process virtual cards and the scripted test channel all implement it; the kernel never
-// knows which one it talks to (../shared/DESIGN.md).
+// knows which one it talks to.
 
 /// Raw transport of one encoded C-APDU to the card and its R-APDU (data ‖ SW1 SW2) back.
 public protocol CardChannel: Sendable {

@@ -2,7 +2,7 @@
 // documented format (Sources/EMVKernel/CAKeys/*.capk); every checksum is recomputed on load, duplicates of
 // (RID, index) are rejected, expiry dates are known, and revoked issuer certificates are listed by
 // (RID, index, certificate serial number). Public lists contain wrong checksums and duplicate entries
-// (../shared/notes/emv.md §4.3), so nothing is trusted as written.
+// (seen in several published key lists), so nothing is trusted as written.
 import Foundation
 import TLV
 import EMVCrypto

@@ -174,7 +174,7 @@ public struct TransactionTypeLimits: Codable, Sendable, Equatable {
     }
 }
 
-/// Book C-2 relay resistance configuration (defaults from ../shared/notes/emv.md §8).
+/// Book C-2 relay resistance configuration (defaults: the Book C-2 example values).
 public struct RelayResistanceConfiguration: Codable, Sendable, Equatable {
     public var minimumGracePeriod: UInt16 = 20            // DF8132, 2.0 ms
     public var maximumGracePeriod: UInt16 = 50            // DF8133, 5.0 ms

@@ -1,7 +1,7 @@
 // The libnfc back end (libnfc 1.8.0): readers tapd drives directly — PN532 boards on a UART, PN533/SCL3711 and
 // ACR122U over USB when pcscd does not own them. Every libnfc call for one device runs on that device's own serial
 // queue (libnfc devices are not thread-safe, and its calls block), never on Swift's cooperative pool.
-// libnfc pitfalls handled here (../shared/notes/reader-stack.md §2.8):
+// libnfc pitfalls handled here:
 //  - a transmit over 262 bytes overflows a stack buffer in libnfc 1.8.0 and aborts the process: refused first;
 //  - libnfc has no working exclusive-open guard for serial ports: tapd flocks the tty and sets TIOCEXCL itself;
 //  - `nfc_initiator_poll_target` on a PN532 (InAutoPoll) has no host timeout: tapd polls with single-shot

@@ -1,6 +1,6 @@
 // A PN532 behind a UART, emulated on a pseudo-terminal, so tests and the demo run real libnfc (driver pn532_uart)
 // with no hardware: `nfc_open("pn532_uart:<devicePath>")`. The emulator is the chip side of the HSU link described
-// in the PN532 User Manual (UM0701-02) §6.2 and in ../shared/notes/reader-stack.md §2:
+// in the PN532 User Manual (UM0701-02) §6.2:
 //  - frames `00 00 FF LEN LCS D4 CC data DCS 00` (extended: `00 00 FF FF FF LENm LENl LCS …`), checksums checked;
 //  - every accepted frame is ACKed (`00 00 FF 00 FF 00`) before its answer; an ACK from the host aborts;
 //  - the wake-up preamble (`55 55 00 …`) is skipped; unknown commands get the syntax-error frame;

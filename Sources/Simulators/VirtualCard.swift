@@ -213,7 +213,7 @@ public final class VirtualCard: CardChannel {
     }
 
     /// Mastercard CVN 16: session key with R = ATC ‖ 0000 ‖ UN, over 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 and
-    /// the CVR, padding method 2 (../shared/notes/emv.md §6).
+    /// the CVR, padding method 2.
     public static func cvn16(profile: CardProfile, terminal t: [Tag: [UInt8]], aip: [UInt8], atc: [UInt8], cvr: [UInt8]) throws -> [UInt8] {
         let input = ([0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37] as [Tag]).flatMap { t[$0] ?? [] } + aip + atc + cvr
         let sk = try KeyDerivation.commonSessionKey(masterKey: profile.iccMasterKey, diversification: atc + [0, 0] + (t[0x9F37] ?? [0, 0, 0, 0]))

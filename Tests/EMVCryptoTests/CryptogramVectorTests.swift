@@ -1,5 +1,5 @@
 // pyemv's generate_ac defaults to ISO 9797-1 padding method 2 ("EMV").
-// Vectors from knovichikhin/pyemv tests/test_cvn_hsm.py and tests/test_kd_hsm.py (../shared/notes/emv.md §6).
+// Vectors from knovichikhin/pyemv tests/test_cvn_hsm.py and tests/test_kd_hsm.py.
 import XCTest
 @testable import EMVCrypto
 

@@ -14,7 +14,7 @@ final class CAKeyStoreTests: XCTestCase {
 
         let all = try CAKeyStore.bundled(includeTestKeys: true)
         XCTAssertTrue(all.containsTestKeys)
-        // The checksums in ../shared/notes/emv.md §4.1.
+        // The checksums as the schemes publish them.
         let expected: [(String, UInt8, String)] = [
             ("A000000003", 0x92, "429C954A3859CEF91295F663C963E582ED6EB253"), ("A000000003", 0x94, "C4A3C43CCF87327D136B804160E47D43B60E6E0F"),
             ("A000000003", 0x95, "EE1511CEC71020A9B90443B37B1D5F6E703030F6"), ("A000000003", 0x99, "4ABFFD6B1C51212D05552E431C5B17007D2F5E6D"),

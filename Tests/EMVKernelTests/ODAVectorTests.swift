@@ -1,5 +1,5 @@
 // Offline data authentication against the public vectors of openemv/emv-utils (tests/emv_rsa_test.c with Visa
-// test CA key 94, tests/emv_rsa_cda_test.c with Mastercard test CA key F1; ../shared/notes/emv.md §5).
+// test CA key 94, tests/emv_rsa_cda_test.c with Mastercard test CA key F1).
 import XCTest
 import TLV
 import EMVCrypto

@@ -1,5 +1,5 @@
 // Issuer Application Data (9F10) as Visa and Mastercard cards format it. Formats vary widely in the field
-// (../shared/notes/emv.md §7 F: the 32-byte VCPS format broke decoders that only knew VIS 1.5), so every reader
+// (the 32-byte VCPS format broke decoders that only knew VIS 1.5), so every reader
 // here is bounds-checked and unknown formats stay opaque rather than guessed.
 
 /// Visa IAD: formats 0, 1 and 3 (VIS 1.5; byte 1 is the length 06 or 07 of the Visa discretionary data: DKI,
