@@ -108,6 +108,8 @@ install:
 	@# The configuration is installed once and never overwritten; the shipped default is kept beside it.
 	install -m 0640 Systemd/tapd.toml $(DESTDIR)$(DOCDIR)/tapd.toml.default
 	test -e $(DESTDIR)$(SYSCONFDIR)/tapd/tapd.toml || install -m 0640 Systemd/tapd.toml $(DESTDIR)$(SYSCONFDIR)/tapd/tapd.toml
+	@# Readable by the daemon (group tapd), not by the point of sale: systemd-tmpfiles --create sets root:tapd 0640.
+	@if [ -z "$(DESTDIR)" ] && getent group tapd >/dev/null; then chgrp tapd $(SYSCONFDIR)/tapd $(SYSCONFDIR)/tapd/tapd.toml && chmod 0750 $(SYSCONFDIR)/tapd; fi
 	@echo "Installed. Next: systemd-sysusers; systemd-tmpfiles --create; udevadm control --reload; a journal key in"
 	@echo "/etc/credstore/tapd/journal.key (head -c 32 /dev/urandom, mode 0600); edit $(SYSCONFDIR)/tapd/tapd.toml;"
 	@echo "tapd run --check-config; systemctl daemon-reload; systemctl enable --now tapd"

@@ -13,11 +13,14 @@ public struct JournalKey: Sendable {
         case unreadable(String)
         case wrongSize(String, Int)
         case tooOpen(String, String)
+        /// The key-file rule refused it (a symbolic link, another owner, not a regular file).
+        case refused(String, String)
         public var description: String {
             switch self {
             case .unreadable(let p): return "journal key \(p) cannot be read"
-            case .wrongSize(let p, let n): return "journal key \(p) has \(n) bytes; 32 are required"
-            case .tooOpen(let p, let mode): return "journal key \(p) has mode \(mode); it must be 0600 or 0400 (chmod 600 \(p))"
+            case .wrongSize(let p, let n): return "journal key \(p) has \(n) bytes; 32 raw bytes or 64 hex digits are required"
+            case .tooOpen(let p, _): return "journal key \(p) may be read by others; it must be mode 0600 or 0400 (chmod 600 \(p))"
+            case .refused(let p, let why): return "journal key \(p) \(why)"
             }
         }
     }
@@ -32,7 +35,7 @@ public struct JournalKey: Sendable {
     public static func load(path: String, credential: String = "journal.key", createIfMissing: Bool = false) throws -> JournalKey {
         if let dir = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"] {
             let p = dir + "/" + credential
-            if FileManager.default.fileExists(atPath: p) { return try read(p, checkMode: false) }
+            if FileManager.default.fileExists(atPath: p) { return try read(p) }
         }
         if !FileManager.default.fileExists(atPath: path) {
             guard createIfMissing else { throw KeyError.unreadable(path) }
@@ -44,19 +47,40 @@ public struct JournalKey: Sendable {
             guard write(fd, bytes, 32) == 32, fsync(fd) == 0 else { throw KeyError.unreadable(path) }
             return try JournalKey(bytes: bytes)
         }
-        return try read(path, checkMode: true)
+        return try read(path)
     }
 
-    static func read(_ path: String, checkMode: Bool) throws -> JournalKey {
-        if checkMode {
-            guard let attrs = try? FileManager.default.attributesOfItem(atPath: path), let perm = attrs[.posixPermissions] as? Int else {
-                throw KeyError.unreadable(path)
-            }
-            if perm & 0o077 != 0 { throw KeyError.tooOpen(path, String(perm, radix: 8)) }
+    /// Reads a key file under the one key-file rule (EMVCrypto.KeyFile): 32 raw bytes, or 64 hex digits.
+    public static func read(_ path: String) throws -> JournalKey {
+        let data: [UInt8]
+        do { data = try KeyFile.read(path) } catch let e as KeyFile.Refused {
+            if e.why.contains("mode") { throw KeyError.tooOpen(path, e.why) }
+            if e.why == "does not exist" { throw KeyError.unreadable(path) }
+            throw KeyError.refused(path, e.why)
         }
-        guard let data = FileManager.default.contents(atPath: path) else { throw KeyError.unreadable(path) }
-        guard data.count == 32 else { throw KeyError.wrongSize(path, data.count) }
-        return try JournalKey(bytes: Array(data))
+        if data.count == 32 { return try JournalKey(bytes: data) }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.count == 64, let bytes = Self.hex(text) { return try JournalKey(bytes: bytes) }
+        throw KeyError.wrongSize(path, data.count)
+    }
+
+    static func hex(_ s: String) -> [UInt8]? {
+        var out: [UInt8] = []
+        var it = s.utf8.makeIterator()
+        while let a = it.next() {
+            guard let b = it.next(), let hi = nibble(a), let lo = nibble(b) else { return nil }
+            out.append(hi << 4 | lo)
+        }
+        return out
+    }
+
+    static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x41...0x46: c - 0x41 + 10
+        case 0x61...0x66: c - 0x61 + 10
+        default: nil
+        }
     }
 
     /// AES-256-GCM: nonce ‖ ciphertext ‖ tag. `context` (e.g. the row id) is authenticated, so a sealed value

@@ -24,14 +24,20 @@ public struct ReaderManagerConfiguration: Sendable, Codable, Equatable {
     public var ignore: [String] = []
     /// LEDs and buzzer on readers that have them.
     public var signals: Bool = true
+    /// Use virtual PC/SC readers (the vsmartcard vpcd driver, "Virtual PCD …"): a lab or demo only. Off by default,
+    /// because vpcd listens on the network and lets anyone "insert a card".
+    public var virtualReaders: Bool = false
 
     public init(pcsc: Bool = true, exclusive: Bool = true, libnfc: [String] = [], preferred: String? = nil,
-                ignore: [String] = [], signals: Bool = true) {
+                ignore: [String] = [], signals: Bool = true, virtualReaders: Bool = false) {
         self.pcsc = pcsc; self.exclusive = exclusive; self.libnfc = libnfc; self.preferred = preferred
-        self.ignore = ignore; self.signals = signals
+        self.ignore = ignore; self.signals = signals; self.virtualReaders = virtualReaders
     }
 
-    enum CodingKeys: String, CodingKey { case pcsc, exclusive, libnfc, preferred, ignore, signals }
+    /// A reader of the vpcd test driver.
+    public static func isVirtual(_ name: String) -> Bool { name.hasPrefix("Virtual PCD") }
+
+    enum CodingKeys: String, CodingKey { case pcsc, exclusive, libnfc, preferred, ignore, signals, virtualReaders }
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         pcsc = try c.decodeIfPresent(Bool.self, forKey: .pcsc) ?? true
@@ -40,6 +46,7 @@ public struct ReaderManagerConfiguration: Sendable, Codable, Equatable {
         preferred = try c.decodeIfPresent(String.self, forKey: .preferred)
         ignore = try c.decodeIfPresent([String].self, forKey: .ignore) ?? []
         signals = try c.decodeIfPresent(Bool.self, forKey: .signals) ?? true
+        virtualReaders = try c.decodeIfPresent(Bool.self, forKey: .virtualReaders) ?? false
         // "driver:port" (pn532_uart:/dev/ttyUSB0, pn53x_usb:001:004), or a USB driver alone (its first device).
         for s in libnfc where !s.contains(":") && !["usb", "acr122_usb", "pn53x_usb"].contains(s) {
             throw DecodingError.dataCorruptedError(forKey: .libnfc, in: c, debugDescription: "\"\(s)\" is not a libnfc connstring (driver:port, e.g. pn532_uart:/dev/ttyUSB0)")
@@ -192,7 +199,10 @@ public actor ReaderManager {
         return nil
     }
 
-    private func ignored(_ name: String) -> Bool { configuration.ignore.contains { name.contains($0) } }
+    private func ignored(_ name: String) -> Bool {
+        if !configuration.virtualReaders, ReaderManagerConfiguration.isVirtual(name) { return true }
+        return configuration.ignore.contains { name.contains($0) }
+    }
 
     private func handle(_ e: ReaderEvent) {
         switch e {
@@ -370,7 +380,10 @@ public final class ReaderLease: @unchecked Sendable {
                     // A card tapped again (after "see phone"): the earlier connection goes first.
                     lock.withLock { pcscCard }?.disconnect()
                     do {
-                        let card = try PCSCCard(context: ctx, reader: reader, exclusive: exclusive)
+                        // SCardConnect blocks (pcscd powers the card up): on the context's queue, not the cooperative pool.
+                        let exclusive = self.exclusive
+                        let name = self.reader
+                        let card = try await ctx.queue.perform { try PCSCCard(context: ctx, reader: name, exclusive: exclusive) }
                         lock.withLock { pcscCard = card }
                         return TappedCard(channel: card, answerToSelect: card.atr, executor: card.executor)
                     } catch CardError.cardRemoved {
@@ -395,17 +408,19 @@ public final class ReaderLease: @unchecked Sendable {
         // Without a card the reader is reached through a direct connection (SCARD_SHARE_DIRECT) and escapes.
         let card: PCSCCard
         if let c = lock.withLock({ pcscCard }) { card = c } else {
+            let reader = self.reader
             guard let ctx = lock.withLock({ context }) ?? (try? PCSCContext()),
-                  let direct = try? PCSCCard(context: ctx, reader: reader, direct: true) else { return }
+                  let direct = try? await ctx.queue.perform({ try PCSCCard(context: ctx, reader: reader, direct: true) }) else { return }
             card = direct
         }
         let connected = lock.withLock { pcscCard } != nil
         for c in commands {
             do {
+                // SCardControl blocks on the reader's USB round trip: on the card's own queue.
                 switch c {
                 case .apdu(let bytes) where connected: _ = try await card.transmit(bytes)
-                case .apdu(let bytes): _ = try card.control(PCSCControlCode.ccidEscape, bytes)
-                case .escape(let bytes): _ = try card.control(PCSCControlCode.ccidEscape, bytes)
+                case .apdu(let bytes), .escape(let bytes):
+                    _ = try await card.executor.perform { try card.control(PCSCControlCode.ccidEscape, bytes) }
                 }
             } catch {
                 lock.withLock { signalsWork = false }     // the driver refuses escapes: stop trying this lease

@@ -17,7 +17,8 @@ final class VPCDReaderPool: CardReaderPool, @unchecked Sendable {
     init(script: VirtualReaderPool) {
         self.script = script
         manager = ReaderManager(configuration: ReaderManagerConfiguration(pcsc: true, exclusive: true, preferred: Self.reader,
-                                                                          ignore: ["Virtual PCD 00 01"], signals: false))
+                                                                          ignore: ["Virtual PCD 00 01"], signals: false,
+                                                                          virtualReaders: true))
     }
 
     /// pcscd answers, lists the vpcd reader, and vpcd accepts a card on its port.

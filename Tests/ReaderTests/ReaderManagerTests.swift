@@ -36,7 +36,7 @@ final class ReaderManagerTests: XCTestCase {
         let lab = try PCSCLab.shared.get()
         let emulator = try PN532Emulator()
         defer { emulator.stop() }
-        let m = ReaderManager(configuration: ReaderManagerConfiguration(libnfc: [emulator.connstring], ignore: ["PCD 00 01"]))
+        let m = ReaderManager(configuration: ReaderManagerConfiguration(libnfc: [emulator.connstring], ignore: ["PCD 00 01"], virtualReaders: true))
         let (events, follower) = follow(m)
         await m.start()
         try await events.wait(for: "both readers") {
