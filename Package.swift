@@ -62,12 +62,16 @@ let package = Package(
                 resources: [.copy("CAKeys")], swiftSettings: strict),
 
         .target(name: "ISO8583", dependencies: ["TLV"], swiftSettings: strict),
+        // prctl(2), which Swift's Glibc module does not export (no core dumps of the daemon).
+        .target(name: "CProcess"),
+        // Named SIGKILL points for the crash matrix (debug builds only).
+        .target(name: "FaultInjection", swiftSettings: strict),
         .target(name: "Journal", dependencies: [
             "TLV", "EMVCrypto",
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
         .target(name: "Acquirer", dependencies: [
-            "ISO8583", "Journal", "TLV", "EMVCrypto",
+            "ISO8583", "FaultInjection", "TLV", "EMVCrypto",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),
@@ -75,13 +79,14 @@ let package = Package(
         ], swiftSettings: strict),
         .target(name: "Readers", dependencies: ["CPCSCLite", "CLibUSB", "CLibNFC", "APDU"], swiftSettings: strict),
         .target(name: "TapdCore", dependencies: [
-            "TLV", "APDU", "EMVKernel", "ISO8583", "Journal", "Acquirer", "Readers",
+            "TLV", "APDU", "EMVKernel", "ISO8583", "Journal", "Acquirer", "Readers", "FaultInjection",
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .target(name: "ControlAPI", dependencies: [
-            "TapdCore", "Readers", "Journal", "Acquirer", "EMVKernel",
+            "TapdCore", "Readers", "EMVKernel",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -96,7 +101,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         .executableTarget(name: "tapd", dependencies: [
-            "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Journal", "Acquirer", "TapdCore", "Simulators", "Readers", "ControlAPI",
+            "CProcess", "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Journal", "Acquirer", "TapdCore", "Simulators", "Readers", "ControlAPI",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict, linkerSettings: daemonLinkerSettings),
@@ -107,8 +112,6 @@ let package = Package(
 
         // Test and demo tool: a virtual card served to a real pcscd through vpcd.
         .executableTarget(name: "tapd-vicc", dependencies: ["TLV", "Simulators"], swiftSettings: strict),
-        // Test tool: a process the crash tests SIGKILL mid-transaction. Not installed.
-        .executableTarget(name: "tapd-crash-helper", dependencies: ["TLV", "ISO8583", "Journal", "Acquirer"], swiftSettings: strict),
 
         .testTarget(name: "TLVTests", dependencies: ["TLV"]),
         .testTarget(name: "APDUTests", dependencies: ["APDU", "TLV"]),
@@ -125,10 +128,11 @@ let package = Package(
         .testTarget(name: "DeploymentTests", dependencies: ["Readers", "TestSupport"]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "TapdCore", "Journal", "Simulators", "Readers", "TestSupport"]),
         .testTarget(name: "DaemonTests", dependencies: ["TapdCore", "ControlAPI", "Readers", "Simulators", "Acquirer", "Journal", "EMVKernel", "TLV", "TestSupport"]),
-        .testTarget(name: "TapdCoreTests", dependencies: ["TapdCore", "Simulators", "EMVKernel", "TLV", "ISO8583", "TestSupport"]),
-        .testTarget(name: "JournalTests", dependencies: ["Journal"]),
+        .testTarget(name: "TapdCoreTests", dependencies: ["TapdCore", "Journal", "Acquirer", "Simulators", "EMVKernel", "TLV", "ISO8583", "TestSupport",
+                                                         .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "JournalTests", dependencies: ["Journal", "EMVCrypto", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "AcquirerTests", dependencies: [
-            "Acquirer", "Journal", "ISO8583", "TLV", "EMVKernel", "Simulators", "TapdCore",
+            "Acquirer", "ISO8583", "TLV", "Simulators",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "X509", package: "swift-certificates"),   // reads back the test certificates independently
         ]),

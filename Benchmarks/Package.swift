@@ -18,6 +18,7 @@ let package = Package(
             .product(name: "ISO8583", package: "tapd"),
             .product(name: "Journal", package: "tapd"),
             .product(name: "Acquirer", package: "tapd"),
+            .product(name: "TapdCore", package: "tapd"),
         ]),
         // The reader benchmarks: tapd's PC/SC and libnfc back ends against bare C loops on the same stacks.
         .target(name: "CBareReaders", cSettings: [.unsafeFlags(["-I/usr/include/PCSC"])],

@@ -3,7 +3,7 @@
 import Foundation
 import ISO8583
 
-public struct AcquirerConfiguration: Sendable, Codable {
+public struct AcquirerConfiguration: Sendable, Decodable {
     public var host: String
     public var port: Int
     /// PEM files: the acquirer's CA (the only trust root), this terminal's client certificate and key.
@@ -32,11 +32,19 @@ public struct AcquirerConfiguration: Sendable, Codable {
     public var signOn: Bool = false
     /// Deliver queued reversals and advices before a new online request.
     public var drainBeforeOnline: Bool = true
-    /// Store-and-forward: an entry older than this is quarantined; one rejected this often too.
-    public var safExpiry: Double = 86_400
-    public var safMaxAttempts: Int = 100
+    /// Store-and-forward: a message still waiting after this many seconds raises an alert (`tapctl diagnose`
+    /// warns). Nothing is ever dropped by age: a reversal waits until the acquirer accepts it or an operator
+    /// resolves it. (Read from `saf_expiry` too, its name before it stopped dropping messages.)
+    public var safAlertAfter: Double = 86_400
+    /// Refusals (answers that are neither accepted nor "try again later") before a message is quarantined.
+    public var safMaxAttempts: Int = 5
     /// Answers that mean "try again later" rather than "received" (jPOS-EE SAF retry-response-codes).
     public var safRetryResponseCodes: [String] = ["91", "96"]
+    /// Answers that mean the acquirer took a reversal, advice or capture.
+    public var safAcceptedResponseCodes: [String] = ["00"]
+    /// A partial approval (DE 39 10 with a lower DE 4): "accept" completes the sale for the approved amount (the
+    /// point of sale collects the rest), "reverse" reverses it and declines the sale.
+    public var partialApprovals: String = "reverse"
     /// Store-and-forward backoff: after a failed try the entry waits `safRetryInterval` seconds, doubled after each
     /// further failed try, up to `safRetryMaxInterval`.
     public var safRetryInterval: Double = 15
@@ -61,7 +69,7 @@ public struct AcquirerConfiguration: Sendable, Codable {
     public var spec: MessageSpec? { MessageSpec.named(profile) }
 
     private enum CodingKeys: String, CodingKey {
-        case host, port, caFile, clientCertificateFile, clientKeyFile, spkiPin, profile, connectTimeout, responseTimeout, persistentConnection, echoInterval, terminalID, merchantID, acquirerInstitutionID, nii, requestMTI, reversalMTI, signOn, drainBeforeOnline, safExpiry, safMaxAttempts, safRetryResponseCodes, safRetryInterval, safRetryMaxInterval
+        case host, port, caFile, clientCertificateFile, clientKeyFile, spkiPin, profile, connectTimeout, responseTimeout, persistentConnection, echoInterval, terminalID, merchantID, acquirerInstitutionID, nii, requestMTI, reversalMTI, signOn, drainBeforeOnline, safExpiry, safAlertAfter, safMaxAttempts, safRetryResponseCodes, safAcceptedResponseCodes, partialApprovals, safRetryInterval, safRetryMaxInterval
     }
 
     /// Reads a configuration file's `acquirer` object: the keys that identify the acquirer and terminal are required,
@@ -85,7 +93,10 @@ public struct AcquirerConfiguration: Sendable, Codable {
         if let v = try c.decodeIfPresent(String.self, forKey: .reversalMTI) { reversalMTI = v }
         if let v = try c.decodeIfPresent(Bool.self, forKey: .signOn) { signOn = v }
         if let v = try c.decodeIfPresent(Bool.self, forKey: .drainBeforeOnline) { drainBeforeOnline = v }
-        if let v = try c.decodeIfPresent(Double.self, forKey: .safExpiry) { safExpiry = v }
+        if let v = try c.decodeIfPresent(Double.self, forKey: .safExpiry) { safAlertAfter = v }
+        if let v = try c.decodeIfPresent(Double.self, forKey: .safAlertAfter) { safAlertAfter = v }
+        if let v = try c.decodeIfPresent([String].self, forKey: .safAcceptedResponseCodes) { safAcceptedResponseCodes = v }
+        if let v = try c.decodeIfPresent(String.self, forKey: .partialApprovals) { partialApprovals = v }
         if let v = try c.decodeIfPresent(Int.self, forKey: .safMaxAttempts) { safMaxAttempts = v }
         if let v = try c.decodeIfPresent([String].self, forKey: .safRetryResponseCodes) { safRetryResponseCodes = v }
         if let v = try c.decodeIfPresent(Double.self, forKey: .safRetryInterval) { safRetryInterval = v }
@@ -99,6 +110,10 @@ public struct AcquirerConfiguration: Sendable, Codable {
         try check(["0400", "0420"].contains(reversalMTI), .reversalMTI, "reversalMTI must be 0400 or 0420")
         try check(terminalID.count == 8, .terminalID, "terminalID (DE 41) is 8 characters")
         try check(merchantID.count == 15, .merchantID, "merchantID (DE 42) is 15 characters")
+        try check(["accept", "reverse"].contains(partialApprovals), .partialApprovals, "partial_approvals must be accept or reverse")
+        try check(safMaxAttempts >= 1, .safMaxAttempts, "saf_max_attempts must be at least 1")
+        try check(!safAcceptedResponseCodes.isEmpty && safAcceptedResponseCodes.allSatisfy { $0.count == 2 }, .safAcceptedResponseCodes,
+                  "saf_accepted_response_codes must list two-character response codes")
         try check(connectTimeout > 0 && responseTimeout > 0 && safRetryInterval > 0, .responseTimeout, "timeouts must be positive")
     }
 }

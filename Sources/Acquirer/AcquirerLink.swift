@@ -1,12 +1,19 @@
 // The connection to the acquirer: TLS, framing, and matching each answer to its request by (MTI class, DE 41,
-// DE 11). An answer that comes after its request gave up is a late answer: logged and kept for the caller,
-// never delivered to the wrong request. A lost connection fails every waiting request.
+// DE 11) on the connection it was sent on. The link reports what happened to a message and never decides what it
+// means for a sale:
+//   answered   — an answer came back;
+//   neverLeft  — no byte was written (no connection, TLS refused, the caller's pre-transmit step failed);
+//   noAnswer   — it was written, or may have been, and no answer came in time.
+// An answer that comes after its request gave up is kept as a late answer, never delivered to another request.
+// With one connection per transaction every exchange has its own connection, so concurrent exchanges never close
+// each other's; every response timer is cancelled when its answer arrives.
 import Foundation
 import NIOCore
 import NIOPosix
 import NIOSSL
 import NIOTLS
 import ISO8583
+import FaultInjection
 
 public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     case connectFailed(String)
@@ -14,6 +21,8 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     case timeout
     case connectionLost(String)
     case invalidMessage(String)
+    /// The caller's step before the first byte (persisting "transmitted") failed.
+    case notPersisted(String)
 
     public var description: String {
         switch self {
@@ -22,8 +31,16 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
         case .timeout: return "no answer from the acquirer in time"
         case .connectionLost(let s): return "connection to the acquirer lost: \(s)"
         case .invalidMessage(let s): return "invalid message: \(s)"
+        case .notPersisted(let s): return "not sent: \(s)"
         }
     }
+}
+
+/// What happened to one message on the link.
+public enum ExchangeOutcome: Sendable {
+    case answered(ISOMessage)
+    case neverLeft(LinkError)
+    case noAnswer(LinkError)
 }
 
 public actor AcquirerLink {
@@ -31,15 +48,26 @@ public actor AcquirerLink {
     public let codec: ISO8583Codec
     private let ssl: NIOSSLContext
     private let group: any EventLoopGroup
-    private var channel: (any Channel)?
-    private var waiters: [ISOMessage.MatchKey: CheckedContinuation<ISOMessage, any Error>] = [:]
+
+    /// One TLS connection and the requests waiting on it.
+    private final class Connection {
+        let channel: any Channel
+        var waiters: [ISOMessage.MatchKey: (continuation: CheckedContinuation<ISOMessage, any Error>, timer: Task<Void, Never>)] = [:]
+        init(channel: any Channel) { self.channel = channel }
+        var id: ObjectIdentifier { ObjectIdentifier(channel) }
+    }
+
+    /// The kept connection (persistent mode).
+    private var shared: Connection?
+    /// Every open connection by channel: the kept one, or one per exchange in per-transaction mode.
+    private var open: [ObjectIdentifier: Connection] = [:]
     /// Answers nobody was waiting for any more (bounded), and unsolicited messages.
     public private(set) var lateMessages: [ISOMessage] = []
     public private(set) var lastError: String?
     /// Reconnect backoff: after a failed connection the next attempt waits 0.5 s, 1 s, 2 s … up to 60 s.
     private var connectFailures = 0
     private var retryAfter: ContinuousClock.Instant?
-    /// Whether the current connection has been signed on (when the configuration asks for sign-on).
+    /// Whether the kept connection has been signed on (when the configuration asks for sign-on).
     public private(set) var signedOn = false
     /// When a frame last went out or came in (idle detection for the echo).
     public private(set) var lastActivity = ContinuousClock.now
@@ -52,39 +80,75 @@ public actor AcquirerLink {
         self.group = group ?? MultiThreadedEventLoopGroup.singleton
     }
 
-    public var isConnected: Bool { channel?.isActive ?? false }
+    public var isConnected: Bool { shared?.channel.isActive ?? false }
 
-    /// Sends a request and waits for its answer, or throws `LinkError.timeout` / `.connectionLost`. The message is
-    /// written only after the TLS handshake has succeeded.
-    public func exchange(_ request: ISOMessage, timeout: Duration? = nil) async throws -> ISOMessage {
-        guard let key = request.matchKey else { throw LinkError.invalidMessage("request without DE 11 or DE 41") }
-        let body = try framed(request)
-        let ch = try await connected()
+    /// Timers still armed (for tests: a finished exchange leaves none).
+    public var armedTimers: Int { open.values.reduce(0) { $0 + $1.waiters.count } }
+
+    /// Sends `request` and reports what happened. `beforeTransmit` runs once the connection is up and before the
+    /// first byte is written (the journal's "transmitted" mark); when it throws, nothing is written.
+    public func exchange(_ request: ISOMessage, timeout: Duration? = nil,
+                         beforeTransmit: (@Sendable () async throws -> Void)? = nil) async -> ExchangeOutcome {
+        guard let key = request.matchKey else { return .neverLeft(.invalidMessage("request without DE 11 or DE 41")) }
+        let body: [UInt8]
+        do { body = try framed(request) } catch { return .neverLeft(error as? LinkError ?? .invalidMessage("\(error)")) }
+        let connection: Connection
+        do { connection = try await connect() } catch { return .neverLeft(error as? LinkError ?? .connectFailed("\(error)")) }
+        let perTransaction = !configuration.persistentConnection
+        guard connection.channel.isActive else { return .neverLeft(.connectionLost("closed before the request was written")) }
+        if let beforeTransmit {
+            do { try await beforeTransmit() } catch {
+                if perTransaction { drop(connection, "not used") }
+                return .neverLeft(.notPersisted("\(error)"))
+            }
+        }
         let limit = timeout ?? .milliseconds(Int64(configuration.responseTimeout * 1000))
-        defer { if !configuration.persistentConnection { close() } }
-        return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<ISOMessage, any Error>) in
-            if let old = waiters.removeValue(forKey: key) { old.resume(throwing: LinkError.invalidMessage("superseded by a newer request with \(key)")) }
-            waiters[key] = cont
-            lastActivity = .now
-            var buf = ch.allocator.buffer(capacity: body.count)
-            buf.writeBytes(body)
-            ch.writeAndFlush(buf).whenFailure { [weak self] e in
-                Task { await self?.fail(key, LinkError.connectionLost("\(e)")) }
+        let mti = request.mti
+        defer { if perTransaction { drop(connection, "exchange finished") } }
+        do {
+            let answer = try await withCheckedThrowingContinuation { (cont: CheckedContinuation<ISOMessage, any Error>) in
+                if let old = connection.waiters.removeValue(forKey: key) {
+                    old.timer.cancel()
+                    old.continuation.resume(throwing: LinkError.invalidMessage("superseded by a newer request with \(key)"))
+                }
+                let id = connection.id
+                let timer = Task { [weak self] in
+                    try? await Task.sleep(for: limit)
+                    guard !Task.isCancelled else { return }
+                    await self?.fail(key, on: id, LinkError.timeout)
+                }
+                connection.waiters[key] = (cont, timer)
+                lastActivity = .now
+                var buf = connection.channel.allocator.buffer(capacity: body.count)
+                buf.writeBytes(body)
+                connection.channel.writeAndFlush(buf).whenComplete { [weak self] result in
+                    switch result {
+                    case .success: FaultPoint.hit("sent:\(mti)")
+                    case .failure(let e): Task { await self?.fail(key, on: id, LinkError.connectionLost("\(e)")) }
+                    }
+                }
             }
-            Task { [weak self] in
-                try? await Task.sleep(for: limit)
-                await self?.fail(key, LinkError.timeout)
-            }
+            return .answered(answer)
+        } catch {
+            return .noAnswer(error as? LinkError ?? .connectionLost("\(error)"))
+        }
+    }
+
+    /// The old shape for callers that only want an answer or an error (echo, sign-on).
+    public func exchangeOrThrow(_ request: ISOMessage, timeout: Duration? = nil) async throws -> ISOMessage {
+        switch await exchange(request, timeout: timeout) {
+        case .answered(let m): return m
+        case .neverLeft(let e), .noAnswer(let e): throw e
         }
     }
 
     /// Sends a message that expects no answer on this link (an answer to a host-initiated request).
     public func send(_ message: ISOMessage) async throws {
         let body = try framed(message)
-        let ch = try await connected()
-        var buf = ch.allocator.buffer(capacity: body.count)
+        let c = try await connect()
+        var buf = c.channel.allocator.buffer(capacity: body.count)
         buf.writeBytes(body)
-        try await ch.writeAndFlush(buf).get()
+        try await c.channel.writeAndFlush(buf).get()
     }
 
     /// The message packed and framed for the wire.
@@ -92,10 +156,10 @@ public actor AcquirerLink {
         do { return try ISOFraming.frame(try codec.pack(m), codec.spec.framing) } catch { throw LinkError.invalidMessage("\(error)") }
     }
 
-    /// Closes the connection and forgets the reconnect backoff (an operator's or a test's fresh start).
+    /// Closes every connection and forgets the reconnect backoff (an operator's or a test's fresh start).
     public func close() {
-        channel?.close(promise: nil)
-        channel = nil
+        for c in Array(open.values) { drop(c, "closed by tapd") }
+        shared = nil
         connectFailures = 0
         retryAfter = nil
         signedOn = false
@@ -103,38 +167,46 @@ public actor AcquirerLink {
 
     public func markSignedOn() { signedOn = true }
 
-    private func fail(_ key: ISOMessage.MatchKey, _ error: LinkError) {
-        waiters.removeValue(forKey: key)?.resume(throwing: error)
+    private func drop(_ c: Connection, _ why: String) {
+        c.channel.close(promise: nil)
+        open[c.id] = nil
+        if shared === c { shared = nil; signedOn = false }
+        let pending = c.waiters
+        c.waiters = [:]
+        for (_, w) in pending { w.timer.cancel(); w.continuation.resume(throwing: LinkError.connectionLost(why)) }
     }
 
-    private func received(_ frame: [UInt8]) {
+    private func fail(_ key: ISOMessage.MatchKey, on id: ObjectIdentifier, _ error: LinkError) {
+        guard let w = open[id]?.waiters.removeValue(forKey: key) else { return }
+        w.timer.cancel()
+        w.continuation.resume(throwing: error)
+    }
+
+    private func received(_ frame: [UInt8], on id: ObjectIdentifier) {
         lastActivity = .now
         let m: ISOMessage
         do { m = try codec.unpack(frame) } catch {
             lastError = "undecodable message from the acquirer: \(error)"
             return
         }
-        if let key = m.matchKey, let w = waiters.removeValue(forKey: key) {
-            w.resume(returning: m)
+        if let key = m.matchKey, let w = open[id]?.waiters.removeValue(forKey: key) {
+            w.timer.cancel()
+            w.continuation.resume(returning: m)
         } else {
             lateMessages.append(m)
             if lateMessages.count > 100 { lateMessages.removeFirst(lateMessages.count - 100) }
         }
     }
 
-    private func closed(_ why: String, _ ch: ObjectIdentifier) {
-        guard let current = channel, ObjectIdentifier(current) == ch else { return }
-        channel = nil
+    private func closed(_ why: String, _ id: ObjectIdentifier) {
+        guard let c = open[id] else { return }
         lastError = why
-        let pending = waiters
-        waiters = [:]
-        for (_, w) in pending { w.resume(throwing: LinkError.connectionLost(why)) }
+        drop(c, why)
     }
 
-    /// The open channel, connecting (TCP, then the TLS handshake) when there is none.
-    private func connected() async throws -> any Channel {
-        if let c = channel, c.isActive { return c }
-        signedOn = false
+    /// The connection to use: the kept one (connecting when there is none), or a fresh one per exchange.
+    private func connect() async throws -> Connection {
+        if configuration.persistentConnection, let c = shared, c.channel.isActive { return c }
         if let r = retryAfter, ContinuousClock.now < r {
             throw LinkError.connectFailed("acquirer unreachable; next attempt in \(r - ContinuousClock.now)")
         }
@@ -150,7 +222,7 @@ public actor AcquirerLink {
                     try channel.pipeline.syncOperations.addHandler(HandshakeObserver(promise: handshake))
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ISOFrameDecoder(framing: c.spec!.framing, maxLength: c.spec!.maxMessageLength)))
                     try channel.pipeline.syncOperations.addHandler(FrameInboundHandler(
-                        onFrame: { frame in Task { await link.received(frame) } },
+                        onFrame: { frame in Task { await link.received(frame, on: id) } },
                         onClose: { why in Task { await link.closed(why, id) } }))
                 }
             }
@@ -159,16 +231,25 @@ public actor AcquirerLink {
             handshake.fail(error)
             connectFailures += 1
             retryAfter = ContinuousClock.now + .milliseconds(min(60_000, 500 << min(connectFailures - 1, 7)))
-            throw LinkError.connectFailed("\(c.host):\(c.port): \(error)")
+            lastError = "cannot connect to \(c.host):\(c.port)"
+            throw LinkError.connectFailed("\(c.host):\(c.port): \(AcquirerTLS.plain(error))")
         }
         connectFailures = 0
         retryAfter = nil
         do { try await handshake.futureResult.get() } catch {
             ch.close(promise: nil)
-            throw LinkError.tls("\(error)")
+            lastError = "TLS handshake failed"
+            throw LinkError.tls(AcquirerTLS.plain(error))
         }
-        channel = ch
-        return ch
+        let connection = Connection(channel: ch)
+        open[connection.id] = connection
+        if c.persistentConnection {
+            shared = connection
+            signedOn = false
+        }
+        // The channel may have closed between the handshake and now; its close then came before it was known.
+        if !ch.isActive { drop(connection, "closed right after the handshake") }
+        return connection
     }
 }
 

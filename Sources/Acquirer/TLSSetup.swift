@@ -1,5 +1,5 @@
 // The TLS client of the acquirer link, failing closed: TLS 1.2 at least (swift-nio-ssl's client default is
-// TLS 1.0, ../shared/notes/acquirer-link.md §9.2), the acquirer's CA as the only trust root, full certificate
+// TLS 1.0), the acquirer's CA as the only trust root, full certificate
 // verification with the host name, this terminal's client certificate, and an optional SPKI pin checked on
 // top of the normal verification.
 import Foundation
@@ -16,14 +16,47 @@ public enum AcquirerTLS {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         tls.certificateVerification = .fullVerification
+        // TLS 1.2: forward secrecy and authenticated encryption only (ECDHE with AES-GCM or ChaCha20-Poly1305);
+        // TLS 1.3's suites are all of that kind.
+        tls.cipherSuites = tls12CipherSuites
         do {
             tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(c.caFile))
             tls.certificateChain = try NIOSSLCertificate.fromPEMFile(c.clientCertificateFile).map { .certificate($0) }
-            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: c.clientKeyFile, format: .pem))
+            // The TLS client key is a secret file like the journal key: the same rule (EMVCrypto.KeyFile).
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: try KeyFile.read(c.clientKeyFile), format: .pem))
+        } catch let e as KeyFile.Refused {
+            throw SetupError(description: "the TLS client key \(e.description)")
         } catch {
             throw SetupError(description: "cannot load the TLS files (ca \(c.caFile), certificate \(c.clientCertificateFile), key \(c.clientKeyFile)): \(error)")
         }
         return try NIOSSLContext(configuration: tls)
+    }
+
+    /// The TLS 1.2 suites the link offers (OpenSSL names).
+    public static let tls12CipherSuites = [
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305", "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    ].joined(separator: ":")
+
+    /// A connection or TLS failure in words a merchant or technician can act on, never a library's error dump.
+    public static func plain(_ error: any Error) -> String {
+        if error is PinMismatch { return "the acquirer's public key does not match the configured pin" }
+        let text = String(describing: error)
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
+            return "the acquirer's certificate is not trusted"
+        }
+        if text.contains("HOSTNAME") || text.contains("hostname") { return "the acquirer's certificate is for another host name" }
+        if text.contains("WRONG_VERSION") || text.contains("UNSUPPORTED_PROTOCOL") || text.contains("PROTOCOL_VERSION") {
+            return "the acquirer does not speak TLS 1.2 or later"
+        }
+        if text.contains("NO_SHARED_CIPHER") || text.contains("HANDSHAKE_FAILURE") { return "the acquirer refused the TLS handshake" }
+        if text.contains("CERTIFICATE_REQUIRED") || text.contains("BAD_CERTIFICATE") || text.contains("UNKNOWN_CA") {
+            return "the acquirer refused this terminal's certificate"
+        }
+        if text.contains("connectTimeout") || text.contains("timed out") { return "the connection timed out" }
+        if text.contains("connection reset") || text.contains("Connection refused") || text.contains("refused") { return "the connection was refused" }
+        if text.contains("closed during the TLS handshake") || text.contains("uncleanShutdown") { return "the acquirer closed the connection during the TLS handshake" }
+        return "the connection failed"
     }
 
     public struct PinMismatch: Error, CustomStringConvertible {

@@ -5,9 +5,8 @@
 import Foundation
 import NIOHTTP1
 import NIOCore
+import Logging
 import EMVKernel
-import Journal
-import Acquirer
 import Readers
 import TapdCore
 
@@ -56,18 +55,17 @@ public final class APIServer: Sendable {
 
     let socketPath: String
     let coordinator: TransactionCoordinator
-    let readers: any CardReaderPool
-    let journal: Journal
-    let acquirer: AcquirerService?
     let events: EventHub
     let metrics: TapdMetrics
     let started = Date()
     let shuttingDown: @Sendable () -> Bool
+    static let logger = Logger(label: "tapd.api")
 
-    public init(socketPath: String, coordinator: TransactionCoordinator, readers: any CardReaderPool, journal: Journal,
-                acquirer: AcquirerService?, events: EventHub, metrics: TapdMetrics, shuttingDown: @escaping @Sendable () -> Bool = { false }) {
-        self.socketPath = socketPath; self.coordinator = coordinator; self.readers = readers; self.journal = journal
-        self.acquirer = acquirer; self.events = events; self.metrics = metrics; self.shuttingDown = shuttingDown
+    /// The API asks TapdCore only: sales, the queue, readers and the link all go through the coordinator.
+    public init(socketPath: String, coordinator: TransactionCoordinator, events: EventHub, metrics: TapdMetrics,
+                shuttingDown: @escaping @Sendable () -> Bool = { false }) {
+        self.socketPath = socketPath; self.coordinator = coordinator
+        self.events = events; self.metrics = metrics; self.shuttingDown = shuttingDown
     }
 
     static let encoder: JSONEncoder = {
@@ -76,7 +74,7 @@ public final class APIServer: Sendable {
         // The same text as .iso8601 ("2026-11-26T13:07:27Z"), without Foundation's calendar and ICU (UTCTime).
         e.dateEncodingStrategy = .custom { date, encoder in
             var c = encoder.singleValueContainer()
-            try c.encode(UTCTime.iso8601(date))
+            try c.encode(APITimestamp.iso8601(date))
         }
         e.outputFormatting = [.sortedKeys]
         return e
@@ -99,11 +97,13 @@ public final class APIServer: Sendable {
             switch c {
             case .invalid(let m): return error(.unprocessableEntity, "invalid_request", m)
             case .conflict(let m): return error(.conflict, "conflict", m)
-            case .notFound: return error(.notFound, "not_found", c.description)
+            case .notFound, .missing: return error(.notFound, "not_found", c.description)
             case .unavailable(let m): return error(.serviceUnavailable, "unavailable", m)
             }
         default:
-            return error(.internalServerError, "internal", "\(e)")
+            // The cause goes to the daemon's log; the client gets no internal text (no library dump, no build path).
+            logger.error("internal error answering the API", metadata: ["error": "\(e)"])
+            return error(.internalServerError, "internal", "tapd could not answer this request; the daemon's log says why")
         }
     }
 
@@ -137,12 +137,13 @@ public final class APIServer: Sendable {
         }
         switch segments.count {
         case 1 where segments[0] == "metrics":
-            return await only(.GET) { metricsText() }
+            return await only(.GET) { await metricsText() }
         case 2 where segments[0] == "v1":
             switch segments[1] {
             case "health": return await only(.GET) { health() }
             case "status": return await only(.GET) { Self.json(await status()) }
-            case "readers": return await only(.GET) { Self.json(await readers.snapshot()) }
+            case "readers": return await only(.GET) { Self.json(await coordinator.readerSnapshot()) }
+            case "saf": return await only(.GET) { await followUps(request) }
             case "events": return await only(.GET) { eventStream(request) }
             case "openapi.json":
                 return await only(.GET) {
@@ -166,6 +167,18 @@ public final class APIServer: Sendable {
                 do {
                     let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
                     return Self.json(void ? try await coordinator.void(id, requester: who) : try await coordinator.cancel(id, requester: who))
+                } catch { return Self.error(for: error) }
+            }
+        case 4 where segments[0] == "v1" && segments[1] == "saf" && (segments[3] == "retry" || segments[3] == "resolve"):
+            guard let id = Int64(segments[2]) else { return Self.error(.notFound, "not_found", "no follow-up \(segments[2])") }
+            let retry = segments[3] == "retry"
+            return await only(.POST) {
+                do {
+                    let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
+                    if retry { return Self.json(try await coordinator.retryFollowUp(id, requester: who)) }
+                    struct Resolution: Decodable { let reason: String }
+                    let body = try Self.decode(Resolution.self, from: request)
+                    return Self.json(try await coordinator.resolveFollowUp(id, reason: body.reason, requester: who))
                 } catch { return Self.error(for: error) }
             }
         default: break
@@ -211,8 +224,15 @@ public final class APIServer: Sendable {
         } catch { return Self.error(for: error) }
     }
 
-    func metricsText() -> HTTPReply {
-        if let depth = try? journal.safDepth() { metrics.setSAFDepth(depth) }
+    func followUps(_ request: HTTPRequest) async -> HTTPReply {
+        do { return Self.json(try await coordinator.followUps(status: request.query["status"].flatMap { $0.isEmpty ? nil : $0 })) } catch {
+            return Self.error(for: error)
+        }
+    }
+
+    func metricsText() async -> HTTPReply {
+        let h = await coordinator.health()
+        if h.safPending >= 0 { metrics.setSAFDepth(h.safPending); metrics.setSAFQuarantined(h.safQuarantined) }
         return HTTPReply(contentType: "text/plain; version=0.0.4", body: ByteBuffer(string: metrics.exposition()))
     }
 
@@ -243,19 +263,14 @@ public final class APIServer: Sendable {
     }
 
     func status() async -> APIStatus {
-        let link: APIStatus.Link
-        if let acquirer {
-            let l = await acquirer.link
-            let connected = await l.isConnected, lastError = await l.lastError, config = await l.configuration
-            link = .init(configured: true, host: config.host, port: config.port, connected: connected, lastError: lastError)
-        } else {
-            link = .init(configured: false, connected: false)
-        }
+        let h = await coordinator.health()
+        let link = APIStatus.Link(configured: h.acquirerConfigured, host: h.acquirerHost, port: h.acquirerPort,
+                                  connected: h.acquirerConnected, lastError: h.acquirerLastError)
         let active = await coordinator.activeTransactions
         return APIStatus(version: TapdVersion.string, uptimeSeconds: (Date().timeIntervalSince(started) * 10).rounded() / 10,
                          state: shuttingDown() ? "shutting_down" : active > 0 ? "busy" : "idle", activeTransactions: active,
-                         readers: await readers.snapshot(), acquirer: link, safDepth: (try? journal.safDepth()) ?? -1,
-                         safQuarantined: (try? journal.quarantined().count) ?? -1, lastTransaction: try? await coordinator.lastTransaction())
+                         readers: h.readers, acquirer: link, safDepth: h.safPending,
+                         safQuarantined: h.safQuarantined, lastTransaction: try? await coordinator.lastTransaction())
     }
 
     /// Serves until the task is cancelled. `onReady` runs once the socket is bound (permissions, readiness).

@@ -41,7 +41,7 @@ extension Diagnostics {
             let link = try AcquirerLink(configuration: config)
             let stan = String(format: "%06d", Int.random(in: 900_000...999_999))
             let started = ContinuousClock.now
-            let answer = try await link.exchange(Messages.networkManagement(code: "301", terminal: config.identity, stan: stan))
+            let answer = try await link.exchangeOrThrow(Messages.networkManagement(code: "301", terminal: config.identity, stan: stan))
             let ms = Double((ContinuousClock.now - started).components.attoseconds) / 1e15 + Double((ContinuousClock.now - started).components.seconds) * 1000
             await link.close()
             ev.append("TLS handshake: ok (mutual, CA \(a.caFile))")
@@ -56,6 +56,7 @@ extension Diagnostics {
             case .tls: "check the certificates: the acquirer's CA in ca_file, this terminal's certificate and key, their expiry, and the host name in the server certificate"
             case .timeout, .connectionLost: "the acquirer accepted the connection but did not answer: check DE 41/42 and the profile with the acquirer"
             case .invalidMessage: "the profile (\(a.profile)) may not be the acquirer's"
+            case .notPersisted: "the journal refused a write: run `tapctl diagnose` on the journal's disk"
             }
             return Finding("acquirer", .fail, e.description, evidence: ev, fix: fix)
         } catch {

@@ -1,5 +1,5 @@
 // `tapctl diagnose`: each check names what it looked at, says PASS, WARN or FAIL, and gives the fix. The checks
-// follow the field failures of ../shared/notes/reader-stack.md §5 (the number in a comment is the row there).
+// follow the field failures of the README's "tapctl diagnose" table (the number in a comment is the row there).
 // Static checks read the machine through a SystemView; live probes (pcscd, the acquirer) run only on the real root.
 import Foundation
 import EMVKernel
@@ -405,11 +405,12 @@ public enum Diagnostics {
             let r = try JournalInspection.inspect(path: s.path(path))
             var ev = ["integrity: \(r.integrity)", "store-and-forward: \(r.pending) pending, \(r.quarantined) quarantined"]
             if let oldest = r.oldestPending { ev.append("oldest pending since \(ISO8601DateFormatter().string(from: oldest))") }
+            ev += r.quarantineReasons.map { "quarantined " + $0 }
             if r.integrity != "ok" {
                 out.append(Finding("journal", .fail, "the journal is damaged", evidence: ev, fix: "stop tapd, keep a copy of \(path) for the acquirer's reconciliation, and call support"))
             } else if r.quarantined > 0 {
                 out.append(Finding("journal", .fail, "\(r.quarantined) reversal(s)/advice(s) could not be delivered and wait for an operator", evidence: ev,
-                                   fix: "settle them with the acquirer (the journal keeps them); see README, store-and-forward"))
+                                   fix: "`tapctl saf list --status quarantined` shows them; settle each with the acquirer, then `tapctl saf retry ID` or `tapctl saf resolve ID --reason \"…\"`"))
             } else if r.pending > 0, let oldest = r.oldestPending, Date().timeIntervalSince(oldest) > 3600 {
                 out.append(Finding("journal", .warn, "store-and-forward has a backlog older than an hour", evidence: ev, fix: "check the acquirer link below"))
             } else {
@@ -422,10 +423,15 @@ public enum Diagnostics {
     }
 
     static func vpcd(_ s: SystemView, configuration: TapdConfiguration?) -> Finding {
-        let files = ["/etc/reader.conf.d/vpcd", "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"].filter { s.exists($0) }
-        guard !files.isEmpty else { return Finding("test driver", .pass, "no vpcd test driver installed") }
         // A lab terminal talks to an acquirer simulator on loopback; anything else is treated as production.
         let lab = configuration?.acquirer.map { ["127.0.0.1", "localhost", "::1"].contains($0.host) } ?? false
+        if configuration?.readers.virtualReaders == true, !lab {
+            return Finding("test driver", .fail, "virtual (vpcd) readers are turned on in a production configuration: anyone on the network could \"insert a card\"",
+                           evidence: ["readers.virtual_readers = true", "acquirer \(configuration?.acquirer?.host ?? "-")"],
+                           fix: "set virtual_readers = false in [readers] of tapd.toml and apt-get purge vsmartcard-vpcd")
+        }
+        let files = ["/etc/reader.conf.d/vpcd", "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"].filter { s.exists($0) }
+        guard !files.isEmpty else { return Finding("test driver", .pass, "no vpcd test driver installed") }
         return Finding("test driver", lab ? .pass : .warn, "the vpcd test driver is installed: it listens on the network and lets anyone \"insert a card\"",
                        evidence: files, fix: lab ? nil : "apt-get purge vsmartcard-vpcd on a production terminal")
     }

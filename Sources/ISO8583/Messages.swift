@@ -1,5 +1,5 @@
-// The messages a contactless terminal sends and receives (ISO 8583:1987 usage; ../shared/notes/acquirer-link.md
-// §1, §2, §5, §6, §7): 0100/0200 requests, 0400/0420/0421 reversals with the original data elements, 0120/0220
+// The messages a contactless terminal sends and receives (ISO 8583:1987 usage as
+// acquirers document it): 0100/0200 requests, 0400/0420/0421 reversals with the original data elements, 0120/0220
 // advices for offline approvals, 0800 echo and sign-on; the answers' response code, approval code and DE 55.
 import Foundation
 import TLV
@@ -97,11 +97,12 @@ public enum Messages {
     }
 
     /// A reversal of `original`: 0400, or the reversal advice 0420 (0421 for repeats). Same STAN, RRN, amount and
-    /// card data; DE 90 carries the original MTI, STAN, transmission time and acquirer identification.
+    /// card identification (DE 2, 14, 23; never track 2, which is not kept once a request is answered); DE 55 when the
+    /// original still has it; DE 90 carries the original MTI, STAN, transmission time and acquirer identification.
     public static func reversal(of original: ISOMessage, mti: String = "0400", approvalCode: String? = nil,
                                 responseCode: String? = nil) -> ISOMessage {
         var m = ISOMessage(mti: mti)
-        for f in [2, 3, 4, 7, 11, 12, 13, 14, 22, 23, 24, 25, 32, 35, 37, 41, 42, 49] { m.set(f, bytes: original.bytes(f)) }
+        for f in [2, 3, 4, 7, 11, 12, 13, 14, 22, 23, 24, 25, 32, 37, 41, 42, 49] { m.set(f, bytes: original.bytes(f)) }
         if let a = approvalCode { m[38] = a }
         if let r = responseCode { m[39] = r }
         let acq = original[32] ?? ""
@@ -118,6 +119,37 @@ public enum Messages {
         var m = request(mti, t, terminal: terminal, stan: stan, rrn: rrn, at: date)
         m[39] = responseCode
         return m
+    }
+
+    /// The completion (0220) that captures an approved authorisation (0100) in dual-message mode, for the final
+    /// `amount`: a new STAN, the authorisation's RRN and approval code, DE 90 naming the authorisation. No track 2
+    /// and no DE 55: the card's data went with the authorisation.
+    public static func completion(of authorisation: ISOMessage, amount: UInt64, approvalCode: String?, stan: String,
+                                  at date: Date = Date()) -> ISOMessage {
+        var m = ISOMessage(mti: "0220")
+        for f in [2, 3, 14, 22, 23, 24, 25, 32, 37, 41, 42, 49] { m.set(f, bytes: authorisation.bytes(f)) }
+        let a = String(amount)
+        m[4] = String(repeating: "0", count: max(0, 12 - a.count)) + a
+        let utc = parts(date, utc: true), local = parts(date, utc: false)
+        m[7] = two(utc.month) + two(utc.day) + two(utc.hour) + two(utc.minute) + two(utc.second)
+        m[11] = stan
+        m[12] = two(local.hour) + two(local.minute) + two(local.second)
+        m[13] = two(local.month) + two(local.day)
+        if let approvalCode { m[38] = approvalCode }
+        m[39] = "00"
+        let acq = authorisation[32] ?? ""
+        let acq11 = String(repeating: "0", count: max(0, 11 - acq.count)) + acq.suffix(11)
+        m[90] = authorisation.mti + (authorisation[11] ?? "000000") + (authorisation[7] ?? "0000000000") + acq11 + "00000000000"
+        return m
+    }
+
+    /// What is kept of a request once it is answered (PCI DSS 3.2): everything a reversal or void needs, without
+    /// track 2 (DE 35) and the chip data (DE 55).
+    public static func stripped(_ m: ISOMessage) -> ISOMessage {
+        var r = m
+        r.set(35, bytes: nil)
+        r.set(55, bytes: nil)
+        return r
     }
 
     /// 0800 network management: echo (DE 70 = 301) or sign-on (001).

@@ -19,6 +19,8 @@ public actor AcquirerSimulator {
         case drop
         /// Raw bytes instead of an answer (malformed-answer tests); framed as they are.
         case raw([UInt8])
+        /// DE 39 10 with a lower DE 4: the issuer approved only `amount` (partial approval).
+        case partial(amount: UInt64)
     }
     public typealias Rule = @Sendable (ISOMessage) -> Action?
 
@@ -28,6 +30,8 @@ public actor AcquirerSimulator {
     private var server: (any Channel)?
     private var rule: Rule?
     public private(set) var received: [ISOMessage] = []
+    /// The response code answered to each message of `received` (nil: none was sent).
+    public private(set) var answered: [String?] = []
     /// When each message arrived (same order as `received`), for latency measurements.
     public private(set) var arrivals: [ContinuousClock.Instant] = []
 
@@ -77,6 +81,8 @@ public actor AcquirerSimulator {
         guard let m = try? codec.unpack(frame) else { ch.close(promise: nil); return }
         received.append(m)
         arrivals.append(at)
+        answered.append(nil)
+        let index = received.count - 1
         let action = rule?(m) ?? Self.defaultAction(m)
         switch action {
         case .noAnswer: return
@@ -84,15 +90,25 @@ public actor AcquirerSimulator {
         case .raw(let bytes): write(bytes, to: ch); return
         case .slow(let d, let code):
             try? await Task.sleep(for: d)
-            respond(m, code: code, on: ch)
+            respond(m, code: code, on: ch, index: index)
         case .answer(let code):
-            respond(m, code: code, on: ch)
+            respond(m, code: code, on: ch, index: index)
+        case .partial(let amount):
+            guard var answer = try? Self.answer(to: m, responseCode: "00") else { return }
+            answer[39] = "10"
+            answer[4] = String(format: "%012llu", amount)
+            send(answer, on: ch, index: index)
         }
     }
 
-    private func respond(_ m: ISOMessage, code: String, on ch: any Channel) {
-        guard let answer = try? Self.answer(to: m, responseCode: code), let body = try? codec.pack(answer),
-              let framed = try? ISOFraming.frame(body, codec.spec.framing) else { return }
+    private func respond(_ m: ISOMessage, code: String, on ch: any Channel, index: Int) {
+        guard let answer = try? Self.answer(to: m, responseCode: code) else { return }
+        send(answer, on: ch, index: index)
+    }
+
+    private func send(_ answer: ISOMessage, on ch: any Channel, index: Int) {
+        guard let body = try? codec.pack(answer), let framed = try? ISOFraming.frame(body, codec.spec.framing) else { return }
+        if index < answered.count { answered[index] = answer[39] }
         write(framed, to: ch)
     }
 
@@ -145,4 +161,90 @@ public actor AcquirerSimulator {
         if code == "00", m.mtiClass == "1" || m.mtiClass == "2" { a[38] = String((m[11] ?? "000000").suffix(6)) }
         return a
     }
+
+    // MARK: The acquirer's view of the money
+
+    /// One sale as the acquirer saw it: its original request or advice, and what followed for it.
+    public struct LedgerEntry: Sendable, Equatable {
+        /// STAN of the original message (DE 11), and the terminal (DE 41).
+        public var stan: String
+        public var terminal: String
+        /// The original's MTI without the repeat digit (0100, 0200, 0220, 0120).
+        public var mti: String
+        public var amount: UInt64
+        /// The response code answered to the original or any repeat of it (the last one sent).
+        public var answer: String?
+        /// Reversal messages received for it (originals and repeats) and whether one was accepted (answered 00).
+        public var reversals = 0
+        public var reversalAccepted = false
+        /// Completions (0220 with DE 90 naming this 0100) accepted for it.
+        public var captures = 0
+        /// The money as it stands at the acquirer: approved or advised, and not reversed.
+        public var charged: Bool {
+            // An advice charges once the acquirer accepted it; a request once it approved it.
+            let took = mti.hasSuffix("20") ? answer == "00" : ["00", "08", "10", "11"].contains(answer ?? "")
+            return took && !reversalAccepted
+        }
+    }
+
+    /// Every original request and advice with what followed, and every breach of exactly-once the acquirer can see:
+    /// a second original (not a repeat MTI) of a message it already had. (Reversals of requests it never received
+    /// are not breaches; they are counted in `orphanReversals`.)
+    public func ledger() -> (entries: [LedgerEntry], violations: [String]) {
+        var orphans = 0
+        var entries: [LedgerEntry] = []
+        var index: [String: Int] = [:]
+        var violations: [String] = []
+        var originals = Set<String>()
+        for (i, m) in received.enumerated() {
+            let rc = answered[i]
+            let tid = m[41] ?? "", stan = m[11] ?? ""
+            let base = String(m.mti.prefix(3)) + "0"
+            let isRepeat = m.mti.last == "1" || m.mti.last == "3"
+            let seenKey = "\(base)/\(tid)/\(stan)"
+            switch m.mtiClass {
+            case "1", "2":
+                // 0220 with DE 90 naming an 0100 is a completion (capture) of that authorisation.
+                if m.mti.hasPrefix("02"), m.mtiFunction == "2", let de90 = m[90], de90.hasPrefix("0100") || de90.hasPrefix("0120"),
+                   let j = index["\(tid)/\(de90.dropFirst(4).prefix(6))"] {
+                    if !isRepeat, originals.contains(seenKey) { violations.append("second completion \(m.mti) STAN \(stan) without the repeat MTI") }
+                    originals.insert(seenKey)
+                    if rc == "00" { entries[j].captures += 1 }
+                    index["\(tid)/\(stan)"] = j          // a later reversal of the capture undoes the sale
+                    continue
+                }
+                guard m.mtiFunction == "0" || m.mtiFunction == "2" else { continue }
+                if !isRepeat, originals.contains(seenKey) { violations.append("second original \(m.mti) STAN \(stan) without the repeat MTI") }
+                originals.insert(seenKey)
+                let key = "\(tid)/\(stan)"
+                if let j = index[key] {
+                    if let rc { entries[j].answer = rc }
+                } else {
+                    index[key] = entries.count
+                    entries.append(LedgerEntry(stan: stan, terminal: tid, mti: base, amount: UInt64(m[4] ?? "") ?? 0, answer: rc))
+                }
+            case "4":
+                let original = m[90].map { String($0.dropFirst(4).prefix(6)) } ?? stan
+                guard let j = index["\(tid)/\(original)"] else {
+                    // A terminal that crashed between marking a request transmitted and writing it cannot know it
+                    // never left: reversing it is right, and harmless (the acquirer has nothing to undo).
+                    orphans += 1
+                    continue
+                }
+                if !isRepeat, originals.contains(seenKey) { violations.append("second original reversal \(m.mti) STAN \(stan) without the repeat MTI") }
+                originals.insert(seenKey)
+                entries[j].reversals += 1
+                if rc == "00" {
+                    entries[j].reversalAccepted = true
+                }
+            default:
+                continue
+            }
+        }
+        lastOrphans = orphans
+        return (entries, violations)
+    }
+
+    /// Reversals of requests the acquirer never received (after the last `ledger()`).
+    public private(set) var lastOrphans = 0
 }

@@ -35,7 +35,7 @@ public struct DaemonSettings: Codable, Sendable, Equatable {
     /// The API's Unix socket.
     public var socket = "/run/tapd/api.sock"
     /// Group that may use the socket (mode 0660); left alone when the group does not exist.
-    public var socketGroup = "tapd"
+    public var socketGroup = "tapd-pos"
     /// trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
     /// Seconds a sale waits for a card before it ends as timed out.
@@ -46,6 +46,9 @@ public struct DaemonSettings: Codable, Sendable, Equatable {
     public var shutdownGrace: Double = 30
     /// Taps one sale accepts (the first plus the "see phone" / "try again" ones).
     public var maxTaps: Int = 3
+    /// How long an approved sale may be voided: "same_day" (until local midnight of the sale's day, the business
+    /// day) or a duration such as "30m", "2h", "1d".
+    public var voidWindow = "same_day"
     public init() {}
 }
 
@@ -67,17 +70,22 @@ public struct JournalSettings: Codable, Sendable, Equatable {
 
 extension JournalSettings {
     /// The journal key: 32 bytes, raw or as 64 hex digits; refused when other users may read it.
+    /// The journal key under the one key-file rule (regular file, no symbolic link, owned by tapd's user or root,
+    /// mode 0600 or 0400): 32 raw bytes or 64 hex digits.
     public static func loadKey(_ path: String) throws -> JournalKey {
         var st = stat()
-        guard stat(path, &st) == 0 else {
+        guard lstat(path, &st) == 0 else {
             throw ConfigurationError(file: path, line: nil, key: nil, message: "missing (create it with: head -c 32 /dev/urandom > \(path); chmod 600 \(path))")
         }
-        guard st.st_mode & 0o007 == 0 else { throw ConfigurationError(file: path, line: nil, key: nil, message: "readable by other users (chmod 600 \(path))") }
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        if data.count == 32 { return try JournalKey(bytes: Array(data)) }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        if text.count == 64, let bytes = Hex.decode(text) { return try JournalKey(bytes: bytes) }
-        throw ConfigurationError(file: path, line: nil, key: nil, message: "must hold 32 bytes (raw) or 64 hex digits")
+        do { return try JournalKey.read(path) } catch let e as JournalKey.KeyError {
+            let message: String = switch e {
+            case .tooOpen: "readable by other users (chmod 600 \(path))"
+            case .wrongSize: "must hold 32 bytes (raw) or 64 hex digits"
+            case .refused(_, let why): why
+            case .unreadable: "cannot be read by the user tapd runs as"
+            }
+            throw ConfigurationError(file: path, line: nil, key: nil, message: message)
+        }
     }
 }
 
@@ -102,15 +110,16 @@ public struct TapdConfiguration: Sendable {
 
     /// Every key the file may hold, with its default, for the README and for catching typos.
     public static let keys: [String: [String]] = [
-        "daemon": ["socket", "socket_group", "log_level", "card_timeout", "remove_card_timeout", "shutdown_grace", "max_taps"],
+        "daemon": ["socket", "socket_group", "log_level", "card_timeout", "remove_card_timeout", "shutdown_grace", "max_taps",
+                   "void_window"],
         "journal": ["path", "key_file", "card_data_retention_days"],
         "terminal": ["configuration", "ca_keys", "test_keys"],
-        "readers": ["pcsc", "exclusive", "libnfc", "preferred", "ignore", "signals"],
+        "readers": ["pcsc", "exclusive", "libnfc", "preferred", "ignore", "signals", "virtual_readers"],
         "acquirer": ["host", "port", "ca_file", "client_certificate_file", "client_key_file", "spki_pin", "profile",
                      "connect_timeout", "response_timeout", "persistent_connection", "echo_interval", "terminal_id",
                      "merchant_id", "acquirer_institution_id", "nii", "request_mti", "reversal_mti", "sign_on",
-                     "drain_before_online", "saf_expiry", "saf_max_attempts", "saf_retry_response_codes",
-                     "saf_retry_interval", "saf_retry_max_interval"],
+                     "drain_before_online", "saf_expiry", "saf_alert_after", "saf_max_attempts", "saf_retry_response_codes",
+                     "saf_accepted_response_codes", "partial_approvals", "saf_retry_interval", "saf_retry_max_interval"],
     ]
 
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
@@ -180,6 +189,7 @@ public struct TapdConfiguration: Sendable {
         try check((0...600).contains(c.daemon.removeCardTimeout), "daemon", "remove_card_timeout", "must be 0–600 seconds")
         try check((0...600).contains(c.daemon.shutdownGrace), "daemon", "shutdown_grace", "must be 0–600 seconds")
         try check((1...5).contains(c.daemon.maxTaps), "daemon", "max_taps", "must be 1–5")
+        try check(VoidWindow(c.daemon.voidWindow) != nil, "daemon", "void_window", "must be same_day or a duration such as 30m, 2h, 1d")
         try check(c.journal.path.hasPrefix("/"), "journal", "path", "must be an absolute path")
         try check(c.journal.keyFile.map { $0.hasPrefix("/") } ?? true, "journal", "key_file", "must be an absolute path")
         try check(c.journal.cardDataRetentionDays > 0, "journal", "card_data_retention_days", "must be more than 0")
@@ -230,8 +240,9 @@ public struct TapdConfiguration: Sendable {
                    "cardDataRetentionDays", "configuration", "caKeys", "testKeys", "pcsc", "exclusive", "libnfc", "preferred", "ignore",
                    "signals", "host", "port", "caFile", "clientCertificateFile", "clientKeyFile", "spkiPin", "profile", "connectTimeout",
                    "responseTimeout", "persistentConnection", "echoInterval", "terminalID", "merchantID", "acquirerInstitutionID", "nii",
-                   "requestMTI", "reversalMTI", "signOn", "drainBeforeOnline", "safExpiry", "safMaxAttempts", "safRetryResponseCodes",
-                   "safRetryInterval", "safRetryMaxInterval"]
+                   "requestMTI", "reversalMTI", "signOn", "drainBeforeOnline", "safExpiry", "safAlertAfter", "safMaxAttempts",
+                   "safRetryResponseCodes", "safAcceptedResponseCodes", "partialApprovals", "safRetryInterval", "safRetryMaxInterval",
+                   "voidWindow", "virtualReaders"]
         return Dictionary(uniqueKeysWithValues: all.map { (snake($0), $0) })
     }()
 

@@ -8,6 +8,8 @@ public struct TapdEvent: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable {
         case transaction, ui, readerAttached = "reader_attached", readerDetached = "reader_detached", cardPresent = "card_present"
         case cardRemoved = "card_removed", readerError = "reader_error", linkUp = "link_up", linkDown = "link_down", riskAlert = "risk_alert"
+        /// Money needs a person: a reversal or advice the acquirer keeps refusing, a stored message that does not open.
+        case moneyAlert = "money_alert"
     }
     /// Increases by one per event; a gap tells a subscriber it missed some.
     public var seq: Int

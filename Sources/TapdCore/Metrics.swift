@@ -10,6 +10,9 @@ public final class TapdMetrics: Sendable {
     private let odaFailures: Counter
     private let safDepth: Gauge
     private let apiRequests: Counter
+    private let safQuarantinedNow: Gauge
+    private let safQuarantines: Counter
+    private let safRejections: Counter
 
     static let latencyBuckets: [Duration] = [.microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
                                              .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
@@ -26,6 +29,12 @@ public final class TapdMetrics: Sendable {
             namespace: "tapd", metricName: "oda_failures", unitName: "total", helpText: "Offline data authentication failures"))
         safDepth = registry.makeGauge(descriptor: MetricNameDescriptor(
             namespace: "tapd", metricName: "saf_depth", unitName: "", helpText: "Reversals and advices waiting in store-and-forward"))
+        safQuarantinedNow = registry.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "tapd", metricName: "saf_quarantined", unitName: "", helpText: "Store-and-forward messages waiting for an operator"))
+        safQuarantines = registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "tapd", metricName: "saf_quarantines", unitName: "total", helpText: "Store-and-forward messages quarantined"))
+        safRejections = registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "tapd", metricName: "saf_rejections", unitName: "total", helpText: "Store-and-forward answers that refused a message"))
         apiRequests = registry.makeCounter(descriptor: MetricNameDescriptor(
             namespace: "tapd", metricName: "api_requests", unitName: "total", helpText: "Requests served by the local API"))
     }
@@ -46,6 +55,9 @@ public final class TapdMetrics: Sendable {
     public func onlineRoundTrip(_ d: Duration) { onlineRoundTrip.record(d) }
     public func odaFailure() { odaFailures.increment() }
     public func setSAFDepth(_ n: Int) { safDepth.set(Double(n)) }
+    public func setSAFQuarantined(_ n: Int) { safQuarantinedNow.set(Double(n)) }
+    public func safQuarantined() { safQuarantines.increment() }
+    public func safRejected() { safRejections.increment() }
     public func apiRequest() { apiRequests.increment() }
 
     public func exposition() -> String { registry.emitToString() }

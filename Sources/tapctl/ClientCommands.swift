@@ -72,6 +72,12 @@ enum Render {
         if let rd = s("reader") { details.append("reader \(rd)") }
         if !details.isEmpty { lines.append("  " + details.joined(separator: ", ")) }
         if let reason = s("reason") { lines.append("  \(reason)") }
+        if t["approved_amount"] != nil, !(t["approved_amount"] is NSNull) {
+            lines.append("  approved: \(money(t["approved_amount"], t["currency"])) of \(money(t["amount"], t["currency"]))")
+        }
+        for f in (t["follow_ups"] as? [[String: Any]]) ?? [] {
+            lines.append("  \(f["kind"] ?? "?") \(f["mti"] ?? "?") #\(f["id"] ?? "?"): \(f["status"] ?? "?")" + ((f["last_error"] as? String).map { " (\($0))" } ?? ""))
+        }
         if let j = s("journal_state") { lines.append("  journal: \(j), created \(s("created_at") ?? "-")") }
         return lines.joined(separator: "\n")
     }

@@ -78,7 +78,7 @@ struct Demo: AsyncParsableCommand {
             if !(try await Self.sell(sale, number: n + 1, client: client)) { allAsExpected = false }
             print("")
         }
-        print(try host.summary())
+        print(try await host.summary())
         print(allAsExpected ? "Demo complete: every sale ended as expected." : "Demo FAILED: see above.")
         if keepRunning {
             print("")
@@ -110,7 +110,7 @@ struct Demo: AsyncParsableCommand {
             if type == "ui", let m = e["message"] as? String { last.message = m }
             if type == "transaction", let status = e["status"] as? String {
                 print("   [\(last.message)] \(status)")
-                if ["approved", "declined", "failed", "cancelled", "timed_out", "voided"].contains(status) { return false }
+                if ["approved", "partially_approved", "declined", "failed", "cancelled", "timed_out", "voided"].contains(status) { return false }
             }
             return true
         }
@@ -119,29 +119,39 @@ struct Demo: AsyncParsableCommand {
         print("   card \(s("masked_pan")), \(s("scheme")), CVM \(s("cvm")), response \(s("response_code")), approval \(s("approval_code")), STAN \(s("stan"))")
         if let reason = view["reason"] as? String { print("   \(reason)") }
         // Let store-and-forward finish what it started (a reversal, an advice) and show where the money stands.
-        var journalState = s("journal_state")
-        for _ in 0..<100 where ["reversal_queued", "advice_queued", "approved_offline", "timed_out", "sent"].contains(journalState) {
-            try await Task.sleep(for: .milliseconds(50))
-            journalState = ((try await client.get("/v1/transactions/\(id)")).json as? [String: Any])?["journal_state"] as? String ?? journalState
+        var current = view
+        func pending(_ v: [String: Any]) -> Bool {
+            ((v["follow_ups"] as? [[String: Any]]) ?? []).contains { $0["status"] as? String == "pending" }
         }
+        for _ in 0..<100 where pending(current) {
+            try await Task.sleep(for: .milliseconds(50))
+            current = (try await client.get("/v1/transactions/\(id)")).json as? [String: Any] ?? current
+        }
+        let journalState = current["journal_state"] as? String ?? "-"
         let status = s("status"), code = s("response_code")
-        switch journalState {
-        case "answered": print("   acquirer: 0200 STAN \(s("stan")) answered \(code) (\(status))")
-        case "reversed": print("   acquirer: no answer; reversal 0400 with the same STAN and the original data (DE 90) delivered")
-        case "advice_delivered": print("   acquirer: advice 0220 for the offline approval delivered")
-        default: break
+        if let stan = view["stan"] as? String, ["approved", "declined", "partially_approved"].contains(journalState) {
+            print("   acquirer: 0200 STAN \(stan) answered \(code) (\(status))")
+        }
+        for f in (current["follow_ups"] as? [[String: Any]]) ?? [] {
+            let kind = f["kind"] as? String ?? "?", mti = f["mti"] as? String ?? "?", st = f["status"] as? String ?? "?"
+            switch kind {
+            case "reversal": print("   acquirer: no answer; reversal \(mti) with the same STAN and the original data (DE 90) \(st)")
+            case "advice": print("   acquirer: advice \(mti) for the offline approval \(st)")
+            default: print("   acquirer: \(kind) \(mti) \(st)")
+            }
         }
         print("   journal: \(journalState)")
+        let followUpsDelivered = !pending(current) && ((current["follow_ups"] as? [[String: Any]]) ?? []).allSatisfy { $0["status"] as? String == "delivered" }
         let expected: (String, String?) = switch (sale.expected, sale.expectedResponse) {
-        case (.onlineRequest, "00"?): ("approved", "answered")
-        case (.onlineRequest, "51"?): ("declined", "answered")
-        case (.onlineRequest, nil): ("failed", "reversed")
-        case (.approved, _): ("approved", "advice_delivered")
+        case (.onlineRequest, "00"?): ("approved", "approved")
+        case (.onlineRequest, "51"?): ("declined", "declined")
+        case (.onlineRequest, nil): ("failed", "unanswered")
+        case (.approved, _): ("approved", "approved_offline")
         case (.declined, _): ("declined", nil)
         case (.endApplication, _): ("failed", "failed")
         default: ("?", nil)
         }
-        let ok = status == expected.0 && (expected.1 == nil || journalState == expected.1)
+        let ok = status == expected.0 && (expected.1 == nil || journalState == expected.1) && followUpsDelivered
         if !ok { print("   UNEXPECTED: \(expected.0)\(expected.1.map { " / \($0)" } ?? "") was expected") }
         return ok
     }
@@ -172,7 +182,7 @@ final class DemoAcquirer: Sendable {
                                                clientCertificateFile: certs.clientCertificateFile, clientKeyFile: certs.clientKeyFile,
                                                terminalID: "TAPD0001", merchantID: "TAPDDEMO0000001")
             config.responseTimeout = 2
-            let service = AcquirerService(link: try AcquirerLink(configuration: config), journal: journal)
+            let service = AcquirerService(link: try AcquirerLink(configuration: config), stan: { try await journal.nextSTAN() })
             print("acquirer simulator listening on 127.0.0.1:\(port) (mutual TLS, ISO 8583 iso87-ascii); journal in \(dir)")
             return DemoAcquirer(directory: dir, simulator: sim, journal: journal, service: service)
         } catch {
@@ -181,8 +191,9 @@ final class DemoAcquirer: Sendable {
         }
     }
 
-    func summary() throws -> String {
-        "Store-and-forward queue: \(try journal.safDepth()) pending, \(try journal.quarantined().count) quarantined."
+    func summary() async throws -> String {
+        let counts = try await journal.queueCounts()
+        return "Store-and-forward queue: \(counts.pending) pending, \(counts.quarantined) quarantined."
     }
 
     func stop() async {

@@ -7,6 +7,7 @@ import Journal
 import Acquirer
 import Readers
 import TapdCore
+import CProcess
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,6 +38,7 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(78)
         }
         if checkConfig { print("\(config): configuration is valid"); return }
+        Self.noCoreDumps()
 
         var logger = Logger(label: "tapd") { StderrLogHandler(label: $0) }
         logger.logLevel = Logger.Level(rawValue: c.daemon.logLevel) ?? .info
@@ -49,7 +51,7 @@ struct Run: AsyncParsableCommand {
             logger.critical("cannot open the journal", metadata: ["path": "\(c.journal.path)", "error": "\(error)"])
             throw ExitCode(1)
         }
-        let acquirer = try c.acquirer.map { AcquirerService(link: try AcquirerLink(configuration: $0), journal: journal) }
+        let acquirer = try c.acquirer.map { AcquirerService(link: try AcquirerLink(configuration: $0), stan: { try await journal.nextSTAN() }) }
         let readers = ReaderManager(configuration: c.readers)
         let runtime = DaemonRuntime(settings: c.daemon, journal: journal, acquirer: acquirer, readers: readers,
                                     terminal: terminal, keys: keys, logger: logger, cardDataRetentionDays: c.journal.cardDataRetentionDays)
@@ -59,5 +61,13 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(1)
         }
         await runtime.runUntilSignalled()
+    }
+
+    /// No core dumps: a dump taken while a sale runs would hold card data and keys (PCI DSS 3.2). The unit sets
+    /// LimitCORE=0 as well; this covers a daemon started by hand. Neither call can fail in a way that matters.
+    static func noCoreDumps() {
+        var none = rlimit(rlim_cur: 0, rlim_max: 0)
+        _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &none)
+        _ = tapd_set_not_dumpable()
     }
 }

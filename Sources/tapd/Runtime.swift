@@ -20,6 +20,7 @@ final class DaemonRuntime: @unchecked Sendable {
     let journal: Journal
     let acquirer: AcquirerService?
     let readers: any CardReaderPool
+    let book: SaleBook
     let coordinator: TransactionCoordinator
     let events = EventHub()
     let metrics = TapdMetrics()
@@ -37,10 +38,12 @@ final class DaemonRuntime: @unchecked Sendable {
          terminal: TerminalConfiguration, keys: CAKeyStore, logger: Logger, cardDataRetentionDays: Double = 7) {
         self.cardDataRetention = cardDataRetentionDays * 86_400
         self.settings = settings; self.journal = journal; self.acquirer = acquirer; self.readers = readers; self.logger = logger
-        coordinator = TransactionCoordinator(readers: readers, journal: journal, acquirer: acquirer, terminal: terminal, keys: keys,
+        book = SaleBook(journal: journal, acquirer: acquirer, events: events, metrics: metrics,
+                        voidWindow: VoidWindow(settings.voidWindow) ?? .sameDay, logger: logger)
+        coordinator = TransactionCoordinator(readers: readers, book: book, terminal: terminal, keys: keys,
                                              events: events, metrics: metrics, settings: settings)
         let box = StopFlag()
-        api = APIServer(socketPath: settings.socket, coordinator: coordinator, readers: readers, journal: journal, acquirer: acquirer,
+        api = APIServer(socketPath: settings.socket, coordinator: coordinator,
                         events: events, metrics: metrics, shuttingDown: { box.value })
         stopFlag = box
     }
@@ -55,16 +58,17 @@ final class DaemonRuntime: @unchecked Sendable {
     /// Opens the API socket and starts the background work; returns once the socket accepts connections.
     func start() async throws {
         // Money first: anything that may have reached the acquirer without an answer before a crash is reversed.
+        let n = try await book.recover()
+        if n > 0 { logger.warning("recovered interrupted transactions", metadata: ["count": "\(n)"]) }
         if let acquirer {
-            let n = try await acquirer.recover()
-            if n > 0 { logger.warning("recovered unresolved transactions: reversals queued", metadata: ["count": "\(n)"]) }
-            background { _ = await acquirer.deliverQueue() }
-            background { await acquirer.keepAlive() }
-            let interval = await acquirer.link.configuration.safRetryInterval
-            background { [journal] in
+            background { [book] in _ = await book.deliverQueue() }
+            background { [book] in await acquirer.keepAlive { _ = await book.deliverQueue() } }
+            // The queue's next due entry is tried at least this often (backoff decides whether it is due).
+            let interval = min(acquirer.configuration.safRetryInterval, 5)
+            background { [book] in
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
-                    if (try? journal.safDepth()) ?? 0 > 0 { _ = await acquirer.deliverQueue() }
+                    try? await Task.sleep(for: .milliseconds(Int64(max(0.2, interval) * 1000)))
+                    _ = await book.deliverQueue()
                 }
             }
             background { [events, logger] in
@@ -84,7 +88,7 @@ final class DaemonRuntime: @unchecked Sendable {
         }
         background { [journal, cardDataRetention] in
             while !Task.isCancelled {
-                _ = try? journal.purgeCardData(olderThan: cardDataRetention)
+                _ = try? await journal.purgeCardData(olderThan: cardDataRetention)
                 try? await Task.sleep(for: .seconds(3600))
             }
         }

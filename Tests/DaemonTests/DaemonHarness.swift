@@ -4,6 +4,7 @@
 import XCTest
 import Foundation
 import TLV
+import EMVKernel
 import Simulators
 import ControlAPI
 import TestSupport
@@ -43,7 +44,16 @@ final class DaemonHarness: @unchecked Sendable {
     }
 
     /// The configuration file: PC/SC on or off, the emulated PN532 as a libnfc reader, the simulator as acquirer.
-    func writeConfig(pcsc: Bool, cardTimeout: Double = 8, responseTimeout: Double = 3, extra: String = "") throws {
+    /// `offlineFloorLimit`: a terminal configuration with the demo's Visa floor limit (10.00), so an offline card
+    /// below it is approved offline.
+    func writeConfig(pcsc: Bool, cardTimeout: Double = 8, responseTimeout: Double = 3, offlineFloorLimit: Bool = false,
+                     extra: String = "") throws {
+        var terminalLine = ""
+        if offlineFloorLimit {
+            let path = directory + "/terminal.json"
+            try JSONEncoder().encode(KernelDemo.demoTerminal()).write(to: URL(fileURLWithPath: path))
+            terminalLine = "configuration = \"\(path)\""
+        }
         try """
         # tapd test configuration
         [daemon]
@@ -60,9 +70,11 @@ final class DaemonHarness: @unchecked Sendable {
         [terminal]
         test_keys = true
         ca_keys = "\(directory)/test-ca.capk"
+        \(terminalLine)
 
         [readers]
         pcsc = \(pcsc)
+        virtual_readers = \(pcsc)
         libnfc = ["\(emulator.connstring)"]
         ignore = ["PCD 00 01"]
 
@@ -80,11 +92,15 @@ final class DaemonHarness: @unchecked Sendable {
         """.write(toFile: directory + "/tapd.toml", atomically: true, encoding: .utf8)
     }
 
-    /// Starts `tapd run` and waits until /v1/health answers.
-    func start() async throws {
+    /// Starts `tapd run` and waits until /v1/health answers. `fault` names the point where a debug build of tapd
+    /// SIGKILLs itself (TAPD_FAULT, the crash matrix).
+    func start(fault: String? = nil) async throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.tapdBinary)
         p.arguments = ["run", "--config", directory + "/tapd.toml"]
+        var env = ProcessInfo.processInfo.environment
+        env["TAPD_FAULT"] = fault
+        p.environment = env
         FileManager.default.createFile(atPath: stderrFile, contents: nil)
         let log = FileHandle(forWritingAtPath: stderrFile)!
         log.seekToEndOfFile()
@@ -109,6 +125,16 @@ final class DaemonHarness: @unchecked Sendable {
         if p.isRunning { p.terminate() }
         p.waitUntilExit()
         process = nil
+    }
+
+    /// Waits for the process to end by itself (a fault point killed it); true when it did.
+    func waitForExit(seconds: Double = 20) async -> Bool {
+        guard let p = process else { return true }
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while p.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if p.isRunning { return false }
+        process = nil
+        return true
     }
 
     /// SIGKILL: no chance to clean up.

@@ -51,7 +51,7 @@ final class DaemonTests: XCTestCase {
         let approved = try await h.wait(id)
         XCTAssertEqual(approved["status"] as? String, "approved", "\(approved)")
         XCTAssertEqual(approved["response_code"] as? String, "00")
-        XCTAssertEqual(approved["journal_state"] as? String, "answered")
+        XCTAssertEqual(approved["journal_state"] as? String, "approved")
         XCTAssertEqual(approved["scheme"] as? String, "visa")
         XCTAssertEqual(approved["masked_pan"] as? String, "476173******0119")
         assertNoPAN(approved)
@@ -88,8 +88,9 @@ final class DaemonTests: XCTestCase {
         let nid = try XCTUnwrap(n["id"] as? String)
         let failed = try await h.wait(nid)
         XCTAssertEqual(failed["status"] as? String, "failed", "\(failed)")
-        let reversed = try await h.wait(nid, for: "reversed") { $0["journal_state"] as? String == "reversed" }
+        let reversed = try await h.wait(nid, for: "reversed") { Self.followUp("reversal", of: $0) == "delivered" }
         XCTAssertEqual(reversed["status"] as? String, "failed")
+        XCTAssertEqual(reversed["journal_state"] as? String, "unanswered")
         let r2 = try await h.client.post("/v1/transactions/\(nid)/cancel")
         XCTAssertEqual(r2.status, 409, "too late to cancel")
         h.emulator.present(nil)
@@ -97,8 +98,9 @@ final class DaemonTests: XCTestCase {
         // 6. Void the first sale: a reversal with its approval code.
         let voided = try await h.client.post("/v1/transactions/\(id)/void")
         XCTAssertEqual(voided.status, 200, voided.errorMessage ?? "")
-        let v = try await h.wait(id, for: "void delivered") { $0["journal_state"] as? String == "reversed" }
+        let v = try await h.wait(id, for: "void delivered") { $0["journal_state"] as? String == "voided" }
         XCTAssertEqual(v["status"] as? String, "voided")
+        XCTAssertEqual(Self.followUp("reversal", of: v), "delivered")
         let declinedVoid = try await h.client.post("/v1/transactions/\(did(declined))/void")
         XCTAssertEqual(declinedVoid.status, 409, "a declined sale cannot be voided")
 
@@ -145,6 +147,11 @@ final class DaemonTests: XCTestCase {
 
     func did(_ t: [String: Any]) -> String { t["id"] as? String ?? "" }
 
+    /// The status of a sale's follow-up of `kind` (reversal, advice, capture), as the API lists it.
+    static func followUp(_ kind: String, of t: [String: Any]) -> String? {
+        ((t["follow_ups"] as? [[String: Any]]) ?? []).last { $0["kind"] as? String == kind }?["status"] as? String
+    }
+
     /// A running daemon on the libnfc PN532 only (no PC/SC), its reader attached; shut down after the test.
     func daemon(cardTimeout: Double = 8, responseTimeout: Double = 3) async throws -> DaemonHarness {
         let h = try await DaemonHarness()
@@ -161,7 +168,47 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(code, 201)
         let timedOut = try await h.wait(did(t))
         XCTAssertEqual(timedOut["status"] as? String, "timed_out", "\(timedOut)")
-        XCTAssertEqual(timedOut["journal_state"] as? String, "cancelled")
+        XCTAssertEqual(timedOut["journal_state"] as? String, "timed_out")
+    }
+
+    /// Issue rule: an idempotent retry of a sale still in flight gets its current, non-final state — never a final
+    /// "failed" while the first request goes on to charge the card. And the queue is visible to a technician.
+    func testARetryWhileTheSaleIsOnlineSeesItRunningAndTheQueueIsVisible() async throws {
+        let h = try await daemon(responseTimeout: 6)
+        // No core dumps of the daemon (a dump of a sale would hold card data).
+        let limits = try String(contentsOfFile: "/proc/\(try XCTUnwrap(h.process).processIdentifier)/limits", encoding: .utf8)
+        let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") }?.split(separator: " ").map(String.init)
+        XCTAssertEqual(core?.dropFirst(4).prefix(2), ["0", "0"], limits)
+        h.emulator.present(try VirtualCard(.visaCard()))
+        let key = UUID().uuidString
+        let (_, t) = try await h.sale(1293, key: key)          // .93: the acquirer answers after 3 s
+        let id = did(t)
+        _ = try await h.wait(id, for: "online") { $0["status"] as? String == "online" }
+        let (code, again) = try await h.sale(1293, key: key)
+        XCTAssertEqual(code, 200)
+        XCTAssertEqual(again["id"] as? String, id)
+        XCTAssertEqual(again["status"] as? String, "online", "\(again)")
+        XCTAssertEqual(again["final"] as? Bool, false)
+        let done = try await h.wait(id)
+        XCTAssertEqual(done["status"] as? String, "approved")
+        h.emulator.present(nil)
+        // A sale without an answer: its reversal is listed by `tapctl saf list`.
+        h.emulator.present(try VirtualCard(.visaCard()))
+        let (_, n) = try await h.sale(1291)
+        _ = try await h.wait(did(n), for: "reversed") { Self.followUp("reversal", of: $0) == "delivered" }
+        h.emulator.present(nil)
+        let tapctl = Tool.buildDirectory + "/tapctl"
+        let (rc, text) = try Tool.run(tapctl, ["saf", "list", "--socket", h.socket])
+        XCTAssertEqual(rc, 0, text)
+        XCTAssertTrue(text.contains("reversal 0400") && text.contains("delivered"), text)
+        let (none, noneText) = try Tool.run(tapctl, ["saf", "list", "--status", "quarantined", "--socket", h.socket])
+        XCTAssertEqual(none, 0, noneText)
+        XCTAssertTrue(noneText.contains("no store-and-forward entries"), noneText)
+        let (missing, missingText) = try Tool.run(tapctl, ["saf", "resolve", "99999", "--reason", "help desk ticket 1", "--socket", h.socket])
+        XCTAssertEqual(missing, 2, missingText)
+        XCTAssertTrue(missingText.contains("no open follow-up #99999"), missingText)
+        let received = await h.simulator.received.map(\.mti)
+        XCTAssertEqual(received.filter { $0 == "0200" }.count, 2, "the retry sent nothing: \(received)")
     }
 
     func testKilledWhileOnlineThenRestarted() async throws {
@@ -176,7 +223,7 @@ final class DaemonTests: XCTestCase {
         h.kill9()
         h.emulator.present(nil)
         try await h.start()
-        let settled = try await h.wait(id, for: "reversed") { $0["journal_state"] as? String == "reversed" }
+        let settled = try await h.wait(id, for: "reversed") { Self.followUp("reversal", of: $0) == "delivered" }
         XCTAssertEqual(settled["status"] as? String, "failed", "\(settled)")
         XCTAssertTrue((settled["reason"] as? String ?? "").contains("revers"), "\(settled)")
         let received = await h.simulator.received.map(\.mti)
@@ -355,8 +402,9 @@ final class DaemonTests: XCTestCase {
         let spec = try await h.client.get("/v1/openapi.json")
         XCTAssertEqual(spec.status, 200)
         let v = try OpenAPIValidator(spec.body)
-        XCTAssertEqual(v.paths, ["/metrics", "/v1/events", "/v1/health", "/v1/openapi.json", "/v1/readers", "/v1/status", "/v1/transactions",
-                                 "/v1/transactions/{id}", "/v1/transactions/{id}/cancel", "/v1/transactions/{id}/void"])
+        XCTAssertEqual(v.paths, ["/metrics", "/v1/events", "/v1/health", "/v1/openapi.json", "/v1/readers", "/v1/saf", "/v1/saf/{id}/resolve",
+                                 "/v1/saf/{id}/retry", "/v1/status", "/v1/transactions", "/v1/transactions/{id}", "/v1/transactions/{id}/cancel",
+                                 "/v1/transactions/{id}/void"])
         func check(_ r: APIResponse, _ schema: [String: Any], _ what: String) {
             guard let json = r.json else { return XCTFail("\(what): not JSON") }
             let problems = v.validate(json, against: schema)
@@ -364,7 +412,7 @@ final class DaemonTests: XCTestCase {
         }
         let ref = { (name: String) -> [String: Any] in ["$ref": "#/components/schemas/\(name)"] }
         // The validator itself is strict: wrong types, missing and undocumented properties are all found.
-        XCTAssertEqual(v.validate(["id": 1, "bogus": true], against: ref("Transaction")).count, 9)
+        XCTAssertEqual(v.validate(["id": 1, "bogus": true], against: ref("Transaction")).count, 10)
         let list = { (name: String) -> [String: Any] in ["type": "array", "items": ["$ref": "#/components/schemas/\(name)"]] }
         check(try await h.client.get("/v1/health"), ref("Health"), "health")
         check(try await h.client.get("/v1/status"), ref("Status"), "status")
@@ -389,6 +437,11 @@ final class DaemonTests: XCTestCase {
         check(try await h.client.post("/v1/transactions", json: ["amount": 1]), ref("Error"), "422")
         let voided = try await h.client.post("/v1/transactions/\(id)/void")
         check(voided, ref("Transaction"), "void")
+        check(try await h.client.get("/v1/saf"), list("FollowUp"), "GET /v1/saf")
+        check(try await h.client.get("/v1/saf?status=delivered"), list("FollowUp"), "GET /v1/saf?status=delivered")
+        check(try await h.client.post("/v1/saf/424242/retry"), ref("Error"), "retry 404")
+        check(try await h.client.post("/v1/saf/424242/resolve", json: ["reason": "help desk ticket 1"]), ref("Error"), "resolve 404")
+        check(try await h.client.get("/v1/saf?status=lost"), ref("Error"), "saf 422")
         try await Task.sleep(for: .milliseconds(200))
         let events = seen.lock.withLock { seen.data }
         XCTAssertGreaterThan(events.count, 4)
@@ -438,7 +491,7 @@ final class DaemonTests: XCTestCase {
         // The sale is in the journal's audit log with the caller's uid and pid (SO_PEERCRED).
         h.stop()
         let journal = try Journal(path: h.journal, key: try JournalSettings.loadKey(h.directory + "/journal.key"))
-        let audit = try journal.auditLog(limit: 50)
+        let audit = try await journal.auditLog(limit: 50)
         XCTAssertTrue(audit.contains { $0.event == "sale started" && $0.actor.hasPrefix("api uid=\(getuid()) pid=") }, "\(audit.map(\.actor))")
     }
 
@@ -467,7 +520,7 @@ final class DaemonTests: XCTestCase {
         try await h.start()
         let done = try await h.transaction(id)
         XCTAssertEqual(done["status"] as? String, "approved", "\(done)")
-        XCTAssertEqual(done["journal_state"] as? String, "answered")
+        XCTAssertEqual(done["journal_state"] as? String, "approved")
         h.emulator.present(nil)
         // A sale waiting for a card when SIGTERM comes is cancelled.
         try await h.waitForReaders([h.emulator.connstring])

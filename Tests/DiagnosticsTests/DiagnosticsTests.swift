@@ -1,4 +1,4 @@
-// `tapctl diagnose` on fake trees: one tree per field fault of ../shared/notes/reader-stack.md §5, each asserting the
+// `tapctl diagnose` on fake trees: one tree per field fault of the README's diagnose table, each asserting the
 // finding and its fix; the acquirer check against the simulator over real TLS; the command itself with --json and
 // --bundle.
 import XCTest
@@ -249,7 +249,7 @@ final class DiagnosticsTests: XCTestCase {
         XCTAssertTrue(f.fix?.contains("power/persist") == true)
     }
 
-    func testTestKeysClockJournalAndTheTestDriver() throws {
+    func testTestKeysClockJournalAndTheTestDriver() async throws {
         let t = try FakeTree()
         let production = """
         [terminal]
@@ -269,16 +269,25 @@ final class DiagnosticsTests: XCTestCase {
         XCTAssertEqual(try finding(try t.diagnose(now: Date(timeIntervalSince1970: 1_500_000_000)), "clock").verdict, .fail)
         try t.write("/etc/reader.conf.d/vpcd", "FRIENDLYNAME \"Virtual PCD\"\n")
         XCTAssertEqual(try finding(try t.diagnose(config: production), "test driver").verdict, .warn)
+        // Turned on in a production configuration: a FAIL, whether the driver is installed or not.
+        let virtualOn = production.replacingOccurrences(of: "[acquirer]", with: "[readers]\nvirtual_readers = true\n\n[acquirer]")
+        let v = try finding(try t.diagnose(config: virtualOn), "test driver")
+        XCTAssertEqual(v.verdict, .fail, "\(v)")
+        XCTAssertTrue(v.fix?.contains("virtual_readers = false") == true)
 
         // A journal with a quarantined reversal.
         let key = try JournalKey(bytes: [UInt8](repeating: 7, count: 32))
         let j = try Journal(path: t.root + "/var/lib/tapd/journal.sqlite", key: key)
-        let (r, _) = try j.createTransaction(idempotencyKey: "k", amount: 100, currency: 978)
-        let id = try j.enqueue(.reversal, transactionID: r.id, mti: "0400", message: [1, 2, 3])
-        try j.safQuarantine(id, reason: "expired")
+        let (r, _) = try await j.createSale(idempotencyKey: "k", amount: 100, currency: 978)
+        var c = SaleChange(.failed)
+        c.enqueue = [NewFollowUp(kind: .reversal, mti: "0400", message: [1, 2, 3])]
+        let sale = try await j.apply(r.id, c)
+        try await j.quarantine(sale.followUps[0].id, reason: "refused 5 times by the acquirer (last: refused with response code 12)")
         let f = try finding(try t.diagnose(), "journal")
         XCTAssertEqual(f.verdict, .fail)
         XCTAssertTrue(f.evidence.contains("store-and-forward: 0 pending, 1 quarantined"), "\(f.evidence)")
+        XCTAssertTrue(f.evidence.contains { $0.contains("reversal 0400: refused 5 times") }, "names each quarantined message and why: \(f.evidence)")
+        XCTAssertTrue(f.fix?.contains("tapctl saf") == true)
         XCTAssertTrue(f.evidence.contains("integrity: ok"))
     }
 

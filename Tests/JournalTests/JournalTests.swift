@@ -2,6 +2,8 @@
 import XCTest
 import Foundation
 @testable import Journal
+import GRDB
+import EMVCrypto
 
 final class JournalTests: XCTestCase {
     var dir: URL!
@@ -16,37 +18,71 @@ final class JournalTests: XCTestCase {
 
     var dbPath: String { dir.appendingPathComponent("journal.sqlite").path }
 
-    func testLifecycleAndIdempotency() throws {
+    /// A sale taken online: request persisted, transmitted.
+    func online(_ j: Journal, key k: String? = nil, amount: Int64 = 1234, message: [UInt8] = [1, 2, 3]) async throws -> String {
+        let (t, _) = try await j.createSale(idempotencyKey: k, amount: amount, currency: 978)
+        var c = SaleChange(.requestPersisted)
+        c.mti = "0200"; c.stan = try await j.nextSTAN(); c.request = .store(message)
+        try await j.apply(t.id, c)
+        try await j.apply(t.id, SaleChange(.requestTransmitted))
+        return t.id
+    }
+
+    func testOneStateForTheWholeSaleAndIdempotency() async throws {
         let j = try Journal(path: dbPath, key: key)
-        let (t, created) = try j.createTransaction(idempotencyKey: "pos-1", amount: 1234, currency: 978)
+        let (t, created) = try await j.createSale(idempotencyKey: "pos-1", amount: 1234, currency: 978)
         XCTAssertTrue(created)
-        let (again, created2) = try j.createTransaction(idempotencyKey: "pos-1", amount: 9999, currency: 978)
+        XCTAssertEqual(t.state, .waitingForCard)
+        let (again, created2) = try await j.createSale(idempotencyKey: "pos-1", amount: 9999, currency: 978)
         XCTAssertFalse(created2, "a retried request never starts a second sale")
         XCTAssertEqual(again.id, t.id)
         XCTAssertEqual(again.amount, 1234)
 
-        try j.update(t.id, to: .cardRead, maskedPAN: "476173******0119")
-        try j.persistRequest(t.id, mti: "0200", stan: "000001", rrn: "633009000001", message: Array(("0200" + pan).utf8))
-        try j.update(t.id, to: .sent)
-        try j.update(t.id, to: .answered, responseCode: "00", approvalCode: "A1B2C3")
-        let done = try XCTUnwrap(try j.transaction(t.id))
-        XCTAssertEqual(done.state, .answered)
+        var card = SaleChange(.processing)
+        card.maskedPAN = "476173******0119"
+        try await j.apply(t.id, card)
+        var persist = SaleChange(.requestPersisted)
+        persist.request = .store(Array(("0200" + pan).utf8)); persist.stan = "000001"
+        try await j.apply(t.id, persist)
+        try await j.apply(t.id, SaleChange(.requestTransmitted))
+        var answer = SaleChange(.approved)
+        answer.responseCode = "00"; answer.approvalCode = "A1B2C3"; answer.request = .erase
+        let done = try await j.apply(t.id, answer)
+        XCTAssertEqual(done.state, .approved)
         XCTAssertEqual(done.responseCode, "00")
         XCTAssertEqual(done.maskedPAN, "476173******0119")
-        XCTAssertThrowsError(try j.update(t.id, to: .created)) { e in
-            XCTAssertEqual(e as? JournalError, .invalidTransition(t.id, from: .answered, to: .created))
+        let stored = try await j.request(of: t.id)
+        XCTAssertTrue(stored == nil, "an answered request's card data is gone")
+        do { try await j.apply(t.id, SaleChange(.declined)); XCTFail("approved → declined must be refused") } catch JournalError.invalidTransition(let id, let from, let to) {
+            XCTAssertEqual([id, from.rawValue, to.rawValue], [t.id, "approved", "declined"])
         }
-        XCTAssertThrowsError(try j.update("nope", to: .sent))
+        do { try await j.apply("nope", SaleChange(.failed)); XCTFail() } catch JournalError.notFound {}
     }
 
-    func testCardDataIsSealedOnDisk() throws {
+    func testTheStateMachineOnlyMovesForward() {
+        // What the SaleBook relies on: a request that may have left can only end answered or unanswered (reversed).
+        XCTAssertFalse(SaleState.requestTransmitted.allows(.failed))
+        XCTAssertFalse(SaleState.requestTransmitted.allows(.cancelled))
+        XCTAssertTrue(SaleState.requestTransmitted.allows(.unanswered))
+        XCTAssertFalse(SaleState.requestPersisted.allows(.approved), "no answer without the transmitted step on disk first")
+        XCTAssertTrue(SaleState.approved.allows(.voided))
+        XCTAssertFalse(SaleState.approvedOffline.allows(.voided))
+        for s in SaleState.allCases where s.isFinal && s != .approved && s != .partiallyApproved {
+            XCTAssertTrue(SaleState.allCases.allSatisfy { $0 == s || !s.allows($0) }, "\(s) is final")
+        }
+    }
+
+    func testCardDataIsSealedOnDisk() async throws {
         let j = try Journal(path: dbPath, key: key)
-        let (t, _) = try j.createTransaction(idempotencyKey: nil, amount: 1, currency: 978)
-        try j.update(t.id, to: .cardRead)
-        try j.persistRequest(t.id, mti: "0200", stan: "000001", rrn: "1", message: Array(("DE2=" + pan).utf8))
-        try j.enqueue(.reversal, transactionID: t.id, mti: "0400", message: Array(("DE2=" + pan).utf8))
+        let id = try await online(j, message: Array(("DE2=" + pan).utf8))
+        var c = SaleChange(.unanswered)
+        c.enqueue = [NewFollowUp(kind: .reversal, mti: "0400", message: Array(("DE2=" + pan).utf8))]
+        try await j.apply(id, c)
         // Assertions on stored requests never print them: they hold card data.
-        XCTAssertTrue(try j.request(of: t.id) == Array(("DE2=" + pan).utf8))
+        let stored = try await j.request(of: id)
+        XCTAssertTrue(stored == Array(("DE2=" + pan).utf8))
+        let head = try await j.queueHead()
+        XCTAssertTrue(try j.open(XCTUnwrap(head)) == Array(("DE2=" + pan).utf8))
         // Every file of the database (main, WAL): the PAN never appears in clear.
         for f in try FileManager.default.contentsOfDirectory(atPath: dir.path) {
             let data = try Data(contentsOf: dir.appendingPathComponent(f))
@@ -54,81 +90,196 @@ final class JournalTests: XCTestCase {
         }
         // Another key cannot open it.
         let other = try Journal(path: dbPath, key: try JournalKey(bytes: [UInt8](repeating: 0x43, count: 32)))
-        XCTAssertThrowsError(try other.request(of: t.id))
+        do { _ = try await other.request(of: id); XCTFail() } catch JournalError.sealedDataUnreadable {}
+        let otherHead = try await other.queueHead()
+        XCTAssertThrowsError(try other.open(XCTUnwrap(otherHead)))
+        let secureDelete = try await j.read { db in try Int.fetchOne(db, sql: "PRAGMA secure_delete") }
+        XCTAssertEqual(secureDelete, 1, "deleted card data is overwritten (PCI DSS 3.2)")
     }
 
-    func testDurableAcrossReopenAndUnresolvedAfterACrash() throws {
+    func testDurableAcrossReopen() async throws {
         var id = ""
         do {
             let j = try Journal(path: dbPath, key: key)
-            let (t, _) = try j.createTransaction(idempotencyKey: "k", amount: 500, currency: 978)
-            id = t.id
-            try j.update(id, to: .cardRead)
-            try j.persistRequest(id, mti: "0200", stan: try j.nextSTAN(), rrn: "1", message: [1, 2, 3])
-            try j.update(id, to: .sent)
+            id = try await online(j)
             // "Crash": the journal is dropped here without any orderly shutdown.
         }
         let j = try Journal(path: dbPath, key: key)
-        XCTAssertEqual(try j.unresolved().map(\.id), [id], "sent without an answer: a restart must reverse it")
-        XCTAssertEqual(try j.request(of: id), [1, 2, 3])
-        XCTAssertEqual(try j.nextSTAN(), "000002", "the STAN continues where it was")
-        XCTAssertEqual(try j.integrityCheck(), "ok")
+        let open = try await j.sales(in: [.requestTransmitted])
+        XCTAssertEqual(open.map(\.id), [id], "transmitted without an answer: a restart must reverse it")
+        let stored = try await j.request(of: id)
+        XCTAssertEqual(stored, [1, 2, 3])
+        let stan = try await j.nextSTAN()
+        XCTAssertEqual(stan, "000002", "the STAN continues where it was")
+        let integrity = try await j.integrityCheck()
+        XCTAssertEqual(integrity, "ok")
     }
 
-    func testSTANRollsOver() throws {
+    func testSTANRollsOver() async throws {
         let j = try Journal(path: dbPath, key: key)
-        for _ in 0..<3 { _ = try j.nextSTAN() }
-        try j.db.write { db in try db.execute(sql: "UPDATE counter SET value = 999998 WHERE name = 'stan'") }
-        XCTAssertEqual(try j.nextSTAN(), "999999")
-        XCTAssertEqual(try j.nextSTAN(), "000001")
+        for _ in 0..<3 { _ = try await j.nextSTAN() }
+        try await j.write { db in try db.execute(sql: "UPDATE counter SET value = 999998 WHERE name = 'stan'") }
+        let a = try await j.nextSTAN(), b = try await j.nextSTAN()
+        XCTAssertEqual([a, b], ["999999", "000001"])
     }
 
-    func testStoreAndForwardFIFOQuarantineAndDeletion() throws {
+    func testStoreAndForwardFIFORejectionsQuarantineAndDelivery() async throws {
         let j = try Journal(path: dbPath, key: key)
         var ids: [String] = []
         for i in 0..<3 {
-            let (t, _) = try j.createTransaction(idempotencyKey: "t\(i)", amount: Int64(i), currency: 978)
-            try j.update(t.id, to: .cardRead)
-            try j.persistRequest(t.id, mti: "0200", stan: try j.nextSTAN(), rrn: "\(i)", message: [UInt8(i)])
-            try j.update(t.id, to: .sent)
-            try j.update(t.id, to: .timedOut)
-            try j.enqueue(.reversal, transactionID: t.id, mti: "0400", message: [0x04, UInt8(i)])
-            ids.append(t.id)
+            let id = try await online(j, key: "t\(i)", amount: Int64(i + 1), message: [UInt8(i)])
+            var c = SaleChange(.unanswered)
+            c.enqueue = [NewFollowUp(kind: .reversal, mti: "0400", message: [0x04, UInt8(i)])]
+            try await j.apply(id, c)
+            ids.append(id)
         }
-        XCTAssertEqual(try j.safDepth(), 3)
-        XCTAssertEqual(try j.transaction(ids[0])?.state, .reversalQueued)
+        var counts = try await j.queueCounts()
+        XCTAssertEqual(counts.pending, 3)
         // Strict FIFO: the head stays the head until it is delivered or quarantined.
-        let head = try XCTUnwrap(try j.safHead())
-        XCTAssertEqual(head.transactionID, ids[0])
-        XCTAssertEqual(head.message, [0x04, 0])
-        try j.safAttemptFailed(head.id, error: "no answer", counted: false, retryAt: Date().addingTimeInterval(30))
-        XCTAssertEqual(try j.safHead()?.id, head.id)
-        XCTAssertEqual(try j.safHead()?.attempts, 0, "no answer is not counted")
-        try j.safAttemptFailed(head.id, error: "DE39 96", counted: true, retryAt: Date())
-        XCTAssertEqual(try j.safHead()?.attempts, 1)
-        try j.safDelivered(head.id)
-        XCTAssertEqual(try j.transaction(ids[0])?.state, .reversed)
-        XCTAssertTrue(try j.request(of: ids[0]) == nil, "card data deleted once the reversal is acknowledged")
-        // A poison message leaves the queue so it cannot block the rest.
-        let second = try XCTUnwrap(try j.safHead())
-        try j.safQuarantine(second.id, reason: "expired")
-        XCTAssertEqual(try j.safHead()?.transactionID, ids[2])
-        XCTAssertEqual(try j.quarantined().map(\.transactionID), [ids[1]])
-        XCTAssertEqual(try j.safDepth(), 1)
+        let head = try await XCTUnwrapAsync(await j.queueHead())
+        XCTAssertEqual(head.entry.transactionID, ids[0])
+        XCTAssertEqual(try j.open(head), [0x04, 0])
+        try await j.markTransmitted(head.entry.id)
+        var after = try await j.followUpFailed(head.entry.id, error: "no answer", rejected: false, retryAt: Date().addingTimeInterval(30), quarantineAfter: 2)
+        XCTAssertEqual([after.rejections, after.tries], [0, 1], "no answer is not a refusal")
+        XCTAssertTrue(after.transmitted, "it may have left: the next send is a repeat")
+        let headAgain = try await j.queueHead()?.entry.id
+        XCTAssertEqual(headAgain, head.entry.id)
+        after = try await j.followUpFailed(head.entry.id, error: "refused with response code 12", responseCode: "12", rejected: true, retryAt: Date(), quarantineAfter: 2)
+        XCTAssertEqual(after.status, .pending)
+        XCTAssertEqual(after.rejections, 1)
+        var change = SaleChange(.unanswered)
+        change.request = .erase
+        let delivered = try await j.followUpAccepted(head.entry.id, responseCode: "00", saleChange: change, audit: "test")
+        XCTAssertEqual(delivered.status, .delivered)
+        let stored = try await j.request(of: ids[0])
+        XCTAssertTrue(stored == nil, "card data deleted once the reversal is acknowledged")
+        let sealedLeft = try await j.read { db in try Data.fetchOne(db, sql: "SELECT message FROM saf WHERE id = ?", arguments: [head.entry.id]) }
+        XCTAssertNil(sealedLeft, "a delivered message is deleted")
+        // Refused too often: out of the queue, listed, so it cannot block the rest.
+        let second = try await XCTUnwrapAsync(await j.queueHead())
+        for _ in 0..<2 { after = try await j.followUpFailed(second.entry.id, error: "refused", responseCode: "30", rejected: true, retryAt: Date(), quarantineAfter: 2) }
+        XCTAssertEqual(after.status, .quarantined)
+        let third = try await j.queueHead()?.entry.transactionID
+        XCTAssertEqual(third, ids[2])
+        let quarantined = try await j.followUps(status: .quarantined)
+        XCTAssertEqual(quarantined.map(\.transactionID), [ids[1]])
+        counts = try await j.queueCounts()
+        XCTAssertEqual([counts.pending, counts.quarantined], [1, 1])
+        let report = try JournalInspection.inspect(path: dbPath)
+        XCTAssertEqual(report.quarantined, 1)
+        XCTAssertTrue(report.quarantineReasons.first?.contains("refused") == true, "\(report.quarantineReasons)")
+        // An operator puts it back, then resolves it: both audited.
+        let retried = try await j.retryFollowUp(second.entry.id, actor: "uid=0")
+        XCTAssertEqual([retried.status.rawValue, "\(retried.rejections)"], ["pending", "0"])
+        let resolved = try await j.resolveFollowUp(second.entry.id, reason: "reversed by the help desk, ticket 4711", actor: "uid=0")
+        XCTAssertEqual(resolved.status, .resolved)
+        let audit = try await j.auditLog().map(\.event)
+        XCTAssertTrue(audit.contains("follow-up resolved") && audit.contains("follow-up retried") && audit.contains("reversal quarantined"), "\(audit)")
     }
 
-    func testRetentionAuditAndListing() throws {
+    /// Issue rule: at most one open message per sale and kind, enforced by the journal (two voids racing queue one
+    /// reversal).
+    func testOneOpenFollowUpPerSaleAndKind() async throws {
         let j = try Journal(path: dbPath, key: key)
-        let (t, _) = try j.createTransaction(idempotencyKey: nil, amount: 1, currency: 978, now: Date(timeIntervalSinceNow: -10 * 86400))
-        try j.update(t.id, to: .cardRead, now: Date(timeIntervalSinceNow: -10 * 86400))
-        try j.persistRequest(t.id, mti: "0200", stan: "000001", rrn: "1", message: [9], now: Date(timeIntervalSinceNow: -10 * 86400))
-        try j.update(t.id, to: .sent, now: Date(timeIntervalSinceNow: -10 * 86400))
-        try j.update(t.id, to: .answered, responseCode: "00", now: Date(timeIntervalSinceNow: -10 * 86400))
-        XCTAssertEqual(try j.purgeCardData(olderThan: 7 * 86400), 1)
-        XCTAssertTrue(try j.request(of: t.id) == nil)
-        try j.audit(actor: "uid=1000 pid=42", event: "sale", details: "amount 1")
-        XCTAssertEqual(try j.auditLog().first?.event, "sale")
-        XCTAssertEqual(try j.transactions(limit: 10).count, 1)
+        let id = try await online(j)
+        var ok = SaleChange(.approved)
+        ok.responseCode = "00"
+        try await j.apply(id, ok)
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    var c = SaleChange(.approved)
+                    c.enqueue = [NewFollowUp(kind: .reversal, mti: "0400", message: [4])]
+                    do { try await j.apply(id, c); return true } catch JournalError.followUpExists { return false } catch { return false }
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        XCTAssertEqual(results.filter { $0 }.count, 1, "one void's reversal, the others refused")
+        let sale = try await j.sale(id)
+        XCTAssertEqual(sale?.followUps.count, 1)
+    }
+
+    /// An offline approval and its advice are one transaction: if the advice cannot be written, neither is the approval.
+    func testTransitionAndItsFollowUpAreOneTransaction() async throws {
+        let j = try Journal(path: dbPath, key: key)
+        let (t, _) = try await j.createSale(idempotencyKey: nil, amount: 5, currency: 978)
+        var c = SaleChange(.approvedOffline)
+        c.enqueue = [NewFollowUp(kind: .advice, mti: "0220", message: [2]), NewFollowUp(kind: .advice, mti: "0220", message: [2])]
+        do { try await j.apply(t.id, c); XCTFail("a second open advice must be refused") } catch JournalError.followUpExists {}
+        let sale = try await j.sale(t.id)
+        XCTAssertEqual(sale?.state, .waitingForCard, "the approval was rolled back with its advice")
+        XCTAssertEqual(sale?.followUps.count, 0)
+    }
+
+    /// Disk full (SQLite's page limit) and a read-only journal: the step does not happen, the error says so in words.
+    func testFullDiskAndReadOnlyJournalRefuseTheStepInWords() async throws {
+        let j = try Journal(path: dbPath, key: key)
+        let (t, _) = try await j.createSale(idempotencyKey: nil, amount: 5, currency: 978)
+        try await j.write { db in
+            let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 1
+            try db.execute(sql: "PRAGMA max_page_count = \(pages)")
+        }
+        var big = SaleChange(.requestPersisted)
+        big.request = .store([UInt8](repeating: 7, count: 256 * 1024))
+        do { try await j.apply(t.id, big); XCTFail("must not fit") } catch let e as JournalError {
+            XCTAssertTrue(e.description.contains("the disk is full"), e.description)
+        }
+        let still = try await j.sale(t.id)
+        XCTAssertEqual(still?.state, .waitingForCard)
+        try await j.write { db in try db.execute(sql: "PRAGMA max_page_count = 1073741823") }
+        try await j.db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1") }
+        do { try await j.apply(t.id, SaleChange(.failed)); XCTFail() } catch let e as JournalError {
+            XCTAssertTrue(e.description.contains("read-only"), e.description)
+        }
+    }
+
+    /// Journals written by earlier versions (v3: two state columns) open as one state per sale; a request that was
+    /// sent is "transmitted" (recovery reverses it), and its queued reversal will go as a repeat.
+    func testMigrationFromTwoStatesToOne() async throws {
+        let queue = try DatabaseQueue(path: dbPath)
+        try Journal.migrator.migrate(queue, upTo: "v3")
+        try await queue.write { db in
+            let now = "2026-11-01 10:00:00.000"
+            for (id, state, status, rc, voided) in [("a", "answered", "approved", "00", false), ("b", "sent", "online", nil, false),
+                                                   ("c", "reversed", "voided", "00", true), ("d", "advice_queued", "approved", nil, false),
+                                                   ("e", "cancelled", "timed_out", nil, false), ("f", "answered", "declined", "51", false)] as [(String, String, String, String?, Bool)] {
+                try db.execute(sql: "INSERT INTO txn (id, state, amount, currency, created_at, updated_at, status, response_code, voided) VALUES (?,?,?,?,?,?,?,?,?)",
+                               arguments: [id, state, 100, 978, now, now, status, rc, voided])
+            }
+            try db.execute(sql: "INSERT INTO saf (txn_id, kind, mti, message, attempts, next_attempt_at, expires_at, status, last_error, created_at) VALUES ('d','advice','0220',NULL,2,?,?,'pending','no answer',?)",
+                           arguments: [now, now, now])
+        }
+        let j = try Journal(path: dbPath, key: key)
+        var states: [String: String] = [:]
+        for id in ["a", "b", "c", "d", "e", "f"] { states[id] = try await j.sale(id)?.state.rawValue }
+        XCTAssertEqual(states, ["a": "approved", "b": "request_transmitted", "c": "voided", "d": "approved_offline", "e": "timed_out", "f": "declined"])
+        let advice = try await j.sale("d")?.followUps.first
+        XCTAssertEqual(advice?.rejections, 2)
+        XCTAssertEqual(advice?.transmitted, true)
+    }
+
+    func testRetentionAuditAndListing() async throws {
+        let j = try Journal(path: dbPath, key: key)
+        let old = Date(timeIntervalSinceNow: -10 * 86400)
+        let (t, _) = try await j.createSale(idempotencyKey: nil, amount: 1, currency: 978, now: old)
+        var c = SaleChange(.requestPersisted)
+        c.request = .store([9])
+        try await j.apply(t.id, c, now: old)
+        try await j.apply(t.id, SaleChange(.requestTransmitted), now: old)
+        var a = SaleChange(.approved)
+        a.responseCode = "00"; a.request = .store([9])
+        try await j.apply(t.id, a, now: old)
+        let purged = try await j.purgeCardData(olderThan: 7 * 86400)
+        XCTAssertEqual(purged, 1)
+        let stored = try await j.request(of: t.id)
+        XCTAssertTrue(stored == nil)
+        try await j.audit(actor: "uid=1000 pid=42", event: "sale", details: "amount 1")
+        let first = try await j.auditLog().first?.event
+        XCTAssertEqual(first, "sale")
+        let listed = try await j.sales(limit: 10)
+        XCTAssertEqual(listed.count, 1)
     }
 
     func testKeyFiles() throws {
@@ -146,6 +297,40 @@ final class JournalTests: XCTestCase {
         FileManager.default.createFile(atPath: short, contents: Data([1, 2, 3]), attributes: [.posixPermissions: 0o600])
         XCTAssertThrowsError(try JournalKey.load(path: short))
     }
+}
+
+final class KeyFileRuleTests: XCTestCase {
+    /// Issue rule: one key-file rule everywhere — a regular file, no symbolic link, owned by tapd's user (or root),
+    /// mode 0600 or 0400 — for the journal key and the TLS client key alike.
+    func testOneKeyFileRule() throws {
+        let dir = NSTemporaryDirectory() + "tapd-keyfile-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fm = FileManager.default
+        let good = dir + "/good.key"
+        fm.createFile(atPath: good, contents: Data(repeating: 1, count: 32), attributes: [.posixPermissions: 0o600])
+        XCTAssertNoThrow(try JournalKey.read(good))
+        let hex = dir + "/hex.key"
+        fm.createFile(atPath: hex, contents: Data((String(repeating: "ab", count: 32) + "\n").utf8), attributes: [.posixPermissions: 0o400])
+        XCTAssertNoThrow(try JournalKey.read(hex), "64 hex digits, mode 0400")
+        try fm.createSymbolicLink(atPath: dir + "/link.key", withDestinationPath: good)
+        XCTAssertThrowsError(try KeyFile.read(dir + "/link.key")) { XCTAssertTrue("\($0)".contains("symbolic link"), "\($0)") }
+        let open = dir + "/open.key"
+        fm.createFile(atPath: open, contents: Data(repeating: 1, count: 32), attributes: [.posixPermissions: 0o640])
+        XCTAssertThrowsError(try KeyFile.read(open)) { XCTAssertTrue("\($0)".contains("chmod 600"), "\($0)") }
+        XCTAssertThrowsError(try KeyFile.read(dir)) { XCTAssertTrue("\($0)".contains("not a regular file"), "\($0)") }
+        if geteuid() == 0 {
+            let other = dir + "/other.key"
+            fm.createFile(atPath: other, contents: Data(repeating: 1, count: 32), attributes: [.posixPermissions: 0o600])
+            XCTAssertEqual(chown(other, 4242, 4242), 0)
+            XCTAssertThrowsError(try KeyFile.read(other)) { XCTAssertTrue("\($0)".contains("belongs to uid 4242"), "\($0)") }
+        }
+        XCTAssertThrowsError(try KeyFile.read(dir + "/none.key")) { XCTAssertTrue("\($0)".contains("does not exist"), "\($0)") }
+    }
+}
+
+func XCTUnwrapAsync<T>(_ value: T?, file: StaticString = #filePath, line: UInt = #line) async throws -> T {
+    try XCTUnwrap(value, file: file, line: line)
 }
 
 final class JournalDateTests: XCTestCase {
@@ -179,7 +364,7 @@ final class JournalDateTests: XCTestCase {
 
     /// The journal writes dates itself in GRDB's storage format (GRDB's own encoder would bring up ICU); the two must
     /// agree to the millisecond, and reading back must give the same instant.
-    func testDatesAreWrittenInGRDBsFormat() throws {
+    func testDatesAreWrittenInGRDBsFormat() async throws {
         for t in [0.0, 1_795_000_000.123, 1_795_000_000.9996, 951_782_400.5 /* 2000-02-29 */, 64_092_211_200] {
             let d = Date(timeIntervalSince1970: t)
             XCTAssertEqual(Journal.sqlDate(d), d.databaseValue.storage.value as? String, "\(t)")
@@ -190,9 +375,11 @@ final class JournalDateTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let j = try Journal(path: dir + "/j.sqlite", key: try JournalKey(bytes: [UInt8](repeating: 1, count: 32)))
         let now = Date(timeIntervalSince1970: 1_795_000_000.25)
-        let (r, _) = try j.createTransaction(idempotencyKey: "d", amount: 1, currency: 978, now: now)
-        XCTAssertEqual(try j.transaction(r.id)?.createdAt.timeIntervalSince1970 ?? 0, now.timeIntervalSince1970, accuracy: 0.001)
-        XCTAssertEqual(try j.transactions(limit: 5, before: now.addingTimeInterval(1)).count, 1)
-        XCTAssertEqual(try j.transactions(limit: 5, before: now).count, 0)
+        let (r, _) = try await j.createSale(idempotencyKey: "d", amount: 1, currency: 978, now: now)
+        let created = try await j.sale(r.id)?.createdAt.timeIntervalSince1970 ?? 0
+        XCTAssertEqual(created, now.timeIntervalSince1970, accuracy: 0.001)
+        let before = try await j.sales(limit: 5, before: now.addingTimeInterval(1)).count
+        let none = try await j.sales(limit: 5, before: now).count
+        XCTAssertEqual([before, none], [1, 0])
     }
 }

@@ -1,10 +1,12 @@
-// The online leg over real TLS on loopback to the in-process acquirer simulator, with the journal on disk
+// The online leg as the daemon runs it — the SaleBook persisting the request, marking it transmitted, checking and
+// recording the answer — over real TLS on loopback to the in-process acquirer simulator, with the journal on disk
 // (WAL, synchronous FULL, so every step pays its fsync).
 import Foundation
 import ISO8583
 import Journal
 import Acquirer
 import Simulators
+import TapdCore
 
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
     sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
@@ -21,16 +23,17 @@ func benchmarkAcquirer(card: CardTransaction, rounds: Int = 400) async throws {
                                        clientKeyFile: certs.clientKeyFile, terminalID: "TAPD0001", merchantID: "TAPD00000000001")
     config.acquirerInstitutionID = "123456"
     let journal = try Journal(path: dir + "/journal.sqlite", key: try JournalKey(bytes: [UInt8](repeating: 1, count: 32)))
-    let service = AcquirerService(link: try AcquirerLink(configuration: config), journal: journal)
+    let service = AcquirerService(link: try AcquirerLink(configuration: config), stan: { try await journal.nextSTAN() })
+    let book = SaleBook(journal: journal, acquirer: service, events: EventHub(), metrics: TapdMetrics(), autoDrain: false)
     let clock = ContinuousClock()
     var roundTrip: [Double] = [], toWire: [Double] = []
     for i in 0..<(rounds + 20) {
-        let (t, _) = try journal.createTransaction(idempotencyKey: nil, amount: Int64(card.amount), currency: 978)
-        try journal.update(t.id, to: .cardRead)
+        let (t, _) = try await book.open(idempotencyKey: "bench-\(i)-\(UUID())", amount: Int64(card.amount), currency: 978, message: "Present card")
+        try await book.record(t.id, .processing)
         let start = clock.now                                   // the kernel's outcome is ready
-        let r = await service.authorize(transactionID: t.id, card: card)
+        let r = try await book.authorize(t.id, card: card, facts: .init(), message: "Authorising")
         let end = clock.now
-        precondition(r.kind == .approved, "benchmark authorisation must be approved: \(r.reason ?? r.responseCode ?? "")")
+        precondition(r.status == .approved, "benchmark authorisation must be approved: \(r.reason ?? r.responseCode ?? "")")
         guard i >= 20 else { continue }                         // warm-up: connection, TLS session, caches
         let arrived = await sim.arrivals.last!
         func us(_ d: Duration) -> Double { Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12 }

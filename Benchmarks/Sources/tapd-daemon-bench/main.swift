@@ -72,13 +72,15 @@ let journal = try Journal(path: dir + "/journal.sqlite", key: try JournalKey(byt
 var acquirerConfig = AcquirerConfiguration(host: "127.0.0.1", port: port, caFile: certs.caFile, clientCertificateFile: certs.clientCertificateFile,
                                            clientKeyFile: certs.clientKeyFile, terminalID: "TAPD0001", merchantID: "TAPDBENCH000001")
 acquirerConfig.drainBeforeOnline = false
-let acquirer = AcquirerService(link: try AcquirerLink(configuration: acquirerConfig), journal: journal)
+let acquirer = AcquirerService(link: try AcquirerLink(configuration: acquirerConfig), stan: { try await journal.nextSTAN() })
 let pool = BenchPool()
 let metrics = TapdMetrics()
 var settings = DaemonSettings()
 settings.removeCardTimeout = 0
-let coordinator = TransactionCoordinator(readers: pool, journal: journal, acquirer: acquirer, terminal: KernelDemo.demoTerminal(),
-                                         keys: try KernelDemo.demoKeys(), events: EventHub(), metrics: metrics, settings: settings)
+let events = EventHub()
+let book = SaleBook(journal: journal, acquirer: acquirer, events: events, metrics: metrics)
+let coordinator = TransactionCoordinator(readers: pool, book: book, terminal: KernelDemo.demoTerminal(),
+                                         keys: try KernelDemo.demoKeys(), events: events, metrics: metrics, settings: settings)
 
 /// The sum of the online round trips so far, from the metrics' histogram.
 func onlineSum() -> Double {

@@ -1,0 +1,166 @@
+// Store-and-forward: reversals, advices and captures waiting for the acquirer, in order (strict FIFO: nothing
+// overtakes the head). Each entry remembers whether it may have left (then it goes again as a repeat), how often
+// it was refused, and when it may be tried next. Nothing expires: an entry leaves the queue only when the acquirer
+// accepts it, when it is quarantined (refused too often, unreadable) or when an operator resolves it.
+import Foundation
+import GRDB
+
+/// The head of the queue with its message still sealed: opening it is the caller's step, so a message that does
+/// not open is quarantined instead of stopping the queue.
+public struct QueuedFollowUp: Sendable {
+    public let entry: FollowUp
+    let sealed: [UInt8]?
+}
+
+extension Journal {
+    static func insertFollowUp(_ db: Database, key: JournalKey, sale id: String, _ f: NewFollowUp, now: Date) throws {
+        do {
+            try db.execute(sql: """
+                INSERT INTO saf (txn_id, kind, mti, message, rejections, tries, next_attempt_at, status, created_at)
+                VALUES (?, ?, ?, NULL, 0, 0, ?, 'pending', ?)
+                """, arguments: [id, f.kind.rawValue, f.mti, sqlDate(now), sqlDate(now)])
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
+            throw JournalError.followUpExists(id, f.kind)
+        }
+        let rowID = db.lastInsertedRowID
+        try db.execute(sql: "UPDATE saf SET message = ? WHERE id = ?", arguments: [Data(try key.seal(f.message, context: "saf:\(rowID)")), rowID])
+    }
+
+    /// The oldest pending entry, whether or not it is due.
+    public func queueHead() async throws -> QueuedFollowUp? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE status = 'pending' ORDER BY id LIMIT 1").map { row in
+                let sealed: Data? = row["message"]
+                return QueuedFollowUp(entry: Self.followUp(row), sealed: sealed.map(Array.init))
+            }
+        }
+    }
+
+    /// The message of a queued entry, opened.
+    public func open(_ q: QueuedFollowUp) throws -> [UInt8] {
+        guard let sealed = q.sealed else {
+            throw JournalError.sealedDataUnreadable("follow-up #\(q.entry.id)", cause: JournalError.notFound("its message was deleted"))
+        }
+        do { return try key.open(sealed, context: "saf:\(q.entry.id)") } catch {
+            throw JournalError.sealedDataUnreadable("follow-up #\(q.entry.id)", cause: error)
+        }
+    }
+
+    /// Persisted before the message is written to the socket: from now on it may have left.
+    public func markTransmitted(_ id: Int64) async throws {
+        try await write { db in try db.execute(sql: "UPDATE saf SET transmitted = 1 WHERE id = ?", arguments: [id]) }
+    }
+
+    /// The acquirer accepted the entry: it is delivered, its card data deleted, and the sale's own transition (a
+    /// void becoming final) made in the same transaction.
+    @discardableResult
+    public func followUpAccepted(_ id: Int64, responseCode: String, saleChange: SaleChange? = nil, audit: String,
+                                 now: Date = Date()) async throws -> FollowUp {
+        let key = self.key
+        return try await write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id]) else { throw JournalError.notFound("follow-up #\(id)") }
+            let entry = Self.followUp(row)
+            try db.execute(sql: "UPDATE saf SET status = 'delivered', message = NULL, response_code = ?, last_error = NULL WHERE id = ?",
+                           arguments: [responseCode, id])
+            if let change = saleChange {
+                let from = SaleState(rawValue: try String.fetchOne(db, sql: "SELECT state FROM txn WHERE id = ?", arguments: [entry.transactionID]) ?? "") ?? .failed
+                guard from.allows(change.state) else { throw JournalError.invalidTransition(entry.transactionID, from: from, to: change.state) }
+                try db.execute(sql: "UPDATE txn SET state = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?",
+                               arguments: [change.state.rawValue, change.reason, Self.sqlDate(now), entry.transactionID])
+                switch change.request {
+                case .erase: try db.execute(sql: "UPDATE txn SET request = NULL WHERE id = ?", arguments: [entry.transactionID])
+                case .store(let bytes):
+                    let sealed = try key.seal(bytes, context: "txn:" + entry.transactionID)
+                    try db.execute(sql: "UPDATE txn SET request = ? WHERE id = ?", arguments: [Data(sealed), entry.transactionID])
+                case nil: break
+                }
+            }
+            try Self.audit(db, actor: "acquirer", event: "\(entry.kind.rawValue) delivered", details: audit, now: now)
+            return Self.followUp(try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id])!)
+        }
+    }
+
+    /// A try that did not deliver: refused by the acquirer (`rejected`, counted) or unanswered. Quarantined once
+    /// refused `quarantineAfter` times. Returns the entry as it now is.
+    @discardableResult
+    public func followUpFailed(_ id: Int64, error: String, responseCode: String? = nil, rejected: Bool, retryAt: Date,
+                               quarantineAfter: Int, now: Date = Date()) async throws -> FollowUp {
+        try await write { db in
+            try db.execute(sql: """
+                UPDATE saf SET rejections = rejections + ?, tries = tries + 1, last_error = ?, response_code = COALESCE(?, response_code),
+                next_attempt_at = ? WHERE id = ?
+                """, arguments: [rejected ? 1 : 0, error, responseCode, Self.sqlDate(retryAt), id])
+            try db.execute(sql: "UPDATE saf SET status = 'quarantined' WHERE id = ? AND status = 'pending' AND rejections >= ?",
+                           arguments: [id, max(1, quarantineAfter)])
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id]) else { throw JournalError.notFound("follow-up #\(id)") }
+            let entry = Self.followUp(row)
+            if entry.status == .quarantined {
+                try Self.audit(db, actor: "store-and-forward", event: "\(entry.kind.rawValue) quarantined", details: "#\(id): \(error)", now: now)
+            }
+            return entry
+        }
+    }
+
+    /// Takes an entry out of the queue (unreadable message); it stays listed for an operator.
+    public func quarantine(_ id: Int64, reason: String, now: Date = Date()) async throws {
+        try await write { db in
+            try db.execute(sql: "UPDATE saf SET status = 'quarantined', last_error = ? WHERE id = ? AND status = 'pending'", arguments: [reason, id])
+            try Self.audit(db, actor: "store-and-forward", event: "follow-up quarantined", details: "#\(id): \(reason)", now: now)
+        }
+    }
+
+    /// An operator puts a quarantined entry back at its place in the queue, due now, its refusals forgotten.
+    @discardableResult
+    public func retryFollowUp(_ id: Int64, actor: String, now: Date = Date()) async throws -> FollowUp {
+        try await write { db in
+            try db.execute(sql: "UPDATE saf SET status = 'pending', rejections = 0, next_attempt_at = ? WHERE id = ? AND status = 'quarantined'",
+                           arguments: [Self.sqlDate(now), id])
+            guard db.changesCount == 1 else { throw JournalError.notFound("quarantined follow-up #\(id)") }
+            try Self.audit(db, actor: actor, event: "follow-up retried", details: "#\(id)", now: now)
+            return Self.followUp(try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id])!)
+        }
+    }
+
+    /// An operator closes an entry (pending or quarantined) with a reason, e.g. "reversed by the acquirer's help
+    /// desk, ticket 4711". The message is deleted; the reason and the operator are audited.
+    @discardableResult
+    public func resolveFollowUp(_ id: Int64, reason: String, actor: String, now: Date = Date()) async throws -> FollowUp {
+        try await write { db in
+            try db.execute(sql: "UPDATE saf SET status = 'resolved', message = NULL, resolution = ? WHERE id = ? AND status IN ('pending', 'quarantined')",
+                           arguments: [reason, id])
+            guard db.changesCount == 1 else { throw JournalError.notFound("open follow-up #\(id)") }
+            try Self.audit(db, actor: actor, event: "follow-up resolved", details: "#\(id): \(reason)", now: now)
+            return Self.followUp(try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id])!)
+        }
+    }
+
+    /// Entries by status (all when nil), oldest first, at most `limit`.
+    public func followUps(status: FollowUpStatus? = nil, limit: Int = 200) async throws -> [FollowUp] {
+        try await read { db in
+            if let status {
+                return try Row.fetchAll(db, sql: "SELECT * FROM saf WHERE status = ? ORDER BY id LIMIT ?", arguments: [status.rawValue, limit]).map(Self.followUp)
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM saf ORDER BY id LIMIT ?", arguments: [limit]).map(Self.followUp)
+        }
+    }
+
+    public func followUp(_ id: Int64) async throws -> FollowUp? {
+        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id]).map(Self.followUp) }
+    }
+
+    /// How many entries wait (pending) and how many are quarantined.
+    public func queueCounts() async throws -> (pending: Int, quarantined: Int) {
+        try await read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = 'pending'") ?? 0,
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = 'quarantined'") ?? 0)
+        }
+    }
+
+    static func followUp(_ row: Row) -> FollowUp {
+        FollowUp(id: row["id"], transactionID: row["txn_id"], kind: FollowUpKind(rawValue: row["kind"]) ?? .reversal, mti: row["mti"],
+                 status: FollowUpStatus(rawValue: row["status"]) ?? .pending, transmitted: row["transmitted"] ?? false,
+                 rejections: row["rejections"] ?? 0, tries: row["tries"] ?? 0, nextAttemptAt: date(row, "next_attempt_at"),
+                 createdAt: date(row, "created_at"), lastError: row["last_error"], responseCode: row["response_code"],
+                 resolution: row["resolution"])
+    }
+}

@@ -1,0 +1,316 @@
+// The SaleBook: the one owner of every sale's state. It alone writes a sale's journal rows, one journal transaction
+// per transition (with whatever that transition queues); everything else — the coordinator running a tap, the API,
+// events, recovery, store-and-forward — asks it or reads what it wrote. The acquirer reports what happened to a
+// message (answered, never left, no answer); the SaleBook decides what that means for the money and records it
+// before acting on it:
+//   waiting_for_card ⇄ card_detected, processing, see_phone, present_again
+//     → request_persisted → request_transmitted → approved | partially_approved | declined | unanswered (+ reversal)
+//     → approved_offline (+ advice, and capture in dual-message mode, in the same transaction)
+//     → declined | failed | cancelled | timed_out
+//   approved → voided once the acquirer accepts the void's reversal
+import Foundation
+import Logging
+import TLV
+import ISO8583
+import Journal
+import Acquirer
+import EMVKernel
+import FaultInjection
+
+public enum SaleBookError: Error, Equatable, CustomStringConvertible {
+    case notFound(String)
+    /// No store-and-forward entry with this id in a state the operation needs (HTTP 404).
+    case noFollowUp(Int64, String)
+    /// Not allowed in the sale's state or outside the rules (HTTP 409).
+    case conflict(String)
+    /// Not possible now (no acquirer, the journal refuses writes) (HTTP 503).
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let id): "no transaction \(id)"
+        case .noFollowUp(let id, let what): "no \(what) #\(id)"
+        case .conflict(let s), .unavailable(let s): s
+        }
+    }
+}
+
+public actor SaleBook {
+    public let journal: Journal
+    public let acquirer: AcquirerService?
+    let events: EventHub
+    let metrics: TapdMetrics
+    let voidWindow: VoidWindow
+    let logger: Logger
+    /// The drain in progress; drains run one after the other, never side by side.
+    var currentDrain: Task<Int, Never>?
+    /// Entries already announced as waiting too long (one alert each).
+    var alertedOld: Set<Int64> = []
+
+    /// Whether a transition that queues something starts a drain by itself (the daemon); tests that step the queue
+    /// by hand turn it off.
+    let autoDrain: Bool
+
+    public init(journal: Journal, acquirer: AcquirerService?, events: EventHub, metrics: TapdMetrics,
+                voidWindow: VoidWindow = .sameDay, autoDrain: Bool = true, logger: Logger = Logger(label: "tapd.salebook")) {
+        self.journal = journal; self.acquirer = acquirer; self.events = events; self.metrics = metrics
+        self.voidWindow = voidWindow; self.autoDrain = autoDrain; self.logger = logger
+    }
+
+    // MARK: Reading
+
+    public func view(_ id: String) async throws -> TransactionView? {
+        try await journal.sale(id).map(TransactionView.init)
+    }
+
+    public func list(limit: Int = 20, after: String? = nil) async throws -> [TransactionView] {
+        var before: Date? = nil
+        if let after {
+            guard let r = try await journal.sale(after) else { throw SaleBookError.notFound(after) }
+            before = r.createdAt
+        }
+        return try await journal.sales(limit: max(1, min(limit, 200)), before: before).map(TransactionView.init)
+    }
+
+    // MARK: The tap
+
+    /// Opens a sale waiting for a card, or returns the one with the same idempotency key (`created` false).
+    public func open(idempotencyKey: String, amount: Int64, currency: Int, message: String) async throws -> (TransactionView, created: Bool) {
+        let (record, created) = try await journal.createSale(idempotencyKey: idempotencyKey, amount: amount, currency: currency, message: message)
+        if created { publish(record) }
+        return (TransactionView(record), created)
+    }
+
+    /// What the kernel found out about the card, kept with the sale (masked PAN, scheme, CVM, kernel output).
+    public struct CardFacts: Sendable {
+        public var maskedPAN: String?
+        public var scheme: String?
+        public var cvm: String?
+        public var kernelOutput: String?
+        public init(maskedPAN: String? = nil, scheme: String? = nil, cvm: String? = nil, kernelOutput: String? = nil) {
+            self.maskedPAN = maskedPAN; self.scheme = scheme; self.cvm = cvm; self.kernelOutput = kernelOutput
+        }
+    }
+
+    /// A step of the tap (card detected, see phone, …) or its end without money moving (declined by the card,
+    /// failed, cancelled, timed out).
+    @discardableResult
+    public func record(_ id: String, _ state: SaleState, message: String? = nil, reason: String? = nil, reader: String? = nil,
+                       card: CardFacts = CardFacts()) async throws -> TransactionView {
+        var change = SaleChange(state)
+        change.message = message; change.reason = reason; change.reader = reader
+        change.maskedPAN = card.maskedPAN; change.scheme = card.scheme; change.cvm = card.cvm; change.kernelOutput = card.kernelOutput
+        if state.isFinal { change.request = .erase }
+        return try await commit(id, change)
+    }
+
+    // MARK: Online
+
+    /// The online leg of a sale whose card asked to go online: request persisted, "transmitted" persisted before the
+    /// first byte, the answer checked against the request and recorded with what it queues, in that order.
+    public func authorize(_ id: String, card: CardTransaction, facts: CardFacts, message: String) async throws -> TransactionView {
+        guard let acquirer else {
+            return try await record(id, .failed, message: UIMessage.notAuthorised.text, reason: "no acquirer is configured: the sale cannot go online", card: facts)
+        }
+        if acquirer.configuration.drainBeforeOnline { _ = await deliverQueue() }
+        let stan = try await journal.nextSTAN()
+        let request = acquirer.request(card, stan: stan)
+        let packed: [UInt8]
+        do { packed = try acquirer.codec.pack(request) } catch {
+            return try await record(id, .failed, message: UIMessage.processingError.text, reason: "the request could not be built: \(error)", card: facts)
+        }
+        var persist = SaleChange(.requestPersisted)
+        persist.mti = request.mti; persist.stan = stan; persist.rrn = request[37]; persist.request = .store(packed)
+        persist.message = message
+        persist.maskedPAN = facts.maskedPAN; persist.scheme = facts.scheme; persist.cvm = facts.cvm; persist.kernelOutput = facts.kernelOutput
+        publish(try await journal.apply(id, persist))
+        FaultPoint.hit("request_persisted")
+
+        let journal = self.journal
+        let outcome = await acquirer.send(request) {
+            try await journal.apply(id, SaleChange(.requestTransmitted))
+            FaultPoint.hit("request_transmitted")
+        }
+        switch outcome {
+        case .neverLeft(let e):
+            // No byte reached the acquirer: nothing to reverse.
+            var change = SaleChange(.failed)
+            change.reason = "the request did not reach the acquirer: \(e)"; change.message = UIMessage.notAuthorised.text
+            change.request = .erase
+            return try await commit(id, change)
+        case .noAnswer(let e):
+            return try await unanswered(id, request: request, why: "\(e)")
+        case .answered(let answer):
+            FaultPoint.hit("answer_received")
+            let view = try await answered(id, request: request, answer: answer, acquirer: acquirer)
+            FaultPoint.hit("answer_written")
+            return view
+        }
+    }
+
+    /// No valid answer: the sale fails and its reversal is queued, in one transaction.
+    private func unanswered(_ id: String, request: ISOMessage, why: String) async throws -> TransactionView {
+        guard let acquirer else { throw SaleBookError.unavailable("no acquirer") }
+        var change = SaleChange(.unanswered)
+        change.reason = "no valid answer from the acquirer (\(why)); the request is being reversed"
+        change.message = UIMessage.notAuthorised.text
+        let reversal = acquirer.reversal(of: request)
+        change.enqueue = [NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))]
+        change.request = .store(try acquirer.codec.pack(Messages.stripped(request)))
+        change.audit = ("acquirer", "reversal queued", "STAN \(request[11] ?? "?"): \(why)")
+        let view = try await commit(id, change)
+        kickDrain()
+        return view
+    }
+
+    private func answered(_ id: String, request: ISOMessage, answer: ISOMessage, acquirer: AcquirerService) async throws -> TransactionView {
+        let asked = UInt64(request[4] ?? "") ?? 0
+        let kept = try acquirer.codec.pack(Messages.stripped(request))
+        switch AnswerCheck.authorization(answer, for: request) {
+        case .invalid(let why):
+            try? await journal.audit(actor: "acquirer", event: "invalid answer", details: why)
+            return try await unanswered(id, request: request, why: "invalid answer: \(why)")
+        case .declined(let response):
+            var change = SaleChange(.declined)
+            change.responseCode = response.responseCode; change.approvalCode = response.approvalCode
+            change.reason = "declined by the issuer (response code \(response.responseCode))"; change.message = UIMessage.notAuthorised.text
+            change.request = .erase
+            return try await commit(id, change)
+        case .approved(let response):
+            var change = SaleChange(.approved)
+            change.responseCode = response.responseCode; change.approvalCode = response.approvalCode
+            change.message = UIMessage.approved.text; change.request = .store(kept)
+            if acquirer.dualMessage { change.enqueue = [try await captureOf(request, amount: asked, approvalCode: response.approvalCode, acquirer)] }
+            let view = try await commit(id, change)
+            if acquirer.dualMessage { kickDrain() }
+            return view
+        case .partiallyApproved(let response, let amount):
+            if acquirer.configuration.partialApprovals == "accept" {
+                var change = SaleChange(.partiallyApproved)
+                change.responseCode = response.responseCode; change.approvalCode = response.approvalCode
+                change.approvedAmount = Int64(amount); change.message = UIMessage.approved.text; change.request = .store(kept)
+                change.reason = "partially approved: \(amount) of \(asked); collect the rest another way"
+                if acquirer.dualMessage { change.enqueue = [try await captureOf(request, amount: amount, approvalCode: response.approvalCode, acquirer)] }
+                let view = try await commit(id, change)
+                if acquirer.dualMessage { kickDrain() }
+                return view
+            }
+            // Configured to refuse partial approvals: undo it at the acquirer and decline the sale.
+            var change = SaleChange(.declined)
+            change.responseCode = response.responseCode; change.approvalCode = response.approvalCode
+            change.reason = "the issuer approved only \(amount) of \(asked); the partial approval is reversed"
+            change.message = UIMessage.notAuthorised.text
+            let reversal = acquirer.reversal(of: request, approvalCode: response.approvalCode)
+            change.enqueue = [NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))]
+            change.request = .store(kept)
+            let view = try await commit(id, change)
+            kickDrain()
+            return view
+        }
+    }
+
+    private func captureOf(_ request: ISOMessage, amount: UInt64, approvalCode: String?, _ acquirer: AcquirerService) async throws -> NewFollowUp {
+        let stan = try await journal.nextSTAN()
+        let capture = acquirer.capture(of: request, amount: amount, approvalCode: approvalCode, stan: stan)
+        return NewFollowUp(kind: .capture, mti: capture.mti, message: try acquirer.codec.pack(capture))
+    }
+
+    // MARK: Offline approval
+
+    /// An offline approval (TC) and its advice — and its capture in dual-message mode — in one journal
+    /// transaction: no crash can leave an approval the acquirer will never hear of.
+    public func approveOffline(_ id: String, card: CardTransaction, facts: CardFacts) async throws -> TransactionView {
+        var change = SaleChange(.approvedOffline)
+        change.reason = "approved offline"; change.message = UIMessage.approved.text
+        change.maskedPAN = facts.maskedPAN; change.scheme = facts.scheme; change.cvm = facts.cvm; change.kernelOutput = facts.kernelOutput
+        if let acquirer {
+            let stan = try await journal.nextSTAN()
+            var advice = acquirer.advice(card, stan: stan)
+            advice.set(35, bytes: nil)        // the card's identity is DE 2 and 14; track 2 is not stored
+            let packed = try acquirer.codec.pack(advice)
+            change.enqueue = [NewFollowUp(kind: .advice, mti: advice.mti, message: packed)]
+            change.mti = advice.mti; change.stan = stan; change.rrn = advice[37]
+            change.request = .store(packed)
+            if acquirer.dualMessage {
+                change.enqueue.append(try await captureOf(advice, amount: card.amount, approvalCode: nil, acquirer))
+            }
+        }
+        FaultPoint.hit("offline_before_record")
+        let view = try await commit(id, change)
+        FaultPoint.hit("offline_recorded")
+        kickDrain()
+        return view
+    }
+
+    // MARK: Void
+
+    /// Voids an approved online sale: its reversal is queued (at most one per sale, enforced by the journal) and
+    /// delivered; the sale becomes "voided" only when the acquirer accepts it.
+    public func void(_ id: String, requester: String, now: Date = Date()) async throws -> TransactionView {
+        guard let r = try await journal.sale(id) else { throw SaleBookError.notFound(id) }
+        if r.state == .voided { return TransactionView(r) }
+        if let open = r.followUp(.reversal), open.status == .pending || open.status == .quarantined, r.state != .unanswered {
+            // A second void of the same sale: the first one's reversal is the only one.
+            if open.status == .pending { _ = await deliverQueue() }
+            return try await view(id) ?? TransactionView(r)
+        }
+        switch r.state {
+        case .approved, .partiallyApproved: break
+        case .approvedOffline:
+            throw SaleBookError.conflict("\(id) was approved offline; its advice stands and a refund is the way to give the money back")
+        default:
+            throw SaleBookError.conflict("only an approved sale can be voided; \(id) is \(TransactionView(r).status.rawValue)")
+        }
+        guard voidWindow.allows(created: r.createdAt, now: now) else {
+            throw SaleBookError.conflict("\(id) is outside the void window (\(voidWindowText)); a refund is the way to give the money back")
+        }
+        guard let acquirer else { throw SaleBookError.unavailable("no acquirer is configured") }
+        if let capture = r.followUp(.capture), capture.status == .pending, capture.transmitted {
+            throw SaleBookError.conflict("the capture of \(id) is being delivered; void it again in a moment")
+        }
+        guard let stored = try await journal.request(of: id) else {
+            throw SaleBookError.unavailable("the stored request of \(id) is gone (retention); a refund is the way to give the money back")
+        }
+        // The stored copy is the authorisation, or its capture once the acquirer accepted that (StoreAndForward).
+        let original: ISOMessage
+        do { original = try acquirer.codec.unpack(stored) } catch {
+            throw SaleBookError.unavailable("the stored request of \(id) cannot be read: \(error)")
+        }
+        let reversal = acquirer.reversal(of: original, approvalCode: r.approvalCode)
+        var change = SaleChange(r.state)
+        change.reason = "void requested"
+        change.enqueue = [NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))]
+        change.withdraw = [.capture]
+        change.audit = (requester, "void requested", "\(id) STAN \(original[11] ?? "?")")
+        do { _ = try await commit(id, change) } catch JournalError.followUpExists {
+            // Another void got there first (the journal's unique index): that one stands.
+        }
+        FaultPoint.hit("void_queued")
+        _ = await deliverQueue()
+        return try await view(id) ?? TransactionView(r)
+    }
+
+    var voidWindowText: String {
+        switch voidWindow {
+        case .sameDay: "the same business day"
+        case .seconds(let s): "\(Int(s)) s after the sale"
+        }
+    }
+
+    // MARK: Writing
+
+    /// One transition, then its event.
+    func commit(_ id: String, _ change: SaleChange) async throws -> TransactionView {
+        let r = try await journal.apply(id, change)
+        publish(r)
+        if r.state.isFinal { metrics.transaction(status: TransactionView(r).status.rawValue, scheme: r.scheme) }
+        return TransactionView(r)
+    }
+
+    func publish(_ r: SaleRecord) {
+        let v = TransactionView(r)
+        // The message first: a listener that shows "[message] status" has both when the status arrives.
+        if let m = v.message { events.publish(.ui, transactionID: v.id, message: m, reader: v.reader) }
+        events.publish(.transaction, transactionID: v.id, status: v.status.rawValue, reader: v.reader, detail: v.reason)
+    }
+}

@@ -1,0 +1,261 @@
+// Store-and-forward, as the SaleBook runs it: reversals, advices and captures delivered in order (nothing overtakes
+// the head), every answer classified (accepted, refused, "try later", none), and every outcome written before the
+// next step. A message that may have left goes again as a repeat (0401, 0421, 0221); "transmitted" is on disk
+// before its first byte is written. Nothing expires: an entry leaves the queue when the acquirer accepts it, when
+// it is quarantined (refused `saf_max_attempts` times, or its stored copy does not open) with a money alert, or
+// when an operator resolves it. A journal write that fails ends the drain: it is tried again on the next tick,
+// never in a tight loop.
+import Foundation
+import Logging
+import ISO8583
+import Journal
+import Acquirer
+import EMVKernel
+import FaultInjection
+
+extension SaleBook {
+    /// Delivers every due entry of the queue, in order; returns how many the acquirer accepted. Drains run one
+    /// after the other: a caller arriving during a drain waits for it and then drains again (its own entry may
+    /// have been queued after the running drain looked).
+    @discardableResult
+    public func deliverQueue() async -> Int {
+        // Each drain is chained behind the one before it: serial, and a waiting caller never spins on the actor.
+        let previous = currentDrain
+        let task = Task { _ = await previous?.value; return await self.drain() }
+        currentDrain = task
+        let n = await task.value
+        if currentDrain == task { currentDrain = nil }
+        return n
+    }
+
+    /// Starts a drain without waiting for it.
+    nonisolated func kickDrain() {
+        guard autoDrain else { return }
+        Task { await self.deliverQueue() }
+    }
+
+    private func drain() async -> Int {
+        guard let acquirer else { return 0 }
+        var delivered = 0
+        let cfg = acquirer.configuration
+        queue: while !Task.isCancelled {
+            let head: QueuedFollowUp?
+            do { head = try await journal.queueHead() } catch {
+                logger.error("store-and-forward: the queue cannot be read", metadata: ["error": "\(error)"])
+                break queue
+            }
+            guard let head else { break queue }
+            let entry = head.entry
+            // Strict FIFO: a head that is not due holds the queue (a reversal must not be overtaken by a later advice).
+            guard entry.nextAttemptAt <= Date() else { break queue }
+
+            var message: ISOMessage
+            do {
+                message = try acquirer.codec.unpack(try journal.open(head))
+            } catch {
+                // A stored copy that does not open never blocks the queue or the daemon: out of the queue, with an alert.
+                let why = "the stored message cannot be opened: \(error)"
+                do { try await journal.quarantine(entry.id, reason: why) } catch { break queue }
+                moneyAlert(entry, why)
+                continue
+            }
+            if entry.transmitted { message = Messages.repeatMTI(message) }
+
+            let journal = self.journal
+            let kind = entry.kind.rawValue
+            let alreadyTransmitted = entry.transmitted
+            let outcome = await acquirer.send(message) {
+                if !alreadyTransmitted { try await journal.markTransmitted(entry.id) }
+                FaultPoint.hit("saf.transmitted:\(kind)")
+            }
+            let retryAt = Date().addingTimeInterval(cfg.safRetryDelay(afterTries: entry.tries + 1))
+            switch outcome {
+            case .neverLeft(let e), .noAnswer(let e):
+                // The acquirer is not there: not a refusal. The rest waits behind the head.
+                _ = try? await journal.followUpFailed(entry.id, error: "\(e)", rejected: false, retryAt: retryAt, quarantineAfter: cfg.safMaxAttempts)
+                await refreshQueueMetrics()
+                return delivered
+            case .answered(let answer):
+                FaultPoint.hit("saf.answer_received:\(kind)")
+                switch acquirer.classify(answer, for: message) {
+                case .accepted(let rc):
+                    do {
+                        try await accepted(entry, responseCode: rc, message: message)
+                    } catch {
+                        logger.error("store-and-forward: a delivery cannot be recorded", metadata: ["error": "\(error)"])
+                        await refreshQueueMetrics()
+                        return delivered
+                    }
+                    delivered += 1
+                    FaultPoint.hit("saf.delivered:\(kind)")
+                case .retryLater(let rc):
+                    _ = try? await journal.followUpFailed(entry.id, error: "the acquirer asked to try later (response code \(rc))", responseCode: rc,
+                                                          rejected: false, retryAt: retryAt, quarantineAfter: cfg.safMaxAttempts)
+                    await refreshQueueMetrics()
+                    return delivered
+                case .rejected(let rc, let why):
+                    metrics.safRejected()
+                    let after: FollowUp
+                    do {
+                        after = try await journal.followUpFailed(entry.id, error: why, responseCode: rc, rejected: true, retryAt: retryAt,
+                                                                 quarantineAfter: cfg.safMaxAttempts)
+                    } catch { break queue }
+                    logger.warning("store-and-forward: \(kind) refused", metadata: ["id": "\(entry.id)", "why": "\(why)", "refusals": "\(after.rejections)"])
+                    if after.status == .quarantined {
+                        metrics.safQuarantined()
+                        moneyAlert(after, "refused \(after.rejections) times by the acquirer (last: \(why))")
+                    }
+                    if let sale = try? await journal.sale(entry.transactionID) { publish(sale) }
+                }
+            }
+        }
+        await refreshQueueMetrics()
+        return delivered
+    }
+
+    /// The acquirer took the entry: delivered, and the sale's own transition in the same journal transaction (an
+    /// accepted void's reversal makes the sale "voided"; a delivered capture becomes what a later void reverses).
+    private func accepted(_ entry: FollowUp, responseCode: String, message: ISOMessage) async throws {
+        guard let sale = try await journal.sale(entry.transactionID) else { throw JournalError.notFound(entry.transactionID) }
+        var change: SaleChange? = nil
+        switch entry.kind {
+        case .reversal where sale.state == .approved || sale.state == .partiallyApproved:
+            var c = SaleChange(.voided)
+            c.reason = "voided: the acquirer accepted the reversal"
+            c.request = .erase
+            change = c
+        case .reversal:
+            // An unanswered request (or a refused partial approval) undone: no card data is needed any more.
+            var c = SaleChange(sale.state)
+            c.request = .erase
+            change = c
+        case .capture:
+            if let acquirer {
+                var c = SaleChange(sale.state)
+                c.request = .store(try acquirer.codec.pack(Messages.stripped(message)))
+                change = c
+            }
+        case .advice:
+            break
+        }
+        try await journal.followUpAccepted(entry.id, responseCode: responseCode, saleChange: change,
+                                           audit: "#\(entry.id) \(message.mti) STAN \(message[11] ?? "?") for \(entry.transactionID)")
+        if let r = try await journal.sale(entry.transactionID) {
+            publish(r)
+            if r.state == .voided && sale.state != .voided { metrics.transaction(status: "voided", scheme: r.scheme) }
+        }
+    }
+
+    func moneyAlert(_ entry: FollowUp, _ why: String) {
+        logger.critical("store-and-forward: \(entry.kind.rawValue) #\(entry.id) quarantined", metadata: ["transaction": "\(entry.transactionID)", "why": "\(why)"])
+        events.publish(.moneyAlert, transactionID: entry.transactionID, status: "quarantined",
+                       detail: "\(entry.kind.rawValue) #\(entry.id) (\(entry.mti)) quarantined: \(why); see `tapctl saf list`")
+    }
+
+    /// Queue depth and quarantine gauges; a money alert for an entry waiting longer than `saf_alert_after`.
+    func refreshQueueMetrics() async {
+        guard let counts = try? await journal.queueCounts() else { return }
+        metrics.setSAFDepth(counts.pending)
+        metrics.setSAFQuarantined(counts.quarantined)
+        guard let acquirer, counts.pending > 0, let head = try? await journal.queueHead()?.entry else { return }
+        if Date().timeIntervalSince(head.createdAt) > acquirer.configuration.safAlertAfter, !alertedOld.contains(head.id) {
+            alertedOld.insert(head.id)
+            events.publish(.moneyAlert, transactionID: head.transactionID, status: "pending",
+                           detail: "\(head.kind.rawValue) #\(head.id) has waited since \(head.createdAt) for the acquirer (\(head.lastError ?? "not tried yet"))")
+        }
+    }
+
+    // MARK: Recovery
+
+    /// After a restart: every sale the crash left mid-way is taken to its end. A sale whose request may have left
+    /// is reversed; one whose request never left fails; an offline approval without its advice gets one.
+    /// Returns how many sales it touched.
+    @discardableResult
+    public func recover() async throws -> Int {
+        var touched = 0
+        let open = try await journal.sales(in: SaleState.allCases.filter { !$0.isFinal })
+        for r in open {
+            var change: SaleChange
+            switch r.state {
+            case .requestTransmitted:
+                change = SaleChange(.unanswered)
+                change.reason = "interrupted while online; the request is being reversed"
+                change.message = UIMessage.notAuthorised.text
+                if let acquirer {
+                    do {
+                        guard let stored = try await journal.request(of: r.id) else { throw JournalError.notFound("the stored request of \(r.id)") }
+                        let request = try acquirer.codec.unpack(stored)
+                        let reversal = acquirer.reversal(of: request)
+                        change.enqueue = [NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))]
+                        change.request = .store(try acquirer.codec.pack(Messages.stripped(request)))
+                        change.audit = ("recovery", "reversal queued", "\(r.id) STAN \(request[11] ?? "?")")
+                    } catch {
+                        change.reason = "interrupted while online and its stored request cannot be opened (\(error)): reverse STAN \(r.stan ?? "?") with the acquirer by hand"
+                        change.audit = ("recovery", "reversal impossible", "\(r.id): \(error)")
+                        events.publish(.moneyAlert, transactionID: r.id, status: "unanswered", detail: change.reason)
+                    }
+                }
+            case .requestPersisted:
+                // "transmitted" is written before the first byte: this request never left.
+                change = SaleChange(.failed)
+                change.reason = "interrupted before the request was sent; nothing was charged"
+                change.message = UIMessage.notAuthorised.text
+                change.request = .erase
+            default:
+                change = SaleChange(.failed)
+                change.reason = "interrupted before going online; nothing was charged"
+                change.request = .erase
+            }
+            _ = try await commit(r.id, change)
+            touched += 1
+        }
+        // Offline approvals whose advice is missing (journals written before advices were queued atomically).
+        if let acquirer {
+            for r in try await journal.sales(in: [.approvedOffline]) where r.followUp(.advice) == nil {
+                guard let stored = try? await journal.request(of: r.id) else {
+                    logger.warning("offline approval without an advice or a stored copy", metadata: ["transaction": "\(r.id)"])
+                    continue
+                }
+                let advice = try acquirer.codec.unpack(stored)
+                var change = SaleChange(.approvedOffline)
+                change.enqueue = [NewFollowUp(kind: .advice, mti: advice.mti, message: stored)]
+                change.audit = ("recovery", "advice queued", "\(r.id) STAN \(advice[11] ?? "?")")
+                _ = try await commit(r.id, change)
+                touched += 1
+            }
+        }
+        await refreshQueueMetrics()
+        if touched > 0 { kickDrain() }
+        return touched
+    }
+
+    // MARK: Operators
+
+    /// The queue, for `tapctl saf list` (all entries, or one status).
+    public func followUps(status: FollowUpStatus? = nil) async throws -> [FollowUpView] {
+        try await journal.followUps(status: status, limit: 500).map(FollowUpView.init)
+    }
+
+    /// Puts a quarantined entry back in the queue (audited) and delivers.
+    public func retryFollowUp(_ id: Int64, actor: String) async throws -> FollowUpView {
+        do { _ = try await journal.retryFollowUp(id, actor: actor) } catch JournalError.notFound {
+            throw SaleBookError.noFollowUp(id, "quarantined follow-up")
+        }
+        _ = await deliverQueue()
+        guard let f = try await journal.followUp(id) else { throw SaleBookError.noFollowUp(id, "follow-up") }
+        return FollowUpView(f)
+    }
+
+    /// Closes an entry by hand with a reason (audited), e.g. a reversal the acquirer's help desk made.
+    public func resolveFollowUp(_ id: Int64, reason: String, actor: String) async throws -> FollowUpView {
+        let why = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard why.count >= 3 else { throw SaleBookError.conflict("a reason is required to resolve follow-up #\(id)") }
+        let f: FollowUp
+        do { f = try await journal.resolveFollowUp(id, reason: why, actor: actor) } catch JournalError.notFound {
+            throw SaleBookError.noFollowUp(id, "open follow-up")
+        }
+        if let r = try await journal.sale(f.transactionID) { publish(r) }
+        await refreshQueueMetrics()
+        return FollowUpView(f)
+    }
+}
