@@ -106,7 +106,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict, linkerSettings: daemonLinkerSettings),
         .executableTarget(name: "tapctl", dependencies: [
-            "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Simulators", "ControlAPI", "Diagnostics", "TapdCore", "Readers",
+            "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Simulators", "ControlAPI", "Diagnostics", "TapdCore", "Readers", "Journal",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 

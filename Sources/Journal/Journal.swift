@@ -18,6 +18,8 @@ public enum JournalError: Error, CustomStringConvertible {
     case sealedDataUnreadable(String, cause: any Error)
     /// SQLite refused (disk full, read-only, I/O): the step did not happen.
     case storage(any Error)
+    /// The configured key is not the one that sealed this journal.
+    case wrongKey(journalKeyID: String, configuredKeyID: String)
 
     public var description: String {
         switch self {
@@ -26,6 +28,8 @@ public enum JournalError: Error, CustomStringConvertible {
         case .followUpExists(let id, let k): "transaction \(id) already has an open \(k.rawValue)"
         case .sealedDataUnreadable(let what, let cause): "\(what) cannot be opened: \(cause)"
         case .storage(let e): "the journal cannot be written: \(Journal.plain(e))"
+        case .wrongKey(let j, let c):
+            "the journal was sealed with key \(j), but the configured key is \(c): install the journal's key (or rotate with `tapctl journal rekey`)"
         }
     }
 }
@@ -58,6 +62,7 @@ public final class Journal: Sendable {
             // migration between our look at the applied list and our ALTER TABLE; the second pass sees it applied.
             try Self.migrator.migrate(db)
         }
+        try Self.checkKey(db, key)
     }
 
     /// A storage error in words, without SQLite's statement dump.

@@ -83,6 +83,10 @@ public struct JournalKey: Sendable {
         }
     }
 
+    /// The key's short id (first 4 bytes of its SHA-256, hex): names it in logs and `tapctl journal verify`
+    /// without revealing it.
+    public var id: String { Digest.sha256(raw).prefix(4).map { String(format: "%02x", $0) }.joined() }
+
     /// AES-256-GCM: nonce ‖ ciphertext ‖ tag. `context` (e.g. the row id) is authenticated, so a sealed value
     /// cannot be moved to another row unnoticed.
     func seal(_ plaintext: [UInt8], context: String) throws -> [UInt8] {

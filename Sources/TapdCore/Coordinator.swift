@@ -279,7 +279,7 @@ public actor TransactionCoordinator {
             switch e {
             case .notFound(let id): throw CoordinatorError.notFound(id)
             case .invalidTransition, .followUpExists: throw CoordinatorError.conflict(e.description)
-            case .storage, .sealedDataUnreadable: throw CoordinatorError.unavailable(e.description)
+            case .storage, .sealedDataUnreadable, .wrongKey: throw CoordinatorError.unavailable(e.description)
             }
         }
     }

@@ -10,7 +10,7 @@ struct Tapctl: AsyncParsableCommand {
         commandName: "tapctl",
         abstract: "Control and inspect tapd, the contactless payment terminal daemon.",
         version: TapdVersion.string,
-        subcommands: [Status.self, Readers.self, Sale.self, Diagnose.self, Cancel.self, Void_.self, History.self, Show.self, Events.self, Saf.self,
+        subcommands: [Status.self, Readers.self, Sale.self, Diagnose.self, Cancel.self, Void_.self, History.self, Show.self, Events.self, Saf.self, JournalCommand.self,
                       TLVCommand.self, CAPKCommand.self, Replay.self, AcquirerSim.self])
 
     /// `tapctl --socket PATH sale 12.34` works as well as `tapctl sale 12.34 --socket PATH`: the argument parser only

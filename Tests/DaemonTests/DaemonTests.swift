@@ -209,6 +209,18 @@ final class DaemonTests: XCTestCase {
         XCTAssertTrue(missingText.contains("no open follow-up #99999"), missingText)
         let received = await h.simulator.received.map(\.mti)
         XCTAssertEqual(received.filter { $0 == "0200" }.count, 2, "the retry sent nothing: \(received)")
+        // A backup while tapd runs, verified; a rekey is refused while tapd runs.
+        let config = h.directory + "/tapd.toml", backup = h.directory + "/backup.sqlite"
+        let (bc, btext) = try Tool.run(tapctl, ["journal", "backup", backup, "--config", config])
+        XCTAssertEqual(bc, 0, btext)
+        XCTAssertTrue(btext.contains("backup.sqlite: OK") && btext.contains("approved 1") && btext.contains("unanswered 1"), btext)
+        let (vc, vtext) = try Tool.run(tapctl, ["journal", "verify", backup, "--config", config])
+        XCTAssertEqual(vc, 0, vtext)
+        let newKey = h.directory + "/new.key"
+        FileManager.default.createFile(atPath: newKey, contents: Data(repeating: 9, count: 32), attributes: [.posixPermissions: 0o600])
+        let (rc2, rtext) = try Tool.run(tapctl, ["journal", "rekey", "--new-key", newKey, "--config", config])
+        XCTAssertEqual(rc2, 2, rtext)
+        XCTAssertTrue(rtext.contains("tapd is running"), rtext)
     }
 
     func testKilledWhileOnlineThenRestarted() async throws {

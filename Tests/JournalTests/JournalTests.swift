@@ -88,11 +88,15 @@ final class JournalTests: XCTestCase {
             let data = try Data(contentsOf: dir.appendingPathComponent(f))
             XCTAssertNil(data.range(of: Data(pan.utf8)), "PAN in clear in \(f)")
         }
-        // Another key cannot open it.
-        let other = try Journal(path: dbPath, key: try JournalKey(bytes: [UInt8](repeating: 0x43, count: 32)))
-        do { _ = try await other.request(of: id); XCTFail() } catch JournalError.sealedDataUnreadable {}
-        let otherHead = try await other.queueHead()
-        XCTAssertThrowsError(try other.open(XCTUnwrap(otherHead)))
+        // Another key cannot open it: the journal refuses it at open, naming both keys by their ids.
+        let wrong = try JournalKey(bytes: [UInt8](repeating: 0x43, count: 32))
+        XCTAssertThrowsError(try Journal(path: dbPath, key: wrong)) { e in
+            guard case JournalError.wrongKey(let journalKey, let configured)? = e as? JournalError else { return XCTFail("\(e)") }
+            XCTAssertEqual([journalKey, configured], [key.id, wrong.id])
+            XCTAssertTrue("\(e)".contains("tapctl journal rekey"), "\(e)")
+        }
+        let sealed = try await XCTUnwrapAsync(await j.queueHead())
+        XCTAssertThrowsError(try wrong.open(Array(sealed.sealed ?? []), context: "saf:\(sealed.entry.id)"))
         let secureDelete = try await j.read { db in try Int.fetchOne(db, sql: "PRAGMA secure_delete") }
         XCTAssertEqual(secureDelete, 1, "deleted card data is overwritten (PCI DSS 3.2)")
     }
@@ -280,6 +284,64 @@ final class JournalTests: XCTestCase {
         XCTAssertEqual(first, "sale")
         let listed = try await j.sales(limit: 10)
         XCTAssertEqual(listed.count, 1)
+    }
+
+    /// `tapctl journal rekey`: every sealed row re-sealed under the new key in one transaction; the old key no longer
+    /// opens the journal, the new one opens every row.
+    func testRekeyReSealsEveryRow() async throws {
+        let newKey = try JournalKey(bytes: [UInt8](repeating: 0x99, count: 32))
+        do {
+            let j = try Journal(path: dbPath, key: key)
+            let id = try await online(j, message: Array("request-with-card-data".utf8))
+            var c = SaleChange(.unanswered)
+            c.enqueue = [NewFollowUp(kind: .reversal, mti: "0400", message: Array("reversal".utf8))]
+            try await j.apply(id, c)
+            let n = try await j.rekey(to: newKey)
+            XCTAssertEqual(n, 2)
+        }
+        XCTAssertThrowsError(try Journal(path: dbPath, key: key), "the old key is refused now")
+        let j = try Journal(path: dbPath, key: newKey)
+        XCTAssertEqual(j.keyID, newKey.id)
+        let head = try await XCTUnwrapAsync(await j.queueHead())
+        XCTAssertEqual(try j.open(head), Array("reversal".utf8))
+        let sale = try await j.sale(head.entry.transactionID)
+        let stored = try await j.request(of: head.entry.transactionID)
+        XCTAssertTrue(stored == Array("request-with-card-data".utf8), "\(sale?.state.rawValue ?? "")")
+        let audit = try await j.auditLog().map(\.event)
+        XCTAssertTrue(audit.contains("journal rekeyed"))
+    }
+
+    /// `tapctl journal backup` / `verify`: a copy taken while the journal is open verifies; a damaged row, a wrong
+    /// key and a sale without its reversal are each named.
+    func testBackupAndVerify() async throws {
+        let j = try Journal(path: dbPath, key: key)
+        let id = try await online(j)
+        var c = SaleChange(.unanswered)
+        c.enqueue = [NewFollowUp(kind: .reversal, mti: "0400", message: [4])]
+        try await j.apply(id, c)
+        let copy = dir.appendingPathComponent("backup.sqlite").path
+        try Journal.backup(journal: dbPath, to: copy)
+        XCTAssertEqual((try FileManager.default.attributesOfItem(atPath: copy)[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+        XCTAssertThrowsError(try Journal.backup(journal: dbPath, to: copy), "never overwrites")
+        let v = try Journal.verify(path: copy, key: key)
+        XCTAssertTrue(v.ok, "\(v.problems)")
+        XCTAssertEqual(v.salesByState, ["unanswered": 1])
+        XCTAssertEqual(v.followUpsByStatus, ["pending": 1])
+        XCTAssertEqual(v.sealedRows, 2)
+        let wrong = try Journal.verify(path: copy, key: try JournalKey(bytes: [UInt8](repeating: 5, count: 32)))
+        XCTAssertFalse(wrong.ok)
+        XCTAssertFalse(wrong.keyMatches)
+        // Damage the copy: a sealed row that no longer opens, a reversal that went missing.
+        let q = try DatabaseQueue(path: copy)
+        try await q.write { db in
+            try db.execute(sql: "UPDATE txn SET request = x'0011223344556677889900112233445566778899' WHERE id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM saf")
+        }
+        try q.close()
+        let damaged = try Journal.verify(path: copy, key: key)
+        XCTAssertFalse(damaged.ok)
+        XCTAssertTrue(damaged.problems.contains { $0.contains("does not open") }, "\(damaged.problems)")
+        XCTAssertTrue(damaged.problems.contains { $0.contains("unanswered but has no reversal") }, "\(damaged.problems)")
     }
 
     func testKeyFiles() throws {
