@@ -46,6 +46,9 @@ public actor SaleBook {
     var currentDrain: Task<Int, Never>?
     /// Entries already announced as waiting too long (one alert each).
     var alertedOld: Set<Int64> = []
+    /// Sales whose online leg runs now (`authorize`): the only ones in request_persisted/request_transmitted that
+    /// are not stranded.
+    var inFlight: Set<String> = []
 
     /// Whether a transition that queues something starts a drain by itself (the daemon); tests that step the queue
     /// by hand turn it off.
@@ -112,6 +115,8 @@ public actor SaleBook {
         guard let acquirer else {
             return try await record(id, .failed, message: UIMessage.notAuthorised.text, reason: "no acquirer is configured: the sale cannot go online", card: facts)
         }
+        inFlight.insert(id)
+        defer { inFlight.remove(id) }
         if acquirer.configuration.drainBeforeOnline { _ = await deliverQueue() }
         let stan = try await journal.nextSTAN()
         let request = acquirer.request(card, stan: stan)

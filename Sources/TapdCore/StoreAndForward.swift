@@ -175,38 +175,7 @@ extension SaleBook {
         var touched = 0
         let open = try await journal.sales(in: SaleState.allCases.filter { !$0.isFinal })
         for r in open {
-            var change: SaleChange
-            switch r.state {
-            case .requestTransmitted:
-                change = SaleChange(.unanswered)
-                change.reason = "interrupted while online; the request is being reversed"
-                change.message = UIMessage.notAuthorised.text
-                if let acquirer {
-                    do {
-                        guard let stored = try await journal.request(of: r.id) else { throw JournalError.notFound("the stored request of \(r.id)") }
-                        let request = try acquirer.codec.unpack(stored)
-                        let reversal = acquirer.reversal(of: request)
-                        change.enqueue = [NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))]
-                        change.request = .store(try acquirer.codec.pack(Messages.stripped(request)))
-                        change.audit = ("recovery", "reversal queued", "\(r.id) STAN \(request[11] ?? "?")")
-                    } catch {
-                        change.reason = "interrupted while online and its stored request cannot be opened (\(error)): reverse STAN \(r.stan ?? "?") with the acquirer by hand"
-                        change.audit = ("recovery", "reversal impossible", "\(r.id): \(error)")
-                        events.publish(.moneyAlert, transactionID: r.id, status: "unanswered", detail: change.reason)
-                    }
-                }
-            case .requestPersisted:
-                // "transmitted" is written before the first byte: this request never left.
-                change = SaleChange(.failed)
-                change.reason = "interrupted before the request was sent; nothing was charged"
-                change.message = UIMessage.notAuthorised.text
-                change.request = .erase
-            default:
-                change = SaleChange(.failed)
-                change.reason = "interrupted before going online; nothing was charged"
-                change.request = .erase
-            }
-            _ = try await commit(r.id, change)
+            try await settle(r)
             touched += 1
         }
         // Offline approvals whose advice is missing (journals written before advices were queued atomically).
@@ -227,6 +196,58 @@ extension SaleBook {
         await refreshQueueMetrics()
         if touched > 0 { kickDrain() }
         return touched
+    }
+
+    /// Sales left mid-way while tapd runs — the journal refused the step that records an answer (disk full), so
+    /// the sale is still request_persisted or request_transmitted with nobody working on it — are settled as a
+    /// restart would settle them. Called on every store-and-forward tick; returns how many it settled.
+    @discardableResult
+    public func settleStranded() async -> Int {
+        guard let stuck = try? await journal.sales(in: [.requestPersisted, .requestTransmitted]) else { return 0 }
+        var n = 0
+        for r in stuck where !inFlight.contains(r.id) {
+            do { try await settle(r); n += 1 } catch {
+                logger.error("a stranded sale cannot be settled yet", metadata: ["transaction": "\(r.id)", "error": "\(error)"])
+            }
+        }
+        if n > 0 { kickDrain() }
+        return n
+    }
+
+    /// One interrupted sale taken to its end: reversed when its request may have left, failed when it did not.
+    private func settle(_ r: SaleRecord) async throws {
+        var change: SaleChange
+        switch r.state {
+        case .requestTransmitted:
+            change = SaleChange(.unanswered)
+            change.reason = "interrupted while online; the request is being reversed"
+            change.message = UIMessage.notAuthorised.text
+            if let acquirer {
+                do {
+                    guard let stored = try await journal.request(of: r.id) else { throw JournalError.notFound("the stored request of \(r.id)") }
+                    let request = try acquirer.codec.unpack(stored)
+                    let reversal = acquirer.reversal(of: request)
+                    change.enqueue = [NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))]
+                    change.request = .store(try acquirer.codec.pack(Messages.stripped(request)))
+                    change.audit = ("recovery", "reversal queued", "\(r.id) STAN \(request[11] ?? "?")")
+                } catch {
+                    change.reason = "interrupted while online and its stored request cannot be opened (\(error)): reverse STAN \(r.stan ?? "?") with the acquirer by hand"
+                    change.audit = ("recovery", "reversal impossible", "\(r.id): \(error)")
+                    events.publish(.moneyAlert, transactionID: r.id, status: "unanswered", detail: change.reason)
+                }
+            }
+        case .requestPersisted:
+            // "transmitted" is written before the first byte: this request never left.
+            change = SaleChange(.failed)
+            change.reason = "interrupted before the request was sent; nothing was charged"
+            change.message = UIMessage.notAuthorised.text
+            change.request = .erase
+        default:
+            change = SaleChange(.failed)
+            change.reason = "interrupted before going online; nothing was charged"
+            change.request = .erase
+        }
+        _ = try await commit(r.id, change)
     }
 
     // MARK: Operators

@@ -68,6 +68,8 @@ final class DaemonRuntime: @unchecked Sendable {
             background { [book] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(Int64(max(0.2, interval) * 1000)))
+                    // A sale whose answer could not be written (disk full) is settled as a restart would settle it.
+                    _ = await book.settleStranded()
                     _ = await book.deliverQueue()
                 }
             }

@@ -555,6 +555,26 @@ final class SaleBookTests: XCTestCase {
         XCTAssertEqual(v3?.status, .failed)
     }
 
+    /// A sale left in request_transmitted while tapd runs (the journal refused to record its answer) is settled on
+    /// the next tick as a restart would: reversed once, and not again.
+    func testAStrandedSaleIsSettledWhileTapdRuns() async throws {
+        let b = try book()
+        let codec = try ISO8583Codec(spec: .iso87ASCII)
+        let (id, card) = try await sale(b, amount: 1234)
+        let stan = try await journal.nextSTAN()
+        var persist = SaleChange(.requestPersisted)
+        persist.stan = stan; persist.request = .store(try codec.pack(Messages.request("0200", card, terminal: config().identity, stan: stan, rrn: "1")))
+        try await journal.apply(id, persist)
+        try await journal.apply(id, SaleChange(.requestTransmitted))
+        let n = await b.settleStranded()
+        XCTAssertEqual(n, 1)
+        let again = await b.settleStranded()
+        XCTAssertEqual(again, 0)
+        let v = try await b.view(id)
+        XCTAssertEqual(v?.journalState, "unanswered")
+        XCTAssertEqual(v?.followUps.map(\.kind), ["reversal"])
+    }
+
     /// Start-up recovery also finds offline approvals without an advice (journals from before v4).
     func testRecoveryAdvisesAnOfflineApprovalWithoutAdvice() async throws {
         let b = try book()
