@@ -101,6 +101,12 @@ public actor AcquirerLink {
                 if perTransaction { drop(connection, "not used") }
                 return .neverLeft(.notPersisted("\(error)"))
             }
+            // The connection may have closed while the journal wrote "transmitted". The caller's record now says the
+            // request may have left, so this is "no answer" (it will be reversed), and the waiter below is never
+            // registered on a connection nobody tracks (that would wait forever).
+            guard open[connection.id] === connection, connection.channel.isActive else {
+                return .noAnswer(.connectionLost("closed before the request was written"))
+            }
         }
         let limit = timeout ?? .milliseconds(Int64(configuration.responseTimeout * 1000))
         let mti = request.mti

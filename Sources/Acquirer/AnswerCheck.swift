@@ -40,6 +40,8 @@ public enum AnswerCheck {
         do { response = try AuthorizationResponse(answer) } catch { return .invalid("\(error)") }
         guard let askedText = request[4], let asked = UInt64(askedText) else { return .invalid("the request carries no amount") }
         var amount = asked
+        // A partial approval must say how much it approves; without DE 4 it is not an answer to act on.
+        if response.responseCode == "10", answer[4] == nil { return .invalid("partial approval (39 = 10) without an amount (DE 4)") }
         if let text = answer[4] {
             guard let a = UInt64(text) else { return .invalid("answer amount \(text) is not a number") }
             amount = a

@@ -12,6 +12,13 @@ public struct QueuedFollowUp: Sendable {
     let sealed: [UInt8]?
 }
 
+/// A queued message whose sealed copy was deleted (retention of a quarantined entry).
+struct MessageDeleted: Error, CustomStringConvertible {
+    var description: String {
+        "its message was deleted after card_data_retention_days: settle it with the acquirer by hand, then `tapctl saf resolve`"
+    }
+}
+
 extension Journal {
     static func insertFollowUp(_ db: Database, key: JournalKey, sale id: String, _ f: NewFollowUp, now: Date) throws {
         do {
@@ -39,7 +46,7 @@ extension Journal {
     /// The message of a queued entry, opened.
     public func open(_ q: QueuedFollowUp) throws -> [UInt8] {
         guard let sealed = q.sealed else {
-            throw JournalError.sealedDataUnreadable("follow-up #\(q.entry.id)", cause: JournalError.notFound("its message was deleted"))
+            throw JournalError.sealedDataUnreadable("follow-up #\(q.entry.id)", cause: MessageDeleted())
         }
         do { return try key.open(sealed, context: "saf:\(q.entry.id)") } catch {
             throw JournalError.sealedDataUnreadable("follow-up #\(q.entry.id)", cause: error)
@@ -47,8 +54,13 @@ extension Journal {
     }
 
     /// Persisted before the message is written to the socket: from now on it may have left.
+    /// Only a pending entry may go out: one withdrawn or resolved since it was read is refused here, so it is never
+    /// written to the socket.
     public func markTransmitted(_ id: Int64) async throws {
-        try await write { db in try db.execute(sql: "UPDATE saf SET transmitted = 1 WHERE id = ?", arguments: [id]) }
+        try await write { db in
+            try db.execute(sql: "UPDATE saf SET transmitted = 1 WHERE id = ? AND status = 'pending'", arguments: [id])
+            guard db.changesCount == 1 else { throw JournalError.notFound("pending follow-up #\(id)") }
+        }
     }
 
     /// The acquirer accepted the entry: it is delivered, its card data deleted, and the sale's own transition (a
@@ -60,8 +72,13 @@ extension Journal {
         return try await write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id]) else { throw JournalError.notFound("follow-up #\(id)") }
             let entry = Self.followUp(row)
-            try db.execute(sql: "UPDATE saf SET status = 'delivered', message = NULL, response_code = ?, last_error = NULL WHERE id = ?",
-                           arguments: [responseCode, id])
+            // Delivered is what happened, even if an operator resolved it while it was on its way; a withdrawn entry
+            // never left (markTransmitted refuses it), so it cannot be here.
+            try db.execute(sql: """
+                UPDATE saf SET status = 'delivered', message = NULL, response_code = ?, last_error = NULL
+                WHERE id = ? AND status IN ('pending', 'quarantined', 'resolved')
+                """, arguments: [responseCode, id])
+            guard db.changesCount == 1 else { throw JournalError.notFound("open follow-up #\(id)") }
             if let change = saleChange {
                 let from = SaleState(rawValue: try String.fetchOne(db, sql: "SELECT state FROM txn WHERE id = ?", arguments: [entry.transactionID]) ?? "") ?? .failed
                 guard from.allows(change.state) else { throw JournalError.invalidTransition(entry.transactionID, from: from, to: change.state) }

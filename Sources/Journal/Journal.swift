@@ -14,6 +14,8 @@ public enum JournalError: Error, CustomStringConvertible {
     case invalidTransition(String, from: SaleState, to: SaleState)
     /// A second open follow-up of the same kind for a sale (the journal allows one per sale and kind).
     case followUpExists(String, FollowUpKind)
+    /// An open follow-up that may have reached the acquirer cannot be withdrawn (a void behind a capture in flight).
+    case followUpInFlight(String, FollowUpKind)
     /// A sealed value that does not open (wrong key, damaged row).
     case sealedDataUnreadable(String, cause: any Error)
     /// SQLite refused (disk full, read-only, I/O): the step did not happen.
@@ -26,6 +28,7 @@ public enum JournalError: Error, CustomStringConvertible {
         case .notFound(let id): "no transaction \(id)"
         case .invalidTransition(let id, let a, let b): "transaction \(id): \(a.rawValue) → \(b.rawValue) is not allowed"
         case .followUpExists(let id, let k): "transaction \(id) already has an open \(k.rawValue)"
+        case .followUpInFlight(let id, let k): "the \(k.rawValue) of transaction \(id) may have reached the acquirer; it cannot be withdrawn"
         case .sealedDataUnreadable(let what, let cause): "\(what) cannot be opened: \(cause)"
         case .storage(let e): "the journal cannot be written: \(Journal.plain(e))"
         case .wrongKey(let j, let c):

@@ -90,7 +90,10 @@ extension Journal {
             case "request_persisted", "sent":
                 new = .requestTransmitted          // unknown whether it left: recovery reverses it
             case "timed_out":
-                new = .unanswered
+                // Earlier versions wrote timed_out and queued its reversal in two steps: without a reversal row,
+                // recovery must still reverse it.
+                let reversed = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM saf WHERE txn_id = ? AND kind = 'reversal')", arguments: [id]) ?? false
+                new = reversed ? .unanswered : .requestTransmitted
             case "reversal_queued", "reversed":
                 new = voided ? (old == "reversed" ? .voided : .approved) : .unanswered
             case "answered":
@@ -106,8 +109,10 @@ extension Journal {
             try db.execute(sql: "UPDATE txn SET state = ? WHERE id = ?", arguments: [final.rawValue, id])
         }
         try db.execute(sql: "UPDATE saf SET status = 'delivered' WHERE status = 'done'")
-        // An entry that had been tried may have reached the acquirer: it goes again as a repeat.
-        try db.execute(sql: "UPDATE saf SET transmitted = 1 WHERE last_error IS NOT NULL")
+        // An open entry may have reached the acquirer (earlier versions did not record it): it goes again as a repeat,
+        // which is always safe. Refusals are counted afresh under the new rules (earlier versions counted every try).
+        try db.execute(sql: "UPDATE saf SET transmitted = 1 WHERE status IN ('pending', 'quarantined')")
+        try db.execute(sql: "UPDATE saf SET attempts = 0 WHERE status = 'pending'")
         // Duplicates (two voids of one sale raced before): the oldest stays, later copies of the same message go.
         try db.execute(sql: """
             UPDATE saf SET status = 'withdrawn', message = NULL, resolution = 'duplicate of an older follow-up (journal v4)'

@@ -212,6 +212,11 @@ extension Journal {
             case nil: break
             }
             for kind in change.withdraw {
+                // What may have left cannot be taken back by withdrawing it (a void must wait for, then reverse, a capture).
+                let inFlight = try Int.fetchOne(db, sql: """
+                    SELECT COUNT(*) FROM saf WHERE txn_id = ? AND kind = ? AND status IN ('pending', 'quarantined') AND transmitted = 1
+                    """, arguments: [id, kind.rawValue]) ?? 0
+                if inFlight > 0 { throw JournalError.followUpInFlight(id, kind) }
                 try db.execute(sql: """
                     UPDATE saf SET status = 'withdrawn', message = NULL, resolution = ? WHERE txn_id = ? AND kind = ?
                     AND status IN ('pending', 'quarantined') AND transmitted = 0

@@ -177,8 +177,12 @@ public actor AcquirerSimulator {
         /// Reversal messages received for it (originals and repeats) and whether one was accepted (answered 00).
         public var reversals = 0
         public var reversalAccepted = false
-        /// Completions (0220 with DE 90 naming this 0100) accepted for it.
+        /// Completions (0220 with DE 90 naming this 0100 or 0120) accepted for it, and whether a reversal of the
+        /// completion was accepted.
         public var captures = 0
+        public var captureReversed = false
+        /// Captured and not undone (dual-message mode).
+        public var captured: Bool { captures > 0 && !captureReversed }
         /// The money as it stands at the acquirer: approved or advised, and not reversed.
         public var charged: Bool {
             // An advice charges once the acquirer accepted it; a request once it approved it.
@@ -192,6 +196,7 @@ public actor AcquirerSimulator {
     /// are not breaches; they are counted in `orphanReversals`.)
     public func ledger() -> (entries: [LedgerEntry], violations: [String]) {
         var orphans = 0
+        var captureOf: [String: Int] = [:]
         var entries: [LedgerEntry] = []
         var index: [String: Int] = [:]
         var violations: [String] = []
@@ -210,7 +215,7 @@ public actor AcquirerSimulator {
                     if !isRepeat, originals.contains(seenKey) { violations.append("second completion \(m.mti) STAN \(stan) without the repeat MTI") }
                     originals.insert(seenKey)
                     if rc == "00" { entries[j].captures += 1 }
-                    index["\(tid)/\(stan)"] = j          // a later reversal of the capture undoes the sale
+                    captureOf["\(tid)/\(stan)"] = j       // a later reversal of the capture undoes the capture
                     continue
                 }
                 guard m.mtiFunction == "0" || m.mtiFunction == "2" else { continue }
@@ -225,6 +230,12 @@ public actor AcquirerSimulator {
                 }
             case "4":
                 let original = m[90].map { String($0.dropFirst(4).prefix(6)) } ?? stan
+                if m[90]?.hasPrefix("022") == true, let j = captureOf["\(tid)/\(original)"] {
+                    if !isRepeat, originals.contains(seenKey) { violations.append("second original reversal \(m.mti) STAN \(stan) without the repeat MTI") }
+                    originals.insert(seenKey)
+                    if rc == "00" { entries[j].captureReversed = true }
+                    continue
+                }
                 guard let j = index["\(tid)/\(original)"] else {
                     // A terminal that crashed between marking a request transmitted and writing it cannot know it
                     // never left: reversing it is right, and harmless (the acquirer has nothing to undo).

@@ -278,7 +278,7 @@ public actor TransactionCoordinator {
         } catch let e as JournalError {
             switch e {
             case .notFound(let id): throw CoordinatorError.notFound(id)
-            case .invalidTransition, .followUpExists: throw CoordinatorError.conflict(e.description)
+            case .invalidTransition, .followUpExists, .followUpInFlight: throw CoordinatorError.conflict(e.description)
             case .storage, .sealedDataUnreadable, .wrongKey: throw CoordinatorError.unavailable(e.description)
             }
         }

@@ -190,10 +190,14 @@ public actor SaleBook {
             if acquirer.dualMessage { kickDrain() }
             return view
         case .partiallyApproved(let response, let amount):
+            // What stands at the issuer is the approved amount: a reversal (now, or a void's later) carries it in DE 4.
+            var approved = request
+            approved[4] = String(repeating: "0", count: max(0, 12 - String(amount).count)) + String(amount)
+            let keptApproved = try acquirer.codec.pack(Messages.stripped(approved))
             if acquirer.configuration.partialApprovals == "accept" {
                 var change = SaleChange(.partiallyApproved)
                 change.responseCode = response.responseCode; change.approvalCode = response.approvalCode
-                change.approvedAmount = Int64(amount); change.message = UIMessage.approved.text; change.request = .store(kept)
+                change.approvedAmount = Int64(amount); change.message = UIMessage.approved.text; change.request = .store(keptApproved)
                 change.reason = "partially approved: \(amount) of \(asked); collect the rest another way"
                 if acquirer.dualMessage { change.enqueue = [try await captureOf(request, amount: amount, approvalCode: response.approvalCode, acquirer)] }
                 let view = try await commit(id, change)
@@ -205,9 +209,9 @@ public actor SaleBook {
             change.responseCode = response.responseCode; change.approvalCode = response.approvalCode
             change.reason = "the issuer approved only \(amount) of \(asked); the partial approval is reversed"
             change.message = UIMessage.notAuthorised.text
-            let reversal = acquirer.reversal(of: request, approvalCode: response.approvalCode)
+            let reversal = acquirer.reversal(of: approved, approvalCode: response.approvalCode)
             change.enqueue = [NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))]
-            change.request = .store(kept)
+            change.request = .store(keptApproved)
             let view = try await commit(id, change)
             kickDrain()
             return view
@@ -270,7 +274,7 @@ public actor SaleBook {
             throw SaleBookError.conflict("\(id) is outside the void window (\(voidWindowText)); a refund is the way to give the money back")
         }
         guard let acquirer else { throw SaleBookError.unavailable("no acquirer is configured") }
-        if let capture = r.followUp(.capture), capture.status == .pending, capture.transmitted {
+        if let capture = r.followUp(.capture), capture.status == .pending || capture.status == .quarantined, capture.transmitted {
             throw SaleBookError.conflict("the capture of \(id) is being delivered; void it again in a moment")
         }
         guard let stored = try await journal.request(of: id) else {
@@ -289,6 +293,10 @@ public actor SaleBook {
         change.audit = (requester, "void requested", "\(id) STAN \(original[11] ?? "?")")
         do { _ = try await commit(id, change) } catch JournalError.followUpExists {
             // Another void got there first (the journal's unique index): that one stands.
+        } catch JournalError.invalidTransition {
+            // Another void finished meanwhile (the sale is voided now): that one stands.
+        } catch JournalError.followUpInFlight {
+            throw SaleBookError.conflict("the capture of \(id) may have reached the acquirer; void it again once it is delivered")
         }
         FaultPoint.hit("void_queued")
         _ = await deliverQueue()

@@ -63,9 +63,9 @@ extension SaleBook {
 
             let journal = self.journal
             let kind = entry.kind.rawValue
-            let alreadyTransmitted = entry.transmitted
             let outcome = await acquirer.send(message) {
-                if !alreadyTransmitted { try await journal.markTransmitted(entry.id) }
+                // Also confirms the entry is still pending (not withdrawn by a void or resolved since it was read).
+                try await journal.markTransmitted(entry.id)
                 FaultPoint.hit("saf.transmitted:\(kind)")
             }
             let retryAt = Date().addingTimeInterval(cfg.safRetryDelay(afterTries: entry.tries + 1))
@@ -131,8 +131,11 @@ extension SaleBook {
             change = c
         case .capture:
             if let acquirer {
+                // Kept as the original (0220, not a 0221 repeat): a later void's DE 90 names the capture itself.
+                var original = Messages.stripped(message)
+                original.mti = entry.mti
                 var c = SaleChange(sale.state)
-                c.request = .store(try acquirer.codec.pack(Messages.stripped(message)))
+                c.request = .store(try acquirer.codec.pack(original))
                 change = c
             }
         case .advice:
@@ -185,7 +188,11 @@ extension SaleBook {
                     logger.warning("offline approval without an advice or a stored copy", metadata: ["transaction": "\(r.id)"])
                     continue
                 }
-                let advice = try acquirer.codec.unpack(stored)
+                guard let advice = try? acquirer.codec.unpack(stored) else {
+                    events.publish(.moneyAlert, transactionID: r.id, status: "approved_offline",
+                                   detail: "approved offline, no advice queued and its stored copy cannot be read: advise STAN \(r.stan ?? "?") by hand")
+                    continue
+                }
                 var change = SaleChange(.approvedOffline)
                 change.enqueue = [NewFollowUp(kind: .advice, mti: advice.mti, message: stored)]
                 change.audit = ("recovery", "advice queued", "\(r.id) STAN \(advice[11] ?? "?")")

@@ -89,6 +89,9 @@ final class CrashMatrixTests: XCTestCase {
             let charged = entries.contains(where: \.charged)
             let id = String((t["id"] as? String ?? "?").prefix(8))
             if entries.count > 1 { problems.append("\(id): \(entries.count) originals with STAN \(stan ?? "")") }
+            if let e = entries.first, e.reversals > 0, !e.reversalAccepted {
+                problems.append("\(id): \(e.reversals) reversal message(s) and none accepted")
+            }
             switch status {
             case "approved" where state == "approved_offline":
                 if !charged { problems.append("\(id): approved offline but the acquirer has no accepted advice") }

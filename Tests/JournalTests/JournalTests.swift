@@ -248,7 +248,8 @@ final class JournalTests: XCTestCase {
             let now = "2026-11-01 10:00:00.000"
             for (id, state, status, rc, voided) in [("a", "answered", "approved", "00", false), ("b", "sent", "online", nil, false),
                                                    ("c", "reversed", "voided", "00", true), ("d", "advice_queued", "approved", nil, false),
-                                                   ("e", "cancelled", "timed_out", nil, false), ("f", "answered", "declined", "51", false)] as [(String, String, String, String?, Bool)] {
+                                                   ("e", "cancelled", "timed_out", nil, false), ("f", "answered", "declined", "51", false),
+                                                   ("g", "timed_out", "failed", nil, false)] as [(String, String, String, String?, Bool)] {
                 try db.execute(sql: "INSERT INTO txn (id, state, amount, currency, created_at, updated_at, status, response_code, voided) VALUES (?,?,?,?,?,?,?,?,?)",
                                arguments: [id, state, 100, 978, now, now, status, rc, voided])
             }
@@ -257,11 +258,12 @@ final class JournalTests: XCTestCase {
         }
         let j = try Journal(path: dbPath, key: key)
         var states: [String: String] = [:]
-        for id in ["a", "b", "c", "d", "e", "f"] { states[id] = try await j.sale(id)?.state.rawValue }
-        XCTAssertEqual(states, ["a": "approved", "b": "request_transmitted", "c": "voided", "d": "approved_offline", "e": "timed_out", "f": "declined"])
+        for id in ["a", "b", "c", "d", "e", "f", "g"] { states[id] = try await j.sale(id)?.state.rawValue }
+        XCTAssertEqual(states, ["a": "approved", "b": "request_transmitted", "c": "voided", "d": "approved_offline", "e": "timed_out", "f": "declined",
+                                "g": "request_transmitted"], "a timed-out request without its reversal row is reversed by recovery")
         let advice = try await j.sale("d")?.followUps.first
-        XCTAssertEqual(advice?.rejections, 2)
-        XCTAssertEqual(advice?.transmitted, true)
+        XCTAssertEqual(advice?.rejections, 0, "refusals are counted afresh")
+        XCTAssertEqual(advice?.transmitted, true, "an open entry may have left: the next send is a repeat")
     }
 
     func testRetentionAuditAndListing() async throws {

@@ -181,6 +181,10 @@ final class SaleBookTests: XCTestCase {
         XCTAssertEqual(AnswerCheck.authorization(partial, for: request), .partiallyApproved(try AuthorizationResponse(partial), amount: 1000))
         var more = answer; more[4] = "000000009999"
         guard case .invalid = AnswerCheck.authorization(more, for: request) else { return XCTFail("approving another amount is not an answer") }
+        var partialWithoutAmount = answer; partialWithoutAmount[39] = "10"; partialWithoutAmount[4] = nil
+        guard case .invalid = AnswerCheck.authorization(partialWithoutAmount, for: request) else {
+            return XCTFail("a partial approval without DE 4 is not shown as a full approval")
+        }
         var declined = answer; declined[39] = "51"; declined[4] = nil
         guard case .declined = AnswerCheck.authorization(declined, for: request) else { return XCTFail() }
     }
@@ -241,6 +245,9 @@ final class SaleBookTests: XCTestCase {
         XCTAssertEqual(l.violations, [])
         XCTAssertEqual(l.entries.first?.reversalAccepted, true, "the partial approval is undone at the acquirer")
         XCTAssertEqual(l.entries.first?.charged, false)
+        let reversal = await simulator.received.first { $0.mtiClass == "4" }
+        XCTAssertEqual(reversal?[4], "000000001000", "the reversal carries what the issuer approved")
+        XCTAssertNotNil(reversal?[38], "and its approval code")
     }
 
     func testAPartialApprovalAcceptedShowsTheApprovedAmount() async throws {
@@ -283,7 +290,34 @@ final class SaleBookTests: XCTestCase {
         XCTAssertEqual(voided.status, .voided)
         let reversal = await simulator.received.last
         XCTAssertEqual(reversal?.mti, "0400")
-        XCTAssertEqual(reversal?[90]?.prefix(4), "0220")
+        XCTAssertEqual(reversal?[90]?.prefix(4), "0220", "DE 90 names the capture as it was first sent")
+        let after = await ledger()
+        XCTAssertEqual(after.violations, [])
+        XCTAssertEqual(after.entries.first?.captured, false, "the void undid the capture")
+    }
+
+    /// A void behind a capture that may have reached the acquirer waits (withdrawing it could not take it back); a
+    /// capture the void withdrew can never be sent afterwards.
+    func testAVoidNeverRacesACaptureInFlight() async throws {
+        let b = try book(config { $0.requestMTI = "0100" })
+        let (id, card) = try await sale(b, amount: 1234)
+        let v = try await b.authorize(id, card: card, facts: facts(), message: "Authorising")
+        let capture = try XCTUnwrap(v.followUps.first)
+        try await journal.markTransmitted(capture.id)          // as the drain does just before writing it
+        do { _ = try await b.void(id, requester: "test"); XCTFail("must wait for the capture") } catch SaleBookError.conflict(let why) {
+            XCTAssertTrue(why.contains("capture"), why)
+        }
+        // A second sale: voided before its capture left; the withdrawn capture cannot be marked transmitted any more.
+        let (id2, card2) = try await sale(b, amount: 1234)
+        let v2 = try await b.authorize(id2, card: card2, facts: facts(), message: "Authorising")
+        let capture2 = try XCTUnwrap(v2.followUps.first)
+        let voided = try await b.void(id2, requester: "test")
+        XCTAssertEqual(voided.status, .voided)
+        XCTAssertEqual(voided.followUps.first { $0.kind == "capture" }?.status, "withdrawn")
+        do { try await journal.markTransmitted(capture2.id); XCTFail("a withdrawn capture never leaves") } catch JournalError.notFound {}
+        let l = await ledger()
+        XCTAssertEqual(l.violations, [])
+        XCTAssertFalse(l.entries.contains { $0.stan == v2.stan && ($0.captured || $0.charged) }, "voided before capture: nothing held")
     }
 
     // MARK: Offline approvals
@@ -386,7 +420,15 @@ final class SaleBookTests: XCTestCase {
         let before = await simulator.received.count
         try await journal.db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1") }
         let started = ContinuousClock.now
-        let n = await b.deliverQueue()
+        // A drain that spun would never return: race it against a deadline so the test fails instead of hanging.
+        let n = await withTaskGroup(of: Int?.self) { g in
+            g.addTask { await b.deliverQueue() }
+            g.addTask { try? await Task.sleep(for: .seconds(20)); return nil }
+            let first = await g.next() ?? nil
+            g.cancelAll()
+            return first
+        }
+        XCTAssertNotNil(n, "the drain did not end within 20 s")
         let took = ContinuousClock.now - started
         XCTAssertEqual(n, 0)
         let sent = await simulator.received.count - before
