@@ -5,6 +5,7 @@
 #                then Entry Point and the kernels for FUZZ_KERNEL_RUNS executions of mutated conversations
 #   make release the daemon and tapctl as installed: release build, optimised for size (RELEASE_FLAGS)
 #   make bench   release-mode benchmarks (figures go to the README's performance section)
+#   make lint    swift format lint --strict over the tree (.swift-format: line length 120); make format applies it
 #   make install [PREFIX=/usr] [DESTDIR=…]   binaries, units, udev rules, sysusers/tmpfiles, configuration, CA keys
 #   make uninstall [PREFIX=/usr] [DESTDIR=…]
 # Debian packages are installed with apt-get when missing (needs root or sudo).
@@ -37,7 +38,15 @@ RELEASE_FLAGS ?= -Xswiftc -Osize -Xcc -Os
 BUILD_FLAGS  := $(if $(filter release,$(BUILD_CONFIG)),$(RELEASE_FLAGS))
 BINPATH      ?= $(shell $(SWIFT) build -c $(BUILD_CONFIG) --show-bin-path 2>/dev/null)
 
-.PHONY: all build release deps demo test fuzz fuzz-smoke bench clean install uninstall
+.PHONY: all build release deps demo test fuzz fuzz-smoke bench lint format clean install uninstall
+
+FORMAT_PATHS := Sources Tests Benchmarks/Sources Fuzz
+
+lint:
+	$(SWIFT) format lint --strict --parallel --recursive $(FORMAT_PATHS)
+
+format:
+	$(SWIFT) format format --in-place --parallel --recursive $(FORMAT_PATHS)
 
 all: build
 

@@ -7,17 +7,21 @@ let package = Package(
     name: "tapd-fuzz",
     dependencies: [.package(name: "tapd", path: "..")],
     targets: [
-        .executableTarget(name: "FuzzParsers", dependencies: [
-            .product(name: "TLV", package: "tapd"),
-            .product(name: "APDU", package: "tapd"),
-            .product(name: "EMVKernel", package: "tapd"),
-            .product(name: "FuzzTargets", package: "tapd"),
-        ]),
-        .executableTarget(name: "FuzzKernels", dependencies: [
-            .product(name: "TLV", package: "tapd"),
-            .product(name: "EMVKernel", package: "tapd"),
-            .product(name: "FuzzTargets", package: "tapd"),
-        ]),
+        .executableTarget(
+            name: "FuzzParsers",
+            dependencies: [
+                .product(name: "TLV", package: "tapd"),
+                .product(name: "APDU", package: "tapd"),
+                .product(name: "EMVKernel", package: "tapd"),
+                .product(name: "FuzzTargets", package: "tapd"),
+            ]),
+        .executableTarget(
+            name: "FuzzKernels",
+            dependencies: [
+                .product(name: "TLV", package: "tapd"),
+                .product(name: "EMVKernel", package: "tapd"),
+                .product(name: "FuzzTargets", package: "tapd"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -16,7 +16,12 @@ public struct CommandAPDU: Sendable, Equatable, CustomStringConvertible {
     public static let maxDataLength = 65535
 
     public init(cla: UInt8, ins: UInt8, p1: UInt8, p2: UInt8, data: [UInt8] = [], le: Int? = nil) {
-        self.cla = cla; self.ins = ins; self.p1 = p1; self.p2 = p2; self.data = data; self.le = le
+        self.cla = cla
+        self.ins = ins
+        self.p1 = p1
+        self.p2 = p2
+        self.data = data
+        self.le = le
     }
 
     /// Whether the short form can carry this command (Lc ≤ 255, Le ≤ 256).
@@ -28,8 +33,11 @@ public struct CommandAPDU: Sendable, Equatable, CustomStringConvertible {
         if let le, !(0...65536).contains(le) { throw CardError.commandTooLong(le) }
         var out: [UInt8] = [cla, ins, p1, p2]
         if fitsShortForm {
-            if !data.isEmpty { out.append(UInt8(data.count)); out += data }
-            if let le { out.append(UInt8(truncatingIfNeeded: le)) }   // 256 → 00
+            if !data.isEmpty {
+                out.append(UInt8(data.count))
+                out += data
+            }
+            if let le { out.append(UInt8(truncatingIfNeeded: le)) }  // 256 → 00
         } else {
             if !data.isEmpty {
                 out += [0x00, UInt8(data.count >> 8), UInt8(data.count & 0xFF)]
@@ -48,19 +56,35 @@ public struct CommandAPDU: Sendable, Equatable, CustomStringConvertible {
         self.init(cla: b[0], ins: b[1], p1: b[2], p2: b[3])
         let body = Array(b[4...])
         if body.isEmpty { return }
-        if body.count == 1 { le = body[0] == 0 ? 256 : Int(body[0]); return }
-        if body[0] != 0 {                                   // short Lc
+        if body.count == 1 {
+            le = body[0] == 0 ? 256 : Int(body[0])
+            return
+        }
+        if body[0] != 0 {  // short Lc
             let lc = Int(body[0])
-            if body.count == 1 + lc { data = Array(body[1...]); return }
-            if body.count == 2 + lc { data = Array(body[1...lc]); le = body[lc + 1] == 0 ? 256 : Int(body[lc + 1]); return }
+            if body.count == 1 + lc {
+                data = Array(body[1...])
+                return
+            }
+            if body.count == 2 + lc {
+                data = Array(body[1...lc])
+                le = body[lc + 1] == 0 ? 256 : Int(body[lc + 1])
+                return
+            }
             return nil
         }
         // Extended: 00 followed by two bytes.
         guard body.count >= 3 else { return nil }
         let n = Int(body[1]) << 8 | Int(body[2])
-        if body.count == 3 { le = n == 0 ? 65536 : n; return }
+        if body.count == 3 {
+            le = n == 0 ? 65536 : n
+            return
+        }
         guard n > 0 else { return nil }
-        if body.count == 3 + n { data = Array(body[3...]); return }
+        if body.count == 3 + n {
+            data = Array(body[3...])
+            return
+        }
         if body.count == 5 + n {
             data = Array(body[3..<3 + n])
             let l = Int(body[3 + n]) << 8 | Int(body[4 + n])
@@ -108,7 +132,9 @@ extension CommandAPDU {
 
     /// Reference control parameter for GENERATE AC (Book 3 §6.5.5.2 Table 12).
     public enum CryptogramRequest: UInt8, Sendable {
-        case aac = 0x00, tc = 0x40, arqc = 0x80
+        case aac = 0x00
+        case tc = 0x40
+        case arqc = 0x80
     }
 
     /// GENERATE AC; `cda` sets b5 of P1 to request a CDA signature (Book 3 §6.5.5.2).

@@ -11,12 +11,12 @@ public struct StatusWord: RawRepresentable, Hashable, Sendable, CustomStringConv
     public var sw2: UInt8 { UInt8(rawValue & 0xFF) }
 
     public static let success = StatusWord(rawValue: 0x9000)
-    public static let selectedFileInvalidated = StatusWord(rawValue: 0x6283)   // blocked application
+    public static let selectedFileInvalidated = StatusWord(rawValue: 0x6283)  // blocked application
     public static let wrongLength = StatusWord(rawValue: 0x6700)
     public static let securityStatusNotSatisfied = StatusWord(rawValue: 0x6982)
     public static let authenticationMethodBlocked = StatusWord(rawValue: 0x6983)
     public static let conditionsNotSatisfied = StatusWord(rawValue: 0x6985)
-    public static let commandNotAllowed = StatusWord(rawValue: 0x6986)       // phones: "see phone"
+    public static let commandNotAllowed = StatusWord(rawValue: 0x6986)  // phones: "see phone"
     public static let fileNotFound = StatusWord(rawValue: 0x6A82)
     public static let recordNotFound = StatusWord(rawValue: 0x6A83)
     public static let wrongP1P2 = StatusWord(rawValue: 0x6A86)
@@ -57,7 +57,9 @@ public struct StatusWord: RawRepresentable, Hashable, Sendable, CustomStringConv
         switch sw1 {
         case 0x61: return "\(sw2 == 0 ? 256 : Int(sw2)) response bytes still available"
         case 0x62: return "warning: state of non-volatile memory unchanged"
-        case 0x63: return sw2 & 0xF0 == 0xC0 ? "warning: counter \(sw2 & 0x0F)" : "warning: state of non-volatile memory changed"
+        case 0x63:
+            return sw2 & 0xF0 == 0xC0
+                ? "warning: counter \(sw2 & 0x0F)" : "warning: state of non-volatile memory changed"
         case 0x64: return "execution error: state of non-volatile memory unchanged"
         case 0x65: return "execution error: state of non-volatile memory changed"
         case 0x6C: return "wrong Le: \(sw2 == 0 ? 256 : Int(sw2)) bytes available"
@@ -74,12 +76,17 @@ public struct ResponseAPDU: Sendable, Equatable {
     public let data: [UInt8]
     public let status: StatusWord
 
-    public init(data: [UInt8], status: StatusWord) { self.data = data; self.status = status }
+    public init(data: [UInt8], status: StatusWord) {
+        self.data = data
+        self.status = status
+    }
 
     /// Splits a raw response into data and SW1 SW2. A response under 2 bytes is not a response
     /// (vpcd, for one, answers 0 bytes when the card vanished mid-APDU).
     public init(bytes: [UInt8]) throws {
-        guard bytes.count >= 2 else { throw CardError.malformedResponse("response of \(bytes.count) bytes (at least SW1 SW2 expected)") }
+        guard bytes.count >= 2 else {
+            throw CardError.malformedResponse("response of \(bytes.count) bytes (at least SW1 SW2 expected)")
+        }
         data = Array(bytes.dropLast(2))
         status = StatusWord(bytes[bytes.count - 2], bytes[bytes.count - 1])
     }

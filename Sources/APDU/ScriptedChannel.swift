@@ -19,10 +19,14 @@ public struct ScriptedExchange: Sendable, Equatable {
     public let delay: Duration?
 
     public init(command: [UInt8], response: [UInt8], delay: Duration? = nil) {
-        self.command = command; self.answer = .bytes(response); self.delay = delay
+        self.command = command
+        self.answer = .bytes(response)
+        self.delay = delay
     }
     public init(command: [UInt8], error: CardError, delay: Duration? = nil) {
-        self.command = command; self.answer = .error(error); self.delay = delay
+        self.command = command
+        self.answer = .error(error)
+        self.delay = delay
     }
     /// From hex strings; traps on invalid hex (test fixtures only).
     public init(_ command: String, _ response: String) {
@@ -47,7 +51,9 @@ public final class ScriptedChannel: CardChannel {
     /// What a replay answers to a command it has no exchange for (6D00 unless the recording says otherwise).
     public let unmatchedResponse: [UInt8]
 
-    public init(_ exchanges: [ScriptedExchange], matching: Matching = .exact, unmatchedResponse: [UInt8] = [0x6D, 0x00]) {
+    public init(
+        _ exchanges: [ScriptedExchange], matching: Matching = .exact, unmatchedResponse: [UInt8] = [0x6D, 0x00]
+    ) {
         self.state = State(exchanges)
         self.matching = matching
         self.unmatchedResponse = unmatchedResponse
@@ -79,7 +85,10 @@ public final class ScriptedChannel: CardChannel {
         var mismatches: [Mismatch] = []
         var received: [[UInt8]] = []
 
-        init(_ e: [ScriptedExchange]) { exchanges = e; used = Array(repeating: false, count: e.count) }
+        init(_ e: [ScriptedExchange]) {
+            exchanges = e
+            used = Array(repeating: false, count: e.count)
+        }
 
         var unusedCount: Int { used.filter { !$0 }.count }
 
@@ -110,9 +119,12 @@ public final class ScriptedChannel: CardChannel {
 
         /// Same CLA INS P1 P2; for SELECT (INS A4) also the same data field.
         static func replayMatches(_ recorded: [UInt8], _ sent: [UInt8]) -> Bool {
-            guard recorded.count >= 4, sent.count >= 4, recorded.prefix(4).elementsEqual(sent.prefix(4)) else { return false }
+            guard recorded.count >= 4, sent.count >= 4, recorded.prefix(4).elementsEqual(sent.prefix(4)) else {
+                return false
+            }
             if sent[1] == 0xA4 {
-                let a = CommandAPDU(bytes: recorded)?.data, b = CommandAPDU(bytes: sent)?.data
+                let a = CommandAPDU(bytes: recorded)?.data
+                let b = CommandAPDU(bytes: sent)?.data
                 return a != nil && a == b
             }
             return true

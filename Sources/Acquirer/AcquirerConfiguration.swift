@@ -56,31 +56,44 @@ public struct AcquirerConfiguration: Sendable, Decodable {
         return min(safRetryInterval * Double(1 << exponent), max(safRetryMaxInterval, safRetryInterval))
     }
 
-    public init(host: String, port: Int, caFile: String, clientCertificateFile: String, clientKeyFile: String,
-                terminalID: String, merchantID: String) {
-        self.host = host; self.port = port; self.caFile = caFile; self.clientCertificateFile = clientCertificateFile
-        self.clientKeyFile = clientKeyFile; self.terminalID = terminalID; self.merchantID = merchantID
+    public init(
+        host: String, port: Int, caFile: String, clientCertificateFile: String, clientKeyFile: String,
+        terminalID: String, merchantID: String
+    ) {
+        self.host = host
+        self.port = port
+        self.caFile = caFile
+        self.clientCertificateFile = clientCertificateFile
+        self.clientKeyFile = clientKeyFile
+        self.terminalID = terminalID
+        self.merchantID = merchantID
     }
 
     public var identity: TerminalIdentity {
-        TerminalIdentity(terminalID: terminalID, merchantID: merchantID, acquirerInstitutionID: acquirerInstitutionID, nii: nii)
+        TerminalIdentity(
+            terminalID: terminalID, merchantID: merchantID, acquirerInstitutionID: acquirerInstitutionID, nii: nii)
     }
 
     public var spec: MessageSpec? { MessageSpec.named(profile) }
 
     private enum CodingKeys: String, CodingKey {
-        case host, port, caFile, clientCertificateFile, clientKeyFile, spkiPin, profile, connectTimeout, responseTimeout, persistentConnection, echoInterval, terminalID, merchantID, acquirerInstitutionID, nii, requestMTI, reversalMTI, signOn, drainBeforeOnline, safExpiry, safAlertAfter, safMaxAttempts, safRetryResponseCodes, safAcceptedResponseCodes, partialApprovals, safRetryInterval, safRetryMaxInterval
+        case host, port, caFile, clientCertificateFile, clientKeyFile, spkiPin, profile, connectTimeout,
+            responseTimeout, persistentConnection, echoInterval, terminalID, merchantID, acquirerInstitutionID, nii,
+            requestMTI, reversalMTI, signOn, drainBeforeOnline, safExpiry, safAlertAfter, safMaxAttempts,
+            safRetryResponseCodes, safAcceptedResponseCodes, partialApprovals, safRetryInterval, safRetryMaxInterval
     }
 
     /// Reads a configuration file's `acquirer` object: the keys that identify the acquirer and terminal are required,
     /// every other key falls back to its default.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(host: try c.decode(String.self, forKey: .host), port: try c.decode(Int.self, forKey: .port),
-                  caFile: try c.decode(String.self, forKey: .caFile),
-                  clientCertificateFile: try c.decode(String.self, forKey: .clientCertificateFile),
-                  clientKeyFile: try c.decode(String.self, forKey: .clientKeyFile),
-                  terminalID: try c.decode(String.self, forKey: .terminalID), merchantID: try c.decode(String.self, forKey: .merchantID))
+        self.init(
+            host: try c.decode(String.self, forKey: .host), port: try c.decode(Int.self, forKey: .port),
+            caFile: try c.decode(String.self, forKey: .caFile),
+            clientCertificateFile: try c.decode(String.self, forKey: .clientCertificateFile),
+            clientKeyFile: try c.decode(String.self, forKey: .clientKeyFile),
+            terminalID: try c.decode(String.self, forKey: .terminalID),
+            merchantID: try c.decode(String.self, forKey: .merchantID))
         spkiPin = try c.decodeIfPresent(String.self, forKey: .spkiPin)
         if let v = try c.decodeIfPresent(String.self, forKey: .profile) { profile = v }
         if let v = try c.decodeIfPresent(Double.self, forKey: .connectTimeout) { connectTimeout = v }
@@ -95,7 +108,9 @@ public struct AcquirerConfiguration: Sendable, Decodable {
         if let v = try c.decodeIfPresent(Bool.self, forKey: .drainBeforeOnline) { drainBeforeOnline = v }
         if let v = try c.decodeIfPresent(Double.self, forKey: .safExpiry) { safAlertAfter = v }
         if let v = try c.decodeIfPresent(Double.self, forKey: .safAlertAfter) { safAlertAfter = v }
-        if let v = try c.decodeIfPresent([String].self, forKey: .safAcceptedResponseCodes) { safAcceptedResponseCodes = v }
+        if let v = try c.decodeIfPresent([String].self, forKey: .safAcceptedResponseCodes) {
+            safAcceptedResponseCodes = v
+        }
         if let v = try c.decodeIfPresent(String.self, forKey: .partialApprovals) { partialApprovals = v }
         if let v = try c.decodeIfPresent(Int.self, forKey: .safMaxAttempts) { safMaxAttempts = v }
         if let v = try c.decodeIfPresent([String].self, forKey: .safRetryResponseCodes) { safRetryResponseCodes = v }
@@ -110,10 +125,16 @@ public struct AcquirerConfiguration: Sendable, Decodable {
         try check(["0400", "0420"].contains(reversalMTI), .reversalMTI, "reversalMTI must be 0400 or 0420")
         try check(terminalID.count == 8, .terminalID, "terminalID (DE 41) is 8 characters")
         try check(merchantID.count == 15, .merchantID, "merchantID (DE 42) is 15 characters")
-        try check(["accept", "reverse"].contains(partialApprovals), .partialApprovals, "partial_approvals must be accept or reverse")
+        try check(
+            ["accept", "reverse"].contains(partialApprovals), .partialApprovals,
+            "partial_approvals must be accept or reverse")
         try check(safMaxAttempts >= 1, .safMaxAttempts, "saf_max_attempts must be at least 1")
-        try check(!safAcceptedResponseCodes.isEmpty && safAcceptedResponseCodes.allSatisfy { $0.count == 2 }, .safAcceptedResponseCodes,
-                  "saf_accepted_response_codes must list two-character response codes")
-        try check(connectTimeout > 0 && responseTimeout > 0 && safRetryInterval > 0, .responseTimeout, "timeouts must be positive")
+        try check(
+            !safAcceptedResponseCodes.isEmpty && safAcceptedResponseCodes.allSatisfy { $0.count == 2 },
+            .safAcceptedResponseCodes,
+            "saf_accepted_response_codes must list two-character response codes")
+        try check(
+            connectTimeout > 0 && responseTimeout > 0 && safRetryInterval > 0, .responseTimeout,
+            "timeouts must be positive")
     }
 }

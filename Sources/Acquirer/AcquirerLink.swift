@@ -1,3 +1,4 @@
+import FaultInjection
 // The connection to the acquirer: TLS, framing, and matching each answer to its request by (MTI class, DE 41,
 // DE 11) on the connection it was sent on. The link reports what happened to a message and never decides what it
 // means for a sale:
@@ -8,12 +9,11 @@
 // With one connection per transaction every exchange has its own connection, so concurrent exchanges never close
 // each other's; every response timer is cancelled when its answer arrives.
 import Foundation
+import ISO8583
 import NIOCore
 import NIOPosix
 import NIOSSL
 import NIOTLS
-import ISO8583
-import FaultInjection
 
 public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     case connectFailed(String)
@@ -52,7 +52,9 @@ public actor AcquirerLink {
     /// One TLS connection and the requests waiting on it.
     private final class Connection {
         let channel: any Channel
-        var waiters: [ISOMessage.MatchKey: (continuation: CheckedContinuation<ISOMessage, any Error>, timer: Task<Void, Never>)] = [:]
+        var waiters:
+            [ISOMessage.MatchKey: (continuation: CheckedContinuation<ISOMessage, any Error>, timer: Task<Void, Never>)] =
+                [:]
         init(channel: any Channel) { self.channel = channel }
         var id: ObjectIdentifier { ObjectIdentifier(channel) }
     }
@@ -73,7 +75,9 @@ public actor AcquirerLink {
     public private(set) var lastActivity = ContinuousClock.now
 
     public init(configuration: AcquirerConfiguration, group: (any EventLoopGroup)? = nil) throws {
-        guard let spec = configuration.spec else { throw LinkError.invalidMessage("unknown profile \(configuration.profile)") }
+        guard let spec = configuration.spec else {
+            throw LinkError.invalidMessage("unknown profile \(configuration.profile)")
+        }
         self.configuration = configuration
         self.codec = try ISO8583Codec(spec: spec)
         self.ssl = try AcquirerTLS.clientContext(configuration)
@@ -87,15 +91,23 @@ public actor AcquirerLink {
 
     /// Sends `request` and reports what happened. `beforeTransmit` runs once the connection is up and before the
     /// first byte is written (the journal's "transmitted" mark); when it throws, nothing is written.
-    public func exchange(_ request: ISOMessage, timeout: Duration? = nil,
-                         beforeTransmit: (@Sendable () async throws -> Void)? = nil) async -> ExchangeOutcome {
+    public func exchange(
+        _ request: ISOMessage, timeout: Duration? = nil,
+        beforeTransmit: (@Sendable () async throws -> Void)? = nil
+    ) async -> ExchangeOutcome {
         guard let key = request.matchKey else { return .neverLeft(.invalidMessage("request without DE 11 or DE 41")) }
         let body: [UInt8]
-        do { body = try framed(request) } catch { return .neverLeft(error as? LinkError ?? .invalidMessage("\(error)")) }
+        do { body = try framed(request) } catch {
+            return .neverLeft(error as? LinkError ?? .invalidMessage("\(error)"))
+        }
         let connection: Connection
-        do { connection = try await connect() } catch { return .neverLeft(error as? LinkError ?? .connectFailed("\(error)")) }
+        do { connection = try await connect() } catch {
+            return .neverLeft(error as? LinkError ?? .connectFailed("\(error)"))
+        }
         let perTransaction = !configuration.persistentConnection
-        guard connection.channel.isActive else { return .neverLeft(.connectionLost("closed before the request was written")) }
+        guard connection.channel.isActive else {
+            return .neverLeft(.connectionLost("closed before the request was written"))
+        }
         if let beforeTransmit {
             do { try await beforeTransmit() } catch {
                 if perTransaction { drop(connection, "not used") }
@@ -112,10 +124,12 @@ public actor AcquirerLink {
         let mti = request.mti
         defer { if perTransaction { drop(connection, "exchange finished") } }
         do {
-            let answer = try await withCheckedThrowingContinuation { (cont: CheckedContinuation<ISOMessage, any Error>) in
+            let answer = try await withCheckedThrowingContinuation {
+                (cont: CheckedContinuation<ISOMessage, any Error>) in
                 if let old = connection.waiters.removeValue(forKey: key) {
                     old.timer.cancel()
-                    old.continuation.resume(throwing: LinkError.invalidMessage("superseded by a newer request with \(key)"))
+                    old.continuation.resume(
+                        throwing: LinkError.invalidMessage("superseded by a newer request with \(key)"))
                 }
                 let id = connection.id
                 let timer = Task { [weak self] in
@@ -159,7 +173,9 @@ public actor AcquirerLink {
 
     /// The message packed and framed for the wire.
     private func framed(_ m: ISOMessage) throws -> [UInt8] {
-        do { return try ISOFraming.frame(try codec.pack(m), codec.spec.framing) } catch { throw LinkError.invalidMessage("\(error)") }
+        do { return try ISOFraming.frame(try codec.pack(m), codec.spec.framing) } catch {
+            throw LinkError.invalidMessage("\(error)")
+        }
     }
 
     /// Closes every connection and forgets the reconnect backoff (an operator's or a test's fresh start).
@@ -176,10 +192,16 @@ public actor AcquirerLink {
     private func drop(_ c: Connection, _ why: String) {
         c.channel.close(promise: nil)
         open[c.id] = nil
-        if shared === c { shared = nil; signedOn = false }
+        if shared === c {
+            shared = nil
+            signedOn = false
+        }
         let pending = c.waiters
         c.waiters = [:]
-        for (_, w) in pending { w.timer.cancel(); w.continuation.resume(throwing: LinkError.connectionLost(why)) }
+        for (_, w) in pending {
+            w.timer.cancel()
+            w.continuation.resume(throwing: LinkError.connectionLost(why))
+        }
     }
 
     private func fail(_ key: ISOMessage.MatchKey, on id: ObjectIdentifier, _ error: LinkError) {
@@ -224,12 +246,16 @@ public actor AcquirerLink {
             .channelInitializer { [ssl, link = self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let id = ObjectIdentifier(channel)
-                    try channel.pipeline.syncOperations.addHandler(try AcquirerTLS.handler(context: ssl, host: c.host, pin: c.spkiPin))
+                    try channel.pipeline.syncOperations.addHandler(
+                        try AcquirerTLS.handler(context: ssl, host: c.host, pin: c.spkiPin))
                     try channel.pipeline.syncOperations.addHandler(HandshakeObserver(promise: handshake))
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ISOFrameDecoder(framing: c.spec!.framing, maxLength: c.spec!.maxMessageLength)))
-                    try channel.pipeline.syncOperations.addHandler(FrameInboundHandler(
-                        onFrame: { frame in Task { await link.received(frame, on: id) } },
-                        onClose: { why in Task { await link.closed(why, id) } }))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(
+                            ISOFrameDecoder(framing: c.spec!.framing, maxLength: c.spec!.maxMessageLength)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        FrameInboundHandler(
+                            onFrame: { frame in Task { await link.received(frame, on: id) } },
+                            onClose: { why in Task { await link.closed(why, id) } }))
                 }
             }
         let ch: any Channel

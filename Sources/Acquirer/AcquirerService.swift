@@ -24,8 +24,9 @@ public actor AcquirerService {
 
     /// The online request (0100 or 0200) for a card transaction.
     public nonisolated func request(_ card: CardTransaction, stan: String, at now: Date = Date()) -> ISOMessage {
-        Messages.request(configuration.requestMTI, card, terminal: configuration.identity, stan: stan,
-                         rrn: Messages.retrievalReferenceNumber(stan: stan, at: now), at: now)
+        Messages.request(
+            configuration.requestMTI, card, terminal: configuration.identity, stan: stan,
+            rrn: Messages.retrievalReferenceNumber(stan: stan, at: now), at: now)
     }
 
     /// The reversal of `original` (0400 or 0420 by configuration).
@@ -35,13 +36,16 @@ public actor AcquirerService {
 
     /// The advice of an offline approval: 0220 in single-message mode, 0120 (authorisation advice) in dual.
     public nonisolated func advice(_ card: CardTransaction, stan: String, at now: Date = Date()) -> ISOMessage {
-        Messages.advice(card, mti: dualMessage ? "0120" : "0220", terminal: configuration.identity, stan: stan,
-                        rrn: Messages.retrievalReferenceNumber(stan: stan, at: now), at: now)
+        Messages.advice(
+            card, mti: dualMessage ? "0120" : "0220", terminal: configuration.identity, stan: stan,
+            rrn: Messages.retrievalReferenceNumber(stan: stan, at: now), at: now)
     }
 
     /// The capture (0220 completion) of an approved authorisation, for `amount`.
-    public nonisolated func capture(of authorisation: ISOMessage, amount: UInt64, approvalCode: String?, stan: String,
-                                    at now: Date = Date()) -> ISOMessage {
+    public nonisolated func capture(
+        of authorisation: ISOMessage, amount: UInt64, approvalCode: String?, stan: String,
+        at now: Date = Date()
+    ) -> ISOMessage {
         Messages.completion(of: authorisation, amount: amount, approvalCode: approvalCode, stan: stan, at: now)
     }
 
@@ -49,14 +53,18 @@ public actor AcquirerService {
 
     /// Sends a message (signing on first when configured) and reports what happened; `beforeTransmit` runs just
     /// before the first byte is written.
-    public func send(_ message: ISOMessage, beforeTransmit: (@Sendable () async throws -> Void)? = nil) async -> ExchangeOutcome {
+    public func send(_ message: ISOMessage, beforeTransmit: (@Sendable () async throws -> Void)? = nil) async
+        -> ExchangeOutcome
+    {
         await signOnIfNeeded()
         return await link.exchange(message, beforeTransmit: beforeTransmit)
     }
 
     /// How a store-and-forward answer counts under this acquirer's configuration.
     public nonisolated func classify(_ answer: ISOMessage, for request: ISOMessage) -> DeliveryVerdict {
-        AnswerCheck.delivery(answer, for: request, accepted: configuration.safAcceptedResponseCodes, retry: configuration.safRetryResponseCodes)
+        AnswerCheck.delivery(
+            answer, for: request, accepted: configuration.safAcceptedResponseCodes,
+            retry: configuration.safRetryResponseCodes)
     }
 
     /// 0800 echo test (DE 70 = 301): true when the acquirer answers 0810 with 00. A failed echo closes the
@@ -65,7 +73,8 @@ public actor AcquirerService {
         guard let stan = try? await nextSTAN() else { return false }
         let m = Messages.networkManagement(code: "301", terminal: configuration.identity, stan: stan, at: now)
         do {
-            let answer = try await link.exchangeOrThrow(m, timeout: .milliseconds(Int64(configuration.responseTimeout * 1000)))
+            let answer = try await link.exchangeOrThrow(
+                m, timeout: .milliseconds(Int64(configuration.responseTimeout * 1000)))
             return answer.mti == "0810" && answer[39] == "00"
         } catch {
             await link.close()

@@ -26,10 +26,16 @@ public enum DeliveryVerdict: Sendable, Equatable {
 public enum AnswerCheck {
     /// The answer's identity against its request: response MTI, DE 11, DE 41, DE 49 (when echoed).
     static func identityMismatch(_ answer: ISOMessage, _ request: ISOMessage) -> String? {
-        if let expected = request.responseMTI, answer.mti != expected { return "answer MTI \(answer.mti) for a \(request.mti) request (expected \(expected))" }
-        if answer[11] != request[11] { return "answer STAN \(answer[11] ?? "none") for request STAN \(request[11] ?? "none")" }
+        if let expected = request.responseMTI, answer.mti != expected {
+            return "answer MTI \(answer.mti) for a \(request.mti) request (expected \(expected))"
+        }
+        if answer[11] != request[11] {
+            return "answer STAN \(answer[11] ?? "none") for request STAN \(request[11] ?? "none")"
+        }
         if answer[41] != request[41] { return "answer for another terminal (DE 41 \(answer[41] ?? "none"))" }
-        if let c = answer[49], let asked = request[49], c != asked { return "answer currency \(c) for a request in \(asked)" }
+        if let c = answer[49], let asked = request[49], c != asked {
+            return "answer currency \(c) for a request in \(asked)"
+        }
         return nil
     }
 
@@ -38,10 +44,14 @@ public enum AnswerCheck {
         if let why = identityMismatch(answer, request) { return .invalid(why) }
         let response: AuthorizationResponse
         do { response = try AuthorizationResponse(answer) } catch { return .invalid("\(error)") }
-        guard let askedText = request[4], let asked = UInt64(askedText) else { return .invalid("the request carries no amount") }
+        guard let askedText = request[4], let asked = UInt64(askedText) else {
+            return .invalid("the request carries no amount")
+        }
         var amount = asked
         // A partial approval must say how much it approves; without DE 4 it is not an answer to act on.
-        if response.responseCode == "10", answer[4] == nil { return .invalid("partial approval (39 = 10) without an amount (DE 4)") }
+        if response.responseCode == "10", answer[4] == nil {
+            return .invalid("partial approval (39 = 10) without an amount (DE 4)")
+        }
         if let text = answer[4] {
             guard let a = UInt64(text) else { return .invalid("answer amount \(text) is not a number") }
             amount = a
@@ -51,14 +61,20 @@ public enum AnswerCheck {
             return .declined(response)
         }
         if amount == asked { return .approved(response) }
-        if response.responseCode == "10", amount > 0, amount < asked { return .partiallyApproved(response, amount: amount) }
+        if response.responseCode == "10", amount > 0, amount < asked {
+            return .partiallyApproved(response, amount: amount)
+        }
         return .invalid("answer approves \(amount) for a request of \(asked)")
     }
 
     /// A reversal, advice or capture answer.
-    public static func delivery(_ answer: ISOMessage, for request: ISOMessage, accepted: [String], retry: [String]) -> DeliveryVerdict {
+    public static func delivery(_ answer: ISOMessage, for request: ISOMessage, accepted: [String], retry: [String])
+        -> DeliveryVerdict
+    {
         if let why = identityMismatch(answer, request) { return .rejected(responseCode: answer[39], why: why) }
-        guard let rc = answer[39], rc.count == 2 else { return .rejected(responseCode: nil, why: "answer without DE 39") }
+        guard let rc = answer[39], rc.count == 2 else {
+            return .rejected(responseCode: nil, why: "answer without DE 39")
+        }
         if retry.contains(rc) { return .retryLater(responseCode: rc) }
         if accepted.contains(rc) { return .accepted(responseCode: rc) }
         return .rejected(responseCode: rc, why: "refused with response code \(rc)")

@@ -1,14 +1,17 @@
+import ISO8583
 // Length-framed messages on the byte stream, per the profile's framing. A frame announcing more than the
 // maximum closes the connection before anything is buffered.
 import NIOCore
-import ISO8583
 
 public struct ISOFrameDecoder: ByteToMessageDecoder {
     public typealias InboundOut = [UInt8]
     let framing: MessageSpec.Framing
     let maxLength: Int
 
-    public init(framing: MessageSpec.Framing, maxLength: Int) { self.framing = framing; self.maxLength = maxLength }
+    public init(framing: MessageSpec.Framing, maxLength: Int) {
+        self.framing = framing
+        self.maxLength = maxLength
+    }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let h = ISOFraming.headerLength(framing)
@@ -21,7 +24,9 @@ public struct ISOFrameDecoder: ByteToMessageDecoder {
         return .continue
     }
 
-    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
+        -> DecodingState
+    {
         try decode(context: context, buffer: &buffer)
     }
 }
@@ -33,7 +38,8 @@ public final class FrameInboundHandler: ChannelInboundHandler, Sendable {
     let onClose: @Sendable (String) -> Void
 
     public init(onFrame: @escaping @Sendable ([UInt8]) -> Void, onClose: @escaping @Sendable (String) -> Void) {
-        self.onFrame = onFrame; self.onClose = onClose
+        self.onFrame = onFrame
+        self.onClose = onClose
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) { onFrame(unwrapInboundIn(data)) }

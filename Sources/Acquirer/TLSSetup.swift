@@ -1,3 +1,4 @@
+import EMVCrypto
 // The TLS client of the acquirer link, failing closed: TLS 1.2 at least (swift-nio-ssl's client default is
 // TLS 1.0), the acquirer's CA as the only trust root, full certificate
 // verification with the host name, this terminal's client certificate, and an optional SPKI pin checked on
@@ -5,7 +6,6 @@
 import Foundation
 import NIOCore
 import NIOSSL
-import EMVCrypto
 
 public enum AcquirerTLS {
     public struct SetupError: Error, CustomStringConvertible {
@@ -27,7 +27,10 @@ public enum AcquirerTLS {
         } catch let e as KeyFile.Refused {
             throw SetupError(description: "the TLS client key \(e.description)")
         } catch {
-            throw SetupError(description: "cannot load the TLS files (ca \(c.caFile), certificate \(c.clientCertificateFile), key \(c.clientKeyFile)): \(error)")
+            throw SetupError(
+                description:
+                    "cannot load the TLS files (ca \(c.caFile), certificate \(c.clientCertificateFile), key \(c.clientKeyFile)): \(error)"
+            )
         }
         return try NIOSSLContext(configuration: tls)
     }
@@ -45,17 +48,26 @@ public enum AcquirerTLS {
         if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
             return "the acquirer's certificate is not trusted"
         }
-        if text.contains("HOSTNAME") || text.contains("hostname") { return "the acquirer's certificate is for another host name" }
-        if text.contains("WRONG_VERSION") || text.contains("UNSUPPORTED_PROTOCOL") || text.contains("PROTOCOL_VERSION") {
+        if text.contains("HOSTNAME") || text.contains("hostname") {
+            return "the acquirer's certificate is for another host name"
+        }
+        if text.contains("WRONG_VERSION") || text.contains("UNSUPPORTED_PROTOCOL") || text.contains("PROTOCOL_VERSION")
+        {
             return "the acquirer does not speak TLS 1.2 or later"
         }
-        if text.contains("NO_SHARED_CIPHER") || text.contains("HANDSHAKE_FAILURE") { return "the acquirer refused the TLS handshake" }
+        if text.contains("NO_SHARED_CIPHER") || text.contains("HANDSHAKE_FAILURE") {
+            return "the acquirer refused the TLS handshake"
+        }
         if text.contains("CERTIFICATE_REQUIRED") || text.contains("BAD_CERTIFICATE") || text.contains("UNKNOWN_CA") {
             return "the acquirer refused this terminal's certificate"
         }
         if text.contains("connectTimeout") || text.contains("timed out") { return "the connection timed out" }
-        if text.contains("connection reset") || text.contains("Connection refused") || text.contains("refused") { return "the connection was refused" }
-        if text.contains("closed during the TLS handshake") || text.contains("uncleanShutdown") { return "the acquirer closed the connection during the TLS handshake" }
+        if text.contains("connection reset") || text.contains("Connection refused") || text.contains("refused") {
+            return "the connection was refused"
+        }
+        if text.contains("closed during the TLS handshake") || text.contains("uncleanShutdown") {
+            return "the acquirer closed the connection during the TLS handshake"
+        }
         return "the connection failed"
     }
 
@@ -68,19 +80,26 @@ public enum AcquirerTLS {
     /// additional: it runs only after BoringSSL's full verification has succeeded (swift-nio-ssl's
     /// `_makeSSLClientHandler`), so a pin can never weaken verification.
     public static func handler(context: NIOSSLContext, host: String, pin: String?) throws -> NIOSSLClientHandler {
-        let isIP = host.split(separator: ".").count == 4 && host.split(separator: ".").allSatisfy { UInt8($0) != nil } || host.contains(":")
+        let isIP =
+            host.split(separator: ".").count == 4 && host.split(separator: ".").allSatisfy { UInt8($0) != nil }
+            || host.contains(":")
         let name = isIP ? nil : host
         guard let pin else { return try NIOSSLClientHandler(context: context, serverHostname: name) }
         return try NIOSSLClientHandler._makeSSLClientHandler(context: context, serverHostname: name) { leaf, channel in
-            guard let spki = try? leaf.extractPublicKey().toSPKIBytes() else { return channel.eventLoop.makeFailedFuture(PinMismatch()) }
+            guard let spki = try? leaf.extractPublicKey().toSPKIBytes() else {
+                return channel.eventLoop.makeFailedFuture(PinMismatch())
+            }
             let digest = Data(Digest.sha256(spki)).base64EncodedString()
-            return digest == pin ? channel.eventLoop.makeSucceededVoidFuture() : channel.eventLoop.makeFailedFuture(PinMismatch())
+            return digest == pin
+                ? channel.eventLoop.makeSucceededVoidFuture() : channel.eventLoop.makeFailedFuture(PinMismatch())
         }
     }
 
     /// The pin of a certificate file, for configuration: base64 SHA-256 of its SubjectPublicKeyInfo.
     public static func spkiPin(ofPEMFile path: String) throws -> String {
-        guard let cert = try NIOSSLCertificate.fromPEMFile(path).first else { throw SetupError(description: "no certificate in \(path)") }
+        guard let cert = try NIOSSLCertificate.fromPEMFile(path).first else {
+            throw SetupError(description: "no certificate in \(path)")
+        }
         return Data(Digest.sha256(try cert.extractPublicKey().toSPKIBytes())).base64EncodedString()
     }
 }

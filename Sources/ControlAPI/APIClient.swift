@@ -1,8 +1,8 @@
+import Dispatch
 // A small HTTP/1.1 client for tapd's Unix socket, used by tapctl and by `tapd demo` (which drives its own daemon the
 // way a point of sale would). One connection per request (Connection: close); Content-Length and chunked bodies;
 // Server-Sent Events streamed line by line. Blocking socket calls run on a queue of their own.
 import Foundation
-import Dispatch
 
 public struct APIClientError: Error, CustomStringConvertible {
     public let description: String
@@ -32,15 +32,17 @@ public struct APIClient: Sendable {
     }
 
     public func request(_ method: String, _ path: String, body: Data? = nil) async throws -> APIResponse {
-        let socketPath = self.socketPath, timeout = self.timeout
+        let socketPath = self.socketPath
+        let timeout = self.timeout
         return try await withCheckedThrowingContinuation { k in
             DispatchQueue.global().async {
-                k.resume(with: Result {
-                    let c = try Connection(path: socketPath, timeout: timeout)
-                    defer { c.close() }
-                    try c.send(method, path, body: body)
-                    return try c.readResponse()
-                })
+                k.resume(
+                    with: Result {
+                        let c = try Connection(path: socketPath, timeout: timeout)
+                        defer { c.close() }
+                        try c.send(method, path, body: body)
+                        return try c.readResponse()
+                    })
             }
         }
     }
@@ -50,28 +52,34 @@ public struct APIClient: Sendable {
         let socketPath = self.socketPath
         try await withCheckedThrowingContinuation { (k: CheckedContinuation<Void, any Error>) in
             let thread = Thread {
-                k.resume(with: Result {
-                    let c = try Connection(path: socketPath, timeout: nil)
-                    defer { c.close() }
-                    try c.send("GET", "/v1/events?replay=\(replay)", body: nil)
-                    let (status, headers) = try c.readHead()
-                    guard status == 200 else { throw APIClientError(description: "events: HTTP \(status)") }
-                    let chunked = headers["transfer-encoding"]?.lowercased().contains("chunked") == true
-                    var type = "message", data = Data()
-                    var pending = Data()
-                    while let piece = try (chunked ? c.readChunk() : c.readSome()) {
-                        pending += piece
-                        while let nl = pending.firstIndex(of: 0x0A) {
-                            let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
-                            pending = pending[(nl + 1)...]
-                            if line.isEmpty {
-                                if !data.isEmpty, !handler(type, data) { return }
-                                type = "message"; data = Data()
-                            } else if line.hasPrefix("event: ") { type = String(line.dropFirst(7)) }
-                            else if line.hasPrefix("data: ") { data += Data(line.dropFirst(6).utf8) }
+                k.resume(
+                    with: Result {
+                        let c = try Connection(path: socketPath, timeout: nil)
+                        defer { c.close() }
+                        try c.send("GET", "/v1/events?replay=\(replay)", body: nil)
+                        let (status, headers) = try c.readHead()
+                        guard status == 200 else { throw APIClientError(description: "events: HTTP \(status)") }
+                        let chunked = headers["transfer-encoding"]?.lowercased().contains("chunked") == true
+                        var type = "message"
+                        var data = Data()
+                        var pending = Data()
+                        while let piece = try (chunked ? c.readChunk() : c.readSome()) {
+                            pending += piece
+                            while let nl = pending.firstIndex(of: 0x0A) {
+                                let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
+                                pending = pending[(nl + 1)...]
+                                if line.isEmpty {
+                                    if !data.isEmpty, !handler(type, data) { return }
+                                    type = "message"
+                                    data = Data()
+                                } else if line.hasPrefix("event: ") {
+                                    type = String(line.dropFirst(7))
+                                } else if line.hasPrefix("data: ") {
+                                    data += Data(line.dropFirst(6).utf8)
+                                }
+                            }
                         }
-                    }
-                })
+                    })
             }
             thread.start()
         }
@@ -89,19 +97,28 @@ final class Connection {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { Glibc.close(fd); throw APIClientError(description: "socket path too long") }
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            Glibc.close(fd)
+            throw APIClientError(description: "socket path too long")
+        }
         withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in bytes.enumerated() { p[i] = b } }
         if let timeout {
             var tv = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         }
-        let rv = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        let rv = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
         guard rv == 0 else {
             let e = errno
             Glibc.close(fd)
-            throw APIClientError(description: "cannot connect to \(path): \(String(cString: strerror(e)))"
-                                 + (e == ENOENT || e == ECONNREFUSED ? " (is tapd running?)" : e == EACCES ? " (is your user in the tapd group?)" : ""))
+            throw APIClientError(
+                description: "cannot connect to \(path): \(String(cString: strerror(e)))"
+                    + (e == ENOENT || e == ECONNREFUSED
+                        ? " (is tapd running?)" : e == EACCES ? " (is your user in the tapd group?)" : ""))
         }
     }
 
@@ -109,13 +126,21 @@ final class Connection {
 
     func send(_ method: String, _ path: String, body: Data?) throws {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: tapd\r\nConnection: close\r\nUser-Agent: tapctl\r\n"
-        if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n" }
-        else if method == "POST" { head += "Content-Length: 0\r\n" }
+        if let body {
+            head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n"
+        } else if method == "POST" {
+            head += "Content-Length: 0\r\n"
+        }
         let all = Data((head + "\r\n").utf8) + (body ?? Data())
         var sent = 0
         while sent < all.count {
-            let n = all.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, all.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n < 0 { if errno == EINTR { continue }; throw APIClientError(description: "send: \(String(cString: strerror(errno)))") }
+            let n = all.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + sent, all.count - sent, Int32(MSG_NOSIGNAL))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw APIClientError(description: "send: \(String(cString: strerror(errno)))")
+            }
             sent += n
         }
     }
@@ -130,7 +155,9 @@ final class Connection {
             let n = recv(fd, &b, b.count, 0)
             if n < 0 {
                 if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { throw APIClientError(description: "tapd did not answer in time") }
+                if errno == EAGAIN || errno == EWOULDBLOCK {
+                    throw APIClientError(description: "tapd did not answer in time")
+                }
                 throw APIClientError(description: "recv: \(String(cString: strerror(errno)))")
             }
             return n == 0 ? nil : Data(b.prefix(n))
@@ -139,7 +166,10 @@ final class Connection {
 
     /// More bytes: what is buffered first, then the socket (nil at the end).
     func readSome() throws -> Data? {
-        if !buffer.isEmpty { defer { buffer = Data() }; return buffer }
+        if !buffer.isEmpty {
+            defer { buffer = Data() }
+            return buffer
+        }
         return try receive()
     }
 
@@ -160,7 +190,9 @@ final class Connection {
             if let r = buffer.range(of: delimiter, in: from..<buffer.endIndex) { return r }
             guard buffer.count < limit else { throw APIClientError(description: "\(what) too large") }
             // Appending keeps the buffer's indices, so `from` still points at the same byte afterwards.
-            from = buffer.index(buffer.endIndex, offsetBy: -(delimiter.count - 1), limitedBy: buffer.startIndex) ?? buffer.startIndex
+            from =
+                buffer.index(buffer.endIndex, offsetBy: -(delimiter.count - 1), limitedBy: buffer.startIndex)
+                ?? buffer.startIndex
             guard let more = try receive() else { throw APIClientError(description: "tapd closed the connection") }
             buffer += more
         }
@@ -175,17 +207,26 @@ final class Connection {
         buffer = Data(buffer[end.upperBound...])
         var lines = head.components(separatedBy: "\r\n")
         let statusLine = lines.removeFirst().split(separator: " ")
-        guard statusLine.count >= 2, let status = Int(statusLine[1]) else { throw APIClientError(description: "not an HTTP answer") }
+        guard statusLine.count >= 2, let status = Int(statusLine[1]) else {
+            throw APIClientError(description: "not an HTTP answer")
+        }
         var headers: [String: String] = [:]
-        for l in lines { if let c = l.firstIndex(of: ":") { headers[l[..<c].lowercased()] = l[l.index(after: c)...].trimmingCharacters(in: .whitespaces) } }
+        for l in lines {
+            if let c = l.firstIndex(of: ":") {
+                headers[l[..<c].lowercased()] = l[l.index(after: c)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
         return (status, headers)
     }
 
     /// One chunk of a chunked body (nil after the last).
     func readChunk() throws -> Data? {
         let r = try fill(toDelimiter: Data("\r\n".utf8), limit: Self.maxAnswer, what: "chunk")
-        let sizeText = String(decoding: buffer[buffer.startIndex..<r.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
-        guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), (0..<Self.maxAnswer).contains(size) else {
+        let sizeText =
+            String(decoding: buffer[buffer.startIndex..<r.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
+        guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16),
+            (0..<Self.maxAnswer).contains(size)
+        else {
             throw APIClientError(description: "bad chunk")
         }
         buffer = Data(buffer[r.upperBound...])
@@ -205,7 +246,9 @@ final class Connection {
                 guard body.count < Self.maxAnswer else { throw APIClientError(description: "answer too large") }
             }
         } else if let text = headers["content-length"] {
-            guard let l = Int(text), (0..<Self.maxAnswer).contains(l) else { throw APIClientError(description: "bad Content-Length \(text.prefix(24))") }
+            guard let l = Int(text), (0..<Self.maxAnswer).contains(l) else {
+                throw APIClientError(description: "bad Content-Length \(text.prefix(24))")
+            }
             try fill { $0.count >= l }
             body = Data(buffer.prefix(l))
         } else {

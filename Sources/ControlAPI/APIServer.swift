@@ -1,12 +1,12 @@
+import EMVKernel
 // The local API: HTTP/1.1 with JSON on a Unix socket (HTTPServer.swift, over SwiftNIO), described by
 // Sources/ControlAPI/Resources/openapi.json. Requests are small and bounded (16 KiB bodies, 80 KiB of headers, idle connections closed after
 // 60 s); every state change goes to /v1/events as Server-Sent Events without ever waiting for a slow listener; each
 // request that changes something is audited with the peer's uid and pid (SO_PEERCRED).
 import Foundation
-import NIOHTTP1
-import NIOCore
 import Logging
-import EMVKernel
+import NIOCore
+import NIOHTTP1
 import Readers
 import TapdCore
 
@@ -21,7 +21,8 @@ struct PeerCredentials: Sendable {
 /// SO_PEERCRED (Linux socket option 17) of a connection on the Unix socket.
 func peerCredentials(of channel: any Channel) async -> PeerCredentials? {
     guard let provider = channel as? any SocketOptionProvider else { return nil }
-    let f: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: 17))
+    let f: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
+        level: .socket, name: NIOBSDSocket.Option(rawValue: 17))
     return try? await f.get()
 }
 
@@ -49,7 +50,9 @@ public final class APIServer: Sendable {
 
     /// The OpenAPI 3.0 description of this API (Sources/ControlAPI/Resources/openapi.json).
     public static let openAPIDocument: Data = {
-        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"), let d = try? Data(contentsOf: url) else { return Data("{}".utf8) }
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
+            let d = try? Data(contentsOf: url)
+        else { return Data("{}".utf8) }
         return d
     }()
 
@@ -62,10 +65,15 @@ public final class APIServer: Sendable {
     static let logger = Logger(label: "tapd.api")
 
     /// The API asks TapdCore only: sales, the queue, readers and the link all go through the coordinator.
-    public init(socketPath: String, coordinator: TransactionCoordinator, events: EventHub, metrics: TapdMetrics,
-                shuttingDown: @escaping @Sendable () -> Bool = { false }) {
-        self.socketPath = socketPath; self.coordinator = coordinator
-        self.events = events; self.metrics = metrics; self.shuttingDown = shuttingDown
+    public init(
+        socketPath: String, coordinator: TransactionCoordinator, events: EventHub, metrics: TapdMetrics,
+        shuttingDown: @escaping @Sendable () -> Bool = { false }
+    ) {
+        self.socketPath = socketPath
+        self.coordinator = coordinator
+        self.events = events
+        self.metrics = metrics
+        self.shuttingDown = shuttingDown
     }
 
     static let encoder: JSONEncoder = {
@@ -85,7 +93,13 @@ public final class APIServer: Sendable {
         return HTTPReply(status: status, contentType: "application/json", body: ByteBuffer(bytes: data))
     }
 
-    struct ErrorBody: Encodable { let error: Detail; struct Detail: Encodable { let code: String; let message: String } }
+    struct ErrorBody: Encodable {
+        let error: Detail
+        struct Detail: Encodable {
+            let code: String
+            let message: String
+        }
+    }
 
     static func error(_ status: HTTPResponseStatus, _ code: String, _ message: String) -> HTTPReply {
         json(ErrorBody(error: .init(code: code, message: message)), status: status)
@@ -103,7 +117,8 @@ public final class APIServer: Sendable {
         default:
             // The cause goes to the daemon's log; the client gets no internal text (no library dump, no build path).
             logger.error("internal error answering the API", metadata: ["error": "\(e)"])
-            return error(.internalServerError, "internal", "tapd could not answer this request; the daemon's log says why")
+            return error(
+                .internalServerError, "internal", "tapd could not answer this request; the daemon's log says why")
         }
     }
 
@@ -114,9 +129,15 @@ public final class APIServer: Sendable {
             let message: String
             switch e {
             case .keyNotFound(let k, _): message = "\(k.stringValue) is required"
-            case .typeMismatch(_, let c): message = "\(c.codingPath.map(\.stringValue).joined(separator: ".")): wrong type"
-            case .valueNotFound(_, let c): message = "\(c.codingPath.map(\.stringValue).joined(separator: ".")): missing value"
-            case .dataCorrupted(let c): message = c.codingPath.isEmpty ? "the body is not valid JSON" : "\(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)"
+            case .typeMismatch(_, let c):
+                message = "\(c.codingPath.map(\.stringValue).joined(separator: ".")): wrong type"
+            case .valueNotFound(_, let c):
+                message = "\(c.codingPath.map(\.stringValue).joined(separator: ".")): missing value"
+            case .dataCorrupted(let c):
+                message =
+                    c.codingPath.isEmpty
+                    ? "the body is not valid JSON"
+                    : "\(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)"
             @unknown default: message = "invalid body"
             }
             throw CoordinatorError.invalid(message)
@@ -128,9 +149,10 @@ public final class APIServer: Sendable {
     /// the JSON error body of every other failure.
     func respond(to request: HTTPRequest) async -> HTTPReply {
         metrics.apiRequest()
-        let method = request.method, channel = request.channel
+        let method = request.method
+        let channel = request.channel
         var segments = request.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
-        if segments.count > 1, segments.last == "" { segments.removeLast() }      // "/v1/status/" is "/v1/status"
+        if segments.count > 1, segments.last == "" { segments.removeLast() }  // "/v1/status/" is "/v1/status"
         func only(_ allowed: HTTPMethod, _ handler: () async -> HTTPReply) async -> HTTPReply {
             guard method == allowed else { return Self.methodNotAllowed(allow: [allowed]) }
             return await handler()
@@ -160,17 +182,25 @@ public final class APIServer: Sendable {
         case 3 where segments[0] == "v1" && segments[1] == "transactions":
             let id = segments[2].removingPercentEncoding ?? segments[2]
             return await only(.GET) { await transaction(id) }
-        case 4 where segments[0] == "v1" && segments[1] == "transactions" && (segments[3] == "cancel" || segments[3] == "void"):
+        case 4
+        where segments[0] == "v1" && segments[1] == "transactions"
+            && (segments[3] == "cancel" || segments[3] == "void"):
             let id = segments[2].removingPercentEncoding ?? segments[2]
             let void = segments[3] == "void"
             return await only(.POST) {
                 do {
                     let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
-                    return Self.json(void ? try await coordinator.void(id, requester: who) : try await coordinator.cancel(id, requester: who))
+                    return Self.json(
+                        void
+                            ? try await coordinator.void(id, requester: who)
+                            : try await coordinator.cancel(id, requester: who))
                 } catch { return Self.error(for: error) }
             }
-        case 4 where segments[0] == "v1" && segments[1] == "saf" && (segments[3] == "retry" || segments[3] == "resolve"):
-            guard let id = Int64(segments[2]) else { return Self.error(.notFound, "not_found", "no follow-up \(segments[2])") }
+        case 4
+        where segments[0] == "v1" && segments[1] == "saf" && (segments[3] == "retry" || segments[3] == "resolve"):
+            guard let id = Int64(segments[2]) else {
+                return Self.error(.notFound, "not_found", "no follow-up \(segments[2])")
+            }
             let retry = segments[3] == "retry"
             return await only(.POST) {
                 do {
@@ -187,7 +217,8 @@ public final class APIServer: Sendable {
     }
 
     static func methodNotAllowed(allow: [HTTPMethod]) -> HTTPReply {
-        let methods = allow.flatMap { $0 == .GET ? [.GET, .HEAD] : [$0] }.map(\.rawValue).joined(separator: ", ")   // HEAD goes with GET
+        // HEAD goes with GET
+        let methods = allow.flatMap { $0 == .GET ? [.GET, .HEAD] : [$0] }.map(\.rawValue).joined(separator: ", ")
         var r = error(.methodNotAllowed, "method_not_allowed", "allowed here: " + methods)
         r.headers.replaceOrAdd(name: "Allow", value: methods)
         return r
@@ -211,73 +242,96 @@ public final class APIServer: Sendable {
         let q = request.query
         var limit = 20
         if let l = q["limit"] {
-            guard let n = Int(l), (1...200).contains(n) else { return Self.error(.badRequest, "invalid_request", "limit must be 1–200") }
+            guard let n = Int(l), (1...200).contains(n) else {
+                return Self.error(.badRequest, "invalid_request", "limit must be 1–200")
+            }
             limit = n
         }
-        do { return Self.json(try await coordinator.list(limit: limit, after: q["after"].flatMap { $0.isEmpty ? nil : $0 })) } catch { return Self.error(for: error) }
+        do {
+            return Self.json(
+                try await coordinator.list(limit: limit, after: q["after"].flatMap { $0.isEmpty ? nil : $0 }))
+        } catch { return Self.error(for: error) }
     }
 
     func transaction(_ id: String) async -> HTTPReply {
         do {
-            guard let v = try await coordinator.transaction(id) else { return Self.error(.notFound, "not_found", "no transaction \(id)") }
+            guard let v = try await coordinator.transaction(id) else {
+                return Self.error(.notFound, "not_found", "no transaction \(id)")
+            }
             return Self.json(v)
         } catch { return Self.error(for: error) }
     }
 
     func followUps(_ request: HTTPRequest) async -> HTTPReply {
-        do { return Self.json(try await coordinator.followUps(status: request.query["status"].flatMap { $0.isEmpty ? nil : $0 })) } catch {
+        do {
+            return Self.json(
+                try await coordinator.followUps(status: request.query["status"].flatMap { $0.isEmpty ? nil : $0 }))
+        } catch {
             return Self.error(for: error)
         }
     }
 
     func metricsText() async -> HTTPReply {
         let h = await coordinator.health()
-        if h.safPending >= 0 { metrics.setSAFDepth(h.safPending); metrics.setSAFQuarantined(h.safQuarantined) }
+        if h.safPending >= 0 {
+            metrics.setSAFDepth(h.safPending)
+            metrics.setSAFQuarantined(h.safQuarantined)
+        }
         return HTTPReply(contentType: "text/plain; version=0.0.4", body: ByteBuffer(string: metrics.exposition()))
     }
 
     func eventStream(_ request: HTTPRequest) -> HTTPReply {
         let replay = request.query["replay"].flatMap { Int($0) } ?? 0
         let stream = events.subscribe(replay: replay)
-        return HTTPReply(headers: ["Content-Type": "text/event-stream", "Cache-Control": "no-cache"], stream: { writer in
-            try await writer.write(": tapd events\n\n")
-            // Events and a keep-alive comment every 15 s (a dead client is found by the failed write) share one
-            // bounded buffer; the writer is the only thing that waits for this client.
-            let (merged, out) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(512))
-            let pump = Task {
-                for await e in stream {
-                    let data = (try? Self.encoder.encode(e)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-                    out.yield("id: \(e.seq)\nevent: \(e.type.rawValue)\ndata: \(data)\n\n")
+        return HTTPReply(
+            headers: ["Content-Type": "text/event-stream", "Cache-Control": "no-cache"],
+            stream: { writer in
+                try await writer.write(": tapd events\n\n")
+                // Events and a keep-alive comment every 15 s (a dead client is found by the failed write) share one
+                // bounded buffer; the writer is the only thing that waits for this client.
+                let (merged, out) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(512))
+                let pump = Task {
+                    for await e in stream {
+                        let data = (try? Self.encoder.encode(e)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                        out.yield("id: \(e.seq)\nevent: \(e.type.rawValue)\ndata: \(data)\n\n")
+                    }
+                    out.finish()
                 }
-                out.finish()
-            }
-            let beat = Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(15))
-                    out.yield(": keep-alive\n\n")
+                let beat = Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(15))
+                        out.yield(": keep-alive\n\n")
+                    }
                 }
-            }
-            defer { pump.cancel(); beat.cancel() }
-            for await chunk in merged { try await writer.write(chunk) }
-        })
+                defer {
+                    pump.cancel()
+                    beat.cancel()
+                }
+                for await chunk in merged { try await writer.write(chunk) }
+            })
     }
 
     func status() async -> APIStatus {
         let h = await coordinator.health()
-        let link = APIStatus.Link(configured: h.acquirerConfigured, host: h.acquirerHost, port: h.acquirerPort,
-                                  connected: h.acquirerConnected, lastError: h.acquirerLastError)
+        let link = APIStatus.Link(
+            configured: h.acquirerConfigured, host: h.acquirerHost, port: h.acquirerPort,
+            connected: h.acquirerConnected, lastError: h.acquirerLastError)
         let active = await coordinator.activeTransactions
-        return APIStatus(version: TapdVersion.string, uptimeSeconds: (Date().timeIntervalSince(started) * 10).rounded() / 10,
-                         state: shuttingDown() ? "shutting_down" : active > 0 ? "busy" : "idle", activeTransactions: active,
-                         readers: h.readers, acquirer: link, safDepth: h.safPending,
-                         safQuarantined: h.safQuarantined, lastTransaction: try? await coordinator.lastTransaction())
+        return APIStatus(
+            version: TapdVersion.string, uptimeSeconds: (Date().timeIntervalSince(started) * 10).rounded() / 10,
+            state: shuttingDown() ? "shutting_down" : active > 0 ? "busy" : "idle", activeTransactions: active,
+            readers: h.readers, acquirer: link, safDepth: h.safPending,
+            safQuarantined: h.safQuarantined, lastTransaction: try? await coordinator.lastTransaction())
     }
 
     /// Serves until the task is cancelled. `onReady` runs once the socket is bound (permissions, readiness).
     public func run(onReady: @escaping @Sendable () async -> Void = {}) async throws {
-        let server = HTTPServer(socketPath: socketPath, maxBodySize: Self.maxBodySize, idleTimeout: .seconds(60),
-                                respond: { await self.respond(to: $0) },
-                                tooLarge: { Self.error(.payloadTooLarge, "too_large", "request bodies are limited to \(Self.maxBodySize) bytes") })
+        let server = HTTPServer(
+            socketPath: socketPath, maxBodySize: Self.maxBodySize, idleTimeout: .seconds(60),
+            respond: { await self.respond(to: $0) },
+            tooLarge: {
+                Self.error(.payloadTooLarge, "too_large", "request bodies are limited to \(Self.maxBodySize) bytes")
+            })
         try await server.run(onReady: onReady)
     }
 }

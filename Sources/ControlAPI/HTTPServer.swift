@@ -13,10 +13,10 @@
 //   the file descriptors the journal, the readers and the acquirer link need;
 // - cancelling `run` stops accepting, ends streams and closes every connection.
 import Foundation
-import NIOCore
-import NIOPosix
-import NIOHTTP1
 import Journal
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 
 /// One request as the routes see it: the head, the whole (bounded) body and the connection it came on.
 struct HTTPRequest: Sendable {
@@ -40,7 +40,10 @@ struct HTTPRequest: Sendable {
             var query: [String: String] = [:]
             for pair in uri[uri.index(after: q)...].split(separator: "&") {
                 let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                func decode(_ s: Substring) -> String { let p = s.replacingOccurrences(of: "+", with: " "); return p.removingPercentEncoding ?? p }
+                func decode(_ s: Substring) -> String {
+                    let p = s.replacingOccurrences(of: "+", with: " ")
+                    return p.removingPercentEncoding ?? p
+                }
                 let key = decode(kv[0])
                 if query[key] == nil { query[key] = kv.count > 1 ? decode(kv[1]) : "" }
             }
@@ -69,7 +72,10 @@ struct HTTPReply: Sendable {
         self.body = .bytes(body)
     }
 
-    init(status: HTTPResponseStatus = .ok, headers: HTTPHeaders, stream: @escaping @Sendable (StreamWriter) async throws -> Void) {
+    init(
+        status: HTTPResponseStatus = .ok, headers: HTTPHeaders,
+        stream: @escaping @Sendable (StreamWriter) async throws -> Void
+    ) {
         self.status = status
         self.headers = headers
         body = .stream(stream)
@@ -115,19 +121,21 @@ struct HTTPServer: Sendable {
         let open = ConnectionCount()
         do {
             try await serveConnections(server, open: open, onReady: onReady)
-        } catch where Task.isCancelled {
+        } catch  where Task.isCancelled {
             // Asked to stop: the accept loop ends with a CancellationError; that is the normal way out.
         }
     }
 
-    private func serveConnections(_ server: NIOAsyncChannel<Connection, Never>, open: ConnectionCount,
-                                  onReady: @Sendable () async -> Void) async throws {
+    private func serveConnections(
+        _ server: NIOAsyncChannel<Connection, Never>, open: ConnectionCount,
+        onReady: @Sendable () async -> Void
+    ) async throws {
         try await withThrowingDiscardingTaskGroup { group in
             try await server.executeThenClose { connections in
                 await onReady()
                 for try await connection in connections {
                     guard open.enter(limit: maxConnections) else {
-                        group.addTask { try? await connection.executeThenClose { _, _ in } }     // closed unanswered
+                        group.addTask { try? await connection.executeThenClose { _, _ in } }  // closed unanswered
                         continue
                     }
                     group.addTask {
@@ -160,10 +168,12 @@ struct HTTPServer: Sendable {
                     }
                 case .body(var chunk):
                     received += chunk.readableBytes
-                    if received <= maxBodySize { body.writeBuffer(&chunk) }
-                    else if received > maxBodySize + Self.drainLimit {
+                    if received <= maxBodySize {
+                        body.writeBuffer(&chunk)
+                    } else if received > maxBodySize + Self.drainLimit {
                         // Do not read a flood to its end: answer and close.
-                        _ = try await write(tooLarge(), version: head?.version ?? .http1_1, keepAlive: false, headOnly: false, outbound)
+                        _ = try await write(
+                            tooLarge(), version: head?.version ?? .http1_1, keepAlive: false, headOnly: false, outbound)
                         return
                     }
                 case .end:
@@ -174,7 +184,8 @@ struct HTTPServer: Sendable {
                     if h.method == .HEAD { asked.method = .GET }
                     let reply = received > maxBodySize ? tooLarge() : await respond(asked)
                     let keepAlive = h.isKeepAlive && !Task.isCancelled
-                    let reusable = try await write(reply, version: h.version, keepAlive: keepAlive, headOnly: h.method == .HEAD, outbound)
+                    let reusable = try await write(
+                        reply, version: h.version, keepAlive: keepAlive, headOnly: h.method == .HEAD, outbound)
                     if !reusable { return }
                 }
             }
@@ -182,18 +193,25 @@ struct HTTPServer: Sendable {
     }
 
     /// Writes one answer; returns whether the connection can carry another request.
-    private func write(_ reply: HTTPReply, version: HTTPVersion, keepAlive: Bool, headOnly: Bool,
-                       _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws -> Bool {
+    private func write(
+        _ reply: HTTPReply, version: HTTPVersion, keepAlive: Bool, headOnly: Bool,
+        _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws -> Bool {
         var headers = reply.headers
         headers.replaceOrAdd(name: "Date", value: UTCTime.httpDate(Date()))
         headers.replaceOrAdd(name: "Server", value: "tapd")
         switch reply.body {
         case .bytes(let bytes):
             headers.replaceOrAdd(name: "Content-Length", value: String(bytes.readableBytes))
-            if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
-            else if version == .http1_0 { headers.replaceOrAdd(name: "Connection", value: "keep-alive") }
-            let head = HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: reply.status, headers: headers))
-            try await outbound.write(contentsOf: headOnly ? [head, .end(nil)] : [head, .body(.byteBuffer(bytes)), .end(nil)])
+            if !keepAlive {
+                headers.replaceOrAdd(name: "Connection", value: "close")
+            } else if version == .http1_0 {
+                headers.replaceOrAdd(name: "Connection", value: "keep-alive")
+            }
+            let head = HTTPServerResponsePart.head(
+                HTTPResponseHead(version: version, status: reply.status, headers: headers))
+            try await outbound.write(
+                contentsOf: headOnly ? [head, .end(nil)] : [head, .body(.byteBuffer(bytes)), .end(nil)])
             return keepAlive
         case .stream(let produce):
             // No Content-Length: NIO frames the body with chunked coding on HTTP/1.1; an HTTP/1.0 client reads to close.
@@ -201,7 +219,7 @@ struct HTTPServer: Sendable {
             try await outbound.write(.head(HTTPResponseHead(version: version, status: reply.status, headers: headers)))
             if !headOnly { try await produce(HTTPReply.StreamWriter(outbound: outbound)) }
             try await outbound.write(.end(nil))
-            return keepAlive && version != .http1_0         // an HTTP/1.0 stream ends where the connection does
+            return keepAlive && version != .http1_0  // an HTTP/1.0 stream ends where the connection does
         }
     }
 }
@@ -210,8 +228,11 @@ struct HTTPServer: Sendable {
 private final class CloseWhenIdle: ChannelInboundHandler, Sendable {
     typealias InboundIn = HTTPServerRequestPart
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
-        else { context.fireUserInboundEventTriggered(event) }
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 }
 
@@ -219,6 +240,12 @@ private final class CloseWhenIdle: ChannelInboundHandler, Sendable {
 private final class ConnectionCount: @unchecked Sendable {
     private let lock = NSLock()
     private var open = 0
-    func enter(limit: Int) -> Bool { lock.withLock { guard open < limit else { return false }; open += 1; return true } }
+    func enter(limit: Int) -> Bool {
+        lock.withLock {
+            guard open < limit else { return false }
+            open += 1
+            return true
+        }
+    }
     func leave() { lock.withLock { open -= 1 } }
 }

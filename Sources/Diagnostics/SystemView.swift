@@ -5,7 +5,9 @@ import Foundation
 public struct SystemView: Sendable {
     public let root: String
 
-    public init(root: String = "/") { self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root }
+    public init(root: String = "/") {
+        self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+    }
 
     public var isLive: Bool { root == "/" }
 
@@ -14,7 +16,9 @@ public struct SystemView: Sendable {
     public func read(_ p: String) -> String? { try? String(contentsOfFile: path(p), encoding: .utf8) }
     public func data(_ p: String) -> Data? { FileManager.default.contents(atPath: path(p)) }
     public func exists(_ p: String) -> Bool { FileManager.default.fileExists(atPath: path(p)) }
-    public func list(_ p: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path(p))) ?? []).sorted() }
+    public func list(_ p: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path(p))) ?? []).sorted()
+    }
     public func link(_ p: String) -> String? { try? FileManager.default.destinationOfSymbolicLink(atPath: path(p)) }
 
     /// Mode bits, owner and group of a file (lstat on the tree).
@@ -29,7 +33,12 @@ public struct SystemView: Sendable {
 
     // MARK: Accounts (from etc/passwd and etc/group of the tree)
 
-    public struct Account: Sendable { public let name: String; public let uid: Int; public let gid: Int; public let groups: [Int] }
+    public struct Account: Sendable {
+        public let name: String
+        public let uid: Int
+        public let gid: Int
+        public let groups: [Int]
+    }
 
     public func account(_ name: String) -> Account? {
         guard let passwd = read("/etc/passwd") else { return nil }
@@ -39,7 +48,9 @@ public struct SystemView: Sendable {
             var groups = [gid]
             for g in (read("/etc/group") ?? "").split(separator: "\n") {
                 let gf = g.split(separator: ":", omittingEmptySubsequences: false)
-                if gf.count >= 4, let id = Int(gf[2]), gf[3].split(separator: ",").contains(Substring(name)) { groups.append(id) }
+                if gf.count >= 4, let id = Int(gf[2]), gf[3].split(separator: ",").contains(Substring(name)) {
+                    groups.append(id)
+                }
             }
             return Account(name: name, uid: uid, gid: gid, groups: groups)
         }

@@ -10,7 +10,9 @@ public enum AESGCM {
     /// Seals `plaintext` under `key` (16, 24 or 32 bytes), authenticating `aad` as well. The nonce is 96 random
     /// bits from libcrypto's CSPRNG unless given (tests with published vectors); SP 800-38D §8.2.2 bounds one key
     /// to 2^32 random-nonce invocations, far beyond a terminal's journal.
-    public static func seal(_ plaintext: [UInt8], key: [UInt8], authenticating aad: [UInt8] = [], nonce: [UInt8]? = nil) throws -> [UInt8] {
+    public static func seal(_ plaintext: [UInt8], key: [UInt8], authenticating aad: [UInt8] = [], nonce: [UInt8]? = nil)
+        throws -> [UInt8]
+    {
         let iv = nonce ?? secureRandomBytes(nonceSize)
         guard iv.count == nonceSize else { throw CryptoError.invalidDataLength(iv.count) }
         let ctx = try context(key: key, iv: iv, encrypt: true)
@@ -21,8 +23,12 @@ public enum AESGCM {
         let ok = out.withUnsafeMutableBufferPointer { dst -> Bool in
             let body = dst.baseAddress! + nonceSize
             if !plaintext.isEmpty {
-                guard plaintext.withUnsafeBufferPointer({ EVP_EncryptUpdate(ctx, body, &n, $0.baseAddress, Int32($0.count)) }) == 1,
-                      Int(n) == plaintext.count else { return false }
+                guard
+                    plaintext.withUnsafeBufferPointer({
+                        EVP_EncryptUpdate(ctx, body, &n, $0.baseAddress, Int32($0.count))
+                    }) == 1,
+                    Int(n) == plaintext.count
+                else { return false }
             }
             guard EVP_EncryptFinal_ex(ctx, body + plaintext.count, &n) == 1, n == 0 else { return false }
             return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, Int32(tagSize), body + plaintext.count) == 1
@@ -44,11 +50,15 @@ public enum AESGCM {
         var n: Int32 = 0
         if !body.isEmpty {
             let ok = body.withUnsafeBufferPointer { src in
-                out.withUnsafeMutableBufferPointer { EVP_DecryptUpdate(ctx, $0.baseAddress, &n, src.baseAddress, Int32(src.count)) }
+                out.withUnsafeMutableBufferPointer {
+                    EVP_DecryptUpdate(ctx, $0.baseAddress, &n, src.baseAddress, Int32(src.count))
+                }
             }
             guard ok == 1, Int(n) == body.count else { throw CryptoError.openssl("AES-GCM open failed") }
         }
-        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, Int32(tagSize), &tag) == 1 else { throw CryptoError.openssl("AES-GCM tag") }
+        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, Int32(tagSize), &tag) == 1 else {
+            throw CryptoError.openssl("AES-GCM tag")
+        }
         // The tag is compared in EVP_DecryptFinal_ex (constant time inside libcrypto); nothing is returned unless it matches.
         let final = out.withUnsafeMutableBufferPointer { EVP_DecryptFinal_ex(ctx, $0.baseAddress! + body.count, &n) }
         guard final == 1 else {
@@ -78,7 +88,8 @@ public enum AESGCM {
     private static func feedAAD(_ ctx: OpaquePointer, _ aad: [UInt8]) throws {
         guard !aad.isEmpty else { return }
         var n: Int32 = 0
-        guard aad.withUnsafeBufferPointer({ EVP_CipherUpdate(ctx, nil, &n, $0.baseAddress, Int32($0.count)) }) == 1 else {
+        guard aad.withUnsafeBufferPointer({ EVP_CipherUpdate(ctx, nil, &n, $0.baseAddress, Int32($0.count)) }) == 1
+        else {
             throw CryptoError.openssl("AES-GCM associated data")
         }
     }

@@ -19,10 +19,14 @@ public enum ApplicationCryptogramAlgorithm {
 
     /// Book 2 §8.2.2 ARPC method 2: the leftmost 4 bytes of MAC algorithm 3 (padding method 2) over
     /// ARQC ‖ CSU ‖ Proprietary Authentication Data.
-    public static func arpcMethod2(key: [UInt8], arqc: [UInt8], csu: [UInt8], proprietaryAuthenticationData: [UInt8] = []) throws -> [UInt8] {
+    public static func arpcMethod2(
+        key: [UInt8], arqc: [UInt8], csu: [UInt8], proprietaryAuthenticationData: [UInt8] = []
+    ) throws -> [UInt8] {
         guard arqc.count == 8 else { throw CryptoError.invalidDataLength(arqc.count) }
         guard csu.count == 4 else { throw CryptoError.invalidDataLength(csu.count) }
-        guard proprietaryAuthenticationData.count <= 8 else { throw CryptoError.invalidDataLength(proprietaryAuthenticationData.count) }
+        guard proprietaryAuthenticationData.count <= 8 else {
+            throw CryptoError.invalidDataLength(proprietaryAuthenticationData.count)
+        }
         let mac = try MAC.retail(key: key, data: arqc + csu + proprietaryAuthenticationData, padding: .method2)
         return Array(mac.prefix(4))
     }

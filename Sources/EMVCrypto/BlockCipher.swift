@@ -7,8 +7,10 @@ public enum BlockCipher {
     public enum Mode: Sendable { case ecb, cbc }
 
     /// Triple DES with a 16-byte (K1‖K2) or 24-byte key; an 8-byte key gives single DES.
-    public static func tdes(_ mode: Mode, encrypt: Bool, key: [UInt8], iv: [UInt8] = [UInt8](repeating: 0, count: 8),
-                            data: [UInt8]) throws -> [UInt8] {
+    public static func tdes(
+        _ mode: Mode, encrypt: Bool, key: [UInt8], iv: [UInt8] = [UInt8](repeating: 0, count: 8),
+        data: [UInt8]
+    ) throws -> [UInt8] {
         let k: [UInt8]
         switch key.count {
         case 8: k = key + key + key
@@ -22,15 +24,19 @@ public enum BlockCipher {
     }
 
     /// Single DES (8-byte key).
-    public static func des(_ mode: Mode, encrypt: Bool, key: [UInt8], iv: [UInt8] = [UInt8](repeating: 0, count: 8),
-                           data: [UInt8]) throws -> [UInt8] {
+    public static func des(
+        _ mode: Mode, encrypt: Bool, key: [UInt8], iv: [UInt8] = [UInt8](repeating: 0, count: 8),
+        data: [UInt8]
+    ) throws -> [UInt8] {
         guard key.count == 8 else { throw CryptoError.invalidKeyLength(key.count) }
         return try tdes(mode, encrypt: encrypt, key: key, iv: iv, data: data)
     }
 
     /// AES-128/192/256.
-    public static func aes(_ mode: Mode, encrypt: Bool, key: [UInt8], iv: [UInt8] = [UInt8](repeating: 0, count: 16),
-                           data: [UInt8]) throws -> [UInt8] {
+    public static func aes(
+        _ mode: Mode, encrypt: Bool, key: [UInt8], iv: [UInt8] = [UInt8](repeating: 0, count: 16),
+        data: [UInt8]
+    ) throws -> [UInt8] {
         guard data.count % 16 == 0 else { throw CryptoError.invalidDataLength(data.count) }
         let cipher: OpaquePointer?
         switch (key.count, mode) {
@@ -45,7 +51,9 @@ public enum BlockCipher {
         return try run(cipher, key: key, iv: mode == .cbc ? iv : nil, data: data, encrypt: encrypt)
     }
 
-    private static func run(_ cipher: OpaquePointer?, key: [UInt8], iv: [UInt8]?, data: [UInt8], encrypt: Bool) throws -> [UInt8] {
+    private static func run(_ cipher: OpaquePointer?, key: [UInt8], iv: [UInt8]?, data: [UInt8], encrypt: Bool) throws
+        -> [UInt8]
+    {
         guard let cipher, let ctx = EVP_CIPHER_CTX_new() else { throw CryptoError.openssl("cipher unavailable") }
         defer { EVP_CIPHER_CTX_free(ctx) }
         if let iv, iv.count != Int(EVP_CIPHER_get_iv_length(cipher)) { throw CryptoError.invalidDataLength(iv.count) }
@@ -58,7 +66,9 @@ public enum BlockCipher {
         var total = 0
         let ok = data.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                guard EVP_CipherUpdate(ctx, dst.baseAddress, &n, src.baseAddress, Int32(src.count)) == 1 else { return false }
+                guard EVP_CipherUpdate(ctx, dst.baseAddress, &n, src.baseAddress, Int32(src.count)) == 1 else {
+                    return false
+                }
                 total = Int(n)
                 guard EVP_CipherFinal_ex(ctx, dst.baseAddress! + total, &n) == 1 else { return false }
                 total += Int(n)
@@ -81,7 +91,9 @@ public func adjustOddParity(_ key: [UInt8]) -> [UInt8] {
 /// Key check value: the leftmost `count` bytes of the key encrypting a zero block.
 public func keyCheckValue(_ key: [UInt8], count: Int = 3) throws -> [UInt8] {
     if key.count == 16 || key.count == 24 || key.count == 8 {
-        return Array(try BlockCipher.tdes(.ecb, encrypt: true, key: key, data: [UInt8](repeating: 0, count: 8)).prefix(count))
+        return Array(
+            try BlockCipher.tdes(.ecb, encrypt: true, key: key, data: [UInt8](repeating: 0, count: 8)).prefix(count))
     }
-    return Array(try BlockCipher.aes(.ecb, encrypt: true, key: key, data: [UInt8](repeating: 0, count: 16)).prefix(count))
+    return Array(
+        try BlockCipher.aes(.ecb, encrypt: true, key: key, data: [UInt8](repeating: 0, count: 16)).prefix(count))
 }

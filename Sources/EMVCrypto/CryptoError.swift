@@ -14,7 +14,8 @@ public enum CryptoError: Error, Equatable, Sendable, CustomStringConvertible {
         case .inputNotLessThanModulus: return "RSA input is not less than the modulus"
         case .invalidKey(let s): return "invalid key: \(s)"
         case .openssl(let s): return "libcrypto: \(s)"
-        case .authenticationFailed: return "authentication failed: the sealed data or its context does not match the key"
+        case .authenticationFailed:
+            return "authentication failed: the sealed data or its context does not match the key"
         }
     }
 }

@@ -34,7 +34,8 @@ public enum Digest {
         }
     }
 
-    private static func digest<S: Sequence>(_ md: OpaquePointer?, _ size: Int, _ parts: S) -> [UInt8] where S.Element == [UInt8] {
+    private static func digest<S: Sequence>(_ md: OpaquePointer?, _ size: Int, _ parts: S) -> [UInt8]
+    where S.Element == [UInt8] {
         guard let md, let ctx = EVP_MD_CTX_new() else { fatalError("libcrypto: cannot create a digest context") }
         defer { EVP_MD_CTX_free(ctx) }
         EVP_DigestInit_ex(ctx, md, nil)

@@ -25,7 +25,9 @@ public enum KeyFile {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw Refused(path: path, why: "cannot be examined") }
         try check(st, path: path)
-        guard st.st_size <= maxSize else { throw Refused(path: path, why: "is \(st.st_size) bytes, too large for a key") }
+        guard st.st_size <= maxSize else {
+            throw Refused(path: path, why: "is \(st.st_size) bytes, too large for a key")
+        }
         var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
         var done = 0
         while done < bytes.count {
@@ -41,11 +43,13 @@ public enum KeyFile {
         guard st.st_mode & S_IFMT == S_IFREG else { throw Refused(path: path, why: "is not a regular file") }
         let me = geteuid()
         guard st.st_uid == me || st.st_uid == 0 else {
-            throw Refused(path: path, why: "belongs to uid \(st.st_uid), not to the user tapd runs as (chown \(me) \(path))")
+            throw Refused(
+                path: path, why: "belongs to uid \(st.st_uid), not to the user tapd runs as (chown \(me) \(path))")
         }
         let mode = st.st_mode & 0o777
         guard mode & 0o077 == 0 else {
-            throw Refused(path: path, why: "has mode \(String(mode, radix: 8)); only its owner may read it (chmod 600 \(path))")
+            throw Refused(
+                path: path, why: "has mode \(String(mode, radix: 8)); only its owner may read it (chmod 600 \(path))")
         }
     }
 }

@@ -25,7 +25,8 @@ public enum MAC {
     /// then the final block decrypted under KR and encrypted under KL. Returns the full 8-byte MAC.
     public static func retail(key: [UInt8], data: [UInt8], padding: MACPadding) throws -> [UInt8] {
         guard key.count == 16 else { throw CryptoError.invalidKeyLength(key.count) }
-        let kl = Array(key[0..<8]), kr = Array(key[8..<16])
+        let kl = Array(key[0..<8])
+        let kr = Array(key[8..<16])
         let padded = padding.pad(data)
         let cbc = try BlockCipher.des(.cbc, encrypt: true, key: kl, data: padded)
         let last = Array(cbc.suffix(8))
@@ -38,8 +39,9 @@ public enum MAC {
         let bs = tdes ? 8 : 16
         let rb: UInt8 = tdes ? 0x1B : 0x87
         func enc(_ b: [UInt8]) throws -> [UInt8] {
-            tdes ? try BlockCipher.tdes(.ecb, encrypt: true, key: key, data: b)
-                 : try BlockCipher.aes(.ecb, encrypt: true, key: key, data: b)
+            tdes
+                ? try BlockCipher.tdes(.ecb, encrypt: true, key: key, data: b)
+                : try BlockCipher.aes(.ecb, encrypt: true, key: key, data: b)
         }
         func shift(_ b: [UInt8]) -> [UInt8] {
             var out = [UInt8](repeating: 0, count: b.count)
@@ -48,7 +50,8 @@ public enum MAC {
             return out
         }
         let l = try enc([UInt8](repeating: 0, count: bs))
-        let k1 = shift(l), k2 = shift(k1)
+        let k1 = shift(l)
+        let k2 = shift(k1)
         let n = max(1, (data.count + bs - 1) / bs)
         let complete = !data.isEmpty && data.count % bs == 0
         var last = Array(data[((n - 1) * bs)...])

@@ -13,7 +13,9 @@ public struct RSAPublicKey: Sendable, Equatable {
 
     public init(modulus: [UInt8], exponent: [UInt8]) throws {
         let m = Array(modulus.drop(while: { $0 == 0 }))
-        guard !m.isEmpty, m.count <= Self.maxModulusLength else { throw CryptoError.invalidKey("modulus of \(modulus.count) bytes") }
+        guard !m.isEmpty, m.count <= Self.maxModulusLength else {
+            throw CryptoError.invalidKey("modulus of \(modulus.count) bytes")
+        }
         guard m.last! & 1 == 1 else { throw CryptoError.invalidKey("even modulus") }
         let e = Array(exponent.drop(while: { $0 == 0 }))
         guard !e.isEmpty, e.count <= 4 else { throw CryptoError.invalidKey("exponent of \(exponent.count) bytes") }
@@ -37,16 +39,23 @@ public struct RSAKeyPair: Sendable {
     /// Generates a key pair with libcrypto (test PKI for simulators). `bits` must be a multiple of 8.
     public static func generate(bits: Int, exponent: UInt = 3) throws -> RSAKeyPair {
         guard bits >= 512, bits % 8 == 0, bits <= 4096 else { throw CryptoError.invalidKey("\(bits) bits") }
-        var n: OpaquePointer? = nil, d: OpaquePointer? = nil
+        var n: OpaquePointer? = nil
+        var d: OpaquePointer? = nil
         guard tapd_rsa_generate(Int32(bits), exponent, &n, &d) == 1, let n, let d else {
             throw CryptoError.openssl("RSA key generation failed")
         }
-        defer { BN_free(n); BN_clear_free(d) }
+        defer {
+            BN_free(n)
+            BN_clear_free(d)
+        }
         let nb = RSAMath.bytes(n, length: bits / 8)
         let db = RSAMath.bytes(d, length: bits / 8)
         var e: [UInt8] = []
         var v = exponent
-        while v > 0 { e.insert(UInt8(v & 0xFF), at: 0); v >>= 8 }
+        while v > 0 {
+            e.insert(UInt8(v & 0xFF), at: 0)
+            v >>= 8
+        }
         return RSAKeyPair(publicKey: try RSAPublicKey(modulus: nb, exponent: e), privateExponent: db)
     }
 
@@ -61,7 +70,8 @@ public struct RSAKeyPair: Sendable {
     public var privateExponentForTestFixtures: [UInt8] { privateExponent }
 
     private init(publicKey: RSAPublicKey, privateExponent: [UInt8]) {
-        self.publicKey = publicKey; self.privateExponent = privateExponent
+        self.publicKey = publicKey
+        self.privateExponent = privateExponent
     }
 
     /// x^d mod n (signing in the EMV sense: the card or CA "encrypts" the formatted data).
@@ -76,10 +86,16 @@ enum RSAMath {
         guard let ctx = BN_CTX_new() else { throw CryptoError.openssl("BN_CTX_new") }
         defer { BN_CTX_free(ctx) }
         guard let bx = BN_bin2bn(x, Int32(x.count), nil), let be = BN_bin2bn(e, Int32(e.count), nil),
-              let bn = BN_bin2bn(n, Int32(n.count), nil), let r = BN_new() else {
+            let bn = BN_bin2bn(n, Int32(n.count), nil), let r = BN_new()
+        else {
             throw CryptoError.openssl("BN_bin2bn")
         }
-        defer { BN_free(bx); BN_clear_free(be); BN_free(bn); BN_free(r) }
+        defer {
+            BN_free(bx)
+            BN_clear_free(be)
+            BN_free(bn)
+            BN_free(r)
+        }
         guard BN_cmp(bx, bn) < 0 else { throw CryptoError.inputNotLessThanModulus }
         let ok = constantTime ? BN_mod_exp_mont_consttime(r, bx, be, bn, ctx, nil) : BN_mod_exp(r, bx, be, bn, ctx)
         guard ok == 1 else { throw CryptoError.openssl("BN_mod_exp") }
@@ -96,6 +112,8 @@ enum RSAMath {
 /// Cryptographically strong random bytes (unpredictable numbers, entropy for relay resistance, keys).
 public func secureRandomBytes(_ count: Int) -> [UInt8] {
     var out = [UInt8](repeating: 0, count: count)
-    guard RAND_bytes(&out, Int32(count)) == 1 else { fatalError("libcrypto: RAND_bytes failed; refusing to continue without randomness") }
+    guard RAND_bytes(&out, Int32(count)) == 1 else {
+        fatalError("libcrypto: RAND_bytes failed; refusing to continue without randomness")
+    }
     return out
 }

@@ -1,3 +1,4 @@
+import EMVCrypto
 // The certification authority public keys the terminal trusts (EMV Book 2 §11.2). Keys come from files in a
 // documented format (Sources/EMVKernel/CAKeys/*.capk); every checksum is recomputed on load, duplicates of
 // (RID, index) are rejected, expiry dates are known, and revoked issuer certificates are listed by
@@ -5,7 +6,6 @@
 // (seen in several published key lists), so nothing is trusted as written.
 import Foundation
 import TLV
-import EMVCrypto
 
 public struct CAPublicKey: Sendable, Equatable {
     public let rid: [UInt8]
@@ -33,7 +33,10 @@ public struct CAPublicKey: Sendable, Equatable {
 public struct CAKeyID: Hashable, Sendable, CustomStringConvertible {
     public let rid: [UInt8]
     public let index: UInt8
-    public init(rid: [UInt8], index: UInt8) { self.rid = rid; self.index = index }
+    public init(rid: [UInt8], index: UInt8) {
+        self.rid = rid
+        self.index = index
+    }
     public var description: String { "\(Hex.encode(rid))/\(Hex.encode([index]))" }
 }
 
@@ -74,8 +77,10 @@ public struct CAKeyStore: Sendable {
 
     /// A short fingerprint of the loaded set, for diagnostics: SHA-256 over the sorted (RID, index, checksum).
     public var fingerprint: String {
-        let parts = keys.values.sorted { ($0.rid.lexicographicallyPrecedes($1.rid)) || ($0.rid == $1.rid && $0.index < $1.index) }
-            .map { $0.rid + [$0.index] + $0.checksum }
+        let parts = keys.values.sorted {
+            ($0.rid.lexicographicallyPrecedes($1.rid)) || ($0.rid == $1.rid && $0.index < $1.index)
+        }
+        .map { $0.rid + [$0.index] + $0.checksum }
         return Hex.encode(Digest.sha256(parts.flatMap { $0 }).prefix(8))
     }
 
@@ -85,7 +90,9 @@ public struct CAKeyStore: Sendable {
     /// acquirer's key download) is authoritative over the bundled keys — its dates and its moduli win.
     /// Returns the keys that were replaced.
     @discardableResult
-    public mutating func load(text: String, source: String, isTest: Bool, replacingLoaded: Bool = false) throws -> [CAKeyID] {
+    public mutating func load(text: String, source: String, isTest: Bool, replacingLoaded: Bool = false) throws
+        -> [CAKeyID]
+    {
         var added: [CAKeyID: CAPublicKey] = [:]
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = n + 1
@@ -93,15 +100,23 @@ public struct CAKeyStore: Sendable {
             if t.isEmpty || t.hasPrefix("#") { continue }
             func fail(_ m: String) -> CAKeyFileError { CAKeyFileError(source: source, line: line, message: m) }
             let f = t.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-            guard f.count >= 6 else { throw fail("expected RID INDEX EXPONENT EXPIRY MODULUS CHECKSUM, found \(f.count) fields") }
-            guard let rid = [UInt8](hex: f[0]), rid.count == 5 else { throw fail("RID must be 5 bytes of hex, found \"\(f[0])\"") }
-            guard let idx = [UInt8](hex: f[1]), idx.count == 1 else { throw fail("INDEX must be 1 byte of hex, found \"\(f[1])\"") }
+            guard f.count >= 6 else {
+                throw fail("expected RID INDEX EXPONENT EXPIRY MODULUS CHECKSUM, found \(f.count) fields")
+            }
+            guard let rid = [UInt8](hex: f[0]), rid.count == 5 else {
+                throw fail("RID must be 5 bytes of hex, found \"\(f[0])\"")
+            }
+            guard let idx = [UInt8](hex: f[1]), idx.count == 1 else {
+                throw fail("INDEX must be 1 byte of hex, found \"\(f[1])\"")
+            }
             guard let exp = [UInt8](hex: f[2]), CAPublicKey.isAllowedExponent(exp) else {
                 throw fail("EXPONENT must be 03 or 010001, found \"\(f[2])\"")
             }
             var expiry: EMVDate? = nil
             if f[3] != "-" {
-                guard let d = EMVDate(iso: f[3]) else { throw fail("EXPIRY must be YYYY-MM-DD or -, found \"\(f[3])\"") }
+                guard let d = EMVDate(iso: f[3]) else {
+                    throw fail("EXPIRY must be YYYY-MM-DD or -, found \"\(f[3])\"")
+                }
                 expiry = d
             }
             guard let mod = [UInt8](hex: f[4]), mod.count >= 64, mod.count <= 256 else {
@@ -110,15 +125,20 @@ public struct CAKeyStore: Sendable {
             guard let chk = [UInt8](hex: f[5]), chk.count == 20 else { throw fail("CHECKSUM must be 20 bytes of hex") }
             let computed = CAPublicKey.checksum(rid: rid, index: idx[0], modulus: mod, exponent: exp)
             guard computed == chk else {
-                throw fail("checksum mismatch for \(Hex.encode(rid))/\(Hex.encode(idx)): file says \(Hex.encode(chk)), key data gives \(Hex.encode(computed))")
+                throw fail(
+                    "checksum mismatch for \(Hex.encode(rid))/\(Hex.encode(idx)): file says \(Hex.encode(chk)), key data gives \(Hex.encode(computed))"
+                )
             }
             let id = CAKeyID(rid: rid, index: idx[0])
             if added[id] != nil { throw fail("duplicate key \(id)") }
-            if keys[id] != nil && !replacingLoaded { throw fail("duplicate key \(id): already loaded from an earlier file") }
+            if keys[id] != nil && !replacingLoaded {
+                throw fail("duplicate key \(id): already loaded from an earlier file")
+            }
             let rsa: RSAPublicKey
             do { rsa = try RSAPublicKey(modulus: mod, exponent: exp) } catch { throw fail("unusable key: \(error)") }
-            added[id] = CAPublicKey(rid: rid, index: idx[0], key: rsa, expiry: expiry, checksum: chk,
-                                    label: f.dropFirst(6).joined(separator: " "), isTest: isTest)
+            added[id] = CAPublicKey(
+                rid: rid, index: idx[0], key: rsa, expiry: expiry, checksum: chk,
+                label: f.dropFirst(6).joined(separator: " "), isTest: isTest)
         }
         let replaced = added.keys.filter { keys[$0] != nil }.sorted { $0.description < $1.description }
         keys.merge(added) { _, new in new }
@@ -132,9 +152,13 @@ public struct CAKeyStore: Sendable {
             let t = raw.trimmingCharacters(in: .whitespaces)
             if t.isEmpty || t.hasPrefix("#") { continue }
             let f = t.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-            guard f.count >= 3, let rid = [UInt8](hex: f[0]), rid.count == 5, let idx = [UInt8](hex: f[1]), idx.count == 1,
-                  let serial = [UInt8](hex: f[2]), serial.count == 3 else {
-                throw CAKeyFileError(source: source, line: n + 1, message: "expected RID (5 bytes) INDEX (1 byte) SERIAL (3 bytes) in hex")
+            guard f.count >= 3, let rid = [UInt8](hex: f[0]), rid.count == 5, let idx = [UInt8](hex: f[1]),
+                idx.count == 1,
+                let serial = [UInt8](hex: f[2]), serial.count == 3
+            else {
+                throw CAKeyFileError(
+                    source: source, line: n + 1,
+                    message: "expected RID (5 bytes) INDEX (1 byte) SERIAL (3 bytes) in hex")
             }
             added.insert(Revocation(key: CAKeyID(rid: rid, index: idx[0]), serial: serial))
         }
@@ -142,16 +166,20 @@ public struct CAKeyStore: Sendable {
     }
 
     /// Adds one key directly (replay files, the simulators' test CA); its checksum is computed here.
-    public mutating func add(rid: [UInt8], index: UInt8, key: RSAPublicKey, expiry: EMVDate? = nil, label: String, isTest: Bool) throws {
+    public mutating func add(
+        rid: [UInt8], index: UInt8, key: RSAPublicKey, expiry: EMVDate? = nil, label: String, isTest: Bool
+    ) throws {
         let id = CAKeyID(rid: rid, index: index)
         guard rid.count == 5 else { throw CAKeyFileError(source: label, line: 0, message: "RID must be 5 bytes") }
         guard CAPublicKey.isAllowedExponent(key.exponent) else {
-            throw CAKeyFileError(source: label, line: 0, message: "exponent \(Hex.encode(key.exponent)) is neither 3 nor 65537")
+            throw CAKeyFileError(
+                source: label, line: 0, message: "exponent \(Hex.encode(key.exponent)) is neither 3 nor 65537")
         }
         guard keys[id] == nil else { throw CAKeyFileError(source: label, line: 0, message: "duplicate key \(id)") }
-        keys[id] = CAPublicKey(rid: rid, index: index, key: key, expiry: expiry,
-                               checksum: CAPublicKey.checksum(rid: rid, index: index, modulus: key.modulus, exponent: key.exponent),
-                               label: label, isTest: isTest)
+        keys[id] = CAPublicKey(
+            rid: rid, index: index, key: key, expiry: expiry,
+            checksum: CAPublicKey.checksum(rid: rid, index: index, modulus: key.modulus, exponent: key.exponent),
+            label: label, isTest: isTest)
     }
 
     /// The key files shipped with tapd: production keys always, test keys only when asked for.
@@ -169,8 +197,10 @@ public struct CAKeyStore: Sendable {
     /// (`terminal.ca_keys`, usually the acquirer's key download), whose keys replace bundled keys with the same RID
     /// and index. `read` gives a file's text, nil when it cannot be read: the daemon reads the file system,
     /// `tapctl diagnose` reads through its root. Returns the store and the bundled keys the list replaced.
-    public static func terminal(includeTestKeys: Bool, operatorFile: String?,
-                                read: (String) -> String?) throws -> (store: CAKeyStore, replaced: [CAKeyID]) {
+    public static func terminal(
+        includeTestKeys: Bool, operatorFile: String?,
+        read: (String) -> String?
+    ) throws -> (store: CAKeyStore, replaced: [CAKeyID]) {
         var store = try bundled(includeTestKeys: includeTestKeys)
         guard let path = operatorFile else { return (store, []) }
         guard let text = read(path) else { throw CAKeyFileUnreadable(path: path) }
@@ -180,7 +210,8 @@ public struct CAKeyStore: Sendable {
 
     static func bundledFile(_ name: String, _ ext: String) throws -> String {
         guard let url = Bundle.module.url(forResource: name, withExtension: ext, subdirectory: "CAKeys") else {
-            throw CAKeyFileError(source: "\(name).\(ext)", line: 0, message: "bundled key file is missing from the installation")
+            throw CAKeyFileError(
+                source: "\(name).\(ext)", line: 0, message: "bundled key file is missing from the installation")
         }
         return try String(contentsOf: url, encoding: .utf8)
     }

@@ -8,7 +8,12 @@ import TLV
 
 /// Book B §3.3.2.5: Kernel Identifiers of the international schemes.
 public enum KernelID: UInt8, Sendable, Codable, CaseIterable {
-    case mastercard = 2, visa = 3, amex = 4, jcb = 5, discover = 6, unionpay = 7
+    case mastercard = 2
+    case visa = 3
+    case amex = 4
+    case jcb = 5
+    case discover = 6
+    case unionpay = 7
 
     public var name: String {
         switch self {
@@ -57,7 +62,8 @@ public struct HexBytes: Codable, Sendable, Equatable, ExpressibleByStringLiteral
     public init(from decoder: any Decoder) throws {
         let s = try decoder.singleValueContainer().decode(String.self)
         guard let b = [UInt8](hex: s) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\"\(s)\" is not hex"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "\"\(s)\" is not hex"))
         }
         bytes = b
     }
@@ -113,24 +119,35 @@ public struct ApplicationConfiguration: Codable, Sendable, Equatable {
         return a
     }
 
-    public init(aid: HexBytes, kernel: KernelID, label: String, contactlessTransactionLimit: UInt64? = nil,
-                contactlessTransactionLimitOnDeviceCVM: UInt64? = nil, contactlessFloorLimit: UInt64? = nil,
-                cvmRequiredLimit: UInt64? = nil, statusCheckSupported: Bool = false, zeroAmountAllowed: Bool = true,
-                ttq: HexBytes? = nil, tacDefault: HexBytes = "0000000000", tacDenial: HexBytes = "0000000000",
-                tacOnline: HexBytes = "0000000000", applicationVersion: HexBytes = "0002",
-                kernelConfiguration: HexBytes? = nil, relayResistance: RelayResistanceConfiguration? = nil) {
-        self.aid = aid; self.kernel = kernel; self.label = label
+    public init(
+        aid: HexBytes, kernel: KernelID, label: String, contactlessTransactionLimit: UInt64? = nil,
+        contactlessTransactionLimitOnDeviceCVM: UInt64? = nil, contactlessFloorLimit: UInt64? = nil,
+        cvmRequiredLimit: UInt64? = nil, statusCheckSupported: Bool = false, zeroAmountAllowed: Bool = true,
+        ttq: HexBytes? = nil, tacDefault: HexBytes = "0000000000", tacDenial: HexBytes = "0000000000",
+        tacOnline: HexBytes = "0000000000", applicationVersion: HexBytes = "0002",
+        kernelConfiguration: HexBytes? = nil, relayResistance: RelayResistanceConfiguration? = nil
+    ) {
+        self.aid = aid
+        self.kernel = kernel
+        self.label = label
         self.contactlessTransactionLimit = contactlessTransactionLimit
         self.contactlessTransactionLimitOnDeviceCVM = contactlessTransactionLimitOnDeviceCVM
-        self.contactlessFloorLimit = contactlessFloorLimit; self.cvmRequiredLimit = cvmRequiredLimit
-        self.statusCheckSupported = statusCheckSupported; self.zeroAmountAllowed = zeroAmountAllowed
-        self.ttq = ttq; self.tacDefault = tacDefault; self.tacDenial = tacDenial; self.tacOnline = tacOnline
-        self.applicationVersion = applicationVersion; self.kernelConfiguration = kernelConfiguration
+        self.contactlessFloorLimit = contactlessFloorLimit
+        self.cvmRequiredLimit = cvmRequiredLimit
+        self.statusCheckSupported = statusCheckSupported
+        self.zeroAmountAllowed = zeroAmountAllowed
+        self.ttq = ttq
+        self.tacDefault = tacDefault
+        self.tacDenial = tacDenial
+        self.tacOnline = tacOnline
+        self.applicationVersion = applicationVersion
+        self.kernelConfiguration = kernelConfiguration
         self.relayResistance = relayResistance
     }
 
     enum CodingKeys: String, CodingKey {
-        case aid, kernel, label, contactlessTransactionLimit, contactlessTransactionLimitOnDeviceCVM, contactlessFloorLimit
+        case aid, kernel, label, contactlessTransactionLimit, contactlessTransactionLimitOnDeviceCVM,
+            contactlessFloorLimit
         case cvmRequiredLimit, statusCheckSupported, zeroAmountAllowed, ttq, tacDefault, tacDenial, tacOnline
         case applicationVersion, kernelConfiguration, relayResistance, extendedSelectionSupported, transactionTypes
         case limitsByTransactionType
@@ -138,10 +155,12 @@ public struct ApplicationConfiguration: Codable, Sendable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(aid: try c.decode(HexBytes.self, forKey: .aid), kernel: try c.decode(KernelID.self, forKey: .kernel),
-                  label: try c.decodeIfPresent(String.self, forKey: .label) ?? "")
+        self.init(
+            aid: try c.decode(HexBytes.self, forKey: .aid), kernel: try c.decode(KernelID.self, forKey: .kernel),
+            label: try c.decodeIfPresent(String.self, forKey: .label) ?? "")
         contactlessTransactionLimit = try c.decodeIfPresent(UInt64.self, forKey: .contactlessTransactionLimit)
-        contactlessTransactionLimitOnDeviceCVM = try c.decodeIfPresent(UInt64.self, forKey: .contactlessTransactionLimitOnDeviceCVM)
+        contactlessTransactionLimitOnDeviceCVM = try c.decodeIfPresent(
+            UInt64.self, forKey: .contactlessTransactionLimitOnDeviceCVM)
         contactlessFloorLimit = try c.decodeIfPresent(UInt64.self, forKey: .contactlessFloorLimit)
         cvmRequiredLimit = try c.decodeIfPresent(UInt64.self, forKey: .cvmRequiredLimit)
         statusCheckSupported = try c.decodeIfPresent(Bool.self, forKey: .statusCheckSupported) ?? false
@@ -155,7 +174,8 @@ public struct ApplicationConfiguration: Codable, Sendable, Equatable {
         relayResistance = try c.decodeIfPresent(RelayResistanceConfiguration.self, forKey: .relayResistance)
         extendedSelectionSupported = try c.decodeIfPresent(Bool.self, forKey: .extendedSelectionSupported) ?? false
         transactionTypes = try c.decodeIfPresent([UInt8].self, forKey: .transactionTypes)
-        limitsByTransactionType = try c.decodeIfPresent([String: TransactionTypeLimits].self, forKey: .limitsByTransactionType)
+        limitsByTransactionType = try c.decodeIfPresent(
+            [String: TransactionTypeLimits].self, forKey: .limitsByTransactionType)
     }
 }
 
@@ -165,8 +185,10 @@ public struct TransactionTypeLimits: Codable, Sendable, Equatable {
     public var contactlessTransactionLimitOnDeviceCVM: UInt64?
     public var contactlessFloorLimit: UInt64?
     public var cvmRequiredLimit: UInt64?
-    public init(contactlessTransactionLimit: UInt64? = nil, contactlessTransactionLimitOnDeviceCVM: UInt64? = nil,
-                contactlessFloorLimit: UInt64? = nil, cvmRequiredLimit: UInt64? = nil) {
+    public init(
+        contactlessTransactionLimit: UInt64? = nil, contactlessTransactionLimitOnDeviceCVM: UInt64? = nil,
+        contactlessFloorLimit: UInt64? = nil, cvmRequiredLimit: UInt64? = nil
+    ) {
         self.contactlessTransactionLimit = contactlessTransactionLimit
         self.contactlessTransactionLimitOnDeviceCVM = contactlessTransactionLimitOnDeviceCVM
         self.contactlessFloorLimit = contactlessFloorLimit
@@ -176,12 +198,12 @@ public struct TransactionTypeLimits: Codable, Sendable, Equatable {
 
 /// Book C-2 relay resistance configuration (defaults: the Book C-2 example values).
 public struct RelayResistanceConfiguration: Codable, Sendable, Equatable {
-    public var minimumGracePeriod: UInt16 = 20            // DF8132, 2.0 ms
-    public var maximumGracePeriod: UInt16 = 50            // DF8133, 5.0 ms
-    public var expectedTransmissionTimeCAPDU: UInt16 = 18 // DF8134, 1.8 ms
-    public var expectedTransmissionTimeRAPDU: UInt16 = 24 // DF8135, 2.4 ms
-    public var accuracyThreshold: UInt16 = 300            // DF8136, 30 ms
-    public var mismatchThresholdPercent: UInt8 = 50       // DF8137
+    public var minimumGracePeriod: UInt16 = 20  // DF8132, 2.0 ms
+    public var maximumGracePeriod: UInt16 = 50  // DF8133, 5.0 ms
+    public var expectedTransmissionTimeCAPDU: UInt16 = 18  // DF8134, 1.8 ms
+    public var expectedTransmissionTimeRAPDU: UInt16 = 24  // DF8135, 2.4 ms
+    public var accuracyThreshold: UInt16 = 300  // DF8136, 30 ms
+    public var mismatchThresholdPercent: UInt8 = 50  // DF8137
     public init() {}
 }
 
@@ -219,20 +241,24 @@ public struct TerminalConfiguration: Codable, Sendable {
     /// The default application list: Visa and Mastercard with kernels, the other international schemes
     /// recognised so they end with "kernel not supported yet" rather than "unknown card".
     public static let defaultApplications: [ApplicationConfiguration] = [
-        ApplicationConfiguration(aid: "A0000000031010", kernel: .visa, label: "Visa", contactlessTransactionLimit: 100_000,
-                                 contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "22004000",
-                                 tacDefault: "DC4000A800", tacDenial: "0010000000", tacOnline: "DC4004F800", applicationVersion: "0096"),
-        ApplicationConfiguration(aid: "A0000000032010", kernel: .visa, label: "Visa Electron", contactlessTransactionLimit: 100_000,
-                                 contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "22004000",
-                                 tacDefault: "DC4000A800", tacDenial: "0010000000", tacOnline: "DC4004F800", applicationVersion: "0096"),
-        ApplicationConfiguration(aid: "A0000000041010", kernel: .mastercard, label: "Mastercard", contactlessTransactionLimit: 100_000,
-                                 contactlessTransactionLimitOnDeviceCVM: 100_000, contactlessFloorLimit: 0, cvmRequiredLimit: 5_000,
-                                 tacDefault: "F45084800C", tacDenial: "0000000000", tacOnline: "F45084800C", applicationVersion: "0002",
-                                 kernelConfiguration: "30", relayResistance: RelayResistanceConfiguration()),
-        ApplicationConfiguration(aid: "A0000000043060", kernel: .mastercard, label: "Maestro", contactlessTransactionLimit: 100_000,
-                                 contactlessTransactionLimitOnDeviceCVM: 100_000, contactlessFloorLimit: 0, cvmRequiredLimit: 5_000,
-                                 tacDefault: "F45084800C", tacDenial: "0000000000", tacOnline: "F45084800C", applicationVersion: "0002",
-                                 kernelConfiguration: "30", relayResistance: RelayResistanceConfiguration()),
+        ApplicationConfiguration(
+            aid: "A0000000031010", kernel: .visa, label: "Visa", contactlessTransactionLimit: 100_000,
+            contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "22004000",
+            tacDefault: "DC4000A800", tacDenial: "0010000000", tacOnline: "DC4004F800", applicationVersion: "0096"),
+        ApplicationConfiguration(
+            aid: "A0000000032010", kernel: .visa, label: "Visa Electron", contactlessTransactionLimit: 100_000,
+            contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "22004000",
+            tacDefault: "DC4000A800", tacDenial: "0010000000", tacOnline: "DC4004F800", applicationVersion: "0096"),
+        ApplicationConfiguration(
+            aid: "A0000000041010", kernel: .mastercard, label: "Mastercard", contactlessTransactionLimit: 100_000,
+            contactlessTransactionLimitOnDeviceCVM: 100_000, contactlessFloorLimit: 0, cvmRequiredLimit: 5_000,
+            tacDefault: "F45084800C", tacDenial: "0000000000", tacOnline: "F45084800C", applicationVersion: "0002",
+            kernelConfiguration: "30", relayResistance: RelayResistanceConfiguration()),
+        ApplicationConfiguration(
+            aid: "A0000000043060", kernel: .mastercard, label: "Maestro", contactlessTransactionLimit: 100_000,
+            contactlessTransactionLimitOnDeviceCVM: 100_000, contactlessFloorLimit: 0, cvmRequiredLimit: 5_000,
+            tacDefault: "F45084800C", tacDenial: "0000000000", tacOnline: "F45084800C", applicationVersion: "0002",
+            kernelConfiguration: "30", relayResistance: RelayResistanceConfiguration()),
         ApplicationConfiguration(aid: "A00000002501", kernel: .amex, label: "American Express"),
         ApplicationConfiguration(aid: "A0000000651010", kernel: .jcb, label: "JCB"),
         ApplicationConfiguration(aid: "A0000001523010", kernel: .discover, label: "Discover"),
@@ -252,19 +278,30 @@ public struct TerminalConfiguration: Codable, Sendable {
         func take<T: Decodable>(_ k: CodingKeys, _ into: inout T) throws {
             if let v = try c.decodeIfPresent(T.self, forKey: k) { into = v }
         }
-        try take(.countryCode, &countryCode); try take(.currencyCode, &currencyCode); try take(.currencyExponent, &currencyExponent)
-        try take(.terminalType, &terminalType); try take(.terminalCapabilities, &terminalCapabilities)
+        try take(.countryCode, &countryCode)
+        try take(.currencyCode, &currencyCode)
+        try take(.currencyExponent, &currencyExponent)
+        try take(.terminalType, &terminalType)
+        try take(.terminalCapabilities, &terminalCapabilities)
         try take(.additionalTerminalCapabilities, &additionalTerminalCapabilities)
-        try take(.merchantNameAndLocation, &merchantNameAndLocation); try take(.merchantCategoryCode, &merchantCategoryCode)
-        try take(.merchantIdentifier, &merchantIdentifier); try take(.terminalIdentification, &terminalIdentification)
-        try take(.ifdSerialNumber, &ifdSerialNumber); try take(.acquirerIdentifier, &acquirerIdentifier)
-        try take(.onlineCapable, &onlineCapable); try take(.supportsOnlinePIN, &supportsOnlinePIN)
-        try take(.supportsSignature, &supportsSignature); try take(.supportsContactInterface, &supportsContactInterface)
+        try take(.merchantNameAndLocation, &merchantNameAndLocation)
+        try take(.merchantCategoryCode, &merchantCategoryCode)
+        try take(.merchantIdentifier, &merchantIdentifier)
+        try take(.terminalIdentification, &terminalIdentification)
+        try take(.ifdSerialNumber, &ifdSerialNumber)
+        try take(.acquirerIdentifier, &acquirerIdentifier)
+        try take(.onlineCapable, &onlineCapable)
+        try take(.supportsOnlinePIN, &supportsOnlinePIN)
+        try take(.supportsSignature, &supportsSignature)
+        try take(.supportsContactInterface, &supportsContactInterface)
         try take(.applications, &applications)
         if c.contains(.enhancedContactlessReaderCapabilities) {
-            enhancedContactlessReaderCapabilities = try c.decodeIfPresent(HexBytes.self, forKey: .enhancedContactlessReaderCapabilities)
+            enhancedContactlessReaderCapabilities = try c.decodeIfPresent(
+                HexBytes.self, forKey: .enhancedContactlessReaderCapabilities)
         }
-        if c.contains(.velocityMaxTapsPerHour) { velocityMaxTapsPerHour = try c.decodeIfPresent(Int.self, forKey: .velocityMaxTapsPerHour) }
+        if c.contains(.velocityMaxTapsPerHour) {
+            velocityMaxTapsPerHour = try c.decodeIfPresent(Int.self, forKey: .velocityMaxTapsPerHour)
+        }
     }
 
     /// 9F35 as sent: the configured type with its second digit made to agree with `onlineCapable` (Book 4 Annex A1:
@@ -325,14 +362,22 @@ public struct TerminalConfiguration: Codable, Sendable {
         t[0x9F40] = additionalTerminalCapabilities.bytes
         t[0x9F4E] = Array(merchantNameAndLocation.utf8)
         t[0x9F15] = BCD.encode(UInt64(merchantCategoryCode), bytes: 2)
-        t[0x9F16] = Array(merchantIdentifier.utf8.prefix(15)) + [UInt8](repeating: 0x20, count: max(0, 15 - merchantIdentifier.utf8.count))
-        t[0x9F1C] = Array(terminalIdentification.utf8.prefix(8)) + [UInt8](repeating: 0x20, count: max(0, 8 - terminalIdentification.utf8.count))
-        t[0x9F1E] = Array(ifdSerialNumber.utf8.prefix(8)) + [UInt8](repeating: 0x20, count: max(0, 8 - ifdSerialNumber.utf8.count))
+        t[0x9F16] =
+            Array(merchantIdentifier.utf8.prefix(15))
+            + [UInt8](repeating: 0x20, count: max(0, 15 - merchantIdentifier.utf8.count))
+        t[0x9F1C] =
+            Array(terminalIdentification.utf8.prefix(8))
+            + [UInt8](repeating: 0x20, count: max(0, 8 - terminalIdentification.utf8.count))
+        t[0x9F1E] =
+            Array(ifdSerialNumber.utf8.prefix(8))
+            + [UInt8](repeating: 0x20, count: max(0, 8 - ifdSerialNumber.utf8.count))
         t[0x9F01] = BCD.encode(acquirerIdentifier, bytes: 6)
         t[0x9F09] = app.applicationVersion.bytes
         t[0x9F06] = app.aid.bytes
         if let e = enhancedContactlessReaderCapabilities { t[0x9F6E] = e.bytes }
-        if let f = app.contactlessFloorLimit { t[0x9F1B] = [UInt8(f >> 24 & 0xFF), UInt8(f >> 16 & 0xFF), UInt8(f >> 8 & 0xFF), UInt8(f & 0xFF)] }
+        if let f = app.contactlessFloorLimit {
+            t[0x9F1B] = [UInt8(f >> 24 & 0xFF), UInt8(f >> 16 & 0xFF), UInt8(f >> 8 & 0xFF), UInt8(f & 0xFF)]
+        }
         return t
     }
 }

@@ -4,7 +4,10 @@ public struct TerminalVerificationResults: Equatable, Sendable, CustomStringConv
     public private(set) var bytes: [UInt8] = [0, 0, 0, 0, 0]
 
     public init() {}
-    public init?(_ b: [UInt8]) { guard b.count == 5 else { return nil }; bytes = b }
+    public init?(_ b: [UInt8]) {
+        guard b.count == 5 else { return nil }
+        bytes = b
+    }
 
     /// A TVR bit: byte 1...5, bit 8...1.
     public struct Bit: Equatable, Sendable {
@@ -44,8 +47,8 @@ public struct TerminalVerificationResults: Equatable, Sendable, CustomStringConv
         public static let issuerAuthenticationFailed = Bit(byte: 5, bit: 7)
         public static let scriptFailedBeforeFinalGenAC = Bit(byte: 5, bit: 6)
         public static let scriptFailedAfterFinalGenAC = Bit(byte: 5, bit: 5)
-        public static let relayResistanceThresholdExceeded = Bit(byte: 5, bit: 4)      // Book C-2
-        public static let relayResistanceTimeLimitsExceeded = Bit(byte: 5, bit: 3)     // Book C-2
+        public static let relayResistanceThresholdExceeded = Bit(byte: 5, bit: 4)  // Book C-2
+        public static let relayResistanceTimeLimitsExceeded = Bit(byte: 5, bit: 3)  // Book C-2
     }
 
     public mutating func set(_ b: Bit) { bytes[b.byte - 1] |= b.mask }
@@ -53,10 +56,16 @@ public struct TerminalVerificationResults: Equatable, Sendable, CustomStringConv
     public func isSet(_ b: Bit) -> Bool { bytes[b.byte - 1] & b.mask != 0 }
 
     /// Book C-2: TVR byte 5 b2..b1, relay resistance performed.
-    public enum RelayResistance: UInt8, Sendable { case notSupported = 0, notPerformed = 1, performed = 2 }
+    public enum RelayResistance: UInt8, Sendable {
+        case notSupported = 0
+        case notPerformed = 1
+        case performed = 2
+    }
     public mutating func setRelayResistance(_ r: RelayResistance) {
         bytes[4] = (bytes[4] & 0xFC) | r.rawValue
     }
 
-    public var description: String { bytes.map { String($0, radix: 16, uppercase: true) }.map { $0.count == 1 ? "0" + $0 : $0 }.joined() }
+    public var description: String {
+        bytes.map { String($0, radix: 16, uppercase: true) }.map { $0.count == 1 ? "0" + $0 : $0 }.joined()
+    }
 }

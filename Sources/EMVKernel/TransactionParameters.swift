@@ -5,7 +5,10 @@ import TLV
 
 public struct TransactionParameters: Sendable {
     public enum TransactionType: UInt8, Sendable, Codable {
-        case purchase = 0x00, cash = 0x01, purchaseWithCashback = 0x09, refund = 0x20
+        case purchase = 0x00
+        case cash = 0x01
+        case purchaseWithCashback = 0x09
+        case refund = 0x20
     }
 
     /// Minor units of the transaction currency.
@@ -21,8 +24,10 @@ public struct TransactionParameters: Sendable {
     /// instead of drawing a fresh one.
     public var unpredictableNumberFixed: Bool
 
-    public init(amount: UInt64, amountOther: UInt64 = 0, type: TransactionType = .purchase, date: EMVDate,
-                time: (hour: Int, minute: Int, second: Int) = (12, 0, 0), unpredictableNumber: [UInt8]? = nil) {
+    public init(
+        amount: UInt64, amountOther: UInt64 = 0, type: TransactionType = .purchase, date: EMVDate,
+        time: (hour: Int, minute: Int, second: Int) = (12, 0, 0), unpredictableNumber: [UInt8]? = nil
+    ) {
         self.amount = amount
         self.amountOther = amountOther
         self.type = type
@@ -46,10 +51,14 @@ public struct TransactionParameters: Sendable {
         t[0x9F02] = BCD.encode(amount, bytes: 6) ?? [0x99, 0x99, 0x99, 0x99, 0x99, 0x99]
         t[0x9F03] = BCD.encode(amountOther, bytes: 6) ?? [0x99, 0x99, 0x99, 0x99, 0x99, 0x99]
         let binary = UInt32(clamping: amount)
-        t[0x81] = [UInt8(binary >> 24 & 0xFF), UInt8(binary >> 16 & 0xFF), UInt8(binary >> 8 & 0xFF), UInt8(binary & 0xFF)]
+        t[0x81] = [
+            UInt8(binary >> 24 & 0xFF), UInt8(binary >> 16 & 0xFF), UInt8(binary >> 8 & 0xFF), UInt8(binary & 0xFF),
+        ]
         t[0x9C] = [type.rawValue]
         t[0x9A] = date.yymmdd
-        t[0x9F21] = [UInt64(time.hour), UInt64(time.minute), UInt64(time.second)].flatMap { BCD.encode($0 % 100, bytes: 1)! }
+        t[0x9F21] = [UInt64(time.hour), UInt64(time.minute), UInt64(time.second)].flatMap {
+            BCD.encode($0 % 100, bytes: 1)!
+        }
         t[0x9F37] = unpredictableNumber
         return t
     }

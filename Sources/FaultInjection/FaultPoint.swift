@@ -5,17 +5,17 @@ import Foundation
 
 public enum FaultPoint {
     #if DEBUG
-    /// The point named in TAPD_FAULT, read once.
-    static let armed: String? = ProcessInfo.processInfo.environment["TAPD_FAULT"].flatMap { $0.isEmpty ? nil : $0 }
+        /// The point named in TAPD_FAULT, read once.
+        static let armed: String? = ProcessInfo.processInfo.environment["TAPD_FAULT"].flatMap { $0.isEmpty ? nil : $0 }
     #endif
 
     /// Dies here when TAPD_FAULT names this point (debug builds only).
     @inline(__always)
     public static func hit(_ name: @autoclosure () -> String) {
         #if DEBUG
-        guard let armed, armed == name() else { return }
-        FileHandle.standardError.write(Data("tapd: fault injection: SIGKILL at \(armed)\n".utf8))
-        kill(getpid(), SIGKILL)
+            guard let armed, armed == name() else { return }
+            FileHandle.standardError.write(Data("tapd: fault injection: SIGKILL at \(armed)\n".utf8))
+            kill(getpid(), SIGKILL)
         #endif
     }
 }

@@ -1,11 +1,11 @@
-// The bodies of tapd's fuzz targets, shared by the libFuzzer binary (`make fuzz`, Fuzz/) and the seeded fuzz
-// smoke that runs in `make test`. Each target feeds hostile bytes to a parser of card or reader input and checks
-// the invariants that must hold whatever the input: no crash, no hang, strict and lenient parsers agree.
-import TLV
 import APDU
 import EMVCrypto
 import EMVKernel
 import ISO8583
+// The bodies of tapd's fuzz targets, shared by the libFuzzer binary (`make fuzz`, Fuzz/) and the seeded fuzz
+// smoke that runs in `make test`. Each target feeds hostile bytes to a parser of card or reader input and checks
+// the invariants that must hold whatever the input: no crash, no hang, strict and lenient parsers agree.
+import TLV
 
 public enum FuzzTargets {
     /// Every parser that reads card bytes, DOL handling, and ODA certificate recovery.
@@ -45,9 +45,12 @@ public enum FuzzTargets {
         for rid in [[0xA0, 0, 0, 0, 0x03], [0xA0, 0, 0, 0, 0x04]] as [[UInt8]] {
             _ = oda.performSDA(rid: rid, data: store, staticData: staticData)
             _ = oda.performFDDA(rid: rid, data: store, staticData: staticData)
-            _ = oda.performDDA(rid: rid, data: store, staticData: staticData, ddolData: [1, 2, 3, 4], internalAuthenticateResponse: bytes)
-            _ = oda.performCDA(rid: rid, data: store, staticData: staticData, pdolData: [], cdolData: [],
-                               generateACResponse: bytes, un: [1, 2, 3, 4])
+            _ = oda.performDDA(
+                rid: rid, data: store, staticData: staticData, ddolData: [1, 2, 3, 4],
+                internalAuthenticateResponse: bytes)
+            _ = oda.performCDA(
+                rid: rid, data: store, staticData: staticData, pdolData: [], cdolData: [],
+                generateACResponse: bytes, un: [1, 2, 3, 4])
         }
         // Raw recovery against a real test CA key with input of the right length.
         if let ca = keys.key(rid: [0xA0, 0, 0, 0, 0x03], index: 0x92), !bytes.isEmpty {
@@ -71,7 +74,9 @@ public enum FuzzTargets {
             guard let m = try? codec.unpack(bytes) else { continue }
             _ = m.description
             _ = try? AuthorizationResponse(m)
-            if let again = try? codec.unpack(try codec.pack(m)) { precondition(again == m, "ISO 8583 round trip changed the message") }
+            if let again = try? codec.unpack(try codec.pack(m)) {
+                precondition(again == m, "ISO 8583 round trip changed the message")
+            }
         }
         _ = try? ICCData.parseResponse(bytes)
     }
@@ -107,7 +112,8 @@ public enum Mutator {
         for _ in 0..<rounds {
             switch Int.random(in: 0..<7, using: &rng) {
             case 0 where !b.isEmpty:
-                let i = Int.random(in: 0..<b.count, using: &rng); b[i] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))
+                let i = Int.random(in: 0..<b.count, using: &rng)
+                b[i] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))
             case 1 where !b.isEmpty:
                 b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
             case 2:
@@ -119,7 +125,8 @@ public enum Mutator {
                 let interesting: [UInt8] = [0x00, 0x7F, 0x80, 0x81, 0x82, 0x83, 0x84, 0xFF, 0x1F, 0x9F, 0xBF]
                 b[Int.random(in: 0..<b.count, using: &rng)] = interesting.randomElement(using: &rng)!
             case 5 where b.count > 2:
-                let cut = Int.random(in: 1..<b.count, using: &rng); b = Array(b.prefix(cut))
+                let cut = Int.random(in: 1..<b.count, using: &rng)
+                b = Array(b.prefix(cut))
             default:
                 b += (0..<Int.random(in: 1...8, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             }
@@ -131,16 +138,20 @@ public enum Mutator {
 extension FuzzTargets {
     /// Entry Point and the kernels against a recorded conversation in which one response is replaced by hostile
     /// bytes: whatever the card says, the transaction must end in an outcome.
-    public static func kernel(conversation: [ScriptedExchange], replace index: Int, with hostile: [UInt8],
-                              keys: CAKeyStore) async -> Outcome {
+    public static func kernel(
+        conversation: [ScriptedExchange], replace index: Int, with hostile: [UInt8],
+        keys: CAKeyStore
+    ) async -> Outcome {
         var ex = conversation
         if !ex.isEmpty {
             let i = index % ex.count
             ex[i] = ScriptedExchange(command: ex[i].command, response: hostile)
         }
         let ep = EntryPoint(configuration: TerminalConfiguration(), keys: keys, risk: RiskManager())
-        let txn = TransactionParameters(amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!, unpredictableNumber: [1, 2, 3, 4])
+        let txn = TransactionParameters(
+            amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!, unpredictableNumber: [1, 2, 3, 4])
         guard let pre = ep.preProcess(txn) else { return EntryPoint.noContactlessOutcome() }
-        return await ep.process(card: ScriptedChannel(ex, matching: .replay), transaction: txn, combinations: pre, timingChecks: false)
+        return await ep.process(
+            card: ScriptedChannel(ex, matching: .replay), transaction: txn, combinations: pre, timingChecks: false)
     }
 }

@@ -1,3 +1,6 @@
+import APDU
+import EMVKernel
+import Simulators
 // Structure-aware fuzzing of Entry Point and the kernels: the fuzzer's bytes are a small program that picks a valid
 // recorded conversation (virtual cards and phones of both kernels, see-phone restarts, public recordings), one card
 // answer in it and one of its data objects, and mutates that object — its value, its length, its length field as
@@ -6,9 +9,6 @@
 // kernels instead of on answers the first parser rejects. Whatever the card says, the run must end in an outcome,
 // and the invariants below must hold (a `precondition` failure is a finding).
 import TLV
-import APDU
-import EMVKernel
-import Simulators
 
 public enum KernelFuzz {
     /// One fuzz input read as a mutation program.
@@ -22,7 +22,10 @@ public enum KernelFuzz {
         /// Reads a program from the fuzzer's bytes (missing bytes read as zero).
         public init(_ b: [UInt8]) {
             func at(_ i: Int) -> UInt8 { i < b.count ? b[i] : 0 }
-            conversation = Int(at(0)); exchange = Int(at(1)); operation = at(2); object = Int(at(3))
+            conversation = Int(at(0))
+            exchange = Int(at(1))
+            operation = at(2)
+            object = Int(at(3))
             payload = b.count > 4 ? Array(b[4...].prefix(300)) : []
         }
     }
@@ -64,29 +67,35 @@ public enum KernelFuzz {
         let payload = p.payload
         func first(_ n: Int) -> [UInt8] { Array(payload.prefix(n)) }
         switch p.operation % 10 {
-        case 0:                                                        // the object's value becomes the payload
+        case 0:  // the object's value becomes the payload
             if !path.isEmpty { body = rebuild(objects, path: path[...]) { [TLV(tag: $0.tag, value: payload)] }.encoded }
-        case 1:                                                        // a value of one byte ("one-byte data element")
-            if !path.isEmpty { body = rebuild(objects, path: path[...]) { [TLV(tag: $0.tag, value: first(1).isEmpty ? [0] : first(1))] }.encoded }
-        case 2:                                                        // an empty value
+        case 1:  // a value of one byte ("one-byte data element")
+            if !path.isEmpty {
+                body =
+                    rebuild(objects, path: path[...]) { [TLV(tag: $0.tag, value: first(1).isEmpty ? [0] : first(1))] }
+                    .encoded
+            }
+        case 2:  // an empty value
             if !path.isEmpty { body = rebuild(objects, path: path[...]) { [TLV(tag: $0.tag, value: [])] }.encoded }
-        case 3:                                                        // deleted
+        case 3:  // deleted
             if !path.isEmpty { body = rebuild(objects, path: path[...]) { _ in [] }.encoded }
-        case 4:                                                        // repeated
+        case 4:  // repeated
             if !path.isEmpty { body = rebuild(objects, path: path[...]) { [$0, $0] }.encoded }
-        case 5:                                                        // a new object beside it, tag and value from the payload
+        case 5:  // a new object beside it, tag and value from the payload
             if !path.isEmpty, payload.count >= 1 {
                 var i = 0
                 let tag = (try? TLVParser.tag(in: payload[...], at: &i)) ?? Tag(UInt32(payload[0]))
-                body = rebuild(objects, path: path[...]) { [$0, TLV(tag: tag, value: Array(payload.dropFirst(i)))] }.encoded
+                body =
+                    rebuild(objects, path: path[...]) { [$0, TLV(tag: tag, value: Array(payload.dropFirst(i)))] }
+                    .encoded
             }
-        case 6:                                                        // one byte of the encoding as sent, lengths included
+        case 6:  // one byte of the encoding as sent, lengths included
             if !body.isEmpty, payload.count >= 2 { body[Int(payload[0]) % body.count] = payload[1] }
-        case 7:                                                        // the status word
+        case 7:  // the status word
             sw = payload.count >= 2 ? first(2) : [0x6A, 0x82]
-        case 8:                                                        // the answer cut short
+        case 8:  // the answer cut short
             body = Array(body.prefix(payload.first.map { Int($0) } ?? 0))
-        default:                                                       // the answer is the payload itself
+        default:  // the answer is the payload itself
             body = payload
         }
         ex[index] = ScriptedExchange(command: ex[index].command, response: body + sw)
@@ -96,16 +105,19 @@ public enum KernelFuzz {
     /// Runs a conversation through Entry Point and the kernels as a reader would: restarts at Start B after "see
     /// phone" or "try again" (at most three taps), with a fixed UN so recorded signatures still verify. Returns the
     /// outcomes of every tap and checks what must hold whatever the card said.
-    public static func run(_ conversation: [ScriptedExchange], keys: CAKeyStore, configuration: TerminalConfiguration,
-                           transaction: TransactionParameters, overrides: [Tag: [UInt8]] = [:]) async -> [Outcome] {
+    public static func run(
+        _ conversation: [ScriptedExchange], keys: CAKeyStore, configuration: TerminalConfiguration,
+        transaction: TransactionParameters, overrides: [Tag: [UInt8]] = [:]
+    ) async -> [Outcome] {
         let card = ScriptedChannel(conversation, matching: .replay)
         let ep = EntryPoint(configuration: configuration, keys: keys, risk: RiskManager())
         guard let pre = ep.preProcess(transaction) else { return [EntryPoint.noContactlessOutcome()] }
         var outcomes: [Outcome] = []
         var restarted = false
         for _ in 0..<3 {
-            let o = await ep.process(card: card, transaction: transaction, combinations: pre, overrides: overrides,
-                                     restarted: restarted, timingChecks: false)
+            let o = await ep.process(
+                card: card, transaction: transaction, combinations: pre, overrides: overrides,
+                restarted: restarted, timingChecks: false)
             check(o)
             outcomes.append(o)
             guard o.kind == .seePhone || o.kind == .tryAgain else { break }
@@ -123,9 +135,13 @@ public enum KernelFuzz {
             precondition(o.cryptogram?.kind == .tc, "approved offline without a TC")
         }
         // An online request carries a cryptogram for the issuer.
-        if o.kind == .onlineRequest { precondition(o.cryptogram.map { !$0.value.isEmpty } == true, "online request without a cryptogram") }
+        if o.kind == .onlineRequest {
+            precondition(o.cryptogram.map { !$0.value.isEmpty } == true, "online request without a cryptogram")
+        }
         // A decision the card reached has no error; an error always names its layer.
-        if [.approved, .onlineRequest].contains(o.kind) { precondition(o.errorIndication.isOK, "error indication on \(o.kind)") }
+        if [.approved, .onlineRequest].contains(o.kind) {
+            precondition(o.errorIndication.isOK, "error indication on \(o.kind)")
+        }
         // The output objects always encode.
         precondition(o.parameterSet.bytes.count == 8)
         precondition(o.errorIndication.bytes.count == 6)
@@ -160,7 +176,11 @@ extension KernelFuzz {
     public static func seeds(publicRecordings: [ReplayFile] = []) async throws -> [Seed] {
         let keys = try keys()
         var offline = TerminalConfiguration()
-        offline.applications = offline.applications.map { var a = $0; a.contactlessFloorLimit = 100_000; return a }
+        offline.applications = offline.applications.map {
+            var a = $0
+            a.contactlessFloorLimit = 100_000
+            return a
+        }
         let cases: [(String, CardProfile, UInt64, TerminalConfiguration)] = [
             ("visa online", .visaCard(), 1234, TerminalConfiguration()),
             ("visa offline fDDA", .visaCard(offline: true), 1234, offline),
@@ -172,19 +192,27 @@ extension KernelFuzz {
         ]
         var out: [Seed] = []
         for (name, profile, amount, config) in cases {
-            let txn = TransactionParameters(amount: amount, date: transactionDate, unpredictableNumber: [0x1A, 0x2B, 0x3C, 0x4D])
+            let txn = TransactionParameters(
+                amount: amount, date: transactionDate, unpredictableNumber: [0x1A, 0x2B, 0x3C, 0x4D])
             let card = RecordingChannel(try VirtualCard(profile))
             let ep = EntryPoint(configuration: config, keys: keys, risk: RiskManager())
             guard let pre = ep.preProcess(txn) else { continue }
             var o = await ep.process(card: card, transaction: txn, combinations: pre, timingChecks: false)
-            if o.kind == .seePhone { o = await ep.process(card: card, transaction: txn, combinations: pre, restarted: true, timingChecks: false) }
-            let conversation = await card.exchanges.compactMap { e in e.response.map { ScriptedExchange(command: e.command, response: $0) } }
+            if o.kind == .seePhone {
+                o = await ep.process(
+                    card: card, transaction: txn, combinations: pre, restarted: true, timingChecks: false)
+            }
+            let conversation = await card.exchanges.compactMap { e in
+                e.response.map { ScriptedExchange(command: e.command, response: $0) }
+            }
             out.append(Seed(name: name, conversation: conversation, configuration: config, transaction: txn))
         }
         for f in publicRecordings {
             guard let (config, txn, overrides) = try? ReplayRunner.terminal(for: f) else { continue }
-            out.append(Seed(name: f.description ?? "recording", conversation: f.scriptedExchanges, configuration: config,
-                            transaction: txn, overrides: overrides))
+            out.append(
+                Seed(
+                    name: f.description ?? "recording", conversation: f.scriptedExchanges, configuration: config,
+                    transaction: txn, overrides: overrides))
         }
         return out
     }
@@ -196,7 +224,8 @@ extension KernelFuzz {
         let p = Program(bytes)
         let seed = seeds[p.conversation % seeds.count]
         let conversation = mutate(seed.conversation, p)
-        return await run(conversation, keys: keys, configuration: seed.configuration, transaction: seed.transaction,
-                         overrides: seed.overrides)
+        return await run(
+            conversation, keys: keys, configuration: seed.configuration, transaction: seed.transaction,
+            overrides: seed.overrides)
     }
 }

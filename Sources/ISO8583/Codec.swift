@@ -8,7 +8,9 @@ public struct ISO8583Error: Error, Equatable, Sendable, CustomStringConvertible 
     public let reason: String
 
     public init(field: Int?, offset: Int, reason: String) {
-        self.field = field; self.offset = offset; self.reason = reason
+        self.field = field
+        self.offset = offset
+        self.reason = reason
     }
 
     public var description: String {
@@ -23,12 +25,19 @@ public struct ISO8583Codec: Sendable {
     public init(spec: MessageSpec) throws {
         var t = [FieldSpec?](repeating: nil, count: 129)
         for f in spec.fields {
-            guard (2...128).contains(f.number), f.number != 65 else { throw ISO8583Error(field: f.number, offset: 0, reason: "not a data element this codec supports") }
-            guard t[f.number] == nil else { throw ISO8583Error(field: f.number, offset: 0, reason: "defined twice in \(spec.name)") }
+            guard (2...128).contains(f.number), f.number != 65 else {
+                throw ISO8583Error(field: f.number, offset: 0, reason: "not a data element this codec supports")
+            }
+            guard t[f.number] == nil else {
+                throw ISO8583Error(field: f.number, offset: 0, reason: "defined twice in \(spec.name)")
+            }
             switch (f.type, f.encoding) {
             case (.b, .binary), (.n, .ascii), (.n, .bcd), (.n, .ebcdic), (.an, .ascii), (.an, .ebcdic), (.ans, .ascii),
-                 (.ans, .ebcdic), (.z, .ascii), (.z, .bcd), (.z, .ebcdic): break
-            default: throw ISO8583Error(field: f.number, offset: 0, reason: "type \(f.type) cannot be encoded as \(f.encoding)")
+                (.ans, .ebcdic), (.z, .ascii), (.z, .bcd), (.z, .ebcdic):
+                break
+            default:
+                throw ISO8583Error(
+                    field: f.number, offset: 0, reason: "type \(f.type) cannot be encoded as \(f.encoding)")
             }
             t[f.number] = f
         }
@@ -46,7 +55,9 @@ public struct ISO8583Codec: Sendable {
         var bitmap = [UInt8](repeating: 0, count: 16)
         var secondary = false
         for n in 2...128 where m.values[n] != nil {
-            guard table[n] != nil else { throw ISO8583Error(field: n, offset: out.count, reason: "not defined in \(spec.name)") }
+            guard table[n] != nil else {
+                throw ISO8583Error(field: n, offset: out.count, reason: "not defined in \(spec.name)")
+            }
             bitmap[(n - 1) / 8] |= 0x80 >> UInt8((n - 1) % 8)
             if n > 64 { secondary = true }
         }
@@ -65,7 +76,9 @@ public struct ISO8583Codec: Sendable {
 
     private func packMTI(_ mti: String, into out: inout [UInt8]) throws(ISO8583Error) {
         let d = Array(mti.utf8)
-        guard d.count == 4, d.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { throw ISO8583Error(field: 0, offset: out.count, reason: "MTI must be 4 digits") }
+        guard d.count == 4, d.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            throw ISO8583Error(field: 0, offset: out.count, reason: "MTI must be 4 digits")
+        }
         switch spec.mtiEncoding {
         case .ascii: out += d
         case .ebcdic: out += EBCDIC.encode(d)
@@ -80,7 +93,10 @@ public struct ISO8583Codec: Sendable {
         // Validate the logical value.
         switch f.type {
         case .n: guard v.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { throw fail("not numeric") }
-        case .z: guard v.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x3D || $0 == 0x44 }) else { throw fail("not track data (digits and = or D)") }
+        case .z:
+            guard v.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x3D || $0 == 0x44 }) else {
+                throw fail("not track data (digits and = or D)")
+            }
         case .an, .ans: guard v.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { throw fail("not printable text") }
         case .b: break
         }
@@ -116,8 +132,14 @@ public struct ISO8583Codec: Sendable {
             }
         case .bcd:
             // LL → one byte, LLL and LLLL → two bytes.
-            if digits <= 2 { out.append(UInt8((count / 10) % 10) << 4 | UInt8(count % 10)) }
-            else { out += [UInt8((count / 1000) % 10) << 4 | UInt8((count / 100) % 10), UInt8((count / 10) % 10) << 4 | UInt8(count % 10)] }
+            if digits <= 2 {
+                out.append(UInt8((count / 10) % 10) << 4 | UInt8(count % 10))
+            } else {
+                out += [
+                    UInt8((count / 1000) % 10) << 4 | UInt8((count / 100) % 10),
+                    UInt8((count / 10) % 10) << 4 | UInt8(count % 10),
+                ]
+            }
         case .binary:
             if digits <= 2 { out.append(UInt8(count)) } else { out += [UInt8(count >> 8), UInt8(count & 0xFF)] }
         }
@@ -130,8 +152,14 @@ public struct ISO8583Codec: Sendable {
     private func packBCD(_ text: [UInt8], trailingF: Bool, into out: inout [UInt8]) {
         @inline(__always) func nib(_ c: UInt8) -> UInt8 { c == 0x3D || c == 0x44 ? 0x0D : c - 0x30 }
         var i = 0
-        if text.count % 2 == 1 && !trailingF { out.append(nib(text[0])); i = 1 }
-        while i + 1 < text.count { out.append(nib(text[i]) << 4 | nib(text[i + 1])); i += 2 }
+        if text.count % 2 == 1 && !trailingF {
+            out.append(nib(text[0]))
+            i = 1
+        }
+        while i + 1 < text.count {
+            out.append(nib(text[i]) << 4 | nib(text[i + 1]))
+            i += 2
+        }
         if i < text.count { out.append(nib(text[i]) << 4 | 0x0F) }
     }
 
@@ -139,13 +167,15 @@ public struct ISO8583Codec: Sendable {
 
     public func unpack(_ bytes: [UInt8]) throws(ISO8583Error) -> ISOMessage {
         guard bytes.count <= spec.maxMessageLength else {
-            throw ISO8583Error(field: nil, offset: 0, reason: "message of \(bytes.count) bytes exceeds \(spec.maxMessageLength)")
+            throw ISO8583Error(
+                field: nil, offset: 0, reason: "message of \(bytes.count) bytes exceeds \(spec.maxMessageLength)")
         }
         var i = 0
         var tpdu: [UInt8]? = nil
         if spec.tpdu != nil {
             guard bytes.count >= 5 else { throw ISO8583Error(field: nil, offset: 0, reason: "truncated TPDU") }
-            tpdu = Array(bytes[0..<5]); i = 5
+            tpdu = Array(bytes[0..<5])
+            i = 5
         }
         var m = ISOMessage(mti: try unpackMTI(bytes, &i))
         m.tpdu = tpdu
@@ -154,28 +184,44 @@ public struct ISO8583Codec: Sendable {
         var bitmap: [UInt8]
         switch spec.bitmapEncoding {
         case .binary:
-            guard bytes.count - i >= 8 else { throw ISO8583Error(field: 1, offset: i, reason: "truncated primary bitmap") }
-            bitmap = Array(bytes[i..<(i + 8)]); i += 8
+            guard bytes.count - i >= 8 else {
+                throw ISO8583Error(field: 1, offset: i, reason: "truncated primary bitmap")
+            }
+            bitmap = Array(bytes[i..<(i + 8)])
+            i += 8
             if bitmap[0] & 0x80 != 0 {
-                guard bytes.count - i >= 8 else { throw ISO8583Error(field: 1, offset: i, reason: "truncated secondary bitmap") }
-                bitmap += bytes[i..<(i + 8)]; i += 8
+                guard bytes.count - i >= 8 else {
+                    throw ISO8583Error(field: 1, offset: i, reason: "truncated secondary bitmap")
+                }
+                bitmap += bytes[i..<(i + 8)]
+                i += 8
             }
         case .hex:
-            guard bytes.count - i >= 16, let p = hexBytes(bytes[i..<(i + 16)]) else { throw ISO8583Error(field: 1, offset: i, reason: "truncated or non-hex primary bitmap") }
-            bitmap = p; i += 16
+            guard bytes.count - i >= 16, let p = hexBytes(bytes[i..<(i + 16)]) else {
+                throw ISO8583Error(field: 1, offset: i, reason: "truncated or non-hex primary bitmap")
+            }
+            bitmap = p
+            i += 16
             if bitmap[0] & 0x80 != 0 {
-                guard bytes.count - i >= 16, let s = hexBytes(bytes[i..<(i + 16)]) else { throw ISO8583Error(field: 1, offset: i, reason: "truncated or non-hex secondary bitmap") }
-                bitmap += s; i += 16
+                guard bytes.count - i >= 16, let s = hexBytes(bytes[i..<(i + 16)]) else {
+                    throw ISO8583Error(field: 1, offset: i, reason: "truncated or non-hex secondary bitmap")
+                }
+                bitmap += s
+                i += 16
             }
         }
         if bitmap.count == 16, bitmap[8] & 0x80 != 0 {
             throw ISO8583Error(field: 65, offset: bmStart, reason: "a tertiary bitmap (field 65) is not supported")
         }
         for n in 2...(bitmap.count * 8) where bitmap[(n - 1) / 8] & (0x80 >> UInt8((n - 1) % 8)) != 0 {
-            guard let f = table[n] else { throw ISO8583Error(field: n, offset: i, reason: "present in the bitmap but not defined in \(spec.name)") }
+            guard let f = table[n] else {
+                throw ISO8583Error(field: n, offset: i, reason: "present in the bitmap but not defined in \(spec.name)")
+            }
             m.values[n] = try unpackField(f, bytes, &i)
         }
-        guard i == bytes.count else { throw ISO8583Error(field: nil, offset: i, reason: "\(bytes.count - i) bytes after the last field") }
+        guard i == bytes.count else {
+            throw ISO8583Error(field: nil, offset: i, reason: "\(bytes.count - i) bytes after the last field")
+        }
         return m
     }
 
@@ -190,7 +236,9 @@ public struct ISO8583Codec: Sendable {
         case .ebcdic: digits = EBCDIC.decode(raw)
         case .bcd: digits = unpackBCD(raw, digits: 4, trailingF: false)
         }
-        guard let d = digits, d.count == 4, d.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { throw ISO8583Error(field: 0, offset: i, reason: "MTI is not 4 digits") }
+        guard let d = digits, d.count == 4, d.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            throw ISO8583Error(field: 0, offset: i, reason: "MTI is not 4 digits")
+        }
         return String(decoding: d, as: UTF8.self)
     }
 
@@ -223,7 +271,10 @@ public struct ISO8583Codec: Sendable {
         }
         switch f.type {
         case .n: guard value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { throw fail("not numeric") }
-        case .z: guard value.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x3D || $0 == 0x44 }) else { throw fail("not track data") }
+        case .z:
+            guard value.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x3D || $0 == 0x44 }) else {
+                throw fail("not track data")
+            }
         case .an, .ans: guard value.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { throw fail("not printable text") }
         case .b: break
         }
@@ -240,14 +291,16 @@ public struct ISO8583Codec: Sendable {
             let raw = b[i..<(i + digits)]
             i += digits
             guard let d = f.lengthEncoding == .ascii ? Array(raw) : EBCDIC.decode(raw),
-                  d.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { throw fail("length prefix is not digits") }
+                d.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
+            else { throw fail("length prefix is not digits") }
             return d.reduce(0) { $0 * 10 + Int($1 - 0x30) }
         case .bcd:
             let n = (digits + 1) / 2
             guard b.count - i >= n else { throw fail("truncated length prefix") }
             var v = 0
             for k in 0..<n {
-                let hi = b[i + k] >> 4, lo = b[i + k] & 0x0F
+                let hi = b[i + k] >> 4
+                let lo = b[i + k] & 0x0F
                 guard hi <= 9, lo <= 9 else { throw fail("length prefix is not BCD") }
                 v = v * 100 + Int(hi) * 10 + Int(lo)
             }
@@ -271,18 +324,21 @@ public struct ISO8583Codec: Sendable {
         var o = 0
         var k = 0
         for b in raw {
-            let hi = b >> 4, lo = b & 0x0F
+            let hi = b >> 4
+            let lo = b & 0x0F
             if k == 0 && pad && !trailingF {
-                guard hi == 0 else { return nil }           // the leading pad nibble of an odd count
+                guard hi == 0 else { return nil }  // the leading pad nibble of an odd count
             } else {
                 guard let c = Self.bcdCharacter(hi, trailingF) else { return nil }
-                out[o] = c; o += 1
+                out[o] = c
+                o += 1
             }
             if k + 1 == total - 1 && pad && trailingF {
-                guard lo == 0x0F else { return nil }        // the trailing F of an odd track 2
+                guard lo == 0x0F else { return nil }  // the trailing F of an odd track 2
             } else {
                 guard let c = Self.bcdCharacter(lo, trailingF) else { return nil }
-                out[o] = c; o += 1
+                out[o] = c
+                o += 1
             }
             k += 2
         }

@@ -2,7 +2,7 @@
 
 enum EBCDIC {
     static let fromASCII: [UInt8] = {
-        var t = [UInt8](repeating: 0x6F, count: 128)           // '?' for anything unmapped
+        var t = [UInt8](repeating: 0x6F, count: 128)  // '?' for anything unmapped
         let pairs: [(Character, UInt8)] = [
             (" ", 0x40), (".", 0x4B), ("<", 0x4C), ("(", 0x4D), ("+", 0x4E), ("|", 0x4F), ("&", 0x50), ("!", 0x5A),
             ("$", 0x5B), ("*", 0x5C), (")", 0x5D), (";", 0x5E), ("-", 0x60), ("/", 0x61), (",", 0x6B), ("%", 0x6C),
@@ -31,7 +31,10 @@ enum EBCDIC {
     static func decode(_ ebcdic: ArraySlice<UInt8>) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(ebcdic.count)
-        for b in ebcdic { guard let a = toASCII[Int(b)] else { return nil }; out.append(a) }
+        for b in ebcdic {
+            guard let a = toASCII[Int(b)] else { return nil }
+            out.append(a)
+        }
         return out
     }
 }

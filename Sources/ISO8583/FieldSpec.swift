@@ -3,24 +3,27 @@
 
 /// ISO 8583 data element formats.
 public enum FieldType: String, Codable, Sendable {
-    case n      // numeric digits
-    case an     // alphanumeric
-    case ans    // alphanumeric and special
-    case b      // binary
-    case z      // track 2/3 code set: digits and the separator (= or D)
+    case n  // numeric digits
+    case an  // alphanumeric
+    case ans  // alphanumeric and special
+    case b  // binary
+    case z  // track 2/3 code set: digits and the separator (= or D)
 }
 
 /// How a field's data is written on the wire.
 public enum DataEncoding: String, Codable, Sendable {
     case ascii
-    case bcd        // packed decimal (n, z); odd lengths are padded with a leading 0 nibble (z: trailing F)
-    case binary     // raw bytes (b)
-    case ebcdic     // code page 037 (an, ans, n)
+    case bcd  // packed decimal (n, z); odd lengths are padded with a leading 0 nibble (z: trailing F)
+    case binary  // raw bytes (b)
+    case ebcdic  // code page 037 (an, ans, n)
 }
 
 /// The length prefix of a variable field: how many digits the length has.
 public enum LengthType: String, Codable, Sendable {
-    case fixed, ll = "LL", lll = "LLL", llll = "LLLL"
+    case fixed
+    case ll = "LL"
+    case lll = "LLL"
+    case llll = "LLLL"
 
     public var digits: Int {
         switch self {
@@ -47,13 +50,23 @@ public struct FieldSpec: Codable, Sendable, Equatable {
     /// Card data that must never be printed (PAN, track 2, PIN block).
     public var sensitive: Bool
 
-    public init(_ number: Int, _ name: String, _ type: FieldType, _ length: Int, _ lengthType: LengthType = .fixed,
-                encoding: DataEncoding, lengthEncoding: LengthEncoding = .ascii, sensitive: Bool = false) {
-        self.number = number; self.name = name; self.type = type; self.length = length
-        self.lengthType = lengthType; self.encoding = encoding; self.lengthEncoding = lengthEncoding; self.sensitive = sensitive
+    public init(
+        _ number: Int, _ name: String, _ type: FieldType, _ length: Int, _ lengthType: LengthType = .fixed,
+        encoding: DataEncoding, lengthEncoding: LengthEncoding = .ascii, sensitive: Bool = false
+    ) {
+        self.number = number
+        self.name = name
+        self.type = type
+        self.length = length
+        self.lengthType = lengthType
+        self.encoding = encoding
+        self.lengthEncoding = lengthEncoding
+        self.sensitive = sensitive
     }
 
-    enum CodingKeys: String, CodingKey { case number, name, type, length, lengthType, encoding, lengthEncoding, sensitive }
+    enum CodingKeys: String, CodingKey {
+        case number, name, type, length, lengthType, encoding, lengthEncoding, sensitive
+    }
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         number = try c.decode(Int.self, forKey: .number)
@@ -65,10 +78,12 @@ public struct FieldSpec: Codable, Sendable, Equatable {
         lengthEncoding = try c.decodeIfPresent(LengthEncoding.self, forKey: .lengthEncoding) ?? .ascii
         sensitive = try c.decodeIfPresent(Bool.self, forKey: .sensitive) ?? false
         guard (2...192).contains(number), number != 65, number != 129 else {
-            throw DecodingError.dataCorruptedError(forKey: .number, in: c, debugDescription: "field number \(number) is not a data element (2–128)")
+            throw DecodingError.dataCorruptedError(
+                forKey: .number, in: c, debugDescription: "field number \(number) is not a data element (2–128)")
         }
         guard length > 0, length <= 9999 else {
-            throw DecodingError.dataCorruptedError(forKey: .length, in: c, debugDescription: "field \(number): length \(length) out of range")
+            throw DecodingError.dataCorruptedError(
+                forKey: .length, in: c, debugDescription: "field \(number): length \(length) out of range")
         }
     }
 }
@@ -79,7 +94,7 @@ public struct MessageSpec: Codable, Sendable {
     public enum BitmapEncoding: String, Codable, Sendable { case binary, hex }
     /// The length header in front of each message on the wire.
     public enum Framing: String, Codable, Sendable {
-        case twoByteBinary = "2-byte-binary"     // big-endian, the common NAC format
+        case twoByteBinary = "2-byte-binary"  // big-endian, the common NAC format
         case twoByteBCD = "2-byte-bcd"
         case fourByteASCII = "4-ascii"
         case none
@@ -95,10 +110,17 @@ public struct MessageSpec: Codable, Sendable {
     public var maxMessageLength: Int
     public var fields: [FieldSpec]
 
-    public init(name: String, mtiEncoding: MTIEncoding, bitmapEncoding: BitmapEncoding, framing: Framing, tpdu: [UInt8]? = nil,
-                maxMessageLength: Int = 8192, fields: [FieldSpec]) {
-        self.name = name; self.mtiEncoding = mtiEncoding; self.bitmapEncoding = bitmapEncoding; self.framing = framing
-        self.tpdu = tpdu; self.maxMessageLength = maxMessageLength; self.fields = fields
+    public init(
+        name: String, mtiEncoding: MTIEncoding, bitmapEncoding: BitmapEncoding, framing: Framing, tpdu: [UInt8]? = nil,
+        maxMessageLength: Int = 8192, fields: [FieldSpec]
+    ) {
+        self.name = name
+        self.mtiEncoding = mtiEncoding
+        self.bitmapEncoding = bitmapEncoding
+        self.framing = framing
+        self.tpdu = tpdu
+        self.maxMessageLength = maxMessageLength
+        self.fields = fields
     }
 
     /// Field specs by number (built on first use by the codec).

@@ -20,9 +20,9 @@ public enum ICCData {
 
     /// What the issuer returned in DE 55.
     public struct Response: Sendable, Equatable {
-        public var issuerAuthenticationData: [UInt8]?     // 91: ARPC and its data
-        public var scripts: [[UInt8]] = []                 // 71 / 72 templates, whole
-        public var authorisationResponseCode: [UInt8]?    // 8A
+        public var issuerAuthenticationData: [UInt8]?  // 91: ARPC and its data
+        public var scripts: [[UInt8]] = []  // 71 / 72 templates, whole
+        public var authorisationResponseCode: [UInt8]?  // 8A
     }
 
     /// Parses the DE 55 of an answer. Malformed data is an error (the answer is then treated as invalid).
@@ -31,7 +31,9 @@ public enum ICCData {
         for o in try TLVParser.parse(bytes) {
             switch o.tag {
             case 0x91:
-                guard (8...16).contains(o.value.count) else { throw TLVError(offset: 0, reason: .trailingGarbage, tag: o.tag) }
+                guard (8...16).contains(o.value.count) else {
+                    throw TLVError(offset: 0, reason: .trailingGarbage, tag: o.tag)
+                }
                 r.issuerAuthenticationData = o.bytes
             case 0x71, 0x72: r.scripts.append(o.encoded)
             case 0x8A:

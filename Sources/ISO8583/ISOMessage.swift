@@ -1,7 +1,8 @@
 // An ISO 8583 message: the MTI and the data elements present. Values are kept in their logical form: text
 // (digits, characters, track 2 with "D" or "=") for n/an/ans/z fields, raw bytes for b fields.
 
-public struct ISOMessage: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+public struct ISOMessage: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable
+{
     /// Four digits: version, class, function, origin (e.g. "0200").
     public var mti: String
     /// The TPDU received in front of the MTI, when the profile has one.
@@ -18,7 +19,9 @@ public struct ISOMessage: Sendable, Equatable, CustomStringConvertible, CustomDe
 
     /// Raw value of a field (b fields, or the bytes of a text field).
     public func bytes(_ field: Int) -> [UInt8]? { values.indices.contains(field) ? values[field] : nil }
-    public mutating func set(_ field: Int, bytes: [UInt8]?) { if values.indices.contains(field) { values[field] = bytes } }
+    public mutating func set(_ field: Int, bytes: [UInt8]?) {
+        if values.indices.contains(field) { values[field] = bytes }
+    }
 
     /// The data elements present, in order.
     public var presentFields: [Int] { (2...128).filter { values[$0] != nil } }
@@ -30,7 +33,11 @@ public struct ISOMessage: Sendable, Equatable, CustomStringConvertible, CustomDe
     public var responseMTI: String? {
         guard mti.count == 4 else { return nil }
         var d = Array(mti)
-        switch d[2] { case "0": d[2] = "1"; case "2": d[2] = "3"; default: return nil }
+        switch d[2] {
+        case "0": d[2] = "1"
+        case "2": d[2] = "3"
+        default: return nil
+        }
         d[3] = "0"
         return String(d)
     }
@@ -60,8 +67,10 @@ public struct ISOMessage: Sendable, Equatable, CustomStringConvertible, CustomDe
             let text: String
             if Self.sensitiveFields.contains(n) {
                 let s = String(decoding: v, as: UTF8.self)
-                text = n == 2 && s.count > 10 ? String(s.prefix(6)) + String(repeating: "*", count: s.count - 10) + String(s.suffix(4))
-                                              : "<\(v.count) masked>"
+                text =
+                    n == 2 && s.count > 10
+                    ? String(s.prefix(6)) + String(repeating: "*", count: s.count - 10) + String(s.suffix(4))
+                    : "<\(v.count) masked>"
             } else if v.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) {
                 text = String(decoding: v, as: UTF8.self)
             } else {

@@ -19,20 +19,31 @@ public struct CardTransaction: Sendable {
     public var posEntryMode: String = "072"
     public var iccData: [UInt8]
 
-    public init(pan: String?, track2: String?, expiry: String?, panSequenceNumber: String?, amount: UInt64, currencyCode: UInt16,
-                iccData: [UInt8]) {
-        self.pan = pan; self.track2 = track2; self.expiry = expiry; self.panSequenceNumber = panSequenceNumber
-        self.amount = amount; self.currencyCode = currencyCode; self.iccData = iccData
+    public init(
+        pan: String?, track2: String?, expiry: String?, panSequenceNumber: String?, amount: UInt64,
+        currencyCode: UInt16,
+        iccData: [UInt8]
+    ) {
+        self.pan = pan
+        self.track2 = track2
+        self.expiry = expiry
+        self.panSequenceNumber = panSequenceNumber
+        self.amount = amount
+        self.currencyCode = currencyCode
+        self.iccData = iccData
     }
 }
 
 public struct TerminalIdentity: Sendable, Equatable {
-    public var terminalID: String          // DE 41, 8 characters
-    public var merchantID: String          // DE 42, 15 characters
-    public var acquirerInstitutionID: String?   // DE 32
-    public var nii: String?                // DE 24
+    public var terminalID: String  // DE 41, 8 characters
+    public var merchantID: String  // DE 42, 15 characters
+    public var acquirerInstitutionID: String?  // DE 32
+    public var nii: String?  // DE 24
     public init(terminalID: String, merchantID: String, acquirerInstitutionID: String? = nil, nii: String? = nil) {
-        self.terminalID = terminalID; self.merchantID = merchantID; self.acquirerInstitutionID = acquirerInstitutionID; self.nii = nii
+        self.terminalID = terminalID
+        self.merchantID = merchantID
+        self.acquirerInstitutionID = acquirerInstitutionID
+        self.nii = nii
     }
 }
 
@@ -44,7 +55,10 @@ public struct STAN: Sendable, Equatable, Codable {
         value = value >= 999_999 ? 1 : value + 1
         return text
     }
-    public var text: String { let s = String(value); return String(repeating: "0", count: 6 - s.count) + s }
+    public var text: String {
+        let s = String(value)
+        return String(repeating: "0", count: 6 - s.count) + s
+    }
 }
 
 public enum Messages {
@@ -54,10 +68,14 @@ public enum Messages {
         var t = time_t(d.timeIntervalSince1970.rounded(.down))
         var tm = tm()
         if utc { gmtime_r(&t, &tm) } else { localtime_r(&t, &tm) }
-        return DateComponents(year: Int(tm.tm_year) + 1900, month: Int(tm.tm_mon) + 1, day: Int(tm.tm_mday),
-                              hour: Int(tm.tm_hour), minute: Int(tm.tm_min), second: Int(tm.tm_sec))
+        return DateComponents(
+            year: Int(tm.tm_year) + 1900, month: Int(tm.tm_mon) + 1, day: Int(tm.tm_mday),
+            hour: Int(tm.tm_hour), minute: Int(tm.tm_min), second: Int(tm.tm_sec))
     }
-    static func two(_ v: Int?) -> String { let x = (v ?? 0) % 100; return x < 10 ? "0\(x)" : "\(x)" }
+    static func two(_ v: Int?) -> String {
+        let x = (v ?? 0) % 100
+        return x < 10 ? "0\(x)" : "\(x)"
+    }
 
     /// DE 37, 12 characters: last digit of the year, day of the year, hour, STAN.
     public static func retrievalReferenceNumber(stan: String, at date: Date) -> String {
@@ -65,14 +83,18 @@ public enum Messages {
         var tm = tm()
         gmtime_r(&t, &tm)
         let ds = String(Int(tm.tm_yday) + 1)
-        return "\(Int(tm.tm_year + 1900) % 10)" + String(repeating: "0", count: 3 - ds.count) + ds + two(Int(tm.tm_hour)) + stan
+        return "\(Int(tm.tm_year + 1900) % 10)" + String(repeating: "0", count: 3 - ds.count) + ds
+            + two(Int(tm.tm_hour)) + stan
     }
 
     /// 0100 (authorisation) or 0200 (financial) request.
-    public static func request(_ mti: String, _ t: CardTransaction, terminal: TerminalIdentity, stan: String, rrn: String,
-                               at date: Date = Date()) -> ISOMessage {
+    public static func request(
+        _ mti: String, _ t: CardTransaction, terminal: TerminalIdentity, stan: String, rrn: String,
+        at date: Date = Date()
+    ) -> ISOMessage {
         var m = ISOMessage(mti: mti)
-        let utc = parts(date, utc: true), local = parts(date, utc: false)
+        let utc = parts(date, utc: true)
+        let local = parts(date, utc: false)
         if let pan = t.pan { m[2] = pan }
         m[3] = t.processingCode
         let amount = String(t.amount)
@@ -99,8 +121,10 @@ public enum Messages {
     /// A reversal of `original`: 0400, or the reversal advice 0420 (0421 for repeats). Same STAN, RRN, amount and
     /// card identification (DE 2, 14, 23; never track 2, which is not kept once a request is answered); DE 55 when the
     /// original still has it; DE 90 carries the original MTI, STAN, transmission time and acquirer identification.
-    public static func reversal(of original: ISOMessage, mti: String = "0400", approvalCode: String? = nil,
-                                responseCode: String? = nil) -> ISOMessage {
+    public static func reversal(
+        of original: ISOMessage, mti: String = "0400", approvalCode: String? = nil,
+        responseCode: String? = nil
+    ) -> ISOMessage {
         var m = ISOMessage(mti: mti)
         for f in [2, 3, 4, 7, 11, 12, 13, 14, 22, 23, 24, 25, 32, 37, 41, 42, 49] { m.set(f, bytes: original.bytes(f)) }
         if let a = approvalCode { m[38] = a }
@@ -114,8 +138,10 @@ public enum Messages {
 
     /// Book 3 / common practice: an offline approval reported later as an advice (0220 financial, 0120
     /// authorisation) with DE 39 "Y1" (offline approved) or "Y3" (unable to go online, approved offline).
-    public static func advice(_ t: CardTransaction, mti: String = "0220", terminal: TerminalIdentity, stan: String, rrn: String,
-                              responseCode: String = "Y1", at date: Date = Date()) -> ISOMessage {
+    public static func advice(
+        _ t: CardTransaction, mti: String = "0220", terminal: TerminalIdentity, stan: String, rrn: String,
+        responseCode: String = "Y1", at date: Date = Date()
+    ) -> ISOMessage {
         var m = request(mti, t, terminal: terminal, stan: stan, rrn: rrn, at: date)
         m[39] = responseCode
         return m
@@ -124,13 +150,16 @@ public enum Messages {
     /// The completion (0220) that captures an approved authorisation (0100) in dual-message mode, for the final
     /// `amount`: a new STAN, the authorisation's RRN and approval code, DE 90 naming the authorisation. No track 2
     /// and no DE 55: the card's data went with the authorisation.
-    public static func completion(of authorisation: ISOMessage, amount: UInt64, approvalCode: String?, stan: String,
-                                  at date: Date = Date()) -> ISOMessage {
+    public static func completion(
+        of authorisation: ISOMessage, amount: UInt64, approvalCode: String?, stan: String,
+        at date: Date = Date()
+    ) -> ISOMessage {
         var m = ISOMessage(mti: "0220")
         for f in [2, 3, 14, 22, 23, 24, 25, 32, 37, 41, 42, 49] { m.set(f, bytes: authorisation.bytes(f)) }
         let a = String(amount)
         m[4] = String(repeating: "0", count: max(0, 12 - a.count)) + a
-        let utc = parts(date, utc: true), local = parts(date, utc: false)
+        let utc = parts(date, utc: true)
+        let local = parts(date, utc: false)
         m[7] = two(utc.month) + two(utc.day) + two(utc.hour) + two(utc.minute) + two(utc.second)
         m[11] = stan
         m[12] = two(local.hour) + two(local.minute) + two(local.second)
@@ -139,7 +168,9 @@ public enum Messages {
         m[39] = "00"
         let acq = authorisation[32] ?? ""
         let acq11 = String(repeating: "0", count: max(0, 11 - acq.count)) + acq.suffix(11)
-        m[90] = authorisation.mti + (authorisation[11] ?? "000000") + (authorisation[7] ?? "0000000000") + acq11 + "00000000000"
+        m[90] =
+            authorisation.mti + (authorisation[11] ?? "000000") + (authorisation[7] ?? "0000000000") + acq11
+            + "00000000000"
         return m
     }
 
@@ -153,7 +184,9 @@ public enum Messages {
     }
 
     /// 0800 network management: echo (DE 70 = 301) or sign-on (001).
-    public static func networkManagement(code: String = "301", terminal: TerminalIdentity, stan: String, at date: Date = Date()) -> ISOMessage {
+    public static func networkManagement(
+        code: String = "301", terminal: TerminalIdentity, stan: String, at date: Date = Date()
+    ) -> ISOMessage {
         var m = ISOMessage(mti: "0800")
         let utc = parts(date, utc: true)
         m[7] = two(utc.month) + two(utc.day) + two(utc.hour) + two(utc.minute) + two(utc.second)
@@ -186,11 +219,15 @@ public struct AuthorizationResponse: Sendable, Equatable {
     public struct Invalid: Error, Sendable, CustomStringConvertible { public let description: String }
 
     public init(_ m: ISOMessage) throws {
-        guard let rc = m[39], rc.count == 2 else { throw Invalid(description: "answer without a response code (DE 39)") }
+        guard let rc = m[39], rc.count == 2 else {
+            throw Invalid(description: "answer without a response code (DE 39)")
+        }
         responseCode = rc
         approvalCode = m[38]
         if let de55 = m.bytes(55) {
-            do { icc = try ICCData.parseResponse(de55) } catch { throw Invalid(description: "malformed DE 55 in the answer: \(error)") }
+            do { icc = try ICCData.parseResponse(de55) } catch {
+                throw Invalid(description: "malformed DE 55 in the answer: \(error)")
+            }
         }
     }
 }

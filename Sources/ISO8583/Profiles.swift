@@ -12,7 +12,10 @@ extension MessageSpec {
         func n(_ no: Int, _ name: String, _ len: Int, _ lt: LengthType = .fixed, sensitive: Bool = false) -> FieldSpec {
             FieldSpec(no, name, .n, len, lt, encoding: numeric, lengthEncoding: lengths, sensitive: sensitive)
         }
-        func an(_ no: Int, _ name: String, _ len: Int, _ lt: LengthType = .fixed, _ t: FieldType = .ans, sensitive: Bool = false) -> FieldSpec {
+        func an(
+            _ no: Int, _ name: String, _ len: Int, _ lt: LengthType = .fixed, _ t: FieldType = .ans,
+            sensitive: Bool = false
+        ) -> FieldSpec {
             FieldSpec(no, name, t, len, lt, encoding: .ascii, lengthEncoding: lengths, sensitive: sensitive)
         }
         func b(_ no: Int, _ name: String, _ len: Int, _ lt: LengthType = .fixed, sensitive: Bool = false) -> FieldSpec {
@@ -37,7 +40,9 @@ extension MessageSpec {
             n(25, "POS condition code", 2),
             n(26, "POS PIN capture code", 2),
             n(32, "Acquiring institution identification code", 11, .ll),
-            FieldSpec(35, "Track 2 data", .z, 37, .ll, encoding: numeric == .bcd ? .bcd : .ascii, lengthEncoding: lengths, sensitive: true),
+            FieldSpec(
+                35, "Track 2 data", .z, 37, .ll, encoding: numeric == .bcd ? .bcd : .ascii, lengthEncoding: lengths,
+                sensitive: true),
             an(37, "Retrieval reference number", 12, .fixed, .an),
             an(38, "Authorization identification response", 6, .fixed, .an),
             an(39, "Response code", 2, .fixed, .an),
@@ -64,13 +69,15 @@ extension MessageSpec {
         ]
     }
 
-    public static let iso87ASCII = MessageSpec(name: "iso87-ascii", mtiEncoding: .ascii, bitmapEncoding: .binary, framing: .twoByteBinary,
-                                               fields: iso87Fields(numeric: .ascii, lengths: .ascii))
+    public static let iso87ASCII = MessageSpec(
+        name: "iso87-ascii", mtiEncoding: .ascii, bitmapEncoding: .binary, framing: .twoByteBinary,
+        fields: iso87Fields(numeric: .ascii, lengths: .ascii))
 
     /// `tpdu`: the 5-byte TPDU (60 ‖ destination ‖ origin) when the network routes by one.
     public static func iso87BCD(tpdu: [UInt8]? = nil) -> MessageSpec {
-        MessageSpec(name: "iso87-bcd", mtiEncoding: .bcd, bitmapEncoding: .binary, framing: .twoByteBinary, tpdu: tpdu,
-                    fields: iso87Fields(numeric: .bcd, lengths: .bcd))
+        MessageSpec(
+            name: "iso87-bcd", mtiEncoding: .bcd, bitmapEncoding: .binary, framing: .twoByteBinary, tpdu: tpdu,
+            fields: iso87Fields(numeric: .bcd, lengths: .bcd))
     }
 
     /// A profile by name: "iso87-ascii" or "iso87-bcd".

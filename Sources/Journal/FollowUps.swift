@@ -22,15 +22,18 @@ struct MessageDeleted: Error, CustomStringConvertible {
 extension Journal {
     static func insertFollowUp(_ db: Database, key: JournalKey, sale id: String, _ f: NewFollowUp, now: Date) throws {
         do {
-            try db.execute(sql: """
-                INSERT INTO saf (txn_id, kind, mti, message, rejections, tries, next_attempt_at, status, created_at)
-                VALUES (?, ?, ?, NULL, 0, 0, ?, 'pending', ?)
-                """, arguments: [id, f.kind.rawValue, f.mti, sqlDate(now), sqlDate(now)])
+            try db.execute(
+                sql: """
+                    INSERT INTO saf (txn_id, kind, mti, message, rejections, tries, next_attempt_at, status, created_at)
+                    VALUES (?, ?, ?, NULL, 0, 0, ?, 'pending', ?)
+                    """, arguments: [id, f.kind.rawValue, f.mti, sqlDate(now), sqlDate(now)])
         } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
             throw JournalError.followUpExists(id, f.kind)
         }
         let rowID = db.lastInsertedRowID
-        try db.execute(sql: "UPDATE saf SET message = ? WHERE id = ?", arguments: [Data(try key.seal(f.message, context: "saf:\(rowID)")), rowID])
+        try db.execute(
+            sql: "UPDATE saf SET message = ? WHERE id = ?",
+            arguments: [Data(try key.seal(f.message, context: "saf:\(rowID)")), rowID])
     }
 
     /// The oldest pending entry, whether or not it is due.
@@ -66,29 +69,43 @@ extension Journal {
     /// The acquirer accepted the entry: it is delivered, its card data deleted, and the sale's own transition (a
     /// void becoming final) made in the same transaction.
     @discardableResult
-    public func followUpAccepted(_ id: Int64, responseCode: String, saleChange: SaleChange? = nil, audit: String,
-                                 now: Date = Date()) async throws -> FollowUp {
+    public func followUpAccepted(
+        _ id: Int64, responseCode: String, saleChange: SaleChange? = nil, audit: String,
+        now: Date = Date()
+    ) async throws -> FollowUp {
         let key = self.key
         return try await write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id]) else { throw JournalError.notFound("follow-up #\(id)") }
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id]) else {
+                throw JournalError.notFound("follow-up #\(id)")
+            }
             let entry = Self.followUp(row)
             // Delivered is what happened, even if an operator resolved it while it was on its way; a withdrawn entry
             // never left (markTransmitted refuses it), so it cannot be here.
-            try db.execute(sql: """
-                UPDATE saf SET status = 'delivered', message = NULL, response_code = ?, last_error = NULL
-                WHERE id = ? AND status IN ('pending', 'quarantined', 'resolved')
-                """, arguments: [responseCode, id])
+            try db.execute(
+                sql: """
+                    UPDATE saf SET status = 'delivered', message = NULL, response_code = ?, last_error = NULL
+                    WHERE id = ? AND status IN ('pending', 'quarantined', 'resolved')
+                    """, arguments: [responseCode, id])
             guard db.changesCount == 1 else { throw JournalError.notFound("open follow-up #\(id)") }
             if let change = saleChange {
-                let from = SaleState(rawValue: try String.fetchOne(db, sql: "SELECT state FROM txn WHERE id = ?", arguments: [entry.transactionID]) ?? "") ?? .failed
-                guard from.allows(change.state) else { throw JournalError.invalidTransition(entry.transactionID, from: from, to: change.state) }
-                try db.execute(sql: "UPDATE txn SET state = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?",
-                               arguments: [change.state.rawValue, change.reason, Self.sqlDate(now), entry.transactionID])
+                let from =
+                    SaleState(
+                        rawValue: try String.fetchOne(
+                            db, sql: "SELECT state FROM txn WHERE id = ?", arguments: [entry.transactionID]) ?? "")
+                    ?? .failed
+                guard from.allows(change.state) else {
+                    throw JournalError.invalidTransition(entry.transactionID, from: from, to: change.state)
+                }
+                try db.execute(
+                    sql: "UPDATE txn SET state = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?",
+                    arguments: [change.state.rawValue, change.reason, Self.sqlDate(now), entry.transactionID])
                 switch change.request {
-                case .erase: try db.execute(sql: "UPDATE txn SET request = NULL WHERE id = ?", arguments: [entry.transactionID])
+                case .erase:
+                    try db.execute(sql: "UPDATE txn SET request = NULL WHERE id = ?", arguments: [entry.transactionID])
                 case .store(let bytes):
                     let sealed = try key.seal(bytes, context: "txn:" + entry.transactionID)
-                    try db.execute(sql: "UPDATE txn SET request = ? WHERE id = ?", arguments: [Data(sealed), entry.transactionID])
+                    try db.execute(
+                        sql: "UPDATE txn SET request = ? WHERE id = ?", arguments: [Data(sealed), entry.transactionID])
                 case nil: break
                 }
             }
@@ -100,19 +117,27 @@ extension Journal {
     /// A try that did not deliver: refused by the acquirer (`rejected`, counted) or unanswered. Quarantined once
     /// refused `quarantineAfter` times. Returns the entry as it now is.
     @discardableResult
-    public func followUpFailed(_ id: Int64, error: String, responseCode: String? = nil, rejected: Bool, retryAt: Date,
-                               quarantineAfter: Int, now: Date = Date()) async throws -> FollowUp {
+    public func followUpFailed(
+        _ id: Int64, error: String, responseCode: String? = nil, rejected: Bool, retryAt: Date,
+        quarantineAfter: Int, now: Date = Date()
+    ) async throws -> FollowUp {
         try await write { db in
-            try db.execute(sql: """
-                UPDATE saf SET rejections = rejections + ?, tries = tries + 1, last_error = ?, response_code = COALESCE(?, response_code),
-                next_attempt_at = ? WHERE id = ?
-                """, arguments: [rejected ? 1 : 0, error, responseCode, Self.sqlDate(retryAt), id])
-            try db.execute(sql: "UPDATE saf SET status = 'quarantined' WHERE id = ? AND status = 'pending' AND rejections >= ?",
-                           arguments: [id, max(1, quarantineAfter)])
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id]) else { throw JournalError.notFound("follow-up #\(id)") }
+            try db.execute(
+                sql: """
+                    UPDATE saf SET rejections = rejections + ?, tries = tries + 1, last_error = ?, response_code = COALESCE(?, response_code),
+                    next_attempt_at = ? WHERE id = ?
+                    """, arguments: [rejected ? 1 : 0, error, responseCode, Self.sqlDate(retryAt), id])
+            try db.execute(
+                sql: "UPDATE saf SET status = 'quarantined' WHERE id = ? AND status = 'pending' AND rejections >= ?",
+                arguments: [id, max(1, quarantineAfter)])
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id]) else {
+                throw JournalError.notFound("follow-up #\(id)")
+            }
             let entry = Self.followUp(row)
             if entry.status == .quarantined {
-                try Self.audit(db, actor: "store-and-forward", event: "\(entry.kind.rawValue) quarantined", details: "#\(id): \(error)", now: now)
+                try Self.audit(
+                    db, actor: "store-and-forward", event: "\(entry.kind.rawValue) quarantined",
+                    details: "#\(id): \(error)", now: now)
             }
             return entry
         }
@@ -121,8 +146,11 @@ extension Journal {
     /// Takes an entry out of the queue (unreadable message); it stays listed for an operator.
     public func quarantine(_ id: Int64, reason: String, now: Date = Date()) async throws {
         try await write { db in
-            try db.execute(sql: "UPDATE saf SET status = 'quarantined', last_error = ? WHERE id = ? AND status = 'pending'", arguments: [reason, id])
-            try Self.audit(db, actor: "store-and-forward", event: "follow-up quarantined", details: "#\(id): \(reason)", now: now)
+            try db.execute(
+                sql: "UPDATE saf SET status = 'quarantined', last_error = ? WHERE id = ? AND status = 'pending'",
+                arguments: [reason, id])
+            try Self.audit(
+                db, actor: "store-and-forward", event: "follow-up quarantined", details: "#\(id): \(reason)", now: now)
         }
     }
 
@@ -130,8 +158,10 @@ extension Journal {
     @discardableResult
     public func retryFollowUp(_ id: Int64, actor: String, now: Date = Date()) async throws -> FollowUp {
         try await write { db in
-            try db.execute(sql: "UPDATE saf SET status = 'pending', rejections = 0, next_attempt_at = ? WHERE id = ? AND status = 'quarantined'",
-                           arguments: [Self.sqlDate(now), id])
+            try db.execute(
+                sql:
+                    "UPDATE saf SET status = 'pending', rejections = 0, next_attempt_at = ? WHERE id = ? AND status = 'quarantined'",
+                arguments: [Self.sqlDate(now), id])
             guard db.changesCount == 1 else { throw JournalError.notFound("quarantined follow-up #\(id)") }
             try Self.audit(db, actor: actor, event: "follow-up retried", details: "#\(id)", now: now)
             return Self.followUp(try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id])!)
@@ -141,10 +171,13 @@ extension Journal {
     /// An operator closes an entry (pending or quarantined) with a reason, e.g. "reversed by the acquirer's help
     /// desk, ticket 4711". The message is deleted; the reason and the operator are audited.
     @discardableResult
-    public func resolveFollowUp(_ id: Int64, reason: String, actor: String, now: Date = Date()) async throws -> FollowUp {
+    public func resolveFollowUp(_ id: Int64, reason: String, actor: String, now: Date = Date()) async throws -> FollowUp
+    {
         try await write { db in
-            try db.execute(sql: "UPDATE saf SET status = 'resolved', message = NULL, resolution = ? WHERE id = ? AND status IN ('pending', 'quarantined')",
-                           arguments: [reason, id])
+            try db.execute(
+                sql:
+                    "UPDATE saf SET status = 'resolved', message = NULL, resolution = ? WHERE id = ? AND status IN ('pending', 'quarantined')",
+                arguments: [reason, id])
             guard db.changesCount == 1 else { throw JournalError.notFound("open follow-up #\(id)") }
             try Self.audit(db, actor: actor, event: "follow-up resolved", details: "#\(id): \(reason)", now: now)
             return Self.followUp(try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id])!)
@@ -155,29 +188,39 @@ extension Journal {
     public func followUps(status: FollowUpStatus? = nil, limit: Int = 200) async throws -> [FollowUp] {
         try await read { db in
             if let status {
-                return try Row.fetchAll(db, sql: "SELECT * FROM saf WHERE status = ? ORDER BY id LIMIT ?", arguments: [status.rawValue, limit]).map(Self.followUp)
+                return try Row.fetchAll(
+                    db, sql: "SELECT * FROM saf WHERE status = ? ORDER BY id LIMIT ?",
+                    arguments: [status.rawValue, limit]
+                ).map(Self.followUp)
             }
-            return try Row.fetchAll(db, sql: "SELECT * FROM saf ORDER BY id LIMIT ?", arguments: [limit]).map(Self.followUp)
+            return try Row.fetchAll(db, sql: "SELECT * FROM saf ORDER BY id LIMIT ?", arguments: [limit]).map(
+                Self.followUp)
         }
     }
 
     public func followUp(_ id: Int64) async throws -> FollowUp? {
-        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id]).map(Self.followUp) }
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id]).map(Self.followUp)
+        }
     }
 
     /// How many entries wait (pending) and how many are quarantined.
     public func queueCounts() async throws -> (pending: Int, quarantined: Int) {
         try await read { db in
-            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = 'pending'") ?? 0,
-             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = 'quarantined'") ?? 0)
+            (
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = 'pending'") ?? 0,
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = 'quarantined'") ?? 0
+            )
         }
     }
 
     static func followUp(_ row: Row) -> FollowUp {
-        FollowUp(id: row["id"], transactionID: row["txn_id"], kind: FollowUpKind(rawValue: row["kind"]) ?? .reversal, mti: row["mti"],
-                 status: FollowUpStatus(rawValue: row["status"]) ?? .pending, transmitted: row["transmitted"] ?? false,
-                 rejections: row["rejections"] ?? 0, tries: row["tries"] ?? 0, nextAttemptAt: date(row, "next_attempt_at"),
-                 createdAt: date(row, "created_at"), lastError: row["last_error"], responseCode: row["response_code"],
-                 resolution: row["resolution"])
+        FollowUp(
+            id: row["id"], transactionID: row["txn_id"], kind: FollowUpKind(rawValue: row["kind"]) ?? .reversal,
+            mti: row["mti"],
+            status: FollowUpStatus(rawValue: row["status"]) ?? .pending, transmitted: row["transmitted"] ?? false,
+            rejections: row["rejections"] ?? 0, tries: row["tries"] ?? 0, nextAttemptAt: date(row, "next_attempt_at"),
+            createdAt: date(row, "created_at"), lastError: row["last_error"], responseCode: row["response_code"],
+            resolution: row["resolution"])
     }
 }

@@ -28,7 +28,8 @@ public enum JournalError: Error, CustomStringConvertible {
         case .notFound(let id): "no transaction \(id)"
         case .invalidTransition(let id, let a, let b): "transaction \(id): \(a.rawValue) → \(b.rawValue) is not allowed"
         case .followUpExists(let id, let k): "transaction \(id) already has an open \(k.rawValue)"
-        case .followUpInFlight(let id, let k): "the \(k.rawValue) of transaction \(id) may have reached the acquirer; it cannot be withdrawn"
+        case .followUpInFlight(let id, let k):
+            "the \(k.rawValue) of transaction \(id) may have reached the acquirer; it cannot be withdrawn"
         case .sealedDataUnreadable(let what, let cause): "\(what) cannot be opened: \(cause)"
         case .storage(let e): "the journal cannot be written: \(Journal.plain(e))"
         case .wrongKey(let j, let c):
@@ -85,11 +86,15 @@ public final class Journal: Sendable {
 
     /// Runs one journal transaction on GRDB's writer queue; SQLite's refusals become `JournalError.storage`.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        do { return try await db.write(body) } catch let e as JournalError { throw e } catch { throw JournalError.storage(error) }
+        do { return try await db.write(body) } catch let e as JournalError { throw e } catch {
+            throw JournalError.storage(error)
+        }
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        do { return try await db.read(body) } catch let e as JournalError { throw e } catch { throw JournalError.storage(error) }
+        do { return try await db.read(body) } catch let e as JournalError { throw e } catch {
+            throw JournalError.storage(error)
+        }
     }
 
     /// A date as GRDB stores it ("yyyy-MM-dd HH:mm:ss.SSS", UTC), made here: GRDB's own encoder goes through
@@ -114,8 +119,10 @@ public final class Journal: Sendable {
     static func nextSTAN(_ db: Database) throws -> String {
         let current = try Int.fetchOne(db, sql: "SELECT value FROM counter WHERE name = 'stan'") ?? 0
         let next = current >= 999_999 ? 1 : current + 1
-        try db.execute(sql: "INSERT INTO counter (name, value) VALUES ('stan', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                       arguments: [next])
+        try db.execute(
+            sql:
+                "INSERT INTO counter (name, value) VALUES ('stan', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            arguments: [next])
         let s = String(next)
         return String(repeating: "0", count: 6 - s.count) + s
     }
@@ -127,7 +134,9 @@ public final class Journal: Sendable {
     }
 
     static func audit(_ db: Database, actor: String, event: String, details: String?, now: Date) throws {
-        try db.execute(sql: "INSERT INTO audit (at, actor, event, details) VALUES (?, ?, ?, ?)", arguments: [sqlDate(now), actor, event, details])
+        try db.execute(
+            sql: "INSERT INTO audit (at, actor, event, details) VALUES (?, ?, ?, ?)",
+            arguments: [sqlDate(now), actor, event, details])
     }
 
     public struct AuditEntry: Sendable, Equatable {
@@ -171,16 +180,31 @@ public enum JournalInspection {
         return try db.read { db in
             let integrity = try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "unknown"
             let hasSAF = try db.tableExists("saf")
-            let pending = hasSAF ? try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = 'pending'") ?? 0 : 0
-            let quarantined = hasSAF ? try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = 'quarantined'") ?? 0 : 0
-            let oldest = hasSAF ? try String.fetchOne(db, sql: "SELECT MIN(created_at) FROM saf WHERE status = 'pending'").flatMap(UTCTime.parseSQL) : nil
-            let reasons = hasSAF ? try Row.fetchAll(db, sql: """
-                SELECT id, kind, mti, last_error FROM saf WHERE status = 'quarantined' ORDER BY id DESC LIMIT 10
-                """).map { row -> String in
-                    let id: Int64 = row["id"], kind: String = row["kind"], mti: String = row["mti"], why: String? = row["last_error"]
+            let pending =
+                hasSAF ? try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = 'pending'") ?? 0 : 0
+            let quarantined =
+                hasSAF ? try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = 'quarantined'") ?? 0 : 0
+            let oldest =
+                hasSAF
+                ? try String.fetchOne(db, sql: "SELECT MIN(created_at) FROM saf WHERE status = 'pending'").flatMap(
+                    UTCTime.parseSQL) : nil
+            let reasons =
+                hasSAF
+                ? try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT id, kind, mti, last_error FROM saf WHERE status = 'quarantined' ORDER BY id DESC LIMIT 10
+                        """
+                ).map { row -> String in
+                    let id: Int64 = row["id"]
+                    let kind: String = row["kind"]
+                    let mti: String = row["mti"]
+                    let why: String? = row["last_error"]
                     return "#\(id) \(kind) \(mti): \(why ?? "no reason recorded")"
                 } : []
-            return Report(integrity: integrity, pending: pending, quarantined: quarantined, oldestPending: oldest, quarantineReasons: reasons)
+            return Report(
+                integrity: integrity, pending: pending, quarantined: quarantined, oldestPending: oldest,
+                quarantineReasons: reasons)
         }
     }
 }

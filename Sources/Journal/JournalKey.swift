@@ -1,10 +1,10 @@
+import EMVCrypto
 // The key that seals card data at rest (PAN, track 2, DE 55 inside stored messages): AES-256-GCM. It comes from
 // a systemd credential ($CREDENTIALS_DIRECTORY/<name>, LoadCredential=) or from a file only its owner can read;
 // a key file readable by group or others is refused. The cipher is libcrypto's (EMVCrypto.AESGCM), the same
 // library the kernels use; the sealed layout is unchanged from the swift-crypto version, so old journals open.
 import Foundation
 import Glibc
-import EMVCrypto
 
 public struct JournalKey: Sendable {
     private let raw: [UInt8]
@@ -18,8 +18,10 @@ public struct JournalKey: Sendable {
         public var description: String {
             switch self {
             case .unreadable(let p): return "journal key \(p) cannot be read"
-            case .wrongSize(let p, let n): return "journal key \(p) has \(n) bytes; 32 raw bytes or 64 hex digits are required"
-            case .tooOpen(let p, _): return "journal key \(p) may be read by others; it must be mode 0600 or 0400 (chmod 600 \(p))"
+            case .wrongSize(let p, let n):
+                return "journal key \(p) has \(n) bytes; 32 raw bytes or 64 hex digits are required"
+            case .tooOpen(let p, _):
+                return "journal key \(p) may be read by others; it must be mode 0600 or 0400 (chmod 600 \(p))"
             case .refused(let p, let why): return "journal key \(p) \(why)"
             }
         }
@@ -32,14 +34,16 @@ public struct JournalKey: Sendable {
 
     /// A systemd credential when `$CREDENTIALS_DIRECTORY/credential` exists, else the file at `path`.
     /// `createIfMissing` writes a fresh random key with mode 0600 (first start of a new terminal).
-    public static func load(path: String, credential: String = "journal.key", createIfMissing: Bool = false) throws -> JournalKey {
+    public static func load(path: String, credential: String = "journal.key", createIfMissing: Bool = false) throws
+        -> JournalKey
+    {
         if let dir = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"] {
             let p = dir + "/" + credential
             if FileManager.default.fileExists(atPath: p) { return try read(p) }
         }
         if !FileManager.default.fileExists(atPath: path) {
             guard createIfMissing else { throw KeyError.unreadable(path) }
-            var rng = SystemRandomNumberGenerator()          // the kernel's CSPRNG
+            var rng = SystemRandomNumberGenerator()  // the kernel's CSPRNG
             let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
             guard fd >= 0 else { throw KeyError.unreadable(path) }

@@ -1,10 +1,10 @@
+import EMVCrypto
 // Keeping a journal a technician can trust: which key seals it (a key check value stored in the journal, so tapd
 // refuses a wrong key at start instead of quarantining every stored message), rotating that key (every sealed row
 // re-sealed in one transaction), an online backup (SQLite's backup API, consistent while tapd runs) and the
 // verification of a copy (SQLite's integrity check, every sealed row opens, sales and follow-ups consistent).
 import Foundation
 import GRDB
-import EMVCrypto
 
 extension Journal {
     static let keyCheckPlaintext = Array("tapd journal key check v1".utf8)
@@ -20,7 +20,9 @@ extension Journal {
             try db.execute(sql: "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL)")
             if let stored = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'key_check'") {
                 guard (try? key.open(Array(stored), context: keyCheckContext)) == keyCheckPlaintext else {
-                    let id = try String.fetchOne(db, sql: "SELECT CAST(value AS TEXT) FROM meta WHERE name = 'key_id'") ?? "unknown"
+                    let id =
+                        try String.fetchOne(db, sql: "SELECT CAST(value AS TEXT) FROM meta WHERE name = 'key_id'")
+                        ?? "unknown"
                     throw JournalError.wrongKey(journalKeyID: id, configuredKeyID: key.id)
                 }
             } else {
@@ -30,9 +32,11 @@ extension Journal {
     }
 
     static func writeKeyCheck(_ db: Database, _ key: JournalKey) throws {
-        try db.execute(sql: "INSERT OR REPLACE INTO meta (name, value) VALUES ('key_check', ?)",
-                       arguments: [Data(try key.seal(keyCheckPlaintext, context: keyCheckContext))])
-        try db.execute(sql: "INSERT OR REPLACE INTO meta (name, value) VALUES ('key_id', CAST(? AS BLOB))", arguments: [key.id])
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO meta (name, value) VALUES ('key_check', ?)",
+            arguments: [Data(try key.seal(keyCheckPlaintext, context: keyCheckContext))])
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO meta (name, value) VALUES ('key_id', CAST(? AS BLOB))", arguments: [key.id])
     }
 
     /// Re-seals every sealed row (stored requests, queued messages) and the key check under `newKey`, in one
@@ -44,26 +48,34 @@ extension Journal {
         return try await write { db in
             var n = 0
             for row in try Row.fetchAll(db, sql: "SELECT id, request FROM txn WHERE request IS NOT NULL") {
-                let id: String = row["id"], sealed: Data = row["request"]
+                let id: String = row["id"]
+                let sealed: Data = row["request"]
                 let context = "txn:" + id
                 let plain: [UInt8]
                 do { plain = try old.open(Array(sealed), context: context) } catch {
                     throw JournalError.sealedDataUnreadable("the stored request of \(id)", cause: error)
                 }
-                try db.execute(sql: "UPDATE txn SET request = ? WHERE id = ?", arguments: [Data(try newKey.seal(plain, context: context)), id])
+                try db.execute(
+                    sql: "UPDATE txn SET request = ? WHERE id = ?",
+                    arguments: [Data(try newKey.seal(plain, context: context)), id])
                 n += 1
             }
             for row in try Row.fetchAll(db, sql: "SELECT id, message FROM saf WHERE message IS NOT NULL") {
-                let id: Int64 = row["id"], sealed: Data = row["message"]
+                let id: Int64 = row["id"]
+                let sealed: Data = row["message"]
                 let context = "saf:\(id)"
                 // A message that no longer opens under the old key stays as it is (it is quarantined already or
                 // will be): rekeying must not fail the whole journal for one damaged row.
                 guard let plain = try? old.open(Array(sealed), context: context) else { continue }
-                try db.execute(sql: "UPDATE saf SET message = ? WHERE id = ?", arguments: [Data(try newKey.seal(plain, context: context)), id])
+                try db.execute(
+                    sql: "UPDATE saf SET message = ? WHERE id = ?",
+                    arguments: [Data(try newKey.seal(plain, context: context)), id])
                 n += 1
             }
             try Self.writeKeyCheck(db, newKey)
-            try Self.audit(db, actor: "tapctl", event: "journal rekeyed", details: "key \(old.id) → \(newKey.id), \(n) rows", now: Date())
+            try Self.audit(
+                db, actor: "tapctl", event: "journal rekeyed", details: "key \(old.id) → \(newKey.id), \(n) rows",
+                now: Date())
             return n
         }
     }
@@ -71,7 +83,9 @@ extension Journal {
     /// Writes a consistent copy of the journal at `path` (SQLite's online backup: safe while tapd runs). The copy
     /// is sealed like the journal; it is created with mode 0600 and never overwrites a file.
     public static func backup(journal source: String, to path: String) throws {
-        guard !FileManager.default.fileExists(atPath: path) else { throw JournalError.notFound("\(path) exists already; name a new file") }
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw JournalError.notFound("\(path) exists already; name a new file")
+        }
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw JournalError.notFound("\(path) cannot be created")
         }
@@ -126,33 +140,54 @@ extension Journal {
                     v.keyMatches = (try? key.open(Array(check), context: keyCheckContext)) == keyCheckPlaintext
                 }
             }
-            if !v.keyMatches { v.problems.append("the key \(key.id) is not the one this journal was sealed with (\(v.keyID ?? "unknown"))") }
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM txn GROUP BY state") { v.salesByState[row["state"]] = row["n"] }
-            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM saf GROUP BY status") { v.followUpsByStatus[row["status"]] = row["n"] }
+            if !v.keyMatches {
+                v.problems.append(
+                    "the key \(key.id) is not the one this journal was sealed with (\(v.keyID ?? "unknown"))")
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM txn GROUP BY state") {
+                v.salesByState[row["state"]] = row["n"]
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM saf GROUP BY status") {
+                v.followUpsByStatus[row["status"]] = row["n"]
+            }
             for row in try Row.fetchAll(db, sql: "SELECT id, request FROM txn WHERE request IS NOT NULL") {
-                let id: String = row["id"], sealed: Data = row["request"]
+                let id: String = row["id"]
+                let sealed: Data = row["request"]
                 v.sealedRows += 1
-                if (try? key.open(Array(sealed), context: "txn:" + id)) == nil { v.problems.append("the stored request of \(id) does not open") }
+                if (try? key.open(Array(sealed), context: "txn:" + id)) == nil {
+                    v.problems.append("the stored request of \(id) does not open")
+                }
             }
             for row in try Row.fetchAll(db, sql: "SELECT id, message FROM saf WHERE message IS NOT NULL") {
-                let id: Int64 = row["id"], sealed: Data = row["message"]
+                let id: Int64 = row["id"]
+                let sealed: Data = row["message"]
                 v.sealedRows += 1
-                if (try? key.open(Array(sealed), context: "saf:\(id)")) == nil { v.problems.append("follow-up #\(id)'s message does not open") }
+                if (try? key.open(Array(sealed), context: "saf:\(id)")) == nil {
+                    v.problems.append("follow-up #\(id)'s message does not open")
+                }
             }
-            let unreversed = try String.fetchAll(db, sql: """
-                SELECT id FROM txn WHERE state = 'unanswered' AND NOT EXISTS (SELECT 1 FROM saf WHERE saf.txn_id = txn.id AND saf.kind = 'reversal')
-                """)
+            let unreversed = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM txn WHERE state = 'unanswered' AND NOT EXISTS (SELECT 1 FROM saf WHERE saf.txn_id = txn.id AND saf.kind = 'reversal')
+                    """)
             for id in unreversed { v.problems.append("sale \(id) is unanswered but has no reversal") }
-            let voidedWithout = try String.fetchAll(db, sql: """
-                SELECT id FROM txn WHERE state = 'voided' AND NOT EXISTS
-                  (SELECT 1 FROM saf WHERE saf.txn_id = txn.id AND saf.kind = 'reversal' AND saf.status IN ('delivered', 'resolved'))
-                """)
+            let voidedWithout = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM txn WHERE state = 'voided' AND NOT EXISTS
+                      (SELECT 1 FROM saf WHERE saf.txn_id = txn.id AND saf.kind = 'reversal' AND saf.status IN ('delivered', 'resolved'))
+                    """)
             for id in voidedWithout { v.problems.append("sale \(id) is voided but no reversal was delivered") }
-            let unadvised = try String.fetchAll(db, sql: """
-                SELECT id FROM txn WHERE state = 'approved_offline' AND request IS NOT NULL AND NOT EXISTS
-                  (SELECT 1 FROM saf WHERE saf.txn_id = txn.id AND saf.kind = 'advice')
-                """)
-            for id in unadvised { v.problems.append("sale \(id) was approved offline and has no advice (tapd queues it at start)") }
+            let unadvised = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM txn WHERE state = 'approved_offline' AND request IS NOT NULL AND NOT EXISTS
+                      (SELECT 1 FROM saf WHERE saf.txn_id = txn.id AND saf.kind = 'advice')
+                    """)
+            for id in unadvised {
+                v.problems.append("sale \(id) was approved offline and has no advice (tapd queues it at start)")
+            }
             return v
         }
     }

@@ -18,7 +18,7 @@ extension Journal {
                 t.column("mti", .text)
                 t.column("stan", .text)
                 t.column("rrn", .text)
-                t.column("request", .blob)            // sealed
+                t.column("request", .blob)  // sealed
                 t.column("response_code", .text)
                 t.column("approval_code", .text)
                 t.column("created_at", .datetime).notNull()
@@ -29,7 +29,7 @@ extension Journal {
                 t.column("txn_id", .text).notNull().references("txn", onDelete: .restrict)
                 t.column("kind", .text).notNull()
                 t.column("mti", .text).notNull()
-                t.column("message", .blob)            // sealed; nulled when done
+                t.column("message", .blob)  // sealed; nulled when done
                 t.column("attempts", .integer).notNull().defaults(to: 0)
                 t.column("next_attempt_at", .datetime).notNull()
                 t.column("expires_at", .datetime).notNull()
@@ -81,18 +81,24 @@ extension Journal {
         }
         // The old pair (money state, POS status) → the one state.
         for row in try Row.fetchAll(db, sql: "SELECT id, state, status, response_code, voided FROM txn") {
-            let id: String = row["id"], old: String = row["state"], status: String? = row["status"]
-            let rc: String? = row["response_code"], voided: Bool = row["voided"] ?? false
+            let id: String = row["id"]
+            let old: String = row["state"]
+            let status: String? = row["status"]
+            let rc: String? = row["response_code"]
+            let voided: Bool = row["voided"] ?? false
             let new: SaleState
             switch old {
             case "created", "card_read":
                 new = status.flatMap(SaleState.init(rawValue:)).flatMap { $0.isFinal ? $0 : nil } ?? .failed
             case "request_persisted", "sent":
-                new = .requestTransmitted          // unknown whether it left: recovery reverses it
+                new = .requestTransmitted  // unknown whether it left: recovery reverses it
             case "timed_out":
                 // Earlier versions wrote timed_out and queued its reversal in two steps: without a reversal row,
                 // recovery must still reverse it.
-                let reversed = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM saf WHERE txn_id = ? AND kind = 'reversal')", arguments: [id]) ?? false
+                let reversed =
+                    try Bool.fetchOne(
+                        db, sql: "SELECT EXISTS (SELECT 1 FROM saf WHERE txn_id = ? AND kind = 'reversal')",
+                        arguments: [id]) ?? false
                 new = reversed ? .unanswered : .requestTransmitted
             case "reversal_queued", "reversed":
                 new = voided ? (old == "reversed" ? .voided : .approved) : .unanswered
@@ -114,12 +120,14 @@ extension Journal {
         try db.execute(sql: "UPDATE saf SET transmitted = 1 WHERE status IN ('pending', 'quarantined')")
         try db.execute(sql: "UPDATE saf SET attempts = 0 WHERE status = 'pending'")
         // Duplicates (two voids of one sale raced before): the oldest stays, later copies of the same message go.
-        try db.execute(sql: """
-            UPDATE saf SET status = 'withdrawn', message = NULL, resolution = 'duplicate of an older follow-up (journal v4)'
-            WHERE status IN ('pending', 'quarantined') AND EXISTS (
-              SELECT 1 FROM saf o WHERE o.txn_id = saf.txn_id AND o.kind = saf.kind AND o.status IN ('pending', 'quarantined') AND o.id < saf.id)
-            """)
-        try db.execute(sql: "CREATE UNIQUE INDEX saf_one_open ON saf(txn_id, kind) WHERE status IN ('pending', 'quarantined')")
+        try db.execute(
+            sql: """
+                UPDATE saf SET status = 'withdrawn', message = NULL, resolution = 'duplicate of an older follow-up (journal v4)'
+                WHERE status IN ('pending', 'quarantined') AND EXISTS (
+                  SELECT 1 FROM saf o WHERE o.txn_id = saf.txn_id AND o.kind = saf.kind AND o.status IN ('pending', 'quarantined') AND o.id < saf.id)
+                """)
+        try db.execute(
+            sql: "CREATE UNIQUE INDEX saf_one_open ON saf(txn_id, kind) WHERE status IN ('pending', 'quarantined')")
         try db.execute(sql: "CREATE INDEX saf_status ON saf(status, id)")
         try db.execute(sql: "CREATE INDEX txn_state ON txn(state)")
         try db.alter(table: "txn") { t in

@@ -1,11 +1,12 @@
+import Foundation
+
 // UTC timestamps made and read with the C library (gmtime_r, timegm). Foundation's date formatting — GRDB's
 // date encoding and decoding, Date.ISO8601Format, JSONEncoder's .iso8601, anything that builds a Calendar — looks
 // up the current time zone through ICU and pulls megabytes of ICU code and zone data into the daemon's resident
 // memory; a payment terminal only ever needs UTC.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import Foundation
 
 public enum UTCTime {
     /// Broken-down UTC time with milliseconds (rounded; 999.5 ms carries into the next second). `weekday`: 0 is Sunday.
@@ -17,12 +18,16 @@ public enum UTCTime {
         let t = date.timeIntervalSince1970
         var seconds = time_t(t.rounded(.down))
         var millis = Int(((t - Double(seconds)) * 1000).rounded())
-        if millis == 1000 { seconds += 1; millis = 0 }
+        if millis == 1000 {
+            seconds += 1
+            millis = 0
+        }
         var tm = tm()
         gmtime_r(&seconds, &tm)
-        return Parts(year: Int(tm.tm_year) + 1900, month: Int(tm.tm_mon) + 1, day: Int(tm.tm_mday),
-                     hour: Int(tm.tm_hour), minute: Int(tm.tm_min), second: Int(tm.tm_sec), millisecond: millis,
-                     weekday: Int(tm.tm_wday))
+        return Parts(
+            year: Int(tm.tm_year) + 1900, month: Int(tm.tm_mon) + 1, day: Int(tm.tm_mday),
+            hour: Int(tm.tm_hour), minute: Int(tm.tm_min), second: Int(tm.tm_sec), millisecond: millis,
+            weekday: Int(tm.tm_wday))
     }
 
     private static func pad(_ v: Int, _ n: Int) -> String {
@@ -33,14 +38,16 @@ public enum UTCTime {
     /// "yyyy-MM-dd HH:mm:ss.SSS", the text form GRDB stores dates in.
     public static func sql(_ date: Date) -> String {
         let p = parts(date)
-        return "\(pad(p.year, 4))-\(pad(p.month, 2))-\(pad(p.day, 2)) \(pad(p.hour, 2)):\(pad(p.minute, 2)):\(pad(p.second, 2)).\(pad(p.millisecond, 3))"
+        return
+            "\(pad(p.year, 4))-\(pad(p.month, 2))-\(pad(p.day, 2)) \(pad(p.hour, 2)):\(pad(p.minute, 2)):\(pad(p.second, 2)).\(pad(p.millisecond, 3))"
     }
 
     /// RFC 3339 / ISO 8601 in UTC: "2026-11-26T13:07:27Z", or with milliseconds "2026-11-26T13:07:27.120Z".
     /// Without milliseconds the time is truncated to the second, as Foundation's .iso8601 strategy does.
     public static func iso8601(_ date: Date, milliseconds: Bool = false) -> String {
         let p = milliseconds ? parts(date) : parts(truncatedToSecond(date))
-        let base = "\(pad(p.year, 4))-\(pad(p.month, 2))-\(pad(p.day, 2))T\(pad(p.hour, 2)):\(pad(p.minute, 2)):\(pad(p.second, 2))"
+        let base =
+            "\(pad(p.year, 4))-\(pad(p.month, 2))-\(pad(p.day, 2))T\(pad(p.hour, 2)):\(pad(p.minute, 2)):\(pad(p.second, 2))"
         return milliseconds ? base + ".\(pad(p.millisecond, 3))Z" : base + "Z"
     }
 
@@ -61,23 +68,32 @@ public enum UTCTime {
     /// anything else.
     public static func parseSQL(_ text: String) -> Date? {
         let b = Array(text.utf8)
-        guard b.count >= 19, b[4] == 0x2D, b[7] == 0x2D, b[10] == 0x20 || b[10] == 0x54, b[13] == 0x3A, b[16] == 0x3A else { return nil }
+        guard b.count >= 19, b[4] == 0x2D, b[7] == 0x2D, b[10] == 0x20 || b[10] == 0x54, b[13] == 0x3A, b[16] == 0x3A
+        else { return nil }
         func number(_ r: Range<Int>) -> Int? {
             var v = 0
-            for i in r { guard (0x30...0x39).contains(b[i]) else { return nil }; v = v * 10 + Int(b[i] - 0x30) }
+            for i in r {
+                guard (0x30...0x39).contains(b[i]) else { return nil }
+                v = v * 10 + Int(b[i] - 0x30)
+            }
             return v
         }
         guard let y = number(0..<4), let mo = number(5..<7), let d = number(8..<10), let h = number(11..<13),
-              let mi = number(14..<16), let s = number(17..<19),
-              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61 else { return nil }
+            let mi = number(14..<16), let s = number(17..<19),
+            (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61
+        else { return nil }
         var fraction = 0.0
         if b.count > 19 {
             guard b[19] == 0x2E, b.count > 20, b.count <= 29, let f = number(20..<b.count) else { return nil }
             fraction = Double(f) / pow(10, Double(b.count - 20))
         }
         var tm = tm()
-        tm.tm_year = Int32(y - 1900); tm.tm_mon = Int32(mo - 1); tm.tm_mday = Int32(d)
-        tm.tm_hour = Int32(h); tm.tm_min = Int32(mi); tm.tm_sec = Int32(s)
+        tm.tm_year = Int32(y - 1900)
+        tm.tm_mon = Int32(mo - 1)
+        tm.tm_mday = Int32(d)
+        tm.tm_hour = Int32(h)
+        tm.tm_min = Int32(mi)
+        tm.tm_sec = Int32(s)
         let t = timegm(&tm)
         return Date(timeIntervalSince1970: Double(t) + fraction)
     }

@@ -1,3 +1,6 @@
+import APDU
+import CLibNFC
+import Dispatch
 // The libnfc back end (libnfc 1.8.0): readers tapd drives directly — PN532 boards on a UART, PN533/SCL3711 and
 // ACR122U over USB when pcscd does not own them. Every libnfc call for one device runs on that device's own serial
 // queue (libnfc devices are not thread-safe, and its calls block), never on Swift's cooperative pool.
@@ -7,9 +10,6 @@
 //  - `nfc_initiator_poll_target` on a PN532 (InAutoPoll) has no host timeout: tapd polls with single-shot
 //    InListPassiveTarget (MaxRetries 0, NP_INFINITE_SELECT off) so a wait is bounded and cancellable.
 import Foundation
-import Dispatch
-import CLibNFC
-import APDU
 
 public struct NFCError: Error, Equatable, Sendable, CustomStringConvertible {
     public let call: String
@@ -48,11 +48,17 @@ public struct FrameWaitingTime: Sendable, Equatable {
 
     /// From the ATS as libnfc keeps it (T0 onwards; TL already removed).
     public init(atsAfterTL ats: [UInt8]) {
-        guard let t0 = ats.first else { self.init(fwi: 4); return }
+        guard let t0 = ats.first else {
+            self.init(fwi: 4)
+            return
+        }
         var i = 1
-        if t0 & 0x10 != 0 { i += 1 }                              // TA(1)
-        guard t0 & 0x20 != 0, i < ats.count else { self.init(fwi: 4); return }
-        self.init(fwi: Int(ats[i] >> 4))                            // TB(1): FWI ‖ SFGI
+        if t0 & 0x10 != 0 { i += 1 }  // TA(1)
+        guard t0 & 0x20 != 0, i < ats.count else {
+            self.init(fwi: 4)
+            return
+        }
+        self.init(fwi: Int(ats[i] >> 4))  // TB(1): FWI ‖ SFGI
     }
 
     /// FWT in microseconds (302.06 µs × 2^FWI).
@@ -76,7 +82,9 @@ public final class NFCContext: @unchecked Sendable {
     private init() throws {
         var c: OpaquePointer?
         nfc_init(&c)
-        guard let c else { throw NFCError(call: "nfc_init", code: -80, message: "libnfc could not start (out of memory?)") }
+        guard let c else {
+            throw NFCError(call: "nfc_init", code: -80, message: "libnfc could not start (out of memory?)")
+        }
         handle = c
     }
 
@@ -98,7 +106,6 @@ public final class NFCContext: @unchecked Sendable {
         }
     }
 }
-
 
 /// A libnfc handle carried to the device's queue (used only there).
 struct NFCHandle: @unchecked Sendable { let pointer: OpaquePointer }
@@ -156,7 +163,10 @@ public final class NFCReader: @unchecked Sendable {
             if flock(fd, LOCK_EX | LOCK_NB) != 0 {
                 let e = errno
                 Glibc.close(fd)
-                throw NFCError(call: "flock", code: -4, message: e == EWOULDBLOCK ? "\(port) is in use by another process" : "\(port): \(String(cString: strerror(e)))")
+                throw NFCError(
+                    call: "flock", code: -4,
+                    message: e == EWOULDBLOCK
+                        ? "\(port) is in use by another process" : "\(port): \(String(cString: strerror(e)))")
             }
         }
         lockFD = fd
@@ -167,7 +177,9 @@ public final class NFCReader: @unchecked Sendable {
         }
         guard let opened, let h = opened.0 else {
             if fd >= 0 { Glibc.close(fd) }
-            throw NFCError(call: "nfc_open", code: -4, message: "cannot open \(connstring) (no device answers there, or it is busy)")
+            throw NFCError(
+                call: "nfc_open", code: -4,
+                message: "cannot open \(connstring) (no device answers there, or it is busy)")
         }
         device = h.pointer
         name = opened.1
@@ -177,7 +189,9 @@ public final class NFCReader: @unchecked Sendable {
                 let d = h.pointer
                 guard nfc_initiator_init(d) >= 0 else { throw NFCReader.lastError("nfc_initiator_init", d) }
                 // Bounded selects: MaxRetries 0, so InListPassiveTarget answers at once when the field is empty.
-                guard nfc_device_set_property_bool(d, NP_INFINITE_SELECT, false) >= 0 else { throw NFCReader.lastError("NP_INFINITE_SELECT", d) }
+                guard nfc_device_set_property_bool(d, NP_INFINITE_SELECT, false) >= 0 else {
+                    throw NFCReader.lastError("NP_INFINITE_SELECT", d)
+                }
             }
         } catch {
             close()
@@ -190,7 +204,8 @@ public final class NFCReader: @unchecked Sendable {
     /// The tty of a UART connstring (`pn532_uart:/dev/ttyUSB0[:115200]`, `arygon:…`, `acr122s:…`), else nil.
     public static func serialPort(of connstring: String) -> String? {
         let parts = connstring.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count >= 2, ["pn532_uart", "arygon", "acr122s"].contains(String(parts[0])), parts[1].hasPrefix("/") else { return nil }
+        guard parts.count >= 2, ["pn532_uart", "arygon", "acr122s"].contains(String(parts[0])), parts[1].hasPrefix("/")
+        else { return nil }
         return String(parts[1])
     }
 
@@ -201,12 +216,19 @@ public final class NFCReader: @unchecked Sendable {
     /// Field off, device idle, port unlocked. Safe to call more than once.
     public func close() {
         lock.lock()
-        guard !closed else { lock.unlock(); return }
-        closed = true; cancelled = true
+        guard !closed else {
+            lock.unlock()
+            return
+        }
+        closed = true
+        cancelled = true
         lock.unlock()
         wake.signal()
         if executor.isCurrent { nfc_close(device) } else { executor.queue.sync { nfc_close(device) } }
-        if lockFD >= 0 { _ = ioctl(lockFD, UInt(TIOCNXCL)); Glibc.close(lockFD) }
+        if lockFD >= 0 {
+            _ = ioctl(lockFD, UInt(TIOCNXCL))
+            Glibc.close(lockFD)
+        }
     }
 
     /// Ends a `waitForCard` in progress (it throws `CardError.cancelled`) within one polling round.
@@ -216,7 +238,11 @@ public final class NFCReader: @unchecked Sendable {
     }
 
     private func takeCancel() -> Bool {
-        lock.withLock { let c = cancelled; if !closed { cancelled = false }; return c }
+        lock.withLock {
+            let c = cancelled
+            if !closed { cancelled = false }
+            return c
+        }
     }
 
     /// Polls for an ISO 14443 type A or B card until one answers or `timeout` passes (nil). RF polling is what the
@@ -233,7 +259,9 @@ public final class NFCReader: @unchecked Sendable {
                     var t = nfc_target()
                     let r = nfc_initiator_select_passive_target(d, nfc_modulation(nmt: nmt, nbr: NBR_106), nil, 0, &t)
                     if r > 0, let target = NFCReader.describe(t) { return (t, target) }
-                    if r < 0, r != -6 /* NFC_ETIMEOUT */ { throw NFCReader.lastError("nfc_initiator_select_passive_target", d) }
+                    if r < 0, r != -6 /* NFC_ETIMEOUT */ {
+                        throw NFCReader.lastError("nfc_initiator_select_passive_target", d)
+                    }
                 }
                 return nil
             }
@@ -242,7 +270,15 @@ public final class NFCReader: @unchecked Sendable {
             guard now < deadline else { return nil }
             let rest = min(pollInterval, deadline - now)
             _ = await withCheckedContinuation { (k: CheckedContinuation<Void, Never>) in
-                DispatchQueue.global().async { _ = self.wake.wait(timeout: .now() + .milliseconds(Int(rest.components.seconds * 1000 + rest.components.attoseconds / 1_000_000_000_000_000))); k.resume() }
+                DispatchQueue.global().async {
+                    _ = self.wake.wait(
+                        timeout: .now()
+                            + .milliseconds(
+                                Int(
+                                    rest.components.seconds * 1000 + rest.components.attoseconds / 1_000_000_000_000_000
+                                )))
+                    k.resume()
+                }
             }
         }
     }
@@ -254,15 +290,17 @@ public final class NFCReader: @unchecked Sendable {
             let uid = withUnsafeBytes(of: a.abtUid) { Array($0.prefix(min(Int(a.szUidLen), 10))) }
             let ats = withUnsafeBytes(of: a.abtAts) { Array($0.prefix(min(Int(a.szAtsLen), 254))) }
             let atqa = withUnsafeBytes(of: a.abtAtqa) { Array($0) }
-            return NFCTarget(kind: .iso14443A, identifier: uid, atqa: atqa, sak: a.btSak, ats: ats,
-                             frameWaitingTime: FrameWaitingTime(atsAfterTL: ats), isoDEP: a.btSak & 0x20 != 0)
+            return NFCTarget(
+                kind: .iso14443A, identifier: uid, atqa: atqa, sak: a.btSak, ats: ats,
+                frameWaitingTime: FrameWaitingTime(atsAfterTL: ats), isoDEP: a.btSak & 0x20 != 0)
         case NMT_ISO14443B:
             let b = t.nti.nbi
             let pupi = withUnsafeBytes(of: b.abtPupi) { Array($0) }
             let app = withUnsafeBytes(of: b.abtApplicationData) { Array($0) }
             let proto = withUnsafeBytes(of: b.abtProtocolInfo) { Array($0) }
-            return NFCTarget(kind: .iso14443B, identifier: pupi, atqa: app + proto, sak: 0, ats: [],
-                             frameWaitingTime: FrameWaitingTime(fwi: Int(proto[2] >> 4)), isoDEP: proto[1] & 0x01 != 0)
+            return NFCTarget(
+                kind: .iso14443B, identifier: pupi, atqa: app + proto, sak: 0, ats: [],
+                frameWaitingTime: FrameWaitingTime(fwi: Int(proto[2] >> 4)), isoDEP: proto[1] & 0x01 != 0)
         default:
             return nil
         }
@@ -276,7 +314,9 @@ public final class NFCCard: CardChannel, @unchecked Sendable {
     private let raw: nfc_target
 
     init(reader: NFCReader, raw: nfc_target, target: NFCTarget) {
-        self.reader = reader; self.raw = raw; self.target = target
+        self.reader = reader
+        self.raw = raw
+        self.target = target
     }
 
     /// Sends one C-APDU over ISO-DEP (the chip does the block chaining and waiting-time extensions) and returns the
@@ -302,12 +342,14 @@ public final class NFCCard: CardChannel, @unchecked Sendable {
                 count = n > 0 ? min(Int(n), buf.count) : 0
             }
             if n >= 2 { return response }
-            if n >= 0 { throw CardError.cardRemoved }                        // fewer than SW1 SW2: the card left
+            if n >= 0 { throw CardError.cardRemoved }  // fewer than SW1 SW2: the card left
             switch n {
-            case -20, -6, -10:                                               // RF error, timeout, target released
+            case -20, -6, -10:  // RF error, timeout, target released
                 // ISO/IEC 14443-4 §7.5.6 presence check: no answer means the card has left the field.
                 if nfc_initiator_target_is_present(d, &t) != 0 { throw CardError.cardRemoved }
-                throw n == -6 ? CardError.timeout : CardError.transport(NFCReader.lastError("nfc_initiator_transceive_bytes", d).description)
+                throw n == -6
+                    ? CardError.timeout
+                    : CardError.transport(NFCReader.lastError("nfc_initiator_transceive_bytes", d).description)
             case -7: throw CardError.cancelled
             default: throw CardError.transport(NFCReader.lastError("nfc_initiator_transceive_bytes", d).description)
             }
@@ -318,7 +360,11 @@ public final class NFCCard: CardChannel, @unchecked Sendable {
     public func isPresent() async -> Bool {
         let h = NFCHandle(pointer: reader.device)
         let raw = self.raw
-        return (try? await reader.executor.perform { var t = raw; return nfc_initiator_target_is_present(h.pointer, &t) == 0 }) ?? false
+        return
+            (try? await reader.executor.perform {
+                var t = raw
+                return nfc_initiator_target_is_present(h.pointer, &t) == 0
+            }) ?? false
     }
 
     /// Deselects the card (S(DESELECT)), leaving the field on for the next one.

@@ -1,11 +1,11 @@
+import APDU
+import CPCSCLite
+import Dispatch
 // The PC/SC back end over libpcsclite (pcsc-lite's client library, talking to pcscd). Calls that block
 // (SCardGetStatusChange, SCardConnect, SCardTransmit) run on a queue of their own, never on Swift's cooperative
 // pool. Return codes are pcsc-lite's (PCSC/pcsclite.h); they are spelled out here because the C header defines them
 // as casts Swift cannot import.
 import Foundation
-import Dispatch
-import CPCSCLite
-import APDU
 
 public enum PCSCCode {
     public static let success = 0x0000_0000
@@ -107,13 +107,18 @@ public final class PCSCContext: @unchecked Sendable {
         if rv == PCSCCode.noReadersAvailable { return [] }
         guard rv == PCSCCode.success else { throw PCSCError(call: "SCardListReaders", code: rv) }
         // A multi-string: names separated by NUL, ended by an empty name.
-        return buf.prefix(Int(size)).split(separator: 0).map { String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        return buf.prefix(Int(size)).split(separator: 0).map {
+            String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
     }
 
     /// Blocks (on the context's queue) until the state of one of `readers` differs from `known`, or `timeout`
     /// passes; returns the new states. No polling: pcscd wakes the call.
-    public func waitForChange(_ known: [String: ReaderStatus], readers: [String], timeout: Duration) async throws -> [ReaderStatus] {
-        let ms = DWORD(max(0, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+    public func waitForChange(_ known: [String: ReaderStatus], readers: [String], timeout: Duration) async throws
+        -> [ReaderStatus]
+    {
+        let ms = DWORD(
+            max(0, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
         let handle = self.handle
         return try await queue.perform {
             let names = readers.map { strdup($0) }
@@ -125,12 +130,16 @@ public final class PCSCContext: @unchecked Sendable {
                 return s
             }
             let rv = Int(SCardGetStatusChange(handle, ms, &states, DWORD(states.count)))
-            if rv != PCSCCode.success && rv != PCSCCode.timeout { throw PCSCError(call: "SCardGetStatusChange", code: rv) }
+            if rv != PCSCCode.success && rv != PCSCCode.timeout {
+                throw PCSCError(call: "SCardGetStatusChange", code: rv)
+            }
             return states.enumerated().map { i, s in
                 let atrLength = min(Int(s.cbAtr), 33)
                 let atr = withUnsafeBytes(of: s.rgbAtr) { Array($0.prefix(atrLength)) }
-                return ReaderStatus(name: readers[i], state: ReaderState(rawValue: UInt(s.dwEventState) & 0xFFFF & ~ReaderState.changed.rawValue),
-                                    atr: atr, eventCount: Int((UInt(s.dwEventState) >> 16) & 0xFFFF))
+                return ReaderStatus(
+                    name: readers[i],
+                    state: ReaderState(rawValue: UInt(s.dwEventState) & 0xFFFF & ~ReaderState.changed.rawValue),
+                    atr: atr, eventCount: Int((UInt(s.dwEventState) >> 16) & 0xFFFF))
             }
         }
     }
@@ -158,14 +167,19 @@ public final class PCSCCard: CardChannel, @unchecked Sendable {
         self.reader = reader
         var h: SCARDHANDLE = 0
         var proto: DWORD = 0
-        let rv = Int(SCardConnect(context.handle, reader, DWORD(direct ? 3 : exclusive ? 1 : 2), DWORD(direct ? 0 : 1 | 2), &h, &proto))
+        let rv = Int(
+            SCardConnect(
+                context.handle, reader, DWORD(direct ? 3 : exclusive ? 1 : 2), DWORD(direct ? 0 : 1 | 2), &h, &proto))
         guard rv == PCSCCode.success else { throw PCSCCard.error("SCardConnect", rv) }
         handle = h
         activeProtocol = proto
         executor = ReaderExecutor(label: "tapd.pcsc.card")
         // SCardStatus for the ATR pcscd read at power-up.
         var atrBuf = [UInt8](repeating: 0, count: 33)
-        var atrLen = DWORD(33), state: DWORD = 0, p: DWORD = 0, nameLen: DWORD = 0
+        var atrLen = DWORD(33)
+        var state: DWORD = 0
+        var p: DWORD = 0
+        var nameLen: DWORD = 0
         _ = SCardStatus(h, nil, &nameLen, &state, &p, &atrBuf, &atrLen)
         atr = Array(atrBuf.prefix(min(Int(atrLen), 33)))
     }
@@ -173,7 +187,8 @@ public final class PCSCCard: CardChannel, @unchecked Sendable {
     deinit { disconnect() }
 
     public func disconnect(reset: Bool = false) {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         guard !disconnected else { return }
         disconnected = true
         SCardDisconnect(handle, DWORD(reset ? 1 : 0))
@@ -181,7 +196,8 @@ public final class PCSCCard: CardChannel, @unchecked Sendable {
 
     static func error(_ call: String, _ rv: Int) -> any Error {
         switch rv {
-        case PCSCCode.removedCard, PCSCCode.noSmartcard, PCSCCode.resetCard, PCSCCode.notTransacted: CardError.cardRemoved
+        case PCSCCode.removedCard, PCSCCode.noSmartcard, PCSCCode.resetCard, PCSCCode.notTransacted:
+            CardError.cardRemoved
         default: CardError.transport(PCSCError(call: call, code: rv).description)
         }
     }
@@ -189,17 +205,21 @@ public final class PCSCCard: CardChannel, @unchecked Sendable {
     /// Sends one C-APDU (short or extended, up to 65,544 bytes) and returns the R-APDU. A response shorter than SW1
     /// SW2 means the card left mid-exchange (vpcd returns success with 0 bytes): card removed, never a hang.
     public func transmit(_ command: [UInt8]) async throws -> [UInt8] {
-        guard command.count >= 4, command.count <= 65_544 else { throw CardError.transport("C-APDU of \(command.count) bytes") }
-        let handle = self.handle, proto = self.activeProtocol
+        guard command.count >= 4, command.count <= 65_544 else {
+            throw CardError.transport("C-APDU of \(command.count) bytes")
+        }
+        let handle = self.handle
+        let proto = self.activeProtocol
         return try await executor.perform {
             var pci = SCARD_IO_REQUEST(dwProtocol: proto, cbPciLength: DWORD(MemoryLayout<SCARD_IO_REQUEST>.size))
             var rv = 0
             // Room for the largest extended response, left uninitialised (zeroing 64 KiB per APDU is measurable).
             let response = [UInt8](unsafeUninitializedCapacity: 65_538) { buf, count in
                 var length = DWORD(buf.count)
-                rv = Int(command.withUnsafeBufferPointer { c in
-                    SCardTransmit(handle, &pci, c.baseAddress, DWORD(c.count), nil, buf.baseAddress, &length)
-                })
+                rv = Int(
+                    command.withUnsafeBufferPointer { c in
+                        SCardTransmit(handle, &pci, c.baseAddress, DWORD(c.count), nil, buf.baseAddress, &length)
+                    })
                 count = rv == PCSCCode.success ? min(Int(length), buf.count) : 0
             }
             guard rv == PCSCCode.success else { throw PCSCCard.error("SCardTransmit", rv) }
@@ -221,7 +241,10 @@ public final class ReaderExecutor: TaskExecutor, @unchecked Sendable {
 
     public init(label: String) {
         queue = DispatchQueue(label: label)
-        token = ReaderExecutor.counter.withLock { defer { ReaderExecutor.next += 1 }; return ReaderExecutor.next }
+        token = ReaderExecutor.counter.withLock {
+            defer { ReaderExecutor.next += 1 }
+            return ReaderExecutor.next
+        }
         queue.setSpecific(key: ReaderExecutor.key, value: token)
     }
 

@@ -33,7 +33,10 @@ public final class PCSCMonitor: @unchecked Sendable {
     }
 
     public func stop() {
-        lock.withLock { stopped = true; context?.cancel() }
+        lock.withLock {
+            stopped = true
+            context?.cancel()
+        }
     }
 
     private var isStopped: Bool { lock.withLock { stopped } }
@@ -48,7 +51,10 @@ public final class PCSCMonitor: @unchecked Sendable {
             do {
                 ctx = try PCSCContext()
             } catch {
-                if !serviceKnownDown { continuation.yield(.serviceDown("\(error)")); serviceKnownDown = true }
+                if !serviceKnownDown {
+                    continuation.yield(.serviceDown("\(error)"))
+                    serviceKnownDown = true
+                }
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, maximumBackoff)
                 continue
@@ -88,14 +94,17 @@ public final class PCSCMonitor: @unchecked Sendable {
                     guard s.name != PCSCContext.plugAndPlayReader else { continue }
                     let was = known[s.name]
                     if s.cardPresent, was?.cardPresent != true || was?.eventCount != s.eventCount {
-                        if was?.cardPresent == true { continuation.yield(.cardRemoved(s.name)) }   // swapped between calls
+                        // swapped between calls
+                        if was?.cardPresent == true { continuation.yield(.cardRemoved(s.name)) }
                         continuation.yield(.cardPresent(s.name, atr: s.atr))
                     } else if !s.cardPresent, was?.cardPresent == true {
                         continuation.yield(.cardRemoved(s.name))
                     }
                 }
             } catch let e as PCSCError where e.serviceGone {
-                for (r, s) in known where s.cardPresent && r != PCSCContext.plugAndPlayReader { continuation.yield(.cardRemoved(r)) }
+                for (r, s) in known where s.cardPresent && r != PCSCContext.plugAndPlayReader {
+                    continuation.yield(.cardRemoved(r))
+                }
                 return e.description
             } catch let e as PCSCError where e.code == PCSCCode.cancelled {
                 return "stopped"

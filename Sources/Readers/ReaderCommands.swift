@@ -1,7 +1,7 @@
+import CPCSCLite
 // Reader-level commands that are not card APDUs: PC/SC Part 10 features, and the vendor commands of the readers
 // tapd supports (reader-stack notes §3.2, §3.3, §3.6–3.8). Builders and parsers are pure; PCSCCard sends them.
 import Foundation
-import CPCSCLite
 
 public enum PCSCControlCode {
     /// SCARD_CTL_CODE(code) on pcsc-lite = 0x42000000 + code (PCSC/reader.h).
@@ -22,7 +22,8 @@ public enum ReaderCommands {
         var out: [UInt8: UInt32] = [:]
         var i = 0
         while i + 6 <= bytes.count {
-            let tag = bytes[i], len = Int(bytes[i + 1])
+            let tag = bytes[i]
+            let len = Int(bytes[i + 1])
             guard len == 4 else { break }
             out[tag] = bytes[(i + 2)..<(i + 6)].reduce(0) { $0 << 8 | UInt32($1) }
             i += 6
@@ -35,7 +36,8 @@ public enum ReaderCommands {
         var out: [UInt8: UInt64] = [:]
         var i = 0
         while i + 2 <= bytes.count {
-            let tag = bytes[i], len = Int(bytes[i + 1])
+            let tag = bytes[i]
+            let len = Int(bytes[i + 1])
             guard len <= 8, i + 2 + len <= bytes.count else { break }
             out[tag] = bytes[(i + 2)..<(i + 2 + len)].reversed().reduce(0) { $0 << 8 | UInt64($1) }
             i += 2 + len
@@ -50,12 +52,16 @@ public enum ReaderCommands {
 
     /// LED and buzzer (FF 00 40 P2 04 T1 T2 Rep Link): red/green final and blinking states, blink durations in
     /// units of 100 ms, repetitions, and which LED the buzzer follows.
-    public static func acr122uLEDAndBuzzer(redOn: Bool, greenOn: Bool, blinkRed: Bool = false, blinkGreen: Bool = false,
-                                           onTenths: UInt8 = 1, offTenths: UInt8 = 1, repetitions: UInt8 = 1, buzzer: UInt8 = 0) -> [UInt8] {
+    public static func acr122uLEDAndBuzzer(
+        redOn: Bool, greenOn: Bool, blinkRed: Bool = false, blinkGreen: Bool = false,
+        onTenths: UInt8 = 1, offTenths: UInt8 = 1, repetitions: UInt8 = 1, buzzer: UInt8 = 0
+    ) -> [UInt8] {
         var p2: UInt8 = 0
-        if redOn { p2 |= 0x01 }; if greenOn { p2 |= 0x02 }
-        p2 |= 0x0C                                   // update both final-state masks
-        if blinkRed { p2 |= 0x10 }; if blinkGreen { p2 |= 0x20 }
+        if redOn { p2 |= 0x01 }
+        if greenOn { p2 |= 0x02 }
+        p2 |= 0x0C  // update both final-state masks
+        if blinkRed { p2 |= 0x10 }
+        if blinkGreen { p2 |= 0x20 }
         p2 |= (blinkRed ? 0x40 : 0) | (blinkGreen ? 0x80 : 0)
         return [0xFF, 0x00, 0x40, p2, 0x04, onTenths, offTenths, repetitions, buzzer & 0x03]
     }
@@ -63,8 +69,12 @@ public enum ReaderCommands {
     // MARK: ACS ACR1252U (SCardControl escapes)
 
     public static let acr1252Firmware: [UInt8] = [0xE0, 0x00, 0x00, 0x18, 0x00]
-    public static func acr1252Buzzer(tenMilliseconds: UInt8) -> [UInt8] { [0xE0, 0x00, 0x00, 0x28, 0x01, tenMilliseconds] }
-    public static func acr1252LED(red: Bool, green: Bool) -> [UInt8] { [0xE0, 0x00, 0x00, 0x29, 0x01, (red ? 0x02 : 0) | (green ? 0x01 : 0)] }
+    public static func acr1252Buzzer(tenMilliseconds: UInt8) -> [UInt8] {
+        [0xE0, 0x00, 0x00, 0x28, 0x01, tenMilliseconds]
+    }
+    public static func acr1252LED(red: Bool, green: Bool) -> [UInt8] {
+        [0xE0, 0x00, 0x00, 0x29, 0x01, (red ? 0x02 : 0) | (green ? 0x01 : 0)]
+    }
 
     /// A firmware answer as text: printable ASCII only (ACR122U: 10 bytes, maybe followed by 90 00; ACR1252U: after
     /// a 5-byte E1 00 00 00 LL header). nil when nothing printable is left.
@@ -101,9 +111,10 @@ extension PCSCCard {
     public func control(_ code: UInt32, _ input: [UInt8] = []) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 1024)
         var returned: DWORD = 0
-        let rv = Int(input.withUnsafeBufferPointer { i in
-            SCardControl(handle, DWORD(code), i.baseAddress, DWORD(i.count), &out, DWORD(out.count), &returned)
-        })
+        let rv = Int(
+            input.withUnsafeBufferPointer { i in
+                SCardControl(handle, DWORD(code), i.baseAddress, DWORD(i.count), &out, DWORD(out.count), &returned)
+            })
         guard rv == PCSCCode.success else { throw PCSCError(call: "SCardControl", code: rv) }
         return Array(out.prefix(min(Int(returned), out.count)))
     }
@@ -112,9 +123,10 @@ extension PCSCCard {
     /// nil when the reader's driver does not say (vpcd 0.8, readers without Part 10 features).
     public func maxAPDUDataSize() -> Int? {
         guard let features = try? control(PCSCControlCode.getFeatureRequest),
-              let code = ReaderCommands.parseFeatures(features)[PCSCControlCode.featureGetTLVProperties],
-              let props = try? control(code),
-              let v = ReaderCommands.parseTLVProperties(props)[PCSCControlCode.propertyMaxAPDUDataSize] else { return nil }
+            let code = ReaderCommands.parseFeatures(features)[PCSCControlCode.featureGetTLVProperties],
+            let props = try? control(code),
+            let v = ReaderCommands.parseTLVProperties(props)[PCSCControlCode.propertyMaxAPDUDataSize]
+        else { return nil }
         return Int(clamping: v)
     }
 }

@@ -1,9 +1,9 @@
+import APDU
 // One owner for every reader tapd uses: the PC/SC readers pcscd reports (followed by PCSCMonitor, no polling) and
 // the libnfc devices named in the configuration (opened, re-opened with backoff when they come and go). A
 // transaction leases one reader exclusively; the lease waits for a card, hands the kernel its CardChannel, shows the
 // EMV Book A user-interface signals on readers that have LEDs and a buzzer, and waits for the card to leave.
 import Foundation
-import APDU
 
 public enum ReaderBackend: String, Sendable, Codable {
     case pcsc, libnfc
@@ -28,10 +28,17 @@ public struct ReaderManagerConfiguration: Sendable, Codable, Equatable {
     /// because vpcd listens on the network and lets anyone "insert a card".
     public var virtualReaders: Bool = false
 
-    public init(pcsc: Bool = true, exclusive: Bool = true, libnfc: [String] = [], preferred: String? = nil,
-                ignore: [String] = [], signals: Bool = true, virtualReaders: Bool = false) {
-        self.pcsc = pcsc; self.exclusive = exclusive; self.libnfc = libnfc; self.preferred = preferred
-        self.ignore = ignore; self.signals = signals; self.virtualReaders = virtualReaders
+    public init(
+        pcsc: Bool = true, exclusive: Bool = true, libnfc: [String] = [], preferred: String? = nil,
+        ignore: [String] = [], signals: Bool = true, virtualReaders: Bool = false
+    ) {
+        self.pcsc = pcsc
+        self.exclusive = exclusive
+        self.libnfc = libnfc
+        self.preferred = preferred
+        self.ignore = ignore
+        self.signals = signals
+        self.virtualReaders = virtualReaders
     }
 
     /// A reader of the vpcd test driver.
@@ -49,7 +56,9 @@ public struct ReaderManagerConfiguration: Sendable, Codable, Equatable {
         virtualReaders = try c.decodeIfPresent(Bool.self, forKey: .virtualReaders) ?? false
         // "driver:port" (pn532_uart:/dev/ttyUSB0, pn53x_usb:001:004), or a USB driver alone (its first device).
         for s in libnfc where !s.contains(":") && !["usb", "acr122_usb", "pn53x_usb"].contains(s) {
-            throw DecodingError.dataCorruptedError(forKey: .libnfc, in: c, debugDescription: "\"\(s)\" is not a libnfc connstring (driver:port, e.g. pn532_uart:/dev/ttyUSB0)")
+            throw DecodingError.dataCorruptedError(
+                forKey: .libnfc, in: c,
+                debugDescription: "\"\(s)\" is not a libnfc connstring (driver:port, e.g. pn532_uart:/dev/ttyUSB0)")
         }
     }
 }
@@ -66,7 +75,12 @@ public enum ReaderManagerEvent: Sendable, Equatable {
     case usbLeft(String)
 }
 
-public enum ReaderActivity: String, Sendable, Codable { case idle, cardPresent = "card_present", inUse = "in_use", error }
+public enum ReaderActivity: String, Sendable, Codable {
+    case idle
+    case cardPresent = "card_present"
+    case inUse = "in_use"
+    case error
+}
 
 public struct ReaderSnapshot: Sendable, Codable, Equatable {
     public let name: String
@@ -75,8 +89,14 @@ public struct ReaderSnapshot: Sendable, Codable, Equatable {
     public let lastError: String?
     public let model: String?
 
-    public init(name: String, backend: ReaderBackend, state: ReaderActivity, lastError: String? = nil, model: String? = nil) {
-        self.name = name; self.backend = backend; self.state = state; self.lastError = lastError; self.model = model
+    public init(
+        name: String, backend: ReaderBackend, state: ReaderActivity, lastError: String? = nil, model: String? = nil
+    ) {
+        self.name = name
+        self.backend = backend
+        self.state = state
+        self.lastError = lastError
+        self.model = model
     }
 }
 
@@ -96,7 +116,13 @@ public enum ReaderManagerError: Error, Equatable, Sendable, CustomStringConverti
 /// EMV Contactless Book A §9 (User Interface): the reader statuses and outcome indications tapd shows on readers with
 /// LEDs and a buzzer (success tone for approval, alert tone for decline and errors, Book A §9.3).
 public enum UISignal: String, Sendable, Codable {
-    case idle, presentCard = "present_card", processing, cardRead = "card_read", approved, declined, removeCard = "remove_card", error
+    case idle
+    case presentCard = "present_card"
+    case processing
+    case cardRead = "card_read"
+    case approved, declined
+    case removeCard = "remove_card"
+    case error
 }
 
 public actor ReaderManager {
@@ -123,10 +149,13 @@ public actor ReaderManager {
     let libnfcCheckInterval: Duration
     let libnfcBackoff: (initial: Duration, maximum: Duration)
 
-    public init(configuration: ReaderManagerConfiguration, libnfcCheckInterval: Duration = .seconds(2),
-                libnfcBackoff: (Duration, Duration) = (.milliseconds(500), .seconds(30))) {
+    public init(
+        configuration: ReaderManagerConfiguration, libnfcCheckInterval: Duration = .seconds(2),
+        libnfcBackoff: (Duration, Duration) = (.milliseconds(500), .seconds(30))
+    ) {
         self.configuration = configuration
-        (events, continuation) = AsyncStream.makeStream(of: ReaderManagerEvent.self, bufferingPolicy: .bufferingNewest(4096))
+        (events, continuation) = AsyncStream.makeStream(
+            of: ReaderManagerEvent.self, bufferingPolicy: .bufferingNewest(4096))
         nfcContext = configuration.libnfc.isEmpty ? nil : try? NFCContext.shared()
         self.libnfcCheckInterval = libnfcCheckInterval
         self.libnfcBackoff = libnfcBackoff
@@ -157,9 +186,11 @@ public actor ReaderManager {
             continuation.yield(.usbLeft("\(name) (" + String(format: "%04x:%04x", v, p) + ")"))
         case .arrived(let v, let p, let bus, let address, let name):
             continuation.yield(.usbArrived("\(name) (" + String(format: "%04x:%04x", v, p) + ")"))
-            try? await Task.sleep(for: .seconds(1))           // let the kernel bind its drivers first
-            guard let device = (try? USBInventory.scan())?.first(where: { $0.bus == bus && $0.address == address }) else { return }
-            let wanted: [ReaderStack] = (configuration.pcsc ? [.pcsc] : []) + (configuration.libnfc.isEmpty ? [] : [.libnfc])
+            try? await Task.sleep(for: .seconds(1))  // let the kernel bind its drivers first
+            guard let device = (try? USBInventory.scan())?.first(where: { $0.bus == bus && $0.address == address })
+            else { return }
+            let wanted: [ReaderStack] =
+                (configuration.pcsc ? [.pcsc] : []) + (configuration.libnfc.isEmpty ? [] : [.libnfc])
             let problems = wanted.compactMap { USBInventory.problem(device, wanted: $0) }
             if problems.count == wanted.count, let first = problems.first { continuation.yield(.error(name, first)) }
         }
@@ -179,7 +210,11 @@ public actor ReaderManager {
 
     public func snapshot() -> [ReaderSnapshot] {
         order.compactMap { name in
-            readers[name].map { ReaderSnapshot(name: name, backend: $0.backend, state: $0.leased ? .inUse : $0.state, lastError: $0.lastError, model: Self.model(of: name)) }
+            readers[name].map {
+                ReaderSnapshot(
+                    name: name, backend: $0.backend, state: $0.leased ? .inUse : $0.state, lastError: $0.lastError,
+                    model: Self.model(of: name))
+            }
         }
     }
 
@@ -252,14 +287,20 @@ public actor ReaderManager {
                 reader = try await NFCReader(context: ctx, connstring: connstring)
             } catch {
                 let why = "\(error)"
-                if why != lastFailure { continuation.yield(.error(connstring, why)); lastFailure = why }
+                if why != lastFailure {
+                    continuation.yield(.error(connstring, why))
+                    lastFailure = why
+                }
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, libnfcBackoff.maximum)
                 continue
             }
             delay = libnfcBackoff.initial
             lastFailure = nil
-            guard !stopped else { reader.close(); return }
+            guard !stopped else {
+                reader.close()
+                return
+            }
             readers[connstring] = Managed(backend: .libnfc, state: .idle, nfc: reader)
             if !order.contains(connstring) { order.append(connstring) }
             continuation.yield(.attached(connstring, .libnfc))
@@ -281,20 +322,24 @@ public actor ReaderManager {
         var candidates: [String]
         if let name {
             candidates = order.filter { $0 == name || $0.hasPrefix(name) }
-            guard !candidates.isEmpty else { throw order.isEmpty ? ReaderManagerError.noReader : ReaderManagerError.unknownReader(name) }
+            guard !candidates.isEmpty else {
+                throw order.isEmpty ? ReaderManagerError.noReader : ReaderManagerError.unknownReader(name)
+            }
         } else {
             guard !order.isEmpty else { throw ReaderManagerError.noReader }
             // The preferred reader first; the others when it is absent or busy, so a sale still finds a reader.
             let preferred = configuration.preferred.map { p in order.filter { $0 == p || $0.hasPrefix(p) } } ?? []
             candidates = preferred + order.filter { !preferred.contains($0) }
         }
-        guard let chosen = candidates.first(where: { readers[$0]?.leased == false && readers[$0]?.state != .error }) else {
+        guard let chosen = candidates.first(where: { readers[$0]?.leased == false && readers[$0]?.state != .error })
+        else {
             throw ReaderManagerError.busy(candidates[0])
         }
         readers[chosen]?.leased = true
         let r = readers[chosen]!
-        return ReaderLease(manager: self, reader: chosen, backend: r.backend, nfc: r.nfc,
-                           exclusive: configuration.exclusive, signals: configuration.signals)
+        return ReaderLease(
+            manager: self, reader: chosen, backend: r.backend, nfc: r.nfc,
+            exclusive: configuration.exclusive, signals: configuration.signals)
     }
 
     func release(_ name: String, failure: String?) {
@@ -321,7 +366,9 @@ public struct TappedCard: Sendable {
     public let executor: ReaderExecutor
 
     public init(channel: any CardChannel, answerToSelect: [UInt8], executor: ReaderExecutor) {
-        self.channel = channel; self.answerToSelect = answerToSelect; self.executor = executor
+        self.channel = channel
+        self.answerToSelect = answerToSelect
+        self.executor = executor
     }
 
     /// Runs `body` (the kernel's conversation with this card) on the reader's own thread.
@@ -344,8 +391,14 @@ public final class ReaderLease: @unchecked Sendable {
     private var finished = false
     private var signalsWork: Bool
 
-    init(manager: ReaderManager, reader: String, backend: ReaderBackend, nfc: NFCReader?, exclusive: Bool, signals: Bool) {
-        self.manager = manager; self.reader = reader; self.backend = backend; self.nfc = nfc; self.exclusive = exclusive
+    init(
+        manager: ReaderManager, reader: String, backend: ReaderBackend, nfc: NFCReader?, exclusive: Bool, signals: Bool
+    ) {
+        self.manager = manager
+        self.reader = reader
+        self.backend = backend
+        self.nfc = nfc
+        self.exclusive = exclusive
         self.signalsWork = signals && ReaderSignals.commands(for: ReaderManager.model(of: reader) ?? "", .idle) != nil
     }
 
@@ -363,7 +416,9 @@ public final class ReaderLease: @unchecked Sendable {
         case .pcsc:
             let ctx = try lock.withLock { () throws -> PCSCContext in
                 if let c = context { return c }
-                let c = try PCSCContext(); context = c; return c
+                let c = try PCSCContext()
+                context = c
+                return c
             }
             let deadline = ContinuousClock.now + timeout
             var known: [String: ReaderStatus] = [:]
@@ -372,9 +427,9 @@ public final class ReaderLease: @unchecked Sendable {
                 let left = deadline - ContinuousClock.now
                 guard left > .zero else { return nil }
                 let states: [ReaderStatus]
-                do { states = try await ctx.waitForChange(known, readers: [reader], timeout: left) }
-                catch let e as PCSCError where e.code == PCSCCode.cancelled { throw CardError.cancelled }
-                catch let e as PCSCError { throw CardError.transport(e.description) }
+                do { states = try await ctx.waitForChange(known, readers: [reader], timeout: left) } catch let e
+                    as PCSCError where e.code == PCSCCode.cancelled
+                { throw CardError.cancelled } catch let e as PCSCError { throw CardError.transport(e.description) }
                 guard let s = states.first else { continue }
                 if s.cardPresent {
                     // A card tapped again (after "see phone"): the earlier connection goes first.
@@ -383,7 +438,9 @@ public final class ReaderLease: @unchecked Sendable {
                         // SCardConnect blocks (pcscd powers the card up): on the context's queue, not the cooperative pool.
                         let exclusive = self.exclusive
                         let name = self.reader
-                        let card = try await ctx.queue.perform { try PCSCCard(context: ctx, reader: name, exclusive: exclusive) }
+                        let card = try await ctx.queue.perform {
+                            try PCSCCard(context: ctx, reader: name, exclusive: exclusive)
+                        }
                         lock.withLock { pcscCard = card }
                         return TappedCard(channel: card, answerToSelect: card.atr, executor: card.executor)
                     } catch CardError.cardRemoved {
@@ -404,13 +461,17 @@ public final class ReaderLease: @unchecked Sendable {
     /// Shows a Book A user-interface status on the reader's LEDs and buzzer when it has them; never fails the sale.
     public func signal(_ s: UISignal) async {
         guard lock.withLock({ signalsWork }), let model = ReaderManager.model(of: reader),
-              let commands = ReaderSignals.commands(for: model, s) else { return }
+            let commands = ReaderSignals.commands(for: model, s)
+        else { return }
         // Without a card the reader is reached through a direct connection (SCARD_SHARE_DIRECT) and escapes.
         let card: PCSCCard
-        if let c = lock.withLock({ pcscCard }) { card = c } else {
+        if let c = lock.withLock({ pcscCard }) {
+            card = c
+        } else {
             let reader = self.reader
             guard let ctx = lock.withLock({ context }) ?? (try? PCSCContext()),
-                  let direct = try? await ctx.queue.perform({ try PCSCCard(context: ctx, reader: reader, direct: true) }) else { return }
+                let direct = try? await ctx.queue.perform({ try PCSCCard(context: ctx, reader: reader, direct: true) })
+            else { return }
             card = direct
         }
         let connected = lock.withLock { pcscCard } != nil
@@ -423,7 +484,7 @@ public final class ReaderLease: @unchecked Sendable {
                     _ = try await card.executor.perform { try card.control(PCSCControlCode.ccidEscape, bytes) }
                 }
             } catch {
-                lock.withLock { signalsWork = false }     // the driver refuses escapes: stop trying this lease
+                lock.withLock { signalsWork = false }  // the driver refuses escapes: stop trying this lease
                 return
             }
         }
@@ -438,7 +499,10 @@ public final class ReaderLease: @unchecked Sendable {
         case .libnfc:
             guard let card = lock.withLock({ nfcCard }) else { return true }
             while ContinuousClock.now < deadline {
-                if await !card.isPresent() { await manager.note(.cardRemoved(reader)); return true }
+                if await !card.isPresent() {
+                    await manager.note(.cardRemoved(reader))
+                    return true
+                }
                 try? await Task.sleep(for: .milliseconds(100))
             }
             return false
@@ -446,7 +510,11 @@ public final class ReaderLease: @unchecked Sendable {
             guard let ctx = lock.withLock({ context }) else { return true }
             var known: [String: ReaderStatus] = [:]
             while ContinuousClock.now < deadline {
-                guard let s = try? await ctx.waitForChange(known, readers: [reader], timeout: deadline - ContinuousClock.now).first else { return false }
+                guard
+                    let s = try? await ctx.waitForChange(
+                        known, readers: [reader], timeout: deadline - ContinuousClock.now
+                    ).first
+                else { return false }
                 if !s.cardPresent { return true }
                 known[reader] = s
             }
@@ -458,7 +526,10 @@ public final class ReaderLease: @unchecked Sendable {
     public func finish(failure: String? = nil) async {
         let (p, n) = lock.withLock { () -> (PCSCCard?, NFCCard?) in
             finished = true
-            defer { pcscCard = nil; nfcCard = nil }
+            defer {
+                pcscCard = nil
+                nfcCard = nil
+            }
             return (pcscCard, nfcCard)
         }
         p?.disconnect()
@@ -469,7 +540,10 @@ public final class ReaderLease: @unchecked Sendable {
 
 /// What each reader model needs to show a user-interface status (reader-stack notes §3.2, §3.3).
 public enum ReaderSignals {
-    public enum Command: Sendable, Equatable { case apdu([UInt8]), escape([UInt8]) }
+    public enum Command: Sendable, Equatable {
+        case apdu([UInt8])
+        case escape([UInt8])
+    }
 
     public static func commands(for model: String, _ s: UISignal) -> [Command]? {
         switch model {
@@ -479,10 +553,18 @@ public enum ReaderSignals {
             switch s {
             case .idle: c = ReaderCommands.acr122uLEDAndBuzzer(redOn: false, greenOn: false)
             case .presentCard: c = ReaderCommands.acr122uLEDAndBuzzer(redOn: false, greenOn: true)
-            case .processing: c = ReaderCommands.acr122uLEDAndBuzzer(redOn: false, greenOn: true, blinkGreen: true, onTenths: 1, offTenths: 1, repetitions: 5)
-            case .cardRead: c = ReaderCommands.acr122uLEDAndBuzzer(redOn: false, greenOn: true, onTenths: 1, offTenths: 0, repetitions: 1, buzzer: 1)
-            case .approved: c = ReaderCommands.acr122uLEDAndBuzzer(redOn: false, greenOn: true, onTenths: 5, offTenths: 0, repetitions: 1, buzzer: 1)
-            case .declined, .error: c = ReaderCommands.acr122uLEDAndBuzzer(redOn: true, greenOn: false, blinkRed: true, onTenths: 2, offTenths: 2, repetitions: 2, buzzer: 1)
+            case .processing:
+                c = ReaderCommands.acr122uLEDAndBuzzer(
+                    redOn: false, greenOn: true, blinkGreen: true, onTenths: 1, offTenths: 1, repetitions: 5)
+            case .cardRead:
+                c = ReaderCommands.acr122uLEDAndBuzzer(
+                    redOn: false, greenOn: true, onTenths: 1, offTenths: 0, repetitions: 1, buzzer: 1)
+            case .approved:
+                c = ReaderCommands.acr122uLEDAndBuzzer(
+                    redOn: false, greenOn: true, onTenths: 5, offTenths: 0, repetitions: 1, buzzer: 1)
+            case .declined, .error:
+                c = ReaderCommands.acr122uLEDAndBuzzer(
+                    redOn: true, greenOn: false, blinkRed: true, onTenths: 2, offTenths: 2, repetitions: 2, buzzer: 1)
             case .removeCard: c = ReaderCommands.acr122uLEDAndBuzzer(redOn: true, greenOn: true)
             }
             return [.apdu(c)]
@@ -491,9 +573,17 @@ public enum ReaderSignals {
             case .idle: return [.escape(ReaderCommands.acr1252LED(red: false, green: false))]
             case .presentCard, .processing: return [.escape(ReaderCommands.acr1252LED(red: false, green: true))]
             case .cardRead: return [.escape(ReaderCommands.acr1252Buzzer(tenMilliseconds: 5))]
-            case .approved: return [.escape(ReaderCommands.acr1252LED(red: false, green: true)), .escape(ReaderCommands.acr1252Buzzer(tenMilliseconds: 50))]
-            case .declined, .error: return [.escape(ReaderCommands.acr1252LED(red: true, green: false)), .escape(ReaderCommands.acr1252Buzzer(tenMilliseconds: 20)),
-                                            .escape(ReaderCommands.acr1252Buzzer(tenMilliseconds: 20))]
+            case .approved:
+                return [
+                    .escape(ReaderCommands.acr1252LED(red: false, green: true)),
+                    .escape(ReaderCommands.acr1252Buzzer(tenMilliseconds: 50)),
+                ]
+            case .declined, .error:
+                return [
+                    .escape(ReaderCommands.acr1252LED(red: true, green: false)),
+                    .escape(ReaderCommands.acr1252Buzzer(tenMilliseconds: 20)),
+                    .escape(ReaderCommands.acr1252Buzzer(tenMilliseconds: 20)),
+                ]
             case .removeCard: return [.escape(ReaderCommands.acr1252LED(red: true, green: true))]
             }
         default:

@@ -1,15 +1,15 @@
+import CLibUSB
 // Which NFC readers are plugged in, which software stack can drive each, and who holds it now. Devices come from
 // libusb; who holds an interface comes from sysfs (/sys/bus/usb/devices/<bus>-<ports>:<config>.<interface>/driver):
 // `pn533_usb` (the kernel NFC stack took it, so neither pcscd nor libnfc can), `usbfs` (a user-space program —
 // pcscd's CCID driver or libnfc — claimed it), or nothing. USB ids: reader-stack notes §3.1 (libnfc's
 // pn53x_usb/acr122_usb tables, Linux drivers/nfc/pn533/usb.c, CCID's supported_readers list).
 import Foundation
-import CLibUSB
 
 public enum ReaderStack: String, Sendable, Codable, CaseIterable {
-    case pcsc = "pcsc"              // pcscd with the CCID driver
-    case libnfc = "libnfc"          // libnfc's own USB driver
-    case kernel = "kernel"          // Linux pn533_usb (NFC sockets; not used by tapd)
+    case pcsc = "pcsc"  // pcscd with the CCID driver
+    case libnfc = "libnfc"  // libnfc's own USB driver
+    case kernel = "kernel"  // Linux pn533_usb (NFC sockets; not used by tapd)
 }
 
 public struct KnownReader: Sendable, Equatable {
@@ -46,29 +46,66 @@ public struct USBError: Error, Sendable, CustomStringConvertible {
 
 public enum USBInventory {
     public static let knownReaders: [KnownReader] = [
-        KnownReader(vendorID: 0x072F, productID: 0x2200, name: "ACS ACR122U", stacks: [.libnfc, .pcsc, .kernel], libnfcDriver: "acr122_usb",
-                    note: "CCID lists it as unsupported; libnfc's acr122_usb is the reliable path. Blacklist pn533_usb."),
-        KnownReader(vendorID: 0x072F, productID: 0x90CC, name: "ACS ACR122 / Touchatag (SAM)", stacks: [.libnfc], libnfcDriver: "acr122_usb", note: nil),
-        KnownReader(vendorID: 0x072F, productID: 0x223B, name: "ACS ACR1252U (dual: PICC + SAM)", stacks: [.pcsc], libnfcDriver: nil,
-                    note: "PC/SC only; libnfc does not support it."),
-        KnownReader(vendorID: 0x072F, productID: 0x223E, name: "ACS ACR1252U", stacks: [.pcsc], libnfcDriver: nil, note: "PC/SC only."),
-        KnownReader(vendorID: 0x072F, productID: 0x2259, name: "ACS ACR1252IMP", stacks: [.pcsc], libnfcDriver: nil, note: nil),
-        KnownReader(vendorID: 0x04CC, productID: 0x2533, name: "NXP PN533", stacks: [.libnfc, .kernel], libnfcDriver: "pn53x_usb",
-                    note: "Not CCID: pcscd cannot drive it. Blacklist pn533_usb."),
-        KnownReader(vendorID: 0x04E6, productID: 0x5591, name: "SCM SCL3711 (PN533)", stacks: [.libnfc, .kernel], libnfcDriver: "pn53x_usb",
-                    note: "Not CCID: pcscd cannot drive it. Blacklist pn533_usb."),
-        KnownReader(vendorID: 0x04E6, productID: 0x5594, name: "SCM SCL3712", stacks: [.libnfc], libnfcDriver: "pn53x_usb", note: nil),
-        KnownReader(vendorID: 0x054C, productID: 0x02E1, name: "Sony RC-S360 PaSoRi", stacks: [.libnfc, .kernel], libnfcDriver: "pn53x_usb", note: nil),
-        KnownReader(vendorID: 0x04E6, productID: 0x5790, name: "Identiv uTrust 3700 F", stacks: [.pcsc], libnfcDriver: nil, note: "Extended APDUs."),
-        KnownReader(vendorID: 0x04E6, productID: 0x5791, name: "Identiv uTrust 3701 F", stacks: [.pcsc], libnfcDriver: nil, note: "Extended APDUs."),
-        KnownReader(vendorID: 0x04E6, productID: 0x5612, name: "Identiv uTrust 3720 F", stacks: [.pcsc], libnfcDriver: nil, note: "Short APDUs only."),
-        KnownReader(vendorID: 0x04E6, productID: 0x5613, name: "Identiv uTrust 3721 F", stacks: [.pcsc], libnfcDriver: nil, note: "Short APDUs only."),
-        KnownReader(vendorID: 0x04E6, productID: 0x5724, name: "Identiv uTrust 4701 F", stacks: [.pcsc], libnfcDriver: nil, note: nil),
-        KnownReader(vendorID: 0x076B, productID: 0x5022, name: "HID OMNIKEY 5022 CL", stacks: [.pcsc], libnfcDriver: nil, note: nil),
-        KnownReader(vendorID: 0x076B, productID: 0x5422, name: "HID OMNIKEY 5422", stacks: [.pcsc], libnfcDriver: nil, note: nil),
-        KnownReader(vendorID: 0x076B, productID: 0x502A, name: "HID OMNIKEY 5025-CL", stacks: [.pcsc], libnfcDriver: nil, note: nil),
-        KnownReader(vendorID: 0x076B, productID: 0x5427, name: "HID OMNIKEY 5427 CK", stacks: [.pcsc], libnfcDriver: nil, note: nil),
-        KnownReader(vendorID: 0x076B, productID: 0x5127, name: "HID OMNIKEY 5127 CK", stacks: [.pcsc], libnfcDriver: nil, note: nil),
+        KnownReader(
+            vendorID: 0x072F, productID: 0x2200, name: "ACS ACR122U", stacks: [.libnfc, .pcsc, .kernel],
+            libnfcDriver: "acr122_usb",
+            note: "CCID lists it as unsupported; libnfc's acr122_usb is the reliable path. Blacklist pn533_usb."),
+        KnownReader(
+            vendorID: 0x072F, productID: 0x90CC, name: "ACS ACR122 / Touchatag (SAM)", stacks: [.libnfc],
+            libnfcDriver: "acr122_usb", note: nil),
+        KnownReader(
+            vendorID: 0x072F, productID: 0x223B, name: "ACS ACR1252U (dual: PICC + SAM)", stacks: [.pcsc],
+            libnfcDriver: nil,
+            note: "PC/SC only; libnfc does not support it."),
+        KnownReader(
+            vendorID: 0x072F, productID: 0x223E, name: "ACS ACR1252U", stacks: [.pcsc], libnfcDriver: nil,
+            note: "PC/SC only."),
+        KnownReader(
+            vendorID: 0x072F, productID: 0x2259, name: "ACS ACR1252IMP", stacks: [.pcsc], libnfcDriver: nil, note: nil),
+        KnownReader(
+            vendorID: 0x04CC, productID: 0x2533, name: "NXP PN533", stacks: [.libnfc, .kernel],
+            libnfcDriver: "pn53x_usb",
+            note: "Not CCID: pcscd cannot drive it. Blacklist pn533_usb."),
+        KnownReader(
+            vendorID: 0x04E6, productID: 0x5591, name: "SCM SCL3711 (PN533)", stacks: [.libnfc, .kernel],
+            libnfcDriver: "pn53x_usb",
+            note: "Not CCID: pcscd cannot drive it. Blacklist pn533_usb."),
+        KnownReader(
+            vendorID: 0x04E6, productID: 0x5594, name: "SCM SCL3712", stacks: [.libnfc], libnfcDriver: "pn53x_usb",
+            note: nil),
+        KnownReader(
+            vendorID: 0x054C, productID: 0x02E1, name: "Sony RC-S360 PaSoRi", stacks: [.libnfc, .kernel],
+            libnfcDriver: "pn53x_usb", note: nil),
+        KnownReader(
+            vendorID: 0x04E6, productID: 0x5790, name: "Identiv uTrust 3700 F", stacks: [.pcsc], libnfcDriver: nil,
+            note: "Extended APDUs."),
+        KnownReader(
+            vendorID: 0x04E6, productID: 0x5791, name: "Identiv uTrust 3701 F", stacks: [.pcsc], libnfcDriver: nil,
+            note: "Extended APDUs."),
+        KnownReader(
+            vendorID: 0x04E6, productID: 0x5612, name: "Identiv uTrust 3720 F", stacks: [.pcsc], libnfcDriver: nil,
+            note: "Short APDUs only."),
+        KnownReader(
+            vendorID: 0x04E6, productID: 0x5613, name: "Identiv uTrust 3721 F", stacks: [.pcsc], libnfcDriver: nil,
+            note: "Short APDUs only."),
+        KnownReader(
+            vendorID: 0x04E6, productID: 0x5724, name: "Identiv uTrust 4701 F", stacks: [.pcsc], libnfcDriver: nil,
+            note: nil),
+        KnownReader(
+            vendorID: 0x076B, productID: 0x5022, name: "HID OMNIKEY 5022 CL", stacks: [.pcsc], libnfcDriver: nil,
+            note: nil),
+        KnownReader(
+            vendorID: 0x076B, productID: 0x5422, name: "HID OMNIKEY 5422", stacks: [.pcsc], libnfcDriver: nil, note: nil
+        ),
+        KnownReader(
+            vendorID: 0x076B, productID: 0x502A, name: "HID OMNIKEY 5025-CL", stacks: [.pcsc], libnfcDriver: nil,
+            note: nil),
+        KnownReader(
+            vendorID: 0x076B, productID: 0x5427, name: "HID OMNIKEY 5427 CK", stacks: [.pcsc], libnfcDriver: nil,
+            note: nil),
+        KnownReader(
+            vendorID: 0x076B, productID: 0x5127, name: "HID OMNIKEY 5127 CK", stacks: [.pcsc], libnfcDriver: nil,
+            note: nil),
     ]
 
     public static func known(vendorID: UInt16, productID: UInt16) -> KnownReader? {
@@ -83,19 +120,27 @@ public enum USBInventory {
         defer { libusb_exit(ctx) }
         var list: UnsafeMutablePointer<OpaquePointer?>?
         let n = libusb_get_device_list(ctx, &list)
-        guard n >= 0, let list else { throw USBError(description: "libusb_get_device_list: \(String(cString: libusb_error_name(Int32(n))))") }
+        guard n >= 0, let list else {
+            throw USBError(description: "libusb_get_device_list: \(String(cString: libusb_error_name(Int32(n))))")
+        }
         defer { libusb_free_device_list(list, 1) }
         var found: [USBReaderDevice] = []
         for i in 0..<Int(n) {
             guard let dev = list[i] else { continue }
             var d = libusb_device_descriptor()
-            guard libusb_get_device_descriptor(dev, &d) == 0, let reader = known(vendorID: d.idVendor, productID: d.idProduct) else { continue }
+            guard libusb_get_device_descriptor(dev, &d) == 0,
+                let reader = known(vendorID: d.idVendor, productID: d.idProduct)
+            else { continue }
             var ports = [UInt8](repeating: 0, count: 8)
             let depth = libusb_get_port_numbers(dev, &ports, Int32(ports.count))
             let bus = Int(libusb_get_bus_number(dev))
-            let path = depth > 0 ? "\(bus)-" + ports.prefix(Int(depth)).map { String($0) }.joined(separator: ".") : "usb\(bus)"
-            found.append(USBReaderDevice(bus: bus, address: Int(libusb_get_device_address(dev)), path: path, vendorID: d.idVendor,
-                                         productID: d.idProduct, reader: reader, interfaceDrivers: interfaceDrivers(path: path, sysfs: sysfs)))
+            let path =
+                depth > 0 ? "\(bus)-" + ports.prefix(Int(depth)).map { String($0) }.joined(separator: ".") : "usb\(bus)"
+            found.append(
+                USBReaderDevice(
+                    bus: bus, address: Int(libusb_get_device_address(dev)), path: path, vendorID: d.idVendor,
+                    productID: d.idProduct, reader: reader, interfaceDrivers: interfaceDrivers(path: path, sysfs: sysfs)
+                ))
         }
         return found.sorted { ($0.bus, $0.address) < ($1.bus, $1.address) }
     }
@@ -117,10 +162,12 @@ public enum USBInventory {
     /// What is wrong with a reader, as a technician would fix it; nil when it is ready for `stack`.
     public static func problem(_ d: USBReaderDevice, wanted stack: ReaderStack) -> String? {
         if !d.reader.stacks.contains(stack) {
-            return "\(d.reader.name) (\(d.id)) cannot be driven by \(stack.rawValue); use \(d.reader.stacks.filter { $0 != .kernel }.map(\.rawValue).joined(separator: " or "))"
+            return
+                "\(d.reader.name) (\(d.id)) cannot be driven by \(stack.rawValue); use \(d.reader.stacks.filter { $0 != .kernel }.map(\.rawValue).joined(separator: " or "))"
         }
         if d.heldByKernelNFC {
-            return "the kernel's pn533_usb driver holds \(d.reader.name) at \(d.path): blacklist it (Udev/ and Firmware-Notes/) and replug"
+            return
+                "the kernel's pn533_usb driver holds \(d.reader.name) at \(d.path): blacklist it (Udev/ and Firmware-Notes/) and replug"
         }
         return nil
     }
@@ -149,18 +196,21 @@ public final class USBHotplug: @unchecked Sendable {
         guard USBHotplug.supported else { throw USBError(description: "this libusb has no hot-plug support") }
         var ctx: OpaquePointer?
         let rv = libusb_init(&ctx)
-        guard rv == 0, let ctx else { throw USBError(description: "libusb_init: \(String(cString: libusb_error_name(rv)))") }
+        guard rv == 0, let ctx else {
+            throw USBError(description: "libusb_init: \(String(cString: libusb_error_name(rv)))")
+        }
         context = ctx
         (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(256))
         let me = Unmanaged.passUnretained(self).toOpaque()
         let events = Int32(LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED.rawValue | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT.rawValue)
-        let r = libusb_hotplug_register_callback(ctx, events, Int32(LIBUSB_HOTPLUG_ENUMERATE.rawValue),
-                                                 LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY,
-                                                 { _, device, event, user in
-            guard let device, let user else { return 0 }
-            Unmanaged<USBHotplug>.fromOpaque(user).takeUnretainedValue().deliver(device, event)
-            return 0
-        }, me, &handle)
+        let r = libusb_hotplug_register_callback(
+            ctx, events, Int32(LIBUSB_HOTPLUG_ENUMERATE.rawValue),
+            LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY,
+            { _, device, event, user in
+                guard let device, let user else { return 0 }
+                Unmanaged<USBHotplug>.fromOpaque(user).takeUnretainedValue().deliver(device, event)
+                return 0
+            }, me, &handle)
         guard r == 0 else {
             libusb_exit(ctx)
             throw USBError(description: "libusb_hotplug_register_callback: \(String(cString: libusb_error_name(r)))")
@@ -180,17 +230,26 @@ public final class USBHotplug: @unchecked Sendable {
 
     private func deliver(_ device: OpaquePointer, _ event: libusb_hotplug_event) {
         var d = libusb_device_descriptor()
-        guard libusb_get_device_descriptor(device, &d) == 0, let reader = USBInventory.known(vendorID: d.idVendor, productID: d.idProduct) else { return }
-        let bus = Int(libusb_get_bus_number(device)), address = Int(libusb_get_device_address(device))
+        guard libusb_get_device_descriptor(device, &d) == 0,
+            let reader = USBInventory.known(vendorID: d.idVendor, productID: d.idProduct)
+        else { return }
+        let bus = Int(libusb_get_bus_number(device))
+        let address = Int(libusb_get_device_address(device))
         if event == LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED {
-            continuation.yield(.arrived(vendorID: d.idVendor, productID: d.idProduct, bus: bus, address: address, reader: reader.name))
+            continuation.yield(
+                .arrived(vendorID: d.idVendor, productID: d.idProduct, bus: bus, address: address, reader: reader.name))
         } else {
-            continuation.yield(.left(vendorID: d.idVendor, productID: d.idProduct, bus: bus, address: address, reader: reader.name))
+            continuation.yield(
+                .left(vendorID: d.idVendor, productID: d.idProduct, bus: bus, address: address, reader: reader.name))
         }
     }
 
     public func stop() {
-        let was = lock.withLock { let r = running; running = false; return r }
+        let was = lock.withLock {
+            let r = running
+            running = false
+            return r
+        }
         guard was else { return }
         libusb_hotplug_deregister_callback(context, handle)
         libusb_interrupt_event_handler(context)

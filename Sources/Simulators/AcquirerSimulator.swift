@@ -1,15 +1,15 @@
+import Acquirer
 // An acquirer host in software: a TLS server speaking ISO 8583 (the same profiles as tapd) that demands a client
 // certificate, verifies ARQCs with the test issuer master key (Visa CVN 18, Mastercard CVN 16) and answers with
 // the ARPC in DE 55 tag 91. Behaviours are scriptable: by default an amount ending in .51 is declined (51),
 // .91 gets no answer, .92 drops the connection, .93 answers after 3 seconds. Integrators run it standalone
 // (`tapctl acquirer-sim`); `tapd demo` and the tests run it in process.
 import Foundation
+import ISO8583
 import NIOCore
 import NIOPosix
 import NIOSSL
 import TLV
-import ISO8583
-import Acquirer
 
 public actor AcquirerSimulator {
     public enum Action: Sendable, Equatable {
@@ -36,14 +36,16 @@ public actor AcquirerSimulator {
     public private(set) var arrivals: [ContinuousClock.Instant] = []
 
     /// `maximumTLSVersion` lets a test play a server stuck on TLS 1.1.
-    public init(spec: MessageSpec = .iso87ASCII, certificateFile: String, keyFile: String, clientCAFile: String,
-                maximumTLSVersion: TLSVersion? = nil, group: (any EventLoopGroup)? = nil) throws {
+    public init(
+        spec: MessageSpec = .iso87ASCII, certificateFile: String, keyFile: String, clientCAFile: String,
+        maximumTLSVersion: TLSVersion? = nil, group: (any EventLoopGroup)? = nil
+    ) throws {
         codec = try ISO8583Codec(spec: spec)
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(clientCAFile))
-        tls.certificateVerification = .noHostnameVerification           // mutual TLS: a client certificate is required
+        tls.certificateVerification = .noHostnameVerification  // mutual TLS: a client certificate is required
         tls.minimumTLSVersion = .tlsv1
         if let v = maximumTLSVersion { tls.maximumTLSVersion = v }
         ssl = try NIOSSLContext(configuration: tls)
@@ -54,16 +56,19 @@ public actor AcquirerSimulator {
 
     /// Listens on `host:port` (port 0 picks a free one) and returns the port.
     public func start(host: String = "127.0.0.1", port: Int = 0) async throws -> Int {
-        let framing = codec.spec.framing, max = codec.spec.maxMessageLength
+        let framing = codec.spec.framing
+        let max = codec.spec.maxMessageLength
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { [ssl, sim = self] ch in
                 ch.eventLoop.makeCompletedFuture {
                     try ch.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: ssl))
-                    try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(ISOFrameDecoder(framing: framing, maxLength: max)))
-                    try ch.pipeline.syncOperations.addHandler(FrameInboundHandler(
-                        onFrame: { frame in Task { await sim.handle(frame, on: ch) } },
-                        onClose: { _ in }))
+                    try ch.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(ISOFrameDecoder(framing: framing, maxLength: max)))
+                    try ch.pipeline.syncOperations.addHandler(
+                        FrameInboundHandler(
+                            onFrame: { frame in Task { await sim.handle(frame, on: ch) } },
+                            onClose: { _ in }))
                 }
             }
         let s = try await bootstrap.bind(host: host, port: port).get()
@@ -78,7 +83,10 @@ public actor AcquirerSimulator {
 
     private func handle(_ frame: [UInt8], on ch: any Channel) async {
         let at = ContinuousClock.now
-        guard let m = try? codec.unpack(frame) else { ch.close(promise: nil); return }
+        guard let m = try? codec.unpack(frame) else {
+            ch.close(promise: nil)
+            return
+        }
         received.append(m)
         arrivals.append(at)
         answered.append(nil)
@@ -86,8 +94,12 @@ public actor AcquirerSimulator {
         let action = rule?(m) ?? Self.defaultAction(m)
         switch action {
         case .noAnswer: return
-        case .drop: ch.close(promise: nil); return
-        case .raw(let bytes): write(bytes, to: ch); return
+        case .drop:
+            ch.close(promise: nil)
+            return
+        case .raw(let bytes):
+            write(bytes, to: ch)
+            return
         case .slow(let d, let code):
             try? await Task.sleep(for: d)
             respond(m, code: code, on: ch, index: index)
@@ -107,7 +119,9 @@ public actor AcquirerSimulator {
     }
 
     private func send(_ answer: ISOMessage, on ch: any Channel, index: Int) {
-        guard let body = try? codec.pack(answer), let framed = try? ISOFraming.frame(body, codec.spec.framing) else { return }
+        guard let body = try? codec.pack(answer), let framed = try? ISOFraming.frame(body, codec.spec.framing) else {
+            return
+        }
         if index < answered.count { answered[index] = answer[39] }
         write(framed, to: ch)
     }
@@ -121,7 +135,9 @@ public actor AcquirerSimulator {
     /// Amount rules (the cents decide): .51 decline 51, .91 no answer, .92 drop, .93 slow; else approve when the
     /// cryptogram verifies.
     public static func defaultAction(_ m: ISOMessage) -> Action {
-        guard m.mtiClass == "1" || m.mtiClass == "2", m.mtiFunction == "0", let amount = m[4] else { return .answer(responseCode: "00") }
+        guard m.mtiClass == "1" || m.mtiClass == "2", m.mtiFunction == "0", let amount = m[4] else {
+            return .answer(responseCode: "00")
+        }
         switch amount.suffix(2) {
         case "51": return .answer(responseCode: "51")
         case "91": return .noAnswer
@@ -134,18 +150,22 @@ public actor AcquirerSimulator {
     /// The answer to `m`: response MTI, echoed identifiers, DE 39; for approved requests with DE 55 the ARQC is
     /// verified (a mismatch turns the answer into 05) and the ARPC returned in tag 91.
     public static func answer(to m: ISOMessage, responseCode: String) throws -> ISOMessage {
-        guard let mti = m.responseMTI else { throw ISO8583Error(field: 0, offset: 0, reason: "no response MTI for \(m.mti)") }
+        guard let mti = m.responseMTI else {
+            throw ISO8583Error(field: 0, offset: 0, reason: "no response MTI for \(m.mti)")
+        }
         var a = ISOMessage(mti: mti)
         for f in [2, 3, 4, 7, 11, 12, 13, 24, 32, 37, 41, 42, 49, 70, 90] { a.set(f, bytes: m.bytes(f)) }
         var code = responseCode
-        if (m.mtiClass == "1" || m.mtiClass == "2"), m.mtiFunction == "0", let de55 = m.bytes(55) {
+        if m.mtiClass == "1" || m.mtiClass == "2", m.mtiFunction == "0", let de55 = m.bytes(55) {
             var data = TLVStore()
             if let objs = try? TLVParser.parse(de55) { data.add(objs) }
             if let pan = m[2] { data[0x5A] = BCD.packDigits(pan) }
             if let t2 = m[35] { data[0x57] = [UInt8](hex: t2.count % 2 == 1 ? t2 + "F" : t2) }
             if let psn = m[23], let n = UInt64(psn) { data[0x5F34] = BCD.encode(n % 100, bytes: 1) }
             // The amount the card signed (9F02) must be the amount asked for (DE 4).
-            if let signed = data[0x9F02], let de4 = m[4], let a = UInt64(de4), BCD.encode(a, bytes: 6) != signed { code = "05" }
+            if let signed = data[0x9F02], let de4 = m[4], let a = UInt64(de4), BCD.encode(a, bytes: 6) != signed {
+                code = "05"
+            }
             let arc = Array(code.utf8)
             switch code == "05" ? .mismatch : try TestIssuer.verify(data, arc: arc) {
             case .verified(let arpc):
@@ -203,35 +223,45 @@ public actor AcquirerSimulator {
         var originals = Set<String>()
         for (i, m) in received.enumerated() {
             let rc = answered[i]
-            let tid = m[41] ?? "", stan = m[11] ?? ""
+            let tid = m[41] ?? ""
+            let stan = m[11] ?? ""
             let base = String(m.mti.prefix(3)) + "0"
             let isRepeat = m.mti.last == "1" || m.mti.last == "3"
             let seenKey = "\(base)/\(tid)/\(stan)"
             switch m.mtiClass {
             case "1", "2":
                 // 0220 with DE 90 naming an 0100 is a completion (capture) of that authorisation.
-                if m.mti.hasPrefix("02"), m.mtiFunction == "2", let de90 = m[90], de90.hasPrefix("0100") || de90.hasPrefix("0120"),
-                   let j = index["\(tid)/\(de90.dropFirst(4).prefix(6))"] {
-                    if !isRepeat, originals.contains(seenKey) { violations.append("second completion \(m.mti) STAN \(stan) without the repeat MTI") }
+                if m.mti.hasPrefix("02"), m.mtiFunction == "2", let de90 = m[90],
+                    de90.hasPrefix("0100") || de90.hasPrefix("0120"),
+                    let j = index["\(tid)/\(de90.dropFirst(4).prefix(6))"]
+                {
+                    if !isRepeat, originals.contains(seenKey) {
+                        violations.append("second completion \(m.mti) STAN \(stan) without the repeat MTI")
+                    }
                     originals.insert(seenKey)
                     if rc == "00" { entries[j].captures += 1 }
-                    captureOf["\(tid)/\(stan)"] = j       // a later reversal of the capture undoes the capture
+                    captureOf["\(tid)/\(stan)"] = j  // a later reversal of the capture undoes the capture
                     continue
                 }
                 guard m.mtiFunction == "0" || m.mtiFunction == "2" else { continue }
-                if !isRepeat, originals.contains(seenKey) { violations.append("second original \(m.mti) STAN \(stan) without the repeat MTI") }
+                if !isRepeat, originals.contains(seenKey) {
+                    violations.append("second original \(m.mti) STAN \(stan) without the repeat MTI")
+                }
                 originals.insert(seenKey)
                 let key = "\(tid)/\(stan)"
                 if let j = index[key] {
                     if let rc { entries[j].answer = rc }
                 } else {
                     index[key] = entries.count
-                    entries.append(LedgerEntry(stan: stan, terminal: tid, mti: base, amount: UInt64(m[4] ?? "") ?? 0, answer: rc))
+                    entries.append(
+                        LedgerEntry(stan: stan, terminal: tid, mti: base, amount: UInt64(m[4] ?? "") ?? 0, answer: rc))
                 }
             case "4":
                 let original = m[90].map { String($0.dropFirst(4).prefix(6)) } ?? stan
                 if m[90]?.hasPrefix("022") == true, let j = captureOf["\(tid)/\(original)"] {
-                    if !isRepeat, originals.contains(seenKey) { violations.append("second original reversal \(m.mti) STAN \(stan) without the repeat MTI") }
+                    if !isRepeat, originals.contains(seenKey) {
+                        violations.append("second original reversal \(m.mti) STAN \(stan) without the repeat MTI")
+                    }
                     originals.insert(seenKey)
                     if rc == "00" { entries[j].captureReversed = true }
                     continue
@@ -242,7 +272,9 @@ public actor AcquirerSimulator {
                     orphans += 1
                     continue
                 }
-                if !isRepeat, originals.contains(seenKey) { violations.append("second original reversal \(m.mti) STAN \(stan) without the repeat MTI") }
+                if !isRepeat, originals.contains(seenKey) {
+                    violations.append("second original reversal \(m.mti) STAN \(stan) without the repeat MTI")
+                }
                 originals.insert(seenKey)
                 entries[j].reversals += 1
                 if rc == "00" {

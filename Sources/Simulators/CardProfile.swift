@@ -1,8 +1,8 @@
+import EMVCrypto
+import EMVKernel
 // The personas the virtual cards play: Visa and Mastercard cards and phones, and cards that misbehave the
 // ways real ones do. Everything a persona signs chains to a test CA generated for the purpose.
 import TLV
-import EMVCrypto
-import EMVKernel
 
 public struct CardProfile: Sendable {
     public enum Scheme: Sendable { case visa, mastercard }
@@ -25,7 +25,7 @@ public struct CardProfile: Sendable {
     public var formFactor: FormFactor
     public var pan: String
     public var panSequenceNumber: UInt8 = 0x01
-    public var expiry: [UInt8] = [0x28, 0x12, 0x31]          // YYMMDD
+    public var expiry: [UInt8] = [0x28, 0x12, 0x31]  // YYMMDD
     public var effective: [UInt8] = [0x24, 0x01, 0x01]
     public var label: String
     /// Offline-capable cards answer TC when the reader does not insist on going online.
@@ -40,53 +40,81 @@ public struct CardProfile: Sendable {
     /// Serial number of the issuer certificate (a revocation test lists it).
     public var issuerCertificateSerial: [UInt8] = [0x00, 0x00, 0x01]
 
-    public var aid: [UInt8] { scheme == .visa ? [0xA0, 0, 0, 0, 0x03, 0x10, 0x10] : [0xA0, 0, 0, 0, 0x04, 0x10, 0x10] }
+    public var aid: [UInt8] {
+        scheme == .visa ? [0xA0, 0, 0, 0, 0x03, 0x10, 0x10] : [0xA0, 0, 0, 0, 0x04, 0x10, 0x10]
+    }
     public var rid: [UInt8] { Array(aid.prefix(5)) }
 
     /// TEST issuer master key for application cryptograms: 0123456789ABCDEFFEDCBA9876543210 (never production).
-    public static let testIssuerMasterKey: [UInt8] = [0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF,
-                                                      0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10]
+    public static let testIssuerMasterKey: [UInt8] = [
+        0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF,
+        0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10,
+    ]
 
     /// ICC master key by Option A from PAN and PAN sequence number (Book 2 A1.4.1).
     public var iccMasterKey: [UInt8] {
-        try! KeyDerivation.iccMasterKeyOptionA(issuerMasterKey: Self.testIssuerMasterKey, pan: pan,
-                                               panSequenceNumber: Hex.encode([panSequenceNumber]))
+        try! KeyDerivation.iccMasterKeyOptionA(
+            issuerMasterKey: Self.testIssuerMasterKey, pan: pan,
+            panSequenceNumber: Hex.encode([panSequenceNumber]))
     }
 
     // MARK: The personas of the kernels issue
 
     public static func visaCard(offline: Bool = false) -> CardProfile {
-        CardProfile(name: offline ? "Visa card (offline with fDDA)" : "Visa card (online)", scheme: .visa, formFactor: .card,
-                    pan: "4761739001010119", label: "VISA CREDIT", offlineCapable: offline)
+        CardProfile(
+            name: offline ? "Visa card (offline with fDDA)" : "Visa card (online)", scheme: .visa, formFactor: .card,
+            pan: "4761739001010119", label: "VISA CREDIT", offlineCapable: offline)
     }
     public static func visaCardNoRecords() -> CardProfile {
-        var p = visaCard(); p.name = "Visa card (online, no records)"; p.noRecords = true; p.pan = "4761739001010127"; return p
+        var p = visaCard()
+        p.name = "Visa card (online, no records)"
+        p.noRecords = true
+        p.pan = "4761739001010127"
+        return p
     }
     public static func visaPhone() -> CardProfile {
-        CardProfile(name: "Visa phone (on-device CVM, see phone)", scheme: .visa, formFactor: .phone,
-                    pan: "4895370012345678", label: "VISA", seePhoneOnFirstTap: true)
+        CardProfile(
+            name: "Visa phone (on-device CVM, see phone)", scheme: .visa, formFactor: .phone,
+            pan: "4895370012345678", label: "VISA", seePhoneOnFirstTap: true)
     }
     public static func mastercardCard() -> CardProfile {
-        CardProfile(name: "Mastercard card (M/Chip, CDA)", scheme: .mastercard, formFactor: .card,
-                    pan: "5413330089020011", label: "MASTERCARD")
+        CardProfile(
+            name: "Mastercard card (M/Chip, CDA)", scheme: .mastercard, formFactor: .card,
+            pan: "5413330089020011", label: "MASTERCARD")
     }
     public static func mastercardPhone() -> CardProfile {
-        CardProfile(name: "Mastercard phone (on-device CVM)", scheme: .mastercard, formFactor: .phone,
-                    pan: "5204740000001234", label: "MASTERCARD")
+        CardProfile(
+            name: "Mastercard phone (on-device CVM)", scheme: .mastercard, formFactor: .phone,
+            pan: "5204740000001234", label: "MASTERCARD")
     }
     public static func expiredCard() -> CardProfile {
-        var p = visaCard(offline: true); p.name = "Visa card, expired"; p.expiry = [0x24, 0x01, 0x31]; return p
+        var p = visaCard(offline: true)
+        p.name = "Visa card, expired"
+        p.expiry = [0x24, 0x01, 0x31]
+        return p
     }
     public static func revokedIssuerKey() -> CardProfile {
-        var p = mastercardCard(); p.name = "Mastercard card, revoked issuer key"; p.issuerCertificateSerial = [0x0B, 0xAD, 0x01]; return p
+        var p = mastercardCard()
+        p.name = "Mastercard card, revoked issuer key"
+        p.issuerCertificateSerial = [0x0B, 0xAD, 0x01]
+        return p
     }
     public static func tamperedSignature() -> CardProfile {
-        var p = visaCard(offline: true); p.name = "Visa card, tampered signature"; p.fault = .tamperedSignature; return p
+        var p = visaCard(offline: true)
+        p.name = "Visa card, tampered signature"
+        p.fault = .tamperedSignature
+        return p
     }
     public static func stopsAnswering() -> CardProfile {
-        var p = mastercardCard(); p.name = "Mastercard card that stops answering"; p.fault = .stopsAnswering(ins: 0xB2); return p
+        var p = mastercardCard()
+        p.name = "Mastercard card that stops answering"
+        p.fault = .stopsAnswering(ins: 0xB2)
+        return p
     }
     public static func malformedTLV() -> CardProfile {
-        var p = visaCard(); p.name = "Visa card returning malformed TLV"; p.fault = .malformedGPOResponse; return p
+        var p = visaCard()
+        p.name = "Visa card returning malformed TLV"
+        p.fault = .malformedGPOResponse
+        return p
     }
 }

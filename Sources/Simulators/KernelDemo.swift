@@ -1,11 +1,11 @@
+import APDU
+import EMVCrypto
+import EMVKernel
 // What `tapd demo` shows until the daemon exists: a few sales with the virtual cards and phones through the real
 // Entry Point and kernels, each outcome explained; online sales go to the acquirer (a hook the caller supplies:
 // `tapd demo` sends them over mutual TLS to the acquirer simulator), or, without one, their cryptograms are checked
 // by the test issuer directly. Card data is masked in all output.
 import TLV
-import APDU
-import EMVCrypto
-import EMVKernel
 
 public enum KernelDemo {
     public struct Sale: Sendable {
@@ -16,8 +16,14 @@ public enum KernelDemo {
         /// What the acquirer simulator's amount rules make of it: "00", "51", or nil for no answer.
         public let expectedResponse: String?
 
-        public init(title: String, profile: CardProfile, amount: UInt64, expected: OutcomeKind, expectedResponse: String? = "00") {
-            self.title = title; self.profile = profile; self.amount = amount; self.expected = expected; self.expectedResponse = expectedResponse
+        public init(
+            title: String, profile: CardProfile, amount: UInt64, expected: OutcomeKind, expectedResponse: String? = "00"
+        ) {
+            self.title = title
+            self.profile = profile
+            self.amount = amount
+            self.expected = expected
+            self.expectedResponse = expectedResponse
         }
     }
 
@@ -26,15 +32,28 @@ public enum KernelDemo {
 
     public static let sales: [Sale] = [
         Sale(title: "Visa card, 12.34", profile: .visaCard(), amount: 1234, expected: .onlineRequest),
-        Sale(title: "Mastercard phone with on-device CVM, 90.00", profile: .mastercardPhone(), amount: 9000, expected: .onlineRequest),
-        Sale(title: "Visa phone that first asks to \"see phone\", 25.00", profile: .visaPhone(), amount: 2500, expected: .onlineRequest),
-        Sale(title: "Visa card approved offline with fDDA, 8.50", profile: .visaCard(offline: true), amount: 850, expected: .approved),
-        Sale(title: "Mastercard card with a tampered CDA signature, 12.34", profile: {
-            var p = CardProfile.mastercardCard(); p.fault = .tamperedSignature; return p }(), amount: 1234, expected: .endApplication),
-        Sale(title: "Visa card the issuer declines (insufficient funds), 12.51", profile: .visaCard(), amount: 1251,
-             expected: .onlineRequest, expectedResponse: "51"),
-        Sale(title: "Mastercard card, the acquirer does not answer, 12.91", profile: .mastercardCard(), amount: 1291,
-             expected: .onlineRequest, expectedResponse: nil),
+        Sale(
+            title: "Mastercard phone with on-device CVM, 90.00", profile: .mastercardPhone(), amount: 9000,
+            expected: .onlineRequest),
+        Sale(
+            title: "Visa phone that first asks to \"see phone\", 25.00", profile: .visaPhone(), amount: 2500,
+            expected: .onlineRequest),
+        Sale(
+            title: "Visa card approved offline with fDDA, 8.50", profile: .visaCard(offline: true), amount: 850,
+            expected: .approved),
+        Sale(
+            title: "Mastercard card with a tampered CDA signature, 12.34",
+            profile: {
+                var p = CardProfile.mastercardCard()
+                p.fault = .tamperedSignature
+                return p
+            }(), amount: 1234, expected: .endApplication),
+        Sale(
+            title: "Visa card the issuer declines (insufficient funds), 12.51", profile: .visaCard(), amount: 1251,
+            expected: .onlineRequest, expectedResponse: "51"),
+        Sale(
+            title: "Mastercard card, the acquirer does not answer, 12.91", profile: .mastercardCard(), amount: 1291,
+            expected: .onlineRequest, expectedResponse: nil),
     ]
 
     /// The CA keys the demo trusts: the bundled ones with the test keys, and the virtual cards' test CAs.
@@ -57,20 +76,26 @@ public enum KernelDemo {
     }
 
     /// Runs the sales, printing through `say`; returns whether every sale ended as expected.
-    public static func run(date: EMVDate, settle: Settle? = nil, say: @escaping @Sendable (String) -> Void) async throws -> Bool {
+    public static func run(date: EMVDate, settle: Settle? = nil, say: @escaping @Sendable (String) -> Void) async throws
+        -> Bool
+    {
         say("tapd \(TapdVersion.string) — demo: contactless sales with virtual cards and phones, no hardware")
         say("Entry Point and kernels C-3 (Visa) and C-2 (Mastercard); signatures and cryptograms are real,")
         say("made with a test PKI generated now and the TEST issuer master key.")
         say("")
         let keys = try demoKeys()
         let config = demoTerminal()
-        let ep = EntryPoint(configuration: config, keys: keys, risk: RiskManager(maxTapsPerHour: config.velocityMaxTapsPerHour))
+        let ep = EntryPoint(
+            configuration: config, keys: keys, risk: RiskManager(maxTapsPerHour: config.velocityMaxTapsPerHour))
         var allAsExpected = true
         for (n, sale) in sales.enumerated() {
             say("\(n + 1). \(sale.title)")
             let card = try VirtualCard(sale.profile)
             let txn = TransactionParameters(amount: sale.amount, date: date)
-            guard let pre = ep.preProcess(txn) else { say("   no contactless application allows this amount"); continue }
+            guard let pre = ep.preProcess(txn) else {
+                say("   no contactless application allows this amount")
+                continue
+            }
             say("   [\(UIMessage.presentCard.text)]")
             let clock = ContinuousClock()
             var restarted = false
@@ -83,7 +108,9 @@ public enum KernelDemo {
                 outcome = await ep.process(card: recorder, transaction: txn, combinations: pre, restarted: restarted)
                 let elapsed = clock.now - start
                 let apdus = await recorder.exchanges.count
-                say("   tap \(taps): \(outcome.kernel ?? "-") \(outcome.aid.map(Hex.encode) ?? "") — \(apdus) APDUs in \(format(elapsed))")
+                say(
+                    "   tap \(taps): \(outcome.kernel ?? "-") \(outcome.aid.map(Hex.encode) ?? "") — \(apdus) APDUs in \(format(elapsed))"
+                )
                 if let ui = outcome.uiRequestOnOutcome { say("   [\(ui.message.text)]") }
                 if outcome.kind == .seePhone || (outcome.kind == .tryAgain && taps < 3) {
                     say("   the cardholder looks at the phone and taps again")
@@ -94,17 +121,25 @@ public enum KernelDemo {
                 break
             } while taps < 3
             say("   outcome: \(outcome.kind.rawValue) — \(outcome.reason ?? "")")
-            say("   card \(outcome.maskedPAN ?? "-"), CVM \(outcome.cvm.rawValue), TVR \(outcome.tvr?.description ?? "-")")
+            say(
+                "   card \(outcome.maskedPAN ?? "-"), CVM \(outcome.cvm.rawValue), TVR \(outcome.tvr?.description ?? "-")"
+            )
             if let oda = outcome.oda {
-                say("   offline data authentication \(oda.method.rawValue): \(oda.failure.map { "FAILED — \($0)" } ?? "passed")")
+                say(
+                    "   offline data authentication \(oda.method.rawValue): \(oda.failure.map { "FAILED — \($0)" } ?? "passed")"
+                )
             }
-            if let c = outcome.cryptogram { say("   cryptogram \(c.kind.rawValue) \(Hex.encode(c.value)), ATC \(Hex.encode(c.atc))") }
+            if let c = outcome.cryptogram {
+                say("   cryptogram \(c.kind.rawValue) \(Hex.encode(c.value)), ATC \(Hex.encode(c.atc))")
+            }
             if let settle, outcome.kind == sale.expected, outcome.kind == .onlineRequest || outcome.kind == .approved {
                 if !(await settle(sale, outcome, say)) { allAsExpected = false }
             } else if outcome.kind == .onlineRequest {
                 switch try TestIssuer.verify(outcome.transactionData) {
                 case .verified(let arpc): say("   test issuer: ARQC verified, approves with ARPC \(Hex.encode(arpc))")
-                case .mismatch: say("   test issuer: ARQC does NOT verify"); allAsExpected = false
+                case .mismatch:
+                    say("   test issuer: ARQC does NOT verify")
+                    allAsExpected = false
                 case .unsupported(let why): say("   test issuer: \(why)")
                 }
             }

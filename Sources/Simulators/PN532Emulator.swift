@@ -1,3 +1,5 @@
+import APDU
+import Dispatch
 // A PN532 behind a UART, emulated on a pseudo-terminal, so tests and the demo run real libnfc (driver pn532_uart)
 // with no hardware: `nfc_open("pn532_uart:<devicePath>")`. The emulator is the chip side of the HSU link described
 // in the PN532 User Manual (UM0701-02) §6.2:
@@ -10,8 +12,6 @@
 // answer"), a phone that holds its GPO answer for hundreds of milliseconds (the chip keeps the link alive with WTX).
 // Test and demo code only.
 import Foundation
-import Dispatch
-import APDU
 
 public final class PN532Emulator: @unchecked Sendable {
     public enum Persona: Sendable, Equatable {
@@ -33,8 +33,8 @@ public final class PN532Emulator: @unchecked Sendable {
     public var connstring: String { "pn532_uart:\(devicePath)" }
 
     private let master: Int32
-    private let slaveKeeper: Int32   // keeps the pty alive between libnfc's opens and closes
-    private let wake: [Int32]        // pipe that interrupts poll() on stop
+    private let slaveKeeper: Int32  // keeps the pty alive between libnfc's opens and closes
+    private let wake: [Int32]  // pipe that interrupts poll() on stop
     private let lock = NSLock()
     private var card: (any CardChannel)?
     private var ats: [UInt8] = PN532Emulator.defaultATS
@@ -55,19 +55,36 @@ public final class PN532Emulator: @unchecked Sendable {
         // posix_openpt/unlockpt/ptsname by hand (Glibc's module hides them): /dev/ptmx, TIOCSPTLCK 0, TIOCGPTN.
         let m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
         guard m >= 0 else { throw EmulatorError(description: "no pseudo-terminal: errno \(errno)") }
-        var unlock: Int32 = 0, number: UInt32 = 0
-        guard ioctl(m, 0x4004_5431 /* TIOCSPTLCK */, &unlock) == 0, ioctl(m, 0x8004_5430 /* TIOCGPTN */, &number) == 0 else {
-            Glibc.close(m); throw EmulatorError(description: "pty setup: errno \(errno)")
+        var unlock: Int32 = 0
+        var number: UInt32 = 0
+        guard ioctl(m, 0x4004_5431 /* TIOCSPTLCK */, &unlock) == 0, ioctl(m, 0x8004_5430 /* TIOCGPTN */, &number) == 0
+        else {
+            Glibc.close(m)
+            throw EmulatorError(description: "pty setup: errno \(errno)")
         }
         devicePath = "/dev/pts/\(number)"
         let s = open(devicePath, O_RDWR | O_NOCTTY)
-        guard s >= 0 else { Glibc.close(m); throw EmulatorError(description: "open \(devicePath): errno \(errno)") }
+        guard s >= 0 else {
+            Glibc.close(m)
+            throw EmulatorError(description: "open \(devicePath): errno \(errno)")
+        }
         var t = termios()
-        tcgetattr(s, &t); cfmakeraw(&t); tcsetattr(s, TCSANOW, &t)
+        tcgetattr(s, &t)
+        cfmakeraw(&t)
+        tcsetattr(s, TCSANOW, &t)
         var p: [Int32] = [0, 0]
-        guard pipe(&p) == 0 else { Glibc.close(m); Glibc.close(s); throw EmulatorError(description: "pipe: errno \(errno)") }
-        master = m; slaveKeeper = s; wake = p
-        let t2 = Thread { [unowned self] in self.loop(); self.finished.signal() }
+        guard pipe(&p) == 0 else {
+            Glibc.close(m)
+            Glibc.close(s)
+            throw EmulatorError(description: "pipe: errno \(errno)")
+        }
+        master = m
+        slaveKeeper = s
+        wake = p
+        let t2 = Thread { [unowned self] in
+            self.loop()
+            self.finished.signal()
+        }
         t2.name = "tapd.pn532.emulator"
         thread = t2
         t2.start()
@@ -76,15 +93,25 @@ public final class PN532Emulator: @unchecked Sendable {
     deinit { stop() }
 
     /// Puts a card (or phone) in the field; `nil` empties it. Each tap gets a fresh random UID, as phones do.
-    public func present(_ card: (any CardChannel)?, persona: Persona = .normal, ats: [UInt8] = PN532Emulator.defaultATS) {
-        lock.lock(); defer { lock.unlock() }
-        self.card = card; self.persona = persona; self.ats = ats
-        answered = 0; gone = card == nil; selected = false
+    public func present(_ card: (any CardChannel)?, persona: Persona = .normal, ats: [UInt8] = PN532Emulator.defaultATS)
+    {
+        lock.lock()
+        defer { lock.unlock() }
+        self.card = card
+        self.persona = persona
+        self.ats = ats
+        answered = 0
+        gone = card == nil
+        selected = false
         uid = [0x08] + (0..<3).map { _ in UInt8.random(in: 0...255) }
     }
 
     /// The command codes received so far (for tests: which parts of the sequence libnfc used).
-    public var commands: [UInt8] { lock.lock(); defer { lock.unlock() }; return log }
+    public var commands: [UInt8] {
+        lock.lock()
+        defer { lock.unlock() }
+        return log
+    }
 
     public func stop() {
         lock.lock()
@@ -95,7 +122,10 @@ public final class PN532Emulator: @unchecked Sendable {
         var b: UInt8 = 1
         _ = Glibc.write(wake[1], &b, 1)
         finished.wait()
-        Glibc.close(master); Glibc.close(slaveKeeper); Glibc.close(wake[0]); Glibc.close(wake[1])
+        Glibc.close(master)
+        Glibc.close(slaveKeeper)
+        Glibc.close(wake[0])
+        Glibc.close(wake[1])
     }
 
     // MARK: - The link
@@ -105,9 +135,14 @@ public final class PN532Emulator: @unchecked Sendable {
     private func loop() {
         var buf = [UInt8](repeating: 0, count: 4096)
         while true {
-            var fds = [pollfd(fd: master, events: Int16(POLLIN), revents: 0), pollfd(fd: wake[0], events: Int16(POLLIN), revents: 0)]
+            var fds = [
+                pollfd(fd: master, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: wake[0], events: Int16(POLLIN), revents: 0),
+            ]
             let r = poll(&fds, 2, 1000)
-            lock.lock(); let go = running; lock.unlock()
+            lock.lock()
+            let go = running
+            lock.unlock()
             guard go else { return }
             if r < 0 && errno == EINTR { continue }
             if r <= 0 { continue }
@@ -116,7 +151,8 @@ public final class PN532Emulator: @unchecked Sendable {
             if n <= 0 {
                 // EIO while no one else has the slave open cannot happen (slaveKeeper); anything else: retry later.
                 if n < 0 && (errno == EAGAIN || errno == EINTR) { continue }
-                usleep(10_000); continue
+                usleep(10_000)
+                continue
             }
             input += buf.prefix(n)
             processInput()
@@ -127,32 +163,52 @@ public final class PN532Emulator: @unchecked Sendable {
     private func processInput() {
         while true {
             // Resynchronise on the start code 00 FF (skips the wake-up preamble and line noise).
-            guard let start = firstStartCode() else { input = input.suffix(1).filter { $0 == 0x00 }; return }
+            guard let start = firstStartCode() else {
+                input = input.suffix(1).filter { $0 == 0x00 }
+                return
+            }
             if start > 0 { input.removeFirst(start) }
             // input[0] = 00, input[1] = FF
             guard input.count >= 4 else { return }
-            if input[2] == 0x00, input[3] == 0xFF {                          // ACK from the host: abort
+            if input[2] == 0x00, input[3] == 0xFF {  // ACK from the host: abort
                 input.removeFirst(min(5, input.count))
                 continue
             }
-            if input[2] == 0xFF, input[3] == 0x00 { input.removeFirst(min(5, input.count)); continue }   // NACK
-            var length: Int, header: Int
-            if input[2] == 0xFF, input[3] == 0xFF {                          // extended frame
+            if input[2] == 0xFF, input[3] == 0x00 {
+                input.removeFirst(min(5, input.count))
+                continue
+            }  // NACK
+            var length: Int
+            var header: Int
+            if input[2] == 0xFF, input[3] == 0xFF {  // extended frame
                 guard input.count >= 7 else { return }
-                length = Int(input[4]) << 8 | Int(input[5]); header = 7
-                guard (Int(input[4]) + Int(input[5]) + Int(input[6])) & 0xFF == 0 else { input.removeFirst(2); continue }
+                length = Int(input[4]) << 8 | Int(input[5])
+                header = 7
+                guard (Int(input[4]) + Int(input[5]) + Int(input[6])) & 0xFF == 0 else {
+                    input.removeFirst(2)
+                    continue
+                }
             } else {
-                length = Int(input[2]); header = 4
-                guard (Int(input[2]) + Int(input[3])) & 0xFF == 0 else { input.removeFirst(2); continue }
+                length = Int(input[2])
+                header = 4
+                guard (Int(input[2]) + Int(input[3])) & 0xFF == 0 else {
+                    input.removeFirst(2)
+                    continue
+                }
             }
             guard input.count >= header + length + 1 else { return }
             let body = Array(input[header..<(header + length)])
             let dcs = input[header + length]
-            input.removeFirst(min(input.count, header + length + 2))          // + DCS + postamble
-            guard body.reduce(UInt8(0), &+) &+ dcs == 0 else { continue }       // bad DCS: a real chip stays silent
-            send([0x00, 0x00, 0xFF, 0x00, 0xFF, 0x00])                         // ACK
-            guard body.count >= 2, body[0] == 0xD4 else { sendErrorFrame(); continue }
-            lock.lock(); log.append(body[1]); lock.unlock()
+            input.removeFirst(min(input.count, header + length + 2))  // + DCS + postamble
+            guard body.reduce(UInt8(0), &+) &+ dcs == 0 else { continue }  // bad DCS: a real chip stays silent
+            send([0x00, 0x00, 0xFF, 0x00, 0xFF, 0x00])  // ACK
+            guard body.count >= 2, body[0] == 0xD4 else {
+                sendErrorFrame()
+                continue
+            }
+            lock.lock()
+            log.append(body[1])
+            lock.unlock()
             if let answer = handle(command: body[1], Array(body.dropFirst(2))) {
                 sendFrame([0xD5, body[1] &+ 1] + answer)
             } else {
@@ -171,26 +227,30 @@ public final class PN532Emulator: @unchecked Sendable {
 
     private func handle(command: UInt8, _ p: [UInt8]) -> [UInt8]? {
         switch command {
-        case 0x00: return p                                                    // Diagnose: echo (communication test)
-        case 0x02: return Self.firmware                                        // GetFirmwareVersion
-        case 0x04: return [0x00, 0x00, 0x00]                                   // GetGeneralStatus
-        case 0x06:                                                             // ReadRegister: one byte per address
+        case 0x00: return p  // Diagnose: echo (communication test)
+        case 0x02: return Self.firmware  // GetFirmwareVersion
+        case 0x04: return [0x00, 0x00, 0x00]  // GetGeneralStatus
+        case 0x06:  // ReadRegister: one byte per address
             guard p.count % 2 == 0 else { return nil }
-            lock.lock(); defer { lock.unlock() }
+            lock.lock()
+            defer { lock.unlock() }
             return stride(from: 0, to: p.count, by: 2).map { registers[UInt16(p[$0]) << 8 | UInt16(p[$0 + 1])] ?? 0 }
-        case 0x08:                                                             // WriteRegister: address, value …
+        case 0x08:  // WriteRegister: address, value …
             guard p.count % 3 == 0 else { return nil }
-            lock.lock(); defer { lock.unlock() }
+            lock.lock()
+            defer { lock.unlock() }
             for i in stride(from: 0, to: p.count, by: 3) { registers[UInt16(p[i]) << 8 | UInt16(p[i + 1])] = p[i + 2] }
             return []
-        case 0x12, 0x14, 0x32: return []                                       // SetParameters, SAMConfiguration, RFConfiguration
-        case 0x16: return [0x00]                                               // PowerDown
+        case 0x12, 0x14, 0x32: return []  // SetParameters, SAMConfiguration, RFConfiguration
+        case 0x16: return [0x00]  // PowerDown
         case 0x4A: return listPassiveTarget(p)
         case 0x60: return autoPoll()
         case 0x40: return dataExchange(p)
         case 0x42: return communicateThru(p)
-        case 0x44, 0x52:                                                       // InDeselect, InRelease
-            lock.lock(); selected = false; lock.unlock()
+        case 0x44, 0x52:  // InDeselect, InRelease
+            lock.lock()
+            selected = false
+            lock.unlock()
             return [0x00]
         default: return nil
         }
@@ -198,7 +258,8 @@ public final class PN532Emulator: @unchecked Sendable {
 
     /// The target record after Tg: SENS_RES, SEL_RES 0x20 (ISO 14443-4), NFCID1 and the ATS (UM0701-02 §7.3.5).
     private func targetRecord() -> [UInt8]? {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         guard card != nil, !gone else { return nil }
         selected = true
         return [0x00, 0x04, 0x20, UInt8(uid.count)] + uid + ats
@@ -213,21 +274,27 @@ public final class PN532Emulator: @unchecked Sendable {
 
     private func autoPoll() -> [UInt8] {
         guard let t = targetRecord() else { return [0x00] }
-        return [0x01, 0x20, UInt8(1 + t.count), 0x01] + t                     // Type 0x20: ISO 14443-4A, 106 kbps
+        return [0x01, 0x20, UInt8(1 + t.count), 0x01] + t  // Type 0x20: ISO 14443-4A, 106 kbps
     }
 
     private func dataExchange(_ p: [UInt8]) -> [UInt8]? {
         guard !p.isEmpty else { return nil }
         lock.lock()
-        let card = self.card, persona = self.persona
+        let card = self.card
+        let persona = self.persona
         var leave = gone || !selected || card == nil
-        if case .vanishAfter(let n) = persona, answered >= n { gone = true; leave = true }
+        if case .vanishAfter(let n) = persona, answered >= n {
+            gone = true
+            leave = true
+        }
         lock.unlock()
-        guard !leave, let card else { return [0x01] }                          // status 0x01: target did not answer
+        guard !leave, let card else { return [0x01] }  // status 0x01: target did not answer
         let apdu = Array(p.dropFirst())
         if case .slowGPO(let ms) = persona, apdu.count >= 2, apdu[1] == 0xA8 { usleep(UInt32(ms) * 1000) }
         let response = Self.blocking { (try? await card.transmit(apdu)) ?? [0x6F, 0x00] }
-        lock.lock(); answered += 1; lock.unlock()
+        lock.lock()
+        answered += 1
+        lock.unlock()
         // One frame carries at most 264 bytes after TFI (UM0701-02 §6.2.1.3); the cards here never answer more.
         guard response.count <= 261 else { return [0x01] }
         return [0x00] + response
@@ -235,7 +302,8 @@ public final class PN532Emulator: @unchecked Sendable {
 
     /// InCommunicateThru: libnfc's presence check sends an R(NAK) block (B2/B3); a present card answers R(ACK).
     private func communicateThru(_ p: [UInt8]) -> [UInt8] {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         guard card != nil, !gone, selected, let pcb = p.first, pcb & 0xF6 == 0xB2 else { return [0x01] }
         return [0x00, 0xA2 | (pcb & 0x01)]
     }
@@ -243,7 +311,10 @@ public final class PN532Emulator: @unchecked Sendable {
     private static func blocking<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
-        Task { box.value = await work(); done.signal() }
+        Task {
+            box.value = await work()
+            done.signal()
+        }
         done.wait()
         return box.value!
     }
@@ -256,7 +327,8 @@ public final class PN532Emulator: @unchecked Sendable {
             let len = UInt8(body.count)
             send([0x00, 0x00, 0xFF, len, 0 &- len] + body + [dcs, 0x00])
         } else {
-            let hi = UInt8(body.count >> 8), lo = UInt8(body.count & 0xFF)
+            let hi = UInt8(body.count >> 8)
+            let lo = UInt8(body.count & 0xFF)
             send([0x00, 0x00, 0xFF, 0xFF, 0xFF, hi, lo, 0 &- (hi &+ lo)] + body + [dcs, 0x00])
         }
     }
@@ -268,7 +340,10 @@ public final class PN532Emulator: @unchecked Sendable {
         var sent = 0
         while sent < bytes.count {
             let r = bytes.withUnsafeBytes { Glibc.write(master, $0.baseAddress! + sent, bytes.count - sent) }
-            if r < 0 { if errno == EINTR || errno == EAGAIN { continue }; return }
+            if r < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                return
+            }
             sent += r
         }
     }

@@ -1,10 +1,10 @@
+import COpenSSL
 // Certificates for the acquirer link in the demo and the tests, generated fresh with libcrypto (the daemon's one
 // general-purpose crypto library): a test CA, a server certificate for localhost and 127.0.0.1, a client
 // certificate for the terminal, and the broken variants the tests need (expired, signed by another CA). P-256
 // keys, ECDSA with SHA-256, X.509 v3 with the extensions RFC 5280 asks of a CA and of TLS end entities.
 // Written as PEM files.
 import Foundation
-import COpenSSL
 
 public struct TestCertificates: Sendable {
     public let directory: String
@@ -21,7 +21,8 @@ public struct TestCertificates: Sendable {
     public static func generate(in directory: String, now: Date = Date()) throws -> TestCertificates {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let c = TestCertificates(directory: directory)
-        let start = now.addingTimeInterval(-3600), end = now.addingTimeInterval(86_400 * 30)
+        let start = now.addingTimeInterval(-3600)
+        let end = now.addingTimeInterval(86_400 * 30)
 
         /// A self-signed CA that signs end entities only (path length 0).
         func authority(_ name: String, key: KeyPair) throws -> X509Certificate {
@@ -36,9 +37,12 @@ public struct TestCertificates: Sendable {
         let ca = try authority("tapd test acquirer CA", key: caKey)
         try write(ca.pem(), to: c.caFile, mode: 0o644)
 
-        func leaf(_ cn: String, server: Bool, key: KeyPair, issuer: X509Certificate, issuerKey: KeyPair,
-                  notBefore: Date, notAfter: Date) throws -> X509Certificate {
-            let cert = try X509Certificate(subject: cn, key: key, notBefore: notBefore, notAfter: notAfter, issuer: issuer)
+        func leaf(
+            _ cn: String, server: Bool, key: KeyPair, issuer: X509Certificate, issuerKey: KeyPair,
+            notBefore: Date, notAfter: Date
+        ) throws -> X509Certificate {
+            let cert = try X509Certificate(
+                subject: cn, key: key, notBefore: notBefore, notAfter: notAfter, issuer: issuer)
             try cert.addExtension(NID_basic_constraints, "critical,CA:FALSE")
             try cert.addExtension(NID_key_usage, "critical,digitalSignature")
             try cert.addExtension(NID_ext_key_usage, server ? "serverAuth" : "clientAuth")
@@ -49,22 +53,35 @@ public struct TestCertificates: Sendable {
             return cert
         }
         let serverKey = try KeyPair()
-        try write(try leaf("localhost", server: true, key: serverKey, issuer: ca, issuerKey: caKey, notBefore: start, notAfter: end).pem(),
-                  to: c.serverCertificateFile, mode: 0o644)
+        try write(
+            try leaf(
+                "localhost", server: true, key: serverKey, issuer: ca, issuerKey: caKey, notBefore: start, notAfter: end
+            ).pem(),
+            to: c.serverCertificateFile, mode: 0o644)
         try write(serverKey.pem(), to: c.serverKeyFile, mode: 0o600)
-        try write(try leaf("localhost", server: true, key: serverKey, issuer: ca, issuerKey: caKey,
-                           notBefore: now.addingTimeInterval(-86_400 * 60), notAfter: now.addingTimeInterval(-86_400)).pem(),
-                  to: c.expiredServerCertificateFile, mode: 0o644)
+        try write(
+            try leaf(
+                "localhost", server: true, key: serverKey, issuer: ca, issuerKey: caKey,
+                notBefore: now.addingTimeInterval(-86_400 * 60), notAfter: now.addingTimeInterval(-86_400)
+            ).pem(),
+            to: c.expiredServerCertificateFile, mode: 0o644)
         let clientKey = try KeyPair()
-        try write(try leaf("TAPD0001", server: false, key: clientKey, issuer: ca, issuerKey: caKey, notBefore: start, notAfter: end).pem(),
-                  to: c.clientCertificateFile, mode: 0o644)
+        try write(
+            try leaf(
+                "TAPD0001", server: false, key: clientKey, issuer: ca, issuerKey: caKey, notBefore: start, notAfter: end
+            ).pem(),
+            to: c.clientCertificateFile, mode: 0o644)
         try write(clientKey.pem(), to: c.clientKeyFile, mode: 0o600)
         // A server certificate from a CA the terminal does not trust.
         let otherKey = try KeyPair()
         let other = try authority("some other CA", key: otherKey)
         let foreignKey = try KeyPair()
-        try write(try leaf("localhost", server: true, key: foreignKey, issuer: other, issuerKey: otherKey, notBefore: start, notAfter: end).pem(),
-                  to: c.foreignServerCertificateFile, mode: 0o644)
+        try write(
+            try leaf(
+                "localhost", server: true, key: foreignKey, issuer: other, issuerKey: otherKey, notBefore: start,
+                notAfter: end
+            ).pem(),
+            to: c.foreignServerCertificateFile, mode: 0o644)
         try write(foreignKey.pem(), to: c.foreignServerKeyFile, mode: 0o600)
         return c
     }
@@ -79,7 +96,9 @@ public struct TestCertificates: Sendable {
         let tmp = path + ".tmp-\(getpid())"
         unlink(tmp)
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw GenerationError(description: "cannot create \(tmp): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw GenerationError(description: "cannot create \(tmp): \(String(cString: strerror(errno)))")
+        }
         let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd) == 0
@@ -95,7 +114,9 @@ public struct TestCertificates: Sendable {
 final class KeyPair {
     let pkey: OpaquePointer
     init() throws {
-        guard let p = tapd_ec_p256_generate() else { throw TestCertificates.GenerationError(description: "libcrypto could not generate a P-256 key") }
+        guard let p = tapd_ec_p256_generate() else {
+            throw TestCertificates.GenerationError(description: "libcrypto could not generate a P-256 key")
+        }
         pkey = p
     }
     deinit { EVP_PKEY_free(pkey) }
@@ -117,14 +138,15 @@ final class X509Certificate {
         x509 = x
         let serial = BN_new()
         defer { BN_free(serial) }
-        guard X509_set_version(x, 2) == 1,                                  // v3
-              BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1, BN_is_zero(serial) == 0,
-              BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) != nil,
-              ASN1_TIME_set(X509_getm_notBefore(x), time_t(notBefore.timeIntervalSince1970)) != nil,
-              ASN1_TIME_set(X509_getm_notAfter(x), time_t(notAfter.timeIntervalSince1970)) != nil,
-              tapd_x509_set_common_name(x, subject) == 1,
-              X509_set_issuer_name(x, X509_get_subject_name(issuer?.x509 ?? x)) == 1,
-              X509_set_pubkey(x, key.pkey) == 1 else {
+        guard X509_set_version(x, 2) == 1,  // v3
+            BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1, BN_is_zero(serial) == 0,
+            BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) != nil,
+            ASN1_TIME_set(X509_getm_notBefore(x), time_t(notBefore.timeIntervalSince1970)) != nil,
+            ASN1_TIME_set(X509_getm_notAfter(x), time_t(notAfter.timeIntervalSince1970)) != nil,
+            tapd_x509_set_common_name(x, subject) == 1,
+            X509_set_issuer_name(x, X509_get_subject_name(issuer?.x509 ?? x)) == 1,
+            X509_set_pubkey(x, key.pkey) == 1
+        else {
             throw TestCertificates.GenerationError(description: "cannot fill in the certificate for \(subject)")
         }
         self.issuer = issuer
@@ -139,7 +161,9 @@ final class X509Certificate {
     }
 
     func sign(with key: KeyPair) throws {
-        guard X509_sign(x509, key.pkey, EVP_sha256()) > 0 else { throw TestCertificates.GenerationError(description: "cannot sign the certificate") }
+        guard X509_sign(x509, key.pkey, EVP_sha256()) > 0 else {
+            throw TestCertificates.GenerationError(description: "cannot sign the certificate")
+        }
     }
 
     func pem() throws -> String {

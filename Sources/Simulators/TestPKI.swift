@@ -1,9 +1,9 @@
+import EMVCrypto
+import EMVKernel
 // A test public-key infrastructure for the virtual cards: a test CA, issuers and cards whose RSA keys are
 // generated for the purpose. Only the simulators hold private keys; the terminal sees the CA public key through
 // the CA key store in test mode. Certificate formats: EMV 4.4 Book 2 Tables 6, 7, 14 and 17.
 import TLV
-import EMVCrypto
-import EMVKernel
 
 /// One signer in the EMV chain (CA, issuer or card) with the formats it signs.
 public struct EMVSigner: Sendable {
@@ -34,25 +34,35 @@ public struct EMVSigner: Sendable {
     }
 
     /// Book 2 Table 6: an issuer public key certificate (format 02) signed by this CA.
-    public func issuerCertificate(for issuerKey: RSAPublicKey, issuerIdentifier: String, expiryMMYY: [UInt8],
-                                  serial: [UInt8] = [0x00, 0x00, 0x01]) throws -> (certificate: [UInt8], remainder: [UInt8]) {
+    public func issuerCertificate(
+        for issuerKey: RSAPublicKey, issuerIdentifier: String, expiryMMYY: [UInt8],
+        serial: [UInt8] = [0x00, 0x00, 0x01]
+    ) throws -> (certificate: [UInt8], remainder: [UInt8]) {
         let (part, remainder) = Self.split(issuerKey, room: modulusLength - 36)
         var id = BCD.packDigits(issuerIdentifier) ?? []
         id += [UInt8](repeating: 0xFF, count: max(0, 4 - id.count))
-        let body = [0x02] + id.prefix(4) + expiryMMYY + serial + [0x01, 0x01,
-                    UInt8(issuerKey.modulus.count), UInt8(issuerKey.exponent.count)] + part
+        let body =
+            [0x02] + id.prefix(4) + expiryMMYY + serial + [
+                0x01, 0x01,
+                UInt8(issuerKey.modulus.count), UInt8(issuerKey.exponent.count),
+            ] + part
         return (try sign(body: body, hashExtra: [remainder, issuerKey.exponent]), remainder)
     }
 
     /// Book 2 Table 14: an ICC public key certificate (format 04) signed by this issuer; the hash covers the
     /// static data to be authenticated.
-    public func iccCertificate(for iccKey: RSAPublicKey, pan: String, expiryMMYY: [UInt8], serial: [UInt8] = [0x00, 0x00, 0x01],
-                               staticData: [UInt8]) throws -> (certificate: [UInt8], remainder: [UInt8]) {
+    public func iccCertificate(
+        for iccKey: RSAPublicKey, pan: String, expiryMMYY: [UInt8], serial: [UInt8] = [0x00, 0x00, 0x01],
+        staticData: [UInt8]
+    ) throws -> (certificate: [UInt8], remainder: [UInt8]) {
         let (part, remainder) = Self.split(iccKey, room: modulusLength - 42)
         var panBytes = BCD.packDigits(pan) ?? []
         panBytes += [UInt8](repeating: 0xFF, count: max(0, 10 - panBytes.count))
-        let body = [0x04] + panBytes.prefix(10) + expiryMMYY + serial + [0x01, 0x01,
-                    UInt8(iccKey.modulus.count), UInt8(iccKey.exponent.count)] + part
+        let body =
+            [0x04] + panBytes.prefix(10) + expiryMMYY + serial + [
+                0x01, 0x01,
+                UInt8(iccKey.modulus.count), UInt8(iccKey.exponent.count),
+            ] + part
         return (try sign(body: body, hashExtra: [remainder, iccKey.exponent, staticData]), remainder)
     }
 
@@ -64,7 +74,9 @@ public struct EMVSigner: Sendable {
     /// Book 2 Table 17: Signed Dynamic Application Data (format 05) over the ICC dynamic data, hashed with the
     /// terminal dynamic data.
     /// `format` is the Signed Data Format: 05 (Book 2), or 95 as phones sign fDDA.
-    public func signedDynamicData(iccDynamicData: [UInt8], terminalDynamicData: [UInt8], format: UInt8 = 0x05) throws -> [UInt8] {
+    public func signedDynamicData(iccDynamicData: [UInt8], terminalDynamicData: [UInt8], format: UInt8 = 0x05) throws
+        -> [UInt8]
+    {
         try sign(body: [format, 0x01, UInt8(iccDynamicData.count)] + iccDynamicData, hashExtra: [terminalDynamicData])
     }
 }
@@ -87,7 +99,11 @@ public struct TestPKI: Sendable {
     }
 
     public init(rid: [UInt8], caIndex: UInt8, ca: EMVSigner, issuer: EMVSigner, icc: EMVSigner) {
-        self.rid = rid; self.caIndex = caIndex; self.ca = ca; self.issuer = issuer; self.icc = icc
+        self.rid = rid
+        self.caIndex = caIndex
+        self.ca = ca
+        self.issuer = issuer
+        self.icc = icc
     }
 
     /// The chain as text (one line per key: RID INDEX ROLE MODULUS EXPONENT PRIVATE-EXPONENT, hex), for sharing
@@ -104,8 +120,10 @@ public struct TestPKI: Sendable {
         var pending: [String: EMVSigner] = [:]
         for line in text.split(separator: "\n") {
             let f = line.split(separator: " ").map(String.init)
-            guard f.count == 6, let rid = [UInt8](hex: f[0]), let idx = [UInt8](hex: f[1]), idx.count == 1, let n = [UInt8](hex: f[3]),
-                  let e = [UInt8](hex: f[4]), let d = [UInt8](hex: f[5]) else { throw CryptoError.invalidKey("test PKI file: bad line") }
+            guard f.count == 6, let rid = [UInt8](hex: f[0]), let idx = [UInt8](hex: f[1]), idx.count == 1,
+                let n = [UInt8](hex: f[3]),
+                let e = [UInt8](hex: f[4]), let d = [UInt8](hex: f[5])
+            else { throw CryptoError.invalidKey("test PKI file: bad line") }
             pending[f[2]] = EMVSigner(keyPair: try RSAKeyPair(modulus: n, publicExponent: e, privateExponent: d))
             if let ca = pending["ca"], let issuer = pending["issuer"], let icc = pending["icc"] {
                 out.append(TestPKI(rid: rid, caIndex: idx[0], ca: ca, issuer: issuer, icc: icc))

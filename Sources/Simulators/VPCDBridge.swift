@@ -1,3 +1,5 @@
+import APDU
+import Dispatch
 // Serves a software card to a real pcscd through the vpcd driver (vsmartcard's ifd-vpcd): the bridge is the
 // "virtual ICC" side. vpcd listens (127.0.0.1:35963 for slot 0); the bridge connects, and then both directions
 // carry a 2-byte big-endian length and that many bytes. A 1-byte message is a control command: 00 power off,
@@ -5,8 +7,6 @@
 // check). Anything longer is a C-APDU, answered with the R-APDU. Closing the socket is "card removed".
 // Test and demo code: vpcd must never be installed on a production terminal (it listens on all interfaces).
 import Foundation
-import Dispatch
-import APDU
 
 public final class VPCDBridge: @unchecked Sendable {
     public enum Persona: Sendable, Equatable {
@@ -18,8 +18,10 @@ public final class VPCDBridge: @unchecked Sendable {
     }
 
     /// A contactless-style ATR (PC/SC Part 3 pseudo-ATR for an ISO 14443-4 card).
-    public static let contactlessATR: [UInt8] = [0x3B, 0x8F, 0x80, 0x01, 0x80, 0x4F, 0x0C, 0xA0, 0x00, 0x00, 0x03, 0x06,
-                                                 0x03, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x68]
+    public static let contactlessATR: [UInt8] = [
+        0x3B, 0x8F, 0x80, 0x01, 0x80, 0x4F, 0x0C, 0xA0, 0x00, 0x00, 0x03, 0x06,
+        0x03, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x68,
+    ]
 
     let card: any CardChannel
     let atr: [UInt8]
@@ -28,7 +30,9 @@ public final class VPCDBridge: @unchecked Sendable {
     private var fd: Int32 = -1
 
     public init(card: any CardChannel, atr: [UInt8] = VPCDBridge.contactlessATR, persona: Persona = .normal) {
-        self.card = card; self.atr = atr; self.persona = persona
+        self.card = card
+        self.atr = atr
+        self.persona = persona
     }
 
     public struct BridgeError: Error, CustomStringConvertible { public let description: String }
@@ -43,7 +47,11 @@ public final class VPCDBridge: @unchecked Sendable {
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_port = port.bigEndian
             inet_pton(AF_INET, host, &addr.sin_addr)
-            let rv = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Foundation.connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            let rv = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Foundation.connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
             if rv == 0 {
                 var one: Int32 = 1
                 setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -51,7 +59,9 @@ public final class VPCDBridge: @unchecked Sendable {
                 return
             }
             Glibc.close(s)
-            guard ContinuousClock.now < deadline else { throw BridgeError(description: "vpcd at \(host):\(port) not reachable") }
+            guard ContinuousClock.now < deadline else {
+                throw BridgeError(description: "vpcd at \(host):\(port) not reachable")
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
     }
@@ -67,7 +77,9 @@ public final class VPCDBridge: @unchecked Sendable {
                 continue
             }
             if case .vanishAfter(let n) = persona, answered >= n { return answered }
-            if case .slowGPO(let ms) = persona, message.count >= 2, message[1] == 0xA8 { try await Task.sleep(for: .milliseconds(ms)) }
+            if case .slowGPO(let ms) = persona, message.count >= 2, message[1] == 0xA8 {
+                try await Task.sleep(for: .milliseconds(ms))
+            }
             let response: [UInt8]
             do { response = try await card.transmit(message) } catch { response = [0x6F, 0x00] }
             try await onQueue { try self.write(response) }
@@ -77,7 +89,10 @@ public final class VPCDBridge: @unchecked Sendable {
     }
 
     public func close() {
-        if fd >= 0 { Glibc.close(fd); fd = -1 }
+        if fd >= 0 {
+            Glibc.close(fd)
+            fd = -1
+        }
     }
 
     private func onQueue<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
@@ -100,7 +115,10 @@ public final class VPCDBridge: @unchecked Sendable {
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_QUICKACK, &one, socklen_t(MemoryLayout<Int32>.size))
             let r = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, n - got, 0) }
-            if r <= 0 { if r < 0 && errno == EINTR { continue }; return nil }
+            if r <= 0 {
+                if r < 0 && errno == EINTR { continue }
+                return nil
+            }
             got += r
         }
         return buf
@@ -112,7 +130,10 @@ public final class VPCDBridge: @unchecked Sendable {
         var sent = 0
         while sent < frame.count {
             let r = frame.withUnsafeBytes { send(fd, $0.baseAddress! + sent, frame.count - sent, Int32(MSG_NOSIGNAL)) }
-            if r < 0 { if errno == EINTR { continue }; throw BridgeError(description: "send: errno \(errno)") }
+            if r < 0 {
+                if errno == EINTR { continue }
+                throw BridgeError(description: "send: errno \(errno)")
+            }
             sent += r
         }
     }

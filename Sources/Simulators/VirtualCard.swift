@@ -1,12 +1,12 @@
+import APDU
+import EMVCrypto
+import EMVKernel
 // A contactless card or phone in software: it answers SELECT PPSE, SELECT AID, GET PROCESSING OPTIONS,
 // READ RECORD, EXCHANGE RELAY RESISTANCE DATA and GENERATE AC from the card side, as its persona dictates, with
 // real fDDA/CDA signatures and real cryptograms (Visa CVN 18, Mastercard CVN 16). Product code: `tapd demo`
 // and the integration tests run it behind pcscd/vpcd, the PN532 emulator or in process.
 import Foundation
 import TLV
-import APDU
-import EMVCrypto
-import EMVKernel
 
 public final class VirtualCard: CardChannel {
     public let profile: CardProfile
@@ -34,13 +34,21 @@ public final class VirtualCard: CardChannel {
     private static let shared: [TestPKI] = {
         let rids: [[UInt8]] = [[0xA0, 0, 0, 0, 0x03], [0xA0, 0, 0, 0, 0x04]]
         if let path = ProcessInfo.processInfo.environment["TAPD_TEST_PKI"], !path.isEmpty {
-            if let text = try? String(contentsOfFile: path, encoding: .utf8), let pkis = try? TestPKI.load(text), pkis.count == 2 { return pkis }
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), let pkis = try? TestPKI.load(text),
+                pkis.count == 2
+            {
+                return pkis
+            }
             let pkis = rids.map { try! TestPKI(rid: $0, caIndex: testCAIndex) }
             let tmp = path + ".\(getpid())"
             try? pkis.map { $0.export() }.joined().write(toFile: tmp, atomically: true, encoding: .utf8)
             if rename(tmp, path) != 0 { unlink(tmp) }
             // Another process may have won the race: use what is on disk.
-            if let text = try? String(contentsOfFile: path, encoding: .utf8), let onDisk = try? TestPKI.load(text), onDisk.count == 2 { return onDisk }
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), let onDisk = try? TestPKI.load(text),
+                onDisk.count == 2
+            {
+                return onDisk
+            }
             return pkis
         }
         return rids.map { try! TestPKI(rid: $0, caIndex: testCAIndex) }
@@ -104,7 +112,8 @@ public final class VirtualCard: CardChannel {
         let ttq = t[0x9F66] ?? [0, 0, 0, 0]
         let atc = await state.nextATC()
         let onlineRequired = ttq[1] & 0x80 != 0
-        let kind: ApplicationCryptogram.Kind = (onlineRequired || !profile.offlineCapable) ? (ttq[0] & 0x08 != 0 ? .aac : .arqc) : .tc
+        let kind: ApplicationCryptogram.Kind =
+            (onlineRequired || !profile.offlineCapable) ? (ttq[0] & 0x08 != 0 ? .aac : .arqc) : .tc
         // CTQ: phones report their on-device CVM; plastic asks for what the reader offers above the CVM limit.
         var ctq: [UInt8] = [profile.offlineCapable ? 0x20 : 0x00, 0x00]
         if profile.formFactor == .phone {
@@ -138,8 +147,9 @@ public final class VirtualCard: CardChannel {
         }
         var body = objects.encoded
         if profile.fault == .malformedGPOResponse,
-           let i = body.indices.dropLast(2).first(where: { body[$0] == 0x9F && body[$0 + 1] == 0x10 }) {
-            body[i + 2] = 0x7F                                     // 9F10 now claims 127 bytes
+            let i = body.indices.dropLast(2).first(where: { body[$0] == 0x9F && body[$0 + 1] == 0x10 })
+        {
+            body[i + 2] = 0x7F  // 9F10 now claims 127 bytes
         }
         return TLV(tag: 0x77, value: body).encoded + [0x90, 0x00]
     }
@@ -169,14 +179,17 @@ public final class VirtualCard: CardChannel {
 
     /// M/Chip GENERATE AC (Book 3 §6.5.5; CDA per Book 2 §6.6; CVN 16 cryptogram).
     private func generateAC(_ c: CommandAPDU) async throws -> [UInt8] {
-        guard profile.scheme == .mastercard, let dol = data.cdol1, let parts = dol.split(c.data) else { return [0x67, 0x00] }
+        guard profile.scheme == .mastercard, let dol = data.cdol1, let parts = dol.split(c.data) else {
+            return [0x67, 0x00]
+        }
         var t: [Tag: [UInt8]] = [:]
         for (tag, v) in parts { t[tag] = v }
         let requested = c.p1 & 0xC0
         let cda = c.p1 & 0x10 != 0
         let atc = await state.nextATC()
         let atcBytes = [UInt8(atc >> 8), UInt8(atc & 0xFF)]
-        var kind: ApplicationCryptogram.Kind = requested == 0x00 ? .aac : (requested == 0x40 && profile.offlineCapable ? .tc : .arqc)
+        var kind: ApplicationCryptogram.Kind =
+            requested == 0x00 ? .aac : (requested == 0x40 && profile.offlineCapable ? .tc : .arqc)
         var pcii: [UInt8]? = profile.formFactor == .phone ? [0x01, 0x00, 0x00] : nil
         if profile.formFactor == .phone, profile.seePhoneOnFirstTap, await state.shouldAskToSeePhoneAtGenerateAC() {
             kind = .aac
@@ -186,7 +199,9 @@ public final class VirtualCard: CardChannel {
         let iad: [UInt8] = [0x01, 0x10] + cvr + [0x00, 0x00]
         let ac = try VirtualCard.cvn16(profile: profile, terminal: t, aip: data.aipMastercard, atc: atcBytes, cvr: cvr)
         let cid: UInt8 = kind == .arqc ? 0x80 : kind == .tc ? 0x40 : 0x00
-        var objects: [TLV] = [TLV(tag: 0x9F27, value: [cid]), TLV(tag: 0x9F36, value: atcBytes), TLV(tag: 0x9F10, value: iad)]
+        var objects: [TLV] = [
+            TLV(tag: 0x9F27, value: [cid]), TLV(tag: 0x9F36, value: atcBytes), TLV(tag: 0x9F10, value: iad),
+        ]
         if let pcii { objects.append(TLV(tag: 0xDF4B, value: pcii)) }
         if cda {
             let pdolData = await state.pdolData
@@ -206,17 +221,27 @@ public final class VirtualCard: CardChannel {
 
     /// Visa CVN 18: MAC (ISO 9797-1 alg. 3, padding method 2) under the common session key with R = ATC ‖ 00…
     /// over 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 and the whole IAD.
-    public static func cvn18(profile: CardProfile, terminal t: [Tag: [UInt8]], aip: [UInt8], atc: [UInt8], iad: [UInt8]) throws -> [UInt8] {
-        let input = ([0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37] as [Tag]).flatMap { t[$0] ?? [] } + aip + atc + iad
-        let sk = try KeyDerivation.commonSessionKey(masterKey: profile.iccMasterKey, diversification: atc + [0, 0, 0, 0, 0, 0])
+    public static func cvn18(profile: CardProfile, terminal t: [Tag: [UInt8]], aip: [UInt8], atc: [UInt8], iad: [UInt8])
+        throws -> [UInt8]
+    {
+        let input =
+            ([0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37] as [Tag]).flatMap { t[$0] ?? [] } + aip + atc
+            + iad
+        let sk = try KeyDerivation.commonSessionKey(
+            masterKey: profile.iccMasterKey, diversification: atc + [0, 0, 0, 0, 0, 0])
         return try ApplicationCryptogramAlgorithm.generate(key: sk, data: input, padding: .method2)
     }
 
     /// Mastercard CVN 16: session key with R = ATC ‖ 0000 ‖ UN, over 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 and
     /// the CVR, padding method 2.
-    public static func cvn16(profile: CardProfile, terminal t: [Tag: [UInt8]], aip: [UInt8], atc: [UInt8], cvr: [UInt8]) throws -> [UInt8] {
-        let input = ([0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37] as [Tag]).flatMap { t[$0] ?? [] } + aip + atc + cvr
-        let sk = try KeyDerivation.commonSessionKey(masterKey: profile.iccMasterKey, diversification: atc + [0, 0] + (t[0x9F37] ?? [0, 0, 0, 0]))
+    public static func cvn16(profile: CardProfile, terminal t: [Tag: [UInt8]], aip: [UInt8], atc: [UInt8], cvr: [UInt8])
+        throws -> [UInt8]
+    {
+        let input =
+            ([0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37] as [Tag]).flatMap { t[$0] ?? [] } + aip + atc
+            + cvr
+        let sk = try KeyDerivation.commonSessionKey(
+            masterKey: profile.iccMasterKey, diversification: atc + [0, 0] + (t[0x9F37] ?? [0, 0, 0, 0]))
         return try ApplicationCryptogramAlgorithm.generate(key: sk, data: input, padding: .method2)
     }
 
@@ -229,13 +254,29 @@ public final class VirtualCard: CardChannel {
         var relayResistance: [UInt8]? = nil
         var seePhoneShown = false
 
-        func reset() { pdolData = []; pdolValues = [:]; relayResistance = nil }
-        func setPDOL(_ d: [UInt8], values: [Tag: [UInt8]]) { pdolData = d; pdolValues = values }
+        func reset() {
+            pdolData = []
+            pdolValues = [:]
+            relayResistance = nil
+        }
+        func setPDOL(_ d: [UInt8], values: [Tag: [UInt8]]) {
+            pdolData = d
+            pdolValues = values
+        }
         func setRelayResistance(_ v: [UInt8]) { relayResistance = v }
-        func nextATC() -> UInt16 { atc &+= 1; return atc }
+        func nextATC() -> UInt16 {
+            atc &+= 1
+            return atc
+        }
         /// Visa phones: the first GPO asks to see the phone; the next tap finds the user authenticated.
-        func shouldAskToSeePhone() -> Bool { defer { seePhoneShown = true }; return !seePhoneShown }
+        func shouldAskToSeePhone() -> Bool {
+            defer { seePhoneShown = true }
+            return !seePhoneShown
+        }
         /// Mastercard phones say it in the GENERATE AC response instead.
-        func shouldAskToSeePhoneAtGenerateAC() -> Bool { defer { seePhoneShown = true }; return !seePhoneShown }
+        func shouldAskToSeePhoneAtGenerateAC() -> Bool {
+            defer { seePhoneShown = true }
+            return !seePhoneShown
+        }
     }
 }

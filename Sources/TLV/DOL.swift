@@ -4,7 +4,10 @@
 public struct DOLEntry: Sendable, Equatable {
     public let tag: Tag
     public let length: Int
-    public init(tag: Tag, length: Int) { self.tag = tag; self.length = length }
+    public init(tag: Tag, length: Int) {
+        self.tag = tag
+        self.length = length
+    }
 }
 
 public struct DOLError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -53,7 +56,10 @@ public struct DataObjectList: Sendable, Equatable {
     /// The DOL's own encoding.
     public var encoded: [UInt8] {
         var out: [UInt8] = []
-        for e in entries { out += e.tag.bytes; TLV.appendLength(e.length, to: &out) }
+        for e in entries {
+            out += e.tag.bytes
+            TLV.appendLength(e.length, to: &out)
+        }
         return out
     }
 
@@ -96,7 +102,10 @@ public struct DataObjectList: Sendable, Equatable {
         let d = Array(data)
         guard d.count == totalLength else { return nil }
         var i = 0
-        return entries.map { e in defer { i += e.length }; return (e.tag, Array(d[i..<i + e.length])) }
+        return entries.map { e in
+            defer { i += e.length }
+            return (e.tag, Array(d[i..<i + e.length]))
+        }
     }
 }
 
@@ -117,7 +126,8 @@ public enum BCD {
     public static func decode(_ bytes: some Collection<UInt8>) -> UInt64? {
         var v: UInt64 = 0
         for b in bytes {
-            let hi = b >> 4, lo = b & 0x0F
+            let hi = b >> 4
+            let lo = b & 0x0F
             guard hi < 10, lo < 10 else { return nil }
             let (m, o1) = v.multipliedReportingOverflow(by: 100)
             let (s, o2) = m.addingReportingOverflow(UInt64(hi) * 10 + UInt64(lo))

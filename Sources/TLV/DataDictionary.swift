@@ -5,12 +5,12 @@
 
 /// Book 3 §4.3 data element formats.
 public enum DataFormat: String, Sendable, CaseIterable {
-    case a      // alphabetic
-    case an     // alphanumeric
-    case ans    // alphanumeric special
-    case b      // binary
-    case cn     // compressed numeric: BCD left-justified, padded right with F
-    case n      // numeric: BCD right-justified, padded left with 0
+    case a  // alphabetic
+    case an  // alphanumeric
+    case ans  // alphanumeric special
+    case b  // binary
+    case cn  // compressed numeric: BCD left-justified, padded right with F
+    case n  // numeric: BCD right-justified, padded left with 0
     case template = "var. (template)"
 }
 
@@ -30,21 +30,21 @@ public enum KernelContext: String, Sendable, CaseIterable {
 /// How a value is shown to people (`tapctl tlv decode`).
 public enum ValueKind: Sendable, Equatable {
     case bytes
-    case text                   // a / an / ans
-    case number                 // n, shown as decimal
-    case amount                 // n12 minor units
-    case binaryAmount           // b4 amount in minor units
-    case date                   // n6 YYMMDD
-    case time                   // n6 HHMMSS
-    case currency               // ISO 4217 numeric
-    case country                // ISO 3166 numeric
-    case bits(BitField.ID)      // a bit field explained in words
-    case dol                    // a data object list
-    case afl                    // application file locator
+    case text  // a / an / ans
+    case number  // n, shown as decimal
+    case amount  // n12 minor units
+    case binaryAmount  // b4 amount in minor units
+    case date  // n6 YYMMDD
+    case time  // n6 HHMMSS
+    case currency  // ISO 4217 numeric
+    case country  // ISO 3166 numeric
+    case bits(BitField.ID)  // a bit field explained in words
+    case dol  // a data object list
+    case afl  // application file locator
     case cvmList
-    case sensitivePAN           // PAN: masked
-    case sensitiveTrack         // track data: masked
-    case sensitiveName          // cardholder name: redacted
+    case sensitivePAN  // PAN: masked
+    case sensitiveTrack  // track data: masked
+    case sensitiveName  // cardholder name: redacted
     case transactionType
 }
 
@@ -63,9 +63,11 @@ public struct DataElement: Sendable {
     /// Where it is defined, e.g. "Book 3 Annex A".
     public let reference: String
 
-    public init(_ tag: Tag, _ name: String, _ format: DataFormat, _ length: ClosedRange<Int>, _ source: DataSource,
-                templates: [Tag] = [], kind: ValueKind = .bytes, kernel: KernelContext? = nil,
-                ref: String = "Book 3 Annex A") {
+    public init(
+        _ tag: Tag, _ name: String, _ format: DataFormat, _ length: ClosedRange<Int>, _ source: DataSource,
+        templates: [Tag] = [], kind: ValueKind = .bytes, kernel: KernelContext? = nil,
+        ref: String = "Book 3 Annex A"
+    ) {
         self.tag = tag
         self.name = name
         self.format = format
@@ -85,7 +87,8 @@ public struct DataElement: Sendable {
     /// checked for every format; digits for n (each nibble 0–9) and cn (digits, then F padding only).
     public func problem(with value: some Collection<UInt8>) -> String? {
         guard accepts(length: value.count) else {
-            return minLength == maxLength ? "\(value.count) bytes where the format is \(minLength)"
+            return minLength == maxLength
+                ? "\(value.count) bytes where the format is \(minLength)"
                 : "\(value.count) bytes where \(minLength)–\(maxLength) are allowed"
         }
         switch format {
@@ -95,7 +98,11 @@ public struct DataElement: Sendable {
             var padding = false
             for b in value {
                 for nib in [b >> 4, b & 0x0F] {
-                    if nib == 0x0F { padding = true } else if padding || nib > 9 { return "not compressed numeric (format cn)" }
+                    if nib == 0x0F {
+                        padding = true
+                    } else if padding || nib > 9 {
+                        return "not compressed numeric (format cn)"
+                    }
                 }
             }
         default:

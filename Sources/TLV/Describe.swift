@@ -30,9 +30,10 @@ public enum Describe {
         if ctx == nil, let aid = parsed.objects.first(0x4F) ?? parsed.objects.first(0x84) {
             ctx = DataDictionary.context(forAID: aid.value)
         }
-        return Description(objects: parsed.objects.map { describe($0, context: ctx) },
-                           problems: parsed.problems.map(\.description),
-                           kernel: ctx?.rawValue)
+        return Description(
+            objects: parsed.objects.map { describe($0, context: ctx) },
+            problems: parsed.problems.map(\.description),
+            kernel: ctx?.rawValue)
     }
 
     public static func describe(_ tlv: TLV, context: KernelContext?) -> DescribedObject {
@@ -70,8 +71,10 @@ public enum Describe {
     }
 
     /// Decodes one value for display.
-    public static func decode(_ v: ArraySlice<UInt8>, kind: ValueKind, format: DataFormat,
-                              context: KernelContext?) -> [String] {
+    public static func decode(
+        _ v: ArraySlice<UInt8>, kind: ValueKind, format: DataFormat,
+        context: KernelContext?
+    ) -> [String] {
         switch kind {
         case .bytes, .sensitivePAN, .sensitiveTrack, .sensitiveName:
             return []
@@ -89,7 +92,8 @@ public enum Describe {
             return ["\(v.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }) (minor units)"]
         case .date:
             guard v.count == 3, let yy = BCD.decode(v.prefix(1)), let mm = BCD.decode(v.dropFirst().prefix(1)),
-                  let dd = BCD.decode(v.suffix(1)), (1...12).contains(mm), (1...31).contains(dd) else {
+                let dd = BCD.decode(v.suffix(1)), (1...12).contains(mm), (1...31).contains(dd)
+            else {
                 return ["invalid date"]
             }
             // Book 3 §6.7 / Book 4 §6.4: YY 00–49 → 20YY, 50–99 → 19YY.
@@ -97,7 +101,8 @@ public enum Describe {
             return ["\(year)-\(pad2(mm))-\(pad2(dd))"]
         case .time:
             guard v.count == 3, let h = BCD.decode(v.prefix(1)), let m = BCD.decode(v.dropFirst().prefix(1)),
-                  let s = BCD.decode(v.suffix(1)), h < 24, m < 60, s < 60 else { return ["invalid time"] }
+                let s = BCD.decode(v.suffix(1)), h < 24, m < 60, s < 60
+            else { return ["invalid time"] }
             return ["\(pad2(h)):\(pad2(m)):\(pad2(s))"]
         case .currency:
             guard let n = BCD.decode(v) else { return ["invalid BCD"] }
@@ -119,9 +124,10 @@ public enum Describe {
             }
         case .cvmList:
             guard let list = CVMList(v) else { return ["malformed CVM List"] }
-            return ["X = \(list.amountX), Y = \(list.amountY)"] + list.rules.map {
-                CVMRule.describeMethod($0.method) + " — " + CVMRule.describeCondition($0.condition)
-            }
+            return ["X = \(list.amountX), Y = \(list.amountY)"]
+                + list.rules.map {
+                    CVMRule.describeMethod($0.method) + " — " + CVMRule.describeCondition($0.condition)
+                }
         case .transactionType:
             switch v.first {
             case 0x00?: return ["Purchase (goods and services)"]
@@ -156,7 +162,8 @@ public enum Describe {
     /// The value as text when it is at least three bytes, all printable ASCII (0x20–0x7E) with at least one letter.
     public static func printableText(_ v: some Collection<UInt8>) -> String? {
         guard v.count >= 3, v.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }),
-              v.contains(where: { ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A }) else { return nil }
+            v.contains(where: { ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A })
+        else { return nil }
         return String(decoding: v, as: UTF8.self)
     }
 }

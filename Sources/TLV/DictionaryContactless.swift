@@ -3,24 +3,37 @@
 
 extension DataDictionary {
     static let contactlessElements: [DataElement] = [
-        DataElement(0x9F0A, "Application Selection Registered Proprietary Data", .b, 0...252, .card, templates: [0xBF0C], ref: "Book B §3.3"),
+        DataElement(
+            0x9F0A, "Application Selection Registered Proprietary Data", .b, 0...252, .card, templates: [0xBF0C],
+            ref: "Book B §3.3"),
         DataElement(0x9F29, "Extended Selection", .b, 0...11, .card, templates: [0x61], ref: "Book B §3.3"),
         DataElement(0x9F2A, "Kernel Identifier", .b, 1...8, .card, templates: [0x61], ref: "Book B §3.3"),
         DataElement(0x9F6E, "Form Factor Indicator / Third Party Data", .b, 4...32, .card, ref: "Book C-2/C-3 Annex A"),
     ]
 
     static let kernel3Elements: [DataElement] = [
-        DataElement(0x9F5A, "Application Program Identifier", .b, 1...16, .card, templates: [0xBF0C], kernel: .c3, ref: "Book C-3 Annex A"),
-        DataElement(0x9F5D, "Available Offline Spending Amount", .n, 6...6, .card, kind: .amount, kernel: .c3, ref: "Book C-3 Annex A"),
-        DataElement(0x9F66, "Terminal Transaction Qualifiers (TTQ)", .b, 4...4, .terminal, kind: .bits(.ttq), kernel: .c3, ref: "Book C-3 Annex A"),
-        DataElement(0x9F69, "Card Authentication Related Data", .b, 5...16, .card, kernel: .c3, ref: "Book C-3 Annex A"),
-        DataElement(0x9F6C, "Card Transaction Qualifiers (CTQ)", .b, 2...2, .card, kind: .bits(.ctq), kernel: .c3, ref: "Book C-3 Annex A"),
+        DataElement(
+            0x9F5A, "Application Program Identifier", .b, 1...16, .card, templates: [0xBF0C], kernel: .c3,
+            ref: "Book C-3 Annex A"),
+        DataElement(
+            0x9F5D, "Available Offline Spending Amount", .n, 6...6, .card, kind: .amount, kernel: .c3,
+            ref: "Book C-3 Annex A"),
+        DataElement(
+            0x9F66, "Terminal Transaction Qualifiers (TTQ)", .b, 4...4, .terminal, kind: .bits(.ttq), kernel: .c3,
+            ref: "Book C-3 Annex A"),
+        DataElement(
+            0x9F69, "Card Authentication Related Data", .b, 5...16, .card, kernel: .c3, ref: "Book C-3 Annex A"),
+        DataElement(
+            0x9F6C, "Card Transaction Qualifiers (CTQ)", .b, 2...2, .card, kind: .bits(.ctq), kernel: .c3,
+            ref: "Book C-3 Annex A"),
         DataElement(0x9F7C, "Customer Exclusive Data", .b, 0...32, .card, kernel: .c3, ref: "Book C-3 Annex A"),
     ]
 
     static let kernel2Elements: [DataElement] = {
-        func k2(_ tag: Tag, _ name: String, _ format: DataFormat, _ length: ClosedRange<Int>, _ source: DataSource,
-                kind: ValueKind = .bytes) -> DataElement {
+        func k2(
+            _ tag: Tag, _ name: String, _ format: DataFormat, _ length: ClosedRange<Int>, _ source: DataSource,
+            kind: ValueKind = .bytes
+        ) -> DataElement {
             DataElement(tag, name, format, length, source, kind: kind, kernel: .c2, ref: "Book C-2 Annex A")
         }
         return [
@@ -99,7 +112,9 @@ extension DataDictionary {
             k2(0xDF8121, "Terminal Action Code – Denial", .b, 5...5, .terminal, kind: .bits(.tvr)),
             k2(0xDF8122, "Terminal Action Code – Online", .b, 5...5, .terminal, kind: .bits(.tvr)),
             k2(0xDF8123, "Reader Contactless Floor Limit", .n, 6...6, .terminal, kind: .amount),
-            k2(0xDF8124, "Reader Contactless Transaction Limit (No On-device CVM)", .n, 6...6, .terminal, kind: .amount),
+            k2(
+                0xDF8124, "Reader Contactless Transaction Limit (No On-device CVM)", .n, 6...6, .terminal, kind: .amount
+            ),
             k2(0xDF8125, "Reader Contactless Transaction Limit (On-device CVM)", .n, 6...6, .terminal, kind: .amount),
             k2(0xDF8126, "Reader CVM Required Limit", .n, 6...6, .terminal, kind: .amount),
             k2(0xDF8127, "Time Out Value", .b, 2...2, .terminal),

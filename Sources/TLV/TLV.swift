@@ -56,17 +56,24 @@ public struct TLV: Sendable, Equatable, CustomStringConvertible {
     /// Book 3 Annex B2: short form for 0...127, else 81/82/83/84 followed by the length.
     public static func appendLength(_ n: Int, to out: inout [UInt8]) {
         precondition(n >= 0)
-        if n < 0x80 { out.append(UInt8(n)); return }
+        if n < 0x80 {
+            out.append(UInt8(n))
+            return
+        }
         var bytes: [UInt8] = []
         var v = n
-        while v > 0 { bytes.insert(UInt8(v & 0xFF), at: 0); v >>= 8 }
+        while v > 0 {
+            bytes.insert(UInt8(v & 0xFF), at: 0)
+            v >>= 8
+        }
         out.append(0x80 | UInt8(bytes.count))
         out.append(contentsOf: bytes)
     }
 
     public var description: String {
-        children.isEmpty ? "\(tag.hex)[\(value.count)]=\(value.hex)"
-                         : "\(tag.hex){\(children.map(\.description).joined(separator: ","))}"
+        children.isEmpty
+            ? "\(tag.hex)[\(value.count)]=\(value.hex)"
+            : "\(tag.hex){\(children.map(\.description).joined(separator: ","))}"
     }
 
     public static func == (lhs: TLV, rhs: TLV) -> Bool {

@@ -22,7 +22,9 @@ public struct TLVError: Error, Equatable, Sendable, CustomStringConvertible {
     public let tag: Tag?
 
     public init(offset: Int, reason: Reason, tag: Tag? = nil) {
-        self.offset = offset; self.reason = reason; self.tag = tag
+        self.offset = offset
+        self.reason = reason
+        self.tag = tag
     }
 
     public var description: String {
@@ -81,15 +83,20 @@ public enum TLVParser {
 
     /// `problems == nil` → strict (throw); non-nil → lenient (record and continue).
     /// Scans with integer indices into the shared buffer; the only slice made per object is its value.
-    static func parseSequence(_ bytes: ArraySlice<UInt8>, depth: Int, base: Int,
-                              problems: inout [TLVError]?) throws -> [TLV] {
+    static func parseSequence(
+        _ bytes: ArraySlice<UInt8>, depth: Int, base: Int,
+        problems: inout [TLVError]?
+    ) throws -> [TLV] {
         var out: [TLV] = []
         out.reserveCapacity(min(16, bytes.count / 2 + 1))
         var i = bytes.startIndex
         let end = bytes.endIndex
         while i < end {
             let first = bytes[i]
-            if first == 0x00 || first == 0xFF { i += 1; continue }
+            if first == 0x00 || first == 0xFF {
+                i += 1
+                continue
+            }
             let start = i
             let tag: Tag
             let length: Int
@@ -98,14 +105,16 @@ public enum TLVParser {
                 length = try readLength(bytes, &i, base: base, tag: tag)
             } catch let e as TLVError {
                 if problems == nil { throw e }
-                problems!.append(e); return out
+                problems!.append(e)
+                return out
             }
             let value: ArraySlice<UInt8>
             if length > end - i {
-                let e = TLVError(offset: start - base, reason: .valueOverrun(declared: length, available: end - i), tag: tag)
+                let e = TLVError(
+                    offset: start - base, reason: .valueOverrun(declared: length, available: end - i), tag: tag)
                 if problems == nil { throw e }
                 problems!.append(e)
-                value = bytes[i..<end]          // keep what arrived so a technician can see it
+                value = bytes[i..<end]  // keep what arrived so a technician can see it
                 i = end
             } else {
                 value = bytes[i..<(i + length)]
@@ -202,12 +211,16 @@ extension TLVParser {
         var i = bytes.startIndex
         let base = bytes.startIndex
         while i < bytes.endIndex {
-            if bytes[i] == 0x00 || bytes[i] == 0xFF { i += 1; continue }
+            if bytes[i] == 0x00 || bytes[i] == 0xFF {
+                i += 1
+                continue
+            }
             let start = i
             let tag = try readTag(bytes, &i, base: base)
             let len = try readLength(bytes, &i, base: base, tag: tag)
             guard len <= bytes.endIndex - i else {
-                throw TLVError(offset: start - base, reason: .valueOverrun(declared: len, available: bytes.endIndex - i), tag: tag)
+                throw TLVError(
+                    offset: start - base, reason: .valueOverrun(declared: len, available: bytes.endIndex - i), tag: tag)
             }
             i += len
             out.append((tag, bytes[start..<i]))

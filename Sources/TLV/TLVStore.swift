@@ -40,7 +40,10 @@ public struct TLVStore: Sendable {
             }
             // Book 3 §5.2: a data object of zero length is treated as not present.
             if o.value.isEmpty { continue }
-            if values[o.tag] != nil { repeated.append(o.tag); continue }
+            if values[o.tag] != nil {
+                repeated.append(o.tag)
+                continue
+            }
             self[o.tag] = Array(o.value)
         }
         return repeated

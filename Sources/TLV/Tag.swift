@@ -26,7 +26,10 @@ public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
         var started = false
         for shift in stride(from: 24, through: 0, by: -8) {
             let b = UInt8(truncatingIfNeeded: rawValue >> UInt32(shift))
-            if b != 0 || started || shift == 0 { out.append(b); started = true }
+            if b != 0 || started || shift == 0 {
+                out.append(b)
+                started = true
+            }
         }
         return out
     }
@@ -41,7 +44,11 @@ public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Book 3 Annex B1: b6 of the first byte set → constructed data object.
     public var isConstructed: Bool { firstByte & 0x20 != 0 }
 
-    public enum TagClass: String, Sendable { case universal, application, contextSpecific = "context-specific", `private` }
+    public enum TagClass: String, Sendable {
+        case universal, application
+        case contextSpecific = "context-specific"
+        case `private`
+    }
 
     /// Book 3 Annex B1: b8..b7 of the first byte.
     public var tagClass: TagClass {

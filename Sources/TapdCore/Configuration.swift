@@ -1,13 +1,13 @@
+import Acquirer
+import EMVKernel
 // tapd's configuration file, /etc/tapd/tapd.toml: five tables (daemon, journal, terminal, readers, acquirer), every
 // key optional except the acquirer's identity when an [acquirer] table is present. Keys are snake_case in the file.
 // An invalid file gives one error naming the file, the line and the key, before anything is opened or touched.
 import Foundation
-import TOMLKit
-import EMVKernel
-import Acquirer
-import Readers
 import Journal
+import Readers
 import TLV
+import TOMLKit
 
 public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
     public let file: String
@@ -15,7 +15,10 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
     public let key: String?
     public let message: String
     public init(file: String, line: Int?, key: String?, message: String) {
-        self.file = file; self.line = line; self.key = key; self.message = message
+        self.file = file
+        self.line = line
+        self.key = key
+        self.message = message
     }
     public var description: String {
         "\(file)\(line.map { ":\($0)" } ?? ""): \(key.map { "\($0): " } ?? "")\(message)"
@@ -75,15 +78,18 @@ extension JournalSettings {
     public static func loadKey(_ path: String) throws -> JournalKey {
         var st = stat()
         guard lstat(path, &st) == 0 else {
-            throw ConfigurationError(file: path, line: nil, key: nil, message: "missing (create it with: head -c 32 /dev/urandom > \(path); chmod 600 \(path))")
+            throw ConfigurationError(
+                file: path, line: nil, key: nil,
+                message: "missing (create it with: head -c 32 /dev/urandom > \(path); chmod 600 \(path))")
         }
         do { return try JournalKey.read(path) } catch let e as JournalKey.KeyError {
-            let message: String = switch e {
-            case .tooOpen: "readable by other users (chmod 600 \(path))"
-            case .wrongSize: "must hold 32 bytes (raw) or 64 hex digits"
-            case .refused(_, let why): why
-            case .unreadable: "cannot be read by the user tapd runs as"
-            }
+            let message: String =
+                switch e {
+                case .tooOpen: "readable by other users (chmod 600 \(path))"
+                case .wrongSize: "must hold 32 bytes (raw) or 64 hex digits"
+                case .refused(_, let why): why
+                case .unreadable: "cannot be read by the user tapd runs as"
+                }
             throw ConfigurationError(file: path, line: nil, key: nil, message: message)
         }
     }
@@ -110,16 +116,20 @@ public struct TapdConfiguration: Sendable {
 
     /// Every key the file may hold, with its default, for the README and for catching typos.
     public static let keys: [String: [String]] = [
-        "daemon": ["socket", "socket_group", "log_level", "card_timeout", "remove_card_timeout", "shutdown_grace", "max_taps",
-                   "void_window"],
+        "daemon": [
+            "socket", "socket_group", "log_level", "card_timeout", "remove_card_timeout", "shutdown_grace", "max_taps",
+            "void_window",
+        ],
         "journal": ["path", "key_file", "card_data_retention_days"],
         "terminal": ["configuration", "ca_keys", "test_keys"],
         "readers": ["pcsc", "exclusive", "libnfc", "preferred", "ignore", "signals", "virtual_readers"],
-        "acquirer": ["host", "port", "ca_file", "client_certificate_file", "client_key_file", "spki_pin", "profile",
-                     "connect_timeout", "response_timeout", "persistent_connection", "echo_interval", "terminal_id",
-                     "merchant_id", "acquirer_institution_id", "nii", "request_mti", "reversal_mti", "sign_on",
-                     "drain_before_online", "saf_expiry", "saf_alert_after", "saf_max_attempts", "saf_retry_response_codes",
-                     "saf_accepted_response_codes", "partial_approvals", "saf_retry_interval", "saf_retry_max_interval"],
+        "acquirer": [
+            "host", "port", "ca_file", "client_certificate_file", "client_key_file", "spki_pin", "profile",
+            "connect_timeout", "response_timeout", "persistent_connection", "echo_interval", "terminal_id",
+            "merchant_id", "acquirer_institution_id", "nii", "request_mti", "reversal_mti", "sign_on",
+            "drain_before_online", "saf_expiry", "saf_alert_after", "saf_max_attempts", "saf_retry_response_codes",
+            "saf_accepted_response_codes", "partial_approvals", "saf_retry_interval", "saf_retry_max_interval",
+        ],
     ]
 
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
@@ -128,7 +138,9 @@ public struct TapdConfiguration: Sendable {
     public static func load(file: String) throws -> TapdConfiguration {
         let text: String
         do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
-            throw ConfigurationError(file: file, line: nil, key: nil, message: "cannot read the file: \((error as NSError).localizedDescription)")
+            throw ConfigurationError(
+                file: file, line: nil, key: nil,
+                message: "cannot read the file: \((error as NSError).localizedDescription)")
         }
         return try parse(text, file: file)
     }
@@ -136,19 +148,25 @@ public struct TapdConfiguration: Sendable {
     public static func parse(_ text: String, file: String = "tapd.toml") throws -> TapdConfiguration {
         let table: TOMLTable
         do { table = try TOMLTable(string: text) } catch let e as TOMLParseError {
-            throw ConfigurationError(file: file, line: e.source.begin.line, key: nil, message: "not valid TOML: \(e.description)")
+            throw ConfigurationError(
+                file: file, line: e.source.begin.line, key: nil, message: "not valid TOML: \(e.description)")
         }
         let lines = LineFinder(text)
         // Unknown tables and keys are errors: a typo must not silently fall back to a default.
         for section in table.keys.sorted() {
             guard let known = keys[section] else {
-                throw ConfigurationError(file: file, line: lines.table(section), key: section, message: "unknown table (expected one of \(keys.keys.sorted().joined(separator: ", ")))")
+                throw ConfigurationError(
+                    file: file, line: lines.table(section), key: section,
+                    message: "unknown table (expected one of \(keys.keys.sorted().joined(separator: ", ")))")
             }
             guard let sub = table[section]?.table else {
-                throw ConfigurationError(file: file, line: lines.key(section, in: nil), key: section, message: "must be a table ([\(section)])")
+                throw ConfigurationError(
+                    file: file, line: lines.key(section, in: nil), key: section,
+                    message: "must be a table ([\(section)])")
             }
             for k in sub.keys.sorted() where !known.contains(k) {
-                throw ConfigurationError(file: file, line: lines.key(k, in: section), key: "\(section).\(k)", message: "unknown key")
+                throw ConfigurationError(
+                    file: file, line: lines.key(k, in: section), key: "\(section).\(k)", message: "unknown key")
             }
         }
         var c = TapdConfiguration()
@@ -158,20 +176,25 @@ public struct TapdConfiguration: Sendable {
             var json = Data(sub.convert(to: .json).utf8)
             // Settings without a decoder of their own: the file's keys over the defaults, so every key is optional.
             if let defaulted = T.self as? any DefaultedSettings.Type,
-               let given = try? JSONSerialization.jsonObject(with: json) as? [String: Any] {
+                let given = try? JSONSerialization.jsonObject(with: json) as? [String: Any]
+            {
                 let encoder = JSONEncoder()
                 encoder.keyEncodingStrategy = .convertToSnakeCase
-                var merged = (try? JSONSerialization.jsonObject(with: defaulted.defaultsJSON(encoder))) as? [String: Any] ?? [:]
+                var merged =
+                    (try? JSONSerialization.jsonObject(with: defaulted.defaultsJSON(encoder))) as? [String: Any] ?? [:]
                 for (k, v) in given { merged[k] = v }
                 json = try JSONSerialization.data(withJSONObject: merged)
             }
             let decoder = JSONDecoder()
-            decoder.keyDecodingStrategy = .custom { path in SnakeKey(camel: path.last.map { camel($0.stringValue) } ?? "") }
+            decoder.keyDecodingStrategy = .custom { path in
+                SnakeKey(camel: path.last.map { camel($0.stringValue) } ?? "")
+            }
             do { return try decoder.decode(T.self, from: json) } catch let e as DecodingError {
                 let (path, message) = describe(e)
                 let key = path.last
-                throw ConfigurationError(file: file, line: key.flatMap { lines.key(snake($0), in: section) } ?? lines.table(section),
-                                         key: ([section] + path.map(snake)).joined(separator: "."), message: message)
+                throw ConfigurationError(
+                    file: file, line: key.flatMap { lines.key(snake($0), in: section) } ?? lines.table(section),
+                    key: ([section] + path.map(snake)).joined(separator: "."), message: message)
             }
         }
         if let d = try decode("daemon", DaemonSettings.self) { c.daemon = d }
@@ -181,19 +204,30 @@ public struct TapdConfiguration: Sendable {
         c.acquirer = try decode("acquirer", AcquirerConfiguration.self)
 
         func check(_ ok: Bool, _ section: String, _ key: String, _ why: String) throws {
-            guard ok else { throw ConfigurationError(file: file, line: lines.key(key, in: section), key: "\(section).\(key)", message: why) }
+            guard ok else {
+                throw ConfigurationError(
+                    file: file, line: lines.key(key, in: section), key: "\(section).\(key)", message: why)
+            }
         }
         try check(c.daemon.socket.hasPrefix("/"), "daemon", "socket", "must be an absolute path")
-        try check(logLevels.contains(c.daemon.logLevel), "daemon", "log_level", "must be one of \(logLevels.joined(separator: ", "))")
+        try check(
+            logLevels.contains(c.daemon.logLevel), "daemon", "log_level",
+            "must be one of \(logLevels.joined(separator: ", "))")
         try check((1...3600).contains(c.daemon.cardTimeout), "daemon", "card_timeout", "must be 1–3600 seconds")
-        try check((0...600).contains(c.daemon.removeCardTimeout), "daemon", "remove_card_timeout", "must be 0–600 seconds")
+        try check(
+            (0...600).contains(c.daemon.removeCardTimeout), "daemon", "remove_card_timeout", "must be 0–600 seconds")
         try check((0...600).contains(c.daemon.shutdownGrace), "daemon", "shutdown_grace", "must be 0–600 seconds")
         try check((1...5).contains(c.daemon.maxTaps), "daemon", "max_taps", "must be 1–5")
-        try check(VoidWindow(c.daemon.voidWindow) != nil, "daemon", "void_window", "must be same_day or a duration such as 30m, 2h, 1d")
+        try check(
+            VoidWindow(c.daemon.voidWindow) != nil, "daemon", "void_window",
+            "must be same_day or a duration such as 30m, 2h, 1d")
         try check(c.journal.path.hasPrefix("/"), "journal", "path", "must be an absolute path")
-        try check(c.journal.keyFile.map { $0.hasPrefix("/") } ?? true, "journal", "key_file", "must be an absolute path")
+        try check(
+            c.journal.keyFile.map { $0.hasPrefix("/") } ?? true, "journal", "key_file", "must be an absolute path")
         try check(c.journal.cardDataRetentionDays > 0, "journal", "card_data_retention_days", "must be more than 0")
-        try check(c.readers.pcsc || !c.readers.libnfc.isEmpty, "readers", "pcsc", "no reader back end is enabled (pcsc = false and no libnfc devices)")
+        try check(
+            c.readers.pcsc || !c.readers.libnfc.isEmpty, "readers", "pcsc",
+            "no reader back end is enabled (pcsc = false and no libnfc devices)")
         return c
     }
 
@@ -201,15 +235,21 @@ public struct TapdConfiguration: Sendable {
     public func kernelSetup() throws -> (TerminalConfiguration, CAKeyStore) {
         var terminalConfiguration = TerminalConfiguration()
         if let path = terminal.configuration {
-            do { terminalConfiguration = try TerminalConfiguration.load(json: try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
-                throw ConfigurationError(file: source, line: nil, key: "terminal.configuration", message: "\(path): \(error)")
+            do {
+                terminalConfiguration = try TerminalConfiguration.load(
+                    json: try Data(contentsOf: URL(fileURLWithPath: path)))
+            } catch {
+                throw ConfigurationError(
+                    file: source, line: nil, key: "terminal.configuration", message: "\(path): \(error)")
             }
         }
         do {
-            let keys = try CAKeyStore.terminal(includeTestKeys: terminal.testKeys, operatorFile: terminal.caKeys,
-                                               read: { try? String(contentsOfFile: $0, encoding: .utf8) }).store
+            let keys = try CAKeyStore.terminal(
+                includeTestKeys: terminal.testKeys, operatorFile: terminal.caKeys,
+                read: { try? String(contentsOfFile: $0, encoding: .utf8) }
+            ).store
             return (terminalConfiguration, keys)
-        } catch where error is CAKeyFileUnreadable || (error as? CAKeyFileError)?.source == terminal.caKeys {
+        } catch  where error is CAKeyFileUnreadable || (error as? CAKeyFileError)?.source == terminal.caKeys {
             // The operator's file: named by its key. A broken bundled file is an installation fault and stays as it is.
             throw ConfigurationError(file: source, line: nil, key: "terminal.ca_keys", message: "\(error)")
         }
@@ -236,13 +276,20 @@ public struct TapdConfiguration: Sendable {
     }
 
     static let camelNames: [String: String] = {
-        let all = ["socket", "socketGroup", "logLevel", "cardTimeout", "removeCardTimeout", "shutdownGrace", "maxTaps", "path", "keyFile",
-                   "cardDataRetentionDays", "configuration", "caKeys", "testKeys", "pcsc", "exclusive", "libnfc", "preferred", "ignore",
-                   "signals", "host", "port", "caFile", "clientCertificateFile", "clientKeyFile", "spkiPin", "profile", "connectTimeout",
-                   "responseTimeout", "persistentConnection", "echoInterval", "terminalID", "merchantID", "acquirerInstitutionID", "nii",
-                   "requestMTI", "reversalMTI", "signOn", "drainBeforeOnline", "safExpiry", "safAlertAfter", "safMaxAttempts",
-                   "safRetryResponseCodes", "safAcceptedResponseCodes", "partialApprovals", "safRetryInterval", "safRetryMaxInterval",
-                   "voidWindow", "virtualReaders"]
+        let all = [
+            "socket", "socketGroup", "logLevel", "cardTimeout", "removeCardTimeout", "shutdownGrace", "maxTaps", "path",
+            "keyFile",
+            "cardDataRetentionDays", "configuration", "caKeys", "testKeys", "pcsc", "exclusive", "libnfc", "preferred",
+            "ignore",
+            "signals", "host", "port", "caFile", "clientCertificateFile", "clientKeyFile", "spkiPin", "profile",
+            "connectTimeout",
+            "responseTimeout", "persistentConnection", "echoInterval", "terminalID", "merchantID",
+            "acquirerInstitutionID", "nii",
+            "requestMTI", "reversalMTI", "signOn", "drainBeforeOnline", "safExpiry", "safAlertAfter", "safMaxAttempts",
+            "safRetryResponseCodes", "safAcceptedResponseCodes", "partialApprovals", "safRetryInterval",
+            "safRetryMaxInterval",
+            "voidWindow", "virtualReaders",
+        ]
         return Dictionary(uniqueKeysWithValues: all.map { (snake($0), $0) })
     }()
 
@@ -282,16 +329,22 @@ struct LineFinder {
     init(_ text: String) { lines = text.split(separator: "\n", omittingEmptySubsequences: false) }
 
     func table(_ name: String) -> Int? {
-        lines.firstIndex { $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: " ", with: "") == "[\(name)]" }.map { $0 + 1 }
+        lines.firstIndex {
+            $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: " ", with: "") == "[\(name)]"
+        }.map { $0 + 1 }
     }
 
     func key(_ key: String, in section: String?) -> Int? {
         var current: String? = nil
         for (i, raw) in lines.enumerated() {
             let t = raw.trimmingCharacters(in: .whitespaces)
-            if t.hasPrefix("[") { current = t.trimmingCharacters(in: CharacterSet(charactersIn: "[] ")); continue }
+            if t.hasPrefix("[") {
+                current = t.trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
+                continue
+            }
             guard current == section else { continue }
-            let name = t.split(separator: "=", maxSplits: 1).first?.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            let name = t.split(separator: "=", maxSplits: 1).first?.trimmingCharacters(in: .whitespaces)
+                .trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
             if name == key { return i + 1 }
         }
         return nil

@@ -1,3 +1,6 @@
+import APDU
+import Acquirer
+import EMVKernel
 // The transaction coordinator: one tap from the point of sale's request to the card leaving the field. It holds
 // only what lives with the tap (the leased reader, the cancel flag, the task running the kernel); every state the
 // sale passes through is recorded by the SaleBook, the one owner of sale state, and every answer the API gives is
@@ -7,13 +10,10 @@
 // One transaction per reader at a time (the reader is leased); the idempotency key makes a retried request return the
 // sale already started, in its current state; cancel works until the request goes online.
 import Foundation
-import TLV
-import EMVKernel
-import Journal
-import Acquirer
-import Readers
-import APDU
 import ISO8583
+import Journal
+import Readers
+import TLV
 
 public enum CoordinatorError: Error, Equatable, CustomStringConvertible {
     /// The request itself is wrong (HTTP 400/422).
@@ -46,7 +46,10 @@ public actor TransactionCoordinator {
         var readerFailure: String?
         var task: Task<Void, Never>?
         var facts = SaleBook.CardFacts()
-        init(id: String, reader: String) { self.id = id; self.reader = reader }
+        init(id: String, reader: String) {
+            self.id = id
+            self.reader = reader
+        }
     }
 
     let readers: any CardReaderPool
@@ -61,12 +64,20 @@ public actor TransactionCoordinator {
     private var lastID: String?
     private var accepting = true
 
-    public init(readers: any CardReaderPool, book: SaleBook, terminal: TerminalConfiguration,
-                keys: CAKeyStore, events: EventHub, metrics: TapdMetrics, settings: DaemonSettings,
-                today: @escaping @Sendable () -> EMVDate = TransactionCoordinator.utcToday) {
-        self.readers = readers; self.book = book; self.terminal = terminal
-        self.entryPoint = EntryPoint(configuration: terminal, keys: keys, risk: RiskManager(maxTapsPerHour: terminal.velocityMaxTapsPerHour))
-        self.events = events; self.metrics = metrics; self.settings = settings; self.today = today
+    public init(
+        readers: any CardReaderPool, book: SaleBook, terminal: TerminalConfiguration,
+        keys: CAKeyStore, events: EventHub, metrics: TapdMetrics, settings: DaemonSettings,
+        today: @escaping @Sendable () -> EMVDate = TransactionCoordinator.utcToday
+    ) {
+        self.readers = readers
+        self.book = book
+        self.terminal = terminal
+        self.entryPoint = EntryPoint(
+            configuration: terminal, keys: keys, risk: RiskManager(maxTapsPerHour: terminal.velocityMaxTapsPerHour))
+        self.events = events
+        self.metrics = metrics
+        self.settings = settings
+        self.today = today
     }
 
     /// Today's date in UTC (tag 9A). A clock outside 1950–2049 (EMV's two-digit year window) is broken —
@@ -83,20 +94,29 @@ public actor TransactionCoordinator {
 
     /// Starts a sale, or returns the one already started with the same idempotency key (`created` false), in the
     /// state it is in now: a retry while the first request still runs sees it running, never a premature end.
-    public func start(_ request: SaleRequest, requester: String = "api") async throws -> (TransactionView, created: Bool) {
+    public func start(_ request: SaleRequest, requester: String = "api") async throws -> (
+        TransactionView, created: Bool
+    ) {
         guard accepting else { throw CoordinatorError.unavailable("tapd is shutting down") }
-        guard (request.type ?? "sale") == "sale" else { throw CoordinatorError.invalid("type \"\(request.type ?? "")\" is not supported (only \"sale\")") }
+        guard (request.type ?? "sale") == "sale" else {
+            throw CoordinatorError.invalid("type \"\(request.type ?? "")\" is not supported (only \"sale\")")
+        }
         let key = request.idempotencyKey.trimmingCharacters(in: .whitespaces)
         guard (1...128).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isNewline }) else {
             throw CoordinatorError.invalid("idempotency_key must be 1–128 printable ASCII characters")
         }
-        guard request.amount > 0, request.amount <= 999_999_999_999 else { throw CoordinatorError.invalid("amount must be 1–999999999999 minor units") }
+        guard request.amount > 0, request.amount <= 999_999_999_999 else {
+            throw CoordinatorError.invalid("amount must be 1–999999999999 minor units")
+        }
         if let c = request.currency, !currencyMatches(c) {
-            throw CoordinatorError.invalid("currency \(c) is not accepted: this terminal is configured for \(currencyText) (\(terminal.currencyCode))")
+            throw CoordinatorError.invalid(
+                "currency \(c) is not accepted: this terminal is configured for \(currencyText) (\(terminal.currencyCode))"
+            )
         }
         let (opened, created) = try await mapped {
-            try await self.book.open(idempotencyKey: key, amount: request.amount, currency: Int(self.terminal.currencyCode),
-                                     message: UIMessage.presentCard.text)
+            try await self.book.open(
+                idempotencyKey: key, amount: request.amount, currency: Int(self.terminal.currencyCode),
+                message: UIMessage.presentCard.text)
         }
         if !created {
             guard opened.amount == request.amount else {
@@ -119,8 +139,12 @@ public actor TransactionCoordinator {
         lastID = id
         let view: TransactionView
         do {
-            try? await book.journal.audit(actor: requester, event: "sale started", details: "\(id) \(request.amount) on \(session.reader)")
-            view = try await mapped { try await self.book.record(id, .waitingForCard, message: UIMessage.presentCard.text, reader: session.reader) }
+            try? await book.journal.audit(
+                actor: requester, event: "sale started", details: "\(id) \(request.amount) on \(session.reader)")
+            view = try await mapped {
+                try await self.book.record(
+                    id, .waitingForCard, message: UIMessage.presentCard.text, reader: session.reader)
+            }
         } catch {
             live[id] = nil
             await session.finish(failure: nil)
@@ -149,9 +173,13 @@ public actor TransactionCoordinator {
     private func leaseWaitingForRemoval(_ reader: String?) async throws -> any CardReaderSession {
         do { return try await readers.lease(reader) } catch let e as ReaderManagerError {
             guard case .busy(let name) = e,
-                  let ending = live.values.first(where: { $0.reader == name && $0.state.isFinal })?.task else { throw e }
+                let ending = live.values.first(where: { $0.reader == name && $0.state.isFinal })?.task
+            else { throw e }
             let waited = Task { await ending.value }
-            let timeout = Task { try? await Task.sleep(for: .milliseconds(Int64(settings.removeCardTimeout * 1000) + 2000)); waited.cancel() }
+            let timeout = Task {
+                try? await Task.sleep(for: .milliseconds(Int64(settings.removeCardTimeout * 1000) + 2000))
+                waited.cancel()
+            }
             await waited.value
             timeout.cancel()
             return try await readers.lease(reader)
@@ -163,7 +191,9 @@ public actor TransactionCoordinator {
         return c.uppercased() == currencyText
     }
 
-    public func transaction(_ id: String) async throws -> TransactionView? { try await mapped { try await self.book.view(id) } }
+    public func transaction(_ id: String) async throws -> TransactionView? {
+        try await mapped { try await self.book.view(id) }
+    }
 
     /// Most recent first; `after` continues from a transaction id of the previous page.
     public func list(limit: Int = 20, after: String? = nil) async throws -> [TransactionView] {
@@ -186,7 +216,8 @@ public actor TransactionCoordinator {
         }
         guard l.state.isTap else {
             let status = try await transaction(id)?.status.rawValue ?? l.state.rawValue
-            throw CoordinatorError.conflict("transaction \(id) is \(status): too late to cancel; void it once it is approved")
+            throw CoordinatorError.conflict(
+                "transaction \(id) is \(status): too late to cancel; void it once it is approved")
         }
         l.cancelRequested = true
         l.session?.cancel()
@@ -209,10 +240,13 @@ public actor TransactionCoordinator {
         let st: FollowUpStatus?
         if let status {
             guard let s = FollowUpStatus(rawValue: status) else {
-                throw CoordinatorError.invalid("status must be one of pending, delivered, quarantined, resolved, withdrawn")
+                throw CoordinatorError.invalid(
+                    "status must be one of pending, delivered, quarantined, resolved, withdrawn")
             }
             st = s
-        } else { st = nil }
+        } else {
+            st = nil
+        }
         return try await mapped { try await self.book.followUps(status: st) }
     }
 
@@ -243,8 +277,9 @@ public actor TransactionCoordinator {
 
     public func health() async -> Health {
         let counts = try? await book.journal.queueCounts()
-        var h = Health(readers: await readers.snapshot(), acquirerConfigured: false, acquirerConnected: false,
-                       safPending: counts?.pending ?? -1, safQuarantined: counts?.quarantined ?? -1)
+        var h = Health(
+            readers: await readers.snapshot(), acquirerConfigured: false, acquirerConnected: false,
+            safPending: counts?.pending ?? -1, safQuarantined: counts?.quarantined ?? -1)
         if let acquirer = book.acquirer {
             h.acquirerConfigured = true
             h.acquirerHost = acquirer.configuration.host
@@ -261,7 +296,10 @@ public actor TransactionCoordinator {
     /// `grace` to finish (what is left unanswered is reversed at the next start).
     public func shutdown(grace: Duration) async {
         accepting = false
-        for l in live.values where l.state.isTap { l.cancelRequested = true; l.session?.cancel() }
+        for l in live.values where l.state.isTap {
+            l.cancelRequested = true
+            l.session?.cancel()
+        }
         let deadline = ContinuousClock.now + grace
         while !live.isEmpty, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
     }
@@ -299,7 +337,9 @@ public actor TransactionCoordinator {
             try await book.record(l.id, state, message: message, card: l.facts)
             l.state = state
         } catch {
-            events.publish(.transaction, transactionID: l.id, status: state.rawValue, reader: l.reader, detail: "not recorded: \(error)")
+            events.publish(
+                .transaction, transactionID: l.id, status: state.rawValue, reader: l.reader,
+                detail: "not recorded: \(error)")
         }
     }
 
@@ -308,7 +348,9 @@ public actor TransactionCoordinator {
         do {
             try await book.record(l.id, state, message: message, reason: reason, card: l.facts)
         } catch {
-            events.publish(.transaction, transactionID: l.id, status: state.rawValue, reader: l.reader, detail: "not recorded: \(error)")
+            events.publish(
+                .transaction, transactionID: l.id, status: state.rawValue, reader: l.reader,
+                detail: "not recorded: \(error)")
         }
         l.state = state
     }
@@ -318,8 +360,9 @@ public actor TransactionCoordinator {
         let txn = TransactionParameters(amount: amount, date: today())
         guard let combinations = entryPoint.preProcess(txn) else {
             // Book A §3.1.1.x: no combination allows this amount (over every contactless limit).
-            await end(l, .failed, reason: "no contactless application accepts this amount; use another payment method",
-                      message: UIMessage.insertSwipeOrTryAnotherCard.text)
+            await end(
+                l, .failed, reason: "no contactless application accepts this amount; use another payment method",
+                message: UIMessage.insertSwipeOrTryAnotherCard.text)
             return
         }
         await session.signal(.presentCard)
@@ -327,9 +370,14 @@ public actor TransactionCoordinator {
         var restarted = false
         var taps = 0
         while true {
-            if l.cancelRequested { await end(l, .cancelled, reason: "cancelled by the point of sale"); return }
+            if l.cancelRequested {
+                await end(l, .cancelled, reason: "cancelled by the point of sale")
+                return
+            }
             let card: TappedCard?
-            do { card = try await session.waitForCard(timeout: max(.zero, deadline - ContinuousClock.now)) } catch CardError.cancelled {
+            do {
+                card = try await session.waitForCard(timeout: max(.zero, deadline - ContinuousClock.now))
+            } catch CardError.cancelled {
                 await end(l, .cancelled, reason: l.cancelRequested ? "cancelled by the point of sale" : "cancelled")
                 return
             } catch {
@@ -347,24 +395,36 @@ public actor TransactionCoordinator {
             await step(l, .processing, message: UIMessage.processing.text)
             await session.signal(.processing)
             let started = ContinuousClock.now
-            let ep = entryPoint, r = restarted
-            let outcome = await card.run { await ep.process(card: card.channel, transaction: txn, combinations: combinations, restarted: r) }
+            let ep = entryPoint
+            let r = restarted
+            let outcome = await card.run {
+                await ep.process(card: card.channel, transaction: txn, combinations: combinations, restarted: r)
+            }
             metrics.tapToOutcome(ContinuousClock.now - started)
             if outcome.oda?.failure != nil { metrics.odaFailure() }
-            for alert in outcome.alerts { events.publish(.riskAlert, transactionID: id, detail: "\(alert.kind.rawValue): \(alert.message)") }
+            for alert in outcome.alerts {
+                events.publish(.riskAlert, transactionID: id, detail: "\(alert.kind.rawValue): \(alert.message)")
+            }
             l.facts.maskedPAN = outcome.maskedPAN ?? l.facts.maskedPAN
             l.facts.scheme = outcome.kernel.map(Self.scheme) ?? l.facts.scheme
             l.facts.cvm = outcome.cvm == .notApplicable ? l.facts.cvm : outcome.cvm.rawValue
-            if let data = try? JSONEncoder().encode(KernelOutputView(outcome)) { l.facts.kernelOutput = String(decoding: data, as: UTF8.self) }
+            if let data = try? JSONEncoder().encode(KernelOutputView(outcome)) {
+                l.facts.kernelOutput = String(decoding: data, as: UTF8.self)
+            }
             switch outcome.kind {
             case .seePhone, .tryAgain:
                 // Book A §6.2: the phone asks the cardholder to act, or the read failed; Entry Point restarts.
                 guard taps < settings.maxTaps else {
-                    await end(l, .failed, reason: "no complete read after \(taps) taps", message: UIMessage.processingError.text)
+                    await end(
+                        l, .failed, reason: "no complete read after \(taps) taps",
+                        message: UIMessage.processingError.text)
                     return
                 }
                 let state: SaleState = outcome.kind == .seePhone ? .seePhone : .presentAgain
-                await step(l, state, message: (outcome.uiRequestOnOutcome?.message ?? (state == .seePhone ? .seePhone : .presentCardAgain)).text)
+                await step(
+                    l, state,
+                    message: (outcome.uiRequestOnOutcome?.message
+                        ?? (state == .seePhone ? .seePhone : .presentCardAgain)).text)
                 _ = await session.waitForRemoval(timeout: .seconds(3))
                 await step(l, .waitingForCard, message: (outcome.uiRequestOnRestart?.message ?? .presentCard).text)
                 await session.signal(.presentCard)
@@ -400,14 +460,16 @@ public actor TransactionCoordinator {
                 await end(l, .failed, reason: "card data unusable: \(error)", message: UIMessage.processingError.text)
                 return
             }
-            l.state = .requestPersisted          // from here on the sale cannot be cancelled
+            l.state = .requestPersisted  // from here on the sale cannot be cancelled
             let started = ContinuousClock.now
             let view: TransactionView
             do {
                 view = try await book.authorize(l.id, card: card, facts: l.facts, message: UIMessage.authorising.text)
             } catch {
                 // The journal refused a step: the SaleBook recorded what it could; recovery finishes the rest.
-                events.publish(.transaction, transactionID: l.id, status: "failed", reader: l.reader, detail: "the journal refused a step: \(error)")
+                events.publish(
+                    .transaction, transactionID: l.id, status: "failed", reader: l.reader,
+                    detail: "the journal refused a step: \(error)")
                 await session.signal(.error)
                 return
             }
@@ -426,12 +488,16 @@ public actor TransactionCoordinator {
                 l.state = .approvedOffline
                 await session.signal(.approved)
             } catch {
-                await end(l, .failed, reason: "the offline approval could not be recorded: \(error)", message: UIMessage.processingError.text)
+                await end(
+                    l, .failed, reason: "the offline approval could not be recorded: \(error)",
+                    message: UIMessage.processingError.text)
                 await session.signal(.error)
             }
         case .declined:
             await session.signal(.declined)
-            await end(l, .declined, reason: outcome.reason ?? "declined by the card or terminal", message: UIMessage.notAuthorised.text)
+            await end(
+                l, .declined, reason: outcome.reason ?? "declined by the card or terminal",
+                message: UIMessage.notAuthorised.text)
         default:
             // End application, try another interface, select next that found nothing: Book A §6.2.1.
             await session.signal(.error)

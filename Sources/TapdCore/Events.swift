@@ -6,8 +6,15 @@ import Foundation
 
 public struct TapdEvent: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable {
-        case transaction, ui, readerAttached = "reader_attached", readerDetached = "reader_detached", cardPresent = "card_present"
-        case cardRemoved = "card_removed", readerError = "reader_error", linkUp = "link_up", linkDown = "link_down", riskAlert = "risk_alert"
+        case transaction, ui
+        case readerAttached = "reader_attached"
+        case readerDetached = "reader_detached"
+        case cardPresent = "card_present"
+        case cardRemoved = "card_removed"
+        case readerError = "reader_error"
+        case linkUp = "link_up"
+        case linkDown = "link_down"
+        case riskAlert = "risk_alert"
         /// Money needs a person: a reversal or advice the acquirer keeps refusing, a stored message that does not open.
         case moneyAlert = "money_alert"
     }
@@ -23,7 +30,9 @@ public struct TapdEvent: Codable, Sendable, Equatable {
     public var detail: String?
 
     enum CodingKeys: String, CodingKey {
-        case seq, type, at, transactionID = "transaction_id", status, message, reader, detail
+        case seq, type, at
+        case transactionID = "transaction_id"
+        case status, message, reader, detail
     }
 }
 
@@ -37,11 +46,15 @@ public final class EventHub: @unchecked Sendable {
 
     public init(bufferLimit: Int = 256) { self.bufferLimit = bufferLimit }
 
-    public func publish(_ type: TapdEvent.Kind, transactionID: String? = nil, status: String? = nil, message: String? = nil,
-                        reader: String? = nil, detail: String? = nil) {
+    public func publish(
+        _ type: TapdEvent.Kind, transactionID: String? = nil, status: String? = nil, message: String? = nil,
+        reader: String? = nil, detail: String? = nil
+    ) {
         lock.lock()
         seq += 1
-        let e = TapdEvent(seq: seq, type: type, at: Date(), transactionID: transactionID, status: status, message: message, reader: reader, detail: detail)
+        let e = TapdEvent(
+            seq: seq, type: type, at: Date(), transactionID: transactionID, status: status, message: message,
+            reader: reader, detail: detail)
         recent.append(e)
         if recent.count > 64 { recent.removeFirst(recent.count - 64) }
         let targets = Array(subscribers.values)
@@ -51,7 +64,8 @@ public final class EventHub: @unchecked Sendable {
 
     /// A stream of events from now on (plus the last `replay` ones, for a client reconnecting).
     public func subscribe(replay: Int = 0) -> AsyncStream<TapdEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: TapdEvent.self, bufferingPolicy: .bufferingNewest(bufferLimit))
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: TapdEvent.self, bufferingPolicy: .bufferingNewest(bufferLimit))
         let id = UUID()
         lock.lock()
         for e in recent.suffix(max(0, min(replay, 64))) { continuation.yield(e) }
@@ -67,7 +81,11 @@ public final class EventHub: @unchecked Sendable {
 
     /// Ends every stream (shutdown).
     public func finish() {
-        let all = lock.withLock { () -> [AsyncStream<TapdEvent>.Continuation] in let a = Array(subscribers.values); subscribers = [:]; return a }
+        let all = lock.withLock { () -> [AsyncStream<TapdEvent>.Continuation] in
+            let a = Array(subscribers.values)
+            subscribers = [:]
+            return a
+        }
         for c in all { c.finish() }
     }
 }

@@ -1,3 +1,6 @@
+import Acquirer
+import EMVKernel
+import FaultInjection
 // The SaleBook: the one owner of every sale's state. It alone writes a sale's journal rows, one journal transaction
 // per transition (with whatever that transition queues); everything else — the coordinator running a tap, the API,
 // events, recovery, store-and-forward — asks it or reads what it wrote. The acquirer reports what happened to a
@@ -9,13 +12,10 @@
 //     → declined | failed | cancelled | timed_out
 //   approved → voided once the acquirer accepts the void's reversal
 import Foundation
-import Logging
-import TLV
 import ISO8583
 import Journal
-import Acquirer
-import EMVKernel
-import FaultInjection
+import Logging
+import TLV
 
 public enum SaleBookError: Error, Equatable, CustomStringConvertible {
     case notFound(String)
@@ -54,10 +54,17 @@ public actor SaleBook {
     /// by hand turn it off.
     let autoDrain: Bool
 
-    public init(journal: Journal, acquirer: AcquirerService?, events: EventHub, metrics: TapdMetrics,
-                voidWindow: VoidWindow = .sameDay, autoDrain: Bool = true, logger: Logger = Logger(label: "tapd.salebook")) {
-        self.journal = journal; self.acquirer = acquirer; self.events = events; self.metrics = metrics
-        self.voidWindow = voidWindow; self.autoDrain = autoDrain; self.logger = logger
+    public init(
+        journal: Journal, acquirer: AcquirerService?, events: EventHub, metrics: TapdMetrics,
+        voidWindow: VoidWindow = .sameDay, autoDrain: Bool = true, logger: Logger = Logger(label: "tapd.salebook")
+    ) {
+        self.journal = journal
+        self.acquirer = acquirer
+        self.events = events
+        self.metrics = metrics
+        self.voidWindow = voidWindow
+        self.autoDrain = autoDrain
+        self.logger = logger
     }
 
     // MARK: Reading
@@ -78,8 +85,11 @@ public actor SaleBook {
     // MARK: The tap
 
     /// Opens a sale waiting for a card, or returns the one with the same idempotency key (`created` false).
-    public func open(idempotencyKey: String, amount: Int64, currency: Int, message: String) async throws -> (TransactionView, created: Bool) {
-        let (record, created) = try await journal.createSale(idempotencyKey: idempotencyKey, amount: amount, currency: currency, message: message)
+    public func open(idempotencyKey: String, amount: Int64, currency: Int, message: String) async throws -> (
+        TransactionView, created: Bool
+    ) {
+        let (record, created) = try await journal.createSale(
+            idempotencyKey: idempotencyKey, amount: amount, currency: currency, message: message)
         if created { publish(record) }
         return (TransactionView(record), created)
     }
@@ -91,18 +101,28 @@ public actor SaleBook {
         public var cvm: String?
         public var kernelOutput: String?
         public init(maskedPAN: String? = nil, scheme: String? = nil, cvm: String? = nil, kernelOutput: String? = nil) {
-            self.maskedPAN = maskedPAN; self.scheme = scheme; self.cvm = cvm; self.kernelOutput = kernelOutput
+            self.maskedPAN = maskedPAN
+            self.scheme = scheme
+            self.cvm = cvm
+            self.kernelOutput = kernelOutput
         }
     }
 
     /// A step of the tap (card detected, see phone, …) or its end without money moving (declined by the card,
     /// failed, cancelled, timed out).
     @discardableResult
-    public func record(_ id: String, _ state: SaleState, message: String? = nil, reason: String? = nil, reader: String? = nil,
-                       card: CardFacts = CardFacts()) async throws -> TransactionView {
+    public func record(
+        _ id: String, _ state: SaleState, message: String? = nil, reason: String? = nil, reader: String? = nil,
+        card: CardFacts = CardFacts()
+    ) async throws -> TransactionView {
         var change = SaleChange(state)
-        change.message = message; change.reason = reason; change.reader = reader
-        change.maskedPAN = card.maskedPAN; change.scheme = card.scheme; change.cvm = card.cvm; change.kernelOutput = card.kernelOutput
+        change.message = message
+        change.reason = reason
+        change.reader = reader
+        change.maskedPAN = card.maskedPAN
+        change.scheme = card.scheme
+        change.cvm = card.cvm
+        change.kernelOutput = card.kernelOutput
         if state.isFinal { change.request = .erase }
         return try await commit(id, change)
     }
@@ -111,9 +131,13 @@ public actor SaleBook {
 
     /// The online leg of a sale whose card asked to go online: request persisted, "transmitted" persisted before the
     /// first byte, the answer checked against the request and recorded with what it queues, in that order.
-    public func authorize(_ id: String, card: CardTransaction, facts: CardFacts, message: String) async throws -> TransactionView {
+    public func authorize(_ id: String, card: CardTransaction, facts: CardFacts, message: String) async throws
+        -> TransactionView
+    {
         guard let acquirer else {
-            return try await record(id, .failed, message: UIMessage.notAuthorised.text, reason: "no acquirer is configured: the sale cannot go online", card: facts)
+            return try await record(
+                id, .failed, message: UIMessage.notAuthorised.text,
+                reason: "no acquirer is configured: the sale cannot go online", card: facts)
         }
         inFlight.insert(id)
         defer { inFlight.remove(id) }
@@ -122,12 +146,20 @@ public actor SaleBook {
         let request = acquirer.request(card, stan: stan)
         let packed: [UInt8]
         do { packed = try acquirer.codec.pack(request) } catch {
-            return try await record(id, .failed, message: UIMessage.processingError.text, reason: "the request could not be built: \(error)", card: facts)
+            return try await record(
+                id, .failed, message: UIMessage.processingError.text,
+                reason: "the request could not be built: \(error)", card: facts)
         }
         var persist = SaleChange(.requestPersisted)
-        persist.mti = request.mti; persist.stan = stan; persist.rrn = request[37]; persist.request = .store(packed)
+        persist.mti = request.mti
+        persist.stan = stan
+        persist.rrn = request[37]
+        persist.request = .store(packed)
         persist.message = message
-        persist.maskedPAN = facts.maskedPAN; persist.scheme = facts.scheme; persist.cvm = facts.cvm; persist.kernelOutput = facts.kernelOutput
+        persist.maskedPAN = facts.maskedPAN
+        persist.scheme = facts.scheme
+        persist.cvm = facts.cvm
+        persist.kernelOutput = facts.kernelOutput
         publish(try await journal.apply(id, persist))
         FaultPoint.hit("request_persisted")
 
@@ -140,7 +172,8 @@ public actor SaleBook {
         case .neverLeft(let e):
             // No byte reached the acquirer: nothing to reverse.
             var change = SaleChange(.failed)
-            change.reason = "the request did not reach the acquirer: \(e)"; change.message = UIMessage.notAuthorised.text
+            change.reason = "the request did not reach the acquirer: \(e)"
+            change.message = UIMessage.notAuthorised.text
             change.request = .erase
             return try await commit(id, change)
         case .noAnswer(let e):
@@ -168,7 +201,9 @@ public actor SaleBook {
         return view
     }
 
-    private func answered(_ id: String, request: ISOMessage, answer: ISOMessage, acquirer: AcquirerService) async throws -> TransactionView {
+    private func answered(_ id: String, request: ISOMessage, answer: ISOMessage, acquirer: AcquirerService) async throws
+        -> TransactionView
+    {
         let asked = UInt64(request[4] ?? "") ?? 0
         let kept = try acquirer.codec.pack(Messages.stripped(request))
         switch AnswerCheck.authorization(answer, for: request) {
@@ -177,15 +212,23 @@ public actor SaleBook {
             return try await unanswered(id, request: request, why: "invalid answer: \(why)")
         case .declined(let response):
             var change = SaleChange(.declined)
-            change.responseCode = response.responseCode; change.approvalCode = response.approvalCode
-            change.reason = "declined by the issuer (response code \(response.responseCode))"; change.message = UIMessage.notAuthorised.text
+            change.responseCode = response.responseCode
+            change.approvalCode = response.approvalCode
+            change.reason = "declined by the issuer (response code \(response.responseCode))"
+            change.message = UIMessage.notAuthorised.text
             change.request = .erase
             return try await commit(id, change)
         case .approved(let response):
             var change = SaleChange(.approved)
-            change.responseCode = response.responseCode; change.approvalCode = response.approvalCode
-            change.message = UIMessage.approved.text; change.request = .store(kept)
-            if acquirer.dualMessage { change.enqueue = [try await captureOf(request, amount: asked, approvalCode: response.approvalCode, acquirer)] }
+            change.responseCode = response.responseCode
+            change.approvalCode = response.approvalCode
+            change.message = UIMessage.approved.text
+            change.request = .store(kept)
+            if acquirer.dualMessage {
+                change.enqueue = [
+                    try await captureOf(request, amount: asked, approvalCode: response.approvalCode, acquirer)
+                ]
+            }
             let view = try await commit(id, change)
             if acquirer.dualMessage { kickDrain() }
             return view
@@ -196,21 +239,31 @@ public actor SaleBook {
             let keptApproved = try acquirer.codec.pack(Messages.stripped(approved))
             if acquirer.configuration.partialApprovals == "accept" {
                 var change = SaleChange(.partiallyApproved)
-                change.responseCode = response.responseCode; change.approvalCode = response.approvalCode
-                change.approvedAmount = Int64(amount); change.message = UIMessage.approved.text; change.request = .store(keptApproved)
+                change.responseCode = response.responseCode
+                change.approvalCode = response.approvalCode
+                change.approvedAmount = Int64(amount)
+                change.message = UIMessage.approved.text
+                change.request = .store(keptApproved)
                 change.reason = "partially approved: \(amount) of \(asked); collect the rest another way"
-                if acquirer.dualMessage { change.enqueue = [try await captureOf(request, amount: amount, approvalCode: response.approvalCode, acquirer)] }
+                if acquirer.dualMessage {
+                    change.enqueue = [
+                        try await captureOf(request, amount: amount, approvalCode: response.approvalCode, acquirer)
+                    ]
+                }
                 let view = try await commit(id, change)
                 if acquirer.dualMessage { kickDrain() }
                 return view
             }
             // Configured to refuse partial approvals: undo it at the acquirer and decline the sale.
             var change = SaleChange(.declined)
-            change.responseCode = response.responseCode; change.approvalCode = response.approvalCode
+            change.responseCode = response.responseCode
+            change.approvalCode = response.approvalCode
             change.reason = "the issuer approved only \(amount) of \(asked); the partial approval is reversed"
             change.message = UIMessage.notAuthorised.text
             let reversal = acquirer.reversal(of: approved, approvalCode: response.approvalCode)
-            change.enqueue = [NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))]
+            change.enqueue = [
+                NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))
+            ]
             change.request = .store(keptApproved)
             let view = try await commit(id, change)
             kickDrain()
@@ -218,7 +271,9 @@ public actor SaleBook {
         }
     }
 
-    private func captureOf(_ request: ISOMessage, amount: UInt64, approvalCode: String?, _ acquirer: AcquirerService) async throws -> NewFollowUp {
+    private func captureOf(_ request: ISOMessage, amount: UInt64, approvalCode: String?, _ acquirer: AcquirerService)
+        async throws -> NewFollowUp
+    {
         let stan = try await journal.nextSTAN()
         let capture = acquirer.capture(of: request, amount: amount, approvalCode: approvalCode, stan: stan)
         return NewFollowUp(kind: .capture, mti: capture.mti, message: try acquirer.codec.pack(capture))
@@ -230,15 +285,21 @@ public actor SaleBook {
     /// transaction: no crash can leave an approval the acquirer will never hear of.
     public func approveOffline(_ id: String, card: CardTransaction, facts: CardFacts) async throws -> TransactionView {
         var change = SaleChange(.approvedOffline)
-        change.reason = "approved offline"; change.message = UIMessage.approved.text
-        change.maskedPAN = facts.maskedPAN; change.scheme = facts.scheme; change.cvm = facts.cvm; change.kernelOutput = facts.kernelOutput
+        change.reason = "approved offline"
+        change.message = UIMessage.approved.text
+        change.maskedPAN = facts.maskedPAN
+        change.scheme = facts.scheme
+        change.cvm = facts.cvm
+        change.kernelOutput = facts.kernelOutput
         if let acquirer {
             let stan = try await journal.nextSTAN()
             var advice = acquirer.advice(card, stan: stan)
-            advice.set(35, bytes: nil)        // the card's identity is DE 2 and 14; track 2 is not stored
+            advice.set(35, bytes: nil)  // the card's identity is DE 2 and 14; track 2 is not stored
             let packed = try acquirer.codec.pack(advice)
             change.enqueue = [NewFollowUp(kind: .advice, mti: advice.mti, message: packed)]
-            change.mti = advice.mti; change.stan = stan; change.rrn = advice[37]
+            change.mti = advice.mti
+            change.stan = stan
+            change.rrn = advice[37]
             change.request = .store(packed)
             if acquirer.dualMessage {
                 change.enqueue.append(try await captureOf(advice, amount: card.amount, approvalCode: nil, acquirer))
@@ -258,7 +319,9 @@ public actor SaleBook {
     public func void(_ id: String, requester: String, now: Date = Date()) async throws -> TransactionView {
         guard let r = try await journal.sale(id) else { throw SaleBookError.notFound(id) }
         if r.state == .voided { return TransactionView(r) }
-        if let open = r.followUp(.reversal), open.status == .pending || open.status == .quarantined, r.state != .unanswered {
+        if let open = r.followUp(.reversal), open.status == .pending || open.status == .quarantined,
+            r.state != .unanswered
+        {
             // A second void of the same sale: the first one's reversal is the only one.
             if open.status == .pending { _ = await deliverQueue() }
             return try await view(id) ?? TransactionView(r)
@@ -266,19 +329,25 @@ public actor SaleBook {
         switch r.state {
         case .approved, .partiallyApproved: break
         case .approvedOffline:
-            throw SaleBookError.conflict("\(id) was approved offline; its advice stands and a refund is the way to give the money back")
+            throw SaleBookError.conflict(
+                "\(id) was approved offline; its advice stands and a refund is the way to give the money back")
         default:
-            throw SaleBookError.conflict("only an approved sale can be voided; \(id) is \(TransactionView(r).status.rawValue)")
+            throw SaleBookError.conflict(
+                "only an approved sale can be voided; \(id) is \(TransactionView(r).status.rawValue)")
         }
         guard voidWindow.allows(created: r.createdAt, now: now) else {
-            throw SaleBookError.conflict("\(id) is outside the void window (\(voidWindowText)); a refund is the way to give the money back")
+            throw SaleBookError.conflict(
+                "\(id) is outside the void window (\(voidWindowText)); a refund is the way to give the money back")
         }
         guard let acquirer else { throw SaleBookError.unavailable("no acquirer is configured") }
-        if let capture = r.followUp(.capture), capture.status == .pending || capture.status == .quarantined, capture.transmitted {
+        if let capture = r.followUp(.capture), capture.status == .pending || capture.status == .quarantined,
+            capture.transmitted
+        {
             throw SaleBookError.conflict("the capture of \(id) is being delivered; void it again in a moment")
         }
         guard let stored = try await journal.request(of: id) else {
-            throw SaleBookError.unavailable("the stored request of \(id) is gone (retention); a refund is the way to give the money back")
+            throw SaleBookError.unavailable(
+                "the stored request of \(id) is gone (retention); a refund is the way to give the money back")
         }
         // The stored copy is the authorisation, or its capture once the acquirer accepted that (StoreAndForward).
         let original: ISOMessage
@@ -296,7 +365,8 @@ public actor SaleBook {
         } catch JournalError.invalidTransition {
             // Another void finished meanwhile (the sale is voided now): that one stands.
         } catch JournalError.followUpInFlight {
-            throw SaleBookError.conflict("the capture of \(id) may have reached the acquirer; void it again once it is delivered")
+            throw SaleBookError.conflict(
+                "the capture of \(id) may have reached the acquirer; void it again once it is delivered")
         }
         FaultPoint.hit("void_queued")
         _ = await deliverQueue()

@@ -1,9 +1,9 @@
+import EMVKernel
 // What the point of sale sees of a sale: its request, its status and the view the API answers with. The view is
 // made from the journal's one record of the sale (SaleBook), never from a copy held elsewhere.
 import Foundation
-import TLV
 import Journal
-import EMVKernel
+import TLV
 
 public struct SaleRequest: Codable, Sendable, Equatable {
     /// "sale" (EMV purchase, 9C = 00) is the only type so far.
@@ -15,25 +15,45 @@ public struct SaleRequest: Codable, Sendable, Equatable {
     public var reader: String?
     public var idempotencyKey: String
 
-    public init(type: String? = "sale", amount: Int64, currency: String? = nil, reader: String? = nil, idempotencyKey: String) {
-        self.type = type; self.amount = amount; self.currency = currency; self.reader = reader; self.idempotencyKey = idempotencyKey
+    public init(
+        type: String? = "sale", amount: Int64, currency: String? = nil, reader: String? = nil, idempotencyKey: String
+    ) {
+        self.type = type
+        self.amount = amount
+        self.currency = currency
+        self.reader = reader
+        self.idempotencyKey = idempotencyKey
     }
 
-    enum CodingKeys: String, CodingKey { case type, amount, currency, reader, idempotencyKey = "idempotency_key" }
+    enum CodingKeys: String, CodingKey {
+        case type, amount, currency, reader
+        case idempotencyKey = "idempotency_key"
+    }
 }
 
 /// A sale's status as the point of sale sees it.
 public enum SaleStatus: String, Codable, Sendable, CaseIterable {
-    case waitingForCard = "waiting_for_card", cardDetected = "card_detected", processing, seePhone = "see_phone"
-    case presentAgain = "present_again", online, approved, partiallyApproved = "partially_approved", declined, failed
-    case cancelled, timedOut = "timed_out"
+    case waitingForCard = "waiting_for_card"
+    case cardDetected = "card_detected"
+    case processing
+    case seePhone = "see_phone"
+    case presentAgain = "present_again"
+    case online, approved
+    case partiallyApproved = "partially_approved"
+    case declined, failed
+    case cancelled
+    case timedOut = "timed_out"
     /// A void was asked for and its reversal waits for the acquirer; the sale still stands until it accepts.
     case voidPending = "void_pending"
     case voided
 
-    public var isFinal: Bool { ![.waitingForCard, .cardDetected, .processing, .seePhone, .presentAgain, .online, .voidPending].contains(self) }
+    public var isFinal: Bool {
+        ![.waitingForCard, .cardDetected, .processing, .seePhone, .presentAgain, .online, .voidPending].contains(self)
+    }
     /// Before the request goes online the sale can still be cancelled.
-    public var cancellable: Bool { [.waitingForCard, .cardDetected, .processing, .seePhone, .presentAgain].contains(self) }
+    public var cancellable: Bool {
+        [.waitingForCard, .cardDetected, .processing, .seePhone, .presentAgain].contains(self)
+    }
 }
 
 /// A reversal, advice or capture of a sale, as the API lists it.
@@ -52,14 +72,28 @@ public struct FollowUpView: Codable, Sendable, Equatable {
     public var createdAt: Date
 
     init(_ f: FollowUp) {
-        id = f.id; transactionID = f.transactionID; kind = f.kind.rawValue; mti = f.mti; status = f.status.rawValue
-        transmitted = f.transmitted; rejections = f.rejections; tries = f.tries; lastError = f.lastError
-        responseCode = f.responseCode; resolution = f.resolution; createdAt = f.createdAt
+        id = f.id
+        transactionID = f.transactionID
+        kind = f.kind.rawValue
+        mti = f.mti
+        status = f.status.rawValue
+        transmitted = f.transmitted
+        rejections = f.rejections
+        tries = f.tries
+        lastError = f.lastError
+        responseCode = f.responseCode
+        resolution = f.resolution
+        createdAt = f.createdAt
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, transactionID = "transaction_id", kind, mti, status, transmitted, rejections, tries, lastError = "last_error"
-        case responseCode = "response_code", resolution, createdAt = "created_at"
+        case id
+        case transactionID = "transaction_id"
+        case kind, mti, status, transmitted, rejections, tries
+        case lastError = "last_error"
+        case responseCode = "response_code"
+        case resolution
+        case createdAt = "created_at"
     }
 }
 
@@ -93,9 +127,19 @@ public struct TransactionView: Codable, Sendable, Equatable {
     public var kernelOutput: KernelOutputView?
 
     enum CodingKeys: String, CodingKey {
-        case id, status, final, amount, approvedAmount = "approved_amount", currency, reader, maskedPAN = "masked_pan", scheme, cvm
-        case responseCode = "response_code", approvalCode = "approval_code", stan, reason, message, journalState = "journal_state"
-        case followUps = "follow_ups", idempotencyKey = "idempotency_key", createdAt = "created_at", updatedAt = "updated_at"
+        case id, status, final, amount
+        case approvedAmount = "approved_amount"
+        case currency, reader
+        case maskedPAN = "masked_pan"
+        case scheme, cvm
+        case responseCode = "response_code"
+        case approvalCode = "approval_code"
+        case stan, reason, message
+        case journalState = "journal_state"
+        case followUps = "follow_ups"
+        case idempotencyKey = "idempotency_key"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
         case kernelOutput = "kernel_output"
     }
 
@@ -115,8 +159,11 @@ public struct TransactionView: Codable, Sendable, Equatable {
             status = r.state == .approved ? .approved : .partiallyApproved
             // A void stands only once the acquirer accepted its reversal; a refused one leaves the sale approved.
             switch reversal?.status {
-            case .pending?: status = .voidPending; reason = "void requested; the reversal waits for the acquirer"
-            case .quarantined?: reason = "the acquirer refused the void (\(reversal?.lastError ?? "no reason")); the sale stands"
+            case .pending?:
+                status = .voidPending
+                reason = "void requested; the reversal waits for the acquirer"
+            case .quarantined?:
+                reason = "the acquirer refused the void (\(reversal?.lastError ?? "no reason")); the sale stands"
             case .resolved?: reason = "void resolved by an operator: \(reversal?.resolution ?? "")"
             default: break
             }
@@ -147,7 +194,9 @@ public struct TransactionView: Codable, Sendable, Equatable {
         self.idempotencyKey = r.idempotencyKey
         self.createdAt = r.createdAt
         self.updatedAt = r.updatedAt
-        self.kernelOutput = r.kernelOutput.flatMap { try? JSONDecoder().decode(KernelOutputView.self, from: Data($0.utf8)) }
+        self.kernelOutput = r.kernelOutput.flatMap {
+            try? JSONDecoder().decode(KernelOutputView.self, from: Data($0.utf8))
+        }
     }
 }
 
@@ -158,7 +207,10 @@ public enum VoidWindow: Sendable, Equatable {
     case seconds(Double)
 
     public init?(_ text: String) {
-        if text == "same_day" { self = .sameDay; return }
+        if text == "same_day" {
+            self = .sameDay
+            return
+        }
         guard let unit = text.last, let n = Double(text.dropLast()), n > 0 else { return nil }
         switch unit {
         case "s": self = .seconds(n)

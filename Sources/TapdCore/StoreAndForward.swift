@@ -1,3 +1,6 @@
+import Acquirer
+import EMVKernel
+import FaultInjection
 // Store-and-forward, as the SaleBook runs it: reversals, advices and captures delivered in order (nothing overtakes
 // the head), every answer classified (accepted, refused, "try later", none), and every outcome written before the
 // next step. A message that may have left goes again as a repeat (0401, 0421, 0221); "transmitted" is on disk
@@ -6,12 +9,9 @@
 // when an operator resolves it. A journal write that fails ends the drain: it is tried again on the next tick,
 // never in a tight loop.
 import Foundation
-import Logging
 import ISO8583
 import Journal
-import Acquirer
-import EMVKernel
-import FaultInjection
+import Logging
 
 extension SaleBook {
     /// Delivers every due entry of the queue, in order; returns how many the acquirer accepted. Drains run one
@@ -21,7 +21,10 @@ extension SaleBook {
     public func deliverQueue() async -> Int {
         // Each drain is chained behind the one before it: serial, and a waiting caller never spins on the actor.
         let previous = currentDrain
-        let task = Task { _ = await previous?.value; return await self.drain() }
+        let task = Task {
+            _ = await previous?.value
+            return await self.drain()
+        }
         currentDrain = task
         let n = await task.value
         if currentDrain == task { currentDrain = nil }
@@ -72,7 +75,8 @@ extension SaleBook {
             switch outcome {
             case .neverLeft(let e), .noAnswer(let e):
                 // The acquirer is not there: not a refusal. The rest waits behind the head.
-                _ = try? await journal.followUpFailed(entry.id, error: "\(e)", rejected: false, retryAt: retryAt, quarantineAfter: cfg.safMaxAttempts)
+                _ = try? await journal.followUpFailed(
+                    entry.id, error: "\(e)", rejected: false, retryAt: retryAt, quarantineAfter: cfg.safMaxAttempts)
                 await refreshQueueMetrics()
                 return delivered
             case .answered(let answer):
@@ -82,25 +86,30 @@ extension SaleBook {
                     do {
                         try await accepted(entry, responseCode: rc, message: message)
                     } catch {
-                        logger.error("store-and-forward: a delivery cannot be recorded", metadata: ["error": "\(error)"])
+                        logger.error(
+                            "store-and-forward: a delivery cannot be recorded", metadata: ["error": "\(error)"])
                         await refreshQueueMetrics()
                         return delivered
                     }
                     delivered += 1
                     FaultPoint.hit("saf.delivered:\(kind)")
                 case .retryLater(let rc):
-                    _ = try? await journal.followUpFailed(entry.id, error: "the acquirer asked to try later (response code \(rc))", responseCode: rc,
-                                                          rejected: false, retryAt: retryAt, quarantineAfter: cfg.safMaxAttempts)
+                    _ = try? await journal.followUpFailed(
+                        entry.id, error: "the acquirer asked to try later (response code \(rc))", responseCode: rc,
+                        rejected: false, retryAt: retryAt, quarantineAfter: cfg.safMaxAttempts)
                     await refreshQueueMetrics()
                     return delivered
                 case .rejected(let rc, let why):
                     metrics.safRejected()
                     let after: FollowUp
                     do {
-                        after = try await journal.followUpFailed(entry.id, error: why, responseCode: rc, rejected: true, retryAt: retryAt,
-                                                                 quarantineAfter: cfg.safMaxAttempts)
+                        after = try await journal.followUpFailed(
+                            entry.id, error: why, responseCode: rc, rejected: true, retryAt: retryAt,
+                            quarantineAfter: cfg.safMaxAttempts)
                     } catch { break queue }
-                    logger.warning("store-and-forward: \(kind) refused", metadata: ["id": "\(entry.id)", "why": "\(why)", "refusals": "\(after.rejections)"])
+                    logger.warning(
+                        "store-and-forward: \(kind) refused",
+                        metadata: ["id": "\(entry.id)", "why": "\(why)", "refusals": "\(after.rejections)"])
                     if after.status == .quarantined {
                         metrics.safQuarantined()
                         moneyAlert(after, "refused \(after.rejections) times by the acquirer (last: \(why))")
@@ -116,7 +125,9 @@ extension SaleBook {
     /// The acquirer took the entry: delivered, and the sale's own transition in the same journal transaction (an
     /// accepted void's reversal makes the sale "voided"; a delivered capture becomes what a later void reverses).
     private func accepted(_ entry: FollowUp, responseCode: String, message: ISOMessage) async throws {
-        guard let sale = try await journal.sale(entry.transactionID) else { throw JournalError.notFound(entry.transactionID) }
+        guard let sale = try await journal.sale(entry.transactionID) else {
+            throw JournalError.notFound(entry.transactionID)
+        }
         var change: SaleChange? = nil
         switch entry.kind {
         case .reversal where sale.state == .approved || sale.state == .partiallyApproved:
@@ -141,8 +152,9 @@ extension SaleBook {
         case .advice:
             break
         }
-        try await journal.followUpAccepted(entry.id, responseCode: responseCode, saleChange: change,
-                                           audit: "#\(entry.id) \(message.mti) STAN \(message[11] ?? "?") for \(entry.transactionID)")
+        try await journal.followUpAccepted(
+            entry.id, responseCode: responseCode, saleChange: change,
+            audit: "#\(entry.id) \(message.mti) STAN \(message[11] ?? "?") for \(entry.transactionID)")
         if let r = try await journal.sale(entry.transactionID) {
             publish(r)
             if r.state == .voided && sale.state != .voided { metrics.transaction(status: "voided", scheme: r.scheme) }
@@ -150,9 +162,12 @@ extension SaleBook {
     }
 
     func moneyAlert(_ entry: FollowUp, _ why: String) {
-        logger.critical("store-and-forward: \(entry.kind.rawValue) #\(entry.id) quarantined", metadata: ["transaction": "\(entry.transactionID)", "why": "\(why)"])
-        events.publish(.moneyAlert, transactionID: entry.transactionID, status: "quarantined",
-                       detail: "\(entry.kind.rawValue) #\(entry.id) (\(entry.mti)) quarantined: \(why); see `tapctl saf list`")
+        logger.critical(
+            "store-and-forward: \(entry.kind.rawValue) #\(entry.id) quarantined",
+            metadata: ["transaction": "\(entry.transactionID)", "why": "\(why)"])
+        events.publish(
+            .moneyAlert, transactionID: entry.transactionID, status: "quarantined",
+            detail: "\(entry.kind.rawValue) #\(entry.id) (\(entry.mti)) quarantined: \(why); see `tapctl saf list`")
     }
 
     /// Queue depth and quarantine gauges; a money alert for an entry waiting longer than `saf_alert_after`.
@@ -161,10 +176,15 @@ extension SaleBook {
         metrics.setSAFDepth(counts.pending)
         metrics.setSAFQuarantined(counts.quarantined)
         guard let acquirer, counts.pending > 0, let head = try? await journal.queueHead()?.entry else { return }
-        if Date().timeIntervalSince(head.createdAt) > acquirer.configuration.safAlertAfter, !alertedOld.contains(head.id) {
+        if Date().timeIntervalSince(head.createdAt) > acquirer.configuration.safAlertAfter,
+            !alertedOld.contains(head.id)
+        {
             alertedOld.insert(head.id)
-            events.publish(.moneyAlert, transactionID: head.transactionID, status: "pending",
-                           detail: "\(head.kind.rawValue) #\(head.id) has waited since \(head.createdAt) for the acquirer (\(head.lastError ?? "not tried yet"))")
+            events.publish(
+                .moneyAlert, transactionID: head.transactionID, status: "pending",
+                detail:
+                    "\(head.kind.rawValue) #\(head.id) has waited since \(head.createdAt) for the acquirer (\(head.lastError ?? "not tried yet"))"
+            )
         }
     }
 
@@ -185,12 +205,16 @@ extension SaleBook {
         if let acquirer {
             for r in try await journal.sales(in: [.approvedOffline]) where r.followUp(.advice) == nil {
                 guard let stored = try? await journal.request(of: r.id) else {
-                    logger.warning("offline approval without an advice or a stored copy", metadata: ["transaction": "\(r.id)"])
+                    logger.warning(
+                        "offline approval without an advice or a stored copy", metadata: ["transaction": "\(r.id)"])
                     continue
                 }
                 guard let advice = try? acquirer.codec.unpack(stored) else {
-                    events.publish(.moneyAlert, transactionID: r.id, status: "approved_offline",
-                                   detail: "approved offline, no advice queued and its stored copy cannot be read: advise STAN \(r.stan ?? "?") by hand")
+                    events.publish(
+                        .moneyAlert, transactionID: r.id, status: "approved_offline",
+                        detail:
+                            "approved offline, no advice queued and its stored copy cannot be read: advise STAN \(r.stan ?? "?") by hand"
+                    )
                     continue
                 }
                 var change = SaleChange(.approvedOffline)
@@ -213,8 +237,12 @@ extension SaleBook {
         guard let stuck = try? await journal.sales(in: [.requestPersisted, .requestTransmitted]) else { return 0 }
         var n = 0
         for r in stuck where !inFlight.contains(r.id) {
-            do { try await settle(r); n += 1 } catch {
-                logger.error("a stranded sale cannot be settled yet", metadata: ["transaction": "\(r.id)", "error": "\(error)"])
+            do {
+                try await settle(r)
+                n += 1
+            } catch {
+                logger.error(
+                    "a stranded sale cannot be settled yet", metadata: ["transaction": "\(r.id)", "error": "\(error)"])
             }
         }
         if n > 0 { kickDrain() }
@@ -231,14 +259,19 @@ extension SaleBook {
             change.message = UIMessage.notAuthorised.text
             if let acquirer {
                 do {
-                    guard let stored = try await journal.request(of: r.id) else { throw JournalError.notFound("the stored request of \(r.id)") }
+                    guard let stored = try await journal.request(of: r.id) else {
+                        throw JournalError.notFound("the stored request of \(r.id)")
+                    }
                     let request = try acquirer.codec.unpack(stored)
                     let reversal = acquirer.reversal(of: request)
-                    change.enqueue = [NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))]
+                    change.enqueue = [
+                        NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))
+                    ]
                     change.request = .store(try acquirer.codec.pack(Messages.stripped(request)))
                     change.audit = ("recovery", "reversal queued", "\(r.id) STAN \(request[11] ?? "?")")
                 } catch {
-                    change.reason = "interrupted while online and its stored request cannot be opened (\(error)): reverse STAN \(r.stan ?? "?") with the acquirer by hand"
+                    change.reason =
+                        "interrupted while online and its stored request cannot be opened (\(error)): reverse STAN \(r.stan ?? "?") with the acquirer by hand"
                     change.audit = ("recovery", "reversal impossible", "\(r.id): \(error)")
                     events.publish(.moneyAlert, transactionID: r.id, status: "unanswered", detail: change.reason)
                 }

@@ -1,8 +1,8 @@
 // systemd integration without libsystemd: sd_notify(3) datagrams to $NOTIFY_SOCKET (READY=1, STATUS=…, WATCHDOG=1,
 // STOPPING=1; a leading @ is the abstract namespace), and the watchdog interval from $WATCHDOG_USEC.
 import Foundation
-import Logging
 import Journal
+import Logging
 
 public struct SystemdNotifier: Sendable {
     public let socketPath: String?
@@ -10,7 +10,9 @@ public struct SystemdNotifier: Sendable {
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         socketPath = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
-        watchdogInterval = environment["WATCHDOG_USEC"].flatMap { UInt64($0) }.flatMap { $0 > 0 ? .microseconds(Int64($0)) : nil }
+        watchdogInterval = environment["WATCHDOG_USEC"].flatMap { UInt64($0) }.flatMap {
+            $0 > 0 ? .microseconds(Int64($0)) : nil
+        }
     }
 
     @discardableResult
@@ -28,7 +30,9 @@ public struct SystemdNotifier: Sendable {
         let length = socklen_t(MemoryLayout<sa_family_t>.size + path.count)
         let bytes = Array(message.utf8)
         let sent = withUnsafePointer(to: &addr) { a in
-            a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, bytes.count, 0, sa, length) } }
+            a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, bytes.count, 0, sa, length) }
+            }
         }
         return sent == bytes.count
     }
@@ -43,7 +47,8 @@ public struct StderrLogHandler: LogHandler {
     let journald: Bool
 
     public init(label: String, journald: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil) {
-        self.label = label; self.journald = journald
+        self.label = label
+        self.journald = journald
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -61,14 +66,15 @@ public struct StderrLogHandler: LogHandler {
         let text = fields.isEmpty ? "\(message)" : "\(message) \(fields)"
         let out: String
         if journald {
-            let priority: Int = switch level {
-            case .trace, .debug: 7
-            case .info: 6
-            case .notice: 5
-            case .warning: 4
-            case .error: 3
-            case .critical: 2
-            }
+            let priority: Int =
+                switch level {
+                case .trace, .debug: 7
+                case .info: 6
+                case .notice: 5
+                case .warning: 4
+                case .error: 3
+                case .critical: 2
+                }
             out = "<\(priority)>\(text)\n"
         } else {
             // Not Date.ISO8601Format: it builds a Gregorian calendar, which looks up the local time zone in ICU.

@@ -1,29 +1,30 @@
 // tapctl diagnose: the technician's command. Works whether tapd runs or not: when it runs, readers are asked
 // through its socket instead of being opened from here.
 import ArgumentParser
-import Foundation
-import TLV
-import Readers
-import TapdCore
 import ControlAPI
 import Diagnostics
 import EMVKernel
+import Foundation
+import Readers
+import TLV
+import TapdCore
 
 struct Diagnose: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check this terminal and name each fault with its fix.",
         discussion: """
-        Each check prints PASS, WARN or FAIL with what it looked at and the fix. The exit code is 0 when everything
-        passes, 1 with warnings, 2 with a failure. --bundle writes a support archive (configuration, masked logs,
-        versions, the report).
-        """)
+            Each check prints PASS, WARN or FAIL with what it looked at and the fix. The exit code is 0 when everything
+            passes, 1 with warnings, 2 with a failure. --bundle writes a support archive (configuration, masked logs,
+            versions, the report).
+            """)
 
     @Option(help: "tapd's configuration file.") var config = "/etc/tapd/tapd.toml"
     @Option(help: "tapd's API socket (default: the configuration's).") var socket: String?
     @Flag(help: "Print the report as JSON.") var json = false
     @Option(help: "Write a support archive (.tar.gz) to this file.") var bundle: String?
     @Flag(help: "Skip the acquirer link test (DNS, TCP, TLS, echo).") var offline = false
-    @Option(help: "RF test: wait this many seconds for a card or phone and talk to it (only while tapd is stopped).") var tap: Int?
+    @Option(help: "RF test: wait this many seconds for a card or phone and talk to it (only while tapd is stopped).")
+    var tap: Int?
     @Option(help: .hidden) var root = "/"
 
     func run() async throws {
@@ -31,16 +32,24 @@ struct Diagnose: AsyncParsableCommand {
         input.system = SystemView(root: root)
         let configFile = root == "/" ? config : input.system.path(config)
         if FileManager.default.fileExists(atPath: configFile) {
-            do { input.configuration = try TapdConfiguration.load(file: configFile) } catch { input.configurationError = "\(error)" }
+            do { input.configuration = try TapdConfiguration.load(file: configFile) } catch {
+                input.configurationError = "\(error)"
+            }
         }
         // Ask tapd when it runs.
         let socketPath = socket ?? input.configuration?.daemon.socket ?? "/run/tapd/api.sock"
         var linkConnected: Bool?
-        if root == "/", let r = try? await APIClient(socketPath: socketPath).get("/v1/status"), r.status == 200, let st = r.json as? [String: Any] {
+        if root == "/", let r = try? await APIClient(socketPath: socketPath).get("/v1/status"), r.status == 200,
+            let st = r.json as? [String: Any]
+        {
             var flat: [String: String] = [:]
-            for k in ["version", "state", "saf_depth", "saf_quarantined", "active_transactions"] { if let v = st[k] { flat[k] = "\(v)" } }
+            for k in ["version", "state", "saf_depth", "saf_quarantined", "active_transactions"] {
+                if let v = st[k] { flat[k] = "\(v)" }
+            }
             input.tapdStatus = flat
-            input.tapdReaders = (st["readers"] as? [[String: Any]] ?? []).map { ($0["name"] as? String ?? "?", $0["state"] as? String ?? "?", $0["last_error"] as? String) }
+            input.tapdReaders = (st["readers"] as? [[String: Any]] ?? []).map {
+                ($0["name"] as? String ?? "?", $0["state"] as? String ?? "?", $0["last_error"] as? String)
+            }
             linkConnected = (st["acquirer"] as? [String: Any])?["connected"] as? Bool
         }
         var findings = Diagnostics.run(input)
@@ -50,9 +59,14 @@ struct Diagnose: AsyncParsableCommand {
         }
         if let tap {
             if input.tapdStatus != nil {
-                findings.append(Finding("RF test", .warn, "tapd is running and owns the readers", fix: "stop tapd for the RF test, or make a sale: tapctl sale 0.01 --wait"))
+                findings.append(
+                    Finding(
+                        "RF test", .warn, "tapd is running and owns the readers",
+                        fix: "stop tapd for the RF test, or make a sale: tapctl sale 0.01 --wait"))
             } else {
-                if !json { FileHandle.standardError.write(Data("RF test: present a card or phone within \(tap) s…\n".utf8)) }
+                if !json {
+                    FileHandle.standardError.write(Data("RF test: present a card or phone within \(tap) s…\n".utf8))
+                }
                 findings.append(await Diagnostics.rfTest(readerConfig, seconds: max(1, min(tap, 120))))
             }
         }
@@ -81,7 +95,9 @@ struct Diagnose: AsyncParsableCommand {
             for e in f.evidence where !e.isEmpty { lines.append("        \(e)") }
             if let fix = f.fix, f.verdict != .pass { lines.append("        fix: \(fix)") }
         }
-        let counts = [Verdict.pass, .warn, .fail].map { v in "\(findings.filter { $0.verdict == v }.count) \(v.rawValue)" }
+        let counts = [Verdict.pass, .warn, .fail].map { v in
+            "\(findings.filter { $0.verdict == v }.count) \(v.rawValue)"
+        }
         lines.append("")
         lines.append(counts.joined(separator: ", "))
         return lines.joined(separator: "\n")
@@ -101,7 +117,8 @@ struct Diagnose: AsyncParsableCommand {
             // Nothing secret lives in tapd.toml (keys are files), but pins and paths to key material are blanked anyway.
             let redacted = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
                 let key = line.split(separator: "=").first?.trimmingCharacters(in: .whitespaces) ?? ""
-                return ["spki_pin", "client_key_file", "key_file"].contains(key) ? "\(key) = \"(removed)\"" : String(line)
+                return ["spki_pin", "client_key_file", "key_file"].contains(key)
+                    ? "\(key) = \"(removed)\"" : String(line)
             }.joined(separator: "\n")
             try redacted.write(toFile: d + "/tapd.toml", atomically: true, encoding: .utf8)
         }
@@ -111,8 +128,15 @@ struct Diagnose: AsyncParsableCommand {
         if let log = Self.output(["/usr/bin/journalctl", "-u", "tapd", "-u", "pcscd", "-n", "5000", "--no-pager"]) {
             try Diagnostics.maskCardData(log).write(toFile: d + "/journal.txt", atomically: true, encoding: .utf8)
         }
-        guard let tar = Self.output(["/usr/bin/tar", "-czf", (path as NSString).standardizingPath.hasPrefix("/") ? path : fm.currentDirectoryPath + "/" + path, "-C", dir, "tapd-support"], status: true),
-              tar == "0" else { throw failure("could not write \(path)", exitCode: 2) }
+        guard
+            let tar = Self.output(
+                [
+                    "/usr/bin/tar", "-czf",
+                    (path as NSString).standardizingPath.hasPrefix("/") ? path : fm.currentDirectoryPath + "/" + path,
+                    "-C", dir, "tapd-support",
+                ], status: true),
+            tar == "0"
+        else { throw failure("could not write \(path)", exitCode: 2) }
         FileHandle.standardError.write(Data("support archive written to \(path)\n".utf8))
     }
 

@@ -1,8 +1,8 @@
 // tapctl: the command-line tool for integrators and field technicians. Argument parsing and wiring only.
 import ArgumentParser
+import EMVKernel
 import Foundation
 import TLV
-import EMVKernel
 
 @main
 struct Tapctl: AsyncParsableCommand {
@@ -10,8 +10,11 @@ struct Tapctl: AsyncParsableCommand {
         commandName: "tapctl",
         abstract: "Control and inspect tapd, the contactless payment terminal daemon.",
         version: TapdVersion.string,
-        subcommands: [Status.self, Readers.self, Sale.self, Diagnose.self, Cancel.self, Void_.self, History.self, Show.self, Events.self, Saf.self, JournalCommand.self,
-                      TLVCommand.self, CAPKCommand.self, Replay.self, AcquirerSim.self])
+        subcommands: [
+            Status.self, Readers.self, Sale.self, Diagnose.self, Cancel.self, Void_.self, History.self, Show.self,
+            Events.self, Saf.self, JournalCommand.self,
+            TLVCommand.self, CAPKCommand.self, Replay.self, AcquirerSim.self,
+        ])
 
     /// `tapctl --socket PATH sale 12.34` works as well as `tapctl sale 12.34 --socket PATH`: the argument parser only
     /// reads a subcommand's options after its name, so client options given before it are moved behind it.
@@ -24,9 +27,15 @@ struct Tapctl: AsyncParsableCommand {
         var i = 0
         while i < arguments.count {
             let a = arguments[i]
-            if a == "--socket", i + 1 < arguments.count { leading += [a, arguments[i + 1]]; i += 2 }
-            else if a.hasPrefix("--socket=") || a == "--json" { leading.append(a); i += 1 }
-            else { break }
+            if a == "--socket", i + 1 < arguments.count {
+                leading += [a, arguments[i + 1]]
+                i += 2
+            } else if a.hasPrefix("--socket=") || a == "--json" {
+                leading.append(a)
+                i += 1
+            } else {
+                break
+            }
         }
         guard !leading.isEmpty, i < arguments.count else { return arguments }
         var rest = Array(arguments[i...])
@@ -43,11 +52,11 @@ struct TLVCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Decode BER-TLV hex into a tree with EMV names and decoded values (card data masked).",
             discussion: """
-            Reads HEX from the argument, or from standard input when it is "-". Spaces and colons are ignored.
-            The kernel context (C-2 Mastercard, C-3 Visa) decides the meaning of tags the kernels share; it is
-            guessed from an AID in the data when not given. Malformed data is decoded as far as possible and each
-            fault is named with its offset; the exit code is then 1.
-            """)
+                Reads HEX from the argument, or from standard input when it is "-". Spaces and colons are ignored.
+                The kernel context (C-2 Mastercard, C-3 Visa) decides the meaning of tags the kernels share; it is
+                guessed from an AID in the data when not given. Malformed data is decoded as far as possible and each
+                fault is named with its offset; the exit code is then 1.
+                """)
 
         @Argument(help: "The data in hex, or - for standard input.") var hex: String
         @Option(help: "Kernel context for shared tags: c2 or c3.") var kernel: String?
@@ -113,7 +122,9 @@ struct CAPKCommand: AsyncParsableCommand {
         func run() async throws {
             let store = try CAKeyStore.bundled(includeTestKeys: test)
             for k in store.keys.values.sorted(by: { ($0.rid.hex, $0.index) < ($1.rid.hex, $1.index) }) {
-                print("\(k.rid.hex) \(Hex.encode([k.index])) \(k.key.bits) bits exp \(k.key.exponent.hex) expiry \(k.expiry?.description ?? "-") \(k.label)")
+                print(
+                    "\(k.rid.hex) \(Hex.encode([k.index])) \(k.key.bits) bits exp \(k.key.exponent.hex) expiry \(k.expiry?.description ?? "-") \(k.label)"
+                )
             }
             print("fingerprint \(store.fingerprint)")
         }
@@ -122,19 +133,20 @@ struct CAPKCommand: AsyncParsableCommand {
 
 struct Replay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the real Entry Point and kernels against a recorded card conversation and print the result as JSON.",
+        abstract:
+            "Run the real Entry Point and kernels against a recorded card conversation and print the result as JSON.",
         discussion: """
-        FILE is a replay file: {"description", "terminal": {tag: value}, "capks": [{rid, index, exponent, modulus}],
-        "exchanges": [{command, response | error}], "unmatched_response"}, a Proxmark3 trace (`trace save`, ISO 14443-4
-        frames with CRC, read leniently), or a MohamedHassanNasr/emv mock transcript. For traces and transcripts the
-        recorded terminal's data (TTQ, amount, date, UN, capabilities) come from its GPO and GENERATE AC commands and
-        govern the decisions as they did for that terminal. The scripted card answers each command with the first
-        unused exchange whose CLA INS P1 P2 match (for SELECT also the data); other commands get unmatched_response
-        (6D00). The bundled production and test CA keys are available, plus those in the file. The result shows the
-        outcome, ODA, cryptogram and the kernel's output objects (Outcome Parameter Set, UI Request Data, Error
-        Indication, masked Data Record), each in hex beside its decoding. Exit code 0 when the transaction reached an
-        outcome, 2 when the file cannot be read or is invalid.
-        """)
+            FILE is a replay file: {"description", "terminal": {tag: value}, "capks": [{rid, index, exponent, modulus}],
+            "exchanges": [{command, response | error}], "unmatched_response"}, a Proxmark3 trace (`trace save`, ISO 14443-4
+            frames with CRC, read leniently), or a MohamedHassanNasr/emv mock transcript. For traces and transcripts the
+            recorded terminal's data (TTQ, amount, date, UN, capabilities) come from its GPO and GENERATE AC commands and
+            govern the decisions as they did for that terminal. The scripted card answers each command with the first
+            unused exchange whose CLA INS P1 P2 match (for SELECT also the data); other commands get unmatched_response
+            (6D00). The bundled production and test CA keys are available, plus those in the file. The result shows the
+            outcome, ODA, cryptogram and the kernel's output objects (Outcome Parameter Set, UI Request Data, Error
+            Indication, masked Data Record), each in hex beside its decoding. Exit code 0 when the transaction reached an
+            outcome, 2 when the file cannot be read or is invalid.
+            """)
 
     @Argument(help: "The replay file (JSON), or - for standard input.") var file: String
 

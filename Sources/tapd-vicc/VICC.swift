@@ -3,8 +3,8 @@
 // PROFILE: visa-card, visa-offline, mastercard-card, visa-phone, mastercard-phone. The test CA public key of the
 // card's scheme is printed first ("CA RID INDEX EXPONENT MODULUS", hex) so the terminal under test can trust it.
 import Foundation
-import TLV
 import Simulators
+import TLV
 
 @main
 struct VICC {
@@ -12,9 +12,11 @@ struct VICC {
 
     static func main() async throws {
         let a = CommandLine.arguments
-        let profiles: [String: CardProfile] = ["visa-card": .visaCard(), "visa-offline": .visaCard(offline: true),
-                                               "mastercard-card": .mastercardCard(), "visa-phone": .visaPhone(),
-                                               "mastercard-phone": .mastercardPhone()]
+        let profiles: [String: CardProfile] = [
+            "visa-card": .visaCard(), "visa-offline": .visaCard(offline: true),
+            "mastercard-card": .mastercardCard(), "visa-phone": .visaPhone(),
+            "mastercard-phone": .mastercardPhone(),
+        ]
         guard a.count >= 3, let profile = profiles[a[1]], let port = UInt16(a[2]) else {
             FileHandle.standardError.write(Data("usage: tapd-vicc PROFILE PORT [vanish-after=N | slow-gpo=MS]\n".utf8))
             exit(2)
@@ -22,12 +24,19 @@ struct VICC {
         var persona = VPCDBridge.Persona.normal
         if a.count > 3 {
             let kv = a[3].split(separator: "=")
-            if kv.count == 2, kv[0] == "vanish-after", let n = Int(kv[1]) { persona = .vanishAfter(n) }
-            else if kv.count == 2, kv[0] == "slow-gpo", let n = Int(kv[1]) { persona = .slowGPO(milliseconds: n) }
-            else { FileHandle.standardError.write(Data("unknown persona \(a[3])\n".utf8)); exit(2) }
+            if kv.count == 2, kv[0] == "vanish-after", let n = Int(kv[1]) {
+                persona = .vanishAfter(n)
+            } else if kv.count == 2, kv[0] == "slow-gpo", let n = Int(kv[1]) {
+                persona = .slowGPO(milliseconds: n)
+            } else {
+                FileHandle.standardError.write(Data("unknown persona \(a[3])\n".utf8))
+                exit(2)
+            }
         }
         let pki = VirtualCard.pki(for: profile.scheme)
-        say("CA \(Hex.encode(pki.rid)) \(Hex.encode([pki.caIndex])) \(Hex.encode(pki.ca.publicKey.exponent)) \(Hex.encode(pki.ca.publicKey.modulus))")
+        say(
+            "CA \(Hex.encode(pki.rid)) \(Hex.encode([pki.caIndex])) \(Hex.encode(pki.ca.publicKey.exponent)) \(Hex.encode(pki.ca.publicKey.modulus))"
+        )
         let bridge = VPCDBridge(card: try VirtualCard(profile), persona: persona)
         try await bridge.connect(port: port)
         say("CONNECTED")

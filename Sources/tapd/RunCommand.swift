@@ -1,13 +1,13 @@
+import Acquirer
 // `tapd run` (the default): the daemon, from its configuration file.
 import ArgumentParser
-import Foundation
-import Logging
+import CProcess
 import EMVKernel
+import Foundation
 import Journal
-import Acquirer
+import Logging
 import Readers
 import TapdCore
-import CProcess
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,9 +24,10 @@ struct Run: AsyncParsableCommand {
         let c: TapdConfiguration
         do { c = try TapdConfiguration.load(file: config) } catch let e as ConfigurationError {
             FileHandle.standardError.write(Data("tapd: \(e)\n".utf8))
-            throw ExitCode(78)   // EX_CONFIG
+            throw ExitCode(78)  // EX_CONFIG
         }
-        let terminal: TerminalConfiguration, keys: CAKeyStore
+        let terminal: TerminalConfiguration
+        let keys: CAKeyStore
         do { (terminal, keys) = try c.kernelSetup() } catch {
             FileHandle.standardError.write(Data("tapd: \(error)\n".utf8))
             throw ExitCode(78)
@@ -37,24 +38,31 @@ struct Run: AsyncParsableCommand {
             FileHandle.standardError.write(Data("tapd: \(c.source): journal.key_file: \(error)\n".utf8))
             throw ExitCode(78)
         }
-        if checkConfig { print("\(config): configuration is valid"); return }
+        if checkConfig {
+            print("\(config): configuration is valid")
+            return
+        }
         Self.noCoreDumps()
 
         var logger = Logger(label: "tapd") { StderrLogHandler(label: $0) }
         logger.logLevel = Logger.Level(rawValue: c.daemon.logLevel) ?? .info
         let journal: Journal
         do {
-            try FileManager.default.createDirectory(atPath: (c.journal.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: (c.journal.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
             journal = try Journal(path: c.journal.path, key: journalKey)
         } catch {
             logger.critical("cannot open the journal", metadata: ["path": "\(c.journal.path)", "error": "\(error)"])
             throw ExitCode(1)
         }
-        let acquirer = try c.acquirer.map { AcquirerService(link: try AcquirerLink(configuration: $0), stan: { try await journal.nextSTAN() }) }
+        let acquirer = try c.acquirer.map {
+            AcquirerService(link: try AcquirerLink(configuration: $0), stan: { try await journal.nextSTAN() })
+        }
         let readers = ReaderManager(configuration: c.readers)
-        let runtime = DaemonRuntime(settings: c.daemon, journal: journal, acquirer: acquirer, readers: readers,
-                                    terminal: terminal, keys: keys, logger: logger, cardDataRetentionDays: c.journal.cardDataRetentionDays)
+        let runtime = DaemonRuntime(
+            settings: c.daemon, journal: journal, acquirer: acquirer, readers: readers,
+            terminal: terminal, keys: keys, logger: logger, cardDataRetentionDays: c.journal.cardDataRetentionDays)
         do { try await runtime.start() } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             await runtime.shutdown()

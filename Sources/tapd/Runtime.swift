@@ -1,14 +1,14 @@
+import Acquirer
+import ControlAPI
+import EMVKernel
 // The running daemon: journal, acquirer link, readers, coordinator and API wired together, with the background work
 // a terminal needs (recovery on start, store-and-forward delivery, echo keep-alive, card-data purge, link and reader
 // events), systemd readiness and watchdog, and an orderly shutdown. `tapd run` and `tapd demo` both use it.
 import Foundation
-import Logging
-import EMVKernel
 import Journal
-import Acquirer
+import Logging
 import Readers
 import TapdCore
-import ControlAPI
 
 struct APIBindError: Error, CustomStringConvertible {
     let socket: String
@@ -34,17 +34,26 @@ final class DaemonRuntime: @unchecked Sendable {
 
     let cardDataRetention: TimeInterval
 
-    init(settings: DaemonSettings, journal: Journal, acquirer: AcquirerService?, readers: any CardReaderPool,
-         terminal: TerminalConfiguration, keys: CAKeyStore, logger: Logger, cardDataRetentionDays: Double = 7) {
+    init(
+        settings: DaemonSettings, journal: Journal, acquirer: AcquirerService?, readers: any CardReaderPool,
+        terminal: TerminalConfiguration, keys: CAKeyStore, logger: Logger, cardDataRetentionDays: Double = 7
+    ) {
         self.cardDataRetention = cardDataRetentionDays * 86_400
-        self.settings = settings; self.journal = journal; self.acquirer = acquirer; self.readers = readers; self.logger = logger
-        book = SaleBook(journal: journal, acquirer: acquirer, events: events, metrics: metrics,
-                        voidWindow: VoidWindow(settings.voidWindow) ?? .sameDay, logger: logger)
-        coordinator = TransactionCoordinator(readers: readers, book: book, terminal: terminal, keys: keys,
-                                             events: events, metrics: metrics, settings: settings)
+        self.settings = settings
+        self.journal = journal
+        self.acquirer = acquirer
+        self.readers = readers
+        self.logger = logger
+        book = SaleBook(
+            journal: journal, acquirer: acquirer, events: events, metrics: metrics,
+            voidWindow: VoidWindow(settings.voidWindow) ?? .sameDay, logger: logger)
+        coordinator = TransactionCoordinator(
+            readers: readers, book: book, terminal: terminal, keys: keys,
+            events: events, metrics: metrics, settings: settings)
         let box = StopFlag()
-        api = APIServer(socketPath: settings.socket, coordinator: coordinator,
-                        events: events, metrics: metrics, shuttingDown: { box.value })
+        api = APIServer(
+            socketPath: settings.socket, coordinator: coordinator,
+            events: events, metrics: metrics, shuttingDown: { box.value })
         stopFlag = box
     }
 
@@ -52,7 +61,10 @@ final class DaemonRuntime: @unchecked Sendable {
     final class StopFlag: @unchecked Sendable {
         private let lock = NSLock()
         private var v = false
-        var value: Bool { get { lock.withLock { v } } set { lock.withLock { v = newValue } } }
+        var value: Bool {
+            get { lock.withLock { v } }
+            set { lock.withLock { v = newValue } }
+        }
     }
 
     /// Opens the API socket and starts the background work; returns once the socket accepts connections.
@@ -78,7 +90,9 @@ final class DaemonRuntime: @unchecked Sendable {
                 while !Task.isCancelled {
                     let now = await acquirer.link.isConnected
                     if now != up {
-                        if up != nil { events.publish(now ? .linkUp : .linkDown, detail: await acquirer.link.lastError) }
+                        if up != nil {
+                            events.publish(now ? .linkUp : .linkDown, detail: await acquirer.link.lastError)
+                        }
                         logger.info(now ? "acquirer link up" : "acquirer link down")
                         up = now
                     }
@@ -99,11 +113,18 @@ final class DaemonRuntime: @unchecked Sendable {
             background { [events, logger, metrics] in
                 for await e in manager.events {
                     switch e {
-                    case .attached(let r, let b): events.publish(.readerAttached, reader: r, detail: b.rawValue); logger.info("reader attached", metadata: ["reader": "\(r)", "backend": "\(b.rawValue)"])
-                    case .detached(let r): events.publish(.readerDetached, reader: r); logger.info("reader detached", metadata: ["reader": "\(r)"])
+                    case .attached(let r, let b):
+                        events.publish(.readerAttached, reader: r, detail: b.rawValue)
+                        logger.info("reader attached", metadata: ["reader": "\(r)", "backend": "\(b.rawValue)"])
+                    case .detached(let r):
+                        events.publish(.readerDetached, reader: r)
+                        logger.info("reader detached", metadata: ["reader": "\(r)"])
                     case .cardPresent(let r): events.publish(.cardPresent, reader: r)
                     case .cardRemoved(let r): events.publish(.cardRemoved, reader: r)
-                    case .error(let r, let why): events.publish(.readerError, reader: r, detail: why); metrics.readerError(r); logger.warning("reader error", metadata: ["reader": "\(r)", "error": "\(why)"])
+                    case .error(let r, let why):
+                        events.publish(.readerError, reader: r, detail: why)
+                        metrics.readerError(r)
+                        logger.warning("reader error", metadata: ["reader": "\(r)", "error": "\(why)"])
                     case .usbArrived(let r): logger.info("USB reader plugged in", metadata: ["reader": "\(r)"])
                     case .usbLeft(let r): logger.info("USB reader pulled out", metadata: ["reader": "\(r)"])
                     }
@@ -120,10 +141,16 @@ final class DaemonRuntime: @unchecked Sendable {
 
         // The API socket; readiness once it is bound.
         let dir = (settings.socket as NSString).deletingLastPathComponent
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try? FileManager.default.createDirectory(
+            atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         let ready = AsyncStream.makeStream(of: Bool.self)
-        let socket = settings.socket, group = settings.socketGroup, log = logger
-        final class Bound: @unchecked Sendable { let lock = NSLock(); var value = false }
+        let socket = settings.socket
+        let group = settings.socketGroup
+        let log = logger
+        final class Bound: @unchecked Sendable {
+            let lock = NSLock()
+            var value = false
+        }
         let apiBound = Bound()
         apiTask = Task { [api] in
             do {
@@ -131,26 +158,38 @@ final class DaemonRuntime: @unchecked Sendable {
                     apiBound.lock.withLock { apiBound.value = true }
                     // Mode 0660 and group tapd: the point of sale runs as a member of that group.
                     chmod(socket, 0o660)
-                    if let g = getgrnam(group) { chown(socket, UInt32.max, g.pointee.gr_gid) } else { log.notice("group \(group) does not exist; the socket keeps its group") }
+                    if let g = getgrnam(group) {
+                        chown(socket, UInt32.max, g.pointee.gr_gid)
+                    } else {
+                        log.notice("group \(group) does not exist; the socket keeps its group")
+                    }
                     ready.continuation.yield(true)
                     ready.continuation.finish()
                 }
             } catch {
                 // Could not bind (no such directory, permissions, another tapd): say so instead of waiting forever.
                 let wasBound = apiBound.lock.withLock { apiBound.value }
-                log.critical(wasBound ? "the API server failed" : "the API socket cannot be opened", metadata: ["socket": "\(socket)", "error": "\(error)"])
+                log.critical(
+                    wasBound ? "the API server failed" : "the API socket cannot be opened",
+                    metadata: ["socket": "\(socket)", "error": "\(error)"])
                 ready.continuation.yield(false)
                 ready.continuation.finish()
                 throw error
             }
         }
         var bound = false
-        for await ok in ready.stream { bound = ok; break }
+        for await ok in ready.stream {
+            bound = ok
+            break
+        }
         guard bound else { throw APIBindError(socket: settings.socket) }
         notifier.notify("READY=1\nSTATUS=ready: API on \(settings.socket)")
         if let w = notifier.watchdogInterval {
             background { [notifier] in
-                while !Task.isCancelled { try? await Task.sleep(for: w / 2); notifier.notify("WATCHDOG=1") }
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: w / 2)
+                    notifier.notify("WATCHDOG=1")
+                }
             }
         }
         logger.info("tapd ready", metadata: ["socket": "\(settings.socket)", "version": "\(TapdVersion.string)"])
@@ -172,8 +211,12 @@ final class DaemonRuntime: @unchecked Sendable {
             sources.append(src)
         }
         var received: Int32 = 0
-        for await s in signals.stream { received = s; break }
-        logger.notice("signal received, shutting down", metadata: ["signal": "\(received == SIGTERM ? "SIGTERM" : "SIGINT")"])
+        for await s in signals.stream {
+            received = s
+            break
+        }
+        logger.notice(
+            "signal received, shutting down", metadata: ["signal": "\(received == SIGTERM ? "SIGTERM" : "SIGINT")"])
         await shutdown()
         for s in sources { s.cancel() }
     }
@@ -181,7 +224,13 @@ final class DaemonRuntime: @unchecked Sendable {
     /// No new sales; waiting ones are cancelled, one that is online gets `shutdown_grace` to finish; then everything
     /// stops. Money is never left in an unknown state: an unanswered request is in the journal and is reversed.
     func shutdown() async {
-        guard lock.withLock({ let was = stopping; stopping = true; return !was }) else { return }
+        guard
+            lock.withLock({
+                let was = stopping
+                stopping = true
+                return !was
+            })
+        else { return }
         stopFlag.value = true
         notifier.notify("STOPPING=1\nSTATUS=finishing the running transaction")
         await coordinator.shutdown(grace: .milliseconds(Int64(settings.shutdownGrace * 1000)))

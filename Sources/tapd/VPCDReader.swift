@@ -1,12 +1,12 @@
+import APDU
 // The demo's reader through the real stack, when this machine has one: the system's pcscd with the vpcd driver
 // (Debian's vsmartcard-vpcd, which `make demo` installs). Each sale's virtual card is served to vpcd by a VPCDBridge,
 // so the sale goes through libpcsclite, pcscd and the reader manager exactly as with a USB reader. Without pcscd or
 // vpcd the demo uses the in-process virtual reader instead.
 import Foundation
-import APDU
 import Readers
-import TapdCore
 import Simulators
+import TapdCore
 
 final class VPCDReaderPool: CardReaderPool, @unchecked Sendable {
     static let reader = "Virtual PCD 00 00"
@@ -16,9 +16,11 @@ final class VPCDReaderPool: CardReaderPool, @unchecked Sendable {
 
     init(script: VirtualReaderPool) {
         self.script = script
-        manager = ReaderManager(configuration: ReaderManagerConfiguration(pcsc: true, exclusive: true, preferred: Self.reader,
-                                                                          ignore: ["Virtual PCD 00 01"], signals: false,
-                                                                          virtualReaders: true))
+        manager = ReaderManager(
+            configuration: ReaderManagerConfiguration(
+                pcsc: true, exclusive: true, preferred: Self.reader,
+                ignore: ["Virtual PCD 00 01"], signals: false,
+                virtualReaders: true))
     }
 
     /// pcscd answers, lists the vpcd reader, and vpcd accepts a card on its port.
@@ -31,7 +33,11 @@ final class VPCDReaderPool: CardReaderPool, @unchecked Sendable {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
         inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
-        let rv = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let rv = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         return rv == 0
     }
 
@@ -49,11 +55,14 @@ final class VPCDSession: CardReaderSession, @unchecked Sendable {
     private var bridge: VPCDBridge?
     var reader: String { lease.reader }
 
-    init(lease: ReaderLease, script: VirtualReaderPool) { self.lease = lease; self.script = script }
+    init(lease: ReaderLease, script: VirtualReaderPool) {
+        self.lease = lease
+        self.script = script
+    }
 
     func waitForCard(timeout: Duration) async throws -> TappedCard? {
         if lock.withLock({ bridge }) == nil {
-            try await Task.sleep(for: script.tapDelay)        // the cardholder's hand
+            try await Task.sleep(for: script.tapDelay)  // the cardholder's hand
             let b = VPCDBridge(card: try VirtualCard(script.next()))
             try await b.connect(port: VPCDReaderPool.port, patience: .seconds(2))
             lock.withLock { bridge = b }
@@ -66,7 +75,13 @@ final class VPCDSession: CardReaderSession, @unchecked Sendable {
 
     func signal(_ s: UISignal) async {
         // The cardholder takes the card away when asked to.
-        if s == .removeCard { lock.withLock { let b = bridge; bridge = nil; return b }?.close() }
+        if s == .removeCard {
+            lock.withLock {
+                let b = bridge
+                bridge = nil
+                return b
+            }?.close()
+        }
         await lease.signal(s)
     }
 
@@ -77,7 +92,11 @@ final class VPCDSession: CardReaderSession, @unchecked Sendable {
     }
 
     func finish(failure: String?) async {
-        lock.withLock { let b = bridge; bridge = nil; return b }?.close()
+        lock.withLock {
+            let b = bridge
+            bridge = nil
+            return b
+        }?.close()
         await lease.finish(failure: failure)
     }
 }

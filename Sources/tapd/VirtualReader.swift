@@ -1,11 +1,11 @@
+import APDU
 // The demo's reader when there is no hardware: one in-process reader that "taps" virtual cards and phones from the
 // simulators. Each sale gets the next card of the script (or a Visa card when the script is empty, so an integrator's
 // `tapctl sale` works against a running demo); a phone that asks to "see phone" is tapped again, as a cardholder would.
 import Foundation
-import APDU
 import Readers
-import TapdCore
 import Simulators
+import TapdCore
 
 final class VirtualReaderPool: CardReaderPool, @unchecked Sendable {
     static let name = "tapd virtual reader"
@@ -35,7 +35,11 @@ final class VirtualReaderPool: CardReaderPool, @unchecked Sendable {
     func release() { lock.withLock { leased = false } }
 
     func snapshot() async -> [ReaderSnapshot] {
-        [ReaderSnapshot(name: Self.name, backend: .virtual, state: lock.withLock { leased } ? .inUse : .idle, model: "virtual (simulators)")]
+        [
+            ReaderSnapshot(
+                name: Self.name, backend: .virtual, state: lock.withLock { leased } ? .inUse : .idle,
+                model: "virtual (simulators)")
+        ]
     }
 }
 
@@ -59,7 +63,9 @@ final class VirtualSession: CardReaderSession, @unchecked Sendable {
         guard timeout >= pool.tapDelay else { return nil }
         let c = try lock.withLock { () throws -> VirtualCard in
             if let c = card { return c }
-            let c = try VirtualCard(pool.next()); card = c; return c
+            let c = try VirtualCard(pool.next())
+            card = c
+            return c
         }
         return TappedCard(channel: c, answerToSelect: VPCDBridge.contactlessATR, executor: pool.executor)
     }

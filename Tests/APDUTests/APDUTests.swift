@@ -1,26 +1,35 @@
-import XCTest
 import TLV
+import XCTest
+
 @testable import APDU
 
 final class CommandEncodingTests: XCTestCase {
     func testShortAndExtendedCases() throws {
-        XCTAssertEqual(try CommandAPDU(cla: 0, ins: 0x84, p1: 0, p2: 0).encoded().hex, "00840000")                     // case 1
-        XCTAssertEqual(try CommandAPDU(cla: 0, ins: 0x84, p1: 0, p2: 0, le: 256).encoded().hex, "0084000000")         // case 2S
-        XCTAssertEqual(try CommandAPDU(cla: 0, ins: 0x88, p1: 0, p2: 0, data: [1, 2]).encoded().hex, "00880000020102")  // case 3S
-        XCTAssertEqual(try CommandAPDU.select(name: [0xA0, 0, 0, 0, 3, 0x10, 0x10]).encoded().hex, "00A4040007A000000003101000") // 4S
+        XCTAssertEqual(try CommandAPDU(cla: 0, ins: 0x84, p1: 0, p2: 0).encoded().hex, "00840000")  // case 1
+        // case 2S
+        XCTAssertEqual(try CommandAPDU(cla: 0, ins: 0x84, p1: 0, p2: 0, le: 256).encoded().hex, "0084000000")
+        // case 3S
+        XCTAssertEqual(try CommandAPDU(cla: 0, ins: 0x88, p1: 0, p2: 0, data: [1, 2]).encoded().hex, "00880000020102")
+        XCTAssertEqual(
+            // 4S
+            try CommandAPDU.select(name: [0xA0, 0, 0, 0, 3, 0x10, 0x10]).encoded().hex, "00A4040007A000000003101000")
         let big = [UInt8](repeating: 0xAB, count: 300)
         let ext = try CommandAPDU(cla: 0x80, ins: 0xAE, p1: 0x80, p2: 0, data: big, le: 65536).encoded()
-        XCTAssertEqual(Array(ext.prefix(7)), [0x80, 0xAE, 0x80, 0x00, 0x00, 0x01, 0x2C])                             // case 4E
+        XCTAssertEqual(Array(ext.prefix(7)), [0x80, 0xAE, 0x80, 0x00, 0x00, 0x01, 0x2C])  // case 4E
         XCTAssertEqual(Array(ext.suffix(2)), [0x00, 0x00])
-        XCTAssertEqual(try CommandAPDU(cla: 0, ins: 0xB0, p1: 0, p2: 0, le: 1000).encoded().hex, "00B00000" + "0003E8") // case 2E
-        XCTAssertThrowsError(try CommandAPDU(cla: 0, ins: 0, p1: 0, p2: 0, data: [UInt8](repeating: 0, count: 70000)).encoded())
+        // case 2E
+        XCTAssertEqual(try CommandAPDU(cla: 0, ins: 0xB0, p1: 0, p2: 0, le: 1000).encoded().hex, "00B00000" + "0003E8")
+        XCTAssertThrowsError(
+            try CommandAPDU(cla: 0, ins: 0, p1: 0, p2: 0, data: [UInt8](repeating: 0, count: 70000)).encoded())
     }
 
     func testParseRoundTrip() throws {
-        for c in [CommandAPDU.getChallenge, .select(name: CommandAPDU.ppseName), .readRecord(sfi: 2, record: 3),
-                  .getProcessingOptions(pdolData: [UInt8](repeating: 1, count: 200)),
-                  CommandAPDU(cla: 0x80, ins: 0xAE, p1: 0x90, p2: 0, data: [UInt8](repeating: 2, count: 400), le: 65536),
-                  CommandAPDU(cla: 0, ins: 0xB0, p1: 0, p2: 0, le: 1000)] {
+        for c in [
+            CommandAPDU.getChallenge, .select(name: CommandAPDU.ppseName), .readRecord(sfi: 2, record: 3),
+            .getProcessingOptions(pdolData: [UInt8](repeating: 1, count: 200)),
+            CommandAPDU(cla: 0x80, ins: 0xAE, p1: 0x90, p2: 0, data: [UInt8](repeating: 2, count: 400), le: 65536),
+            CommandAPDU(cla: 0, ins: 0xB0, p1: 0, p2: 0, le: 1000),
+        ] {
             XCTAssertEqual(CommandAPDU(bytes: try c.encoded()), c)
         }
         XCTAssertNil(CommandAPDU(bytes: [0, 0xA4, 4]))
@@ -32,13 +41,17 @@ final class CommandEncodingTests: XCTestCase {
         XCTAssertEqual(try CommandAPDU.getProcessingOptions(pdolData: []).encoded().hex, "80A80000028300" + "00")
         XCTAssertEqual(try CommandAPDU.generateAC(.arqc, cda: true, cdolData: [1]).encoded().hex, "80AE90000101" + "00")
         XCTAssertEqual(try CommandAPDU.getData(tag: 0x9F36).encoded().hex, "80CA9F3600")
-        XCTAssertEqual(try CommandAPDU.exchangeRelayResistanceData(entropy: [1, 2, 3, 4]).encoded().hex, "80EA00000401020304" + "00")
+        XCTAssertEqual(
+            try CommandAPDU.exchangeRelayResistanceData(entropy: [1, 2, 3, 4]).encoded().hex,
+            "80EA00000401020304" + "00")
         XCTAssertEqual(StatusWord(0x69, 0x86).meaning, "command not allowed (see phone)")
         XCTAssertEqual(StatusWord(0x61, 0x10).meaning, "16 response bytes still available")
     }
 
     func testResponseUnderTwoBytesIsAnError() {
-        XCTAssertThrowsError(try ResponseAPDU(bytes: [])) { e in XCTAssertEqual(e as? CardError, .malformedResponse("response of 0 bytes (at least SW1 SW2 expected)")) }
+        XCTAssertThrowsError(try ResponseAPDU(bytes: [])) { e in
+            XCTAssertEqual(e as? CardError, .malformedResponse("response of 0 bytes (at least SW1 SW2 expected)"))
+        }
         XCTAssertThrowsError(try ResponseAPDU(bytes: [0x90]))
     }
 }
@@ -87,7 +100,8 @@ final class TransportRuleTests: XCTestCase {
         XCTAssertEqual(r.status, .wrongLength)
         // No Le in the command: no retry.
         let noLe = ScriptedChannel([ScriptedExchange("00880000020102", "6700")])
-        let r2 = try await CardTransport(channel: noLe).send(CommandAPDU(cla: 0, ins: 0x88, p1: 0, p2: 0, data: [1, 2]))
+        let r2 = try await CardTransport(channel: noLe).send(
+            CommandAPDU(cla: 0, ins: 0x88, p1: 0, p2: 0, data: [1, 2]))
         XCTAssertEqual(r2.status, .wrongLength)
     }
 
@@ -112,14 +126,18 @@ final class TransportRuleTests: XCTestCase {
             }
         }
         // 61xx is not a resend: GET RESPONSE fetches the rest of a GPO answer.
-        let ch = ScriptedChannel([ScriptedExchange("80A8000002830000", "7702" + "6102"), ScriptedExchange("00C0000002", "82009000")])
+        let ch = ScriptedChannel([
+            ScriptedExchange("80A8000002830000", "7702" + "6102"), ScriptedExchange("00C0000002", "82009000"),
+        ])
         let r = try await CardTransport(channel: ch).send(.getProcessingOptions(pdolData: []))
         XCTAssertEqual(Hex.encode(r.data), "77028200")
     }
 
     func testEndless61xxIsBounded() async throws {
         var ex = [ScriptedExchange("00B2010C00", "01" + "6101")]
-        for _ in 0..<(CardTransport.maxGetResponseRounds + 5) { ex.append(ScriptedExchange("00C0000001", "02" + "6101")) }
+        for _ in 0..<(CardTransport.maxGetResponseRounds + 5) {
+            ex.append(ScriptedExchange("00C0000001", "02" + "6101"))
+        }
         do {
             _ = try await CardTransport(channel: ScriptedChannel(ex)).send(.readRecord(sfi: 1, record: 1))
             XCTFail("expected an error")
@@ -130,31 +148,41 @@ final class TransportRuleTests: XCTestCase {
 
     func testCardErrorsPropagateAndEmptyResponsesFail() async {
         let gone = ScriptedChannel([ScriptedExchange(command: [0x00, 0xB2, 0x01, 0x0C, 0x00], error: .cardRemoved)])
-        do { _ = try await CardTransport(channel: gone).send(.readRecord(sfi: 1, record: 1)); XCTFail() }
-        catch { XCTAssertEqual(error as? CardError, .cardRemoved) }
+        do {
+            _ = try await CardTransport(channel: gone).send(.readRecord(sfi: 1, record: 1))
+            XCTFail()
+        } catch { XCTAssertEqual(error as? CardError, .cardRemoved) }
         // vpcd answers 0 bytes when the card vanished mid-APDU.
         let empty = ScriptedChannel([ScriptedExchange("00B2010C00", "")])
-        do { _ = try await CardTransport(channel: empty).send(.readRecord(sfi: 1, record: 1)); XCTFail() }
-        catch { XCTAssertEqual(error as? CardError, .malformedResponse("response of 0 bytes (at least SW1 SW2 expected)")) }
+        do {
+            _ = try await CardTransport(channel: empty).send(.readRecord(sfi: 1, record: 1))
+            XCTFail()
+        } catch {
+            XCTAssertEqual(error as? CardError, .malformedResponse("response of 0 bytes (at least SW1 SW2 expected)"))
+        }
     }
 }
 
 final class ScriptedChannelTests: XCTestCase {
     func testExactModeRecordsMismatches() async throws {
         let ch = ScriptedChannel([ScriptedExchange("00A404000E325041592E5359532E444446303100", "9000")])
-        do { _ = try await ch.transmit([0x00, 0xB2, 0x01, 0x0C, 0x00]); XCTFail() } catch {}
+        do {
+            _ = try await ch.transmit([0x00, 0xB2, 0x01, 0x0C, 0x00])
+            XCTFail()
+        } catch {}
         let m = await ch.mismatches
         XCTAssertEqual(m.count, 1)
         XCTAssertTrue(m[0].description.contains("expected 00A404000E"))
     }
 
     func testReplayModeMatchesHeaderAndSelectData() async throws {
-        let ch = ScriptedChannel([
-            ScriptedExchange("00A4040007A000000003101000", "6F00" + "9000"),
-            ScriptedExchange("80A8000002830000", "7700" + "9000"),
-            ScriptedExchange("00B2010C00", "7001" + "9000"),
-            ScriptedExchange("00B2010C00", "7002" + "9000"),
-        ], matching: .replay)
+        let ch = ScriptedChannel(
+            [
+                ScriptedExchange("00A4040007A000000003101000", "6F00" + "9000"),
+                ScriptedExchange("80A8000002830000", "7700" + "9000"),
+                ScriptedExchange("00B2010C00", "7001" + "9000"),
+                ScriptedExchange("00B2010C00", "7002" + "9000"),
+            ], matching: .replay)
         // Different PDOL data than recorded: still matches on CLA INS P1 P2.
         let gpo = try await ch.transmit(try CommandAPDU.getProcessingOptions(pdolData: [1, 2, 3]).encoded())
         XCTAssertEqual(gpo, [0x77, 0x00, 0x90, 0x00])
@@ -170,12 +198,16 @@ final class ScriptedChannelTests: XCTestCase {
 
     func testRecordingChannelKeepsTimingAndErrors() async throws {
         let inner = ScriptedChannel([
-            ScriptedExchange(command: [0x00, 0x84, 0x00, 0x00, 0x00], response: [1, 2, 0x90, 0x00], delay: .milliseconds(20)),
+            ScriptedExchange(
+                command: [0x00, 0x84, 0x00, 0x00, 0x00], response: [1, 2, 0x90, 0x00], delay: .milliseconds(20)),
             ScriptedExchange(command: [0x00, 0x84, 0x00, 0x00, 0x00], error: .timeout),
         ])
         let rec = RecordingChannel(inner)
         _ = try await rec.transmit([0x00, 0x84, 0x00, 0x00, 0x00])
-        do { _ = try await rec.transmit([0x00, 0x84, 0x00, 0x00, 0x00]); XCTFail() } catch {}
+        do {
+            _ = try await rec.transmit([0x00, 0x84, 0x00, 0x00, 0x00])
+            XCTFail()
+        } catch {}
         let ex = await rec.exchanges
         XCTAssertEqual(ex.count, 2)
         XCTAssertGreaterThan(ex[0].duration, .milliseconds(15), "the slow card's delay is in the record")

@@ -1,19 +1,23 @@
+import Foundation
+import ISO8583
+import NIOSSL
+import Simulators
+import TLV
 // The acquirer link and service over real TLS on loopback against the acquirer host simulator: outcomes of an
 // exchange (answered, never left, no answer), TLS that fails closed, one connection per transaction under
 // concurrency, echo and keep-alive. What a sale's money does with these outcomes is the SaleBook's, tested in
 // TapdCoreTests/SaleBookTests.swift with the journal.
 import XCTest
-import Foundation
-import NIOSSL
-import TLV
-import ISO8583
+
 @testable import Acquirer
-import Simulators
 
 /// STANs for the service, as the journal's counter would hand them out.
 actor STANCounter {
     var n = 0
-    func next() -> String { n += 1; return String(format: "%06d", n) }
+    func next() -> String {
+        n += 1
+        return String(format: "%06d", n)
+    }
 }
 
 final class AcquirerTests: XCTestCase {
@@ -26,7 +30,8 @@ final class AcquirerTests: XCTestCase {
     override func setUp() async throws {
         dir = NSTemporaryDirectory() + "tapd-acq-\(UUID().uuidString)"
         certs = try TestCertificates.generate(in: dir)
-        simulator = try AcquirerSimulator(certificateFile: certs.serverCertificateFile, keyFile: certs.serverKeyFile, clientCAFile: certs.caFile)
+        simulator = try AcquirerSimulator(
+            certificateFile: certs.serverCertificateFile, keyFile: certs.serverKeyFile, clientCAFile: certs.caFile)
         port = try await simulator.start()
     }
 
@@ -36,8 +41,9 @@ final class AcquirerTests: XCTestCase {
     }
 
     func config(timeout: Double = 1.0, host: String = "127.0.0.1", pin: String? = nil) -> AcquirerConfiguration {
-        var c = AcquirerConfiguration(host: host, port: port, caFile: certs.caFile, clientCertificateFile: certs.clientCertificateFile,
-                                      clientKeyFile: certs.clientKeyFile, terminalID: "TAPD0001", merchantID: "TAPD00000000001")
+        var c = AcquirerConfiguration(
+            host: host, port: port, caFile: certs.caFile, clientCertificateFile: certs.clientCertificateFile,
+            clientKeyFile: certs.clientKeyFile, terminalID: "TAPD0001", merchantID: "TAPD00000000001")
         c.responseTimeout = timeout
         c.connectTimeout = 2
         c.acquirerInstitutionID = "123456"
@@ -52,20 +58,27 @@ final class AcquirerTests: XCTestCase {
 
     /// A request without chip data (the simulator approves it without a cryptogram check).
     func request(_ s: AcquirerService, amount: UInt64) async -> ISOMessage {
-        let card = CardTransaction(pan: "4761739001010119", track2: nil, expiry: "2812", panSequenceNumber: "01", amount: amount,
-                                   currencyCode: 978, iccData: [])
+        let card = CardTransaction(
+            pan: "4761739001010119", track2: nil, expiry: "2812", panSequenceNumber: "01", amount: amount,
+            currencyCode: 978, iccData: [])
         return s.request(card, stan: await stans.next())
     }
 
     func testOutcomesOfAnExchange() async throws {
         let s = try service(config(timeout: 0.5))
         guard case .answered(let a) = await s.send(await request(s, amount: 1234)) else { return XCTFail("approved") }
-        XCTAssertEqual(a.mti, "0210"); XCTAssertEqual(a[39], "00")
-        guard case .noAnswer(.timeout) = await s.send(await request(s, amount: 1291)) else { return XCTFail("no answer") }
+        XCTAssertEqual(a.mti, "0210")
+        XCTAssertEqual(a[39], "00")
+        guard case .noAnswer(.timeout) = await s.send(await request(s, amount: 1291)) else {
+            return XCTFail("no answer")
+        }
         // A step before the first byte that fails (the journal refusing "transmitted"): nothing is written.
         let before = await simulator.received.count
         struct Refused: Error {}
-        guard case .neverLeft(.notPersisted) = await s.send(await request(s, amount: 1234), beforeTransmit: { throw Refused() }) else {
+        guard
+            case .neverLeft(.notPersisted) = await s.send(
+                await request(s, amount: 1234), beforeTransmit: { throw Refused() })
+        else {
             return XCTFail("never left")
         }
         try await Task.sleep(for: .milliseconds(100))
@@ -107,16 +120,23 @@ final class AcquirerTests: XCTestCase {
 
     func testTLSFailsClosed() async throws {
         for (name, cert, key, maxTLS) in [
-            ("server certificate from another CA", certs.foreignServerCertificateFile, certs.foreignServerKeyFile, nil as TLSVersion?),
+            (
+                "server certificate from another CA", certs.foreignServerCertificateFile, certs.foreignServerKeyFile,
+                nil as TLSVersion?
+            ),
             ("expired server certificate", certs.expiredServerCertificateFile, certs.serverKeyFile, nil),
             ("server limited to TLS 1.1", certs.serverCertificateFile, certs.serverKeyFile, TLSVersion.tlsv11),
         ] {
-            let bad = try AcquirerSimulator(certificateFile: cert, keyFile: key, clientCAFile: certs.caFile, maximumTLSVersion: maxTLS)
+            let bad = try AcquirerSimulator(
+                certificateFile: cert, keyFile: key, clientCAFile: certs.caFile, maximumTLSVersion: maxTLS)
             let badPort = try await bad.start()
             var c = config()
             c.port = badPort
             let s = try service(c)
-            guard case .neverLeft(let e) = await s.send(await request(s, amount: 1234)) else { XCTFail(name); continue }
+            guard case .neverLeft(let e) = await s.send(await request(s, amount: 1234)) else {
+                XCTFail(name)
+                continue
+            }
             XCTAssertTrue("\(e)".contains("TLS"), "\(name): \(e)")
             XCTAssertFalse("\(e)".contains("/"), "\(name): said in words, without a library dump or a path: \(e)")
             let seen = await bad.received
@@ -128,14 +148,20 @@ final class AcquirerTests: XCTestCase {
         let ok = try service(config(pin: good))
         guard case .answered = await ok.send(await request(ok, amount: 1234)) else { return XCTFail("pinned") }
         let pinned = try service(config(pin: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="))
-        guard case .neverLeft = await pinned.send(await request(pinned, amount: 1234)) else { return XCTFail("wrong pin") }
+        guard case .neverLeft = await pinned.send(await request(pinned, amount: 1234)) else {
+            return XCTFail("wrong pin")
+        }
         // The host name is checked against the certificate.
         let wrongName = try service(config(host: "tapd.localhost"))
-        guard case .neverLeft = await wrongName.send(await request(wrongName, amount: 1234)) else { return XCTFail("host name") }
+        guard case .neverLeft = await wrongName.send(await request(wrongName, amount: 1234)) else {
+            return XCTFail("host name")
+        }
         // TLS 1.2 offers only ECDHE key exchange with AEAD ciphers.
         let suites = AcquirerTLS.tls12CipherSuites.split(separator: ":")
         XCTAssertFalse(suites.isEmpty)
-        XCTAssertTrue(suites.allSatisfy { $0.hasPrefix("ECDHE-") && ($0.contains("GCM") || $0.contains("CHACHA20-POLY1305")) }, "\(suites)")
+        XCTAssertTrue(
+            suites.allSatisfy { $0.hasPrefix("ECDHE-") && ($0.contains("GCM") || $0.contains("CHACHA20-POLY1305")) },
+            "\(suites)")
     }
 
     func testSignOnFirstAndFailingFastWhileTheAcquirerIsAway() async throws {
@@ -144,7 +170,8 @@ final class AcquirerTests: XCTestCase {
         let s = try service(c)
         guard case .answered = await s.send(await request(s, amount: 1234)) else { return XCTFail() }
         let seen = await simulator.received
-        XCTAssertEqual(seen.first?.mti, "0800"); XCTAssertEqual(seen.first?[70], "001", "sign-on first")
+        XCTAssertEqual(seen.first?.mti, "0800")
+        XCTAssertEqual(seen.first?[70], "001", "sign-on first")
         // The acquirer disappears: the second attempt fails at once instead of waiting for a connect timeout.
         await simulator.stop()
         await s.link.close()
@@ -161,17 +188,27 @@ final class AcquirerTests: XCTestCase {
     }
 
     func testConfigurationFileKeysAndDefaults() throws {
-        let minimal = #"{"host":"acq.example","port":7000,"caFile":"/etc/tapd/ca.pem","clientCertificateFile":"/etc/tapd/c.pem","clientKeyFile":"/etc/tapd/k.pem","terminalID":"TAPD0001","merchantID":"TAPD00000000001"}"#
+        let minimal =
+            #"{"host":"acq.example","port":7000,"caFile":"/etc/tapd/ca.pem","clientCertificateFile":"/etc/tapd/c.pem","clientKeyFile":"/etc/tapd/k.pem","terminalID":"TAPD0001","merchantID":"TAPD00000000001"}"#
         let c = try JSONDecoder().decode(AcquirerConfiguration.self, from: Data(minimal.utf8))
-        XCTAssertEqual(c.profile, "iso87-ascii"); XCTAssertEqual(c.responseTimeout, 30); XCTAssertEqual(c.safRetryResponseCodes, ["91", "96"])
+        XCTAssertEqual(c.profile, "iso87-ascii")
+        XCTAssertEqual(c.responseTimeout, 30)
+        XCTAssertEqual(c.safRetryResponseCodes, ["91", "96"])
         XCTAssertTrue(c.persistentConnection)
-        let custom = minimal.dropLast() + #","profile":"iso87-bcd","requestMTI":"0100","reversalMTI":"0420","spkiPin":"abc=","safRetryInterval":5}"#
+        let custom =
+            minimal.dropLast()
+            + #","profile":"iso87-bcd","requestMTI":"0100","reversalMTI":"0420","spkiPin":"abc=","safRetryInterval":5}"#
         let d = try JSONDecoder().decode(AcquirerConfiguration.self, from: Data(custom.utf8))
-        XCTAssertEqual(d.profile, "iso87-bcd"); XCTAssertEqual(d.requestMTI, "0100"); XCTAssertEqual(d.reversalMTI, "0420")
-        XCTAssertEqual(d.spkiPin, "abc="); XCTAssertEqual(d.safRetryDelay(afterTries: 3), 20)
+        XCTAssertEqual(d.profile, "iso87-bcd")
+        XCTAssertEqual(d.requestMTI, "0100")
+        XCTAssertEqual(d.reversalMTI, "0420")
+        XCTAssertEqual(d.spkiPin, "abc=")
+        XCTAssertEqual(d.safRetryDelay(afterTries: 3), 20)
         let base = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(minimal.utf8)) as? [String: Any])
-        let bad: [(String, Any)] = [("profile", "iso93"), ("requestMTI", "0300"), ("reversalMTI", "0410"), ("port", 0),
-                                    ("terminalID", "T1"), ("merchantID", "M"), ("responseTimeout", -1)]
+        let bad: [(String, Any)] = [
+            ("profile", "iso93"), ("requestMTI", "0300"), ("reversalMTI", "0410"), ("port", 0),
+            ("terminalID", "T1"), ("merchantID", "M"), ("responseTimeout", -1),
+        ]
         for (key, value) in bad {
             var o = base
             o[key] = value
@@ -180,7 +217,8 @@ final class AcquirerTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains(key == "responseTimeout" ? "timeouts" : key), "\(error)")
             }
         }
-        XCTAssertThrowsError(try JSONDecoder().decode(AcquirerConfiguration.self, from: Data(#"{"host":"x"}"#.utf8)), "required keys")
+        XCTAssertThrowsError(
+            try JSONDecoder().decode(AcquirerConfiguration.self, from: Data(#"{"host":"x"}"#.utf8)), "required keys")
     }
 
     func testEchoAndKeepAlive() async throws {
@@ -189,7 +227,10 @@ final class AcquirerTests: XCTestCase {
         let s = try service(c)
         let ok = await s.echo()
         XCTAssertTrue(ok)
-        final class Count: @unchecked Sendable { let lock = NSLock(); var n = 0 }
+        final class Count: @unchecked Sendable {
+            let lock = NSLock()
+            var n = 0
+        }
         let answered = Count()
         let keepAlive = Task { await s.keepAlive { answered.lock.withLock { answered.n += 1 } } }
         try await Task.sleep(for: .milliseconds(700))

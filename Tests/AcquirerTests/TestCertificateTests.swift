@@ -1,10 +1,10 @@
+import Foundation
+import Simulators
+import SwiftASN1
+import X509
 // The demo's and the tests' certificates (made with libcrypto) read back with an independent X.509 implementation
 // (swift-certificates): the extensions RFC 5280 asks of a CA and of TLS end entities, and the signatures.
 import XCTest
-import Foundation
-import X509
-import SwiftASN1
-import Simulators
 
 final class TestCertificateTests: XCTestCase {
     func testCertificatesAreWellFormedX509v3() throws {
@@ -12,7 +12,9 @@ final class TestCertificateTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let now = Date()
         let c = try TestCertificates.generate(in: dir, now: now)
-        func load(_ path: String) throws -> Certificate { try Certificate(pemEncoded: String(contentsOfFile: path, encoding: .utf8)) }
+        func load(_ path: String) throws -> Certificate {
+            try Certificate(pemEncoded: String(contentsOfFile: path, encoding: .utf8))
+        }
 
         let ca = try load(c.caFile)
         XCTAssertEqual(ca.version, .v3)
@@ -26,12 +28,14 @@ final class TestCertificateTests: XCTestCase {
         XCTAssertEqual(server.issuer, ca.subject)
         XCTAssertEqual(try server.extensions.basicConstraints, .notCertificateAuthority)
         XCTAssertEqual(try server.extensions.extendedKeyUsage, try ExtendedKeyUsage([.serverAuth]))
-        XCTAssertEqual(try server.extensions.subjectAlternativeNames,
-                       SubjectAlternativeNames([.dnsName("localhost"), .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))]))
+        XCTAssertEqual(
+            try server.extensions.subjectAlternativeNames,
+            SubjectAlternativeNames([.dnsName("localhost"), .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))]))
         XCTAssertNotNil(try server.extensions.authorityKeyIdentifier)
         XCTAssertTrue(ca.publicKey.isValidSignature(server.signature, for: server))
         XCTAssertTrue(server.notValidBefore < now && now < server.notValidAfter)
-        XCTAssertGreaterThan(server.serialNumber.bytes.first ?? 0, 0, "a positive serial without a leading zero byte is below 2^127")
+        XCTAssertGreaterThan(
+            server.serialNumber.bytes.first ?? 0, 0, "a positive serial without a leading zero byte is below 2^127")
 
         let client = try load(c.clientCertificateFile)
         XCTAssertEqual(try client.extensions.extendedKeyUsage, try ExtendedKeyUsage([.clientAuth]))

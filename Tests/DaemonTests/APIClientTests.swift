@@ -1,8 +1,8 @@
+import ControlAPI
+import Foundation
 // The client tapctl and the demo use reads whatever the socket's peer sends: malformed answers end in an
 // APIClientError, never a crash, a hang or unbounded memory.
 import XCTest
-import Foundation
-import ControlAPI
 
 final class APIClientTests: XCTestCase {
     /// A one-shot Unix-socket server that answers any request with `answer` (then closes, unless `keepOpen`).
@@ -12,7 +12,11 @@ final class APIClientTests: XCTestCase {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in path.utf8.enumerated() { p[i] = b } }
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
         listen(fd, 4)
         let t = Thread {
             let c = accept(fd, nil, nil)
@@ -26,10 +30,18 @@ final class APIClientTests: XCTestCase {
             close(c)
         }
         t.start()
-        return (path, { close(fd); unlink(path) })
+        return (
+            path,
+            {
+                close(fd)
+                unlink(path)
+            }
+        )
     }
 
-    func expectError(_ answer: String, repeatForever: Bool = false, file: StaticString = #filePath, line: UInt = #line) async throws {
+    func expectError(_ answer: String, repeatForever: Bool = false, file: StaticString = #filePath, line: UInt = #line)
+        async throws
+    {
         let (path, stop) = try serve(Data(answer.utf8), repeatForever: repeatForever)
         defer { stop() }
         do {
@@ -40,22 +52,27 @@ final class APIClientTests: XCTestCase {
     }
 
     func testMalformedAnswers() async throws {
-        try await expectError("SSH-2.0-OpenSSH\r\n\r\n")                                                        // not HTTP
-        try await expectError("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\nxx")     // absurd chunk size
-        try await expectError("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")                   // not a chunk size
-        try await expectError("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")                         // closed early
-        try await expectError("HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n" + String(repeating: "x", count: 65_536), repeatForever: true)
-        try await expectError(String(repeating: "HTTP", count: 20_000), repeatForever: true)                   // a head that never ends
-        try await expectError("HTTP/1.1 200 OK\r\n\r\n" + String(repeating: "y", count: 65_536), repeatForever: true) // a body that never ends
-        try await expectError("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}")                             // negative length
-        try await expectError("HTTP/1.1 200 OK\r\nContent-Length: 12abc\r\n\r\n{}")                          // not a number
+        try await expectError("SSH-2.0-OpenSSH\r\n\r\n")  // not HTTP
+        // absurd chunk size
+        try await expectError("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\nxx")
+        try await expectError("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")  // not a chunk size
+        try await expectError("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")  // closed early
+        try await expectError(
+            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n" + String(repeating: "x", count: 65_536),
+            repeatForever: true)
+        try await expectError(String(repeating: "HTTP", count: 20_000), repeatForever: true)  // a head that never ends
+        // a body that never ends
+        try await expectError("HTTP/1.1 200 OK\r\n\r\n" + String(repeating: "y", count: 65_536), repeatForever: true)
+        try await expectError("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}")  // negative length
+        try await expectError("HTTP/1.1 200 OK\r\nContent-Length: 12abc\r\n\r\n{}")  // not a number
         // A head that never ends, sent a few bytes at a time: refused at 1 MiB, in linear time (the search no longer
         // starts again at the first byte for every read).
         try await expectError("X-Padding: " + String(repeating: "a\r\n", count: 3), repeatForever: true)
     }
 
     func testAWellFormedAnswerStillReads() async throws {
-        let (path, stop) = try serve(Data("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n2\r\n1}\r\n0\r\n\r\n".utf8))
+        let (path, stop) = try serve(
+            Data("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n2\r\n1}\r\n0\r\n\r\n".utf8))
         defer { stop() }
         let r = try await APIClient(socketPath: path).get("/v1/status")
         XCTAssertEqual(r.status, 200)

@@ -1,3 +1,5 @@
+import Foundation
+import Simulators
 // The crash matrix: a real tapd process (debug build) against the acquirer simulator over mutual TLS, SIGKILLed by
 // itself at a named point (TAPD_FAULT) at every journal transition and around every socket write of a sale's life,
 // then restarted. The proof is the acquirer's own ledger — every message it received and what it answered — set
@@ -5,29 +7,30 @@
 // request that may have left without a recorded answer reversed exactly once, every offline approval advised exactly
 // once, and nothing tapd calls approved that the acquirer does not hold, nor the other way round.
 import XCTest
-import Foundation
-import Simulators
 
 final class CrashMatrixTests: XCTestCase {
-    enum Step { case onlineSale(amount: Int), offlineSale, voidOfApprovedSale }
+    enum Step {
+        case onlineSale(amount: Int)
+        case offlineSale, voidOfApprovedSale
+    }
 
     /// Each fault point (FaultPoint.hit in the sources) and the sale that passes through it.
     static let matrix: [(point: String, step: Step)] = [
-        ("request_persisted", .onlineSale(amount: 1234)),            // request on disk, nothing sent
-        ("request_transmitted", .onlineSale(amount: 1234)),          // "transmitted" on disk, no byte written yet
-        ("sent:0200", .onlineSale(amount: 1234)),                    // request written to the socket
-        ("answer_received", .onlineSale(amount: 1234)),              // approved by the acquirer, not yet recorded
-        ("answer_written", .onlineSale(amount: 1234)),               // approval recorded
-        ("saf.transmitted:reversal", .onlineSale(amount: 1291)),     // no answer; reversal marked transmitted
-        ("sent:0400", .onlineSale(amount: 1291)),                    // reversal written
-        ("saf.answer_received:reversal", .onlineSale(amount: 1291)), // reversal accepted, not yet recorded
-        ("saf.delivered:reversal", .onlineSale(amount: 1291)),       // reversal recorded as delivered
-        ("offline_before_record", .offlineSale),                     // offline approval decided, not recorded
-        ("offline_recorded", .offlineSale),                          // offline approval and its advice recorded
-        ("saf.transmitted:advice", .offlineSale),                    // advice marked transmitted
-        ("sent:0220", .offlineSale),                                 // advice written
-        ("saf.answer_received:advice", .offlineSale),                // advice accepted, not yet recorded
-        ("void_queued", .voidOfApprovedSale),                        // the void's reversal queued, not delivered
+        ("request_persisted", .onlineSale(amount: 1234)),  // request on disk, nothing sent
+        ("request_transmitted", .onlineSale(amount: 1234)),  // "transmitted" on disk, no byte written yet
+        ("sent:0200", .onlineSale(amount: 1234)),  // request written to the socket
+        ("answer_received", .onlineSale(amount: 1234)),  // approved by the acquirer, not yet recorded
+        ("answer_written", .onlineSale(amount: 1234)),  // approval recorded
+        ("saf.transmitted:reversal", .onlineSale(amount: 1291)),  // no answer; reversal marked transmitted
+        ("sent:0400", .onlineSale(amount: 1291)),  // reversal written
+        ("saf.answer_received:reversal", .onlineSale(amount: 1291)),  // reversal accepted, not yet recorded
+        ("saf.delivered:reversal", .onlineSale(amount: 1291)),  // reversal recorded as delivered
+        ("offline_before_record", .offlineSale),  // offline approval decided, not recorded
+        ("offline_recorded", .offlineSale),  // offline approval and its advice recorded
+        ("saf.transmitted:advice", .offlineSale),  // advice marked transmitted
+        ("sent:0220", .offlineSale),  // advice written
+        ("saf.answer_received:advice", .offlineSale),  // advice accepted, not yet recorded
+        ("void_queued", .voidOfApprovedSale),  // the void's reversal queued, not delivered
     ]
 
     func testEveryFaultPointLeavesEachSaleExactlyOnceAtTheAcquirer() async throws {
@@ -51,7 +54,7 @@ final class CrashMatrixTests: XCTestCase {
                 id = did(try await h.sale(1234).body)
                 let approved = try await h.wait(id)
                 XCTAssertEqual(approved["status"] as? String, "approved", "\(point): \(approved)")
-                _ = try? await h.client.post("/v1/transactions/\(id)/void")      // tapd dies while answering
+                _ = try? await h.client.post("/v1/transactions/\(id)/void")  // tapd dies while answering
             }
             XCTAssertFalse(id.isEmpty, "\(point): the sale did not start")
             let died = await h.waitForExit(seconds: 20)
@@ -60,18 +63,25 @@ final class CrashMatrixTests: XCTestCase {
             h.emulator.present(nil)
             try await h.start()
             let settled = try await h.wait(id, for: "settled", seconds: 30) { t in
-                t["final"] as? Bool == true && !((t["follow_ups"] as? [[String: Any]]) ?? []).contains { $0["status"] as? String == "pending" }
+                t["final"] as? Bool == true
+                    && !((t["follow_ups"] as? [[String: Any]]) ?? []).contains { $0["status"] as? String == "pending" }
                     && t["status"] as? String != "void_pending"
             }
             let problems = await consistency(h)
             XCTAssertEqual(problems, [], "\(point)")
-            let follow = ((settled["follow_ups"] as? [[String: Any]]) ?? []).map { "\($0["kind"] ?? "?") \($0["status"] ?? "?")" }
-            results.append("\(point): \(settled["status"] ?? "?") (\(settled["journal_state"] ?? "?"))\(follow.isEmpty ? "" : ", " + follow.joined(separator: ", "))")
+            let follow = ((settled["follow_ups"] as? [[String: Any]]) ?? []).map {
+                "\($0["kind"] ?? "?") \($0["status"] ?? "?")"
+            }
+            results.append(
+                "\(point): \(settled["status"] ?? "?") (\(settled["journal_state"] ?? "?"))\(follow.isEmpty ? "" : ", " + follow.joined(separator: ", "))"
+            )
             h.stop()
         }
         let ledger = await h.simulator.ledger()
         let orphans = await h.simulator.lastOrphans
-        print("crash matrix: \(Self.matrix.count) points, \(ledger.entries.count) messages at the acquirer, \(orphans) reversal(s) of requests that never left")
+        print(
+            "crash matrix: \(Self.matrix.count) points, \(ledger.entries.count) messages at the acquirer, \(orphans) reversal(s) of requests that never left"
+        )
         for r in results { print("  " + r) }
     }
 
@@ -83,7 +93,8 @@ final class CrashMatrixTests: XCTestCase {
         var problems = ledger.violations
         let sales = ((try? await h.client.get("/v1/transactions?limit=200"))?.json as? [[String: Any]]) ?? []
         for t in sales {
-            let status = t["status"] as? String ?? "?", state = t["journal_state"] as? String ?? "?"
+            let status = t["status"] as? String ?? "?"
+            let state = t["journal_state"] as? String ?? "?"
             let stan = t["stan"] as? String
             let entries = ledger.entries.filter { $0.stan == stan && stan != nil }
             let charged = entries.contains(where: \.charged)

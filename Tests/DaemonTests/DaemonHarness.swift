@@ -1,13 +1,13 @@
+import ControlAPI
+import EMVKernel
+import Foundation
+import Simulators
+import TLV
+import TestSupport
 // Runs the real `tapd run` binary against real parts: the acquirer simulator over mutual TLS on loopback, a journal
 // on a real SQLite file, a libnfc PN532 on the emulator's pseudo-terminal, and (as root) the vpcd readers of a real
 // pcscd in private namespaces. Tests talk to it only through its API socket, as a point of sale would.
 import XCTest
-import Foundation
-import TLV
-import EMVKernel
-import Simulators
-import ControlAPI
-import TestSupport
 
 final class DaemonHarness: @unchecked Sendable {
     let directory: String
@@ -27,27 +27,33 @@ final class DaemonHarness: @unchecked Sendable {
 
     init() async throws {
         directory = NSTemporaryDirectory() + "tapd-daemon-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         certificates = try TestCertificates.generate(in: directory + "/tls")
-        simulator = try AcquirerSimulator(certificateFile: certificates.serverCertificateFile, keyFile: certificates.serverKeyFile,
-                                          clientCAFile: certificates.caFile)
+        simulator = try AcquirerSimulator(
+            certificateFile: certificates.serverCertificateFile, keyFile: certificates.serverKeyFile,
+            clientCAFile: certificates.caFile)
         acquirerPort = try await simulator.start()
         emulator = try PN532Emulator()
         // One test PKI for this process, the daemon and any tapd-vicc: written out and named in the environment.
         let pkis = [VirtualCard.pki(for: .visa), VirtualCard.pki(for: .mastercard)]
-        try pkis.map { $0.export() }.joined().write(toFile: directory + "/test-pki.txt", atomically: true, encoding: .utf8)
+        try pkis.map { $0.export() }.joined().write(
+            toFile: directory + "/test-pki.txt", atomically: true, encoding: .utf8)
         setenv("TAPD_TEST_PKI", directory + "/test-pki.txt", 1)
         try pkis.map(\.capkLine).joined().write(toFile: directory + "/test-ca.capk", atomically: true, encoding: .utf8)
         var rng = SystemRandomNumberGenerator()
         let key = Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) })
-        FileManager.default.createFile(atPath: directory + "/journal.key", contents: key, attributes: [.posixPermissions: 0o600])
+        FileManager.default.createFile(
+            atPath: directory + "/journal.key", contents: key, attributes: [.posixPermissions: 0o600])
     }
 
     /// The configuration file: PC/SC on or off, the emulated PN532 as a libnfc reader, the simulator as acquirer.
     /// `offlineFloorLimit`: a terminal configuration with the demo's Visa floor limit (10.00), so an offline card
     /// below it is approved offline.
-    func writeConfig(pcsc: Bool, cardTimeout: Double = 8, responseTimeout: Double = 3, offlineFloorLimit: Bool = false,
-                     extra: String = "") throws {
+    func writeConfig(
+        pcsc: Bool, cardTimeout: Double = 8, responseTimeout: Double = 3, offlineFloorLimit: Bool = false,
+        extra: String = ""
+    ) throws {
         var terminalLine = ""
         if offlineFloorLimit {
             let path = directory + "/terminal.json"
@@ -110,11 +116,17 @@ final class DaemonHarness: @unchecked Sendable {
         process = p
         let deadline = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < deadline {
-            if !p.isRunning { throw NSError(domain: "DaemonHarness", code: 1, userInfo: [NSLocalizedDescriptionKey: "tapd exited: \(logText())"]) }
+            if !p.isRunning {
+                throw NSError(
+                    domain: "DaemonHarness", code: 1, userInfo: [NSLocalizedDescriptionKey: "tapd exited: \(logText())"]
+                )
+            }
             if let r = try? await client.get("/v1/health"), r.status == 200 { return }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw NSError(domain: "DaemonHarness", code: 2, userInfo: [NSLocalizedDescriptionKey: "tapd never became ready: \(logText())"])
+        throw NSError(
+            domain: "DaemonHarness", code: 2,
+            userInfo: [NSLocalizedDescriptionKey: "tapd never became ready: \(logText())"])
     }
 
     func logText() -> String { (try? String(contentsOfFile: stderrFile, encoding: .utf8)) ?? "" }
@@ -154,7 +166,9 @@ final class DaemonHarness: @unchecked Sendable {
 
     // MARK: API helpers
 
-    func sale(_ amount: Int, reader: String? = nil, key: String = UUID().uuidString) async throws -> (status: Int, body: [String: Any]) {
+    func sale(_ amount: Int, reader: String? = nil, key: String = UUID().uuidString) async throws -> (
+        status: Int, body: [String: Any]
+    ) {
         var body: [String: Any] = ["amount": amount, "idempotency_key": key]
         if let reader { body["reader"] = reader }
         let r = try await client.post("/v1/transactions", json: body)
@@ -166,8 +180,10 @@ final class DaemonHarness: @unchecked Sendable {
     }
 
     /// Polls until the transaction satisfies `condition` (e.g. final); returns its last view.
-    func wait(_ id: String, for what: String = "final", seconds: Double = 20,
-              _ condition: ([String: Any]) -> Bool = { $0["final"] as? Bool == true }) async throws -> [String: Any] {
+    func wait(
+        _ id: String, for what: String = "final", seconds: Double = 20,
+        _ condition: ([String: Any]) -> Bool = { $0["final"] as? Bool == true }
+    ) async throws -> [String: Any] {
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         var t: [String: Any] = [:]
         while ContinuousClock.now < deadline {
@@ -175,7 +191,9 @@ final class DaemonHarness: @unchecked Sendable {
             if condition(t) { return t }
             try await Task.sleep(for: .milliseconds(25))
         }
-        throw NSError(domain: "DaemonHarness", code: 3, userInfo: [NSLocalizedDescriptionKey: "transaction never became \(what): \(t)"])
+        throw NSError(
+            domain: "DaemonHarness", code: 3,
+            userInfo: [NSLocalizedDescriptionKey: "transaction never became \(what): \(t)"])
     }
 
     func waitForReaders(_ names: [String]) async throws {
@@ -186,6 +204,7 @@ final class DaemonHarness: @unchecked Sendable {
             if names.allSatisfy(have.contains) { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw NSError(domain: "DaemonHarness", code: 4, userInfo: [NSLocalizedDescriptionKey: "readers \(names) never attached"])
+        throw NSError(
+            domain: "DaemonHarness", code: 4, userInfo: [NSLocalizedDescriptionKey: "readers \(names) never attached"])
     }
 }

@@ -1,24 +1,27 @@
+import ControlAPI
+import Foundation
+import Journal
+import Simulators
+import TapdCore
+import TestSupport
 // End to end through the API of the real daemon binary: sales over libnfc (PN532 emulator) and PC/SC (real pcscd +
 // vpcd, as root), declines, cancel, idempotent retries, a sale nobody taps, an acquirer that does not answer
 // (reversal), void, SIGKILL in the middle of an online request and a restart, bad requests, and many clients at once.
 import XCTest
-import Foundation
-import Simulators
-import ControlAPI
-import TestSupport
-import Journal
-import TapdCore
 
 final class DaemonTests: XCTestCase {
     /// No full PAN of any virtual card may appear in what the API says.
     func assertNoPAN(_ body: [String: Any], file: StaticString = #filePath, line: UInt = #line) {
         let text = String(decoding: (try? JSONSerialization.data(withJSONObject: body)) ?? Data(), as: UTF8.self)
-        let pans = [CardProfile.visaCard().pan, CardProfile.mastercardCard().pan, CardProfile.visaPhone().pan, CardProfile.mastercardPhone().pan]
+        let pans = [
+            CardProfile.visaCard().pan, CardProfile.mastercardCard().pan, CardProfile.visaPhone().pan,
+            CardProfile.mastercardPhone().pan,
+        ]
         XCTAssertFalse(pans.contains { text.contains($0) }, "a full PAN in the API's answer", file: file, line: line)
     }
 
     func testSalesOverLibnfcAndPCSCThroughTheAPI() async throws {
-        let lab = try? PCSCLab.shared.get()           // nil when not root: the PC/SC part is skipped
+        let lab = try? PCSCLab.shared.get()  // nil when not root: the PC/SC part is skipped
         let h = try await DaemonHarness()
         defer { Task { await h.shutdown() } }
         try h.writeConfig(pcsc: lab != nil)
@@ -27,7 +30,10 @@ final class DaemonTests: XCTestCase {
         try await h.waitForReaders([nfc] + (lab != nil ? ["Virtual PCD 00 00"] : []))
 
         // Events are streamed for the whole test.
-        final class Collected: @unchecked Sendable { let lock = NSLock(); var events: [(String, [String: Any])] = [] }
+        final class Collected: @unchecked Sendable {
+            let lock = NSLock()
+            var events: [(String, [String: Any])] = []
+        }
         let collected = Collected()
         let stream = Task {
             // replay: 1 hands over the latest event (a reader attaching) at once: the stream is known to be
@@ -39,7 +45,9 @@ final class DaemonTests: XCTestCase {
             }
         }
         defer { stream.cancel() }
-        for _ in 0..<500 where collected.lock.withLock({ collected.events.isEmpty }) { try await Task.sleep(for: .milliseconds(10)) }
+        for _ in 0..<500 where collected.lock.withLock({ collected.events.isEmpty }) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         XCTAssertFalse(collected.lock.withLock { collected.events.isEmpty }, "the event stream did not start")
 
         // 1. Approved over libnfc.
@@ -110,7 +118,10 @@ final class DaemonTests: XCTestCase {
             let pid = try XCTUnwrap(p["id"] as? String)
             _ = try await h.wait(pid, for: "waiting") { $0["status"] as? String == "waiting_for_card" }
             let (vicc, _) = try lab.insert("mastercard-card")
-            defer { if vicc.isRunning { vicc.terminate() }; vicc.waitUntilExit() }
+            defer {
+                if vicc.isRunning { vicc.terminate() }
+                vicc.waitUntilExit()
+            }
             let pcsc = try await h.wait(pid)
             XCTAssertEqual(pcsc["status"] as? String, "approved", "\(pcsc)")
             XCTAssertEqual(pcsc["reader"] as? String, "Virtual PCD 00 00")
@@ -122,7 +133,9 @@ final class DaemonTests: XCTestCase {
         // The event stream saw the sale go by, with the Book A messages.
         try await Task.sleep(for: .milliseconds(200))
         let seen = collected.lock.withLock { collected.events }
-        let statuses = seen.filter { $0.0 == "transaction" && $0.1["transaction_id"] as? String == id }.compactMap { $0.1["status"] as? String }
+        let statuses = seen.filter { $0.0 == "transaction" && $0.1["transaction_id"] as? String == id }.compactMap {
+            $0.1["status"] as? String
+        }
         XCTAssertEqual(Array(statuses.prefix(1)), ["waiting_for_card"])
         XCTAssertTrue(statuses.contains("approved"))
         XCTAssertTrue(statuses.contains("voided"))
@@ -138,7 +151,9 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(history.count, 3)
         let r5 = try await h.client.get("/v1/transactions?limit=3&after=\(history[2]["id"] as! String)")
         let next = try XCTUnwrap(r5.json as? [[String: Any]])
-        XCTAssertFalse(next.contains { n in history.contains { $0["id"] as? String == n["id"] as? String } }, "pages do not overlap")
+        XCTAssertFalse(
+            next.contains { n in history.contains { $0["id"] as? String == n["id"] as? String } },
+            "pages do not overlap")
         let metrics = String(decoding: (try await h.client.get("/metrics")).body, as: UTF8.self)
         XCTAssertTrue(metrics.contains("tapd_transactions_total{status=\"approved\",scheme=\"visa\"}"), metrics)
         XCTAssertTrue(metrics.contains("tapd_tap_to_outcome_seconds_bucket"))
@@ -176,12 +191,14 @@ final class DaemonTests: XCTestCase {
     func testARetryWhileTheSaleIsOnlineSeesItRunningAndTheQueueIsVisible() async throws {
         let h = try await daemon(responseTimeout: 6)
         // No core dumps of the daemon (a dump of a sale would hold card data).
-        let limits = try String(contentsOfFile: "/proc/\(try XCTUnwrap(h.process).processIdentifier)/limits", encoding: .utf8)
-        let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") }?.split(separator: " ").map(String.init)
+        let limits = try String(
+            contentsOfFile: "/proc/\(try XCTUnwrap(h.process).processIdentifier)/limits", encoding: .utf8)
+        let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") }?.split(separator: " ")
+            .map(String.init)
         XCTAssertEqual(core?.dropFirst(4).prefix(2), ["0", "0"], limits)
         h.emulator.present(try VirtualCard(.visaCard()))
         let key = UUID().uuidString
-        let (_, t) = try await h.sale(1293, key: key)          // .93: the acquirer answers after 3 s
+        let (_, t) = try await h.sale(1293, key: key)  // .93: the acquirer answers after 3 s
         let id = did(t)
         _ = try await h.wait(id, for: "online") { $0["status"] as? String == "online" }
         let (code, again) = try await h.sale(1293, key: key)
@@ -204,20 +221,25 @@ final class DaemonTests: XCTestCase {
         let (none, noneText) = try Tool.run(tapctl, ["saf", "list", "--status", "quarantined", "--socket", h.socket])
         XCTAssertEqual(none, 0, noneText)
         XCTAssertTrue(noneText.contains("no store-and-forward entries"), noneText)
-        let (missing, missingText) = try Tool.run(tapctl, ["saf", "resolve", "99999", "--reason", "help desk ticket 1", "--socket", h.socket])
+        let (missing, missingText) = try Tool.run(
+            tapctl, ["saf", "resolve", "99999", "--reason", "help desk ticket 1", "--socket", h.socket])
         XCTAssertEqual(missing, 2, missingText)
         XCTAssertTrue(missingText.contains("no open follow-up #99999"), missingText)
         let received = await h.simulator.received.map(\.mti)
         XCTAssertEqual(received.filter { $0 == "0200" }.count, 2, "the retry sent nothing: \(received)")
         // A backup while tapd runs, verified; a rekey is refused while tapd runs.
-        let config = h.directory + "/tapd.toml", backup = h.directory + "/backup.sqlite"
+        let config = h.directory + "/tapd.toml"
+        let backup = h.directory + "/backup.sqlite"
         let (bc, btext) = try Tool.run(tapctl, ["journal", "backup", backup, "--config", config])
         XCTAssertEqual(bc, 0, btext)
-        XCTAssertTrue(btext.contains("backup.sqlite: OK") && btext.contains("approved 1") && btext.contains("unanswered 1"), btext)
+        XCTAssertTrue(
+            btext.contains("backup.sqlite: OK") && btext.contains("approved 1") && btext.contains("unanswered 1"), btext
+        )
         let (vc, vtext) = try Tool.run(tapctl, ["journal", "verify", backup, "--config", config])
         XCTAssertEqual(vc, 0, vtext)
         let newKey = h.directory + "/new.key"
-        FileManager.default.createFile(atPath: newKey, contents: Data(repeating: 9, count: 32), attributes: [.posixPermissions: 0o600])
+        FileManager.default.createFile(
+            atPath: newKey, contents: Data(repeating: 9, count: 32), attributes: [.posixPermissions: 0o600])
         let (rc2, rtext) = try Tool.run(tapctl, ["journal", "rekey", "--new-key", newKey, "--config", config])
         XCTAssertEqual(rc2, 2, rtext)
         XCTAssertTrue(rtext.contains("tapd is running"), rtext)
@@ -258,10 +280,12 @@ final class DaemonTests: XCTestCase {
         let stringAmount = try await c.post("/v1/transactions", json: ["amount": "12.34", "idempotency_key": "x2"])
         XCTAssertEqual(stringAmount.status, 422)
         XCTAssertEqual(stringAmount.errorMessage, "amount: wrong type")
-        let currency = try await c.post("/v1/transactions", json: ["amount": 100, "currency": "USD", "idempotency_key": "x3"])
+        let currency = try await c.post(
+            "/v1/transactions", json: ["amount": 100, "currency": "USD", "idempotency_key": "x3"])
         XCTAssertEqual(currency.status, 422)
         XCTAssertTrue(currency.errorMessage?.contains("EUR") == true, currency.errorMessage ?? "")
-        let unknownReader = try await c.post("/v1/transactions", json: ["amount": 100, "reader": "nope", "idempotency_key": "x4"])
+        let unknownReader = try await c.post(
+            "/v1/transactions", json: ["amount": 100, "reader": "nope", "idempotency_key": "x4"])
         XCTAssertEqual(unknownReader.status, 422)
         let big = try await c.request("POST", "/v1/transactions", body: Data(repeating: 0x20, count: 20_000))
         XCTAssertEqual(big.status, 413, big.errorMessage ?? "")
@@ -271,7 +295,8 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(r7.status, 404)
         let r8 = try await c.get("/v1/nothing-here")
         XCTAssertEqual(r8.status, 404)
-        XCTAssertEqual((r8.json as? [String: Any]).flatMap { $0["error"] as? [String: Any] }?["code"] as? String, "not_found")
+        XCTAssertEqual(
+            (r8.json as? [String: Any]).flatMap { $0["error"] as? [String: Any] }?["code"] as? String, "not_found")
         let wrongMethod = try await c.request("DELETE", "/v1/transactions")
         XCTAssertEqual(wrongMethod.status, 405)
         XCTAssertEqual(wrongMethod.errorMessage, "allowed here: GET, HEAD, POST")
@@ -315,13 +340,17 @@ final class DaemonTests: XCTestCase {
         let h = try await daemon()
         // Two pipelined requests: two answers in order, then the close the second asked for.
         let p = RawUnixSocket(h.socket)
-        p.send("GET /v1/health HTTP/1.1\r\nHost: tapd\r\n\r\nGET /v1/nothing HTTP/1.1\r\nHost: tapd\r\nConnection: close\r\n\r\n")
+        p.send(
+            "GET /v1/health HTTP/1.1\r\nHost: tapd\r\n\r\nGET /v1/nothing HTTP/1.1\r\nHost: tapd\r\nConnection: close\r\n\r\n"
+        )
         let both = p.readToClose()
         XCTAssertTrue(both.hasPrefix("HTTP/1.1 200 OK"), both)
         XCTAssertTrue(both.contains("HTTP/1.1 404 Not Found"), both)
         // HEAD: GET's head, Content-Length included, and no body (RFC 9110 §9.3.2); the connection stays usable.
         let head = RawUnixSocket(h.socket)
-        head.send("HEAD /v1/health HTTP/1.1\r\nHost: tapd\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: tapd\r\nConnection: close\r\n\r\n")
+        head.send(
+            "HEAD /v1/health HTTP/1.1\r\nHost: tapd\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: tapd\r\nConnection: close\r\n\r\n"
+        )
         let heads = head.readToClose().components(separatedBy: "HTTP/1.1 200 OK")
         XCTAssertEqual(heads.count, 3, "\(heads)")
         XCTAssertTrue(heads[1].lowercased().contains("content-length: 15"), heads[1])
@@ -346,7 +375,9 @@ final class DaemonTests: XCTestCase {
         XCTAssertTrue(junk.readToClose().hasPrefix("HTTP/1.1 400"))
         // Expect: 100-continue gets its interim answer before the body is sent.
         let cont = RawUnixSocket(h.socket)
-        cont.send("POST /v1/transactions HTTP/1.1\r\nHost: tapd\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        cont.send(
+            "POST /v1/transactions HTTP/1.1\r\nHost: tapd\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
         XCTAssertTrue(cont.readSome().hasPrefix("HTTP/1.1 100 Continue"))
         cont.send("{}")
         let contAnswer = cont.readToClose()
@@ -365,20 +396,25 @@ final class DaemonTests: XCTestCase {
 
     func testManyClientsAtOnceDuringSales() async throws {
         let h = try await daemon()
-        final class Failures: @unchecked Sendable { let lock = NSLock(); var list: [String] = []; var streamed = 0 }
+        final class Failures: @unchecked Sendable {
+            let lock = NSLock()
+            var list: [String] = []
+            var streamed = 0
+        }
         let failures = Failures()
         // 20 clients stream events (one never reads fast: it sleeps in its handler), 180 poll the status.
         var streams: [Task<Void, Never>] = []
         for i in 0..<20 {
-            streams.append(Task {
-                do {
-                    try await h.client.events { _, _ in
-                        failures.lock.withLock { failures.streamed += 1 }
-                        if i == 0 { Thread.sleep(forTimeInterval: 0.5) }
-                        return true
-                    }
-                } catch { failures.lock.withLock { failures.list.append("events: \(error)") } }
-            })
+            streams.append(
+                Task {
+                    do {
+                        try await h.client.events { _, _ in
+                            failures.lock.withLock { failures.streamed += 1 }
+                            if i == 0 { Thread.sleep(forTimeInterval: 0.5) }
+                            return true
+                        }
+                    } catch { failures.lock.withLock { failures.list.append("events: \(error)") } }
+                })
         }
         let pollers = Task {
             await withTaskGroup(of: Void.self) { group in
@@ -387,7 +423,9 @@ final class DaemonTests: XCTestCase {
                         for _ in 0..<5 {
                             do {
                                 let r = try await h.client.get("/v1/status")
-                                if r.status != 200 { failures.lock.withLock { failures.list.append("status HTTP \(r.status)") } }
+                                if r.status != 200 {
+                                    failures.lock.withLock { failures.list.append("status HTTP \(r.status)") }
+                                }
                             } catch { failures.lock.withLock { failures.list.append("status: \(error)") } }
                         }
                     }
@@ -414,9 +452,15 @@ final class DaemonTests: XCTestCase {
         let spec = try await h.client.get("/v1/openapi.json")
         XCTAssertEqual(spec.status, 200)
         let v = try OpenAPIValidator(spec.body)
-        XCTAssertEqual(v.paths, ["/metrics", "/v1/events", "/v1/health", "/v1/openapi.json", "/v1/readers", "/v1/saf", "/v1/saf/{id}/resolve",
-                                 "/v1/saf/{id}/retry", "/v1/status", "/v1/transactions", "/v1/transactions/{id}", "/v1/transactions/{id}/cancel",
-                                 "/v1/transactions/{id}/void"])
+        XCTAssertEqual(
+            v.paths,
+            [
+                "/metrics", "/v1/events", "/v1/health", "/v1/openapi.json", "/v1/readers", "/v1/saf",
+                "/v1/saf/{id}/resolve",
+                "/v1/saf/{id}/retry", "/v1/status", "/v1/transactions", "/v1/transactions/{id}",
+                "/v1/transactions/{id}/cancel",
+                "/v1/transactions/{id}/void",
+            ])
         func check(_ r: APIResponse, _ schema: [String: Any], _ what: String) {
             guard let json = r.json else { return XCTFail("\(what): not JSON") }
             let problems = v.validate(json, against: schema)
@@ -425,14 +469,24 @@ final class DaemonTests: XCTestCase {
         let ref = { (name: String) -> [String: Any] in ["$ref": "#/components/schemas/\(name)"] }
         // The validator itself is strict: wrong types, missing and undocumented properties are all found.
         XCTAssertEqual(v.validate(["id": 1, "bogus": true], against: ref("Transaction")).count, 10)
-        let list = { (name: String) -> [String: Any] in ["type": "array", "items": ["$ref": "#/components/schemas/\(name)"]] }
+        let list = { (name: String) -> [String: Any] in
+            ["type": "array", "items": ["$ref": "#/components/schemas/\(name)"]]
+        }
         check(try await h.client.get("/v1/health"), ref("Health"), "health")
         check(try await h.client.get("/v1/status"), ref("Status"), "status")
         check(try await h.client.get("/v1/readers"), list("Reader"), "readers")
 
-        final class Seen: @unchecked Sendable { let lock = NSLock(); var data: [Data] = [] }
+        final class Seen: @unchecked Sendable {
+            let lock = NSLock()
+            var data: [Data] = []
+        }
         let seen = Seen()
-        let stream = Task { try? await h.client.events { _, d in seen.lock.withLock { seen.data.append(d) }; return true } }
+        let stream = Task {
+            try? await h.client.events { _, d in
+                seen.lock.withLock { seen.data.append(d) }
+                return true
+            }
+        }
         defer { stream.cancel() }
         try await Task.sleep(for: .milliseconds(100))
         h.emulator.present(try VirtualCard(.mastercardPhone()))
@@ -452,13 +506,18 @@ final class DaemonTests: XCTestCase {
         check(try await h.client.get("/v1/saf"), list("FollowUp"), "GET /v1/saf")
         check(try await h.client.get("/v1/saf?status=delivered"), list("FollowUp"), "GET /v1/saf?status=delivered")
         check(try await h.client.post("/v1/saf/424242/retry"), ref("Error"), "retry 404")
-        check(try await h.client.post("/v1/saf/424242/resolve", json: ["reason": "help desk ticket 1"]), ref("Error"), "resolve 404")
+        check(
+            try await h.client.post("/v1/saf/424242/resolve", json: ["reason": "help desk ticket 1"]), ref("Error"),
+            "resolve 404")
         check(try await h.client.get("/v1/saf?status=lost"), ref("Error"), "saf 422")
         try await Task.sleep(for: .milliseconds(200))
         let events = seen.lock.withLock { seen.data }
         XCTAssertGreaterThan(events.count, 4)
         for e in events {
-            guard let json = try? JSONSerialization.jsonObject(with: e) else { XCTFail("event not JSON"); continue }
+            guard let json = try? JSONSerialization.jsonObject(with: e) else {
+                XCTFail("event not JSON")
+                continue
+            }
             let problems = v.validate(json, against: ref("Event"))
             XCTAssertTrue(problems.isEmpty, "event: \(problems)")
         }
@@ -493,29 +552,39 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(missing, 2)
         XCTAssertTrue(missingText.contains("no transaction nope"), missingText)
         // The socket may also come before the subcommand (the demo prints it that way).
-        let (front, frontText) = try Tool.run(Tool.buildDirectory + "/tapctl", ["--socket", h.socket, "readers", "--json"])
+        let (front, frontText) = try Tool.run(
+            Tool.buildDirectory + "/tapctl", ["--socket", h.socket, "readers", "--json"])
         XCTAssertEqual(front, 0, frontText)
         XCTAssertTrue(frontText.contains("pn532_uart"), frontText)
         // No tapd behind the socket: a message and exit code 4, not a silent 0.
-        let (down, downText) = try Tool.run(Tool.buildDirectory + "/tapctl", ["status", "--socket", h.directory + "/no-such.sock"])
+        let (down, downText) = try Tool.run(
+            Tool.buildDirectory + "/tapctl", ["status", "--socket", h.directory + "/no-such.sock"])
         XCTAssertEqual(down, 4)
         XCTAssertTrue(downText.contains("cannot connect"), downText)
         // The sale is in the journal's audit log with the caller's uid and pid (SO_PEERCRED).
         h.stop()
         let journal = try Journal(path: h.journal, key: try JournalSettings.loadKey(h.directory + "/journal.key"))
         let audit = try await journal.auditLog(limit: 50)
-        XCTAssertTrue(audit.contains { $0.event == "sale started" && $0.actor.hasPrefix("api uid=\(getuid()) pid=") }, "\(audit.map(\.actor))")
+        XCTAssertTrue(
+            audit.contains { $0.event == "sale started" && $0.actor.hasPrefix("api uid=\(getuid()) pid=") },
+            "\(audit.map(\.actor))")
     }
 
     /// With pcscd and the vpcd driver present, the demo's sales go through the real PC/SC stack: run it inside the
     /// test pcscd's network namespace, where vpcd listens.
     func testDemoGoesThroughPCSCWhenPcscdWithVpcdIsThere() throws {
         let lab = try PCSCLab.shared.get()
-        let (status, text) = try Tool.run("/usr/bin/nsenter", ["--net=/proc/\(lab.pid)/ns/net", DaemonHarness.tapdBinary, "demo"])
-        XCTAssertTrue(text.contains("Reader: Virtual PCD 00 00 — virtual cards served to this machine's pcscd through the vpcd driver"), text)
+        let (status, text) = try Tool.run(
+            "/usr/bin/nsenter", ["--net=/proc/\(lab.pid)/ns/net", DaemonHarness.tapdBinary, "demo"])
+        XCTAssertTrue(
+            text.contains(
+                "Reader: Virtual PCD 00 00 — virtual cards served to this machine's pcscd through the vpcd driver"),
+            text)
         XCTAssertEqual(status, 0, text)
         XCTAssertTrue(text.contains("Demo complete: every sale ended as expected."), text)
-        XCTAssertTrue(text.contains("[See phone for instructions] see_phone") || text.contains("see_phone"), "the phone asked to be looked at: \(text)")
+        XCTAssertTrue(
+            text.contains("[See phone for instructions] see_phone") || text.contains("see_phone"),
+            "the phone asked to be looked at: \(text)")
     }
 
     /// SIGTERM while a sale is online lets it finish (within shutdown_grace); one still waiting for a card is
@@ -523,11 +592,11 @@ final class DaemonTests: XCTestCase {
     func testSIGTERMFinishesTheOnlineSaleAndCancelsTheWaitingOne() async throws {
         let h = try await daemon(responseTimeout: 10)
         h.emulator.present(try VirtualCard(.visaCard()))
-        let (_, t) = try await h.sale(2093)             // .93: the simulator answers after 3 s
+        let (_, t) = try await h.sale(2093)  // .93: the simulator answers after 3 s
         let id = did(t)
         _ = try await h.wait(id, for: "online") { $0["status"] as? String == "online" }
         let started = ContinuousClock.now
-        h.stop()                                        // SIGTERM, and wait for the exit
+        h.stop()  // SIGTERM, and wait for the exit
         XCTAssertGreaterThan(ContinuousClock.now - started, .seconds(1), "tapd waited for the answer")
         try await h.start()
         let done = try await h.transaction(id)
@@ -551,9 +620,11 @@ final class DaemonTests: XCTestCase {
         defer { Task { await h.shutdown() } }
         try h.writeConfig(pcsc: false)
         let config = try String(contentsOfFile: h.directory + "/tapd.toml", encoding: .utf8)
-            .replacingOccurrences(of: "socket = \"\(h.socket)\"", with: "socket = \"/proc/tapd-cannot-be-here/api.sock\"")
+            .replacingOccurrences(
+                of: "socket = \"\(h.socket)\"", with: "socket = \"/proc/tapd-cannot-be-here/api.sock\"")
         try config.write(toFile: h.directory + "/tapd.toml", atomically: true, encoding: .utf8)
-        let (status, text) = try Tool.run(DaemonHarness.tapdBinary, ["run", "--config", h.directory + "/tapd.toml"], timeout: .seconds(20))
+        let (status, text) = try Tool.run(
+            DaemonHarness.tapdBinary, ["run", "--config", h.directory + "/tapd.toml"], timeout: .seconds(20))
         XCTAssertEqual(status, 1, text)
         XCTAssertTrue(text.contains("cannot listen on /proc/tapd-cannot-be-here/api.sock"), text)
     }
@@ -562,10 +633,15 @@ final class DaemonTests: XCTestCase {
         let h = try await DaemonHarness()
         defer { Task { await h.shutdown() } }
         try h.writeConfig(pcsc: false, extra: "echo_intervall = 5")
-        let (status, text) = try Tool.run(DaemonHarness.tapdBinary, ["run", "--config", h.directory + "/tapd.toml"], timeout: .seconds(20))
+        let (status, text) = try Tool.run(
+            DaemonHarness.tapdBinary, ["run", "--config", h.directory + "/tapd.toml"], timeout: .seconds(20))
         XCTAssertEqual(status, 78)
         let config = try String(contentsOfFile: h.directory + "/tapd.toml", encoding: .utf8)
-        let line = try XCTUnwrap(config.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("echo_intervall") }) + 1
+        let line =
+            try XCTUnwrap(
+                config.split(separator: "\n", omittingEmptySubsequences: false).firstIndex {
+                    $0.contains("echo_intervall")
+                }) + 1
         XCTAssertTrue(text.contains("tapd.toml:\(line): acquirer.echo_intervall: unknown key"), text)
         XCTAssertFalse(FileManager.default.fileExists(atPath: h.journal), "nothing was created")
         XCTAssertFalse(FileManager.default.fileExists(atPath: h.socket))

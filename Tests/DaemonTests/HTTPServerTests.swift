@@ -1,9 +1,10 @@
-// The API's HTTP server on its own, over a real Unix socket: the connection limit.
-import XCTest
 import Foundation
 import NIOCore
-@testable import ControlAPI
 import TestSupport
+// The API's HTTP server on its own, over a real Unix socket: the connection limit.
+import XCTest
+
+@testable import ControlAPI
 
 final class HTTPServerTests: XCTestCase {
     private func ask(_ socket: RawUnixSocket) -> String {
@@ -14,9 +15,10 @@ final class HTTPServerTests: XCTestCase {
     func testConnectionsBeyondTheLimitAreClosedAndTheOthersServed() async throws {
         let path = NSTemporaryDirectory() + "tapd-http-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
         defer { unlink(path) }
-        var server = HTTPServer(socketPath: path, maxBodySize: 1024, idleTimeout: .seconds(60),
-                                respond: { _ in HTTPReply(contentType: "text/plain", body: ByteBuffer(string: "hello")) },
-                                tooLarge: { HTTPReply(status: .payloadTooLarge, contentType: "text/plain", body: ByteBuffer()) })
+        var server = HTTPServer(
+            socketPath: path, maxBodySize: 1024, idleTimeout: .seconds(60),
+            respond: { _ in HTTPReply(contentType: "text/plain", body: ByteBuffer(string: "hello")) },
+            tooLarge: { HTTPReply(status: .payloadTooLarge, contentType: "text/plain", body: ByteBuffer()) })
         server.maxConnections = 2
         let ready = AsyncStream.makeStream(of: Void.self)
         let running = Task { [server] in try await server.run { ready.continuation.yield() } }

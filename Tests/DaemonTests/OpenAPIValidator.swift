@@ -7,7 +7,9 @@ struct OpenAPIValidator {
     let document: [String: Any]
 
     init(_ data: Data) throws {
-        guard let d = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw NSError(domain: "OpenAPI", code: 1) }
+        guard let d = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw NSError(domain: "OpenAPI", code: 1)
+        }
         document = d
     }
 
@@ -24,25 +26,40 @@ struct OpenAPIValidator {
             return validate(value, against: self.schema(String(ref.dropFirst("#/components/schemas/".count))), at: path)
         }
         var problems: [String] = []
-        if let e = schema["enum"] as? [Any], !e.contains(where: { "\($0)" == "\(value)" }) { problems.append("\(path): \(value) not in \(e)") }
+        if let e = schema["enum"] as? [Any], !e.contains(where: { "\($0)" == "\(value)" }) {
+            problems.append("\(path): \(value) not in \(e)")
+        }
         switch schema["type"] as? String {
         case "object"?:
             guard let o = value as? [String: Any] else { return ["\(path): expected an object"] }
             let props = schema["properties"] as? [String: Any] ?? [:]
-            for r in schema["required"] as? [String] ?? [] where o[r] == nil { problems.append("\(path): missing \(r)") }
+            for r in schema["required"] as? [String] ?? [] where o[r] == nil {
+                problems.append("\(path): missing \(r)")
+            }
             for (k, v) in o {
-                if let p = props[k] as? [String: Any] { problems += validate(v, against: p, at: "\(path).\(k)") }
-                else if schema["additionalProperties"] as? Bool == false { problems.append("\(path): undocumented property \(k)") }
+                if let p = props[k] as? [String: Any] {
+                    problems += validate(v, against: p, at: "\(path).\(k)")
+                } else if schema["additionalProperties"] as? Bool == false {
+                    problems.append("\(path): undocumented property \(k)")
+                }
             }
         case "array"?:
             guard let a = value as? [Any] else { return ["\(path): expected an array"] }
-            if let items = schema["items"] as? [String: Any] { for (i, v) in a.enumerated() { problems += validate(v, against: items, at: "\(path)[\(i)]") } }
+            if let items = schema["items"] as? [String: Any] {
+                for (i, v) in a.enumerated() { problems += validate(v, against: items, at: "\(path)[\(i)]") }
+            }
         case "string"?:
             guard let s = value as? String else { return ["\(path): expected a string"] }
-            if let p = schema["pattern"] as? String, s.range(of: p, options: .regularExpression) == nil { problems.append("\(path): \(s) does not match \(p)") }
-            if schema["format"] as? String == "date-time", ISO8601DateFormatter().date(from: s) == nil { problems.append("\(path): not a date-time") }
+            if let p = schema["pattern"] as? String, s.range(of: p, options: .regularExpression) == nil {
+                problems.append("\(path): \(s) does not match \(p)")
+            }
+            if schema["format"] as? String == "date-time", ISO8601DateFormatter().date(from: s) == nil {
+                problems.append("\(path): not a date-time")
+            }
         case "integer"?:
-            guard !(value is String), let n = value as? NSNumber, n.doubleValue == n.doubleValue.rounded() else { return ["\(path): expected an integer"] }
+            guard !(value is String), let n = value as? NSNumber, n.doubleValue == n.doubleValue.rounded() else {
+                return ["\(path): expected an integer"]
+            }
         case "number"?:
             guard !(value is String), value is NSNumber else { return ["\(path): expected a number"] }
         case "boolean"?:

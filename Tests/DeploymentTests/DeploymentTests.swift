@@ -1,17 +1,21 @@
+import Foundation
+import TestSupport
 // What installs tapd as a real daemon, checked with the real tools: the udev rules parse and name exactly the
 // readers tapd drives through libnfc; systemd-analyze verifies the unit and rates its exposure; systemd-sysusers and
 // systemd-tmpfiles apply our files to a scratch root; `make install` lays out a working tree and `make uninstall`
 // takes it away.
 import XCTest
-import Foundation
+
 @testable import Readers
-import TestSupport
 
 final class DeploymentTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
     static var binDir: String { URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path }
 
-    func run(_ tool: String, _ args: [String], cwd: String? = nil, env: [String: String] = [:]) throws -> (Int32, String) {
+    func run(_ tool: String, _ args: [String], cwd: String? = nil, env: [String: String] = [:]) throws -> (
+        Int32, String
+    ) {
         guard FileManager.default.isExecutableFile(atPath: tool) else { throw XCTSkip("\(tool) is not installed") }
         return try Tool.run(tool, args, environment: env, directory: cwd)
     }
@@ -29,10 +33,17 @@ final class DeploymentTests: XCTestCase {
     static func parseRule(_ line: String) -> [(key: String, op: String, value: String)]? {
         var out: [(String, String, String)] = []
         for part in line.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-            guard let m = part.range(of: #"^([A-Z_]+(\{[A-Za-z0-9_/.]+\})?)(==|!=|\+=|-=|:=|=)"([^"]*)"$"#, options: .regularExpression),
-                  m == part.startIndex..<part.endIndex else { return nil }
+            guard
+                let m = part.range(
+                    of: #"^([A-Z_]+(\{[A-Za-z0-9_/.]+\})?)(==|!=|\+=|-=|:=|=)"([^"]*)"$"#, options: .regularExpression),
+                m == part.startIndex..<part.endIndex
+            else { return nil }
             let opRange = part.range(of: #"(==|!=|\+=|-=|:=|=)"#, options: .regularExpression)!
-            out.append((String(part[..<opRange.lowerBound]), String(part[opRange]), String(part[part.index(after: opRange.upperBound)..<part.index(before: part.endIndex)])))
+            out.append(
+                (
+                    String(part[..<opRange.lowerBound]), String(part[opRange]),
+                    String(part[part.index(after: opRange.upperBound)..<part.index(before: part.endIndex)])
+                ))
         }
         return out
     }
@@ -42,18 +53,26 @@ final class DeploymentTests: XCTestCase {
         let matchKeys: Set<String> = ["ACTION", "SUBSYSTEM", "ENV{DEVTYPE}", "ATTRS{idVendor}", "ATTRS{idProduct}"]
         let assignKeys: Set<String> = ["GROUP", "MODE", "GOTO", "LABEL"]
         var listed: Set<String> = []
-        var labels: Set<String> = [], gotos: Set<String> = []
+        var labels: Set<String> = []
+        var gotos: Set<String> = []
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             let rule = try XCTUnwrap(Self.parseRule(line), "line \(n + 1) does not parse: \(line)")
             for r in rule {
-                if ["==", "!="].contains(r.op) { XCTAssertTrue(matchKeys.contains(r.key), "line \(n + 1): unexpected match key \(r.key)") }
-                else { XCTAssertTrue(assignKeys.contains(r.key) && r.op == "=", "line \(n + 1): unexpected assignment \(r.key)\(r.op)") }
+                if ["==", "!="].contains(r.op) {
+                    XCTAssertTrue(matchKeys.contains(r.key), "line \(n + 1): unexpected match key \(r.key)")
+                } else {
+                    XCTAssertTrue(
+                        assignKeys.contains(r.key) && r.op == "=",
+                        "line \(n + 1): unexpected assignment \(r.key)\(r.op)")
+                }
                 if r.key == "LABEL" { labels.insert(r.value) }
                 if r.key == "GOTO" { gotos.insert(r.value) }
             }
-            if let v = rule.first(where: { $0.key == "ATTRS{idVendor}" })?.value, let p = rule.first(where: { $0.key == "ATTRS{idProduct}" })?.value {
+            if let v = rule.first(where: { $0.key == "ATTRS{idVendor}" })?.value,
+                let p = rule.first(where: { $0.key == "ATTRS{idProduct}" })?.value
+            {
                 XCTAssertEqual(rule.first { $0.key == "GROUP" }?.value, "tapd")
                 XCTAssertEqual(rule.first { $0.key == "MODE" }?.value, "0660")
                 listed.insert("\(v):\(p)")
@@ -61,7 +80,10 @@ final class DeploymentTests: XCTestCase {
         }
         XCTAssertEqual(gotos, labels, "every GOTO has its LABEL")
         // Exactly the USB readers tapd can drive through libnfc; none that pcscd owns.
-        let libnfc = Set(USBInventory.knownReaders.filter { $0.stacks.contains(.libnfc) }.map { String(format: "%04x:%04x", $0.vendorID, $0.productID) })
+        let libnfc = Set(
+            USBInventory.knownReaders.filter { $0.stacks.contains(.libnfc) }.map {
+                String(format: "%04x:%04x", $0.vendorID, $0.productID)
+            })
         XCTAssertEqual(listed, libnfc)
         // Numbered after libccid's (92) and libnfc's (93) rules, so the group set here is the last word.
         XCTAssertTrue("94-tapd.rules" > "93-pn53x.rules" && "94-tapd.rules" > "92-libccid.rules")
@@ -81,31 +103,41 @@ final class DeploymentTests: XCTestCase {
         try unit.write(toFile: d + "/tapd.service", atomically: true, encoding: .utf8)
         if pcscOnly {
             try FileManager.default.createDirectory(atPath: d + "/tapd.service.d", withIntermediateDirectories: true)
-            try FileManager.default.copyItem(atPath: Self.root + "/Systemd/tapd-pcsc-only.conf", toPath: d + "/tapd.service.d/pcsc-only.conf")
+            try FileManager.default.copyItem(
+                atPath: Self.root + "/Systemd/tapd-pcsc-only.conf", toPath: d + "/tapd.service.d/pcsc-only.conf")
         }
         return d
     }
 
     func exposure(_ text: String) -> Double? {
-        guard let r = text.range(of: #"Overall exposure level for tapd.service: ([0-9.]+)"#, options: .regularExpression) else { return nil }
-        return Double(text[r].split(separator: ":").last!.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
+        guard
+            let r = text.range(of: #"Overall exposure level for tapd.service: ([0-9.]+)"#, options: .regularExpression)
+        else { return nil }
+        return Double(
+            text[r].split(separator: ":").last!.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
     }
 
     func testUnitVerifiesAndIsHardened() throws {
         for pcscOnly in [false, true] {
             let d = try unitDirectory(pcscOnly: pcscOnly)
             let env = ["SYSTEMD_UNIT_PATH": d + ":"]
-            let (rc, out) = try run("/usr/bin/systemd-analyze", ["verify", "--man=no", "tapd.service"], cwd: d, env: env)
+            let (rc, out) = try run(
+                "/usr/bin/systemd-analyze", ["verify", "--man=no", "tapd.service"], cwd: d, env: env)
             XCTAssertEqual(rc, 0, out)
             XCTAssertFalse(out.contains("Unknown"), out)
-            let (_, sec) = try run("/usr/bin/systemd-analyze", ["security", "--offline=true", "tapd.service"], cwd: d, env: env)
+            let (_, sec) = try run(
+                "/usr/bin/systemd-analyze", ["security", "--offline=true", "tapd.service"], cwd: d, env: env)
             let score = try XCTUnwrap(exposure(sec), sec)
             XCTAssertLessThanOrEqual(score, 2.0, "exposure \(score)\(pcscOnly ? " with the PC/SC-only drop-in" : "")")
             if pcscOnly { XCTAssertTrue(sec.contains("PrivateDevices="), sec) }
         }
         let unit = try String(contentsOfFile: Self.root + "/Systemd/tapd.service", encoding: .utf8)
-        for needed in ["Type=notify", "WatchdogSec=", "User=tapd", "RuntimeDirectory=tapd", "StateDirectory=tapd", "LoadCredential=journal.key:",
-                       "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6", "NoNewPrivileges=yes", "CapabilityBoundingSet="] {
+        for needed in [
+            "Type=notify", "WatchdogSec=", "User=tapd", "RuntimeDirectory=tapd", "StateDirectory=tapd",
+            "LoadCredential=journal.key:",
+            "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6", "NoNewPrivileges=yes",
+            "CapabilityBoundingSet=",
+        ] {
             XCTAssertTrue(unit.contains(needed), "tapd.service lacks \(needed)")
         }
     }
@@ -119,7 +151,8 @@ final class DeploymentTests: XCTestCase {
         XCTAssertTrue(passwd.contains("tapd:x:") && passwd.contains(":/var/lib/tapd:/usr/sbin/nologin"), passwd)
         let group = try String(contentsOfFile: r + "/etc/group", encoding: .utf8)
         XCTAssertTrue(group.contains("dialout:x:") && group.contains(":tapd"), group)
-        let (t, tout) = try run("/usr/bin/systemd-tmpfiles", ["--create", "--root=" + r, Self.root + "/Systemd/tapd.tmpfiles"])
+        let (t, tout) = try run(
+            "/usr/bin/systemd-tmpfiles", ["--create", "--root=" + r, Self.root + "/Systemd/tapd.tmpfiles"])
         XCTAssertEqual(t, 0, tout)
         let state = try FileManager.default.attributesOfItem(atPath: r + "/var/lib/tapd")
         XCTAssertEqual((state[.posixPermissions] as? NSNumber)?.intValue, 0o700)
@@ -135,33 +168,43 @@ final class DeploymentTests: XCTestCase {
         let (rc, out) = try run("/usr/bin/make", ["-s", "-C", Self.root] + make)
         XCTAssertEqual(rc, 0, out)
         let fm = FileManager.default
-        for f in ["/usr/lib/tapd/tapd", "/usr/lib/tapd/tapctl", "/usr/lib/tapd/tapd_EMVKernel.resources/CAKeys/production.capk",
-                  "/usr/lib/tapd/tapd_ControlAPI.resources/openapi.json", "/usr/lib/systemd/system/tapd.service", "/usr/lib/sysusers.d/tapd.conf",
-                  "/usr/lib/tmpfiles.d/tapd.conf", "/usr/lib/udev/rules.d/94-tapd.rules", "/usr/lib/modprobe.d/tapd-blacklist.conf",
-                  "/etc/tapd/tapd.toml", "/usr/share/tapd/capk/production.capk", "/usr/share/tapd/capk/revoked.crl",
-                  "/usr/share/doc/tapd/Firmware-Notes/README.md", "/usr/share/doc/tapd/tapd-pcsc-only.conf"] {
+        for f in [
+            "/usr/lib/tapd/tapd", "/usr/lib/tapd/tapctl",
+            "/usr/lib/tapd/tapd_EMVKernel.resources/CAKeys/production.capk",
+            "/usr/lib/tapd/tapd_ControlAPI.resources/openapi.json", "/usr/lib/systemd/system/tapd.service",
+            "/usr/lib/sysusers.d/tapd.conf",
+            "/usr/lib/tmpfiles.d/tapd.conf", "/usr/lib/udev/rules.d/94-tapd.rules",
+            "/usr/lib/modprobe.d/tapd-blacklist.conf",
+            "/etc/tapd/tapd.toml", "/usr/share/tapd/capk/production.capk", "/usr/share/tapd/capk/revoked.crl",
+            "/usr/share/doc/tapd/Firmware-Notes/README.md", "/usr/share/doc/tapd/tapd-pcsc-only.conf",
+        ] {
             XCTAssertTrue(fm.fileExists(atPath: dest + f), "missing \(f)")
         }
         XCTAssertEqual(try fm.destinationOfSymbolicLink(atPath: dest + "/usr/bin/tapd"), "/usr/lib/tapd/tapd")
-        XCTAssertTrue(try String(contentsOfFile: dest + "/usr/lib/systemd/system/tapd.service", encoding: .utf8).contains("ExecStart=/usr/bin/tapd run"))
+        XCTAssertTrue(
+            try String(contentsOfFile: dest + "/usr/lib/systemd/system/tapd.service", encoding: .utf8).contains(
+                "ExecStart=/usr/bin/tapd run"))
         // The installed binaries find their resources (CA keys) where they were put.
         let (lc, list) = try run(dest + "/usr/lib/tapd/tapctl", ["capk", "list"])
         XCTAssertEqual(lc, 0, list)
         XCTAssertTrue(list.contains("Visa 1984-bit production"), list)
         // The installed default configuration is valid (it fails only on the journal key, which is the operator's).
-        let (cc, check) = try run(dest + "/usr/lib/tapd/tapd", ["run", "--check-config", "--config", dest + "/etc/tapd/tapd.toml"])
+        let (cc, check) = try run(
+            dest + "/usr/lib/tapd/tapd", ["run", "--check-config", "--config", dest + "/etc/tapd/tapd.toml"])
         XCTAssertEqual(cc, 78)
         XCTAssertTrue(check.contains("journal.key_file") && check.contains("head -c 32 /dev/urandom"), check)
         // A second install keeps a changed configuration.
         try "# changed\n".write(toFile: dest + "/etc/tapd/tapd.toml", atomically: true, encoding: .utf8)
         XCTAssertEqual(try run("/usr/bin/make", ["-s", "-C", Self.root] + make).0, 0)
         XCTAssertEqual(try String(contentsOfFile: dest + "/etc/tapd/tapd.toml", encoding: .utf8), "# changed\n")
-        let (uc, uout) = try run("/usr/bin/make", ["-s", "-C", Self.root, "uninstall", "PREFIX=/usr", "DESTDIR=" + dest])
+        let (uc, uout) = try run(
+            "/usr/bin/make", ["-s", "-C", Self.root, "uninstall", "PREFIX=/usr", "DESTDIR=" + dest])
         XCTAssertEqual(uc, 0, uout)
-        let left = fm.enumerator(atPath: dest)?.compactMap { $0 as? String }.filter { path in
-            var dir: ObjCBool = false
-            return fm.fileExists(atPath: dest + "/" + path, isDirectory: &dir) && !dir.boolValue
-        } ?? []
+        let left =
+            fm.enumerator(atPath: dest)?.compactMap { $0 as? String }.filter { path in
+                var dir: ObjCBool = false
+                return fm.fileExists(atPath: dest + "/" + path, isDirectory: &dir) && !dir.boolValue
+            } ?? []
         XCTAssertEqual(left, ["etc/tapd/tapd.toml"], "only the changed configuration stays")
     }
 }

@@ -1,21 +1,25 @@
+import Foundation
+import Journal
+import Readers
+import Simulators
+import TapdCore
+import TestSupport
 // `tapctl diagnose` on fake trees: one tree per field fault of the README's diagnose table, each asserting the
 // finding and its fix; the acquirer check against the simulator over real TLS; the command itself with --json and
 // --bundle.
 import XCTest
-import Foundation
-import TapdCore
-import Journal
-import Simulators
+
 @testable import Diagnostics
-import Readers
-import TestSupport
 
 /// A machine laid out under a temporary directory: a healthy PC/SC terminal unless a test breaks something.
 final class FakeTree {
     let root: String
     init() throws {
         root = NSTemporaryDirectory() + "tapd-tree-\(UUID().uuidString.prefix(8))"
-        try write("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\ntapd:x:998:998:tapd payment terminal daemon:/var/lib/tapd:/usr/sbin/nologin\n")
+        try write(
+            "/etc/passwd",
+            "root:x:0:0:root:/root:/bin/bash\ntapd:x:998:998:tapd payment terminal daemon:/var/lib/tapd:/usr/sbin/nologin\n"
+        )
         try write("/etc/group", "root:x:0:\ndialout:x:20:tapd\ntapd:x:998:\nplugdev:x:46:\n")
         try write("/usr/sbin/pcscd", "")
         try write("/run/pcscd/pcscd.comm", "")
@@ -39,27 +43,37 @@ final class FakeTree {
     }
 
     func write(_ path: String, _ text: String, mode: Int = 0o644) throws {
-        try FileManager.default.createDirectory(atPath: (root + path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (root + path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try text.write(toFile: root + path, atomically: true, encoding: .utf8)
         chmod(root + path, mode_t(mode))
     }
     func remove(_ path: String) { try? FileManager.default.removeItem(atPath: root + path) }
     func link(_ path: String, to target: String) throws {
-        try FileManager.default.createDirectory(atPath: (root + path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (root + path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: root + path, withDestinationPath: target)
     }
 
     /// A USB device in sysfs, its interface drivers, and its /dev/bus/usb node (mode, group).
-    func usb(_ path: String, _ vid: String, _ pid: String, bcd: String = "0207", bus: Int = 1, dev: Int = 4, drivers: [String] = [],
-             node: (mode: Int, gid: Int)? = (0o660, 998), persist: String? = nil) throws {
+    func usb(
+        _ path: String, _ vid: String, _ pid: String, bcd: String = "0207", bus: Int = 1, dev: Int = 4,
+        drivers: [String] = [],
+        node: (mode: Int, gid: Int)? = (0o660, 998), persist: String? = nil
+    ) throws {
         let d = "/sys/bus/usb/devices/\(path)"
-        for (k, v) in [("idVendor", vid), ("idProduct", pid), ("bcdDevice", bcd), ("busnum", String(bus)), ("devnum", String(dev)), ("product", "reader")] {
+        for (k, v) in [
+            ("idVendor", vid), ("idProduct", pid), ("bcdDevice", bcd), ("busnum", String(bus)), ("devnum", String(dev)),
+            ("product", "reader"),
+        ] {
             try write("\(d)/\(k)", v + "\n")
         }
         if let persist { try write("\(d)/power/persist", persist + "\n") }
         for (i, drv) in drivers.enumerated() {
-            try FileManager.default.createDirectory(atPath: root + "/sys/bus/usb/drivers/\(drv)", withIntermediateDirectories: true)
-            try FileManager.default.createDirectory(atPath: root + "/sys/bus/usb/devices/\(path):1.\(i)", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: root + "/sys/bus/usb/drivers/\(drv)", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: root + "/sys/bus/usb/devices/\(path):1.\(i)", withIntermediateDirectories: true)
             try link("/sys/bus/usb/devices/\(path):1.\(i)/driver", to: "../../drivers/\(drv)")
         }
         if let node {
@@ -79,15 +93,22 @@ final class FakeTree {
 }
 
 final class DiagnosticsTests: XCTestCase {
-    func finding(_ findings: [Finding], _ check: String, file: StaticString = #filePath, line: UInt = #line) throws -> Finding {
-        try XCTUnwrap(findings.first { $0.check == check }, "no \(check) finding in \(findings.map(\.check))", file: file, line: line)
+    func finding(_ findings: [Finding], _ check: String, file: StaticString = #filePath, line: UInt = #line) throws
+        -> Finding
+    {
+        try XCTUnwrap(
+            findings.first { $0.check == check }, "no \(check) finding in \(findings.map(\.check))", file: file,
+            line: line)
     }
 
     func testAHealthyPCSCTerminal() throws {
         let t = try FakeTree()
         try t.usb("1-1.4", "072f", "223b", bcd: "0107")
         let f = try t.diagnose(config: "[readers]\npcsc = true\n")
-        for check in ["tapd user", "pcscd", "polkit", "CCID driver", "reader 072f:223b", "kernel NFC driver", "udev rules", "CA keys", "clock", "test driver"] {
+        for check in [
+            "tapd user", "pcscd", "polkit", "CCID driver", "reader 072f:223b", "kernel NFC driver", "udev rules",
+            "CA keys", "clock", "test driver",
+        ] {
             let x = try finding(f, check)
             XCTAssertEqual(x.verdict, .pass, "\(check): \(x)")
         }
@@ -105,7 +126,10 @@ final class DiagnosticsTests: XCTestCase {
         t.remove("/usr/sbin/pcscd")
         p = try finding(try t.diagnose(), "pcscd")
         XCTAssertEqual(p.fix, "apt-get install pcscd libccid")
-        XCTAssertEqual(try finding(try t.diagnose(config: "[readers]\npcsc = false\nlibnfc = [\"pn532_uart:/dev/ttyUSB0\"]\n"), "pcscd").verdict, .pass, "not needed")
+        XCTAssertEqual(
+            try finding(
+                try t.diagnose(config: "[readers]\npcsc = false\nlibnfc = [\"pn532_uart:/dev/ttyUSB0\"]\n"), "pcscd"
+            ).verdict, .pass, "not needed")
     }
 
     // §5 row 2: no reader, or one the CCID driver does not list.
@@ -114,7 +138,7 @@ final class DiagnosticsTests: XCTestCase {
         var r = try finding(try t.diagnose(), "USB readers")
         XCTAssertEqual(r.verdict, .fail)
         XCTAssertTrue(r.summary.contains("SCARD_E_NO_READERS_AVAILABLE"))
-        try t.usb("1-2", "076b", "5022")            // OMNIKEY 5022, absent from this tree's Info.plist
+        try t.usb("1-2", "076b", "5022")  // OMNIKEY 5022, absent from this tree's Info.plist
         r = try finding(try t.diagnose(), "reader 076b:5022")
         XCTAssertEqual(r.verdict, .fail)
         XCTAssertEqual(r.fix, "upgrade libccid (or install the vendor's driver)")
@@ -164,7 +188,10 @@ final class DiagnosticsTests: XCTestCase {
         var p = try finding(try t.diagnose(), "polkit")
         XCTAssertEqual(p.verdict, .fail)
         XCTAssertTrue(p.fix?.contains("subject.user == \"tapd\"") == true)
-        try t.write("/etc/polkit-1/rules.d/60-tapd-pcsc.rules", "polkit.addRule(function(action, subject) { if (action.id == \"org.debian.pcsc-lite.access_pcsc\" && subject.user == \"tapd\") return polkit.Result.YES; });")
+        try t.write(
+            "/etc/polkit-1/rules.d/60-tapd-pcsc.rules",
+            "polkit.addRule(function(action, subject) { if (action.id == \"org.debian.pcsc-lite.access_pcsc\" && subject.user == \"tapd\") return polkit.Result.YES; });"
+        )
         p = try finding(try t.diagnose(), "polkit")
         XCTAssertEqual(p.verdict, .pass)
     }
@@ -178,7 +205,8 @@ final class DiagnosticsTests: XCTestCase {
         XCTAssertTrue(r.summary.contains("2.05") && r.summary.contains("bogus"), r.summary)
         let n = try FakeTree()
         try n.usb("1-1.4", "072f", "2200", bcd: "0216")
-        let w = try finding(try n.diagnose(config: "[readers]\npcsc = false\nlibnfc = [\"acr122_usb\"]\n"), "reader 072f:2200")
+        let w = try finding(
+            try n.diagnose(config: "[readers]\npcsc = false\nlibnfc = [\"acr122_usb\"]\n"), "reader 072f:2200")
         XCTAssertEqual(w.verdict, .warn)
         XCTAssertTrue(w.fix?.contains("through pcscd") == true)
     }
@@ -197,18 +225,28 @@ final class DiagnosticsTests: XCTestCase {
     func testSerialPN532() throws {
         let t = try FakeTree()
         try t.write("/dev/ttyUSB1", "", mode: 0o660)
-        var f = try finding(try t.diagnose(config: "[readers]\npcsc = false\nlibnfc = [\"pn532_uart:/dev/ttyUSB0\"]\n"), "libnfc pn532_uart:/dev/ttyUSB0")
+        var f = try finding(
+            try t.diagnose(config: "[readers]\npcsc = false\nlibnfc = [\"pn532_uart:/dev/ttyUSB0\"]\n"),
+            "libnfc pn532_uart:/dev/ttyUSB0")
         XCTAssertEqual(f.verdict, .fail)
         XCTAssertEqual(f.evidence, ["serial ports: /dev/ttyUSB1"])
         try t.write("/dev/ttyUSB0", "", mode: 0o660)
         chown(t.root + "/dev/ttyUSB0", 0, 0)
-        f = try finding(try t.diagnose(config: "[readers]\npcsc = false\nlibnfc = [\"pn532_uart:/dev/ttyUSB0\"]\n"), "libnfc pn532_uart:/dev/ttyUSB0")
+        f = try finding(
+            try t.diagnose(config: "[readers]\npcsc = false\nlibnfc = [\"pn532_uart:/dev/ttyUSB0\"]\n"),
+            "libnfc pn532_uart:/dev/ttyUSB0")
         XCTAssertEqual(f.verdict, .fail)
         XCTAssertTrue(f.fix?.contains("dialout") == true)
         chown(t.root + "/dev/ttyUSB0", 0, 20)
-        f = try finding(try t.diagnose(config: "[readers]\npcsc = false\nlibnfc = [\"pn532_uart:/dev/ttyUSB0\"]\n"), "libnfc pn532_uart:/dev/ttyUSB0")
+        f = try finding(
+            try t.diagnose(config: "[readers]\npcsc = false\nlibnfc = [\"pn532_uart:/dev/ttyUSB0\"]\n"),
+            "libnfc pn532_uart:/dev/ttyUSB0")
         XCTAssertEqual(f.verdict, .pass)
-        XCTAssertEqual(try finding(try t.diagnose(config: "[readers]\npcsc = false\nlibnfc = [\"pn532_uart:/dev/ttyUSB0\"]\n"), "USB readers").verdict, .pass, "a UART reader needs no USB one")
+        XCTAssertEqual(
+            try finding(
+                try t.diagnose(config: "[readers]\npcsc = false\nlibnfc = [\"pn532_uart:/dev/ttyUSB0\"]\n"),
+                "USB readers"
+            ).verdict, .pass, "a UART reader needs no USB one")
     }
 
     func testLibnfcConfiguration() throws {
@@ -218,9 +256,14 @@ final class DiagnosticsTests: XCTestCase {
         let f = try finding(try t.diagnose(), "libnfc configuration")
         XCTAssertEqual(f.verdict, .warn)
         XCTAssertTrue(f.evidence.contains("device: pn532_uart:/dev/ttyS0"), "\(f.evidence)")
-        XCTAssertEqual(try finding(try t.diagnose(config: "[readers]\nlibnfc = [\"pn532_uart:/dev/ttyS0\"]\n"), "libnfc configuration").verdict, .pass)
+        XCTAssertEqual(
+            try finding(
+                try t.diagnose(config: "[readers]\nlibnfc = [\"pn532_uart:/dev/ttyS0\"]\n"), "libnfc configuration"
+            ).verdict, .pass)
         try t.write("/etc/nfc/libnfc.conf", "allow_intrusive_scan = true\n")
-        XCTAssertEqual(try finding(try t.diagnose(), "libnfc configuration").summary, "libnfc's intrusive scan is on: it writes to every serial port it finds")
+        XCTAssertEqual(
+            try finding(try t.diagnose(), "libnfc configuration").summary,
+            "libnfc's intrusive scan is on: it writes to every serial port it finds")
     }
 
     // §5 row 14: a PC/SC-only reader configured for libnfc.
@@ -252,25 +295,27 @@ final class DiagnosticsTests: XCTestCase {
     func testTestKeysClockJournalAndTheTestDriver() async throws {
         let t = try FakeTree()
         let production = """
-        [terminal]
-        test_keys = true
-        [acquirer]
-        host = "acq.example.net"
-        port = 5000
-        ca_file = "/etc/tapd/ca.pem"
-        client_certificate_file = "/etc/tapd/t.pem"
-        client_key_file = "/etc/tapd/t.key"
-        terminal_id = "TERM0001"
-        merchant_id = "MERCHANT0000001"
-        """
+            [terminal]
+            test_keys = true
+            [acquirer]
+            host = "acq.example.net"
+            port = 5000
+            ca_file = "/etc/tapd/ca.pem"
+            client_certificate_file = "/etc/tapd/t.pem"
+            client_key_file = "/etc/tapd/t.key"
+            terminal_id = "TERM0001"
+            merchant_id = "MERCHANT0000001"
+            """
         let k = try finding(try t.diagnose(config: production), "CA keys")
         XCTAssertEqual(k.verdict, .fail)
         XCTAssertTrue(k.fix?.contains("test_keys = false") == true)
-        XCTAssertEqual(try finding(try t.diagnose(now: Date(timeIntervalSince1970: 1_500_000_000)), "clock").verdict, .fail)
+        XCTAssertEqual(
+            try finding(try t.diagnose(now: Date(timeIntervalSince1970: 1_500_000_000)), "clock").verdict, .fail)
         try t.write("/etc/reader.conf.d/vpcd", "FRIENDLYNAME \"Virtual PCD\"\n")
         XCTAssertEqual(try finding(try t.diagnose(config: production), "test driver").verdict, .warn)
         // Turned on in a production configuration: a FAIL, whether the driver is installed or not.
-        let virtualOn = production.replacingOccurrences(of: "[acquirer]", with: "[readers]\nvirtual_readers = true\n\n[acquirer]")
+        let virtualOn = production.replacingOccurrences(
+            of: "[acquirer]", with: "[readers]\nvirtual_readers = true\n\n[acquirer]")
         let v = try finding(try t.diagnose(config: virtualOn), "test driver")
         XCTAssertEqual(v.verdict, .fail, "\(v)")
         XCTAssertTrue(v.fix?.contains("virtual_readers = false") == true)
@@ -282,11 +327,14 @@ final class DiagnosticsTests: XCTestCase {
         var c = SaleChange(.failed)
         c.enqueue = [NewFollowUp(kind: .reversal, mti: "0400", message: [1, 2, 3])]
         let sale = try await j.apply(r.id, c)
-        try await j.quarantine(sale.followUps[0].id, reason: "refused 5 times by the acquirer (last: refused with response code 12)")
+        try await j.quarantine(
+            sale.followUps[0].id, reason: "refused 5 times by the acquirer (last: refused with response code 12)")
         let f = try finding(try t.diagnose(), "journal")
         XCTAssertEqual(f.verdict, .fail)
         XCTAssertTrue(f.evidence.contains("store-and-forward: 0 pending, 1 quarantined"), "\(f.evidence)")
-        XCTAssertTrue(f.evidence.contains { $0.contains("reversal 0400: refused 5 times") }, "names each quarantined message and why: \(f.evidence)")
+        XCTAssertTrue(
+            f.evidence.contains { $0.contains("reversal 0400: refused 5 times") },
+            "names each quarantined message and why: \(f.evidence)")
         XCTAssertTrue(f.fix?.contains("tapctl saf") == true)
         XCTAssertTrue(f.evidence.contains("integrity: ok"))
     }
@@ -295,20 +343,22 @@ final class DiagnosticsTests: XCTestCase {
         let dir = NSTemporaryDirectory() + "tapd-diag-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let certs = try TestCertificates.generate(in: dir)
-        let sim = try AcquirerSimulator(certificateFile: certs.serverCertificateFile, keyFile: certs.serverKeyFile, clientCAFile: certs.caFile)
+        let sim = try AcquirerSimulator(
+            certificateFile: certs.serverCertificateFile, keyFile: certs.serverKeyFile, clientCAFile: certs.caFile)
         let port = try await sim.start()
         defer { Task { await sim.stop() } }
         func config(_ port: Int, ca: String = certs.caFile) throws -> TapdConfiguration {
-            try TapdConfiguration.parse("""
-            [acquirer]
-            host = "127.0.0.1"
-            port = \(port)
-            ca_file = "\(ca)"
-            client_certificate_file = "\(certs.clientCertificateFile)"
-            client_key_file = "\(certs.clientKeyFile)"
-            terminal_id = "TAPD0001"
-            merchant_id = "TAPDDIAG0000001"
-            """)
+            try TapdConfiguration.parse(
+                """
+                [acquirer]
+                host = "127.0.0.1"
+                port = \(port)
+                ca_file = "\(ca)"
+                client_certificate_file = "\(certs.clientCertificateFile)"
+                client_key_file = "\(certs.clientKeyFile)"
+                terminal_id = "TAPD0001"
+                merchant_id = "TAPDDIAG0000001"
+                """)
         }
         let ok = await Diagnostics.acquirer(try config(port))
         XCTAssertEqual(ok.verdict, .pass, "\(ok)")
@@ -333,7 +383,9 @@ final class DiagnosticsTests: XCTestCase {
         emulator.present(try VirtualCard(.visaCard()))
         let ok = await Diagnostics.rfTest(readers, seconds: 3)
         XCTAssertEqual(ok.verdict, .pass, "\(ok)")
-        XCTAssertTrue(ok.evidence.contains("SELECT PPSE: 9000") || ok.evidence.contains { $0.hasPrefix("SELECT PPSE") }, "\(ok.evidence)")
+        XCTAssertTrue(
+            ok.evidence.contains("SELECT PPSE: 9000") || ok.evidence.contains { $0.hasPrefix("SELECT PPSE") },
+            "\(ok.evidence)")
         XCTAssertTrue(ok.evidence.contains { $0.hasPrefix("applications: A0000000031010") }, "\(ok.evidence)")
         XCTAssertTrue(ok.evidence.contains("FWI 7"), "\(ok.evidence)")
         XCTAssertTrue(ok.evidence.contains { $0.hasPrefix("per-APDU time: ") && $0.hasSuffix(" ms") })
@@ -348,14 +400,18 @@ final class DiagnosticsTests: XCTestCase {
     func testLivePCSCProbe() async throws {
         let lab = try PCSCLab.shared.get()
         let (vicc, _) = try lab.insert("visa-card")
-        defer { if vicc.isRunning { vicc.terminate() }; vicc.waitUntilExit() }
+        defer {
+            if vicc.isRunning { vicc.terminate() }
+            vicc.waitUntilExit()
+        }
         var f = await Diagnostics.livePCSC()
         for _ in 0..<50 where !f.evidence.contains(where: { $0.contains("card present") }) {
             try await Task.sleep(for: .milliseconds(100))
             f = await Diagnostics.livePCSC()
         }
         XCTAssertEqual(f.verdict, .pass, "\(f)")
-        XCTAssertTrue(f.evidence.contains { $0.hasPrefix("Virtual PCD 00 00 — card present, ATR 3B8F8001") }, "\(f.evidence)")
+        XCTAssertTrue(
+            f.evidence.contains { $0.hasPrefix("Virtual PCD 00 00 — card present, ATR 3B8F8001") }, "\(f.evidence)")
     }
 
     func testLogsAreMaskedForTheSupportBundle() {
@@ -370,7 +426,9 @@ final class DiagnosticsTests: XCTestCase {
     func testTapctlDiagnoseOnAFakeTree() throws {
         let t = try FakeTree()
         try t.usb("1-1.4", "04e6", "5591", drivers: ["pn533_usb"])
-        let tapctl = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tapctl").path
+        let tapctl = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "tapctl"
+        ).path
         let bundle = t.root + "/support.tar.gz"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tapctl)
@@ -386,6 +444,8 @@ final class DiagnosticsTests: XCTestCase {
         XCTAssertEqual(findings.first { $0.check == "kernel NFC driver" }?.verdict, .fail)
         XCTAssertTrue(FileManager.default.fileExists(atPath: bundle))
         let text = try Tool.run("/usr/bin/tar", ["-tzf", bundle]).output
-        XCTAssertTrue(text.contains("tapd-support/report.json") && text.contains("tapd-support/report.txt") && text.contains("tapd-support/versions.txt"), text)
+        XCTAssertTrue(
+            text.contains("tapd-support/report.json") && text.contains("tapd-support/report.txt")
+                && text.contains("tapd-support/versions.txt"), text)
     }
 }

@@ -1,23 +1,30 @@
-import XCTest
+import Crypto  // swift-crypto (BoringSSL): an independent AES-GCM, and the one the journal sealed with before
 import EMVCrypto
-import Crypto       // swift-crypto (BoringSSL): an independent AES-GCM, and the one the journal sealed with before
+import XCTest
 
 final class AESGCMTests: XCTestCase {
     private func hex(_ s: String) -> [UInt8] {
         var out: [UInt8] = []
         var i = s.startIndex
-        while i < s.endIndex { let j = s.index(i, offsetBy: 2); out.append(UInt8(s[i..<j], radix: 16)!); i = j }
+        while i < s.endIndex {
+            let j = s.index(i, offsetBy: 2)
+            out.append(UInt8(s[i..<j], radix: 16)!)
+            i = j
+        }
         return out
     }
 
     /// McGrew & Viega, "The Galois/Counter Mode of Operation", test cases 13 and 14 (AES-256, zero key and IV).
     func testPublishedVectors() throws {
-        let key = [UInt8](repeating: 0, count: 32), iv = [UInt8](repeating: 0, count: 12)
+        let key = [UInt8](repeating: 0, count: 32)
+        let iv = [UInt8](repeating: 0, count: 12)
         XCTAssertEqual(try AESGCM.seal([], key: key, nonce: iv), iv + hex("530f8afbc74536b9a963b4f1c4cb738b"))
-        XCTAssertEqual(try AESGCM.seal([UInt8](repeating: 0, count: 16), key: key, nonce: iv),
-                       iv + hex("cea7403d4d606b6e074ec5d3baf39d18") + hex("d0d1c8a799996bf0265b98b5d48ab919"))
-        XCTAssertEqual(try AESGCM.open(iv + hex("cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919"), key: key),
-                       [UInt8](repeating: 0, count: 16))
+        XCTAssertEqual(
+            try AESGCM.seal([UInt8](repeating: 0, count: 16), key: key, nonce: iv),
+            iv + hex("cea7403d4d606b6e074ec5d3baf39d18") + hex("d0d1c8a799996bf0265b98b5d48ab919"))
+        XCTAssertEqual(
+            try AESGCM.open(iv + hex("cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919"), key: key),
+            [UInt8](repeating: 0, count: 16))
     }
 
     /// Both directions against swift-crypto, with associated data, over lengths around the block size: what the
@@ -31,14 +38,16 @@ final class AESGCMTests: XCTestCase {
             XCTAssertEqual(ours.count, 12 + length + 16)
             let box = try AES.GCM.SealedBox(combined: ours)
             XCTAssertEqual(Array(try AES.GCM.open(box, using: SymmetricKey(data: key), authenticating: aad)), plaintext)
-            let theirs = try XCTUnwrap(try AES.GCM.seal(plaintext, using: SymmetricKey(data: key), authenticating: aad).combined)
+            let theirs = try XCTUnwrap(
+                try AES.GCM.seal(plaintext, using: SymmetricKey(data: key), authenticating: aad).combined)
             XCTAssertEqual(try AESGCM.open(Array(theirs), key: key, authenticating: aad), plaintext)
         }
     }
 
     func testNoncesAreFresh() throws {
         let key = secureRandomBytes(32)
-        let a = try AESGCM.seal([1, 2, 3], key: key), b = try AESGCM.seal([1, 2, 3], key: key)
+        let a = try AESGCM.seal([1, 2, 3], key: key)
+        let b = try AESGCM.seal([1, 2, 3], key: key)
         XCTAssertNotEqual(Array(a.prefix(12)), Array(b.prefix(12)))
         XCTAssertNotEqual(a, b)
     }
@@ -46,7 +55,7 @@ final class AESGCMTests: XCTestCase {
     func testTamperingIsRefused() throws {
         let key = secureRandomBytes(32)
         let sealed = try AESGCM.seal(Array("5413330089020011".utf8), key: key, authenticating: Array("txn:1".utf8))
-        for i in [0, 11, 12, 20, sealed.count - 1] {               // nonce, ciphertext and tag bytes
+        for i in [0, 11, 12, 20, sealed.count - 1] {  // nonce, ciphertext and tag bytes
             var bad = sealed
             bad[i] ^= 0x01
             XCTAssertThrowsError(try AESGCM.open(bad, key: key, authenticating: Array("txn:1".utf8))) {
@@ -60,7 +69,11 @@ final class AESGCMTests: XCTestCase {
         XCTAssertThrowsError(try AESGCM.open(Array(sealed.prefix(27)), key: key)) {
             XCTAssertEqual($0 as? CryptoError, .invalidDataLength(27))
         }
-        XCTAssertThrowsError(try AESGCM.seal([1], key: [1, 2, 3])) { XCTAssertEqual($0 as? CryptoError, .invalidKeyLength(3)) }
-        XCTAssertThrowsError(try AESGCM.seal([1], key: key, nonce: [0, 0])) { XCTAssertEqual($0 as? CryptoError, .invalidDataLength(2)) }
+        XCTAssertThrowsError(try AESGCM.seal([1], key: [1, 2, 3])) {
+            XCTAssertEqual($0 as? CryptoError, .invalidKeyLength(3))
+        }
+        XCTAssertThrowsError(try AESGCM.seal([1], key: key, nonce: [0, 0])) {
+            XCTAssertEqual($0 as? CryptoError, .invalidDataLength(2))
+        }
     }
 }

@@ -1,14 +1,14 @@
+import APDU
+import EMVKernel
+import Foundation
+import FuzzTargets
+import ISO8583
+import Simulators
+import TLV
 // A short, deterministic fuzz run inside `make test`: the same targets as `make fuzz`, fed with mutations of
 // real card responses (the sample card's conversation) and of malformed seeds. The long coverage-guided run is
 // `make fuzz` (libFuzzer with AddressSanitizer).
 import XCTest
-import TLV
-import APDU
-import EMVKernel
-import FuzzTargets
-import Simulators
-import ISO8583
-import Foundation
 
 final class FuzzSmokeTests: XCTestCase {
     static let iterations = 4000
@@ -25,9 +25,11 @@ final class FuzzSmokeTests: XCTestCase {
             _ = await ep.process(card: card, transaction: txn, combinations: ep.preProcess(txn)!)
             s += await card.exchanges.compactMap { $0.response.map { Array($0.dropLast(2)) } }
         }
-        s += [[], [0x00], [0xFF], [0x9F], [0x9F, 0x4B, 0x83, 0xFF, 0xFF, 0xFF], [0x70, 0x80],
-              [UInt8](hex: "9F66049F02069F03069F1A0295055F2A029A039C019F3704")!, [UInt8](hex: "0801010110010200")!,
-              [UInt8](hex: "000000000000000042031E031F00")!, [0x00, 0xA4, 0x04, 0x00, 0x00, 0x01, 0x00]]
+        s += [
+            [], [0x00], [0xFF], [0x9F], [0x9F, 0x4B, 0x83, 0xFF, 0xFF, 0xFF], [0x70, 0x80],
+            [UInt8](hex: "9F66049F02069F03069F1A0295055F2A029A039C019F3704")!, [UInt8](hex: "0801010110010200")!,
+            [UInt8](hex: "000000000000000042031E031F00")!, [0x00, 0xA4, 0x04, 0x00, 0x00, 0x01, 0x00],
+        ]
         return s
     }
 
@@ -54,9 +56,13 @@ final class FuzzSmokeTests: XCTestCase {
             try VirtualCard.pki(for: p.scheme).register(in: &keys)
             let card = RecordingChannel(try VirtualCard(p))
             let ep = EntryPoint(configuration: TerminalConfiguration(), keys: keys, risk: RiskManager())
-            let txn = TransactionParameters(amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!, unpredictableNumber: [1, 2, 3, 4])
+            let txn = TransactionParameters(
+                amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!, unpredictableNumber: [1, 2, 3, 4])
             _ = await ep.process(card: card, transaction: txn, combinations: ep.preProcess(txn)!)
-            conversations.append(await card.exchanges.compactMap { e in e.response.map { ScriptedExchange(command: e.command, response: $0) } })
+            conversations.append(
+                await card.exchanges.compactMap { e in
+                    e.response.map { ScriptedExchange(command: e.command, response: $0) }
+                })
         }
         var rng = SplitMix64(seed: 0x7A9D_0003)
         var kinds: Set<String> = []
@@ -90,21 +96,36 @@ final class FuzzSmokeTests: XCTestCase {
         for (si, seed) in seeds.enumerated() {
             for ei in 0..<seed.conversation.count {
                 for op in 0..<10 {
-                    let payload = (0..<Int.random(in: 0...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                    let payload = (0..<Int.random(in: 0...40, using: &rng)).map { _ in
+                        UInt8.random(in: 0...255, using: &rng)
+                    }
                     let program = [UInt8(si), UInt8(ei), UInt8(op), UInt8.random(in: 0...255, using: &rng)] + payload
-                    for o in await KernelFuzz.execute(program, seeds: seeds, keys: keys) { kinds.insert(o.kind.rawValue) }
+                    for o in await KernelFuzz.execute(program, seeds: seeds, keys: keys) {
+                        kinds.insert(o.kind.rawValue)
+                    }
                     runs += 1
                 }
             }
         }
         XCTAssertGreaterThan(runs, 500)
-        XCTAssertTrue(kinds.isSuperset(of: ["approved", "online_request", "declined", "end_application", "see_phone"]), "\(kinds)")
+        XCTAssertTrue(
+            kinds.isSuperset(of: ["approved", "online_request", "declined", "end_application", "see_phone"]), "\(kinds)"
+        )
     }
 
     func testAcquirerMessagesSurviveMutations() throws {
         var m = ISOMessage(mti: "0210")
-        m[2] = "4761739001010119"; m[3] = "000000"; m[4] = "000000001234"; m[11] = "000001"; m[35] = "4761739001010119D2812201"
-        m[37] = "633009000001"; m[38] = "A1B2C3"; m[39] = "00"; m[41] = "TAPD0001"; m[49] = "978"; m[70] = "301"
+        m[2] = "4761739001010119"
+        m[3] = "000000"
+        m[4] = "000000001234"
+        m[11] = "000001"
+        m[35] = "4761739001010119D2812201"
+        m[37] = "633009000001"
+        m[38] = "A1B2C3"
+        m[39] = "00"
+        m[41] = "TAPD0001"
+        m[49] = "978"
+        m[70] = "301"
         m.set(55, bytes: [UInt8](hex: "910A00112233445566773030" + "72079F180400000001" + "8A023030")!)
         let seeds = try [ISO8583Codec(spec: .iso87ASCII).pack(m), ISO8583Codec(spec: .iso87BCD()).pack(m)]
         var rng = SplitMix64(seed: 0x7A9D_0004)
@@ -112,8 +133,12 @@ final class FuzzSmokeTests: XCTestCase {
     }
 
     func testKeyFileLoaderSurvivesMutations() throws {
-        let text = Array(try String(contentsOfFile: #filePath.replacingOccurrences(of: "Tests/FuzzSmokeTests/FuzzSmokeTests.swift",
-                                                                               with: "Sources/EMVKernel/CAKeys/test.capk"), encoding: .utf8).utf8)
+        let text = Array(
+            try String(
+                contentsOfFile: #filePath.replacingOccurrences(
+                    of: "Tests/FuzzSmokeTests/FuzzSmokeTests.swift",
+                    with: "Sources/EMVKernel/CAKeys/test.capk"), encoding: .utf8
+            ).utf8)
         var rng = SplitMix64(seed: 0x7A9D_0002)
         for _ in 0..<300 { FuzzTargets.keyFile(Mutator.mutate(text, using: &rng)) }
     }

@@ -1,9 +1,10 @@
+import EMVCrypto
+import Foundation
+import GRDB
 // The journal on a real SQLite file in a temporary directory.
 import XCTest
-import Foundation
+
 @testable import Journal
-import GRDB
-import EMVCrypto
 
 final class JournalTests: XCTestCase {
     var dir: URL!
@@ -19,10 +20,14 @@ final class JournalTests: XCTestCase {
     var dbPath: String { dir.appendingPathComponent("journal.sqlite").path }
 
     /// A sale taken online: request persisted, transmitted.
-    func online(_ j: Journal, key k: String? = nil, amount: Int64 = 1234, message: [UInt8] = [1, 2, 3]) async throws -> String {
+    func online(_ j: Journal, key k: String? = nil, amount: Int64 = 1234, message: [UInt8] = [1, 2, 3]) async throws
+        -> String
+    {
         let (t, _) = try await j.createSale(idempotencyKey: k, amount: amount, currency: 978)
         var c = SaleChange(.requestPersisted)
-        c.mti = "0200"; c.stan = try await j.nextSTAN(); c.request = .store(message)
+        c.mti = "0200"
+        c.stan = try await j.nextSTAN()
+        c.request = .store(message)
         try await j.apply(t.id, c)
         try await j.apply(t.id, SaleChange(.requestTransmitted))
         return t.id
@@ -42,21 +47,30 @@ final class JournalTests: XCTestCase {
         card.maskedPAN = "476173******0119"
         try await j.apply(t.id, card)
         var persist = SaleChange(.requestPersisted)
-        persist.request = .store(Array(("0200" + pan).utf8)); persist.stan = "000001"
+        persist.request = .store(Array(("0200" + pan).utf8))
+        persist.stan = "000001"
         try await j.apply(t.id, persist)
         try await j.apply(t.id, SaleChange(.requestTransmitted))
         var answer = SaleChange(.approved)
-        answer.responseCode = "00"; answer.approvalCode = "A1B2C3"; answer.request = .erase
+        answer.responseCode = "00"
+        answer.approvalCode = "A1B2C3"
+        answer.request = .erase
         let done = try await j.apply(t.id, answer)
         XCTAssertEqual(done.state, .approved)
         XCTAssertEqual(done.responseCode, "00")
         XCTAssertEqual(done.maskedPAN, "476173******0119")
         let stored = try await j.request(of: t.id)
         XCTAssertTrue(stored == nil, "an answered request's card data is gone")
-        do { try await j.apply(t.id, SaleChange(.declined)); XCTFail("approved → declined must be refused") } catch JournalError.invalidTransition(let id, let from, let to) {
+        do {
+            try await j.apply(t.id, SaleChange(.declined))
+            XCTFail("approved → declined must be refused")
+        } catch JournalError.invalidTransition(let id, let from, let to) {
             XCTAssertEqual([id, from.rawValue, to.rawValue], [t.id, "approved", "declined"])
         }
-        do { try await j.apply("nope", SaleChange(.failed)); XCTFail() } catch JournalError.notFound {}
+        do {
+            try await j.apply("nope", SaleChange(.failed))
+            XCTFail()
+        } catch JournalError.notFound {}
     }
 
     func testTheStateMachineOnlyMovesForward() {
@@ -64,7 +78,8 @@ final class JournalTests: XCTestCase {
         XCTAssertFalse(SaleState.requestTransmitted.allows(.failed))
         XCTAssertFalse(SaleState.requestTransmitted.allows(.cancelled))
         XCTAssertTrue(SaleState.requestTransmitted.allows(.unanswered))
-        XCTAssertFalse(SaleState.requestPersisted.allows(.approved), "no answer without the transmitted step on disk first")
+        XCTAssertFalse(
+            SaleState.requestPersisted.allows(.approved), "no answer without the transmitted step on disk first")
         XCTAssertTrue(SaleState.approved.allows(.voided))
         XCTAssertFalse(SaleState.approvedOffline.allows(.voided))
         for s in SaleState.allCases where s.isFinal && s != .approved && s != .partiallyApproved {
@@ -91,7 +106,9 @@ final class JournalTests: XCTestCase {
         // Another key cannot open it: the journal refuses it at open, naming both keys by their ids.
         let wrong = try JournalKey(bytes: [UInt8](repeating: 0x43, count: 32))
         XCTAssertThrowsError(try Journal(path: dbPath, key: wrong)) { e in
-            guard case JournalError.wrongKey(let journalKey, let configured)? = e as? JournalError else { return XCTFail("\(e)") }
+            guard case JournalError.wrongKey(let journalKey, let configured)? = e as? JournalError else {
+                return XCTFail("\(e)")
+            }
             XCTAssertEqual([journalKey, configured], [key.id, wrong.id])
             XCTAssertTrue("\(e)".contains("tapctl journal rekey"), "\(e)")
         }
@@ -123,7 +140,8 @@ final class JournalTests: XCTestCase {
         let j = try Journal(path: dbPath, key: key)
         for _ in 0..<3 { _ = try await j.nextSTAN() }
         try await j.write { db in try db.execute(sql: "UPDATE counter SET value = 999998 WHERE name = 'stan'") }
-        let a = try await j.nextSTAN(), b = try await j.nextSTAN()
+        let a = try await j.nextSTAN()
+        let b = try await j.nextSTAN()
         XCTAssertEqual([a, b], ["999999", "000001"])
     }
 
@@ -144,25 +162,36 @@ final class JournalTests: XCTestCase {
         XCTAssertEqual(head.entry.transactionID, ids[0])
         XCTAssertEqual(try j.open(head), [0x04, 0])
         try await j.markTransmitted(head.entry.id)
-        var after = try await j.followUpFailed(head.entry.id, error: "no answer", rejected: false, retryAt: Date().addingTimeInterval(30), quarantineAfter: 2)
+        var after = try await j.followUpFailed(
+            head.entry.id, error: "no answer", rejected: false, retryAt: Date().addingTimeInterval(30),
+            quarantineAfter: 2)
         XCTAssertEqual([after.rejections, after.tries], [0, 1], "no answer is not a refusal")
         XCTAssertTrue(after.transmitted, "it may have left: the next send is a repeat")
         let headAgain = try await j.queueHead()?.entry.id
         XCTAssertEqual(headAgain, head.entry.id)
-        after = try await j.followUpFailed(head.entry.id, error: "refused with response code 12", responseCode: "12", rejected: true, retryAt: Date(), quarantineAfter: 2)
+        after = try await j.followUpFailed(
+            head.entry.id, error: "refused with response code 12", responseCode: "12", rejected: true, retryAt: Date(),
+            quarantineAfter: 2)
         XCTAssertEqual(after.status, .pending)
         XCTAssertEqual(after.rejections, 1)
         var change = SaleChange(.unanswered)
         change.request = .erase
-        let delivered = try await j.followUpAccepted(head.entry.id, responseCode: "00", saleChange: change, audit: "test")
+        let delivered = try await j.followUpAccepted(
+            head.entry.id, responseCode: "00", saleChange: change, audit: "test")
         XCTAssertEqual(delivered.status, .delivered)
         let stored = try await j.request(of: ids[0])
         XCTAssertTrue(stored == nil, "card data deleted once the reversal is acknowledged")
-        let sealedLeft = try await j.read { db in try Data.fetchOne(db, sql: "SELECT message FROM saf WHERE id = ?", arguments: [head.entry.id]) }
+        let sealedLeft = try await j.read { db in
+            try Data.fetchOne(db, sql: "SELECT message FROM saf WHERE id = ?", arguments: [head.entry.id])
+        }
         XCTAssertNil(sealedLeft, "a delivered message is deleted")
         // Refused too often: out of the queue, listed, so it cannot block the rest.
         let second = try await XCTUnwrapAsync(await j.queueHead())
-        for _ in 0..<2 { after = try await j.followUpFailed(second.entry.id, error: "refused", responseCode: "30", rejected: true, retryAt: Date(), quarantineAfter: 2) }
+        for _ in 0..<2 {
+            after = try await j.followUpFailed(
+                second.entry.id, error: "refused", responseCode: "30", rejected: true, retryAt: Date(),
+                quarantineAfter: 2)
+        }
         XCTAssertEqual(after.status, .quarantined)
         let third = try await j.queueHead()?.entry.transactionID
         XCTAssertEqual(third, ids[2])
@@ -176,10 +205,13 @@ final class JournalTests: XCTestCase {
         // An operator puts it back, then resolves it: both audited.
         let retried = try await j.retryFollowUp(second.entry.id, actor: "uid=0")
         XCTAssertEqual([retried.status.rawValue, "\(retried.rejections)"], ["pending", "0"])
-        let resolved = try await j.resolveFollowUp(second.entry.id, reason: "reversed by the help desk, ticket 4711", actor: "uid=0")
+        let resolved = try await j.resolveFollowUp(
+            second.entry.id, reason: "reversed by the help desk, ticket 4711", actor: "uid=0")
         XCTAssertEqual(resolved.status, .resolved)
         let audit = try await j.auditLog().map(\.event)
-        XCTAssertTrue(audit.contains("follow-up resolved") && audit.contains("follow-up retried") && audit.contains("reversal quarantined"), "\(audit)")
+        XCTAssertTrue(
+            audit.contains("follow-up resolved") && audit.contains("follow-up retried")
+                && audit.contains("reversal quarantined"), "\(audit)")
     }
 
     /// Issue rule: at most one open message per sale and kind, enforced by the journal (two voids racing queue one
@@ -195,7 +227,10 @@ final class JournalTests: XCTestCase {
                 group.addTask {
                     var c = SaleChange(.approved)
                     c.enqueue = [NewFollowUp(kind: .reversal, mti: "0400", message: [4])]
-                    do { try await j.apply(id, c); return true } catch JournalError.followUpExists { return false } catch { return false }
+                    do {
+                        try await j.apply(id, c)
+                        return true
+                    } catch JournalError.followUpExists { return false } catch { return false }
                 }
             }
             return await group.reduce(into: [Bool]()) { $0.append($1) }
@@ -210,8 +245,14 @@ final class JournalTests: XCTestCase {
         let j = try Journal(path: dbPath, key: key)
         let (t, _) = try await j.createSale(idempotencyKey: nil, amount: 5, currency: 978)
         var c = SaleChange(.approvedOffline)
-        c.enqueue = [NewFollowUp(kind: .advice, mti: "0220", message: [2]), NewFollowUp(kind: .advice, mti: "0220", message: [2])]
-        do { try await j.apply(t.id, c); XCTFail("a second open advice must be refused") } catch JournalError.followUpExists {}
+        c.enqueue = [
+            NewFollowUp(kind: .advice, mti: "0220", message: [2]),
+            NewFollowUp(kind: .advice, mti: "0220", message: [2]),
+        ]
+        do {
+            try await j.apply(t.id, c)
+            XCTFail("a second open advice must be refused")
+        } catch JournalError.followUpExists {}
         let sale = try await j.sale(t.id)
         XCTAssertEqual(sale?.state, .waitingForCard, "the approval was rolled back with its advice")
         XCTAssertEqual(sale?.followUps.count, 0)
@@ -227,14 +268,20 @@ final class JournalTests: XCTestCase {
         }
         var big = SaleChange(.requestPersisted)
         big.request = .store([UInt8](repeating: 7, count: 256 * 1024))
-        do { try await j.apply(t.id, big); XCTFail("must not fit") } catch let e as JournalError {
+        do {
+            try await j.apply(t.id, big)
+            XCTFail("must not fit")
+        } catch let e as JournalError {
             XCTAssertTrue(e.description.contains("the disk is full"), e.description)
         }
         let still = try await j.sale(t.id)
         XCTAssertEqual(still?.state, .waitingForCard)
         try await j.write { db in try db.execute(sql: "PRAGMA max_page_count = 1073741823") }
         try await j.db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1") }
-        do { try await j.apply(t.id, SaleChange(.failed)); XCTFail() } catch let e as JournalError {
+        do {
+            try await j.apply(t.id, SaleChange(.failed))
+            XCTFail()
+        } catch let e as JournalError {
             XCTAssertTrue(e.description.contains("read-only"), e.description)
         }
     }
@@ -246,21 +293,32 @@ final class JournalTests: XCTestCase {
         try Journal.migrator.migrate(queue, upTo: "v3")
         try await queue.write { db in
             let now = "2026-11-01 10:00:00.000"
-            for (id, state, status, rc, voided) in [("a", "answered", "approved", "00", false), ("b", "sent", "online", nil, false),
-                                                   ("c", "reversed", "voided", "00", true), ("d", "advice_queued", "approved", nil, false),
-                                                   ("e", "cancelled", "timed_out", nil, false), ("f", "answered", "declined", "51", false),
-                                                   ("g", "timed_out", "failed", nil, false)] as [(String, String, String, String?, Bool)] {
-                try db.execute(sql: "INSERT INTO txn (id, state, amount, currency, created_at, updated_at, status, response_code, voided) VALUES (?,?,?,?,?,?,?,?,?)",
-                               arguments: [id, state, 100, 978, now, now, status, rc, voided])
+            for (id, state, status, rc, voided) in [
+                ("a", "answered", "approved", "00", false), ("b", "sent", "online", nil, false),
+                ("c", "reversed", "voided", "00", true), ("d", "advice_queued", "approved", nil, false),
+                ("e", "cancelled", "timed_out", nil, false), ("f", "answered", "declined", "51", false),
+                ("g", "timed_out", "failed", nil, false),
+            ] as [(String, String, String, String?, Bool)] {
+                try db.execute(
+                    sql:
+                        "INSERT INTO txn (id, state, amount, currency, created_at, updated_at, status, response_code, voided) VALUES (?,?,?,?,?,?,?,?,?)",
+                    arguments: [id, state, 100, 978, now, now, status, rc, voided])
             }
-            try db.execute(sql: "INSERT INTO saf (txn_id, kind, mti, message, attempts, next_attempt_at, expires_at, status, last_error, created_at) VALUES ('d','advice','0220',NULL,2,?,?,'pending','no answer',?)",
-                           arguments: [now, now, now])
+            try db.execute(
+                sql:
+                    "INSERT INTO saf (txn_id, kind, mti, message, attempts, next_attempt_at, expires_at, status, last_error, created_at) VALUES ('d','advice','0220',NULL,2,?,?,'pending','no answer',?)",
+                arguments: [now, now, now])
         }
         let j = try Journal(path: dbPath, key: key)
         var states: [String: String] = [:]
         for id in ["a", "b", "c", "d", "e", "f", "g"] { states[id] = try await j.sale(id)?.state.rawValue }
-        XCTAssertEqual(states, ["a": "approved", "b": "request_transmitted", "c": "voided", "d": "approved_offline", "e": "timed_out", "f": "declined",
-                                "g": "request_transmitted"], "a timed-out request without its reversal row is reversed by recovery")
+        XCTAssertEqual(
+            states,
+            [
+                "a": "approved", "b": "request_transmitted", "c": "voided", "d": "approved_offline", "e": "timed_out",
+                "f": "declined",
+                "g": "request_transmitted",
+            ], "a timed-out request without its reversal row is reversed by recovery")
         let advice = try await j.sale("d")?.followUps.first
         XCTAssertEqual(advice?.rejections, 0, "refusals are counted afresh")
         XCTAssertEqual(advice?.transmitted, true, "an open entry may have left: the next send is a repeat")
@@ -275,7 +333,8 @@ final class JournalTests: XCTestCase {
         try await j.apply(t.id, c, now: old)
         try await j.apply(t.id, SaleChange(.requestTransmitted), now: old)
         var a = SaleChange(.approved)
-        a.responseCode = "00"; a.request = .store([9])
+        a.responseCode = "00"
+        a.request = .store([9])
         try await j.apply(t.id, a, now: old)
         let purged = try await j.purgeCardData(olderThan: 7 * 86400)
         XCTAssertEqual(purged, 1)
@@ -323,7 +382,8 @@ final class JournalTests: XCTestCase {
         try await j.apply(id, c)
         let copy = dir.appendingPathComponent("backup.sqlite").path
         try Journal.backup(journal: dbPath, to: copy)
-        XCTAssertEqual((try FileManager.default.attributesOfItem(atPath: copy)[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+        XCTAssertEqual(
+            (try FileManager.default.attributesOfItem(atPath: copy)[.posixPermissions] as? NSNumber)?.intValue, 0o600)
         XCTAssertThrowsError(try Journal.backup(journal: dbPath, to: copy), "never overwrites")
         let v = try Journal.verify(path: copy, key: key)
         XCTAssertTrue(v.ok, "\(v.problems)")
@@ -336,14 +396,17 @@ final class JournalTests: XCTestCase {
         // Damage the copy: a sealed row that no longer opens, a reversal that went missing.
         let q = try DatabaseQueue(path: copy)
         try await q.write { db in
-            try db.execute(sql: "UPDATE txn SET request = x'0011223344556677889900112233445566778899' WHERE id = ?", arguments: [id])
+            try db.execute(
+                sql: "UPDATE txn SET request = x'0011223344556677889900112233445566778899' WHERE id = ?",
+                arguments: [id])
             try db.execute(sql: "DELETE FROM saf")
         }
         try q.close()
         let damaged = try Journal.verify(path: copy, key: key)
         XCTAssertFalse(damaged.ok)
         XCTAssertTrue(damaged.problems.contains { $0.contains("does not open") }, "\(damaged.problems)")
-        XCTAssertTrue(damaged.problems.contains { $0.contains("unanswered but has no reversal") }, "\(damaged.problems)")
+        XCTAssertTrue(
+            damaged.problems.contains { $0.contains("unanswered but has no reversal") }, "\(damaged.problems)")
     }
 
     func testKeyFiles() throws {
@@ -358,7 +421,8 @@ final class JournalTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("chmod 600"))
         }
         let short = dir.appendingPathComponent("short.key").path
-        FileManager.default.createFile(atPath: short, contents: Data([1, 2, 3]), attributes: [.posixPermissions: 0o600])
+        FileManager.default.createFile(
+            atPath: short, contents: Data([1, 2, 3]), attributes: [.posixPermissions: 0o600])
         XCTAssertThrowsError(try JournalKey.load(path: short))
     }
 }
@@ -375,21 +439,30 @@ final class KeyFileRuleTests: XCTestCase {
         fm.createFile(atPath: good, contents: Data(repeating: 1, count: 32), attributes: [.posixPermissions: 0o600])
         XCTAssertNoThrow(try JournalKey.read(good))
         let hex = dir + "/hex.key"
-        fm.createFile(atPath: hex, contents: Data((String(repeating: "ab", count: 32) + "\n").utf8), attributes: [.posixPermissions: 0o400])
+        fm.createFile(
+            atPath: hex, contents: Data((String(repeating: "ab", count: 32) + "\n").utf8),
+            attributes: [.posixPermissions: 0o400])
         XCTAssertNoThrow(try JournalKey.read(hex), "64 hex digits, mode 0400")
         try fm.createSymbolicLink(atPath: dir + "/link.key", withDestinationPath: good)
-        XCTAssertThrowsError(try KeyFile.read(dir + "/link.key")) { XCTAssertTrue("\($0)".contains("symbolic link"), "\($0)") }
+        XCTAssertThrowsError(try KeyFile.read(dir + "/link.key")) {
+            XCTAssertTrue("\($0)".contains("symbolic link"), "\($0)")
+        }
         let open = dir + "/open.key"
         fm.createFile(atPath: open, contents: Data(repeating: 1, count: 32), attributes: [.posixPermissions: 0o640])
         XCTAssertThrowsError(try KeyFile.read(open)) { XCTAssertTrue("\($0)".contains("chmod 600"), "\($0)") }
         XCTAssertThrowsError(try KeyFile.read(dir)) { XCTAssertTrue("\($0)".contains("not a regular file"), "\($0)") }
         if geteuid() == 0 {
             let other = dir + "/other.key"
-            fm.createFile(atPath: other, contents: Data(repeating: 1, count: 32), attributes: [.posixPermissions: 0o600])
+            fm.createFile(
+                atPath: other, contents: Data(repeating: 1, count: 32), attributes: [.posixPermissions: 0o600])
             XCTAssertEqual(chown(other, 4242, 4242), 0)
-            XCTAssertThrowsError(try KeyFile.read(other)) { XCTAssertTrue("\($0)".contains("belongs to uid 4242"), "\($0)") }
+            XCTAssertThrowsError(try KeyFile.read(other)) {
+                XCTAssertTrue("\($0)".contains("belongs to uid 4242"), "\($0)")
+            }
         }
-        XCTAssertThrowsError(try KeyFile.read(dir + "/none.key")) { XCTAssertTrue("\($0)".contains("does not exist"), "\($0)") }
+        XCTAssertThrowsError(try KeyFile.read(dir + "/none.key")) {
+            XCTAssertTrue("\($0)".contains("does not exist"), "\($0)")
+        }
     }
 }
 
@@ -402,7 +475,11 @@ final class JournalDateTests: XCTestCase {
     /// .iso8601 strategy wrote before), GRDB's decoder and ours read the stored text as the same instant, and
     /// anything that is not a stored date is refused.
     func testUTCTimeAgreesWithFoundationAndGRDB() throws {
-        let instants: [Double] = [0, 1_795_000_000.123, 1_795_000_000.9996, 951_782_400.5, 1_709_251_199.999, 1_735_689_600, 4_102_444_799.25]
+        let instants: [Double] =
+            [
+                0, 1_795_000_000.123, 1_795_000_000.9996, 951_782_400.5, 1_709_251_199.999, 1_735_689_600,
+                4_102_444_799.25,
+            ]
             + stride(from: 1_767_225_600.0, to: 1_767_225_600 + 400 * 86_400, by: 86_400 * 7 + 3_671.337).map { $0 }
         for t in instants {
             let d = Date(timeIntervalSince1970: t)
@@ -413,15 +490,27 @@ final class JournalDateTests: XCTestCase {
             XCTAssertEqual(ours.timeIntervalSince1970, grdb.timeIntervalSince1970, accuracy: 0.0005, stored)
             XCTAssertEqual(ours.timeIntervalSince1970, t, accuracy: 0.0006, stored)
         }
-        XCTAssertEqual(UTCTime.iso8601(Date(timeIntervalSince1970: 1_795_000_000.12), milliseconds: true), "2026-11-18T11:06:40.120Z")
-        XCTAssertEqual(UTCTime.httpDate(Date(timeIntervalSince1970: 784_111_777)), "Sun, 06 Nov 1994 08:49:37 GMT")   // RFC 9110's example
+        XCTAssertEqual(
+            UTCTime.iso8601(Date(timeIntervalSince1970: 1_795_000_000.12), milliseconds: true),
+            "2026-11-18T11:06:40.120Z")
+        // RFC 9110's example
+        XCTAssertEqual(UTCTime.httpDate(Date(timeIntervalSince1970: 784_111_777)), "Sun, 06 Nov 1994 08:49:37 GMT")
         let http = DateFormatter()
-        http.locale = Locale(identifier: "en_US_POSIX"); http.timeZone = TimeZone(identifier: "GMT"); http.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        for t in instants { XCTAssertEqual(UTCTime.httpDate(Date(timeIntervalSince1970: t)), http.string(from: Date(timeIntervalSince1970: t.rounded(.down))), "\(t)") }
+        http.locale = Locale(identifier: "en_US_POSIX")
+        http.timeZone = TimeZone(identifier: "GMT")
+        http.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        for t in instants {
+            XCTAssertEqual(
+                UTCTime.httpDate(Date(timeIntervalSince1970: t)),
+                http.string(from: Date(timeIntervalSince1970: t.rounded(.down))), "\(t)")
+        }
         XCTAssertEqual(UTCTime.parseSQL("2026-11-18 11:06:40"), Date(timeIntervalSince1970: 1_795_000_000))
         XCTAssertEqual(UTCTime.parseSQL("2026-11-18T11:06:40.5"), Date(timeIntervalSince1970: 1_795_000_000.5))
-        for bad in ["", "2026-11-18", "2026-13-18 11:06:40", "2026-11-18 24:00:00", "2026-11-18 11:06:40.", "2026-11-18 11:06:40.1234567890",
-                    "2026-11-18 11:06:4x", "20261118 110640000", "2026-11-18 11:06:40Z", "２０２６-11-18 11:06:40"] {
+        for bad in [
+            "", "2026-11-18", "2026-13-18 11:06:40", "2026-11-18 24:00:00", "2026-11-18 11:06:40.",
+            "2026-11-18 11:06:40.1234567890",
+            "2026-11-18 11:06:4x", "20261118 110640000", "2026-11-18 11:06:40Z", "２０２６-11-18 11:06:40",
+        ] {
             XCTAssertNil(UTCTime.parseSQL(bad), bad)
         }
     }

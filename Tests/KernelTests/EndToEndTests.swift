@@ -1,11 +1,12 @@
+import APDU
+import EMVCrypto
+import Simulators
+import TLV
 // Every virtual card and phone through Entry Point and its kernel, in process: outcome, ODA result, CVM, the
 // cryptogram recomputed independently with EMVCrypto, and the number of APDUs.
 import XCTest
-import TLV
-import APDU
-import EMVCrypto
+
 @testable import EMVKernel
-import Simulators
 
 final class EndToEndTests: XCTestCase {
     let imk = [UInt8](hex: "0123456789ABCDEFFEDCBA9876543210")!
@@ -13,7 +14,8 @@ final class EndToEndTests: XCTestCase {
     /// Visa CVN 18, computed here from the outcome's data without the simulator's code.
     func visaARQC(_ o: Outcome, pan: String, psn: String = "01") throws -> [UInt8] {
         let d = o.transactionData
-        let input = ([0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37, 0x82, 0x9F36, 0x9F10] as [Tag]).flatMap { d[$0]! }
+        let input = ([0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37, 0x82, 0x9F36, 0x9F10] as [Tag]).flatMap
+        { d[$0]! }
         let mk = try KeyDerivation.iccMasterKeyOptionA(issuerMasterKey: imk, pan: pan, panSequenceNumber: psn)
         let sk = try KeyDerivation.commonSessionKey(masterKey: mk, diversification: d[0x9F36]! + [0, 0, 0, 0, 0, 0])
         return try MAC.retail(key: sk, data: input, padding: .method2)
@@ -23,7 +25,8 @@ final class EndToEndTests: XCTestCase {
     func mastercardARQC(_ o: Outcome, pan: String) throws -> [UInt8] {
         let d = o.transactionData
         let cvr = Array(d[0x9F10]![2..<8])
-        let input = ([0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37, 0x82, 0x9F36] as [Tag]).flatMap { d[$0]! } + cvr
+        let input =
+            ([0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37, 0x82, 0x9F36] as [Tag]).flatMap { d[$0]! } + cvr
         let mk = try KeyDerivation.iccMasterKeyOptionA(issuerMasterKey: imk, pan: pan, panSequenceNumber: "01")
         let sk = try KeyDerivation.commonSessionKey(masterKey: mk, diversification: d[0x9F36]! + [0, 0] + d[0x9F37]!)
         return try MAC.retail(key: sk, data: input, padding: .method2)
@@ -71,7 +74,8 @@ final class EndToEndTests: XCTestCase {
     }
 
     func testVisaCardOfflineApprovalWithFDDA() async throws {
-        let r = try await Harness.tap(try VirtualCard(.visaCard(offline: true)), amount: 1234, config: offlineVisaConfig())
+        let r = try await Harness.tap(
+            try VirtualCard(.visaCard(offline: true)), amount: 1234, config: offlineVisaConfig())
         let o = r.outcome
         XCTAssertEqual(o.kind, .approved, o.reason ?? "")
         XCTAssertEqual(o.cryptogram?.kind, .tc)
@@ -80,7 +84,8 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(o.tvr?.bytes, [0, 0, 0, 0, 0])
         XCTAssertEqual(o.uiRequestOnOutcome?.message, .approved)
         // Above the floor limit the reader insists on going online, and the same card returns an ARQC.
-        let online = try await Harness.tap(try VirtualCard(.visaCard(offline: true)), amount: 20_000, config: offlineVisaConfig())
+        let online = try await Harness.tap(
+            try VirtualCard(.visaCard(offline: true)), amount: 20_000, config: offlineVisaConfig())
         XCTAssertEqual(online.outcome.kind, .onlineRequest)
     }
 
@@ -109,8 +114,10 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(o.oda?.method, .cda)
         XCTAssertNil(o.oda?.failure)
         XCTAssertEqual(o.cryptogram?.kind, .arqc)
-        XCTAssertEqual(o.cryptogram?.value, try mastercardARQC(o, pan: p.pan), "the cryptogram taken from the CDA signature")
-        XCTAssertEqual(o.transactionData[0x9F37], o.transactionData[0xDF8301], "with RRP the UN is the terminal's entropy")
+        XCTAssertEqual(
+            o.cryptogram?.value, try mastercardARQC(o, pan: p.pan), "the cryptogram taken from the CDA signature")
+        XCTAssertEqual(
+            o.transactionData[0x9F37], o.transactionData[0xDF8301], "with RRP the UN is the terminal's entropy")
         XCTAssertEqual(o.tvr!.bytes[4] & 0x03, 0x02, "relay resistance performed")
         XCTAssertTrue(o.tvr!.isSet(.exceedsFloorLimit))
         XCTAssertEqual(o.cvm, .noCVM)

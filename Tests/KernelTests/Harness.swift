@@ -1,10 +1,11 @@
-// Runs Entry Point and the kernels against virtual cards in process (the card answers the real APDU protocol).
-import XCTest
-import TLV
 import APDU
 import EMVCrypto
-@testable import EMVKernel
 import Simulators
+import TLV
+// Runs Entry Point and the kernels against virtual cards in process (the card answers the real APDU protocol).
+import XCTest
+
+@testable import EMVKernel
 
 struct TapResult {
     let outcome: Outcome
@@ -22,13 +23,17 @@ enum Harness {
         return k
     }
 
-    static func tap(_ card: any CardChannel, amount: UInt64, config: TerminalConfiguration = TerminalConfiguration(),
-                    keys: CAKeyStore? = nil, risk: RiskManager = RiskManager(), restarted: Bool = false,
-                    un: [UInt8]? = nil) async throws -> TapResult {
+    static func tap(
+        _ card: any CardChannel, amount: UInt64, config: TerminalConfiguration = TerminalConfiguration(),
+        keys: CAKeyStore? = nil, risk: RiskManager = RiskManager(), restarted: Bool = false,
+        un: [UInt8]? = nil
+    ) async throws -> TapResult {
         let ep = EntryPoint(configuration: config, keys: try keys ?? Self.keys(), risk: risk)
         let txn = TransactionParameters(amount: amount, date: date, unpredictableNumber: un)
         let rec = RecordingChannel(card)
-        guard let pre = ep.preProcess(txn) else { return TapResult(outcome: EntryPoint.noContactlessOutcome(), commands: []) }
+        guard let pre = ep.preProcess(txn) else {
+            return TapResult(outcome: EntryPoint.noContactlessOutcome(), commands: [])
+        }
         let o = await ep.process(card: rec, transaction: txn, combinations: pre, restarted: restarted)
         return TapResult(outcome: o, commands: await rec.exchanges.map(\.command))
     }

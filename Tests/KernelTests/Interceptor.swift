@@ -1,13 +1,16 @@
+import APDU
 // Wraps a virtual card and rewrites chosen answers, so each processing step can be tested against malformed
 // and unexpected responses (wrong template, missing data, bad AFL, error status words, a card that vanishes).
 import TLV
-import APDU
 
 final class InterceptingChannel: CardChannel {
     let inner: any CardChannel
     let rewrite: @Sendable (_ command: [UInt8], _ response: [UInt8]) throws -> [UInt8]
 
-    init(_ inner: any CardChannel, rewrite: @escaping @Sendable (_ command: [UInt8], _ response: [UInt8]) throws -> [UInt8]) {
+    init(
+        _ inner: any CardChannel,
+        rewrite: @escaping @Sendable (_ command: [UInt8], _ response: [UInt8]) throws -> [UInt8]
+    ) {
         self.inner = inner
         self.rewrite = rewrite
     }
@@ -28,5 +31,6 @@ func removing(_ tag: Tag, from response: [UInt8]) -> [UInt8] {
 func replacing(_ tag: Tag, with value: [UInt8], in response: [UInt8]) -> [UInt8] {
     let body = Array(response.dropLast(2))
     guard let t = try? TLVParser.parseOne(body) else { return response }
-    return TLV(tag: t.tag, children: t.children.map { $0.tag == tag ? TLV(tag: tag, value: value) : $0 }).encoded + response.suffix(2)
+    return TLV(tag: t.tag, children: t.children.map { $0.tag == tag ? TLV(tag: tag, value: value) : $0 }).encoded
+        + response.suffix(2)
 }

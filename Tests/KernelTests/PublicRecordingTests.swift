@@ -1,15 +1,17 @@
+import APDU
+import Foundation
+import TLV
 // Public recordings of real cards and phones (Fixtures/public, provenance in its README), replayed through Entry Point
 // and the kernels exactly as `tapctl replay` does. The expected results are derived from the books for what each card
 // said, not from what tapd printed: each carries its reasoning. These files were not written with the kernels, so a
 // misreading of the books shared by a kernel and tapd's own virtual cards shows up here.
 import XCTest
-import Foundation
-import TLV
-import APDU
+
 @testable import EMVKernel
 
 final class PublicRecordingTests: XCTestCase {
-    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/public")
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Fixtures/public")
 
     struct Expectation {
         var outcome: String
@@ -37,25 +39,31 @@ final class PublicRecordingTests: XCTestCase {
     static let expectations: [String: Expectation] = [
         "hf_visa_apple_ecp.trace": Expectation(
             outcome: "see_phone", oda: "not_performed",
-            ops: "7010F0F0D0F0FF00", why: "GPO answered 6986: Book C-3 (GPO status 6986) — Try Again at Start B with 'See Phone'"),
+            ops: "7010F0F0D0F0FF00",
+            why: "GPO answered 6986: Book C-3 (GPO status 6986) — Try Again at Start B with 'See Phone'"),
         "hf_visa_apple_normal.trace": Expectation(
             outcome: "try_again", oda: "not_performed",
             ops: "7010F0F0D0F0FF00", errorIndication: "020000000021",
-            why: "the GPO answer's frame fails its CRC_A: an L1 transmission error before any cryptogram — Book A §6.3.2 / "
+            why:
+                "the GPO answer's frame fails its CRC_A: an L1 transmission error before any cryptogram — Book A §6.3.2 / "
                 + "Book C-3: Try Again at Start B, 'Present card again'"),
         "hf_visa_apple_transit_bypass.trace": Expectation(
             outcome: "online_request", oda: "ok", odaMethod: "fDDA", cryptogram: "ARQC", cvm: "no_cvm",
-            ops: "30F0F000B0F0FF00", why: "CID 80 (ARQC) → Online Request (Book C-3 §5.4.3.1). The recorded TTQ 33804000 sets byte 1 b1 (ODA for "
+            ops: "30F0F000B0F0FF00",
+            why:
+                "CID 80 (ARQC) → Online Request (Book C-3 §5.4.3.1). The recorded TTQ 33804000 sets byte 1 b1 (ODA for "
                 + "online authorisations), so fDDA runs (Book C-3 §5.6): the SDAD recovers as format 95 with the Visa "
                 + "production key 08 chain and its hash over 9F37‖9F02‖5F2A‖9F69 (version 01) matches; TTQ byte 2 b7 "
                 + "clear and CTQ 0000: no CVM (Book C-3 §5.7.1)"),
         "mock-visa-online.json": Expectation(
             outcome: "online_request", oda: "not_performed", cryptogram: "ARQC", cvm: "online_pin",
-            ops: "30F0F020B0F0FF00", why: "CID 80 → Online Request; CTQ 9000 byte 1 b8 asks for online PIN and the recorded TTQ 24C04000 says "
+            ops: "30F0F020B0F0FF00",
+            why: "CID 80 → Online Request; CTQ 9000 byte 1 b8 asks for online PIN and the recorded TTQ 24C04000 says "
                 + "online PIN is supported (byte 1 b3): CVM Online PIN (Book C-3 §5.7.1.2)"),
         "mock-visa-offline.json": Expectation(
             outcome: "approved", oda: "ok", odaMethod: "fDDA", cryptogram: "TC", cvm: "no_cvm",
-            ops: "10F0F000B0F0FF00", why: "no CID: the IAD 06011103 90… carries the CVR, whose byte 2 (IAD byte 5) b6-b5 = 01: TC (Book C-3 "
+            ops: "10F0F000B0F0FF00",
+            why: "no CID: the IAD 06011103 90… carries the CVR, whose byte 2 (IAD byte 5) b6-b5 = 01: TC (Book C-3 "
                 + "§5.4.3.1). TTQ 24004000 does not ask for an online cryptogram; fDDA over 9F37‖9F02‖5F2A‖9F69 "
                 + "(version 01) verifies with the Visa test key 92; expiry 191231 is after 190819; no CVM asked "
                 + "(Book C-3 §5.7.1): approved offline"),
@@ -76,7 +84,8 @@ final class PublicRecordingTests: XCTestCase {
         "mock-msc-offline-2.json": Expectation(
             outcome: "online_request", oda: "ok", odaMethod: "CDA", cryptogram: "ARQC", cvm: "no_cvm",
             terminal: ["DF8123": "000000000100", "9F35": "22"],
-            ops: "30F0F000B0F0FF00", why: "the recorded terminal asked for a TC with CDA (GENERATE AC P1 50, TVR 0000000001), so the amount "
+            ops: "30F0F000B0F0FF00",
+            why: "the recorded terminal asked for a TC with CDA (GENERATE AC P1 50, TVR 0000000001), so the amount "
                 + "(0.10) was within its floor limit (DF8123 given as 1.00). The card answers an ARQC with CDA: a lower "
                 + "cryptogram than requested is allowed (Book C-2 S9.23); the CDA signature over the hash of PDOL, CDOL1 "
                 + "and the response verifies with Mastercard test key F8 → Online Request. AIP 0180 has no CVM: "
@@ -87,7 +96,8 @@ final class PublicRecordingTests: XCTestCase {
         for (name, want) in Self.expectations.sorted(by: { $0.key < $1.key }) {
             let file = try Self.load(name, extra: want.terminal)
             let r = try await ReplayRunner.run(file)
-            let context = "\(name): \(want.why) — got \(r.outcome) (\(r.reason ?? "")), ODA \(r.oda.method) \(r.oda.result) \(r.oda.failure ?? "")"
+            let context =
+                "\(name): \(want.why) — got \(r.outcome) (\(r.reason ?? "")), ODA \(r.oda.method) \(r.oda.result) \(r.oda.failure ?? "")"
             XCTAssertEqual(r.outcome, want.outcome, context)
             XCTAssertEqual(r.oda.result, want.oda, context)
             if let m = want.odaMethod { XCTAssertEqual(r.oda.method, m, context) }
@@ -137,11 +147,13 @@ final class PublicRecordingTests: XCTestCase {
 
     /// The Proxmark3 reader: frames, CRC_A, I-block chaining, S(WTX) skipped, the lost READ RECORD commands inferred.
     func testProxmark3TraceIsReadLeniently() throws {
-        let bytes = [UInt8](try Data(contentsOf: Self.folder.appendingPathComponent("hf_visa_apple_transit_bypass.trace")))
+        let bytes = [UInt8](
+            try Data(contentsOf: Self.folder.appendingPathComponent("hf_visa_apple_transit_bypass.trace")))
         XCTAssertEqual(Proxmark3Trace.crcA([0x50, 0x00]), 0xCD57, "ISO/IEC 14443-3 HLTA")
         let ex = Proxmark3Trace.exchanges(bytes)
-        XCTAssertEqual(ex.map { String($0.command.prefix(8)) },
-                       ["00A40400", "00A40400", "80A80000", "00B2011C", "00B2021C", "00B2031C"])
+        XCTAssertEqual(
+            ex.map { String($0.command.prefix(8)) },
+            ["00A40400", "00A40400", "80A80000", "00B2011C", "00B2021C", "00B2031C"])
         XCTAssertTrue(ex[2].response!.hasPrefix("7781E6"), "the chained GPO answer reassembled")
         XCTAssertTrue(ex[2].response!.hasSuffix("9F27018090 00".replacingOccurrences(of: " ", with: "")))
         XCTAssertNil(ex[3].note)
@@ -154,14 +166,20 @@ final class PublicRecordingTests: XCTestCase {
         XCTAssertTrue(Proxmark3Trace.exchanges([0, 0, 0, 0, 0, 0, 0xFF, 0x7F, 0x02]).isEmpty)
         XCTAssertTrue(Proxmark3Trace.exchanges([0, 0, 0, 0, 0, 0, 0x00, 0x80]).isEmpty)
         var noise = SystemRandomNumberGenerator()
-        for n in [1, 7, 8, 9, 64, 999] { _ = Proxmark3Trace.exchanges((0..<n).map { _ in UInt8.random(in: 0...255, using: &noise) }) }
-        XCTAssertThrowsError(try ReplayFile.loadRecording(Data([0x13, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x52, 0x00]), name: "wupa"),
-                             "a trace without ISO 14443-4 exchanges is refused")
+        for n in [1, 7, 8, 9, 64, 999] {
+            _ = Proxmark3Trace.exchanges((0..<n).map { _ in UInt8.random(in: 0...255, using: &noise) })
+        }
+        XCTAssertThrowsError(
+            try ReplayFile.loadRecording(
+                Data([0x13, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x52, 0x00]), name: "wupa"),
+            "a trace without ISO 14443-4 exchanges is refused")
         XCTAssertThrowsError(try ReplayFile.loadRecording(Data(#"{"apdus": 5}"#.utf8)))
-        XCTAssertThrowsError(try ReplayFile.loadRecording(Data(#"{"apdus": [{"cmd": "00A4", "resp": "9000"}]}"#.utf8)),
-                             "a transcript whose command is not a C-APDU")
+        XCTAssertThrowsError(
+            try ReplayFile.loadRecording(Data(#"{"apdus": [{"cmd": "00A4", "resp": "9000"}]}"#.utf8)),
+            "a transcript whose command is not a C-APDU")
         // The GPO answer of the "normal" trace failed its CRC: a transmission error.
-        let normal = Proxmark3Trace.exchanges([UInt8](try Data(contentsOf: Self.folder.appendingPathComponent("hf_visa_apple_normal.trace"))))
+        let normal = Proxmark3Trace.exchanges(
+            [UInt8](try Data(contentsOf: Self.folder.appendingPathComponent("hf_visa_apple_normal.trace"))))
         XCTAssertEqual(normal.last?.error, "transmission")
     }
 }

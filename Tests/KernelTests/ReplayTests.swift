@@ -1,44 +1,54 @@
+import APDU
+import Foundation
+import Simulators
+import TLV
 // Traces recorded from the virtual cards, replayed through `ReplayRunner` (what `tapctl replay` runs): the
 // replay must reach the same outcome, ODA result and cryptogram as the live run. Fixture files in Fixtures/
 // are such traces kept in the repository, so a change in the kernels that alters a known outcome shows up.
 import XCTest
-import Foundation
-import TLV
-import APDU
+
 @testable import EMVKernel
-import Simulators
 
 final class ReplayTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
     func capks(_ scheme: CardProfile.Scheme) -> [ReplayFile.CAPK] {
         let p = VirtualCard.pki(for: scheme)
-        return [.init(rid: Hex.encode(p.rid), index: Hex.encode([p.caIndex]), exponent: Hex.encode(p.ca.publicKey.exponent),
-                      modulus: Hex.encode(p.ca.publicKey.modulus))]
+        return [
+            .init(
+                rid: Hex.encode(p.rid), index: Hex.encode([p.caIndex]), exponent: Hex.encode(p.ca.publicKey.exponent),
+                modulus: Hex.encode(p.ca.publicKey.modulus))
+        ]
     }
 
-    func record(_ profile: CardProfile, amount: UInt64, config: TerminalConfiguration = TerminalConfiguration(),
-                reveal: Bool = true) async throws -> (Outcome, ReplayFile) {
+    func record(
+        _ profile: CardProfile, amount: UInt64, config: TerminalConfiguration = TerminalConfiguration(),
+        reveal: Bool = true
+    ) async throws -> (Outcome, ReplayFile) {
         let card = RecordingChannel(try VirtualCard(profile))
         let ep = EntryPoint(configuration: config, keys: try Harness.keys(), risk: RiskManager())
         let txn = TransactionParameters(amount: amount, date: Harness.date)
         let o = await ep.process(card: card, transaction: txn, combinations: ep.preProcess(txn)!)
-        let f = TraceRecorder.file(description: profile.name, exchanges: await card.exchanges, transaction: txn,
-                                   configuration: config, outcome: o,
-                                   extraCAPKs: capks(profile.scheme), revealCardData: reveal)
+        let f = TraceRecorder.file(
+            description: profile.name, exchanges: await card.exchanges, transaction: txn,
+            configuration: config, outcome: o,
+            extraCAPKs: capks(profile.scheme), revealCardData: reveal)
         return (o, f)
     }
 
     func testReplayReproducesLiveTransactions() async throws {
-        for (p, amount) in [(CardProfile.visaCard(), UInt64(1234)), (.visaCardNoRecords(), 500), (.mastercardCard(), 1234),
-                            (.mastercardPhone(), 9000), (.malformedTLV(), 1234)] {
+        for (p, amount) in [
+            (CardProfile.visaCard(), UInt64(1234)), (.visaCardNoRecords(), 500), (.mastercardCard(), 1234),
+            (.mastercardPhone(), 9000), (.malformedTLV(), 1234),
+        ] {
             let (live, file) = try await record(p, amount: amount)
             // Through JSON and back, as a file would travel.
             let replayed = try await ReplayRunner.run(try ReplayFile.load(try file.encoded()))
             XCTAssertEqual(replayed.outcome, live.kind.rawValue, p.name)
             XCTAssertEqual(replayed.kernel, live.kernel, p.name)
             XCTAssertEqual(replayed.cryptogram?.value, live.cryptogram.map { Hex.encode($0.value) }, p.name)
-            XCTAssertEqual(replayed.oda.result, live.oda.map { $0.succeeded ? "ok" : "failed" } ?? "not_performed", p.name)
+            XCTAssertEqual(
+                replayed.oda.result, live.oda.map { $0.succeeded ? "ok" : "failed" } ?? "not_performed", p.name)
             XCTAssertEqual(replayed.pan, live.maskedPAN, p.name)
             XCTAssertEqual(replayed.apdus, file.exchanges.map(\.command), "\(p.name): the same commands, in order")
         }
@@ -60,7 +70,9 @@ final class ReplayTests: XCTestCase {
         XCTAssertThrowsError(try ReplayFile.load(Data("{".utf8)))
         XCTAssertThrowsError(try ReplayFile.load(Data(#"{"exchanges":[{"command":"00A4","response":"9000"}]}"#.utf8)))
         XCTAssertThrowsError(try ReplayFile.load(Data(#"{"terminal":{"XYZ":"00"},"exchanges":[]}"#.utf8)))
-        XCTAssertThrowsError(try ReplayFile.load(Data(#"{"capks":[{"rid":"A0","index":"92","exponent":"03","modulus":"C1"}],"exchanges":[]}"#.utf8)))
+        XCTAssertThrowsError(
+            try ReplayFile.load(
+                Data(#"{"capks":[{"rid":"A0","index":"92","exponent":"03","modulus":"C1"}],"exchanges":[]}"#.utf8)))
         XCTAssertNoThrow(try ReplayFile.load(Data(#"{"exchanges":[]}"#.utf8)))
     }
 
@@ -87,7 +99,11 @@ final class ReplayTests: XCTestCase {
     /// `TAPD_WRITE_FIXTURES=1 swift test --filter ReplayTests/testFixtures` regenerates the fixture files.
     func writeFixtures() async throws {
         var offline = TerminalConfiguration()
-        offline.applications = offline.applications.map { var a = $0; if a.kernel == .visa { a.contactlessFloorLimit = 10_000 }; return a }
+        offline.applications = offline.applications.map {
+            var a = $0
+            if a.kernel == .visa { a.contactlessFloorLimit = 10_000 }
+            return a
+        }
         let cases: [(String, CardProfile, UInt64, TerminalConfiguration)] = [
             ("visa-online.json", .visaCard(), 1234, TerminalConfiguration()),
             ("visa-offline-fdda.json", .visaCard(offline: true), 1234, offline),

@@ -1,14 +1,17 @@
+import APDU
+import Foundation
+import Simulators
+import TLV
 // Per-step tests with malformed and unexpected card answers: each processing step must end in the outcome the
 // books prescribe, never in a crash or a hang.
 import XCTest
-import Foundation
-import TLV
-import APDU
+
 @testable import EMVKernel
-import Simulators
 
 final class StepTests: XCTestCase {
-    func tap(_ p: CardProfile, amount: UInt64 = 1234, _ rewrite: @escaping @Sendable ([UInt8], [UInt8]) throws -> [UInt8]) async throws -> Outcome {
+    func tap(
+        _ p: CardProfile, amount: UInt64 = 1234, _ rewrite: @escaping @Sendable ([UInt8], [UInt8]) throws -> [UInt8]
+    ) async throws -> Outcome {
         try await Harness.tap(InterceptingChannel(try VirtualCard(p), rewrite: rewrite), amount: amount).outcome
     }
 
@@ -35,7 +38,9 @@ final class StepTests: XCTestCase {
 
     func testWrongTemplatesAndMissingData() async throws {
         // Format 1 (80) from a qVSDC card.
-        let f1 = try await tap(.visaCard()) { c, r in c[1] == 0xA8 ? TLV(tag: 0x80, value: [0x20, 0x00, 0x08, 0x01, 0x01, 0x00]).encoded + [0x90, 0x00] : r }
+        let f1 = try await tap(.visaCard()) { c, r in
+            c[1] == 0xA8 ? TLV(tag: 0x80, value: [0x20, 0x00, 0x08, 0x01, 0x01, 0x00]).encoded + [0x90, 0x00] : r
+        }
         XCTAssertEqual(f1.kind, .endApplication)
         // Mandatory ATC missing.
         let noATC = try await tap(.visaCard()) { c, r in c[1] == 0xA8 ? removing(0x9F36, from: r) : r }
@@ -45,18 +50,24 @@ final class StepTests: XCTestCase {
         let noAFL = try await tap(.mastercardCard()) { c, r in c[1] == 0xA8 ? removing(0x94, from: r) : r }
         XCTAssertEqual(noAFL.kind, .endApplication)
         // Mastercard record without the CDOL1.
-        let noCDOL = try await tap(.mastercardCard()) { c, r in c[1] == 0xB2 && c[2] == 1 && c[3] == 0x0C ? removing(0x8C, from: r) : r }
+        let noCDOL = try await tap(.mastercardCard()) { c, r in
+            c[1] == 0xB2 && c[2] == 1 && c[3] == 0x0C ? removing(0x8C, from: r) : r
+        }
         XCTAssertEqual(noCDOL.kind, .endApplication)
         XCTAssertTrue(noCDOL.reason!.contains("8C"))
         // Mag-stripe only card (AIP byte 2 b8 clear).
-        let msd = try await tap(.mastercardCard()) { c, r in c[1] == 0xA8 ? replacing(0x82, with: [0x19, 0x00], in: r) : r }
+        let msd = try await tap(.mastercardCard()) { c, r in
+            c[1] == 0xA8 ? replacing(0x82, with: [0x19, 0x00], in: r) : r
+        }
         XCTAssertEqual(msd.kind, .tryAnotherInterface)
         XCTAssertTrue(msd.reason!.contains("mag-stripe"))
     }
 
     func testAFLAndRecordFaults() async throws {
         // AFL with SFI 0.
-        let sfi0 = try await tap(.visaCard()) { c, r in c[1] == 0xA8 ? replacing(0x94, with: [0x00, 0x01, 0x01, 0x00], in: r) : r }
+        let sfi0 = try await tap(.visaCard()) { c, r in
+            c[1] == 0xA8 ? replacing(0x94, with: [0x00, 0x01, 0x01, 0x00], in: r) : r
+        }
         XCTAssertEqual(sfi0.kind, .endApplication)
         XCTAssertTrue(sfi0.reason!.contains("SFI 0"), sfi0.reason!)
         // A record named by the AFL is not there.
@@ -83,10 +94,15 @@ final class StepTests: XCTestCase {
     func testRealCardVariantsAreAccepted() async throws {
         // No CID and a 32-byte IAD whose byte 5 says ARQC (b6-b5 = 10, as the Apple Pay trace's A0): online.
         let noCID = try await tap(.visaCard()) { c, r in
-            c[1] == 0xA8 ? replacing(0x9F10, with: [0x1F, 0x4A, 0x63, 0x60, 0xA0] + [UInt8](repeating: 0, count: 27), in: removing(0x9F27, from: r)) : r
+            c[1] == 0xA8
+                ? replacing(
+                    0x9F10, with: [0x1F, 0x4A, 0x63, 0x60, 0xA0] + [UInt8](repeating: 0, count: 27),
+                    in: removing(0x9F27, from: r)) : r
         }
         XCTAssertEqual(noCID.kind, .onlineRequest, noCID.reason ?? "")
-        XCTAssertNil(noCID.transactionData[0x9F27], "a CID read from the IAD is not sent to the acquirer as if the card had sent it")
+        XCTAssertNil(
+            noCID.transactionData[0x9F27],
+            "a CID read from the IAD is not sent to the acquirer as if the card had sent it")
         XCTAssertEqual(noCID.cryptogram?.kind, .arqc)
         // No CID and an IAD too short to say: End Application, never a guess.
         let short = try await tap(.visaCard()) { c, r in
@@ -97,25 +113,28 @@ final class StepTests: XCTestCase {
         let label = try await tap(.visaCard()) { c, r in
             guard c[1] == 0xB2, c[2] == 2, c[3] == 0x14 else { return r }
             let t = try TLVParser.parseOne(Array(r.dropLast(2)))
-            return TLV(tag: 0x70, children: t.children + [TLV(tag: 0x50, value: Array("VISA CREDIT".utf8))]).encoded + [0x90, 0x00]
+            return TLV(tag: 0x70, children: t.children + [TLV(tag: 0x50, value: Array("VISA CREDIT".utf8))]).encoded + [
+                0x90, 0x00,
+            ]
         }
         XCTAssertEqual(label.kind, .onlineRequest, label.reason ?? "")
     }
 
     func testConfigurationFromJSON() throws {
         let json = #"""
-        {"countryCode": 56, "currencyCode": 978, "supportsOnlinePIN": true, "enhancedContactlessReaderCapabilities": "D8E00000",
-                     "applications": [{"aid": "A0000000031010", "kernel": 3, "label": "Visa", "contactlessTransactionLimit": 5000,
-                                       "statusCheckSupported": false, "zeroAmountAllowed": true, "ttq": "36004000",
-                                       "tacDefault": "0000000000", "tacDenial": "0000000000", "tacOnline": "0000000000", "applicationVersion": "0096"}]}
-        """#
+            {"countryCode": 56, "currencyCode": 978, "supportsOnlinePIN": true, "enhancedContactlessReaderCapabilities": "D8E00000",
+                         "applications": [{"aid": "A0000000031010", "kernel": 3, "label": "Visa", "contactlessTransactionLimit": 5000,
+                                           "statusCheckSupported": false, "zeroAmountAllowed": true, "ttq": "36004000",
+                                           "tacDefault": "0000000000", "tacDenial": "0000000000", "tacOnline": "0000000000", "applicationVersion": "0096"}]}
+            """#
         let c = try TerminalConfiguration.load(json: Data(json.utf8))
         XCTAssertEqual(c.countryCode, 56)
         XCTAssertTrue(c.supportsOnlinePIN)
         XCTAssertEqual(c.applications.count, 1)
         XCTAssertEqual(c.applications[0].ttq?.bytes, [0x36, 0x00, 0x40, 0x00])
         XCTAssertEqual(c.terminalData(for: c.applications[0])[0x9F6E], [0xD8, 0xE0, 0x00, 0x00])
-        XCTAssertEqual(c.merchantIdentifier, TerminalConfiguration().merchantIdentifier, "keys left out keep their defaults")
+        XCTAssertEqual(
+            c.merchantIdentifier, TerminalConfiguration().merchantIdentifier, "keys left out keep their defaults")
         XCTAssertThrowsError(try TerminalConfiguration.load(json: Data(#"{"applications": [{"aid": "XYZ"}]}"#.utf8)))
     }
 
@@ -131,7 +150,9 @@ final class StepTests: XCTestCase {
     }
 
     func testMalformedGENERATEACResponses() async throws {
-        let garbage = try await tap(.mastercardCard()) { c, r in c[1] == 0xAE ? [0x77, 0x05, 0x9F, 0x27, 0x01, 0x90, 0x00] : r }
+        let garbage = try await tap(.mastercardCard()) { c, r in
+            c[1] == 0xAE ? [0x77, 0x05, 0x9F, 0x27, 0x01, 0x90, 0x00] : r
+        }
         XCTAssertEqual(garbage.kind, .endApplication)
         let noCID = try await tap(.mastercardCard()) { c, r in c[1] == 0xAE ? removing(0x9F27, from: r) : r }
         XCTAssertEqual(noCID.kind, .endApplication)
@@ -151,13 +172,16 @@ final class StepTests: XCTestCase {
 
     func testRelayResistanceFaults() async throws {
         // A malformed ERRD answer ends the application.
-        let bad = try await tap(.mastercardCard()) { c, r in c[1] == 0xEA ? TLV(tag: 0x80, value: [1, 2, 3]).encoded + [0x90, 0x00] : r }
+        let bad = try await tap(.mastercardCard()) { c, r in
+            c[1] == 0xEA ? TLV(tag: 0x80, value: [1, 2, 3]).encoded + [0x90, 0x00] : r
+        }
         XCTAssertEqual(bad.kind, .endApplication)
         // A device that claims to need at least 50 ms but answers at once looks relayed or replayed.
         let fast = try await tap(.mastercardCard()) { c, r in
             guard c[1] == 0xEA else { return r }
             var v = Array(try TLVParser.parseOne(Array(r.dropLast(2))).value)
-            v[4] = 0x01; v[5] = 0xF4                                          // min time 500 × 100 µs
+            v[4] = 0x01
+            v[5] = 0xF4  // min time 500 × 100 µs
             return TLV(tag: 0x80, value: v).encoded + [0x90, 0x00]
         }
         XCTAssertEqual(fast.kind, .endApplication)
@@ -167,15 +191,24 @@ final class StepTests: XCTestCase {
 
 final class EntryPointTests: XCTestCase {
     static func ppse(_ entries: [(aid: String, priority: UInt8?, kernel: UInt8?)]) -> [UInt8] {
-        TLV(tag: 0x6F, children: [
-            TLV(tag: 0x84, value: CommandAPDU.ppseName),
-            TLV(tag: 0xA5, children: [TLV(tag: 0xBF0C, children: entries.map { e in
-                var c = [TLV(tag: 0x4F, value: [UInt8](hex: e.aid)!)]
-                if let p = e.priority { c.append(TLV(tag: 0x87, value: [p])) }
-                if let k = e.kernel { c.append(TLV(tag: 0x9F2A, value: [k])) }
-                return TLV(tag: 0x61, children: c)
-            })]),
-        ]).encoded + [0x90, 0x00]
+        TLV(
+            tag: 0x6F,
+            children: [
+                TLV(tag: 0x84, value: CommandAPDU.ppseName),
+                TLV(
+                    tag: 0xA5,
+                    children: [
+                        TLV(
+                            tag: 0xBF0C,
+                            children: entries.map { e in
+                                var c = [TLV(tag: 0x4F, value: [UInt8](hex: e.aid)!)]
+                                if let p = e.priority { c.append(TLV(tag: 0x87, value: [p])) }
+                                if let k = e.kernel { c.append(TLV(tag: 0x9F2A, value: [k])) }
+                                return TLV(tag: 0x61, children: c)
+                            })
+                    ]),
+            ]
+        ).encoded + [0x90, 0x00]
     }
 
     func testNoPPSEOrNothingAccepted() async throws {
@@ -184,8 +217,11 @@ final class EntryPointTests: XCTestCase {
         XCTAssertEqual(o.kind, .endApplication)
         XCTAssertEqual(o.errorIndication.l2, .noPPSE)
         XCTAssertTrue(o.reason!.contains("no PPSE"))
-        let unknown = ScriptedChannel([ScriptedExchange(command: try CommandAPDU.select(name: CommandAPDU.ppseName).encoded(),
-                                                        response: Self.ppse([("A0000009991010", 1, nil)]))])
+        let unknown = ScriptedChannel([
+            ScriptedExchange(
+                command: try CommandAPDU.select(name: CommandAPDU.ppseName).encoded(),
+                response: Self.ppse([("A0000009991010", 1, nil)]))
+        ])
         let o2 = try await Harness.tap(unknown, amount: 100).outcome
         XCTAssertEqual(o2.kind, .endApplication)
         XCTAssertEqual(o2.errorIndication.l2, .emptyCandidateList)
@@ -193,12 +229,19 @@ final class EntryPointTests: XCTestCase {
     }
 
     func testUnsupportedKernelsSayWhich() async throws {
-        for (aid, kernel, name) in [("A00000002501", UInt8(4), "American Express"), ("A0000000651010", 5, "JCB"),
-                                    ("A0000001523010", 6, "Discover"), ("A000000333010101", 7, "UnionPay")] {
+        for (aid, kernel, name) in [
+            ("A00000002501", UInt8(4), "American Express"), ("A0000000651010", 5, "JCB"),
+            ("A0000001523010", 6, "Discover"), ("A000000333010101", 7, "UnionPay"),
+        ] {
             let ch = ScriptedChannel([
-                ScriptedExchange(command: try CommandAPDU.select(name: CommandAPDU.ppseName).encoded(), response: Self.ppse([(aid, 1, kernel)])),
-                ScriptedExchange(command: try CommandAPDU.select(name: [UInt8](hex: aid)!).encoded(),
-                                 response: TLV(tag: 0x6F, children: [TLV(tag: 0x84, value: [UInt8](hex: aid)!), TLV(tag: 0xA5, children: [])]).encoded + [0x90, 0x00]),
+                ScriptedExchange(
+                    command: try CommandAPDU.select(name: CommandAPDU.ppseName).encoded(),
+                    response: Self.ppse([(aid, 1, kernel)])),
+                ScriptedExchange(
+                    command: try CommandAPDU.select(name: [UInt8](hex: aid)!).encoded(),
+                    response: TLV(
+                        tag: 0x6F, children: [TLV(tag: 0x84, value: [UInt8](hex: aid)!), TLV(tag: 0xA5, children: [])]
+                    ).encoded + [0x90, 0x00]),
             ])
             let o = try await Harness.tap(ch, amount: 100).outcome
             XCTAssertEqual(o.kind, .endApplication)
@@ -218,8 +261,9 @@ final class EntryPointTests: XCTestCase {
         let t = try await Harness.tap(ch, amount: 100)
         XCTAssertEqual(t.outcome.kernel, "C-3")
         XCTAssertEqual(t.outcome.kind, .onlineRequest)
-        XCTAssertFalse(t.commands.contains { $0.count > 5 && Array($0[5...]).starts(with: [0xA0, 0, 0, 0, 0x25]) },
-                       "the American Express application is never selected")
+        XCTAssertFalse(
+            t.commands.contains { $0.count > 5 && Array($0[5...]).starts(with: [0xA0, 0, 0, 0, 0x25]) },
+            "the American Express application is never selected")
     }
 
     /// Book B v2.10 §3.3.2.5: Kernel Identifier byte 1 b8–b7 is the kernel type. 00 and 01 name an international kernel
@@ -227,7 +271,9 @@ final class EntryPointTests: XCTestCase {
     /// shorter than three bytes or with a zero short ID drops the entry; 00 means the RID's default kernel.
     func testBookB_3_3_2_5_KernelIdentifierTypeBits() {
         func entry(_ kid: [UInt8]?) -> DirectoryEntry {
-            DirectoryEntry(adfName: [UInt8](hex: "A0000000031010")!, label: nil, priority: 1, kernelIdentifier: kid, extendedSelection: nil)
+            DirectoryEntry(
+                adfName: [UInt8](hex: "A0000000031010")!, label: nil, priority: 1, kernelIdentifier: kid,
+                extendedSelection: nil)
         }
         XCTAssertEqual(entry([0x03]).requestedKernel, .international(0x03))
         XCTAssertEqual(entry([0x00]).requestedKernel, .international(0x03), "00: the RID's default")
@@ -242,19 +288,27 @@ final class EntryPointTests: XCTestCase {
             XCTAssertTrue(CombinationSelection.candidates([entry(kid)], combos).isEmpty, Hex.encode(kid))
         }
         XCTAssertEqual(CombinationSelection.candidates([entry([0x03])], combos).count, 1)
-        let unknownRID = DirectoryEntry(adfName: [UInt8](hex: "A0000009991010")!, label: nil, priority: 1, kernelIdentifier: nil, extendedSelection: nil)
+        let unknownRID = DirectoryEntry(
+            adfName: [UInt8](hex: "A0000009991010")!, label: nil, priority: 1, kernelIdentifier: nil,
+            extendedSelection: nil)
         XCTAssertEqual(unknownRID.requestedKernel, .any)
     }
 
     /// Book B v2.10 §3.3.3.3: the Extended Selection is appended to the final SELECT only when the combination
     /// supports it.
     func testBookB_3_3_3_3_ExtendedSelectionOnlyWhereSupported() {
-        let e = DirectoryEntry(adfName: [UInt8](hex: "A0000000041010")!, label: nil, priority: 1, kernelIdentifier: nil, extendedSelection: [0x01, 0x02])
+        let e = DirectoryEntry(
+            adfName: [UInt8](hex: "A0000000041010")!, label: nil, priority: 1, kernelIdentifier: nil,
+            extendedSelection: [0x01, 0x02])
         var config = TerminalConfiguration()
         let txn = TransactionParameters(amount: 100, date: Harness.date)
         let off = CombinationSelection.candidates([e], PreProcessing.run(config, txn))
         XCTAssertEqual(Hex.encode(CombinationSelection.selectName(for: off[0])), "A0000000041010")
-        config.applications = config.applications.map { var a = $0; a.extendedSelectionSupported = true; return a }
+        config.applications = config.applications.map {
+            var a = $0
+            a.extendedSelectionSupported = true
+            return a
+        }
         let on = CombinationSelection.candidates([e], PreProcessing.run(config, txn))
         XCTAssertEqual(Hex.encode(CombinationSelection.selectName(for: on[0])), "A00000000410100102")
     }
@@ -283,39 +337,56 @@ final class EntryPointTests: XCTestCase {
         let zero = PreProcessing.run(config, TransactionParameters(amount: 0, date: Harness.date))
         XCTAssertTrue(zero.allSatisfy { $0.indicators.contactlessApplicationNotAllowed })
         var purchaseOnly = TerminalConfiguration()
-        purchaseOnly.applications = purchaseOnly.applications.map { var a = $0; a.transactionTypes = [0x00]; return a }
-        let refund = PreProcessing.run(purchaseOnly, TransactionParameters(amount: 100, type: .refund, date: Harness.date))
+        purchaseOnly.applications = purchaseOnly.applications.map {
+            var a = $0
+            a.transactionTypes = [0x00]
+            return a
+        }
+        let refund = PreProcessing.run(
+            purchaseOnly, TransactionParameters(amount: 100, type: .refund, date: Harness.date))
         XCTAssertTrue(refund.allSatisfy { $0.indicators.contactlessApplicationNotAllowed })
         let purchase = PreProcessing.run(purchaseOnly, TransactionParameters(amount: 100, date: Harness.date))
         XCTAssertFalse(purchase.allSatisfy { $0.indicators.contactlessApplicationNotAllowed })
         // Limits per transaction type: a cashback combination with a CVM limit of 10.00 instead of 50.00.
         var perType = TerminalConfiguration()
-        perType.additionalTerminalCapabilities = "7000F0A001"                    // goods, services, cashback
+        perType.additionalTerminalCapabilities = "7000F0A001"  // goods, services, cashback
         perType.applications[0].limitsByTransactionType = ["09": TransactionTypeLimits(cvmRequiredLimit: 1000)]
-        let cashback = PreProcessing.run(perType, TransactionParameters(amount: 2000, type: .purchaseWithCashback, date: Harness.date))
+        let cashback = PreProcessing.run(
+            perType, TransactionParameters(amount: 2000, type: .purchaseWithCashback, date: Harness.date))
         XCTAssertTrue(cashback[0].indicators.cvmRequiredLimitExceeded)
         XCTAssertEqual(cashback[0].application.cvmRequiredLimit, 1000)
         let normal = PreProcessing.run(perType, TransactionParameters(amount: 2000, date: Harness.date))
         XCTAssertFalse(normal[0].indicators.cvmRequiredLimitExceeded)
         // 9F40 agrees: the default terminal (goods and services) does not run cash or cashback contactless.
-        let cash = PreProcessing.run(TerminalConfiguration(), TransactionParameters(amount: 2000, type: .cash, date: Harness.date))
+        let cash = PreProcessing.run(
+            TerminalConfiguration(), TransactionParameters(amount: 2000, type: .cash, date: Harness.date))
         XCTAssertTrue(cash.allSatisfy { $0.indicators.contactlessApplicationNotAllowed })
-        let json = #"{"applications":[{"aid":"A0000000031010","kernel":3,"label":"Visa","limitsByTransactionType":{"01":{"contactlessTransactionLimit":20000}}}]}"#
+        let json =
+            #"{"applications":[{"aid":"A0000000031010","kernel":3,"label":"Visa","limitsByTransactionType":{"01":{"contactlessTransactionLimit":20000}}}]}"#
         let loaded = try! TerminalConfiguration.load(json: Data(json.utf8))
         XCTAssertEqual(loaded.applications[0].resolved(for: 0x01).contactlessTransactionLimit, 20000)
     }
 
     func testCandidatesByPriorityAndSelectNextOnSelectFailure() {
         let entries = [
-            DirectoryEntry(adfName: [UInt8](hex: "A0000000041010")!, label: nil, priority: 2, kernelIdentifier: nil, extendedSelection: nil),
-            DirectoryEntry(adfName: [UInt8](hex: "A0000000031010")!, label: nil, priority: 1, kernelIdentifier: [0x03], extendedSelection: nil),
-            DirectoryEntry(adfName: [UInt8](hex: "A0000000032010")!, label: nil, priority: nil, kernelIdentifier: nil, extendedSelection: nil),
-            DirectoryEntry(adfName: [UInt8](hex: "A0000000031010")!, label: nil, priority: 1, kernelIdentifier: [0x02], extendedSelection: nil),
+            DirectoryEntry(
+                adfName: [UInt8](hex: "A0000000041010")!, label: nil, priority: 2, kernelIdentifier: nil,
+                extendedSelection: nil),
+            DirectoryEntry(
+                adfName: [UInt8](hex: "A0000000031010")!, label: nil, priority: 1, kernelIdentifier: [0x03],
+                extendedSelection: nil),
+            DirectoryEntry(
+                adfName: [UInt8](hex: "A0000000032010")!, label: nil, priority: nil, kernelIdentifier: nil,
+                extendedSelection: nil),
+            DirectoryEntry(
+                adfName: [UInt8](hex: "A0000000031010")!, label: nil, priority: 1, kernelIdentifier: [0x02],
+                extendedSelection: nil),
         ]
         let txn = TransactionParameters(amount: 100, date: Harness.date)
         let c = CombinationSelection.candidates(entries, PreProcessing.run(TerminalConfiguration(), txn))
-        XCTAssertEqual(c.map { Hex.encode($0.entry.adfName) }, ["A0000000031010", "A0000000041010", "A0000000032010"],
-                       "priority order; a Visa AID asking for kernel 2 matches nothing")
+        XCTAssertEqual(
+            c.map { Hex.encode($0.entry.adfName) }, ["A0000000031010", "A0000000041010", "A0000000032010"],
+            "priority order; a Visa AID asking for kernel 2 matches nothing")
     }
 
     func testSelectFailureMovesToTheNextCandidate() async throws {
@@ -323,7 +394,7 @@ final class EntryPointTests: XCTestCase {
         let ppse = Self.ppse([("A0000000041010", 1, 2), ("A0000000031010", 2, 3)])
         let ch = InterceptingChannel(visa) { c, r in
             if c.count > 5, Array(c[5...]).starts(with: CommandAPDU.ppseName) { return ppse }
-            return r                                     // SELECT A0000000041010 → the Visa card answers 6A82
+            return r  // SELECT A0000000041010 → the Visa card answers 6A82
         }
         let o = try await Harness.tap(ch, amount: 100).outcome
         XCTAssertEqual(o.kind, .onlineRequest)
@@ -332,13 +403,18 @@ final class EntryPointTests: XCTestCase {
 }
 
 final class PreProcessingTests: XCTestCase {
-    func indicators(_ amount: UInt64, _ config: TerminalConfiguration = TerminalConfiguration()) -> PreProcessingIndicators {
-        PreProcessing.run(config, TransactionParameters(amount: amount, date: Harness.date)).first { $0.application.label == "Visa" }!.indicators
+    func indicators(_ amount: UInt64, _ config: TerminalConfiguration = TerminalConfiguration())
+        -> PreProcessingIndicators
+    {
+        PreProcessing.run(config, TransactionParameters(amount: amount, date: Harness.date)).first {
+            $0.application.label == "Visa"
+        }!.indicators
     }
 
     func testLimitsSetTheTTQ() {
         // Default Visa: floor 0, CVM limit 50.00, contactless limit 1000.00, TTQ 22004000 (qVSDC, signature, CDCVM).
-        XCTAssertEqual(indicators(1234).ttq, [0x22, 0x80, 0x40, 0x00], "above the floor limit: online cryptogram required")
+        XCTAssertEqual(
+            indicators(1234).ttq, [0x22, 0x80, 0x40, 0x00], "above the floor limit: online cryptogram required")
         XCTAssertEqual(indicators(5000).ttq, [0x22, 0xC0, 0x40, 0x00], "at the CVM limit: CVM required too")
         XCTAssertTrue(indicators(100_000).contactlessApplicationNotAllowed)
         XCTAssertTrue(indicators(0).zeroAmount)
@@ -356,7 +432,9 @@ final class PreProcessingTests: XCTestCase {
     func testCapabilitiesAgreeWithTheConfiguration() {
         var c = TerminalConfiguration()
         c.applications[0].ttq = "3F004000"
-        XCTAssertEqual(indicators(100, c).ttq![0], 0x23, "no contact chip, not offline-only, no PIN pad; signature; ODA for online kept")
+        XCTAssertEqual(
+            indicators(100, c).ttq![0], 0x23,
+            "no contact chip, not offline-only, no PIN pad; signature; ODA for online kept")
         c.supportsOnlinePIN = true
         c.supportsContactInterface = true
         XCTAssertEqual(indicators(100, c).ttq![0], 0x37)
@@ -390,17 +468,23 @@ final class TerminalProcessingTests: XCTestCase {
         let z: [UInt8] = [0, 0, 0, 0, 0]
         let clean = TerminalVerificationResults()
         for type: UInt8 in [0x21, 0x24, 0x11] {
-            XCTAssertEqual(TerminalActionAnalysis.decide(tvr: clean, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z,
-                                                         iacDefault: z, terminalType: TerminalType(type)), .arqc, Hex.encode([type]))
+            XCTAssertEqual(
+                TerminalActionAnalysis.decide(
+                    tvr: clean, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z,
+                    iacDefault: z, terminalType: TerminalType(type)), .arqc, Hex.encode([type]))
         }
         for type: UInt8 in [0x22, 0x25] {
-            XCTAssertEqual(TerminalActionAnalysis.decide(tvr: clean, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z,
-                                                         iacDefault: z, terminalType: TerminalType(type)), .tc, Hex.encode([type]))
+            XCTAssertEqual(
+                TerminalActionAnalysis.decide(
+                    tvr: clean, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z,
+                    iacDefault: z, terminalType: TerminalType(type)), .tc, Hex.encode([type]))
         }
         var tvr = TerminalVerificationResults()
         tvr.set(.cardOnExceptionFile)
-        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: [0x10, 0, 0, 0, 0], tacOnline: z, tacDefault: z, iacDenial: z,
-                                                     iacOnline: z, iacDefault: z, terminalType: TerminalType(0x21)), .aac, "denial first")
+        XCTAssertEqual(
+            TerminalActionAnalysis.decide(
+                tvr: tvr, tacDenial: [0x10, 0, 0, 0, 0], tacOnline: z, tacDefault: z, iacDenial: z,
+                iacOnline: z, iacDefault: z, terminalType: TerminalType(0x21)), .aac, "denial first")
         XCTAssertFalse(TerminalType(0x26).canGoOnline)
         XCTAssertTrue(TerminalType(0x26).offlineOnly)
     }
@@ -408,53 +492,92 @@ final class TerminalProcessingTests: XCTestCase {
     func testTerminalActionAnalysis() {
         var tvr = TerminalVerificationResults()
         let z: [UInt8] = [0, 0, 0, 0, 0]
-        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z, iacDefault: z, terminalType: TerminalType(0x22)), .tc)
+        XCTAssertEqual(
+            TerminalActionAnalysis.decide(
+                tvr: tvr, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z, iacDefault: z,
+                terminalType: TerminalType(0x22)), .tc)
         tvr.set(.exceedsFloorLimit)
-        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: [0, 0, 0, 0x80, 0], tacDefault: z, iacDenial: z, iacOnline: z, iacDefault: z, terminalType: TerminalType(0x22)), .arqc)
-        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: [0, 0, 0, 0x80, 0], tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z, iacDefault: z, terminalType: TerminalType(0x22)), .aac)
+        XCTAssertEqual(
+            TerminalActionAnalysis.decide(
+                tvr: tvr, tacDenial: z, tacOnline: [0, 0, 0, 0x80, 0], tacDefault: z, iacDenial: z, iacOnline: z,
+                iacDefault: z, terminalType: TerminalType(0x22)), .arqc)
+        XCTAssertEqual(
+            TerminalActionAnalysis.decide(
+                tvr: tvr, tacDenial: [0, 0, 0, 0x80, 0], tacOnline: z, tacDefault: z, iacDenial: z, iacOnline: z,
+                iacDefault: z, terminalType: TerminalType(0x22)), .aac)
         // Absent IAC-Online counts as all ones: any TVR bit sends it online.
-        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: nil, iacOnline: nil, iacDefault: nil, terminalType: TerminalType(0x22)), .arqc)
+        XCTAssertEqual(
+            TerminalActionAnalysis.decide(
+                tvr: tvr, tacDenial: z, tacOnline: z, tacDefault: z, iacDenial: nil, iacOnline: nil, iacDefault: nil,
+                terminalType: TerminalType(0x22)), .arqc)
         // Offline-only: the default codes decide.
-        XCTAssertEqual(TerminalActionAnalysis.decide(tvr: tvr, tacDenial: z, tacOnline: z, tacDefault: [0, 0, 0, 0x80, 0], iacDenial: z, iacOnline: z, iacDefault: z, terminalType: TerminalType(0x23)), .aac)
+        XCTAssertEqual(
+            TerminalActionAnalysis.decide(
+                tvr: tvr, tacDenial: z, tacOnline: z, tacDefault: [0, 0, 0, 0x80, 0], iacDenial: z, iacOnline: z,
+                iacDefault: z, terminalType: TerminalType(0x23)), .aac)
     }
 
     func testCVMListProcessing() {
         let list = CVMList([UInt8](hex: "0000000000000000" + "4203" + "1E03" + "1F03")!)
         var tvr = TerminalVerificationResults()
-        let sig = CardholderVerification.process(list: list, capability: CVMCapability(0x20), amount: 9000, amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr)
+        let sig = CardholderVerification.process(
+            list: list, capability: CVMCapability(0x20), amount: 9000, amountOther: 0, transactionType: 0,
+            currencyMatches: true, tvr: &tvr)
         XCTAssertEqual(sig.cvmResults, [0x1E, 0x03, 0x00])
         XCTAssertEqual(sig.outcomeCVM, .signature)
         tvr = TerminalVerificationResults()
-        let pin = CardholderVerification.process(list: list, capability: CVMCapability(0x60), amount: 9000, amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr)
+        let pin = CardholderVerification.process(
+            list: list, capability: CVMCapability(0x60), amount: 9000, amountOther: 0, transactionType: 0,
+            currencyMatches: true, tvr: &tvr)
         XCTAssertEqual(pin.outcomeCVM, .onlinePIN)
         XCTAssertTrue(tvr.isSet(.onlinePINEntered))
         // Online PIN "always" with no PIN pad and no fallback: CVM fails, PIN pad not present.
         tvr = TerminalVerificationResults()
-        let fail = CardholderVerification.process(list: CVMList([UInt8](hex: "00000000000000000200")!), capability: CVMCapability(0x20),
-                                                  amount: 9000, amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr)
+        let fail = CardholderVerification.process(
+            list: CVMList([UInt8](hex: "00000000000000000200")!), capability: CVMCapability(0x20),
+            amount: 9000, amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr)
         XCTAssertEqual(fail.cvmResults, [0x3F, 0x00, 0x01])
         XCTAssertTrue(tvr.isSet(.pinPadNotPresent))
         XCTAssertTrue(tvr.isSet(.cardholderVerificationNotSuccessful))
         // Amount conditions against X: signature over X (amount 100.00 > X = 50.00), else no CVM.
         let xy = CVMList([UInt8](hex: "00001388" + "00000000" + "1E07" + "1F00")!)
         tvr = TerminalVerificationResults()
-        XCTAssertEqual(CardholderVerification.process(list: xy, capability: CVMCapability(0x28), amount: 10_000, amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr).outcomeCVM, .signature)
-        XCTAssertEqual(CardholderVerification.process(list: xy, capability: CVMCapability(0x28), amount: 1_000, amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr).outcomeCVM, .noCVM)
+        XCTAssertEqual(
+            CardholderVerification.process(
+                list: xy, capability: CVMCapability(0x28), amount: 10_000, amountOther: 0, transactionType: 0,
+                currencyMatches: true, tvr: &tvr
+            ).outcomeCVM, .signature)
+        XCTAssertEqual(
+            CardholderVerification.process(
+                list: xy, capability: CVMCapability(0x28), amount: 1_000, amountOther: 0, transactionType: 0,
+                currencyMatches: true, tvr: &tvr
+            ).outcomeCVM, .noCVM)
         // Unknown method code, no fall-through.
         tvr = TerminalVerificationResults()
-        _ = CardholderVerification.process(list: CVMList([UInt8](hex: "00000000000000002A00")!), capability: CVMCapability(0x28), amount: 1, amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr)
+        _ = CardholderVerification.process(
+            list: CVMList([UInt8](hex: "00000000000000002A00")!), capability: CVMCapability(0x28), amount: 1,
+            amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr)
         XCTAssertTrue(tvr.isSet(.unrecognisedCVM))
         // No CVM List.
         tvr = TerminalVerificationResults()
-        XCTAssertEqual(CardholderVerification.process(list: nil, capability: CVMCapability(0x28), amount: 1, amountOther: 0, transactionType: 0, currencyMatches: true, tvr: &tvr).cvmResults, [0x3F, 0x00, 0x00])
+        XCTAssertEqual(
+            CardholderVerification.process(
+                list: nil, capability: CVMCapability(0x28), amount: 1, amountOther: 0, transactionType: 0,
+                currencyMatches: true, tvr: &tvr
+            ).cvmResults, [0x3F, 0x00, 0x00])
         XCTAssertTrue(tvr.isSet(.iccDataMissing))
     }
 
     func testProcessingRestrictions() {
         var s = TLVStore()
-        s[0x9F08] = [0x00, 0x02]; s[0x9F09] = [0x00, 0x03]
-        s[0x5F25] = [0x27, 0x01, 0x01]; s[0x5F24] = [0x25, 0x12, 0x31]
-        s[0x9F07] = [0xFF, 0x00]; s[0x5F28] = [0x02, 0x76]; s[0x9F1A] = [0x02, 0x76]; s[0x9C] = [0x09]
+        s[0x9F08] = [0x00, 0x02]
+        s[0x9F09] = [0x00, 0x03]
+        s[0x5F25] = [0x27, 0x01, 0x01]
+        s[0x5F24] = [0x25, 0x12, 0x31]
+        s[0x9F07] = [0xFF, 0x00]
+        s[0x5F28] = [0x02, 0x76]
+        s[0x9F1A] = [0x02, 0x76]
+        s[0x9C] = [0x09]
         var tvr = TerminalVerificationResults()
         ProcessingRestrictions.apply(s, date: Harness.date, to: &tvr)
         XCTAssertTrue(tvr.isSet(.differentApplicationVersions))
@@ -467,7 +590,9 @@ final class TerminalProcessingTests: XCTestCase {
         let iad = try XCTUnwrap(VisaIssuerApplicationData([UInt8](hex: "06011203A02000")!))
         XCTAssertEqual(iad.cryptogramVersion, 0x12)
         XCTAssertEqual(iad.firstCryptogramKind, .arqc)
-        let apple = try XCTUnwrap(VisaIssuerApplicationData([UInt8](hex: "1F4A6331A0000000001003027300000000400000000000000000000000000000")!))
+        let apple = try XCTUnwrap(
+            VisaIssuerApplicationData([UInt8](hex: "1F4A6331A0000000001003027300000000400000000000000000000000000000")!)
+        )
         XCTAssertEqual(apple.format, .vcps32)
         XCTAssertNil(VisaIssuerApplicationData([0x06, 0x01]))
         XCTAssertNil(VisaIssuerApplicationData([0x06, 0x01, 0x12, 0x09, 0x00, 0x00, 0x00]), "CVR length past the end")

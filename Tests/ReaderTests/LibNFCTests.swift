@@ -1,13 +1,14 @@
+import APDU
+import EMVKernel
+import Foundation
+import Simulators
+import TestSupport
 // The libnfc back end through real libnfc 1.8.0 (driver pn532_uart) talking to the PN532 emulator on a
 // pseudo-terminal: no mock between tapd and libnfc, and none between libnfc and the serial line. The stock
 // `nfc-list` (libnfc-bin) is run against the same emulator to show it is a PN532 that libnfc's own tools accept.
 import XCTest
-import Foundation
-import APDU
-import EMVKernel
-import Simulators
+
 @testable import Readers
-import TestSupport
 
 final class LibNFCTests: XCTestCase {
     static func keys() throws -> CAKeyStore {
@@ -22,7 +23,8 @@ final class LibNFCTests: XCTestCase {
         let txn = TransactionParameters(amount: amount, date: EMVDate(year: 2026, month: 11, day: 26)!)
         var o = await ep.process(card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)))
         if o.kind == .seePhone || o.kind == .tryAgain {
-            o = await ep.process(card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)), restarted: true)
+            o = await ep.process(
+                card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)), restarted: true)
         }
         return o
     }
@@ -53,7 +55,7 @@ final class LibNFCTests: XCTestCase {
         for profile in [CardProfile.visaCard(), .mastercardCard(), .visaPhone(), .mastercardPhone()] {
             emulator.present(try VirtualCard(profile))
             let found = try await reader.waitForCard(timeout: .seconds(2))
-        let card = try XCTUnwrap(found)
+            let card = try XCTUnwrap(found)
             XCTAssertEqual(card.target.kind, .iso14443A)
             XCTAssertTrue(card.target.isoDEP)
             XCTAssertEqual(card.target.ats, Array(PN532Emulator.defaultATS.dropFirst()))
@@ -61,7 +63,9 @@ final class LibNFCTests: XCTestCase {
             let o = try await transaction(card)
             XCTAssertEqual(o.kind, .onlineRequest, o.reason ?? "")
             XCTAssertNil(o.oda?.failure)
-            guard case .verified = try TestIssuer.verify(o.transactionData) else { return XCTFail("ARQC does not verify") }
+            guard case .verified = try TestIssuer.verify(o.transactionData) else {
+                return XCTFail("ARQC does not verify")
+            }
             let present = await card.isPresent()
             XCTAssertTrue(present)
             await card.release()
@@ -200,12 +204,12 @@ final class LibNFCTests: XCTestCase {
     func testFrameWaitingTime() {
         // ISO/IEC 14443-4 §7.2: FWT = 302 µs × 2^FWI; TB(1) upper nibble; default FWI 4 without TB.
         XCTAssertEqual(FrameWaitingTime(atsAfterTL: [0x78, 0x80, 0x70, 0x02]).fwi, 7)
-        XCTAssertEqual(FrameWaitingTime(atsAfterTL: [0x38, 0x80, 0xE0]).fwi, 14)   // TA + TB(1)=E0
-        XCTAssertEqual(FrameWaitingTime(atsAfterTL: [0x20, 0xA1]).fwi, 10)         // TB only
-        XCTAssertEqual(FrameWaitingTime(atsAfterTL: [0x08]).fwi, 4)                // no TB
+        XCTAssertEqual(FrameWaitingTime(atsAfterTL: [0x38, 0x80, 0xE0]).fwi, 14)  // TA + TB(1)=E0
+        XCTAssertEqual(FrameWaitingTime(atsAfterTL: [0x20, 0xA1]).fwi, 10)  // TB only
+        XCTAssertEqual(FrameWaitingTime(atsAfterTL: [0x08]).fwi, 4)  // no TB
         XCTAssertEqual(FrameWaitingTime(atsAfterTL: []).fwi, 4)
-        XCTAssertEqual(FrameWaitingTime(atsAfterTL: [0x30, 0x80]).fwi, 4)          // TB promised but missing
-        XCTAssertEqual(FrameWaitingTime(fwi: 15).fwi, 4)                           // RFU
+        XCTAssertEqual(FrameWaitingTime(atsAfterTL: [0x30, 0x80]).fwi, 4)  // TB promised but missing
+        XCTAssertEqual(FrameWaitingTime(fwi: 15).fwi, 4)  // RFU
         XCTAssertEqual(FrameWaitingTime(fwi: 0).microseconds, 302.06, accuracy: 0.01)
         XCTAssertEqual(FrameWaitingTime(fwi: 7).exchangeDeadline, .seconds(2))
         XCTAssertEqual(FrameWaitingTime(fwi: 14).exchangeDeadline, .seconds(10))

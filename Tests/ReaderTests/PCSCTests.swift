@@ -1,35 +1,43 @@
+import APDU
+import EMVCrypto
+import EMVKernel
+import Foundation
+import Simulators
+import TLV
+import TestSupport
 // The PC/SC back end against a real pcscd (1.9.9 on Debian 12) with the vpcd driver, and virtual cards served by
 // `tapd-vicc` over the vpcd protocol. pcscd runs in private mount and network namespaces (its own /run/pcscd, its
 // own loopback for vpcd's ports), so it never meets a system pcscd; this process reaches its socket through
 // /proc/PID/root. Needs root for the namespaces (CI runs as root).
 import XCTest
-import Foundation
-import TLV
-import APDU
-import EMVCrypto
-import EMVKernel
-import Simulators
+
 @testable import Readers
-import TestSupport
 
 final class PCSCTests: XCTestCase {
     func lab() throws -> PCSCLab { try PCSCLab.shared.get() }
 
     /// Waits (with SCardGetStatusChange, no polling) until `reader` satisfies `condition`.
-    func wait(_ ctx: PCSCContext, _ reader: String, for what: String, _ condition: (ReaderStatus) -> Bool) async throws -> ReaderStatus {
+    func wait(_ ctx: PCSCContext, _ reader: String, for what: String, _ condition: (ReaderStatus) -> Bool) async throws
+        -> ReaderStatus
+    {
         var known: [String: ReaderStatus] = [:]
         let deadline = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < deadline {
             let s = try await ctx.waitForChange(known, readers: [reader], timeout: .seconds(2))
-            if let r = s.first { if condition(r) { return r }; known[reader] = r }
+            if let r = s.first {
+                if condition(r) { return r }
+                known[reader] = r
+            }
         }
-        throw NSError(domain: "PCSCTests", code: 3, userInfo: [NSLocalizedDescriptionKey: "reader never became \(what)"])
+        throw NSError(
+            domain: "PCSCTests", code: 3, userInfo: [NSLocalizedDescriptionKey: "reader never became \(what)"])
     }
 
     /// Waits for the reader to be empty (pcscd noticed the previous card leave), then inserts the card and waits
     /// until pcscd sees it; returns the card's process, the CA keys it trusts and the reader's state with it.
     func insert(_ lab: PCSCLab, _ ctx: PCSCContext, _ profile: String, persona: String? = nil)
-        async throws -> (process: Process, keys: CAKeyStore, present: ReaderStatus) {
+        async throws -> (process: Process, keys: CAKeyStore, present: ReaderStatus)
+    {
         _ = try await wait(ctx, "Virtual PCD 00 00", for: "empty") { $0.state.contains(.empty) }
         let (process, keys) = try lab.insert(profile, persona: persona)
         let present = try await wait(ctx, "Virtual PCD 00 00", for: "present") { $0.cardPresent }
@@ -42,27 +50,44 @@ final class PCSCTests: XCTestCase {
         let collector = EventCollector()
         let runner = Task { await monitor.run() }
         let reader = Task { for await e in monitor.events { await collector.add(e) } }
-        defer { monitor.stop(); runner.cancel() }
-        try await collector.wait(for: "service up and both readers") { $0.contains(.serviceUp) && $0.contains(.attached("Virtual PCD 00 01")) }
+        defer {
+            monitor.stop()
+            runner.cancel()
+        }
+        try await collector.wait(for: "service up and both readers") {
+            $0.contains(.serviceUp) && $0.contains(.attached("Virtual PCD 00 01"))
+        }
         // Nothing happens: the monitor sleeps inside SCardGetStatusChange instead of polling.
         let idle = monitor.waits
         try await Task.sleep(for: .seconds(1))
         XCTAssertLessThanOrEqual(monitor.waits - idle, 1, "no polling while idle")
 
         let (card, _) = try lab.insert("visa-card")
-        try await collector.wait(for: "card present") { $0.contains(.cardPresent("Virtual PCD 00 00", atr: VPCDBridge.contactlessATR)) }
-        card.terminate(); card.waitUntilExit()
+        try await collector.wait(for: "card present") {
+            $0.contains(.cardPresent("Virtual PCD 00 00", atr: VPCDBridge.contactlessATR))
+        }
+        card.terminate()
+        card.waitUntilExit()
         try await collector.wait(for: "card removed") { $0.contains(.cardRemoved("Virtual PCD 00 00")) }
 
         // pcscd stops (a restart, or socket activation exiting when idle) and comes back.
         try lab.stopPCSCD()
-        try await collector.wait(for: "service down") { $0.contains { if case .serviceDown = $0 { true } else { false } } }
+        try await collector.wait(for: "service down") {
+            $0.contains { if case .serviceDown = $0 { true } else { false } }
+        }
         await collector.clear()
         try lab.startPCSCD()
-        try await collector.wait(for: "service up again") { $0.contains(.serviceUp) && $0.contains(.attached("Virtual PCD 00 00")) }
+        try await collector.wait(for: "service up again") {
+            $0.contains(.serviceUp) && $0.contains(.attached("Virtual PCD 00 00"))
+        }
         let (again, _) = try lab.insert("mastercard-card")
-        defer { if again.isRunning { again.terminate() }; again.waitUntilExit() }
-        try await collector.wait(for: "card present after the restart") { $0.contains(.cardPresent("Virtual PCD 00 00", atr: VPCDBridge.contactlessATR)) }
+        defer {
+            if again.isRunning { again.terminate() }
+            again.waitUntilExit()
+        }
+        try await collector.wait(for: "card present after the restart") {
+            $0.contains(.cardPresent("Virtual PCD 00 00", atr: VPCDBridge.contactlessATR))
+        }
         monitor.stop()
         _ = await reader.value
     }
@@ -87,7 +112,10 @@ final class PCSCTests: XCTestCase {
         let ctx = try PCSCContext()
         for profile in ["visa-card", "mastercard-card", "visa-phone"] {
             let (process, keys, _) = try await insert(lab, ctx, profile)
-            defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
+            defer {
+                if process.isRunning { process.terminate() }
+                process.waitUntilExit()
+            }
             let card = try PCSCCard(context: ctx, reader: "Virtual PCD 00 00")
             defer { card.disconnect() }
             XCTAssertEqual(card.atr, VPCDBridge.contactlessATR)
@@ -95,11 +123,14 @@ final class PCSCTests: XCTestCase {
             let txn = TransactionParameters(amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!)
             var o = await ep.process(card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)))
             if o.kind == .seePhone || o.kind == .tryAgain {
-                o = await ep.process(card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)), restarted: true)
+                o = await ep.process(
+                    card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)), restarted: true)
             }
             XCTAssertEqual(o.kind, .onlineRequest, "\(profile): \(o.reason ?? "")")
             XCTAssertNil(o.oda?.failure, profile)
-            guard case .verified = try TestIssuer.verify(o.transactionData) else { return XCTFail("\(profile): ARQC does not verify") }
+            guard case .verified = try TestIssuer.verify(o.transactionData) else {
+                return XCTFail("\(profile): ARQC does not verify")
+            }
         }
     }
 
@@ -107,7 +138,10 @@ final class PCSCTests: XCTestCase {
         let lab = try lab()
         let ctx = try PCSCContext()
         let (process, _, _) = try await insert(lab, ctx, "visa-card", persona: "vanish-after=1")
-        defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
+        defer {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+        }
         _ = try await wait(ctx, "Virtual PCD 00 00", for: "present") { $0.cardPresent }
         let card = try PCSCCard(context: ctx, reader: "Virtual PCD 00 00")
         defer { card.disconnect() }
@@ -121,7 +155,9 @@ final class PCSCTests: XCTestCase {
             XCTAssertEqual(e, .cardRemoved)
         }
         // And the kernel turns it into a clean outcome on the next tap attempt.
-        let ep = EntryPoint(configuration: TerminalConfiguration(), keys: try CAKeyStore.bundled(includeTestKeys: true), risk: RiskManager())
+        let ep = EntryPoint(
+            configuration: TerminalConfiguration(), keys: try CAKeyStore.bundled(includeTestKeys: true),
+            risk: RiskManager())
         let txn = TransactionParameters(amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!)
         let o = await ep.process(card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)))
         XCTAssertNotEqual(o.kind, .onlineRequest)
@@ -133,7 +169,10 @@ final class PCSCTests: XCTestCase {
         let lab = try lab()
         let ctx = try PCSCContext()
         let (process, _, _) = try await insert(lab, ctx, "visa-card")
-        defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
+        defer {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+        }
         let card = try PCSCCard(context: ctx, reader: "Virtual PCD 00 00")
         defer { card.disconnect() }
         XCTAssertThrowsError(try card.control(PCSCControlCode.getFeatureRequest)) { e in
@@ -150,11 +189,18 @@ final class PCSCTests: XCTestCase {
         let lab = try lab()
         let ctx = try PCSCContext()
         let (process, _, _) = try await insert(lab, ctx, "visa-card")
-        defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
-        func run(_ tool: String, _ args: [String], input: String? = nil) throws -> String { try Tool.run(tool, args, input: input).output }
+        defer {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+        }
+        func run(_ tool: String, _ args: [String], input: String? = nil) throws -> String {
+            try Tool.run(tool, args, input: input).output
+        }
         let readers = try run("/usr/bin/pcsc_scan", ["-r"])
         XCTAssertTrue(readers.contains("Virtual PCD 00 00"), readers)
-        let script = try run("/usr/bin/scriptor", ["-r", "Virtual PCD 00 00"], input: "00 A4 04 00 0E 32 50 41 59 2E 53 59 53 2E 44 44 46 30 31 00\n")
+        let script = try run(
+            "/usr/bin/scriptor", ["-r", "Virtual PCD 00 00"],
+            input: "00 A4 04 00 0E 32 50 41 59 2E 53 59 53 2E 44 44 46 30 31 00\n")
         XCTAssertTrue(script.contains("90 00"), script)
         XCTAssertTrue(script.contains("32 50 41 59"), "the PPSE FCI names 2PAY.SYS.DDF01: \(script)")
     }
@@ -163,7 +209,10 @@ final class PCSCTests: XCTestCase {
         let lab = try lab()
         let ctx = try PCSCContext()
         let (process, keys, _) = try await insert(lab, ctx, "mastercard-phone", persona: "slow-gpo=700")
-        defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
+        defer {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+        }
         _ = try await wait(ctx, "Virtual PCD 00 00", for: "present") { $0.cardPresent }
         let card = try PCSCCard(context: ctx, reader: "Virtual PCD 00 00")
         defer { card.disconnect() }
@@ -181,7 +230,9 @@ actor EventCollector {
     func wait(for what: String, _ condition: @Sendable ([ReaderEvent]) -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(20)
         while !condition(events) {
-            guard ContinuousClock.now < deadline else { throw NSError(domain: "PCSCTests", code: 4, userInfo: [NSLocalizedDescriptionKey: "never saw \(what)"]) }
+            guard ContinuousClock.now < deadline else {
+                throw NSError(domain: "PCSCTests", code: 4, userInfo: [NSLocalizedDescriptionKey: "never saw \(what)"])
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
     }

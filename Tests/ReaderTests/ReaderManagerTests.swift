@@ -1,12 +1,13 @@
+import APDU
+import EMVKernel
+import Foundation
+import Simulators
+import TestSupport
 // ReaderManager over both real stacks at once: the vpcd readers of the test pcscd (PCSCLab, root) and a libnfc
 // PN532 on the emulator's pseudo-terminal.
 import XCTest
-import Foundation
-import APDU
-import EMVKernel
-import Simulators
+
 @testable import Readers
-import TestSupport
 
 actor ManagerEvents {
     private(set) var all: [ReaderManagerEvent] = []
@@ -14,7 +15,11 @@ actor ManagerEvents {
     func wait(for what: String, _ condition: @Sendable ([ReaderManagerEvent]) -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(20)
         while !condition(all) {
-            guard ContinuousClock.now < deadline else { throw NSError(domain: "ReaderManagerTests", code: 1, userInfo: [NSLocalizedDescriptionKey: "never saw \(what): \(all)"]) }
+            guard ContinuousClock.now < deadline else {
+                throw NSError(
+                    domain: "ReaderManagerTests", code: 1,
+                    userInfo: [NSLocalizedDescriptionKey: "never saw \(what): \(all)"])
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
     }
@@ -36,7 +41,9 @@ final class ReaderManagerTests: XCTestCase {
         let lab = try PCSCLab.shared.get()
         let emulator = try PN532Emulator()
         defer { emulator.stop() }
-        let m = ReaderManager(configuration: ReaderManagerConfiguration(libnfc: [emulator.connstring], ignore: ["PCD 00 01"], virtualReaders: true))
+        let m = ReaderManager(
+            configuration: ReaderManagerConfiguration(
+                libnfc: [emulator.connstring], ignore: ["PCD 00 01"], virtualReaders: true))
         let (events, follower) = follow(m)
         await m.start()
         try await events.wait(for: "both readers") {
@@ -49,7 +56,10 @@ final class ReaderManagerTests: XCTestCase {
 
         // libnfc: lease, tap, transaction, removal.
         let nfcLease = try await m.acquire(emulator.connstring)
-        do { _ = try await m.acquire(emulator.connstring); XCTFail("leased twice") } catch let e as ReaderManagerError {
+        do {
+            _ = try await m.acquire(emulator.connstring)
+            XCTFail("leased twice")
+        } catch let e as ReaderManagerError {
             XCTAssertEqual(e, .busy(emulator.connstring))
         }
         let inUse = await m.snapshot().first { $0.name == emulator.connstring }?.state
@@ -57,7 +67,7 @@ final class ReaderManagerTests: XCTestCase {
         emulator.present(try VirtualCard(.mastercardCard()))
         let tapped = try await nfcLease.waitForCard(timeout: .seconds(3))
         let nfcCard = try XCTUnwrap(tapped)
-        await nfcLease.signal(.processing)     // a PN532 board has no LEDs: nothing to do, nothing breaks
+        await nfcLease.signal(.processing)  // a PN532 board has no LEDs: nothing to do, nothing breaks
         // The kernel runs on the reader's own thread, as the daemon runs it: every APDU a direct call into libnfc.
         let nfcKeys = try LibNFCTests.keys()
         let (o, onReaderThread) = try await nfcCard.run { () async throws -> (Outcome, Bool) in
@@ -70,31 +80,41 @@ final class ReaderManagerTests: XCTestCase {
         let gone = await nfcLease.waitForRemoval(timeout: .seconds(3))
         XCTAssertTrue(gone)
         await nfcLease.finish()
-        try await events.wait(for: "libnfc card events") { $0.contains(.cardPresent(emulator.connstring)) && $0.contains(.cardRemoved(emulator.connstring)) }
+        try await events.wait(for: "libnfc card events") {
+            $0.contains(.cardPresent(emulator.connstring)) && $0.contains(.cardRemoved(emulator.connstring))
+        }
 
         // PC/SC: the card arrives after the lease starts waiting.
-        let lease = try await m.acquire()        // no name: the first idle reader
+        let lease = try await m.acquire()  // no name: the first idle reader
         XCTAssertEqual(lease.reader, "Virtual PCD 00 00")
         let waited = Task { try await lease.waitForCard(timeout: .seconds(10)) }
         try await Task.sleep(for: .milliseconds(200))
         let (process, keys) = try lab.insert("visa-card")
-        defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
+        defer {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+        }
         let found = try await waited.value
         let card = try XCTUnwrap(found)
         XCTAssertEqual(card.answerToSelect, VPCDBridge.contactlessATR)
-        await lease.signal(.approved)            // vpcd has no escapes: refused quietly
+        await lease.signal(.approved)  // vpcd has no escapes: refused quietly
         let p = try await ReaderManagerTests.online(card.channel, keys: keys)
         XCTAssertEqual(p.kind, .onlineRequest, p.reason ?? "")
-        process.terminate(); process.waitUntilExit()
+        process.terminate()
+        process.waitUntilExit()
         let removed = await lease.waitForRemoval(timeout: .seconds(10))
         XCTAssertTrue(removed)
         await lease.finish()
         // The monitor reports the removal on its own; the reader's status follows.
         try await events.wait(for: "pcsc card removed") {
-            $0.last { $0 == .cardPresent("Virtual PCD 00 00") || $0 == .cardRemoved("Virtual PCD 00 00") } == .cardRemoved("Virtual PCD 00 00")
+            $0.last { $0 == .cardPresent("Virtual PCD 00 00") || $0 == .cardRemoved("Virtual PCD 00 00") }
+                == .cardRemoved("Virtual PCD 00 00")
         }
         var idle = await m.snapshot().first { $0.name == "Virtual PCD 00 00" }?.state
-        for _ in 0..<100 where idle != .idle { try await Task.sleep(for: .milliseconds(20)); idle = await m.snapshot().first { $0.name == "Virtual PCD 00 00" }?.state }
+        for _ in 0..<100 where idle != .idle {
+            try await Task.sleep(for: .milliseconds(20))
+            idle = await m.snapshot().first { $0.name == "Virtual PCD 00 00" }?.state
+        }
         XCTAssertEqual(idle, .idle)
 
         // Cancel a wait for a card.
@@ -102,7 +122,10 @@ final class ReaderManagerTests: XCTestCase {
         let t = Task { try await waiting.waitForCard(timeout: .seconds(30)) }
         try await Task.sleep(for: .milliseconds(200))
         waiting.cancel()
-        do { _ = try await t.value; XCTFail("cancelled wait returned") } catch let e as CardError { XCTAssertEqual(e, .cancelled) }
+        do {
+            _ = try await t.value
+            XCTFail("cancelled wait returned")
+        } catch let e as CardError { XCTAssertEqual(e, .cancelled) }
         await waiting.finish()
 
         await m.stop()
@@ -115,15 +138,21 @@ final class ReaderManagerTests: XCTestCase {
         let link = NSTemporaryDirectory() + "tapd-tty-\(UUID().uuidString.prefix(8))"
         defer { unlink(link) }
         let connstring = "pn532_uart:\(link)"
-        let m = ReaderManager(configuration: ReaderManagerConfiguration(pcsc: false, libnfc: [connstring]),
-                              libnfcCheckInterval: .milliseconds(100), libnfcBackoff: (.milliseconds(50), .milliseconds(200)))
+        let m = ReaderManager(
+            configuration: ReaderManagerConfiguration(pcsc: false, libnfc: [connstring]),
+            libnfcCheckInterval: .milliseconds(100), libnfcBackoff: (.milliseconds(50), .milliseconds(200)))
         let (events, follower) = follow(m)
         await m.start()
-        try await events.wait(for: "an error while unplugged") { $0.contains { if case .error(connstring, _) = $0 { true } else { false } } }
-        do { _ = try await m.acquire(); XCTFail("no reader yet") } catch let e as ReaderManagerError { XCTAssertEqual(e, .noReader) }
-        XCTAssertEqual(symlink(emulator.devicePath, link), 0)        // the USB-UART adapter is plugged in
+        try await events.wait(for: "an error while unplugged") {
+            $0.contains { if case .error(connstring, _) = $0 { true } else { false } }
+        }
+        do {
+            _ = try await m.acquire()
+            XCTFail("no reader yet")
+        } catch let e as ReaderManagerError { XCTAssertEqual(e, .noReader) }
+        XCTAssertEqual(symlink(emulator.devicePath, link), 0)  // the USB-UART adapter is plugged in
         try await events.wait(for: "attached") { $0.contains(.attached(connstring, .libnfc)) }
-        unlink(link)                                                  // and pulled out again
+        unlink(link)  // and pulled out again
         try await events.wait(for: "detached") { $0.contains(.detached(connstring)) }
         let none = await m.snapshot()
         XCTAssertEqual(none, [])
@@ -143,20 +172,28 @@ final class ReaderManagerTests: XCTestCase {
         XCTAssertEqual(no[3] & 0x03, 0x01, "red")
         let acr1252 = ReaderSignals.commands(for: "ACR1252U", .declined) ?? []
         XCTAssertTrue(acr1252.contains(.escape([0xE0, 0x00, 0x00, 0x29, 0x01, 0x02])), "red LED")
-        XCTAssertTrue(acr1252.contains { if case .escape(let b) = $0 { b.starts(with: [0xE0, 0x00, 0x00, 0x28]) } else { false } }, "buzzer")
+        XCTAssertTrue(
+            acr1252.contains {
+                if case .escape(let b) = $0 { b.starts(with: [0xE0, 0x00, 0x00, 0x28]) } else { false }
+            }, "buzzer")
         XCTAssertNil(ReaderSignals.commands(for: "PN532 (UART)", .approved))
         XCTAssertEqual(ReaderManager.model(of: "ACS ACR122U PICC Interface 00 00"), "ACR122U")
-        XCTAssertEqual(ReaderManager.model(of: "ACS ACR1252 1S CL Reader [ACR1252 1S CL Reader PICC] 00 00"), "ACR1252U")
+        XCTAssertEqual(
+            ReaderManager.model(of: "ACS ACR1252 1S CL Reader [ACR1252 1S CL Reader PICC] 00 00"), "ACR1252U")
     }
 
     func testConfigurationDecoding() throws {
         let d = try JSONDecoder().decode(ReaderManagerConfiguration.self, from: Data("{}".utf8))
         XCTAssertEqual(d, ReaderManagerConfiguration())
         XCTAssertTrue(d.pcsc && d.exclusive && d.signals)
-        let c = try JSONDecoder().decode(ReaderManagerConfiguration.self, from: Data(#"{"libnfc":["pn532_uart:/dev/ttyUSB0"],"preferred":"ACS"}"#.utf8))
+        let c = try JSONDecoder().decode(
+            ReaderManagerConfiguration.self,
+            from: Data(#"{"libnfc":["pn532_uart:/dev/ttyUSB0"],"preferred":"ACS"}"#.utf8))
         XCTAssertEqual(c.libnfc, ["pn532_uart:/dev/ttyUSB0"])
         XCTAssertEqual(c.preferred, "ACS")
-        XCTAssertThrowsError(try JSONDecoder().decode(ReaderManagerConfiguration.self, from: Data(#"{"libnfc":["/dev/ttyUSB0"]}"#.utf8))) { e in
+        XCTAssertThrowsError(
+            try JSONDecoder().decode(ReaderManagerConfiguration.self, from: Data(#"{"libnfc":["/dev/ttyUSB0"]}"#.utf8))
+        ) { e in
             XCTAssertTrue("\(e)".contains("not a libnfc connstring"), "\(e)")
         }
     }

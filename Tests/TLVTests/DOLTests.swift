@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import TLV
 
 final class DOLTests: XCTestCase {
@@ -11,15 +12,19 @@ final class DOLTests: XCTestCase {
 
     /// Book 3 §5.4: the padding and truncation rules by format.
     func testBuildRules() throws {
-        let dol = try DataObjectList(parsing: [UInt8](hex: "9F0208" + "9F0204" + "5A0A" + "5A04" + "9F4E06" + "9F4E02" + "9F3704" + "7003" + "DF7F02")!)
+        let dol = try DataObjectList(
+            parsing: [UInt8](
+                hex: "9F0208" + "9F0204" + "5A0A" + "5A04" + "9F4E06" + "9F4E02" + "9F3704" + "7003" + "DF7F02")!)
         var store = TLVStore()
-        store[0x9F02] = [UInt8](hex: "000000001234")!           // n: pad left / keep rightmost
-        store[0x5A] = [UInt8](hex: "4761739001010119")!         // cn: pad right with F / keep leftmost
-        store[0x9F4E] = Array("SHOP".utf8)                      // ans: pad right with 00 / keep leftmost
-        store[0x70] = [0x5A, 0x00]                              // constructed → zeros
+        store[0x9F02] = [UInt8](hex: "000000001234")!  // n: pad left / keep rightmost
+        store[0x5A] = [UInt8](hex: "4761739001010119")!  // cn: pad right with F / keep leftmost
+        store[0x9F4E] = Array("SHOP".utf8)  // ans: pad right with 00 / keep leftmost
+        store[0x70] = [0x5A, 0x00]  // constructed → zeros
         let data = dol.build { store[$0] }
-        XCTAssertEqual(data.hex, "0000000000001234" + "00001234" + "4761739001010119FFFF" + "47617390" + "53484F500000" + "5348"
-                       + "00000000" + "000000" + "0000")
+        XCTAssertEqual(
+            data.hex,
+            "0000000000001234" + "00001234" + "4761739001010119FFFF" + "47617390" + "53484F500000" + "5348"
+                + "00000000" + "000000" + "0000")
         XCTAssertEqual(data.count, dol.totalLength)
     }
 

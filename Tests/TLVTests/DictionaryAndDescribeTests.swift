@@ -1,15 +1,18 @@
 import XCTest
+
 @testable import TLV
 
 final class DictionaryAndDescribeTests: XCTestCase {
     func testBook3AndKernelElementsArePresent() {
         // A sample across Book 3 Annex A, Book B, C-2 and C-3.
-        for t: Tag in [0x4F, 0x50, 0x57, 0x5A, 0x5F24, 0x5F2A, 0x5F34, 0x82, 0x84, 0x87, 0x8C, 0x8E, 0x8F, 0x90, 0x92, 0x93,
-                       0x94, 0x95, 0x9A, 0x9B, 0x9C, 0x9F02, 0x9F03, 0x9F07, 0x9F10, 0x9F1A, 0x9F26, 0x9F27, 0x9F32, 0x9F33,
-                       0x9F34, 0x9F35, 0x9F36, 0x9F37, 0x9F38, 0x9F40, 0x9F46, 0x9F47, 0x9F48, 0x9F49, 0x9F4A, 0x9F4B,
-                       0x9F4E, 0x9F2A, 0x9F29, 0xBF0C, 0xA5, 0x6F, 0x70, 0x77, 0x80,
-                       0xDF8117, 0xDF8118, 0xDF8119, 0xDF811B, 0xDF8120, 0xDF8123, 0xDF8124, 0xDF8126, 0xDF8129, 0xDF8132,
-                       0xDF8137, 0xDF8301, 0xDF8306, 0x9F6B, 0x9F5D, 0x9F66, 0x9F6C, 0x9F69, 0x9F6E, 0x9F7C] {
+        for t: Tag in [
+            0x4F, 0x50, 0x57, 0x5A, 0x5F24, 0x5F2A, 0x5F34, 0x82, 0x84, 0x87, 0x8C, 0x8E, 0x8F, 0x90, 0x92, 0x93,
+            0x94, 0x95, 0x9A, 0x9B, 0x9C, 0x9F02, 0x9F03, 0x9F07, 0x9F10, 0x9F1A, 0x9F26, 0x9F27, 0x9F32, 0x9F33,
+            0x9F34, 0x9F35, 0x9F36, 0x9F37, 0x9F38, 0x9F40, 0x9F46, 0x9F47, 0x9F48, 0x9F49, 0x9F4A, 0x9F4B,
+            0x9F4E, 0x9F2A, 0x9F29, 0xBF0C, 0xA5, 0x6F, 0x70, 0x77, 0x80,
+            0xDF8117, 0xDF8118, 0xDF8119, 0xDF811B, 0xDF8120, 0xDF8123, 0xDF8124, 0xDF8126, 0xDF8129, 0xDF8132,
+            0xDF8137, 0xDF8301, 0xDF8306, 0x9F6B, 0x9F5D, 0x9F66, 0x9F6C, 0x9F69, 0x9F6E, 0x9F7C,
+        ] {
             XCTAssertNotNil(DataDictionary.element(t), "missing \(t.hex)")
         }
         XCTAssertGreaterThan(DataDictionary.all.count, 200)
@@ -25,9 +28,10 @@ final class DictionaryAndDescribeTests: XCTestCase {
     }
 
     func testDescribeExplainsBitFieldsDatesAmountsAndMasksCardData() {
-        let body = [UInt8](hex: "8202" + "3900" + "9505" + "8000048000" + "9F6604" + "36004000" + "9A03" + "261126"
-                             + "9F0206" + "000000001234" + "5F2A02" + "0978" + "5A08" + "4761739001010119"
-                             + "5713" + "4761739001010119D28122011000000000000F" + "9F2701" + "80")!
+        let body = [UInt8](
+            hex: "8202" + "3900" + "9505" + "8000048000" + "9F6604" + "36004000" + "9A03" + "261126"
+                + "9F0206" + "000000001234" + "5F2A02" + "0978" + "5A08" + "4761739001010119"
+                + "5713" + "4761739001010119D28122011000000000000F" + "9F2701" + "80")!
         let bytes = TLV(tag: 0x77, value: body).encoded
         let d = Describe.describe(bytes, context: .c3)
         XCTAssertTrue(d.problems.isEmpty, "\(d.problems)")
@@ -69,7 +73,8 @@ final class DictionaryAndDescribeTests: XCTestCase {
         XCTAssertEqual(CardDataMask.pan("5413330089020011"), "541333******0011")
         XCTAssertEqual(CardDataMask.pan("4761739001010119123"), "476173*********9123")
         XCTAssertEqual(CardDataMask.pan("1234567890"), "******7890")
-        let redacted = CardDataMask.redacted(TLV(tag: 0x70, children: [TLV(tag: 0x5A, value: [0x47, 0x61]), TLV(tag: 0x9F36, value: [1])]))
+        let redacted = CardDataMask.redacted(
+            TLV(tag: 0x70, children: [TLV(tag: 0x5A, value: [0x47, 0x61]), TLV(tag: 0x9F36, value: [1])]))
         XCTAssertEqual(redacted.first(0x5A)?.bytes, [0, 0])
         XCTAssertEqual(redacted.first(0x9F36)?.bytes, [1])
     }
@@ -84,6 +89,8 @@ final class DictionaryAndDescribeTests: XCTestCase {
         // Not text: short, non-printable, digits only, or card data.
         XCTAssertNil(Describe.describe([UInt8](hex: "8407A0000000031010")!).objects[0].text)
         XCTAssertNil(Describe.describe([UInt8](hex: "9F360200FF")!).objects[0].text)
-        XCTAssertNil(Describe.describe([UInt8](hex: "5F20084A4F484E20444F45")!).objects[0].text, "cardholder name is masked, never text")
+        XCTAssertNil(
+            Describe.describe([UInt8](hex: "5F20084A4F484E20444F45")!).objects[0].text,
+            "cardholder name is masked, never text")
     }
 }

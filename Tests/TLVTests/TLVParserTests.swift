@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import TLV
 
 final class TLVParserTests: XCTestCase {
@@ -7,7 +8,11 @@ final class TLVParserTests: XCTestCase {
         let aid = [UInt8](hex: "A0000000041010")!
         let inner = TLV(tag: 0x61, children: [TLV(tag: 0x4F, value: aid), TLV(tag: 0xDF8117, value: [0xE0])])
         let big = TLV(tag: 0x9F4B, value: [UInt8](repeating: 0xAB, count: 300))
-        let root = TLV(tag: 0x6F, children: [TLV(tag: 0x84, value: aid), TLV(tag: 0xA5, children: [TLV(tag: 0xBF0C, children: [inner]), big])])
+        let root = TLV(
+            tag: 0x6F,
+            children: [
+                TLV(tag: 0x84, value: aid), TLV(tag: 0xA5, children: [TLV(tag: 0xBF0C, children: [inner]), big]),
+            ])
         let bytes = root.encoded
         let parsed = try TLVParser.parseOne(bytes)
         XCTAssertEqual(parsed, root)
@@ -23,9 +28,14 @@ final class TLVParserTests: XCTestCase {
 
     func testLengthEncodings() throws {
         var out: [UInt8] = []
-        TLV.appendLength(127, to: &out); XCTAssertEqual(out, [0x7F]); out = []
-        TLV.appendLength(128, to: &out); XCTAssertEqual(out, [0x81, 0x80]); out = []
-        TLV.appendLength(256, to: &out); XCTAssertEqual(out, [0x82, 0x01, 0x00])
+        TLV.appendLength(127, to: &out)
+        XCTAssertEqual(out, [0x7F])
+        out = []
+        TLV.appendLength(128, to: &out)
+        XCTAssertEqual(out, [0x81, 0x80])
+        out = []
+        TLV.appendLength(256, to: &out)
+        XCTAssertEqual(out, [0x82, 0x01, 0x00])
         // Non-minimal long form is legal BER and accepted.
         XCTAssertEqual(try TLVParser.parseOne([0x5F, 0x2A, 0x81, 0x02, 0x09, 0x78]).bytes, [0x09, 0x78])
         XCTAssertEqual(try TLVParser.parseOne([0x9F, 0x36, 0x00]).bytes, [])
@@ -38,7 +48,9 @@ final class TLVParserTests: XCTestCase {
     }
 
     func testStrictErrorsNameOffsetAndReason() {
-        func fails(_ hex: String, _ reason: TLVError.Reason, offset: Int, file: StaticString = #filePath, line: UInt = #line) {
+        func fails(
+            _ hex: String, _ reason: TLVError.Reason, offset: Int, file: StaticString = #filePath, line: UInt = #line
+        ) {
             XCTAssertThrowsError(try TLVParser.parse([UInt8](hex: hex)!), file: file, line: line) { e in
                 guard let e = e as? TLVError else { return XCTFail("\(e)", file: file, line: line) }
                 XCTAssertEqual(e.reason, reason, file: file, line: line)
@@ -55,11 +67,12 @@ final class TLVParserTests: XCTestCase {
         fails("9F3680", .indefiniteLength, offset: 2)
         fails("9F3684FFFFFFFF", .lengthFieldTooLong(4), offset: 2)
         fails("9F360500", .valueOverrun(declared: 5, available: 1), offset: 0)
-        fails("7003" + "9F3605", .valueOverrun(declared: 5, available: 0), offset: 2)   // error inside a template
+        fails("7003" + "9F3605", .valueOverrun(declared: 5, available: 0), offset: 2)  // error inside a template
         // Nesting deeper than the bound.
         var deep: [UInt8] = [0x5A, 0x00]
         for _ in 0..<20 { deep = TLV(tag: 0x70, value: deep).encoded }
-        XCTAssertThrowsError(try TLVParser.parse(deep)) { e in XCTAssertEqual((e as? TLVError)?.reason, .nestingTooDeep) }
+        XCTAssertThrowsError(try TLVParser.parse(deep)) { e in XCTAssertEqual((e as? TLVError)?.reason, .nestingTooDeep)
+        }
         // More than one object where one is expected.
         XCTAssertThrowsError(try TLVParser.parseOne([0x82, 0x00, 0x84, 0x00]))
     }
@@ -83,7 +96,8 @@ final class TLVParserTests: XCTestCase {
         let raw = try TLVParser.rawObjects(bytes[...])
         XCTAssertEqual(raw.map(\.tag), [0x9F27, 0x9F10])
         XCTAssertEqual(Array(raw[1].encoded), [UInt8](hex: "9F108103060112")!, "the long-form length stays as received")
-        XCTAssertNotEqual(try TLVParser.parse(bytes)[1].encoded, Array(raw[1].encoded), "a re-encoding would normalise it")
+        XCTAssertNotEqual(
+            try TLVParser.parse(bytes)[1].encoded, Array(raw[1].encoded), "a re-encoding would normalise it")
     }
 
     func testStoreFlattensTemplatesAndReportsRepeats() throws {

@@ -1,16 +1,23 @@
+import Foundation
 // The configuration file: defaults, the shipped example, and one clear error (file, line, key) for each kind of
 // mistake a technician makes in it.
 import XCTest
-import Foundation
+
 @testable import TapdCore
 
 final class ConfigurationTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     func error(_ text: String, file: StaticString = #filePath, line: UInt = #line) -> ConfigurationError? {
-        do { _ = try TapdConfiguration.parse(text, file: "t.toml"); XCTFail("accepted", file: file, line: line); return nil }
-        catch let e as ConfigurationError { return e }
-        catch { XCTFail("\(error)", file: file, line: line); return nil }
+        do {
+            _ = try TapdConfiguration.parse(text, file: "t.toml")
+            XCTFail("accepted", file: file, line: line)
+            return nil
+        } catch let e as ConfigurationError { return e } catch {
+            XCTFail("\(error)", file: file, line: line)
+            return nil
+        }
     }
 
     func testEmptyFileGivesTheDefaults() throws {
@@ -18,8 +25,9 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(c.daemon, DaemonSettings())
         XCTAssertEqual(c.daemon.socket, "/run/tapd/api.sock")
         XCTAssertEqual(c.journal.resolvedKeyFile(environment: [:]), "/etc/tapd/journal.key")
-        XCTAssertEqual(c.journal.resolvedKeyFile(environment: ["CREDENTIALS_DIRECTORY": "/run/credentials/tapd.service"]),
-                       "/run/credentials/tapd.service/journal.key")
+        XCTAssertEqual(
+            c.journal.resolvedKeyFile(environment: ["CREDENTIALS_DIRECTORY": "/run/credentials/tapd.service"]),
+            "/run/credentials/tapd.service/journal.key")
         XCTAssertNil(c.acquirer)
         XCTAssertTrue(c.readers.pcsc)
     }
@@ -32,8 +40,10 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(c.terminal, TerminalSettings())
         // With the acquirer table uncommented it is still valid.
         let withAcquirer = text.split(separator: "\n", omittingEmptySubsequences: false).map { l -> String in
-            l.hasPrefix("# [acquirer]") || (l.hasPrefix("# ") && l.contains(" = ") && !l.hasPrefix("# preferred") && !l.hasPrefix("# key_file")
-                && !l.hasPrefix("# configuration =") && !l.hasPrefix("# ca_keys")) ? String(l.dropFirst(2)) : String(l)
+            l.hasPrefix("# [acquirer]")
+                || (l.hasPrefix("# ") && l.contains(" = ") && !l.hasPrefix("# preferred") && !l.hasPrefix("# key_file")
+                    && !l.hasPrefix("# configuration =") && !l.hasPrefix("# ca_keys"))
+                ? String(l.dropFirst(2)) : String(l)
         }.joined(separator: "\n")
         let a = try XCTUnwrap(try TapdConfiguration.parse(withAcquirer).acquirer)
         XCTAssertEqual(a.host, "acquirer.example.net")
@@ -85,7 +95,9 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(e?.key, "acquirer.host")
         XCTAssertEqual(e?.message, "is required")
         XCTAssertEqual(e?.line, 1, "the table the key is missing from")
-        e = error("[acquirer]\nhost = \"h\"\nport = 70000\nca_file = \"/a\"\nclient_certificate_file = \"/b\"\nclient_key_file = \"/c\"\nterminal_id = \"T1234567\"\nmerchant_id = \"M12345678901234\"\n")
+        e = error(
+            "[acquirer]\nhost = \"h\"\nport = 70000\nca_file = \"/a\"\nclient_certificate_file = \"/b\"\nclient_key_file = \"/c\"\nterminal_id = \"T1234567\"\nmerchant_id = \"M12345678901234\"\n"
+        )
         XCTAssertEqual(e?.key, "acquirer.port")
         XCTAssertEqual(e?.line, 3)
         e = error("daemon = 5\n")

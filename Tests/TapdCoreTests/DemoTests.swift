@@ -1,16 +1,21 @@
-// Runs the real `tapd demo` binary (built next to this test bundle): every sale ends as expected through the
-// acquirer simulator over mutual TLS, and no full PAN or track 2 appears in its output.
-import XCTest
 import Foundation
 import Simulators
 import TestSupport
+// Runs the real `tapd demo` binary (built next to this test bundle): every sale ends as expected through the
+// acquirer simulator over mutual TLS, and no full PAN or track 2 appears in its output.
+import XCTest
 
 final class DemoTests: XCTestCase {
     func testDemoRunsEndToEndAndMasksCardData() throws {
-        let tapd = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tapd").path
+        let tapd = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "tapd"
+        ).path
         guard FileManager.default.isExecutableFile(atPath: tapd) else { return XCTFail("tapd not built at \(tapd)") }
         let (status, text) = try Tool.run(tapd, ["demo"])
-        let pans = [CardProfile.visaCard().pan, CardProfile.mastercardCard().pan, CardProfile.visaPhone().pan, CardProfile.mastercardPhone().pan]
+        let pans = [
+            CardProfile.visaCard().pan, CardProfile.mastercardCard().pan, CardProfile.visaPhone().pan,
+            CardProfile.mastercardPhone().pan,
+        ]
         let leaked = pans.filter { text.contains($0) }
         XCTAssertTrue(leaked.isEmpty, "\(leaked.count) full PANs in the demo output")
         XCTAssertEqual(status, 0, text.count < 4000 && leaked.isEmpty ? text : "demo failed")

@@ -1,16 +1,17 @@
+import EMVKernel
+import Foundation
+import GRDB
+import ISO8583
+import Simulators
+import TLV
 // The SaleBook — the one owner of sale state — on real parts: the journal on a real SQLite file, the acquirer
 // simulator over mutual TLS on loopback, real cryptograms from the virtual cards through the real kernels. Each
 // money rule of the sale's life is a test here, and its proof is the acquirer's own ledger (what it received and
 // answered), not what tapd says of itself. (Card data is compared with ==, never printed.)
 import XCTest
-import Foundation
-import GRDB
-import TLV
-import ISO8583
-@testable import Journal
+
 @testable import Acquirer
-import EMVKernel
-import Simulators
+@testable import Journal
 @testable import TapdCore
 
 final class SaleBookTests: XCTestCase {
@@ -25,9 +26,11 @@ final class SaleBookTests: XCTestCase {
     override func setUp() async throws {
         dir = NSTemporaryDirectory() + "tapd-book-\(UUID().uuidString)"
         certs = try TestCertificates.generate(in: dir)
-        simulator = try AcquirerSimulator(certificateFile: certs.serverCertificateFile, keyFile: certs.serverKeyFile, clientCAFile: certs.caFile)
+        simulator = try AcquirerSimulator(
+            certificateFile: certs.serverCertificateFile, keyFile: certs.serverKeyFile, clientCAFile: certs.caFile)
         port = try await simulator.start()
-        journal = try Journal(path: dir + "/journal.sqlite", key: try JournalKey(bytes: [UInt8](repeating: 7, count: 32)))
+        journal = try Journal(
+            path: dir + "/journal.sqlite", key: try JournalKey(bytes: [UInt8](repeating: 7, count: 32)))
         events = EventHub()
         metrics = TapdMetrics()
     }
@@ -37,9 +40,12 @@ final class SaleBookTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
-    func config(timeout: Double = 1.0, _ change: (inout AcquirerConfiguration) -> Void = { _ in }) -> AcquirerConfiguration {
-        var c = AcquirerConfiguration(host: "127.0.0.1", port: port, caFile: certs.caFile, clientCertificateFile: certs.clientCertificateFile,
-                                      clientKeyFile: certs.clientKeyFile, terminalID: "TAPD0001", merchantID: "TAPD00000000001")
+    func config(timeout: Double = 1.0, _ change: (inout AcquirerConfiguration) -> Void = { _ in })
+        -> AcquirerConfiguration
+    {
+        var c = AcquirerConfiguration(
+            host: "127.0.0.1", port: port, caFile: certs.caFile, clientCertificateFile: certs.clientCertificateFile,
+            clientKeyFile: certs.clientKeyFile, terminalID: "TAPD0001", merchantID: "TAPD00000000001")
         c.responseTimeout = timeout
         c.connectTimeout = 2
         c.acquirerInstitutionID = "123456"
@@ -50,12 +56,16 @@ final class SaleBookTests: XCTestCase {
 
     func book(_ c: AcquirerConfiguration? = nil, voidWindow: VoidWindow = .sameDay) throws -> SaleBook {
         let j = journal!
-        let acquirer = try AcquirerService(link: try AcquirerLink(configuration: c ?? config()), stan: { try await j.nextSTAN() })
-        return SaleBook(journal: j, acquirer: acquirer, events: events, metrics: metrics, voidWindow: voidWindow, autoDrain: false)
+        let acquirer = try AcquirerService(
+            link: try AcquirerLink(configuration: c ?? config()), stan: { try await j.nextSTAN() })
+        return SaleBook(
+            journal: j, acquirer: acquirer, events: events, metrics: metrics, voidWindow: voidWindow, autoDrain: false)
     }
 
     /// A real tap with a virtual card, as the daemon maps it, and a sale opened for it.
-    func sale(_ b: SaleBook, _ profile: CardProfile = .visaCard(), amount: UInt64) async throws -> (id: String, card: CardTransaction) {
+    func sale(_ b: SaleBook, _ profile: CardProfile = .visaCard(), amount: UInt64) async throws -> (
+        id: String, card: CardTransaction
+    ) {
         var keys = try CAKeyStore.bundled(includeTestKeys: true)
         try VirtualCard.pki(for: profile.scheme).register(in: &keys)
         let ep = EntryPoint(configuration: TerminalConfiguration(), keys: keys, risk: RiskManager())
@@ -63,7 +73,8 @@ final class SaleBookTests: XCTestCase {
         let o = await ep.process(card: try VirtualCard(profile), transaction: txn, combinations: ep.preProcess(txn)!)
         XCTAssertEqual(o.kind, .onlineRequest)
         let card = try OnlineRequest.cardTransaction(from: o)
-        let (v, _) = try await b.open(idempotencyKey: UUID().uuidString, amount: Int64(amount), currency: 978, message: "Present card")
+        let (v, _) = try await b.open(
+            idempotencyKey: UUID().uuidString, amount: Int64(amount), currency: 978, message: "Present card")
         return (v.id, card)
     }
 
@@ -71,7 +82,10 @@ final class SaleBookTests: XCTestCase {
 
     /// Makes every queued entry due now (instead of waiting out the backoff in a test).
     func makeDue() async throws {
-        try await journal.write { db in try db.execute(sql: "UPDATE saf SET next_attempt_at = ?", arguments: [Journal.sqlDate(Date().addingTimeInterval(-1))]) }
+        try await journal.write { db in
+            try db.execute(
+                sql: "UPDATE saf SET next_attempt_at = ?", arguments: [Journal.sqlDate(Date().addingTimeInterval(-1))])
+        }
     }
 
     func ledger() async -> (entries: [AcquirerSimulator.LedgerEntry], violations: [String]) { await simulator.ledger() }
@@ -79,7 +93,10 @@ final class SaleBookTests: XCTestCase {
     func recentEvents(_ kind: TapdEvent.Kind) async -> [TapdEvent] {
         var out: [TapdEvent] = []
         let stream = events.subscribe(replay: 64)
-        let t = Task { for await e in stream { out.append(e) }; return out }
+        let t = Task {
+            for await e in stream { out.append(e) }
+            return out
+        }
         try? await Task.sleep(for: .milliseconds(50))
         t.cancel()
         return await t.value.filter { $0.type == kind }
@@ -120,7 +137,7 @@ final class SaleBookTests: XCTestCase {
         let stored = try await journal.request(of: id)
         XCTAssertTrue(stored == nil, "a declined sale keeps no card data")
         var (id2, card2) = try await sale(b, amount: 1234)
-        card2.amount = 1299        // the cryptogram no longer matches the data: the issuer refuses (05)
+        card2.amount = 1299  // the cryptogram no longer matches the data: the issuer refuses (05)
         let v2 = try await b.authorize(id2, card: card2, facts: facts(), message: "Authorising")
         XCTAssertEqual(v2.responseCode, "05")
         XCTAssertEqual(v2.status, .declined)
@@ -161,7 +178,8 @@ final class SaleBookTests: XCTestCase {
                 var a = try? AcquirerSimulator.answer(to: m, responseCode: "00")
                 a?[field] = value
                 guard let a, let codec = try? ISO8583Codec(spec: .iso87ASCII), let body = try? codec.pack(a),
-                      let framed = try? ISOFraming.frame(body, codec.spec.framing) else { return nil }
+                    let framed = try? ISOFraming.frame(body, codec.spec.framing)
+                else { return nil }
                 return .raw(framed)
             }
             let (id, card) = try await sale(b, amount: 1234)
@@ -171,21 +189,42 @@ final class SaleBookTests: XCTestCase {
         }
         // The checks themselves (what AnswerCheck decides), without a network.
         var request = ISOMessage(mti: "0200")
-        request[4] = "000000001234"; request[11] = "000042"; request[41] = "TAPD0001"; request[49] = "978"
+        request[4] = "000000001234"
+        request[11] = "000042"
+        request[41] = "TAPD0001"
+        request[49] = "978"
         var answer = ISOMessage(mti: "0210")
-        answer[4] = "000000001234"; answer[11] = "000042"; answer[41] = "TAPD0001"; answer[49] = "978"; answer[39] = "00"
+        answer[4] = "000000001234"
+        answer[11] = "000042"
+        answer[41] = "TAPD0001"
+        answer[49] = "978"
+        answer[39] = "00"
         XCTAssertEqual(AnswerCheck.authorization(answer, for: request), .approved(try AuthorizationResponse(answer)))
-        var wrongMTI = answer; wrongMTI.mti = "0110"
-        guard case .invalid = AnswerCheck.authorization(wrongMTI, for: request) else { return XCTFail("0110 answers no 0200") }
-        var partial = answer; partial[39] = "10"; partial[4] = "000000001000"
-        XCTAssertEqual(AnswerCheck.authorization(partial, for: request), .partiallyApproved(try AuthorizationResponse(partial), amount: 1000))
-        var more = answer; more[4] = "000000009999"
-        guard case .invalid = AnswerCheck.authorization(more, for: request) else { return XCTFail("approving another amount is not an answer") }
-        var partialWithoutAmount = answer; partialWithoutAmount[39] = "10"; partialWithoutAmount[4] = nil
+        var wrongMTI = answer
+        wrongMTI.mti = "0110"
+        guard case .invalid = AnswerCheck.authorization(wrongMTI, for: request) else {
+            return XCTFail("0110 answers no 0200")
+        }
+        var partial = answer
+        partial[39] = "10"
+        partial[4] = "000000001000"
+        XCTAssertEqual(
+            AnswerCheck.authorization(partial, for: request),
+            .partiallyApproved(try AuthorizationResponse(partial), amount: 1000))
+        var more = answer
+        more[4] = "000000009999"
+        guard case .invalid = AnswerCheck.authorization(more, for: request) else {
+            return XCTFail("approving another amount is not an answer")
+        }
+        var partialWithoutAmount = answer
+        partialWithoutAmount[39] = "10"
+        partialWithoutAmount[4] = nil
         guard case .invalid = AnswerCheck.authorization(partialWithoutAmount, for: request) else {
             return XCTFail("a partial approval without DE 4 is not shown as a full approval")
         }
-        var declined = answer; declined[39] = "51"; declined[4] = nil
+        var declined = answer
+        declined[39] = "51"
+        declined[4] = nil
         guard case .declined = AnswerCheck.authorization(declined, for: request) else { return XCTFail() }
     }
 
@@ -198,7 +237,8 @@ final class SaleBookTests: XCTestCase {
         await simulator.setRule { m in m.mtiClass == "2" ? .raw([0xFF, 0xFF, 0x30, 0x32]) : nil }
         let (id2, card2) = try await sale(b, amount: 1234)
         let v2 = try await b.authorize(id2, card: card2, facts: facts(), message: "Authorising")
-        XCTAssertEqual(v2.journalState, "unanswered", "an oversized frame closes the connection; the request is reversed")
+        XCTAssertEqual(
+            v2.journalState, "unanswered", "an oversized frame closes the connection; the request is reversed")
         await simulator.setRule(nil)
         _ = await b.deliverQueue()
         let counts = try await journal.queueCounts()
@@ -212,8 +252,10 @@ final class SaleBookTests: XCTestCase {
 
     /// TLS that fails verification: nothing reached the acquirer, so the sale fails without a reversal.
     func testTLSFailsClosedAndNothingIsReversed() async throws {
-        for (name, cert, key) in [("server certificate from another CA", certs.foreignServerCertificateFile, certs.foreignServerKeyFile),
-                                  ("expired server certificate", certs.expiredServerCertificateFile, certs.serverKeyFile)] {
+        for (name, cert, key) in [
+            ("server certificate from another CA", certs.foreignServerCertificateFile, certs.foreignServerKeyFile),
+            ("expired server certificate", certs.expiredServerCertificateFile, certs.serverKeyFile),
+        ] {
             let bad = try AcquirerSimulator(certificateFile: cert, keyFile: key, clientCAFile: certs.caFile)
             let badPort = try await bad.start()
             let b = try book(config { $0.port = badPort })
@@ -222,7 +264,8 @@ final class SaleBookTests: XCTestCase {
             XCTAssertEqual(v.status, .failed, name)
             XCTAssertEqual(v.journalState, "failed", "\(name): never sent, so nothing to reverse")
             XCTAssertEqual(v.followUps.count, 0, name)
-            XCTAssertTrue(v.reason?.contains("certificate") == true, "\(name): the reason says it in words: \(v.reason ?? "")")
+            XCTAssertTrue(
+                v.reason?.contains("certificate") == true, "\(name): the reason says it in words: \(v.reason ?? "")")
             XCTAssertFalse(v.reason?.contains("/") == true, "\(name): no library dump or file path: \(v.reason ?? "")")
             let seen = await bad.received
             XCTAssertTrue(seen.isEmpty, "\(name): nothing may reach a server that failed verification")
@@ -281,7 +324,8 @@ final class SaleBookTests: XCTestCase {
         let capture = seen[1]
         XCTAssertEqual(capture[4], "000000001234")
         XCTAssertEqual(capture[90]?.prefix(10), "0100" + (seen[0][11] ?? ""))
-        XCTAssertNil(capture[35]); XCTAssertNil(capture.bytes(55))
+        XCTAssertNil(capture[35])
+        XCTAssertNil(capture.bytes(55))
         let l = await ledger()
         XCTAssertEqual(l.violations, [])
         XCTAssertEqual(l.entries.first?.captures, 1)
@@ -303,8 +347,11 @@ final class SaleBookTests: XCTestCase {
         let (id, card) = try await sale(b, amount: 1234)
         let v = try await b.authorize(id, card: card, facts: facts(), message: "Authorising")
         let capture = try XCTUnwrap(v.followUps.first)
-        try await journal.markTransmitted(capture.id)          // as the drain does just before writing it
-        do { _ = try await b.void(id, requester: "test"); XCTFail("must wait for the capture") } catch SaleBookError.conflict(let why) {
+        try await journal.markTransmitted(capture.id)  // as the drain does just before writing it
+        do {
+            _ = try await b.void(id, requester: "test")
+            XCTFail("must wait for the capture")
+        } catch SaleBookError.conflict(let why) {
             XCTAssertTrue(why.contains("capture"), why)
         }
         // A second sale: voided before its capture left; the withdrawn capture cannot be marked transmitted any more.
@@ -314,10 +361,15 @@ final class SaleBookTests: XCTestCase {
         let voided = try await b.void(id2, requester: "test")
         XCTAssertEqual(voided.status, .voided)
         XCTAssertEqual(voided.followUps.first { $0.kind == "capture" }?.status, "withdrawn")
-        do { try await journal.markTransmitted(capture2.id); XCTFail("a withdrawn capture never leaves") } catch JournalError.notFound {}
+        do {
+            try await journal.markTransmitted(capture2.id)
+            XCTFail("a withdrawn capture never leaves")
+        } catch JournalError.notFound {}
         let l = await ledger()
         XCTAssertEqual(l.violations, [])
-        XCTAssertFalse(l.entries.contains { $0.stan == v2.stan && ($0.captured || $0.charged) }, "voided before capture: nothing held")
+        XCTAssertFalse(
+            l.entries.contains { $0.stan == v2.stan && ($0.captured || $0.charged) },
+            "voided before capture: nothing held")
     }
 
     // MARK: Offline approvals
@@ -332,8 +384,10 @@ final class SaleBookTests: XCTestCase {
         XCTAssertEqual(v.followUps.map(\.kind), ["advice"])
         _ = await b.deliverQueue()
         let seen = await simulator.received
-        XCTAssertEqual(seen.first?.mti, "0800"); XCTAssertEqual(seen.first?[70], "001", "sign-on first")
-        XCTAssertEqual(seen.last?.mti, "0220"); XCTAssertEqual(seen.last?[39], "Y1")
+        XCTAssertEqual(seen.first?.mti, "0800")
+        XCTAssertEqual(seen.first?[70], "001", "sign-on first")
+        XCTAssertEqual(seen.last?.mti, "0220")
+        XCTAssertEqual(seen.last?[39], "Y1")
         XCTAssertNil(seen.last?[35], "the advice carries no track 2")
         let after = try await b.view(id)
         XCTAssertEqual(after?.followUps.first?.status, "delivered")
@@ -423,7 +477,10 @@ final class SaleBookTests: XCTestCase {
         // A drain that spun would never return: race it against a deadline so the test fails instead of hanging.
         let n = await withTaskGroup(of: Int?.self) { g in
             g.addTask { await b.deliverQueue() }
-            g.addTask { try? await Task.sleep(for: .seconds(20)); return nil }
+            g.addTask {
+                try? await Task.sleep(for: .seconds(20))
+                return nil
+            }
             let first = await g.next() ?? nil
             g.cancelAll()
             return first
@@ -454,7 +511,9 @@ final class SaleBookTests: XCTestCase {
         }
         await simulator.setRule(nil)
         let head = try await XCTUnwrapAsync(try await journal.queueHead())
-        try await journal.write { db in try db.execute(sql: "UPDATE saf SET message = x'00112233' WHERE id = ?", arguments: [head.entry.id]) }
+        try await journal.write { db in
+            try db.execute(sql: "UPDATE saf SET message = x'00112233' WHERE id = ?", arguments: [head.entry.id])
+        }
         try await makeDue()
         let n = await b.deliverQueue()
         XCTAssertEqual(n, 1, "the second reversal went through")
@@ -477,7 +536,9 @@ final class SaleBookTests: XCTestCase {
         _ = try await b.authorize(id, card: card, facts: facts(), message: "Authorising")
         // 40 days later (the acquirer was down all that time).
         try await journal.write { db in
-            try db.execute(sql: "UPDATE saf SET created_at = ?", arguments: [Journal.sqlDate(Date().addingTimeInterval(-40 * 86_400))])
+            try db.execute(
+                sql: "UPDATE saf SET created_at = ?",
+                arguments: [Journal.sqlDate(Date().addingTimeInterval(-40 * 86_400))])
         }
         try await makeDue()
         _ = await b.deliverQueue()
@@ -500,13 +561,20 @@ final class SaleBookTests: XCTestCase {
         let (id, card) = try await sale(b, amount: 1234)
         let v = try await b.authorize(id, card: card, facts: facts(), message: "Authorising")
         let fid = try XCTUnwrap(v.followUps.first?.id)
-        do { _ = try await b.resolveFollowUp(fid, reason: " ", actor: "uid=0"); XCTFail() } catch SaleBookError.conflict {}
-        let resolved = try await b.resolveFollowUp(fid, reason: "reversed by the acquirer's help desk, ticket 4711", actor: "uid=0 pid=1")
+        do {
+            _ = try await b.resolveFollowUp(fid, reason: " ", actor: "uid=0")
+            XCTFail()
+        } catch SaleBookError.conflict {}
+        let resolved = try await b.resolveFollowUp(
+            fid, reason: "reversed by the acquirer's help desk, ticket 4711", actor: "uid=0 pid=1")
         XCTAssertEqual(resolved.status, "resolved")
         let listed = try await b.followUps(status: .resolved)
         XCTAssertEqual(listed.map(\.id), [fid])
         let audit = try await journal.auditLog()
-        XCTAssertTrue(audit.contains { $0.event == "follow-up resolved" && $0.actor == "uid=0 pid=1" && $0.details?.contains("4711") == true })
+        XCTAssertTrue(
+            audit.contains {
+                $0.event == "follow-up resolved" && $0.actor == "uid=0 pid=1" && $0.details?.contains("4711") == true
+            })
         let n = await b.deliverQueue()
         XCTAssertEqual(n, 0, "a resolved entry is not sent")
         _ = id
@@ -541,19 +609,32 @@ final class SaleBookTests: XCTestCase {
         let b = try book(voidWindow: .seconds(600))
         let (id, card) = try await sale(b, amount: 1234)
         _ = try await b.authorize(id, card: card, facts: facts(), message: "Authorising")
-        do { _ = try await b.void(id, requester: "test", now: Date().addingTimeInterval(3600)); XCTFail() } catch SaleBookError.conflict(let why) {
+        do {
+            _ = try await b.void(id, requester: "test", now: Date().addingTimeInterval(3600))
+            XCTFail()
+        } catch SaleBookError.conflict(let why) {
             XCTAssertTrue(why.contains("void window"), why)
         }
         let (id2, card2) = try await sale(b, amount: 850)
         _ = try await b.approveOffline(id2, card: card2, facts: facts())
-        do { _ = try await b.void(id2, requester: "test"); XCTFail() } catch SaleBookError.conflict(let why) {
+        do {
+            _ = try await b.void(id2, requester: "test")
+            XCTFail()
+        } catch SaleBookError.conflict(let why) {
             XCTAssertTrue(why.contains("refund"), why)
         }
         let (id3, card3) = try await sale(b, amount: 1251)
         _ = try await b.authorize(id3, card: card3, facts: facts(), message: "Authorising")
-        do { _ = try await b.void(id3, requester: "test"); XCTFail() } catch SaleBookError.conflict {}
+        do {
+            _ = try await b.void(id3, requester: "test")
+            XCTFail()
+        } catch SaleBookError.conflict {}
         // Same business day: until local midnight.
-        var noon = DateComponents(); noon.year = 2026; noon.month = 12; noon.day = 6; noon.hour = 12
+        var noon = DateComponents()
+        noon.year = 2026
+        noon.month = 12
+        noon.day = 6
+        noon.hour = 12
         let day = try XCTUnwrap(Calendar.current.date(from: noon))
         XCTAssertTrue(VoidWindow.sameDay.allows(created: day, now: day.addingTimeInterval(11 * 3600)))
         XCTAssertFalse(VoidWindow.sameDay.allows(created: day, now: day.addingTimeInterval(12 * 3600 + 1)))
@@ -571,13 +652,16 @@ final class SaleBookTests: XCTestCase {
         let stan = try await journal.nextSTAN()
         let request = Messages.request("0200", card, terminal: config().identity, stan: stan, rrn: "633000000001")
         var persist = SaleChange(.requestPersisted)
-        persist.stan = stan; persist.mti = "0200"; persist.request = .store(try codec.pack(request))
+        persist.stan = stan
+        persist.mti = "0200"
+        persist.request = .store(try codec.pack(request))
         try await journal.apply(sent, persist)
         try await journal.apply(sent, SaleChange(.requestTransmitted))
         // 2. Persisted, never transmitted.
         let (kept, card2) = try await sale(b, amount: 1234)
         var persist2 = SaleChange(.requestPersisted)
-        persist2.request = .store(try codec.pack(Messages.request("0200", card2, terminal: config().identity, stan: "000777", rrn: "1")))
+        persist2.request = .store(
+            try codec.pack(Messages.request("0200", card2, terminal: config().identity, stan: "000777", rrn: "1")))
         try await journal.apply(kept, persist2)
         // 3. Still waiting for a card.
         let (waiting, _) = try await sale(b, amount: 1234)
@@ -589,7 +673,9 @@ final class SaleBookTests: XCTestCase {
         _ = await b.deliverQueue()
         let reversals = await simulator.received.filter { $0.mtiClass == "4" }
         XCTAssertEqual(reversals.map { $0[11] }, [stan])
-        let v1 = try await b.view(sent), v2 = try await b.view(kept), v3 = try await b.view(waiting)
+        let v1 = try await b.view(sent)
+        let v2 = try await b.view(kept)
+        let v3 = try await b.view(waiting)
         XCTAssertEqual(v1?.journalState, "unanswered")
         XCTAssertEqual(v1?.followUps.first?.status, "delivered")
         XCTAssertEqual(v2?.journalState, "failed")
@@ -605,7 +691,9 @@ final class SaleBookTests: XCTestCase {
         let (id, card) = try await sale(b, amount: 1234)
         let stan = try await journal.nextSTAN()
         var persist = SaleChange(.requestPersisted)
-        persist.stan = stan; persist.request = .store(try codec.pack(Messages.request("0200", card, terminal: config().identity, stan: stan, rrn: "1")))
+        persist.stan = stan
+        persist.request = .store(
+            try codec.pack(Messages.request("0200", card, terminal: config().identity, stan: stan, rrn: "1")))
         try await journal.apply(id, persist)
         try await journal.apply(id, SaleChange(.requestTransmitted))
         let n = await b.settleStranded()
@@ -623,7 +711,8 @@ final class SaleBookTests: XCTestCase {
         let (id, card) = try await sale(b, amount: 850)
         let codec = try ISO8583Codec(spec: .iso87ASCII)
         var change = SaleChange(.approvedOffline)
-        change.request = .store(try codec.pack(Messages.advice(card, terminal: config().identity, stan: "000500", rrn: "1")))
+        change.request = .store(
+            try codec.pack(Messages.advice(card, terminal: config().identity, stan: "000500", rrn: "1")))
         try await journal.apply(id, change)
         let n = try await b.recover()
         XCTAssertEqual(n, 1)
@@ -636,7 +725,10 @@ final class SaleBookTests: XCTestCase {
 }
 
 extension Array where Element: Hashable {
-    func uniqued() -> [Element] { var seen = Set<Element>(); return filter { seen.insert($0).inserted } }
+    func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
+    }
 }
 
 func XCTUnwrapAsync<T>(_ value: T?, file: StaticString = #filePath, line: UInt = #line) async throws -> T {

@@ -1,8 +1,9 @@
 // A plain client on a Unix stream socket, for tests that speak HTTP byte by byte (framing, malformed input,
 // connections that say nothing) where tapd's own client would be too polite.
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public final class RawUnixSocket {
@@ -15,8 +16,14 @@ public final class RawUnixSocket {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in path.utf8.enumerated() where i < p.count - 1 { p[i] = b } }
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in
+            for (i, b) in path.utf8.enumerated() where i < p.count - 1 { p[i] = b }
+        }
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
     }
 
     deinit { close(fd) }
@@ -30,8 +37,13 @@ public final class RawUnixSocket {
 
     /// Everything until the peer closes (or the read timeout passes).
     public func readToClose() -> String {
-        var all = [UInt8](), chunk = [UInt8](repeating: 0, count: 65536)
-        while true { let n = recv(fd, &chunk, chunk.count, 0); if n <= 0 { break }; all += chunk.prefix(n) }
+        var all = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &chunk, chunk.count, 0)
+            if n <= 0 { break }
+            all += chunk.prefix(n)
+        }
         return String(decoding: all, as: UTF8.self)
     }
 

@@ -10,8 +10,10 @@ public enum Tool {
 
     /// `timeout`: the tool is terminated after this long (a test about a hang must not hang itself).
     @discardableResult
-    public static func run(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:],
-                           directory: String? = nil, timeout: Duration? = nil) throws -> (status: Int32, output: String) {
+    public static func run(
+        _ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:],
+        directory: String? = nil, timeout: Duration? = nil
+    ) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
@@ -26,11 +28,13 @@ public enum Tool {
         if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
         try stdin.fileHandleForWriting.close()
         let killer = DispatchWorkItem { if p.isRunning { p.terminate() } }
-        if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(timeout.components.seconds)), execute: killer) }
+        if let timeout {
+            DispatchQueue.global().asyncAfter(
+                deadline: .now() + .seconds(Int(timeout.components.seconds)), execute: killer)
+        }
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         killer.cancel()
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
-

@@ -4,7 +4,7 @@ import CAllocCounter
 
 struct BenchResult {
     let name: String
-    let nsPerOp: Double       // median of the samples
+    let nsPerOp: Double  // median of the samples
     let bestNsPerOp: Double
     let allocsPerOp: Double
     let bytesPerOp: Int?
@@ -17,8 +17,10 @@ struct BenchResult {
 /// Warm-up and calibration (an iteration count that fills a sample), then timed samples with their allocations.
 /// On the main actor, like the top-level code that calls it: no executor hop per iteration.
 @MainActor
-func measure(_ name: String, bytesPerOp: Int? = nil, samples: Int = 11, minSampleTime: Duration = .milliseconds(200),
-             _ body: () async throws -> Void) async rethrows -> BenchResult {
+func measure(
+    _ name: String, bytesPerOp: Int? = nil, samples: Int = 11, minSampleTime: Duration = .milliseconds(200),
+    _ body: () async throws -> Void
+) async rethrows -> BenchResult {
     let clock = ContinuousClock()
     var iterations = 1
     while true {
@@ -39,8 +41,9 @@ func measure(_ name: String, bytesPerOp: Int? = nil, samples: Int = 11, minSampl
     }
     times.sort()
     let perOp = times.map { $0 / Double(iterations) }
-    return BenchResult(name: name, nsPerOp: perOp[perOp.count / 2], bestNsPerOp: perOp[0],
-                       allocsPerOp: Double(allocs) / Double(samples * iterations), bytesPerOp: bytesPerOp)
+    return BenchResult(
+        name: name, nsPerOp: perOp[perOp.count / 2], bestNsPerOp: perOp[0],
+        allocsPerOp: Double(allocs) / Double(samples * iterations), bytesPerOp: bytesPerOp)
 }
 
 func report(_ r: BenchResult) {
@@ -48,7 +51,8 @@ func report(_ r: BenchResult) {
         let p = pow10(digits)
         return String(Double((v * p).rounded()) / p)
     }
-    var line = "\(r.name): median \(f(r.nsPerOp / 1000)) µs/op (best \(f(r.bestNsPerOp / 1000)) µs), \(f(r.allocsPerOp, 1)) allocations/op"
+    var line =
+        "\(r.name): median \(f(r.nsPerOp / 1000)) µs/op (best \(f(r.bestNsPerOp / 1000)) µs), \(f(r.allocsPerOp, 1)) allocations/op"
     if let mb = r.mbPerSecond, let b = r.bytesPerOp { line += ", \(b) bytes/op → \(f(mb, 0)) MB/s" }
     print(line)
 }

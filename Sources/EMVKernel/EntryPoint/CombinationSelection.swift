@@ -1,7 +1,7 @@
+import APDU
 // Entry Point combination selection (EMV Contactless Book B §3.3): SELECT the PPSE, match its directory
 // entries against the terminal's combinations, order the candidates by priority, and SELECT the chosen one.
 import TLV
-import APDU
 
 /// One entry of the PPSE directory (Book B §3.3.2.4, Table 3-3).
 public struct DirectoryEntry: Sendable, Equatable {
@@ -57,18 +57,30 @@ public enum CombinationSelection {
     /// Book B §3.3.2.2–§3.3.2.4: parses the PPSE FCI. Entries without a well-formed ADF name are skipped.
     public static func directory(from response: ResponseAPDU) throws(SelectionError) -> [DirectoryEntry] {
         guard response.status.isSuccess else { throw .noPPSE(response.status) }
-        guard let fci = try? TLVParser.parseOne(response.data), fci.tag == 0x6F else { throw .malformedPPSE("no FCI template (6F)") }
-        guard let a5 = fci.children.first(where: { $0.tag == 0xA5 }) else { throw .malformedPPSE("no FCI proprietary template (A5)") }
-        guard let bf0c = a5.children.first(where: { $0.tag == 0xBF0C }) else { throw .malformedPPSE("no FCI issuer discretionary data (BF0C)") }
+        guard let fci = try? TLVParser.parseOne(response.data), fci.tag == 0x6F else {
+            throw .malformedPPSE("no FCI template (6F)")
+        }
+        guard let a5 = fci.children.first(where: { $0.tag == 0xA5 }) else {
+            throw .malformedPPSE("no FCI proprietary template (A5)")
+        }
+        guard let bf0c = a5.children.first(where: { $0.tag == 0xBF0C }) else {
+            throw .malformedPPSE("no FCI issuer discretionary data (BF0C)")
+        }
         var out: [DirectoryEntry] = []
         for e in bf0c.children where e.tag == 0x61 {
-            guard let adf = e.children.first(where: { $0.tag == 0x4F }), (5...16).contains(adf.value.count) else { continue }
+            guard let adf = e.children.first(where: { $0.tag == 0x4F }), (5...16).contains(adf.value.count) else {
+                continue
+            }
             let api = e.children.first(where: { $0.tag == 0x87 })?.value.first
-            let label = e.children.first(where: { $0.tag == 0x50 }).map { String(decoding: $0.value.filter { $0 >= 0x20 && $0 < 0x7F }, as: UTF8.self) }
+            let label = e.children.first(where: { $0.tag == 0x50 }).map {
+                String(decoding: $0.value.filter { $0 >= 0x20 && $0 < 0x7F }, as: UTF8.self)
+            }
             let kid = e.children.first(where: { $0.tag == 0x9F2A }).map { Array($0.value) }
             let ext = e.children.first(where: { $0.tag == 0x9F29 }).map { Array($0.value) }
-            out.append(DirectoryEntry(adfName: Array(adf.value), label: label, priority: api.map { $0 & 0x0F },
-                                      kernelIdentifier: kid?.isEmpty == true ? nil : kid, extendedSelection: ext))
+            out.append(
+                DirectoryEntry(
+                    adfName: Array(adf.value), label: label, priority: api.map { $0 & 0x0F },
+                    kernelIdentifier: kid?.isEmpty == true ? nil : kid, extendedSelection: ext))
         }
         return out
     }
@@ -77,11 +89,13 @@ public enum CombinationSelection {
     /// prefix of the ADF name and the kernels agree), ordered by priority, then by directory order. A combination
     /// whose kernel tapd does not have never becomes a candidate, so a co-badged card falls through to the
     /// application tapd can run.
-    public static func candidates(_ entries: [DirectoryEntry], _ combinations: [PreProcessedCombination]) -> [Candidate] {
+    public static func candidates(_ entries: [DirectoryEntry], _ combinations: [PreProcessedCombination]) -> [Candidate]
+    {
         var out: [Candidate] = []
         for (i, e) in entries.enumerated() {
             let requested = e.requestedKernel
-            for c in combinations where !c.indicators.contactlessApplicationNotAllowed && c.application.kernel.isSupported {
+            for c in combinations
+            where !c.indicators.contactlessApplicationNotAllowed && c.application.kernel.isSupported {
                 let aid = c.application.aid.bytes
                 let kernelMatches: Bool
                 switch requested {
@@ -105,14 +119,19 @@ public enum CombinationSelection {
     /// Book B v2.10 §3.3.3.3: the name for the final SELECT, with the Extended Selection appended only when the
     /// combination supports it (Extended Selection Support flag).
     public static func selectName(for c: Candidate) -> [UInt8] {
-        c.combination.application.extendedSelectionSupported ? c.entry.adfName + (c.entry.extendedSelection ?? []) : c.entry.adfName
+        c.combination.application.extendedSelectionSupported
+            ? c.entry.adfName + (c.entry.extendedSelection ?? []) : c.entry.adfName
     }
 
     /// The schemes a directory lists whose kernel tapd does not have (for the merchant's message).
     public static func unsupportedSchemes(_ entries: [DirectoryEntry]) -> [KernelID] {
         var out: [KernelID] = []
         for e in entries {
-            if case .international(let k) = e.requestedKernel, let id = KernelID(rawValue: k), !id.isSupported, !out.contains(id) { out.append(id) }
+            if case .international(let k) = e.requestedKernel, let id = KernelID(rawValue: k), !id.isSupported,
+                !out.contains(id)
+            {
+                out.append(id)
+            }
         }
         return out
     }

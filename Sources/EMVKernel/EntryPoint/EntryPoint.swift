@@ -1,8 +1,8 @@
+import APDU
 // Entry Point (EMV Contactless Book B): pre-processing (Start A), combination selection (Start C), kernel
 // activation (Start D) and outcome processing. Protocol activation — waiting for a card in the field — is the
 // reader's job; a restart at Start B (try again, see phone) is the caller's, with `process(card:…, restarted: true)`.
 import TLV
-import APDU
 
 public struct EntryPoint: Sendable {
     public let configuration: TerminalConfiguration
@@ -11,8 +11,10 @@ public struct EntryPoint: Sendable {
     /// Book C-2 torn transaction log, kept across taps for as long as this Entry Point lives.
     public let tornTransactions: TornTransactionLog
 
-    public init(configuration: TerminalConfiguration, keys: CAKeyStore, risk: RiskManager,
-                tornTransactions: TornTransactionLog = TornTransactionLog()) {
+    public init(
+        configuration: TerminalConfiguration, keys: CAKeyStore, risk: RiskManager,
+        tornTransactions: TornTransactionLog = TornTransactionLog()
+    ) {
         self.configuration = configuration
         self.keys = keys
         self.risk = risk
@@ -34,14 +36,16 @@ public struct EntryPoint: Sendable {
 
     /// Starts B–D for one card in the field: select the PPSE, build the candidate list, select and activate
     /// kernels until one reaches an outcome other than Select Next (Book B §3.5.1.1).
-    public func process(card: any CardChannel, transaction: TransactionParameters, combinations: [PreProcessedCombination],
-                        overrides: [Tag: [UInt8]] = [:], restarted: Bool = false, timingChecks: Bool = true) async -> Outcome {
+    public func process(
+        card: any CardChannel, transaction: TransactionParameters, combinations: [PreProcessedCombination],
+        overrides: [Tag: [UInt8]] = [:], restarted: Bool = false, timingChecks: Bool = true
+    ) async -> Outcome {
         let transport = CardTransport(channel: card)
         // Book B §3.3.2.2: SELECT the PPSE.
         let ppse: ResponseAPDU
-        do { ppse = try await transport.send(.select(name: CommandAPDU.ppseName)) }
-        catch let e as CardError { return KernelFailure.communication(e).outcome }
-        catch { return KernelFailure.communication(.transport("\(error)")).outcome }
+        do { ppse = try await transport.send(.select(name: CommandAPDU.ppseName)) } catch let e as CardError {
+            return KernelFailure.communication(e).outcome
+        } catch { return KernelFailure.communication(.transport("\(error)")).outcome }
 
         let entries: [DirectoryEntry]
         do { entries = try CombinationSelection.directory(from: ppse) } catch {
@@ -49,7 +53,8 @@ public struct EntryPoint: Sendable {
             var o = Outcome(.endApplication, reason: Self.describe(error))
             o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .notReady, holdTimeMilliseconds: 1300)
             if case .noPPSE(let sw) = error {
-                o.errorIndication = ErrorIndication(l2: .noPPSE, statusWord: sw?.rawValue ?? 0, messageOnError: .insertSwipeOrTryAnotherCard)
+                o.errorIndication = ErrorIndication(
+                    l2: .noPPSE, statusWord: sw?.rawValue ?? 0, messageOnError: .insertSwipeOrTryAnotherCard)
             } else {
                 o.errorIndication = ErrorIndication(l2: .ppseFault, messageOnError: .insertSwipeOrTryAnotherCard)
             }
@@ -64,11 +69,15 @@ public struct EntryPoint: Sendable {
             let c = candidates.removeFirst()
             // Book B §3.3.3: final selection; an error status removes the candidate (§3.3.3.5).
             let select: ResponseAPDU
-            do { select = try await transport.send(.select(name: CombinationSelection.selectName(for: c))) }
-            catch let e as CardError { return KernelFailure.communication(e).outcome }
-            catch { return KernelFailure.communication(.transport("\(error)")).outcome }
+            do { select = try await transport.send(.select(name: CombinationSelection.selectName(for: c))) } catch let e
+                as CardError
+            { return KernelFailure.communication(e).outcome } catch {
+                return KernelFailure.communication(.transport("\(error)")).outcome
+            }
             guard select.status.isSuccess, let fci = try? TLVParser.parseOne(select.data), fci.tag == 0x6F,
-                  let df = fci.first(0x84), df.value.starts(with: c.entry.adfName) || c.entry.adfName.starts(with: df.value) else {
+                let df = fci.first(0x84),
+                df.value.starts(with: c.entry.adfName) || c.entry.adfName.starts(with: df.value)
+            else {
                 lastReason = "SELECT \(Hex.encode(c.entry.adfName)) answered \(select.status)"
                 continue
             }
@@ -79,8 +88,9 @@ public struct EntryPoint: Sendable {
             if !transaction.unpredictableNumberFixed && overrides[0x9F37] == nil {
                 txn.unpredictableNumber = TransactionParameters.freshUnpredictableNumber()
             }
-            var session = KernelSession(transport: transport, candidate: c, fci: fci, configuration: configuration,
-                                        transaction: txn, keys: keys, risk: risk, overrides: overrides, restarted: restarted)
+            var session = KernelSession(
+                transport: transport, candidate: c, fci: fci, configuration: configuration,
+                transaction: txn, keys: keys, risk: risk, overrides: overrides, restarted: restarted)
             session.tornTransactions = tornTransactions
             session.timingChecks = timingChecks
             var outcome = await kernel(session)
@@ -97,7 +107,10 @@ public struct EntryPoint: Sendable {
             return outcome
         }
         var o = Self.emptyCandidateList(entries, lastReason: lastReason)
-        if let lastError, !lastError.isOK { o.errorIndication.l2 = lastError.l2; o.errorIndication.statusWord = lastError.statusWord }
+        if let lastError, !lastError.isOK {
+            o.errorIndication.l2 = lastError.l2
+            o.errorIndication.statusWord = lastError.statusWord
+        }
         return o
     }
 

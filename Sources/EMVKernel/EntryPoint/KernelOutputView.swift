@@ -19,8 +19,10 @@ public struct KernelOutputView: Codable, Sendable, Equatable {
 
         enum CodingKeys: String, CodingKey {
             case hex, status, start, cvm, receipt
-            case uiRequestOnOutcomePresent = "ui_request_on_outcome_present", uiRequestOnRestartPresent = "ui_request_on_restart_present"
-            case dataRecordPresent = "data_record_present", discretionaryDataPresent = "discretionary_data_present"
+            case uiRequestOnOutcomePresent = "ui_request_on_outcome_present"
+            case uiRequestOnRestartPresent = "ui_request_on_restart_present"
+            case dataRecordPresent = "data_record_present"
+            case discretionaryDataPresent = "discretionary_data_present"
         }
     }
     /// DF8116, Book A §9.2.
@@ -32,7 +34,9 @@ public struct KernelOutputView: Codable, Sendable, Equatable {
         public var holdTimeMilliseconds: Int
 
         enum CodingKeys: String, CodingKey {
-            case hex, message, status, messageID = "message_id", holdTimeMilliseconds = "hold_time_milliseconds"
+            case hex, message, status
+            case messageID = "message_id"
+            case holdTimeMilliseconds = "hold_time_milliseconds"
         }
     }
     /// DF8115, Book A §6.3.
@@ -45,7 +49,9 @@ public struct KernelOutputView: Codable, Sendable, Equatable {
         public var messageOnError: String?
 
         enum CodingKeys: String, CodingKey {
-            case hex, l1, l2, l3, statusWord = "status_word", messageOnError = "message_on_error"
+            case hex, l1, l2, l3
+            case statusWord = "status_word"
+            case messageOnError = "message_on_error"
         }
     }
 
@@ -58,29 +64,38 @@ public struct KernelOutputView: Codable, Sendable, Equatable {
     public var discretionaryData: [String: String]
 
     enum CodingKeys: String, CodingKey {
-        case outcomeParameterSet = "outcome_parameter_set", uiRequestOnOutcome = "ui_request_on_outcome"
-        case uiRequestOnRestart = "ui_request_on_restart", errorIndication = "error_indication"
-        case dataRecord = "data_record", discretionaryData = "discretionary_data"
+        case outcomeParameterSet = "outcome_parameter_set"
+        case uiRequestOnOutcome = "ui_request_on_outcome"
+        case uiRequestOnRestart = "ui_request_on_restart"
+        case errorIndication = "error_indication"
+        case dataRecord = "data_record"
+        case discretionaryData = "discretionary_data"
     }
 
     public init(_ o: Outcome) {
         let ops = o.parameterSet
         outcomeParameterSet = ParameterSet(
             hex: Hex.encode(ops.bytes), status: Self.name(ops.status), start: ops.start.rawValue, cvm: ops.cvm.rawValue,
-            uiRequestOnOutcomePresent: ops.uiRequestOnOutcomePresent, uiRequestOnRestartPresent: ops.uiRequestOnRestartPresent,
-            dataRecordPresent: ops.dataRecordPresent, discretionaryDataPresent: ops.discretionaryDataPresent, receipt: ops.receipt)
+            uiRequestOnOutcomePresent: ops.uiRequestOnOutcomePresent,
+            uiRequestOnRestartPresent: ops.uiRequestOnRestartPresent,
+            dataRecordPresent: ops.dataRecordPresent, discretionaryDataPresent: ops.discretionaryDataPresent,
+            receipt: ops.receipt)
         uiRequestOnOutcome = o.uiRequestOnOutcome.map(Self.view)
         uiRequestOnRestart = o.uiRequestOnRestart.map(Self.view)
         let e = o.errorIndication
-        errorIndication = ErrorIndicationView(hex: Hex.encode(e.bytes), l1: Self.name(e.l1), l2: Self.name(e.l2), l3: Self.name(e.l3),
-                                              statusWord: String(format4: e.statusWord), messageOnError: e.messageOnError?.text)
+        errorIndication = ErrorIndicationView(
+            hex: Hex.encode(e.bytes), l1: Self.name(e.l1), l2: Self.name(e.l2), l3: Self.name(e.l3),
+            statusWord: String(format4: e.statusWord), messageOnError: e.messageOnError?.text)
         dataRecord = Self.masked(o.dataRecord)
         discretionaryData = Self.masked(o.discretionaryData + [TLV(tag: 0xDF8115, value: e.bytes)])
     }
 
     static func view(_ r: UIRequest) -> UIRequestData {
-        UIRequestData(hex: Hex.encode(UserInterfaceRequestData(r).bytes), message: r.message.text.isEmpty ? "(clear display)" : r.message.text,
-                      messageID: Hex.encode([r.message.rawValue]), status: r.status.rawValue, holdTimeMilliseconds: r.holdTimeMilliseconds)
+        UIRequestData(
+            hex: Hex.encode(UserInterfaceRequestData(r).bytes),
+            message: r.message.text.isEmpty ? "(clear display)" : r.message.text,
+            messageID: Hex.encode([r.message.rawValue]), status: r.status.rawValue,
+            holdTimeMilliseconds: r.holdTimeMilliseconds)
     }
 
     static func masked(_ objects: [TLV]) -> [String: String] {

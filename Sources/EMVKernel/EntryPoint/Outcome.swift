@@ -17,7 +17,13 @@ public enum OutcomeKind: String, Sendable, Codable, CaseIterable {
 }
 
 /// Book A §6.2.3: where Entry Point restarts.
-public enum StartPoint: String, Sendable, Codable { case none = "N/A", a = "A", b = "B", c = "C", d = "D" }
+public enum StartPoint: String, Sendable, Codable {
+    case none = "N/A"
+    case a = "A"
+    case b = "B"
+    case c = "C"
+    case d = "D"
+}
 
 /// Book A §6.2.4: the CVM the outcome asks the point of sale to complete.
 public enum OutcomeCVM: String, Sendable, Codable {
@@ -90,7 +96,9 @@ public struct UIRequest: Sendable, Equatable, Codable {
     public var holdTimeMilliseconds: Int
 
     public init(_ message: UIMessage, _ status: UIStatus, holdTimeMilliseconds: Int = 0) {
-        self.message = message; self.status = status; self.holdTimeMilliseconds = holdTimeMilliseconds
+        self.message = message
+        self.status = status
+        self.holdTimeMilliseconds = holdTimeMilliseconds
     }
 }
 
@@ -130,9 +138,13 @@ public struct Outcome: Sendable {
     public var discretionaryDataTags: [Tag] = []
     /// Book C-2 Annex A FF8105 / Book C-3: the data record the kernel hands over for authorisation and clearing
     /// (card data included: never logged).
-    public var dataRecord: [TLV] { dataRecordTags.compactMap { t in transactionData[t].map { TLV(tag: t, value: $0) } } }
+    public var dataRecord: [TLV] {
+        dataRecordTags.compactMap { t in transactionData[t].map { TLV(tag: t, value: $0) } }
+    }
     /// Book C-2 Annex A FF8106: the kernel's discretionary data (besides the Error Indication, added on output).
-    public var discretionaryData: [TLV] { discretionaryDataTags.compactMap { t in transactionData[t].map { TLV(tag: t, value: $0) } } }
+    public var discretionaryData: [TLV] {
+        discretionaryDataTags.compactMap { t in transactionData[t].map { TLV(tag: t, value: $0) } }
+    }
 
     public init(_ kind: OutcomeKind, reason: String? = nil) {
         self.kind = kind
@@ -142,7 +154,11 @@ public struct Outcome: Sendable {
 
 /// Book 3 §6.5.5.4: the cryptogram a card returned.
 public struct ApplicationCryptogram: Sendable, Equatable, Codable {
-    public enum Kind: String, Sendable, Codable { case aac = "AAC", tc = "TC", arqc = "ARQC" }
+    public enum Kind: String, Sendable, Codable {
+        case aac = "AAC"
+        case tc = "TC"
+        case arqc = "ARQC"
+    }
     public var kind: Kind
     public var value: [UInt8]
     public var atc: [UInt8]
@@ -160,7 +176,10 @@ public struct ApplicationCryptogram: Sendable, Equatable, Codable {
 
 /// A risk management finding the point of sale and the operator should hear about.
 public struct RiskAlert: Sendable, Equatable, Codable {
-    public enum Kind: String, Sendable, Codable { case velocity, exceptionFile = "exception_file" }
+    public enum Kind: String, Sendable, Codable {
+        case velocity
+        case exceptionFile = "exception_file"
+    }
     public var kind: Kind
     public var message: String
 }

@@ -8,8 +8,14 @@ import TLV
 public struct OutcomeParameterSet: Sendable, Equatable {
     /// Byte 1, b8–b5 (Book A Table 6-1).
     public enum Status: UInt8, Sendable, Codable {
-        case approved = 0x10, declined = 0x20, onlineRequest = 0x30, endApplication = 0x40, selectNext = 0x50
-        case tryAnotherInterface = 0x60, tryAgain = 0x70, notApplicable = 0xF0
+        case approved = 0x10
+        case declined = 0x20
+        case onlineRequest = 0x30
+        case endApplication = 0x40
+        case selectNext = 0x50
+        case tryAnotherInterface = 0x60
+        case tryAgain = 0x70
+        case notApplicable = 0xF0
     }
 
     public var status: Status
@@ -41,8 +47,10 @@ public struct OutcomeParameterSet: Sendable, Equatable {
         if dataRecordPresent { b5 |= 0x20 }
         if discretionaryDataPresent { b5 |= 0x10 }
         if receipt { b5 |= 0x08 }
-        return [status.rawValue, start.byte, onlineResponseData, cvm.byte, b5, alternateInterfacePreference,
-                fieldOffRequest, removalTimeout]
+        return [
+            status.rawValue, start.byte, onlineResponseData, cvm.byte, b5, alternateInterfacePreference,
+            fieldOffRequest, removalTimeout,
+        ]
     }
 }
 
@@ -90,7 +98,11 @@ extension UIStatus {
 /// language preference (an8, padded with 00), value qualifier (00 none, 10 amount, 20 balance), value (n12) and
 /// currency code (n3).
 public struct UserInterfaceRequestData: Sendable, Equatable {
-    public enum ValueQualifier: UInt8, Sendable { case none = 0x00, amount = 0x10, balance = 0x20 }
+    public enum ValueQualifier: UInt8, Sendable {
+        case none = 0x00
+        case amount = 0x10
+        case balance = 0x20
+    }
     public var request: UIRequest
     public var languagePreference: [UInt8] = []
     public var valueQualifier: ValueQualifier = .none
@@ -104,7 +116,9 @@ public struct UserInterfaceRequestData: Sendable, Equatable {
         out += BCD.encode(UInt64(max(0, request.holdTimeMilliseconds / 100)), bytes: 3) ?? [0x99, 0x99, 0x99]
         out += Array(languagePreference.prefix(8)) + [UInt8](repeating: 0, count: max(0, 8 - languagePreference.count))
         out.append(valueQualifier.rawValue)
-        out += valueQualifier == .none ? [UInt8](repeating: 0, count: 6) : (BCD.encode(value, bytes: 6) ?? [0x99, 0x99, 0x99, 0x99, 0x99, 0x99])
+        out +=
+            valueQualifier == .none
+            ? [UInt8](repeating: 0, count: 6) : (BCD.encode(value, bytes: 6) ?? [0x99, 0x99, 0x99, 0x99, 0x99, 0x99])
         out += valueQualifier == .none ? [0, 0] : (BCD.encode(UInt64(currencyCode), bytes: 2) ?? [0, 0])
         return out
     }
@@ -114,18 +128,36 @@ public struct UserInterfaceRequestData: Sendable, Equatable {
 public struct ErrorIndication: Sendable, Equatable {
     /// Errors of the contactless interface (ISO/IEC 14443), as the reader reports them.
     public enum L1: UInt8, Sendable, Codable {
-        case ok = 0x00, timeOutError = 0x01, transmissionError = 0x02, protocolError = 0x03
+        case ok = 0x00
+        case timeOutError = 0x01
+        case transmissionError = 0x02
+        case protocolError = 0x03
     }
     /// Errors the kernel or Entry Point found in the card's data or answers.
     public enum L2: UInt8, Sendable, Codable {
-        case ok = 0x00, cardDataMissing = 0x01, camFailed = 0x02, statusBytes = 0x03, parsingError = 0x04
-        case maxLimitExceeded = 0x05, cardDataError = 0x06, magstripeNotSupported = 0x07, noPPSE = 0x08
-        case ppseFault = 0x09, emptyCandidateList = 0x0A, idsReadError = 0x0B, idsWriteError = 0x0C
-        case idsDataError = 0x0D, idsNoMatchingAC = 0x0E, terminalDataError = 0x0F
+        case ok = 0x00
+        case cardDataMissing = 0x01
+        case camFailed = 0x02
+        case statusBytes = 0x03
+        case parsingError = 0x04
+        case maxLimitExceeded = 0x05
+        case cardDataError = 0x06
+        case magstripeNotSupported = 0x07
+        case noPPSE = 0x08
+        case ppseFault = 0x09
+        case emptyCandidateList = 0x0A
+        case idsReadError = 0x0B
+        case idsWriteError = 0x0C
+        case idsDataError = 0x0D
+        case idsNoMatchingAC = 0x0E
+        case terminalDataError = 0x0F
     }
     /// Errors of the terminal (level 3) side.
     public enum L3: UInt8, Sendable, Codable {
-        case ok = 0x00, timeOut = 0x01, stop = 0x02, amountNotPresent = 0x03
+        case ok = 0x00
+        case timeOut = 0x01
+        case stop = 0x02
+        case amountNotPresent = 0x03
     }
 
     public var l1: L1 = .ok
@@ -137,14 +169,21 @@ public struct ErrorIndication: Sendable, Equatable {
     public var messageOnError: UIMessage? = nil
 
     public init(l1: L1 = .ok, l2: L2 = .ok, l3: L3 = .ok, statusWord: UInt16 = 0, messageOnError: UIMessage? = nil) {
-        self.l1 = l1; self.l2 = l2; self.l3 = l3; self.statusWord = statusWord; self.messageOnError = messageOnError
+        self.l1 = l1
+        self.l2 = l2
+        self.l3 = l3
+        self.statusWord = statusWord
+        self.messageOnError = messageOnError
     }
 
     public var isOK: Bool { l1 == .ok && l2 == .ok && l3 == .ok }
 
     /// The six bytes of DF8115.
     public var bytes: [UInt8] {
-        [l1.rawValue, l2.rawValue, l3.rawValue, UInt8(statusWord >> 8), UInt8(statusWord & 0xFF), messageOnError?.rawValue ?? 0xFF]
+        [
+            l1.rawValue, l2.rawValue, l3.rawValue, UInt8(statusWord >> 8), UInt8(statusWord & 0xFF),
+            messageOnError?.rawValue ?? 0xFF,
+        ]
     }
 }
 
@@ -164,11 +203,12 @@ extension Outcome {
         case .tryAgain: status = bookStatus ?? .tryAgain
         case .seePhone: status = bookStatus ?? .endApplication
         }
-        return OutcomeParameterSet(status: status, start: start, cvm: cvm,
-                                   uiRequestOnOutcomePresent: uiRequestOnOutcome != nil,
-                                   uiRequestOnRestartPresent: uiRequestOnRestart != nil,
-                                   dataRecordPresent: dataRecordTags.contains { transactionData[$0] != nil }, discretionaryDataPresent: true,
-                                   receipt: receipt)
+        return OutcomeParameterSet(
+            status: status, start: start, cvm: cvm,
+            uiRequestOnOutcomePresent: uiRequestOnOutcome != nil,
+            uiRequestOnRestartPresent: uiRequestOnRestart != nil,
+            dataRecordPresent: dataRecordTags.contains { transactionData[$0] != nil }, discretionaryDataPresent: true,
+            receipt: receipt)
     }
 
     /// The objects an L2 test harness reads, as TLVs: DF8129, DF8116 (and the restart request), DF8115, FF8105, FF8106.

@@ -35,18 +35,26 @@ public enum PreProcessing {
             // §3.1.1.2: status check — an amount of exactly one major unit.
             if app.statusCheckSupported, amount == pow10(config.currencyExponent) { ind.statusCheckRequested = true }
             // §3.1: a combination configured for other transaction types is not allowed for this one.
-            if let types = app.transactionTypes, !types.contains(txn.type.rawValue) { ind.contactlessApplicationNotAllowed = true }
+            if let types = app.transactionTypes, !types.contains(txn.type.rawValue) {
+                ind.contactlessApplicationNotAllowed = true
+            }
             // A transaction type the terminal's Additional Terminal Capabilities (9F40) deny is not run either.
             if !config.additionalCapabilitiesAllow(txn.type.rawValue) { ind.contactlessApplicationNotAllowed = true }
             // §3.1.1.3–4: zero amount — not allowed when the combination says so, and on an offline-only reader
             // (which could only approve it offline, while a zero amount asks for an online cryptogram).
             if amount == 0 {
-                if app.zeroAmountAllowed && config.onlineCapable { ind.zeroAmount = true } else { ind.contactlessApplicationNotAllowed = true }
+                if app.zeroAmountAllowed && config.onlineCapable {
+                    ind.zeroAmount = true
+                } else {
+                    ind.contactlessApplicationNotAllowed = true
+                }
             }
             // §3.1.1.5: the reader contactless transaction limit. C-2 chooses between its two limits after GPO, when
             // it knows whether the device supports on-device CVM; here only an amount above both rules it out.
             if app.kernel == .mastercard {
-                let limits = [app.contactlessTransactionLimit, app.contactlessTransactionLimitOnDeviceCVM].compactMap { $0 }
+                let limits = [app.contactlessTransactionLimit, app.contactlessTransactionLimitOnDeviceCVM].compactMap {
+                    $0
+                }
                 if let highest = limits.max(), amount > highest { ind.contactlessApplicationNotAllowed = true }
             } else if let limit = app.contactlessTransactionLimit, amount >= limit {
                 ind.contactlessApplicationNotAllowed = true
@@ -57,8 +65,9 @@ public enum PreProcessing {
             if let cvm = app.cvmRequiredLimit, amount >= cvm { ind.cvmRequiredLimitExceeded = true }
             // §3.1.1.8–9: qualifiers for C-3.
             if var t = ttq, t.count == 4 {
-                if ind.statusCheckRequested || ind.zeroAmount || ind.floorLimitExceeded { t[1] |= 0x80 }  // online cryptogram required
-                if ind.cvmRequiredLimitExceeded { t[1] |= 0x40 }                                             // CVM required
+                // online cryptogram required
+                if ind.statusCheckRequested || ind.zeroAmount || ind.floorLimitExceeded { t[1] |= 0x80 }
+                if ind.cvmRequiredLimitExceeded { t[1] |= 0x40 }  // CVM required
                 ind.ttq = t
             }
             return PreProcessedCombination(application: app, indicators: ind)

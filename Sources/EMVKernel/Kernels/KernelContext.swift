@@ -1,6 +1,6 @@
+import APDU
 // What a kernel is given when Entry Point activates it (Book B §3.4), and the steps the kernels share.
 import TLV
-import APDU
 
 public struct KernelSession: Sendable {
     public let transport: CardTransport
@@ -27,7 +27,9 @@ public struct KernelSession: Sendable {
 
     /// The primitive tags of the FCI of the final SELECT.
     var fciPrimitiveTags: [Tag] {
-        func walk(_ t: [TLV]) -> [Tag] { t.flatMap { $0.children.isEmpty && !$0.tag.isConstructed ? [$0.tag] : walk($0.children) } }
+        func walk(_ t: [TLV]) -> [Tag] {
+            t.flatMap { $0.children.isEmpty && !$0.tag.isConstructed ? [$0.tag] : walk($0.children) }
+        }
         return walk(fci.children)
     }
 
@@ -66,7 +68,8 @@ public enum KernelFailure: Error, Equatable, Sendable, CustomStringConvertible {
         case .cardDataMissing(let s): return "card data missing: \(s)"
         case .parsing(let s): return "parsing error: \(s)"
         case .status(let s, let sw): return "\(s): \(sw)"
-        case .torn(let s): return "card lost during GENERATE AC (\(s)); torn transaction recorded, to be recovered at the next tap"
+        case .torn(let s):
+            return "card lost during GENERATE AC (\(s)); torn transaction recorded, to be recovered at the next tap"
         }
     }
 
@@ -81,9 +84,12 @@ public enum KernelFailure: Error, Equatable, Sendable, CustomStringConvertible {
             default: return ErrorIndication(l1: .transmissionError, messageOnError: .presentCardAgain)
             }
         case .cardData: return ErrorIndication(l2: .cardDataError, messageOnError: .insertSwipeOrTryAnotherCard)
-        case .cardDataMissing: return ErrorIndication(l2: .cardDataMissing, messageOnError: .insertSwipeOrTryAnotherCard)
+        case .cardDataMissing:
+            return ErrorIndication(l2: .cardDataMissing, messageOnError: .insertSwipeOrTryAnotherCard)
         case .parsing: return ErrorIndication(l2: .parsingError, messageOnError: .insertSwipeOrTryAnotherCard)
-        case .status(_, let sw): return ErrorIndication(l2: .statusBytes, statusWord: sw.rawValue, messageOnError: .insertSwipeOrTryAnotherCard)
+        case .status(_, let sw):
+            return ErrorIndication(
+                l2: .statusBytes, statusWord: sw.rawValue, messageOnError: .insertSwipeOrTryAnotherCard)
         case .torn: return ErrorIndication(l1: .timeOutError, messageOnError: .presentCardAgain)
         }
     }
@@ -108,8 +114,10 @@ public enum KernelFailure: Error, Equatable, Sendable, CustomStringConvertible {
 
 enum KernelSteps {
     /// Runs a kernel's processing and labels the outcome; an early stop becomes the outcome its failure prescribes.
-    static func run(_ kernel: KernelID, _ s: KernelSession,
-                    _ process: (KernelSession) async throws(KernelFailure) -> Outcome) async -> Outcome {
+    static func run(
+        _ kernel: KernelID, _ s: KernelSession,
+        _ process: (KernelSession) async throws(KernelFailure) -> Outcome
+    ) async -> Outcome {
         var outcome: Outcome
         do {
             outcome = try await process(s)
@@ -119,7 +127,9 @@ enum KernelSteps {
         outcome.kernel = kernel.name
         outcome.aid = s.aid
         // The Unpredictable Number this activation sent (fresh per activation): traces record what the card saw.
-        if outcome.transactionData[0x9F37] == nil { outcome.transactionData[0x9F37] = s.transaction.unpredictableNumber }
+        if outcome.transactionData[0x9F37] == nil {
+            outcome.transactionData[0x9F37] = s.transaction.unpredictableNumber
+        }
         return outcome
     }
 
@@ -132,15 +142,19 @@ enum KernelSteps {
     /// to carry extended APDUs (the ACR122U cannot), and no card's DOL needs one, so it is a card data error.
     static func send(_ ctx: KernelSession, _ c: CommandAPDU) async throws(KernelFailure) -> ResponseAPDU {
         guard c.fitsShortForm else {
-            throw .cardData("the card's data object list asks for \(c.data.count) bytes of command data, more than a short APDU carries")
+            throw .cardData(
+                "the card's data object list asks for \(c.data.count) bytes of command data, more than a short APDU carries"
+            )
         }
-        do { return try await ctx.transport.send(c) }
-        catch let e as CardError { throw .communication(e) }
-        catch { throw .communication(.transport("\(error)")) }
+        do { return try await ctx.transport.send(c) } catch let e as CardError { throw .communication(e) } catch {
+            throw .communication(.transport("\(error)"))
+        }
     }
 
     /// Book 3 §5.4 / Book C-3: the PDOL related data, or an empty value when the card has no PDOL.
-    static func pdolData(_ ctx: KernelSession, _ store: TLVStore, context: KernelContext) throws(KernelFailure) -> (dol: DataObjectList?, data: [UInt8]) {
+    static func pdolData(_ ctx: KernelSession, _ store: TLVStore, context: KernelContext) throws(KernelFailure) -> (
+        dol: DataObjectList?, data: [UInt8]
+    ) {
         guard let raw = ctx.fci.first(0x9F38) else { return (nil, []) }
         guard let dol = try? DataObjectList(parsing: raw.value) else { throw .cardData("malformed PDOL") }
         return (dol, dol.build(context: context) { store[$0] })
@@ -149,10 +163,14 @@ enum KernelSteps {
     /// Book 3 §10.2: READ RECORD for every record the AFL names; records must be 70 templates, a record that
     /// is not there ends the transaction, a primitive object that appears twice is a card error. Records marked
     /// for ODA feed the static data.
-    static func readRecords(_ ctx: KernelSession, afl: ApplicationFileLocator, into store: inout TLVStore,
-                            staticData: inout StaticDataToBeAuthenticated, context: KernelContext) async throws(KernelFailure) {
+    static func readRecords(
+        _ ctx: KernelSession, afl: ApplicationFileLocator, into store: inout TLVStore,
+        staticData: inout StaticDataToBeAuthenticated, context: KernelContext
+    ) async throws(KernelFailure) {
         let total = afl.entries.reduce(0) { $0 + Int($1.lastRecord) - Int($1.firstRecord) + 1 }
-        guard total <= maxRecords else { throw .cardData("the AFL names \(total) records (at most \(maxRecords) are read)") }
+        guard total <= maxRecords else {
+            throw .cardData("the AFL names \(total) records (at most \(maxRecords) are read)")
+        }
         for e in afl.entries {
             for rec in e.firstRecord...e.lastRecord {
                 let r = try await send(ctx, .readRecord(sfi: e.sfi, record: rec))
@@ -160,7 +178,9 @@ enum KernelSteps {
                 let isODA = Int(rec) < Int(e.firstRecord) + Int(e.odaRecordCount)
                 if isODA { staticData.add(record: r.data, sfi: e.sfi, recordNumber: rec) }
                 guard let tlv = try? TLVParser.parseOne(r.data), tlv.tag == 0x70 else {
-                    if e.sfi <= 10, (try? TLVParser.parseOne(r.data)) == nil { throw .parsing("record \(rec) of SFI \(e.sfi) is not BER-TLV") }
+                    if e.sfi <= 10, (try? TLVParser.parseOne(r.data)) == nil {
+                        throw .parsing("record \(rec) of SFI \(e.sfi) is not BER-TLV")
+                    }
                     // SFI 11–30 may hold other formats; only SFI 1–10 records must be 70 templates to be parsed here.
                     if e.sfi <= 10 { throw .cardData("record \(rec) of SFI \(e.sfi) is not a 70 template") }
                     continue
@@ -178,8 +198,10 @@ enum KernelSteps {
     /// Adds the card's response objects (GPO, records, GENERATE AC) to the store. Book 3 §10.2: a primitive the
     /// card returns twice is a card error — except data the FCI already carried (labels, language preference),
     /// which real cards repeat in their records, and terminal data a card echoes.
-    static func addCardData(_ objects: [TLV], into store: inout TLVStore, session: KernelSession,
-                            context: KernelContext) throws(KernelFailure) {
+    static func addCardData(
+        _ objects: [TLV], into store: inout TLVStore, session: KernelSession,
+        context: KernelContext
+    ) throws(KernelFailure) {
         let kept = try checkCardData(objects, context: context)
         let fciTags = Set(session.fciPrimitiveTags)
         let repeated = store.add(kept).filter { !isTerminalTag($0) && !fciTags.contains($0) }
@@ -189,8 +211,10 @@ enum KernelSteps {
     /// Data objects only shown to people (names, labels, language, URLs, track discretionary data): no decision
     /// reads them, so a malformed one is left out rather than failing a genuine card over a cosmetic field (phones
     /// have been seen with a one-character cardholder name).
-    static let presentational: Set<Tag> = [0x5F20, 0x9F0B, 0x50, 0x9F12, 0x5F2D, 0x5F50, 0x9F11, 0x56, 0x9F1F, 0x9F20, 0x5F53,
-                                           0x5F54, 0x5F55, 0x5F56]
+    static let presentational: Set<Tag> = [
+        0x5F20, 0x9F0B, 0x50, 0x9F12, 0x5F2D, 0x5F50, 0x9F11, 0x56, 0x9F1F, 0x9F20, 0x5F53,
+        0x5F54, 0x5F55, 0x5F56,
+    ]
 
     /// Every data object from a card is checked against the data dictionary before the kernel keeps it (Book 3
     /// Annex A lengths and formats; Book C-2 Annex A; Book C-3 Annex A): a wrong length or a numeric field that
@@ -212,8 +236,13 @@ enum KernelSteps {
                 continue
             }
             if o.value.isEmpty { continue }
-            if let e = DataDictionary.strictElement(o.tag, context: context), e.source == .card, let problem = e.problem(with: o.value) {
-                if presentational.contains(o.tag) { dropped.insert(o.tag); continue }
+            if let e = DataDictionary.strictElement(o.tag, context: context), e.source == .card,
+                let problem = e.problem(with: o.value)
+            {
+                if presentational.contains(o.tag) {
+                    dropped.insert(o.tag)
+                    continue
+                }
                 throw .cardData("\(e.name) (\(o.tag.hex)): \(problem)")
             }
         }

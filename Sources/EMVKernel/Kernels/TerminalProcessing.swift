@@ -11,11 +11,11 @@ public enum ProcessingRestrictions {
         if let auc = store[0x9F07], auc.count == 2 {
             let domestic = store[0x5F28] != nil && store[0x5F28] == store[0x9F1A]
             let type = store[0x9C]?.first ?? 0
-            var allowed = auc[0] & 0x01 != 0                                  // valid at terminals other than ATMs
+            var allowed = auc[0] & 0x01 != 0  // valid at terminals other than ATMs
             switch type {
-            case 0x00: allowed = allowed && (domestic ? auc[0] & 0x28 != 0 : auc[0] & 0x14 != 0)   // goods or services
-            case 0x01: allowed = allowed && (domestic ? auc[0] & 0x80 != 0 : auc[0] & 0x40 != 0)   // cash
-            case 0x09: allowed = allowed && (domestic ? auc[1] & 0x80 != 0 : auc[1] & 0x40 != 0)   // cashback
+            case 0x00: allowed = allowed && (domestic ? auc[0] & 0x28 != 0 : auc[0] & 0x14 != 0)  // goods or services
+            case 0x01: allowed = allowed && (domestic ? auc[0] & 0x80 != 0 : auc[0] & 0x40 != 0)  // cash
+            case 0x09: allowed = allowed && (domestic ? auc[1] & 0x80 != 0 : auc[1] & 0x40 != 0)  // cashback
             default: break
             }
             if !allowed { tvr.set(.serviceNotAllowed) }
@@ -46,17 +46,22 @@ public enum CardholderVerification {
     /// Book 3 §10.5 with a contactless reader's abilities: walk the CVM List, apply the first rule whose condition
     /// holds and whose method the terminal supports; unsupported or unrecognised methods fall through only when
     /// the rule says so (b7). Offline PIN is never supported on a contactless reader without PIN pad.
-    public static func process(list: CVMList?, capability: CVMCapability, amount: UInt64, amountOther: UInt64,
-                               transactionType: UInt8, currencyMatches: Bool,
-                               tvr: inout TerminalVerificationResults) -> Result {
+    public static func process(
+        list: CVMList?, capability: CVMCapability, amount: UInt64, amountOther: UInt64,
+        transactionType: UInt8, currencyMatches: Bool,
+        tvr: inout TerminalVerificationResults
+    ) -> Result {
         guard let list, !list.rules.isEmpty else {
             // §10.5: no CVM List — CVM not performed; ICC data missing.
             tvr.set(.iccDataMissing)
             return Result(cvmResults: [0x3F, 0x00, 0x00], outcomeCVM: .noCVM)
         }
         for rule in list.rules {
-            guard conditionHolds(rule, list: list, capability: capability, amount: amount,
-                                 transactionType: transactionType, currencyMatches: currencyMatches) else { continue }
+            guard
+                conditionHolds(
+                    rule, list: list, capability: capability, amount: amount,
+                    transactionType: transactionType, currencyMatches: currencyMatches)
+            else { continue }
             let code = rule.methodCode
             let known: Set<UInt8> = [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x1E, 0x1F]
             if !known.contains(code) {
@@ -65,7 +70,7 @@ public enum CardholderVerification {
                 break
             }
             switch code {
-            case 0x00:                                                     // fail CVM processing
+            case 0x00:  // fail CVM processing
                 tvr.set(.cardholderVerificationNotSuccessful)
                 return Result(cvmResults: [rule.method, rule.condition, 0x01], outcomeCVM: .notApplicable)
             case 0x1F where supports(code, capability):
@@ -99,11 +104,13 @@ public enum CardholderVerification {
     }
 
     /// Book 3 Annex C3, CVM condition codes. Code 03 holds only when the terminal supports the rule's method.
-    static func conditionHolds(_ rule: CVMRule, list: CVMList, capability: CVMCapability, amount: UInt64,
-                               transactionType: UInt8, currencyMatches: Bool) -> Bool {
+    static func conditionHolds(
+        _ rule: CVMRule, list: CVMList, capability: CVMCapability, amount: UInt64,
+        transactionType: UInt8, currencyMatches: Bool
+    ) -> Bool {
         switch rule.condition {
         case 0x00: return true
-        case 0x01: return false                                           // unattended cash: not a merchant reader
+        case 0x01: return false  // unattended cash: not a merchant reader
         case 0x02: return transactionType != 0x01 && transactionType != 0x09
         case 0x03: return supports(rule.methodCode, capability)
         case 0x04: return transactionType == 0x01
@@ -112,7 +119,7 @@ public enum CardholderVerification {
         case 0x07: return currencyMatches && amount > UInt64(list.amountX)
         case 0x08: return currencyMatches && amount < UInt64(list.amountY)
         case 0x09: return currencyMatches && amount > UInt64(list.amountY)
-        default: return false                                             // RFU conditions are not satisfied
+        default: return false  // RFU conditions are not satisfied
         }
     }
 }
@@ -134,9 +141,11 @@ public enum TerminalActionAnalysis {
     /// default. By terminal type: an online-only terminal asks for an ARQC unless denial applies; an offline-only
     /// terminal decides between TC and AAC with the default codes; one that can do both goes online when the online
     /// codes say so.
-    public static func decide(tvr: TerminalVerificationResults, tacDenial: [UInt8], tacOnline: [UInt8], tacDefault: [UInt8],
-                              iacDenial: [UInt8]?, iacOnline: [UInt8]?, iacDefault: [UInt8]?,
-                              terminalType: TerminalType) -> ApplicationCryptogram.Kind {
+    public static func decide(
+        tvr: TerminalVerificationResults, tacDenial: [UInt8], tacOnline: [UInt8], tacDefault: [UInt8],
+        iacDenial: [UInt8]?, iacOnline: [UInt8]?, iacDefault: [UInt8]?,
+        terminalType: TerminalType
+    ) -> ApplicationCryptogram.Kind {
         func hit(_ tac: [UInt8], _ iac: [UInt8]?, absent: UInt8) -> Bool {
             let i = (iac?.count == 5 ? iac! : [UInt8](repeating: absent, count: 5))
             let t = tac.count == 5 ? tac : [UInt8](repeating: 0, count: 5)

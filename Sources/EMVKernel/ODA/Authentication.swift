@@ -1,7 +1,7 @@
+import EMVCrypto
 // SDA, DDA, fDDA and CDA on top of key retrieval (EMV 4.4 Book 2 §5.4, §6.5, §6.6; Book C-3 for fDDA;
 // Book C-2 for CDA in the Mastercard kernel).
 import TLV
-import EMVCrypto
 
 /// The outcome of one offline data authentication.
 public struct ODAResult: Sendable, Equatable {
@@ -43,7 +43,9 @@ extension OfflineDataAuthenticator {
             guard let ssad = data[0x93] else { throw .missingData(0x93) }
             let x = try SignedDataRecovery.recover(ssad, key: issuerKey, object: .signedStaticData, format: 0x03)
             let s = SignedStaticApplicationData(recovered: x)
-            guard s.hashAlgorithm == 0x01 else { throw .unsupportedAlgorithm(.signedStaticData, hash: s.hashAlgorithm, publicKey: 1) }
+            guard s.hashAlgorithm == 0x01 else {
+                throw .unsupportedAlgorithm(.signedStaticData, hash: s.hashAlgorithm, publicKey: 1)
+            }
             try SignedDataRecovery.checkHash(x, extra: [staticData], object: .signedStaticData)
             var r = ODAResult(method: .sda, failure: nil)
             r.dataAuthenticationCode = s.dataAuthenticationCode
@@ -55,10 +57,13 @@ extension OfflineDataAuthenticator {
 
     /// Book 2 §6.5 DDA: the INTERNAL AUTHENTICATE response (format 1 `80` holding the SDAD, or format 2 `77`
     /// with 9F4B) verified against the DDOL related data the terminal sent.
-    public func performDDA(rid: [UInt8], data: TLVStore, staticData: [UInt8], ddolData: [UInt8],
-                           internalAuthenticateResponse response: [UInt8]) -> ODAResult {
+    public func performDDA(
+        rid: [UInt8], data: TLVStore, staticData: [UInt8], ddolData: [UInt8],
+        internalAuthenticateResponse response: [UInt8]
+    ) -> ODAResult {
         do throws(ODAFailure) {
-            let iccKey = try retrieveICCKey(issuerKey: try retrieveIssuerKey(rid: rid, data: data), data: data, staticData: staticData)
+            let iccKey = try retrieveICCKey(
+                issuerKey: try retrieveIssuerKey(rid: rid, data: data), data: data, staticData: staticData)
             guard let tlv = try? TLVParser.parseOne(response) else { throw .missingData(0x9F4B) }
             let sdad: [UInt8]
             switch tlv.tag {
@@ -96,10 +101,14 @@ extension OfflineDataAuthenticator {
             } else {
                 terminalData = un
             }
-            let iccKey = try retrieveICCKey(issuerKey: try retrieveIssuerKey(rid: rid, data: data), data: data, staticData: staticData)
-            let x = try SignedDataRecovery.recover(sdad, key: iccKey, object: .signedDynamicData, formats: [0x05, 0x95])
+            let iccKey = try retrieveICCKey(
+                issuerKey: try retrieveIssuerKey(rid: rid, data: data), data: data, staticData: staticData)
+            let x = try SignedDataRecovery.recover(
+                sdad, key: iccKey, object: .signedDynamicData, formats: [0x05, 0x95])
             let d = try SignedDynamicApplicationData(recovered: x)
-            guard d.hashAlgorithm == 0x01 else { throw .unsupportedAlgorithm(.signedDynamicData, hash: d.hashAlgorithm, publicKey: 1) }
+            guard d.hashAlgorithm == 0x01 else {
+                throw .unsupportedAlgorithm(.signedDynamicData, hash: d.hashAlgorithm, publicKey: 1)
+            }
             try SignedDataRecovery.checkHash(x, extra: [terminalData], object: .signedDynamicData)
             var r = ODAResult(method: .fdda, failure: nil)
             r.iccDynamicNumber = try d.iccDynamicNumber()
@@ -113,14 +122,17 @@ extension OfflineDataAuthenticator {
     /// ICC key; its dynamic data holds the ICC Dynamic Number, the CID (must equal 9F27), the cryptogram and the
     /// Transaction Data Hash Code = SHA-1(PDOL related data ‖ CDOL1 related data ‖ the response's objects other
     /// than 9F4B, as received). `un` is the terminal's Unpredictable Number (9F37).
-    public func performCDA(rid: [UInt8], data: TLVStore, staticData: [UInt8], pdolData: [UInt8], cdolData: [UInt8],
-                           generateACResponse response: [UInt8], un: [UInt8]) -> ODAResult {
+    public func performCDA(
+        rid: [UInt8], data: TLVStore, staticData: [UInt8], pdolData: [UInt8], cdolData: [UInt8],
+        generateACResponse response: [UInt8], un: [UInt8]
+    ) -> ODAResult {
         do throws(ODAFailure) {
             guard let tlv = try? TLVParser.parseOne(response) else { throw .missingData(0x77) }
             guard tlv.tag == 0x77 else { throw .formatOneResponseWithCDA }
             guard let sdad = tlv.first(0x9F4B) else { throw .missingData(0x9F4B) }
             guard let cid = tlv.first(0x9F27), cid.value.count == 1 else { throw .missingData(0x9F27) }
-            let iccKey = try retrieveICCKey(issuerKey: try retrieveIssuerKey(rid: rid, data: data), data: data, staticData: staticData)
+            let iccKey = try retrieveICCKey(
+                issuerKey: try retrieveIssuerKey(rid: rid, data: data), data: data, staticData: staticData)
             let d = try verifySignedDynamicData(Array(sdad.value), iccKey: iccKey, terminalDynamicData: un)
             let fields = try CDADynamicData(d)
             guard fields.cryptogramInformationData == cid.value.first else { throw .cryptogramInformationMismatch }
@@ -139,10 +151,14 @@ extension OfflineDataAuthenticator {
 
     /// Book 2 §6.5.2 steps 1–8 (and §6.6.2 for CDA): recovery, format 05, SHA-1, hash over the signed part and the
     /// terminal dynamic data.
-    public func verifySignedDynamicData(_ sdad: [UInt8], iccKey: RSAPublicKey, terminalDynamicData: [UInt8]) throws(ODAFailure) -> SignedDynamicApplicationData {
+    public func verifySignedDynamicData(_ sdad: [UInt8], iccKey: RSAPublicKey, terminalDynamicData: [UInt8])
+        throws(ODAFailure) -> SignedDynamicApplicationData
+    {
         let x = try SignedDataRecovery.recover(sdad, key: iccKey, object: .signedDynamicData, format: 0x05)
         let d = try SignedDynamicApplicationData(recovered: x)
-        guard d.hashAlgorithm == 0x01 else { throw .unsupportedAlgorithm(.signedDynamicData, hash: d.hashAlgorithm, publicKey: 1) }
+        guard d.hashAlgorithm == 0x01 else {
+            throw .unsupportedAlgorithm(.signedDynamicData, hash: d.hashAlgorithm, publicKey: 1)
+        }
         try SignedDataRecovery.checkHash(x, extra: [terminalDynamicData], object: .signedDynamicData)
         return d
     }

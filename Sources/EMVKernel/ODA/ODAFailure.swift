@@ -1,7 +1,13 @@
 // Why offline data authentication failed, step by step, and which TVR bit that sets.
 import TLV
 
-public enum ODAMethod: String, Sendable, Codable { case sda = "SDA", dda = "DDA", fdda = "fDDA", cda = "CDA", none }
+public enum ODAMethod: String, Sendable, Codable {
+    case sda = "SDA"
+    case dda = "DDA"
+    case fdda = "fDDA"
+    case cda = "CDA"
+    case none
+}
 
 /// What is being recovered, for messages.
 public enum SignedObject: String, Sendable {
@@ -44,12 +50,15 @@ public enum ODAFailure: Error, Equatable, Sendable, CustomStringConvertible {
         case .missingData(let t): return "ICC data missing: tag \(t.hex)"
         case .unknownCAKey(let r, let i): return "no CA public key \(Hex.encode(r))/\(Hex.encode([i])) loaded"
         case .caKeyExpired(let r, let i): return "CA public key \(Hex.encode(r))/\(Hex.encode([i])) has expired"
-        case .wrongLength(let o, let e, let a): return "\(o.rawValue) is \(a) bytes, \(e) expected (the signer's modulus length)"
+        case .wrongLength(let o, let e, let a):
+            return "\(o.rawValue) is \(a) bytes, \(e) expected (the signer's modulus length)"
         case .rsaFailed(let o): return "\(o.rawValue) could not be recovered (not less than the modulus)"
         case .badTrailer(let o, let b): return "\(o.rawValue): recovered trailer \(Hex.encode([b])), BC expected"
         case .badHeader(let o, let b): return "\(o.rawValue): recovered header \(Hex.encode([b])), 6A expected"
         case .wrongFormat(let o, let b): return "\(o.rawValue): format \(Hex.encode([b])) is not the expected one"
-        case .unsupportedAlgorithm(let o, let h, let p): return "\(o.rawValue): hash algorithm \(Hex.encode([h])) / public key algorithm \(Hex.encode([p])) not supported"
+        case .unsupportedAlgorithm(let o, let h, let p):
+            return
+                "\(o.rawValue): hash algorithm \(Hex.encode([h])) / public key algorithm \(Hex.encode([p])) not supported"
         case .hashMismatch(let o): return "\(o.rawValue): hash does not match"
         case .issuerIdentifierMismatch: return "issuer identifier does not match the PAN"
         case .panMismatch: return "PAN in the ICC certificate does not match the application PAN"
@@ -58,7 +67,8 @@ public enum ODAFailure: Error, Equatable, Sendable, CustomStringConvertible {
         case .revoked(let s): return "issuer certificate serial \(Hex.encode(s)) is revoked"
         case .remainderMissing(let o): return "\(o.rawValue): public key remainder missing"
         case .inconsistentKeyLength(let o): return "\(o.rawValue): public key length inconsistent with the certificate"
-        case .staticDataRecordNotTemplate70(let s, let r): return "record \(r) of SFI \(s) used for ODA is not a 70 template"
+        case .staticDataRecordNotTemplate70(let s, let r):
+            return "record \(r) of SFI \(s) used for ODA is not a 70 template"
         case .sdaTagListInvalid: return "Static Data Authentication Tag List holds a tag other than 82"
         case .dynamicDataInvalid(let s): return "ICC dynamic data invalid: \(s)"
         case .cryptogramInformationMismatch: return "CID in the signature differs from the CID returned"

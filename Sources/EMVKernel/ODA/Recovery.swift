@@ -1,18 +1,22 @@
+import EMVCrypto
 // RSA recovery of EMV signed objects and the fields of each format (EMV 4.4 Book 2 §5.3, §5.4, §6.3–§6.6).
 // One routine recovers and checks the frame (length, header 6A, trailer BC, format byte); small types then
 // read the fields of each format.
 import TLV
-import EMVCrypto
 
 public enum SignedDataRecovery {
     /// Book 2 §5.3 steps 1–4 (and the same steps of §5.4, §6.3, §6.5): the signed object must be as long as the
     /// signer's modulus; X = S^e mod n must start with 6A, end with BC and carry the expected format.
-    public static func recover(_ signed: [UInt8], key: RSAPublicKey, object: SignedObject, format: UInt8) throws(ODAFailure) -> [UInt8] {
+    public static func recover(_ signed: [UInt8], key: RSAPublicKey, object: SignedObject, format: UInt8)
+        throws(ODAFailure) -> [UInt8]
+    {
         try recover(signed, key: key, object: object, formats: [format])
     }
 
     /// As `recover(_:key:object:format:)`, accepting any of `formats` (fDDA signs with 05 or 95).
-    public static func recover(_ signed: [UInt8], key: RSAPublicKey, object: SignedObject, formats: Set<UInt8>) throws(ODAFailure) -> [UInt8] {
+    public static func recover(_ signed: [UInt8], key: RSAPublicKey, object: SignedObject, formats: Set<UInt8>)
+        throws(ODAFailure) -> [UInt8]
+    {
         guard signed.count == key.modulus.count else {
             throw .wrongLength(object, expected: key.modulus.count, actual: signed.count)
         }
@@ -44,7 +48,7 @@ public struct PublicKeyCertificate: Sendable, Equatable {
     public let subjectIdentifier: [UInt8]
     public let expiry: CertificateExpiry?
     public let rawExpiry: [UInt8]
-    public let serialNumber: [UInt8]          // 3 bytes
+    public let serialNumber: [UInt8]  // 3 bytes
     public let hashAlgorithm: UInt8
     public let publicKeyAlgorithm: UInt8
     public let publicKeyLength: Int
@@ -56,7 +60,9 @@ public struct PublicKeyCertificate: Sendable, Equatable {
     public let recovered: [UInt8]
 
     /// Reads an issuer public key certificate; nil when `x` is too short to hold one.
-    public static func issuer(recovered x: [UInt8]) -> PublicKeyCertificate? { .init(recovered: x, identifierLength: 4) }
+    public static func issuer(recovered x: [UInt8]) -> PublicKeyCertificate? {
+        .init(recovered: x, identifierLength: 4)
+    }
     /// Reads an ICC public key certificate; nil when `x` is too short to hold one.
     public static func icc(recovered x: [UInt8]) -> PublicKeyCertificate? { .init(recovered: x, identifierLength: 10) }
 

@@ -1,3 +1,4 @@
+import APDU
 // Reads the binary trace format of the Proxmark3 client (`trace save`, the `traces/*.trace` files of
 // RfidResearchGroup/proxmark3) and turns the ISO/IEC 14443-4 conversation in it into replay exchanges, so a public
 // sniff of a real card or phone can be replayed through tapd's kernels (`tapctl replay FILE.trace`).
@@ -12,7 +13,6 @@
 //    send, the command is inferred as the next record of the same file and marked so in the exchange's note.
 // The frame bytes are never changed.
 import TLV
-import APDU
 
 /// A Proxmark3 trace file, as the 14443-4 exchanges it holds.
 public enum Proxmark3Trace {
@@ -61,18 +61,22 @@ public enum Proxmark3Trace {
     /// NAD following) reassembled per direction; R-blocks, S-blocks (WTX, DESELECT) and anticollision frames skipped.
     public static func exchanges(_ file: [UInt8]) -> [ReplayFile.Exchange] {
         var out: [ReplayFile.Exchange] = []
-        var command: [UInt8]? = nil           // a complete reader APDU waiting for its answer
-        var readerPart: [UInt8] = [], cardPart: [UInt8] = []
+        var command: [UInt8]? = nil  // a complete reader APDU waiting for its answer
+        var readerPart: [UInt8] = []
+        var cardPart: [UInt8] = []
         var lastReadRecord: (sfi: UInt8, record: UInt8)? = nil
         for f in frames(file) {
-            guard f.bytes.count >= 3, f.bytes[0] & 0xE2 == 0x02 else { continue }      // I-blocks only
+            guard f.bytes.count >= 3, f.bytes[0] & 0xE2 == 0x02 else { continue }  // I-blocks only
             let pcb = f.bytes[0]
             let prologue = 1 + (pcb & 0x08 != 0 ? 1 : 0) + (pcb & 0x04 != 0 ? 1 : 0)
             guard f.bytes.count >= prologue + 2 else { continue }
             let inf = Array(f.bytes[prologue..<(f.bytes.count - 2)])
             let chained = pcb & 0x10 != 0
             if !f.fromCard {
-                guard crcOK(f.bytes) else { readerPart = []; continue }
+                guard crcOK(f.bytes) else {
+                    readerPart = []
+                    continue
+                }
                 readerPart += inf
                 if chained { continue }
                 command = readerPart
@@ -84,8 +88,10 @@ public enum Proxmark3Trace {
                 // The answer did not arrive intact: a transmission error for the pending command.
                 cardPart = []
                 if let c = command {
-                    out.append(.init(command: Hex.encode(c), error: "transmission",
-                                     note: "the card's frame (\(f.bytes.count) bytes) failed its CRC in the trace"))
+                    out.append(
+                        .init(
+                            command: Hex.encode(c), error: "transmission",
+                            note: "the card's frame (\(f.bytes.count) bytes) failed its CRC in the trace"))
                     command = nil
                 }
                 continue
@@ -98,7 +104,8 @@ public enum Proxmark3Trace {
             if command == nil, let last = lastReadRecord, last.record < 0xFF {
                 // Reader frame lost by the sniffer: the card's answer follows the previous READ RECORD.
                 command = CommandAPDU.readRecord(sfi: last.sfi, record: last.record + 1).encodedOrEmpty
-                note = "command inferred: the sniffer lost the reader's frame; the answer follows READ RECORD SFI \(last.sfi) record \(last.record)"
+                note =
+                    "command inferred: the sniffer lost the reader's frame; the answer follows READ RECORD SFI \(last.sfi) record \(last.record)"
             }
             guard let c = command else { continue }
             command = nil
@@ -110,7 +117,9 @@ public enum Proxmark3Trace {
 
     /// Whether `file` looks like a Proxmark3 trace (binary, starts with a well-formed record) rather than JSON.
     public static func looksLikeTrace(_ file: [UInt8]) -> Bool {
-        guard let first = file.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else { return false }
+        guard let first = file.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else {
+            return false
+        }
         return first != UInt8(ascii: "{") && !frames(file).isEmpty
     }
 }

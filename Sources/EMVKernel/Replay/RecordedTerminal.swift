@@ -1,3 +1,4 @@
+import APDU
 // What the terminal of a recorded conversation told the card, read back from the commands it sent: the PDOL related
 // data of GET PROCESSING OPTIONS and the CDOL1 related data of the first GENERATE AC, split by the DOLs the card
 // gave (Book 3 §5.4). Replaying a recording with the recorded terminal's amount, date, unpredictable number, TTQ,
@@ -8,7 +9,6 @@
 // "transaction-req" and "apdus": [{cmd, resp}]) into a replay file.
 import Foundation
 import TLV
-import APDU
 
 public enum RecordedTerminal {
     /// Data objects the kernel computes itself during the transaction; a recording's values for them are results to
@@ -20,7 +20,8 @@ public enum RecordedTerminal {
         var out: [Tag: [UInt8]] = [:]
         var pdol: DataObjectList? = nil
         var cdol1: DataObjectList? = nil
-        var gpoSeen = false, genacSeen = false
+        var gpoSeen = false
+        var genacSeen = false
         for e in exchanges {
             guard let c = [UInt8](hex: e.command).flatMap(CommandAPDU.init(bytes:)) else { continue }
             let r = e.response.flatMap { [UInt8](hex: $0) } ?? []
@@ -37,7 +38,8 @@ public enum RecordedTerminal {
                 guard let pdol, c.data.count >= 2, c.data[0] == 0x83 else { continue }
                 var i = 1
                 guard let len = try? TLVParser.length(in: c.data[...], at: &i), c.data.count - i == len,
-                      let pairs = pdol.split(c.data[i...]) else { continue }
+                    let pairs = pdol.split(c.data[i...])
+                else { continue }
                 for (tag, value) in pairs where isTerminalInput(tag) { out[tag] = value }
             case (0x00, 0xB2):
                 if let c1 = store[0x8C] { cdol1 = try? DataObjectList(parsing: c1) }
@@ -82,7 +84,8 @@ public struct MockTranscript: Decodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case randoms, date, time, apdus
-        case transactionRequest = "transaction-req", notFound = "not-found"
+        case transactionRequest = "transaction-req"
+        case notFound = "not-found"
     }
 
     /// Whether `data` is such a transcript (it has "apdus" rather than "exchanges").
@@ -97,12 +100,15 @@ public struct MockTranscript: Decodable, Sendable {
         let exchanges = apdus.map { ReplayFile.Exchange(command: $0.cmd, response: $0.resp) }
         var terminal = RecordedTerminal.overrides(from: exchanges)
         if let req = transactionRequest.flatMap({ [UInt8](hex: $0) }) {
-            for o in TLVParser.parseLenient(req).objects where o.children.isEmpty { terminal[o.tag.hex] = Hex.encode(o.value) }
+            for o in TLVParser.parseLenient(req).objects where o.children.isEmpty {
+                terminal[o.tag.hex] = Hex.encode(o.value)
+            }
         }
         if let r = randoms { terminal["9F37"] = r }
         if let d = date { terminal["9A"] = d }
         if let t = time { terminal["9F21"] = t }
-        return ReplayFile(description: description, terminal: terminal, exchanges: exchanges, unmatchedResponse: notFound)
+        return ReplayFile(
+            description: description, terminal: terminal, exchanges: exchanges, unmatchedResponse: notFound)
     }
 }
 
@@ -114,9 +120,13 @@ extension ReplayFile {
         let bytes = [UInt8](data)
         if Proxmark3Trace.looksLikeTrace(bytes) {
             let exchanges = Proxmark3Trace.exchanges(bytes)
-            guard !exchanges.isEmpty else { throw Invalid(description: "the Proxmark3 trace holds no ISO 14443-4 exchange") }
-            return ReplayFile(description: name.map { "Proxmark3 trace \($0)" }, terminal: RecordedTerminal.overrides(from: exchanges),
-                              exchanges: exchanges)
+            guard !exchanges.isEmpty else {
+                throw Invalid(description: "the Proxmark3 trace holds no ISO 14443-4 exchange")
+            }
+            return ReplayFile(
+                description: name.map { "Proxmark3 trace \($0)" },
+                terminal: RecordedTerminal.overrides(from: exchanges),
+                exchanges: exchanges)
         }
         if MockTranscript.matches(data) {
             let t: MockTranscript

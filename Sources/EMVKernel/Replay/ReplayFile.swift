@@ -1,3 +1,4 @@
+import APDU
 // The trace format of `tapctl replay` and of tapd's transaction traces (kernels issue, "tapctl replay FILE"):
 //
 // {
@@ -10,7 +11,6 @@
 // response; "note" says where an exchange came from when it is not plain (an inferred command, a lost frame).
 import Foundation
 import TLV
-import APDU
 
 public struct ReplayFile: Codable, Sendable {
     public struct CAPK: Codable, Sendable {
@@ -19,7 +19,10 @@ public struct ReplayFile: Codable, Sendable {
         public var exponent: String
         public var modulus: String
         public init(rid: String, index: String, exponent: String, modulus: String) {
-            self.rid = rid; self.index = index; self.exponent = exponent; self.modulus = modulus
+            self.rid = rid
+            self.index = index
+            self.exponent = exponent
+            self.modulus = modulus
         }
     }
     public struct Exchange: Codable, Sendable {
@@ -29,7 +32,10 @@ public struct ReplayFile: Codable, Sendable {
         public var error: String?
         public var note: String?
         public init(command: String, response: String? = nil, error: String? = nil, note: String? = nil) {
-            self.command = command; self.response = response; self.error = error; self.note = note
+            self.command = command
+            self.response = response
+            self.error = error
+            self.note = note
         }
 
         /// The card-side fault an `error` names.
@@ -51,12 +57,18 @@ public struct ReplayFile: Codable, Sendable {
     public var unmatchedResponse: String?
 
     enum CodingKeys: String, CodingKey {
-        case description, terminal, capks, exchanges, unmatchedResponse = "unmatched_response"
+        case description, terminal, capks, exchanges
+        case unmatchedResponse = "unmatched_response"
     }
 
-    public init(description: String? = nil, terminal: [String: String]? = nil, capks: [CAPK]? = nil, exchanges: [Exchange],
-                unmatchedResponse: String? = nil) {
-        self.description = description; self.terminal = terminal; self.capks = capks; self.exchanges = exchanges
+    public init(
+        description: String? = nil, terminal: [String: String]? = nil, capks: [CAPK]? = nil, exchanges: [Exchange],
+        unmatchedResponse: String? = nil
+    ) {
+        self.description = description
+        self.terminal = terminal
+        self.capks = capks
+        self.exchanges = exchanges
         self.unmatchedResponse = unmatchedResponse
     }
 
@@ -71,9 +83,13 @@ public struct ReplayFile: Codable, Sendable {
             throw Invalid(description: "not a replay file: \(error)")
         }
         for (i, e) in f.exchanges.enumerated() {
-            guard let c = [UInt8](hex: e.command), c.count >= 4 else { throw Invalid(description: "exchanges[\(i)].command is not a C-APDU in hex") }
+            guard let c = [UInt8](hex: e.command), c.count >= 4 else {
+                throw Invalid(description: "exchanges[\(i)].command is not a C-APDU in hex")
+            }
             if e.error != nil {
-                guard e.cardError != nil else { throw Invalid(description: "exchanges[\(i)].error must be transmission, timeout or removed") }
+                guard e.cardError != nil else {
+                    throw Invalid(description: "exchanges[\(i)].error must be transmission, timeout or removed")
+                }
                 continue
             }
             guard let r = e.response.flatMap({ [UInt8](hex: $0) }), r.count >= 2 else {
@@ -87,8 +103,10 @@ public struct ReplayFile: Codable, Sendable {
         }
         for (i, k) in (f.capks ?? []).enumerated() {
             guard let rid = [UInt8](hex: k.rid), rid.count == 5, let idx = [UInt8](hex: k.index), idx.count == 1,
-                  let e = [UInt8](hex: k.exponent), !e.isEmpty, let m = [UInt8](hex: k.modulus), !m.isEmpty else {
-                throw Invalid(description: "capks[\(i)] needs rid (5 bytes), index (1 byte), exponent and modulus in hex")
+                let e = [UInt8](hex: k.exponent), !e.isEmpty, let m = [UInt8](hex: k.modulus), !m.isEmpty
+            else {
+                throw Invalid(
+                    description: "capks[\(i)] needs rid (5 bytes), index (1 byte), exponent and modulus in hex")
             }
         }
         return f
@@ -97,7 +115,9 @@ public struct ReplayFile: Codable, Sendable {
     public func terminalOverrides() throws -> [Tag: [UInt8]] {
         var out: [Tag: [UInt8]] = [:]
         for (k, v) in terminal ?? [:] {
-            guard let tb = [UInt8](hex: k), let tag = Tag(bytes: tb) else { throw Invalid(description: "terminal key \"\(k)\" is not a tag") }
+            guard let tb = [UInt8](hex: k), let tag = Tag(bytes: tb) else {
+                throw Invalid(description: "terminal key \"\(k)\" is not a tag")
+            }
             guard let value = [UInt8](hex: v) else { throw Invalid(description: "terminal[\(k)] is not hex") }
             out[tag] = value
         }
@@ -149,16 +169,24 @@ public enum TraceRedaction {
 
     static func valueLength(_ enc: ArraySlice<UInt8>) -> Int? {
         var i = enc.startIndex
-        guard (try? TLVParser.tag(in: enc, at: &i)) != nil, let l = try? TLVParser.length(in: enc, at: &i) else { return nil }
+        guard (try? TLVParser.tag(in: enc, at: &i)) != nil, let l = try? TLVParser.length(in: enc, at: &i) else {
+            return nil
+        }
         return l
     }
 
     /// Zeroes PAN digits between the first `keepFirst` and the last `keepLast`; for track 2 the PAN ends at the
     /// D separator and everything after the expiry and service code (discretionary data) is zeroed too.
-    static func maskDigits(_ out: inout [UInt8], _ r: Range<Int>, keepFirst: Int, keepLast: Int, stopAtSeparator: Bool) {
+    static func maskDigits(_ out: inout [UInt8], _ r: Range<Int>, keepFirst: Int, keepLast: Int, stopAtSeparator: Bool)
+    {
         var nibbles: [UInt8] = []
-        for i in r { nibbles.append(out[i] >> 4); nibbles.append(out[i] & 0x0F) }
-        let panEnd = stopAtSeparator ? (nibbles.firstIndex(of: 0x0D) ?? nibbles.count) : (nibbles.firstIndex(of: 0x0F) ?? nibbles.count)
+        for i in r {
+            nibbles.append(out[i] >> 4)
+            nibbles.append(out[i] & 0x0F)
+        }
+        let panEnd =
+            stopAtSeparator
+            ? (nibbles.firstIndex(of: 0x0D) ?? nibbles.count) : (nibbles.firstIndex(of: 0x0F) ?? nibbles.count)
         if panEnd > keepFirst + keepLast { for k in keepFirst..<(panEnd - keepLast) { nibbles[k] = 0 } }
         if stopAtSeparator, panEnd < nibbles.count {
             let discretionaryStart = panEnd + 1 + 4 + 3

@@ -1,9 +1,9 @@
+import EMVCrypto
 // Terminal risk management beyond the floor limit (EMV Book 3 §10.6): the terminal exception file, kept as
 // salted hashes so the file never holds a PAN, and a velocity check (taps per card per hour) that raises an
 // alert for the operator. Card identities in memory are salted hashes too.
 import Foundation
 import TLV
-import EMVCrypto
 
 /// Book 3 §10.6.1: PANs the terminal must not accept offline, stored as SHA-256(salt ‖ PAN digits).
 ///
@@ -67,7 +67,10 @@ public actor RiskManager {
     private var taps: [[UInt8]: [Date]] = [:]
     private let now: @Sendable () -> Date
 
-    public init(exceptionFile: ExceptionFile? = nil, maxTapsPerHour: Int? = nil, now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(
+        exceptionFile: ExceptionFile? = nil, maxTapsPerHour: Int? = nil,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
         self.exceptionFile = exceptionFile
         self.maxTapsPerHour = maxTapsPerHour
         self.now = now
@@ -84,8 +87,12 @@ public actor RiskManager {
         list.append(t)
         taps[key] = list
         // Bound memory: forget cards not seen within the hour.
-        if taps.count > 10_000 { taps = taps.filter { !$0.value.isEmpty && t.timeIntervalSince($0.value.last!) < 3600 } }
+        if taps.count > 10_000 {
+            taps = taps.filter { !$0.value.isEmpty && t.timeIntervalSince($0.value.last!) < 3600 }
+        }
         guard list.count > limit else { return nil }
-        return RiskAlert(kind: .velocity, message: "card \(CardDataMask.pan(pan)) tapped \(list.count) times within an hour (limit \(limit))")
+        return RiskAlert(
+            kind: .velocity,
+            message: "card \(CardDataMask.pan(pan)) tapped \(list.count) times within an hour (limit \(limit))")
     }
 }

@@ -1,10 +1,10 @@
+import APDU
 // Kernel C-2: Mastercard M/Chip (EMV Contactless Book C-2 v2.10), EMV mode only — mag-stripe mode is not supported.
 // GPO → (relay resistance) → READ RECORD → limits, processing restrictions, CVM (on-device or CVM List), risk
 // management → terminal action analysis → GENERATE AC with CDA → checks on the answer → CDA → outcome.
 // Decisions read the terminal data the card was actually sent (9F33, 9F35, the CVM capabilities DF8118/DF8119 and
 // the limits DF8123–DF8126 when a replay gives them), so a replay follows the recorded terminal.
 import TLV
-import APDU
 
 public enum KernelC2 {
     public static func run(_ s: KernelSession) async -> Outcome {
@@ -13,8 +13,8 @@ public enum KernelC2 {
 
     /// Book C-2 Kernel Configuration (DF811B) bits used here.
     struct Configuration {
-        let onDeviceCVMSupported: Bool    // b6
-        let relayResistanceSupported: Bool // b5
+        let onDeviceCVMSupported: Bool  // b6
+        let relayResistanceSupported: Bool  // b5
         init(_ b: [UInt8]?) {
             let v = b?.first ?? 0x30
             onDeviceCVMSupported = v & 0x20 != 0
@@ -46,7 +46,7 @@ public enum KernelC2 {
         if store[0xDF8121] == nil { store[0xDF8121] = app.tacDenial.bytes }
         if store[0xDF8122] == nil { store[0xDF8122] = app.tacOnline.bytes }
         if store[0xDF8118] == nil { store[0xDF8118] = [cvmCapabilityRequired(s.configuration)] }
-        if store[0xDF8119] == nil { store[0xDF8119] = [0x08] }                      // No CVM
+        if store[0xDF8119] == nil { store[0xDF8119] = [0x08] }  // No CVM
         // Book C-2 Annex A configuration data phones ask for in their PDOL: Card Data Input Capability (9F33 byte 1)
         // and Security Capability (9F33 byte 3).
         if let caps = store[0x9F33], caps.count == 3 {
@@ -63,7 +63,9 @@ public enum KernelC2 {
         // capability in force, with b3 "CDCVM (contactless)" when on-device CVM is supported; byte 2 b8 "CVM limit
         // exceeded".
         if store[0x9F1D] == nil {
-            store[0x9F1D] = [cvmCapability | (kconf.onDeviceCVMSupported ? 0x04 : 0), overCVMLimit ? 0x80 : 0, 0, 0, 0, 0, 0, 0]
+            store[0x9F1D] = [
+                cvmCapability | (kconf.onDeviceCVMSupported ? 0x04 : 0), overCVMLimit ? 0x80 : 0, 0, 0, 0, 0, 0, 0,
+            ]
         }
 
         let (_, pdolData) = try KernelSteps.pdolData(s, store, context: .c2)
@@ -81,7 +83,9 @@ public enum KernelC2 {
             try KernelSteps.addCardData(resp.children, into: &store, session: s, context: .c2)
         case 0x80:
             // Format 1: AIP (2 bytes) followed by the AFL.
-            guard resp.value.count >= 2, (resp.value.count - 2) % 4 == 0 else { throw .cardData("format 1 GPO response of \(resp.value.count) bytes") }
+            guard resp.value.count >= 2, (resp.value.count - 2) % 4 == 0 else {
+                throw .cardData("format 1 GPO response of \(resp.value.count) bytes")
+            }
             store[0x82] = Array(resp.value.prefix(2))
             store[0x94] = Array(resp.value.dropFirst(2))
         default:
@@ -91,9 +95,11 @@ public enum KernelC2 {
         guard let aflBytes = store[0x94], !aflBytes.isEmpty else { throw .cardDataMissing("AFL (94) missing") }
         // State 3: EMV mode (AIP byte 2 b8); tapd has no mag-stripe mode → L2 MAGSTRIPE NOT SUPPORTED.
         guard aip[1] & 0x80 != 0 else {
-            var o = Outcome(.tryAnotherInterface, reason: "the card offers mag-stripe mode only, which tapd does not support")
+            var o = Outcome(
+                .tryAnotherInterface, reason: "the card offers mag-stripe mode only, which tapd does not support")
             o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .notReady, holdTimeMilliseconds: 1300)
-            o.errorIndication = ErrorIndication(l2: .magstripeNotSupported, messageOnError: .insertSwipeOrTryAnotherCard)
+            o.errorIndication = ErrorIndication(
+                l2: .magstripeNotSupported, messageOnError: .insertSwipeOrTryAnotherCard)
             return o
         }
         // S3.33-S3.35: the transaction limit depends on on-device CVM (DF8125 when both sides support it, else DF8124).
@@ -107,7 +113,7 @@ public enum KernelC2 {
         if kconf.relayResistanceSupported && aip[1] & 0x01 != 0 {
             let r = try await RelayResistance.perform(s, config: app.relayResistance ?? RelayResistanceConfiguration())
             rrp = r
-            store[0x9F37] = r.terminalEntropy               // Book C-2: the UN is the terminal's RRP entropy
+            store[0x9F37] = r.terminalEntropy  // Book C-2: the UN is the terminal's RRP entropy
             store[0xDF8301] = r.terminalEntropy
             store[0xDF8302] = r.deviceEntropy
             store[0xDF8306] = [UInt8(r.measuredProcessingTime >> 8), UInt8(r.measuredProcessingTime & 0xFF)]
@@ -153,13 +159,18 @@ public enum KernelC2 {
             case .failure(.staticDataRecordNotTemplate70(let sfi, let record)):
                 // S456.27.1-S456.27.2: a record for ODA that is not a 70 template → End Application, CARD DATA ERROR.
                 throw .cardData("record \(record) of SFI \(sfi) used for ODA is not a 70 template")
-            case .failure(let f): tvr.set(.cdaFailed); cdaPreFailure = f
+            case .failure(let f):
+                tvr.set(.cdaFailed)
+                cdaPreFailure = f
             }
             if let idx = store[0x8F]?.first, s.keys.key(rid: s.rid, index: idx) == nil {
-                tvr.set(.cdaFailed); cdaPreFailure = cdaPreFailure ?? .unknownCAKey(rid: s.rid, index: idx)
+                tvr.set(.cdaFailed)
+                cdaPreFailure = cdaPreFailure ?? .unknownCAKey(rid: s.rid, index: idx)
             }
             for t: Tag in [0x8F, 0x90, 0x9F32, 0x9F46, 0x9F47] where store[t] == nil {
-                tvr.set(.iccDataMissing); tvr.set(.cdaFailed); cdaPreFailure = cdaPreFailure ?? .missingData(t)
+                tvr.set(.iccDataMissing)
+                tvr.set(.cdaFailed)
+                cdaPreFailure = cdaPreFailure ?? .missingData(t)
             }
         } else {
             tvr.set(.odaNotPerformed)
@@ -173,13 +184,16 @@ public enum KernelC2 {
         // CVM selection (Book C-2 §7.5, CVM.1-CVM.4): on-device CVM when both sides support it, else the CVM List.
         let cvm: CardholderVerification.Result
         if odcvm {
-            cvm = overCVMLimit ? .init(cvmResults: [0x01, 0x00, 0x02], outcomeCVM: .confirmationCodeVerified)
-                               : .init(cvmResults: [0x3F, 0x00, 0x02], outcomeCVM: .noCVM)
+            cvm =
+                overCVMLimit
+                ? .init(cvmResults: [0x01, 0x00, 0x02], outcomeCVM: .confirmationCodeVerified)
+                : .init(cvmResults: [0x3F, 0x00, 0x02], outcomeCVM: .noCVM)
         } else if aip[0] & 0x10 != 0 {
-            cvm = CardholderVerification.process(list: store[0x8E].flatMap { CVMList($0) }, capability: CVMCapability(cvmCapability),
-                                                 amount: amount, amountOther: s.transaction.amountOther,
-                                                 transactionType: s.transaction.type.rawValue,
-                                                 currencyMatches: store[0x9F42] == nil || store[0x9F42] == store[0x5F2A], tvr: &tvr)
+            cvm = CardholderVerification.process(
+                list: store[0x8E].flatMap { CVMList($0) }, capability: CVMCapability(cvmCapability),
+                amount: amount, amountOther: s.transaction.amountOther,
+                transactionType: s.transaction.type.rawValue,
+                currencyMatches: store[0x9F42] == nil || store[0x9F42] == store[0x5F2A], tvr: &tvr)
         } else {
             cvm = .init(cvmResults: [0x3F, 0x00, 0x00], outcomeCVM: .noCVM)
         }
@@ -191,9 +205,10 @@ public enum KernelC2 {
 
         // Terminal action analysis (Book 3 §10.7; Book C-2 §7.8 TAA) with the terminal type the card was sent.
         let terminalType = TerminalType(store[0x9F35]?.first ?? s.configuration.terminalTypeByte)
-        var requested = TerminalActionAnalysis.decide(tvr: tvr, tacDenial: store[0xDF8121] ?? [], tacOnline: store[0xDF8122] ?? [],
-                                                      tacDefault: store[0xDF8120] ?? [], iacDenial: store[0x9F0E],
-                                                      iacOnline: store[0x9F0F], iacDefault: store[0x9F0D], terminalType: terminalType)
+        var requested = TerminalActionAnalysis.decide(
+            tvr: tvr, tacDenial: store[0xDF8121] ?? [], tacOnline: store[0xDF8122] ?? [],
+            tacDefault: store[0xDF8120] ?? [], iacDenial: store[0x9F0E],
+            iacOnline: store[0x9F0F], iacDefault: store[0x9F0D], terminalType: terminalType)
         // CDA for an AAC only when the card says it signs AACs (Application Capabilities Information byte 2 b1).
         let cdaOverAAC = (store[0x9F5D]?.count ?? 0) >= 2 && store[0x9F5D]![1] & 0x01 != 0
         let cdaPossible = cdaSelected && !tvr.isSet(.cdaFailed)
@@ -206,8 +221,9 @@ public enum KernelC2 {
         let requestCDA = cdaPossible && (requested != .aac || cdaOverAAC)
 
         // The cryptogram: RECOVER AC for a torn transaction of this card (S456.43-S456.48), else GENERATE AC.
-        var pending = Pending(store: store, pdolData: pdolData, cdolData: cdolData, staticData: staticBytes,
-                              requested: requested, requestCDA: requestCDA, cvm: cvm, tvr: tvr)
+        var pending = Pending(
+            store: store, pdolData: pdolData, cdolData: cdolData, staticData: staticBytes,
+            requested: requested, requestCDA: requestCDA, cvm: cvm, tvr: tvr)
         let genac: ResponseAPDU
         if let recovered = try await recoverTornTransaction(s, pan: pan, current: pending) {
             (genac, pending) = recovered
@@ -219,12 +235,16 @@ public enum KernelC2 {
 
     /// The answer to GENERATE AC (or RECOVER AC) judged against what was asked: the CID against the request, "see
     /// phone", CDA, then the outcome.
-    static func judge(_ s: KernelSession, genac: ResponseAPDU, pending: Pending, pan: String, rrp: RelayResistanceResult?,
-                      cdaPreFailure: ODAFailure?) async throws(KernelFailure) -> Outcome {
+    static func judge(
+        _ s: KernelSession, genac: ResponseAPDU, pending: Pending, pan: String, rrp: RelayResistanceResult?,
+        cdaPreFailure: ODAFailure?
+    ) async throws(KernelFailure) -> Outcome {
         var store = pending.store
         var tvr = pending.tvr
         guard genac.status.isSuccess else { throw .status("GENERATE AC", genac.status) }
-        guard let ac = try? TLVParser.parseOne(genac.data) else { throw .parsing("GENERATE AC response is not one TLV object") }
+        guard let ac = try? TLVParser.parseOne(genac.data) else {
+            throw .parsing("GENERATE AC response is not one TLV object")
+        }
 
         var cid: UInt8
         var cryptogramValue: [UInt8] = []
@@ -240,13 +260,17 @@ public enum KernelC2 {
             let v = Array(ac.value)
             guard v.count >= 11 else { throw .cardData("format 1 GENERATE AC response of \(v.count) bytes") }
             cid = v[0]
-            store[0x9F27] = [v[0]]; store[0x9F36] = Array(v[1..<3]); cryptogramValue = Array(v[3..<11])
+            store[0x9F27] = [v[0]]
+            store[0x9F36] = Array(v[1..<3])
+            cryptogramValue = Array(v[3..<11])
             store[0x9F26] = cryptogramValue
             if v.count > 11 { store[0x9F10] = Array(v[11...]) }
         default:
             throw .cardData("GENERATE AC response template \(ac.tag.hex)")
         }
-        guard let kind = ApplicationCryptogram.kind(fromCID: cid) else { throw .cardData("CID \(Hex.encode([cid])) is RFU") }
+        guard let kind = ApplicationCryptogram.kind(fromCID: cid) else {
+            throw .cardData("CID \(Hex.encode([cid])) is RFU")
+        }
         // S9.23 (Book 3 §6.5.5, GENERATE AC): the card may return the cryptogram asked for or a lower one, never a higher one — a TC
         // only when a TC was asked for, an ARQC when a TC or an ARQC was, an AAC always.
         guard kind.isAllowedAnswer(to: pending.requested) else {
@@ -262,17 +286,27 @@ public enum KernelC2 {
             } else {
                 let un = store[0x9F37] ?? []
                 var r = OfflineDataAuthenticator(keys: s.keys, transactionDate: s.transaction.date)
-                    .performCDA(rid: s.rid, data: store, staticData: pending.staticData, pdolData: pending.pdolData, cdolData: pending.cdolData,
-                                generateACResponse: genac.data, un: un)
+                    .performCDA(
+                        rid: s.rid, data: store, staticData: pending.staticData, pdolData: pending.pdolData,
+                        cdolData: pending.cdolData,
+                        generateACResponse: genac.data, un: un)
                 // S910.3.1 / S910.4.1: after relay resistance the ICC Dynamic Data must carry the RRP values (terminal and
                 // device entropy, min and max processing times, estimated transmission time) exactly as exchanged —
                 // absent or different values are a CDA failure (a relay that answered ERRD itself).
                 if r.succeeded, let rrp, !(r.cdaTrailingData ?? []).starts(with: rrp.signedFields) {
-                    r = ODAResult(method: .cda, failure: .dynamicDataInvalid("the relay resistance values are not the ones exchanged"))
+                    r = ODAResult(
+                        method: .cda,
+                        failure: .dynamicDataInvalid("the relay resistance values are not the ones exchanged"))
                 }
                 // With CDA the cryptogram exists only inside the signature (Book 2 §6.6.2): it becomes 9F26 for the
                 // online message; a signature that did not verify gives no cryptogram at all.
-                if let c = r.cryptogram { cryptogramValue = c; store[0x9F26] = c } else { cryptogramValue = []; store[0x9F26] = nil }
+                if let c = r.cryptogram {
+                    cryptogramValue = c
+                    store[0x9F26] = c
+                } else {
+                    cryptogramValue = []
+                    store[0x9F26] = nil
+                }
                 oda = r
             }
         } else if let cdaPreFailure {
@@ -284,7 +318,9 @@ public enum KernelC2 {
         var outcome = Outcome(.declined)
         outcome.maskedPAN = CardDataMask.pan(pan)
         outcome.applicationLabel = store[0x50].map { String(decoding: $0, as: UTF8.self) }
-        outcome.cryptogram = cryptogramValue.isEmpty ? nil : ApplicationCryptogram(kind: kind, value: cryptogramValue, atc: store[0x9F36] ?? [])
+        outcome.cryptogram =
+            cryptogramValue.isEmpty
+            ? nil : ApplicationCryptogram(kind: kind, value: cryptogramValue, atc: store[0x9F36] ?? [])
         outcome.oda = oda
         outcome.cvmResults = pending.cvm.cvmResults
         if pending.requestCDA, let oda, !oda.succeeded {
@@ -303,7 +339,9 @@ public enum KernelC2 {
         if let pcii = store[0xDF4B], PhoneMessageTable.asksForCardholder(pcii) {
             let table = store[0xDF8131].flatMap { PhoneMessageTable(bytes: $0) } ?? .default
             let (message, status) = table.message(for: pcii)
-            var o = Outcome(.seePhone, reason: "the device asks the cardholder to look at it (POS Cardholder Interaction Information)")
+            var o = Outcome(
+                .seePhone,
+                reason: "the device asks the cardholder to look at it (POS Cardholder Interaction Information)")
             o.bookStatus = .endApplication
             o.start = .b
             o.uiRequestOnOutcome = UIRequest(message, status, holdTimeMilliseconds: 1300)
@@ -313,8 +351,12 @@ public enum KernelC2 {
             return o
         }
         switch kind {
-        case .tc: outcome.kind = .approved; outcome.reason = "approved offline (TC, CDA verified)"
-        case .arqc: outcome.kind = .onlineRequest; outcome.reason = "the card asks for online authorisation (ARQC)"
+        case .tc:
+            outcome.kind = .approved
+            outcome.reason = "approved offline (TC, CDA verified)"
+        case .arqc:
+            outcome.kind = .onlineRequest
+            outcome.reason = "the card asks for online authorisation (ARQC)"
         case .aac:
             // S910.74-S910.75: an AAC on a purchase, cash or cashback is Declined when the device is a phone (Third
             // Party Data 9F6E) or the reader has no contact interface (9F33 byte 1 b6), else Try Another Interface;
@@ -324,15 +366,19 @@ public enum KernelC2 {
                 let caps = store[0x9F33] ?? []
                 let contact = caps.count == 3 && caps[0] & 0x20 != 0
                 if isMobileDevice(store[0x9F6E]) || !contact {
-                    outcome.kind = .declined; outcome.reason = "the card declined (AAC)"
+                    outcome.kind = .declined
+                    outcome.reason = "the card declined (AAC)"
                 } else {
-                    outcome.kind = .tryAnotherInterface; outcome.reason = "the card declined contactless (AAC): insert the card"
+                    outcome.kind = .tryAnotherInterface
+                    outcome.reason = "the card declined contactless (AAC): insert the card"
                 }
             } else {
-                outcome.kind = .endApplication; outcome.reason = "the card answered AAC"
+                outcome.kind = .endApplication
+                outcome.reason = "the card answered AAC"
             }
         }
-        outcome.cvm = outcome.kind == .approved || outcome.kind == .onlineRequest ? pending.cvm.outcomeCVM : .notApplicable
+        outcome.cvm =
+            outcome.kind == .approved || outcome.kind == .onlineRequest ? pending.cvm.outcomeCVM : .notApplicable
         // A signature CVM asks for a receipt (Book C-2 CVM selection).
         outcome.receipt = outcome.cvm == .signature
         outcome.uiRequestOnOutcome = KernelC3.uiRequest(for: outcome)
@@ -366,18 +412,24 @@ public enum KernelC2 {
 
     /// GENERATE AC. When the card is lost during it and the card has a DRDOL (9F51), the transaction is recorded in
     /// the torn transaction log (S9.5-S9.15) and the outcome asks for the card again (End Application, Start B).
-    static func generateAC(_ s: KernelSession, pan: String, pending p: Pending) async throws(KernelFailure) -> ResponseAPDU {
+    static func generateAC(_ s: KernelSession, pan: String, pending p: Pending) async throws(KernelFailure)
+        -> ResponseAPDU
+    {
         let request: CommandAPDU.CryptogramRequest = p.requested == .arqc ? .arqc : p.requested == .tc ? .tc : .aac
         do {
             return try await KernelSteps.send(s, .generateAC(request, cda: p.requestCDA, cdolData: p.cdolData))
         } catch {
-            guard case .communication = error, let drdolBytes = p.store[0x9F51], let drdol = try? DataObjectList(parsing: drdolBytes),
-                  !pan.isEmpty else { throw error }
+            guard case .communication = error, let drdolBytes = p.store[0x9F51],
+                let drdol = try? DataObjectList(parsing: drdolBytes),
+                !pan.isEmpty
+            else { throw error }
             let limits = tornLimits(p.store)
             guard limits.records > 0 else { throw error }
             let drdolData = drdol.build(context: .c2) { p.store[$0] }
-            await s.tornTransactions.add(.init(pan: pan, panSequenceNumber: p.store[0x5F34], drdolRelatedData: drdolData, sent: p,
-                                               created: ContinuousClock.now), max: limits.records)
+            await s.tornTransactions.add(
+                .init(
+                    pan: pan, panSequenceNumber: p.store[0x5F34], drdolRelatedData: drdolData, sent: p,
+                    created: ContinuousClock.now), max: limits.records)
             throw .torn(error.description)
         }
     }
@@ -387,14 +439,19 @@ public enum KernelC2 {
     /// recorded DRDOL related data. A successful answer finishes the torn transaction with its own data; any other
     /// status gives up the record and the kernel sends GENERATE AC (S10.7-S10.8). Losing the card again keeps it.
     static func recoverTornTransaction(_ s: KernelSession, pan: String, current: Pending) async throws(KernelFailure)
-        -> (ResponseAPDU, Pending)? {
+        -> (ResponseAPDU, Pending)?
+    {
         guard current.store[0x9F51] != nil, !pan.isEmpty else { return nil }
         let limits = tornLimits(current.store)
         guard limits.records > 0,
-              let torn = await s.tornTransactions.take(pan: pan, panSequenceNumber: current.store[0x5F34], lifetime: limits.lifetime) else {
+            let torn = await s.tornTransactions.take(
+                pan: pan, panSequenceNumber: current.store[0x5F34], lifetime: limits.lifetime)
+        else {
             return nil
         }
-        guard torn.sent.store[0x9F02] == current.store[0x9F02], torn.sent.store[0x5F2A] == current.store[0x5F2A] else { return nil }
+        guard torn.sent.store[0x9F02] == current.store[0x9F02], torn.sent.store[0x5F2A] == current.store[0x5F2A] else {
+            return nil
+        }
         let answer: ResponseAPDU
         do {
             answer = try await KernelSteps.send(s, .recoverAC(drdolData: torn.drdolRelatedData))

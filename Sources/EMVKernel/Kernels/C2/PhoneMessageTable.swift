@@ -28,9 +28,13 @@ struct PhoneMessageTable: Sendable, Equatable {
         var out: [Entry] = []
         for i in stride(from: 0, to: bytes.count, by: 8) {
             let e = bytes[i..<(i + 8)].map { $0 }
-            guard let m = UIMessage(rawValue: e[6]), let s = UIStatus.allCases.first(where: { $0.byte == e[7] }) else { return nil }
-            out.append(Entry(mask: UInt32(e[0]) << 16 | UInt32(e[1]) << 8 | UInt32(e[2]),
-                             value: UInt32(e[3]) << 16 | UInt32(e[4]) << 8 | UInt32(e[5]), message: m, status: s))
+            guard let m = UIMessage(rawValue: e[6]), let s = UIStatus.allCases.first(where: { $0.byte == e[7] }) else {
+                return nil
+            }
+            out.append(
+                Entry(
+                    mask: UInt32(e[0]) << 16 | UInt32(e[1]) << 8 | UInt32(e[2]),
+                    value: UInt32(e[3]) << 16 | UInt32(e[4]) << 8 | UInt32(e[5]), message: m, status: s))
         }
         entries = out
     }

@@ -33,7 +33,9 @@ public actor TornTransactionLog {
     func take(pan: String, panSequenceNumber: [UInt8]?, lifetime: Duration) -> Record? {
         let now = ContinuousClock.now
         records.removeAll { now - $0.created > lifetime }
-        guard let i = records.firstIndex(where: { $0.pan == pan && $0.panSequenceNumber == panSequenceNumber }) else { return nil }
+        guard let i = records.firstIndex(where: { $0.pan == pan && $0.panSequenceNumber == panSequenceNumber }) else {
+            return nil
+        }
         return records.remove(at: i)
     }
 

@@ -5,7 +5,10 @@
 /// Visa IAD: formats 0, 1 and 3 (VIS 1.5; byte 1 is the length 06 or 07 of the Visa discretionary data: DKI,
 /// CVN, CVR) and format 2 (the 32-byte VCPS form whose first byte is 1F).
 public struct VisaIssuerApplicationData: Sendable, Equatable {
-    public enum Format: String, Sendable { case vis = "VIS 1.5 (formats 0/1/3)", vcps32 = "32-byte (format 2)" }
+    public enum Format: String, Sendable {
+        case vis = "VIS 1.5 (formats 0/1/3)"
+        case vcps32 = "32-byte (format 2)"
+    }
     public let format: Format
     public let derivationKeyIndex: UInt8?
     public let cryptogramVersion: UInt8
@@ -16,7 +19,7 @@ public struct VisaIssuerApplicationData: Sendable, Equatable {
     public init?(_ iad: [UInt8]) {
         raw = iad
         guard let len = iad.first else { return nil }
-        if (len == 0x06 || len == 0x07), iad.count >= 7 {
+        if len == 0x06 || len == 0x07, iad.count >= 7 {
             format = .vis
             derivationKeyIndex = iad[1]
             cryptogramVersion = iad[2]

@@ -1,9 +1,9 @@
+import APDU
 // Kernel C-3: Visa qVSDC (EMV Contactless Book C-3 v2.10). GPO carries the terminal's data (PDOL with TTQ, amount,
 // UN, …) and returns the cryptogram; records are read when the AFL names any; fDDA authenticates the card; the Card
 // Transaction Qualifiers tell which CVM the card wants. Every decision reads the TTQ the card was actually sent (a
 // replay's recorded TTQ governs exactly as the recorded reader's did), and an offline approval rests on fDDA.
 import TLV
-import APDU
 
 public enum KernelC3 {
     public static func run(_ s: KernelSession) async -> Outcome {
@@ -16,7 +16,8 @@ public enum KernelC3 {
 
         // Book C-3: qVSDC needs a PDOL that asks for the TTQ; without it this combination cannot run.
         guard let pdolTLV = s.fci.first(0x9F38), let pdol = try? DataObjectList(parsing: pdolTLV.value),
-              pdol.entries.contains(where: { $0.tag == 0x9F66 }) else {
+            pdol.entries.contains(where: { $0.tag == 0x9F66 })
+        else {
             return Outcome(.selectNext, reason: "no PDOL requesting the TTQ: not a qVSDC application")
         }
         let pdolData = pdol.build(context: .c3) { store[$0] }
@@ -47,11 +48,14 @@ public enum KernelC3 {
             throw .status("GET PROCESSING OPTIONS", gpo.status)
         }
         guard let resp = try? TLVParser.parseOne(gpo.data) else { throw .parsing("GPO response is not one TLV object") }
-        guard resp.tag == 0x77 else { throw .cardData("GPO response format \(resp.tag.hex): qVSDC needs format 2 (77)") }
+        guard resp.tag == 0x77 else {
+            throw .cardData("GPO response format \(resp.tag.hex): qVSDC needs format 2 (77)")
+        }
         try KernelSteps.addCardData(resp.children, into: &store, session: s, context: .c3)
         // Book C-3 §5.4.2.1: the data an online or offline qVSDC decision needs.
         for t: Tag in [0x82, 0x9F36, 0x9F26, 0x9F10] where store[t] == nil {
-            throw .cardDataMissing("\(DataDictionary.element(t, context: .c3)?.name ?? t.hex) (\(t.hex)) missing from the GPO response")
+            throw .cardDataMissing(
+                "\(DataDictionary.element(t, context: .c3)?.name ?? t.hex) (\(t.hex)) missing from the GPO response")
         }
 
         var staticData = StaticDataToBeAuthenticated()
@@ -70,12 +74,15 @@ public enum KernelC3 {
         var tvr = TerminalVerificationResults()
 
         guard let pan = CardIdentity.pan(from: store) else {
-            return KernelFailure.cardDataMissing("neither PAN (5A) nor Track 2 Equivalent Data (57) was returned").outcome
+            return KernelFailure.cardDataMissing("neither PAN (5A) nor Track 2 Equivalent Data (57) was returned")
+                .outcome
         }
         // Book C-3 v2.10 §5.4.3.1: the CID, or without one IAD byte 5 b6–b5.
         let kind: ApplicationCryptogram.Kind
         if let cid = store[0x9F27]?.first {
-            guard let k = ApplicationCryptogram.kind(fromCID: cid) else { return KernelFailure.cardData("CID \(Hex.encode([cid])) is RFU").outcome }
+            guard let k = ApplicationCryptogram.kind(fromCID: cid) else {
+                return KernelFailure.cardData("CID \(Hex.encode([cid])) is RFU").outcome
+            }
             kind = k
         } else if let k = VisaIssuerApplicationData.cryptogramKind(iad: store[0x9F10] ?? []) {
             kind = k
@@ -95,7 +102,8 @@ public enum KernelC3 {
         if offline || (online && ttq.odaForOnlineSupported && store[0x9F4B] != nil) {
             switch staticData.finish(sdaTagList: store[0x9F4A], aip: store[0x82]) {
             case .success(let sd):
-                oda = OfflineDataAuthenticator(keys: s.keys, transactionDate: s.transaction.date).performFDDA(rid: s.rid, data: store, staticData: sd)
+                oda = OfflineDataAuthenticator(keys: s.keys, transactionDate: s.transaction.date).performFDDA(
+                    rid: s.rid, data: store, staticData: sd)
             case .failure(let f):
                 oda = ODAResult(method: .fdda, failure: f)
             }
@@ -124,8 +132,9 @@ public enum KernelC3 {
             if online {
                 outcome = onlineDecision(outcome, ttq: ttq, cvm: cvm, tcWithOnlineRequired: kind == .tc)
             } else {
-                outcome = offlineDecision(outcome, oda: oda, expired: expired, onException: onException, cvm: cvm, ctq: ctq, ttq: ttq,
-                                          usage: usage(store, ctq: ctq))
+                outcome = offlineDecision(
+                    outcome, oda: oda, expired: expired, onException: onException, cvm: cvm, ctq: ctq, ttq: ttq,
+                    usage: usage(store, ctq: ctq))
             }
         }
         if case .success(let c) = cvm { outcome.cvm = c } else { outcome.cvm = .notApplicable }
@@ -146,8 +155,10 @@ public enum KernelC3 {
 
     /// An ARQC, or a TC the reader required to go online: Online Request unless the reader is offline-only or the
     /// CVM cannot be met.
-    static func onlineDecision(_ base: Outcome, ttq: TerminalTransactionQualifiers, cvm: Result<OutcomeCVM, CVMFailure>,
-                               tcWithOnlineRequired: Bool) -> Outcome {
+    static func onlineDecision(
+        _ base: Outcome, ttq: TerminalTransactionQualifiers, cvm: Result<OutcomeCVM, CVMFailure>,
+        tcWithOnlineRequired: Bool
+    ) -> Outcome {
         var o = base
         if ttq.offlineOnlyReader {
             // An offline-only reader cannot send an ARQC anywhere.
@@ -156,7 +167,8 @@ public enum KernelC3 {
             return o
         }
         o.kind = .onlineRequest
-        o.reason = tcWithOnlineRequired
+        o.reason =
+            tcWithOnlineRequired
             ? "the card returned a TC although the reader required an online cryptogram: sent online, never approved offline"
             : "the card asks for online authorisation (ARQC)"
         return onlineCVM(o, cvm)
@@ -165,55 +177,68 @@ public enum KernelC3 {
     /// Book C-3 v2.10: an offline approval (§5.9.1.1) only after the processing restrictions (§5.5.1: expiry,
     /// exception file, cash and cashback usage) pass, fDDA passed (§5.6) and the CVM is met (§5.7) — in that order;
     /// the CTQ decides what a failed step leads to (online, another interface, or a decline §5.9.1.2).
-    static func offlineDecision(_ base: Outcome, oda: ODAResult?, expired: Bool, onException: Bool,
-                                cvm: Result<OutcomeCVM, CVMFailure>, ctq: CardTransactionQualifiers?,
-                                ttq: TerminalTransactionQualifiers, usage: UsageRestriction = .allowed) -> Outcome {
+    static func offlineDecision(
+        _ base: Outcome, oda: ODAResult?, expired: Bool, onException: Bool,
+        cvm: Result<OutcomeCVM, CVMFailure>, ctq: CardTransactionQualifiers?,
+        ttq: TerminalTransactionQualifiers, usage: UsageRestriction = .allowed
+    ) -> Outcome {
         var o = base
         let canGoOnline = !ttq.offlineOnlyReader
         // §5.5.1.1: expired, or no expiry date.
         if expired {
             if ctq?.goOnlineIfApplicationExpired == true && canGoOnline {
-                o.kind = .onlineRequest; o.reason = "application expired (or no expiry date); the card asks to go online"
+                o.kind = .onlineRequest
+                o.reason = "application expired (or no expiry date); the card asks to go online"
             } else {
-                o.kind = .declined; o.reason = "application expired (or no expiry date)"
+                o.kind = .declined
+                o.reason = "application expired (or no expiry date)"
             }
             return onlineCVM(o, cvm)
         }
         // §5.5.1.2: the terminal exception file.
         if onException {
-            o.kind = .declined; o.reason = "card is on the terminal exception file"
+            o.kind = .declined
+            o.reason = "card is on the terminal exception file"
             return o
         }
         // §5.5.1.3-§5.5.1.4: cash and cashback must be allowed by the Application Usage Control.
         if case .notAllowed(let what, let switchInterface) = usage {
             if switchInterface && ttq.contactSupported {
-                o.kind = .tryAnotherInterface; o.reason = "\(what) is not allowed contactless for this card; the card asks for the contact interface"
+                o.kind = .tryAnotherInterface
+                o.reason = "\(what) is not allowed contactless for this card; the card asks for the contact interface"
             } else {
-                o.kind = .declined; o.reason = "\(what) is not allowed for this card"
+                o.kind = .declined
+                o.reason = "\(what) is not allowed for this card"
             }
             return o
         }
         // §5.6: fDDA.
         if oda?.succeeded != true {
             if ctq?.goOnlineIfODAFails == true && canGoOnline {
-                o.kind = .onlineRequest; o.reason = "fDDA \(oda == nil ? "not performed" : "failed"); the card asks to go online"
+                o.kind = .onlineRequest
+                o.reason = "fDDA \(oda == nil ? "not performed" : "failed"); the card asks to go online"
             } else if ctq?.switchInterfaceIfODAFails == true && ttq.contactSupported {
-                o.kind = .tryAnotherInterface; o.reason = "fDDA failed; the card asks for the contact interface"
+                o.kind = .tryAnotherInterface
+                o.reason = "fDDA failed; the card asks for the contact interface"
             } else {
-                o.kind = .declined; o.reason = "offline approval refused: fDDA \(oda?.failure.map { "failed: \($0)" } ?? "not performed")"
+                o.kind = .declined
+                o.reason = "offline approval refused: fDDA \(oda?.failure.map { "failed: \($0)" } ?? "not performed")"
             }
             return onlineCVM(o, cvm)
         }
         // §5.7: the CVM.
         switch cvm {
         case .failure(let why):
-            o.kind = .declined; o.reason = why.text
+            o.kind = .declined
+            o.reason = why.text
         case .success(.onlinePIN):
             // §5.7.1.2: online PIN makes the transaction go online.
             if canGoOnline {
-                o.kind = .onlineRequest; o.reason = "the card asks for online PIN: the TC goes online"
+                o.kind = .onlineRequest
+                o.reason = "the card asks for online PIN: the TC goes online"
             } else {
-                o.kind = .declined; o.reason = "online PIN requested on an offline-only reader"
+                o.kind = .declined
+                o.reason = "online PIN requested on an offline-only reader"
             }
         case .success:
             o.kind = .approved
@@ -241,7 +266,8 @@ public enum KernelC3 {
     /// means the Issuer Country Code (5F28) equals the terminal's (9F1A). Without an AUC nothing is restricted. The
     /// CTQ's "switch interface for cash / cashback" (byte 1 b3 / b2) asks for the contact interface instead.
     static func usage(_ store: TLVStore, ctq: CardTransactionQualifiers?) -> UsageRestriction {
-        guard let auc = store[0x9F07], auc.count == 2, let type = store[0x9C]?.first, type == 0x01 || type == 0x09 else { return .allowed }
+        guard let auc = store[0x9F07], auc.count == 2, let type = store[0x9C]?.first, type == 0x01 || type == 0x09
+        else { return .allowed }
         let domestic = store[0x5F28] != nil && store[0x5F28] == store[0x9F1A]
         if type == 0x01 {
             let ok = domestic ? auc[0] & 0x80 != 0 : auc[0] & 0x40 != 0
@@ -259,8 +285,10 @@ public enum KernelC3 {
         var text: String {
             switch self {
             case .notSupported(let s): return s
-            case .ctqMismatch: return "the CTQ returned differs from the one the card signed (Card Authentication Related Data)"
-            case .cdcvmWithoutAuthentication: return "on-device CVM claimed on an offline cryptogram without Card Authentication Related Data"
+            case .ctqMismatch:
+                return "the CTQ returned differs from the one the card signed (Card Authentication Related Data)"
+            case .cdcvmWithoutAuthentication:
+                return "on-device CVM claimed on an offline cryptogram without Card Authentication Related Data"
             }
         }
     }
@@ -272,13 +300,16 @@ public enum KernelC3 {
     ///   asks (CTQ byte 1 b7) and the TTQ offers it (byte 1 b2).
     /// - §5.7.1.1 (no CTQ, TTQ byte 2 b7 "CVM required"): signature if offered, else online PIN if offered.
     /// - §5.7.1.3: no CVM found while the reader requires one → decline.
-    static func cardholderVerification(ttq: TerminalTransactionQualifiers, ctq: CardTransactionQualifiers?,
-                                       cardAuthData: [UInt8]?, kind: ApplicationCryptogram.Kind) -> Result<OutcomeCVM, CVMFailure> {
+    static func cardholderVerification(
+        ttq: TerminalTransactionQualifiers, ctq: CardTransactionQualifiers?,
+        cardAuthData: [UInt8]?, kind: ApplicationCryptogram.Kind
+    ) -> Result<OutcomeCVM, CVMFailure> {
         if let ctq {
             if ctq.onlinePINRequired && ttq.onlinePINSupported { return .success(.onlinePIN) }
             if ctq.consumerDeviceCVMPerformed {
                 if let card = cardAuthData, card.count >= 7 {
-                    return Array(card[5..<7]) == ctq.bytes ? .success(.confirmationCodeVerified) : .failure(.ctqMismatch)
+                    return Array(card[5..<7]) == ctq.bytes
+                        ? .success(.confirmationCodeVerified) : .failure(.ctqMismatch)
                 }
                 return kind == .arqc ? .success(.confirmationCodeVerified) : .failure(.cdcvmWithoutAuthentication)
             }
@@ -288,14 +319,18 @@ public enum KernelC3 {
             if ttq.onlinePINSupported { return .success(.onlinePIN) }
         }
         if ttq.cvmRequired {
-            return .failure(.notSupported("a CVM is required above the CVM limit and none the card asked for is offered by this reader"))
+            return .failure(
+                .notSupported(
+                    "a CVM is required above the CVM limit and none the card asked for is offered by this reader"))
         }
         return .success(.noCVM)
     }
 
     static func uiRequest(for o: Outcome) -> UIRequest {
         switch o.kind {
-        case .approved: return UIRequest(o.cvm == .signature ? .approvedPleaseSign : .approved, .notReady, holdTimeMilliseconds: 1300)
+        case .approved:
+            return UIRequest(
+                o.cvm == .signature ? .approvedPleaseSign : .approved, .notReady, holdTimeMilliseconds: 1300)
         case .onlineRequest: return UIRequest(.authorising, .notReady)
         case .declined: return UIRequest(.notAuthorised, .notReady, holdTimeMilliseconds: 1300)
         case .tryAnotherInterface: return UIRequest(.insertCard, .notReady, holdTimeMilliseconds: 1300)
@@ -309,27 +344,30 @@ public struct TerminalTransactionQualifiers: Sendable, Equatable {
     public let bytes: [UInt8]
     /// A TTQ that is not four bytes reads as all bits clear.
     public init(_ b: [UInt8]?) { bytes = (b?.count == 4) ? b! : [0, 0, 0, 0] }
-    public var contactSupported: Bool { bytes[0] & 0x10 != 0 }          // byte 1 b5: EMV contact chip supported
-    public var offlineOnlyReader: Bool { bytes[0] & 0x08 != 0 }         // byte 1 b4
-    public var onlinePINSupported: Bool { bytes[0] & 0x04 != 0 }        // byte 1 b3
-    public var signatureSupported: Bool { bytes[0] & 0x02 != 0 }        // byte 1 b2
-    public var odaForOnlineSupported: Bool { bytes[0] & 0x01 != 0 }     // byte 1 b1
+    public var contactSupported: Bool { bytes[0] & 0x10 != 0 }  // byte 1 b5: EMV contact chip supported
+    public var offlineOnlyReader: Bool { bytes[0] & 0x08 != 0 }  // byte 1 b4
+    public var onlinePINSupported: Bool { bytes[0] & 0x04 != 0 }  // byte 1 b3
+    public var signatureSupported: Bool { bytes[0] & 0x02 != 0 }  // byte 1 b2
+    public var odaForOnlineSupported: Bool { bytes[0] & 0x01 != 0 }  // byte 1 b1
     public var onlineCryptogramRequired: Bool { bytes[1] & 0x80 != 0 }  // byte 2 b8
-    public var cvmRequired: Bool { bytes[1] & 0x40 != 0 }               // byte 2 b7
-    public var consumerDeviceCVMSupported: Bool { bytes[2] & 0x40 != 0 } // byte 3 b7
+    public var cvmRequired: Bool { bytes[1] & 0x40 != 0 }  // byte 2 b7
+    public var consumerDeviceCVMSupported: Bool { bytes[2] & 0x40 != 0 }  // byte 3 b7
 }
 
 /// Book C-3 v2.10 Annex A, 9F6C: what the card asks of the reader.
 public struct CardTransactionQualifiers: Sendable, Equatable {
     public let bytes: [UInt8]
     /// Nil unless exactly two bytes (the kernel has checked the length on entry).
-    public init?(_ b: [UInt8]) { guard b.count == 2 else { return nil }; bytes = b }
-    public var onlinePINRequired: Bool { bytes[0] & 0x80 != 0 }            // byte 1 b8
-    public var signatureRequired: Bool { bytes[0] & 0x40 != 0 }            // byte 1 b7
-    public var goOnlineIfODAFails: Bool { bytes[0] & 0x20 != 0 }           // byte 1 b6
-    public var switchInterfaceIfODAFails: Bool { bytes[0] & 0x10 != 0 }   // byte 1 b5
-    public var goOnlineIfApplicationExpired: Bool { bytes[0] & 0x08 != 0 } // byte 1 b4
-    public var consumerDeviceCVMPerformed: Bool { bytes[1] & 0x80 != 0 }   // byte 2 b8
+    public init?(_ b: [UInt8]) {
+        guard b.count == 2 else { return nil }
+        bytes = b
+    }
+    public var onlinePINRequired: Bool { bytes[0] & 0x80 != 0 }  // byte 1 b8
+    public var signatureRequired: Bool { bytes[0] & 0x40 != 0 }  // byte 1 b7
+    public var goOnlineIfODAFails: Bool { bytes[0] & 0x20 != 0 }  // byte 1 b6
+    public var switchInterfaceIfODAFails: Bool { bytes[0] & 0x10 != 0 }  // byte 1 b5
+    public var goOnlineIfApplicationExpired: Bool { bytes[0] & 0x08 != 0 }  // byte 1 b4
+    public var consumerDeviceCVMPerformed: Bool { bytes[1] & 0x80 != 0 }  // byte 2 b8
 }
 
 /// The card's identity as read: PAN from 5A, or from the Track 2 Equivalent Data (57) or Track 2 Data (9F6B,
@@ -354,12 +392,16 @@ public enum CardIdentity {
 /// outcome's transaction data when output).
 enum DataRecord {
     /// Book C-3 Annex A / the online authorisation data of a qVSDC transaction.
-    static let c3Tags: [Tag] = [0x9F02, 0x9F03, 0x9F26, 0x5F24, 0x82, 0x50, 0x5A, 0x5F34, 0x57, 0x9F10, 0x9F27, 0x9F36,
-                                0x9F37, 0x95, 0x9A, 0x9C, 0x5F2A, 0x9F1A, 0x9F66, 0x9F6C, 0x9F6E, 0x9F7C, 0x84, 0x9F09, 0x9F33,
-                                0x9F35, 0x9F1E, 0x9F53]
+    static let c3Tags: [Tag] = [
+        0x9F02, 0x9F03, 0x9F26, 0x5F24, 0x82, 0x50, 0x5A, 0x5F34, 0x57, 0x9F10, 0x9F27, 0x9F36,
+        0x9F37, 0x95, 0x9A, 0x9C, 0x5F2A, 0x9F1A, 0x9F66, 0x9F6C, 0x9F6E, 0x9F7C, 0x84, 0x9F09, 0x9F33,
+        0x9F35, 0x9F1E, 0x9F53,
+    ]
     /// Book C-2 v2.10 Annex A, Table A.x: the Data Record of an EMV mode transaction.
-    static let c2Tags: [Tag] = [0x9F02, 0x9F03, 0x9F26, 0x5F24, 0x82, 0x50, 0x5A, 0x5F34, 0x9F12, 0x84, 0x9F36, 0x9F07,
-                                0x9F09, 0x9F27, 0x9F34, 0x9F1E, 0x9F10, 0x9F33, 0x9F1A, 0x9F35, 0x57, 0x9F53, 0x95, 0x9A, 0x9C,
-                                0x9F37, 0x5F2A, 0x9F6E, 0x9F7C, 0x5F28, 0x9F40, 0x9F21]
+    static let c2Tags: [Tag] = [
+        0x9F02, 0x9F03, 0x9F26, 0x5F24, 0x82, 0x50, 0x5A, 0x5F34, 0x9F12, 0x84, 0x9F36, 0x9F07,
+        0x9F09, 0x9F27, 0x9F34, 0x9F1E, 0x9F10, 0x9F33, 0x9F1A, 0x9F35, 0x57, 0x9F53, 0x95, 0x9A, 0x9C,
+        0x9F37, 0x5F2A, 0x9F6E, 0x9F7C, 0x5F28, 0x9F40, 0x9F21,
+    ]
 
 }
