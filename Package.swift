@@ -84,8 +84,9 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
+        // The API asks TapdCore only (Readers for the reader snapshot type it reports).
         .target(name: "ControlAPI", dependencies: [
-            "TapdCore", "Readers", "EMVKernel",
+            "TapdCore", "Readers",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

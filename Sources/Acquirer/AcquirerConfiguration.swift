@@ -3,26 +3,39 @@
 import Foundation
 import ISO8583
 
+/// The `[acquirer]` table of tapd.toml: how to reach the acquirer over TLS and what to send it.
 public struct AcquirerConfiguration: Sendable, Decodable {
+    /// The acquirer's host name or IP address (`[acquirer] host`); a host name is checked against its certificate.
     public var host: String
+    /// The acquirer's TCP port, 1–65535 (`[acquirer] port`).
     public var port: Int
     /// PEM files: the acquirer's CA (the only trust root), this terminal's client certificate and key.
     public var caFile: String
+    /// PEM file with this terminal's TLS client certificate (`[acquirer] client_certificate_file`).
     public var clientCertificateFile: String
+    /// PEM file with the client certificate's private key (`[acquirer] client_key_file`): a regular file owned
+    /// by tapd's user or root, mode 0600 or 0400.
     public var clientKeyFile: String
     /// Optional pin: base64 SHA-256 of the server certificate's SubjectPublicKeyInfo.
     public var spkiPin: String?
     /// "iso87-ascii" or "iso87-bcd".
     public var profile: String = "iso87-ascii"
+    /// Seconds to wait for the TCP connection to the acquirer (`[acquirer] connect_timeout`, default 10).
     public var connectTimeout: Double = 10
     /// How long to wait for an answer before the request counts as unanswered (and is reversed).
     public var responseTimeout: Double = 30
     /// true: one connection kept open with echo on idle; false: a connection per transaction.
     public var persistentConnection: Bool = true
+    /// Seconds the kept connection may be idle before an echo (0800, DE 70 = 301) is sent
+    /// (`[acquirer] echo_interval`, default 60); 0 turns echoes off.
     public var echoInterval: Double = 60
+    /// The terminal id sent in DE 41, exactly 8 characters (`[acquirer] terminal_id`).
     public var terminalID: String
+    /// The merchant id sent in DE 42, exactly 15 characters (`[acquirer] merchant_id`).
     public var merchantID: String
+    /// The acquiring institution id sent in DE 32 (`[acquirer] acquirer_institution_id`); nil leaves DE 32 out.
     public var acquirerInstitutionID: String?
+    /// The network international identifier sent in DE 24 (`[acquirer] nii`); nil leaves DE 24 out.
     public var nii: String?
     /// "0200" (financial) or "0100" (authorisation).
     public var requestMTI: String = "0200"
@@ -48,6 +61,7 @@ public struct AcquirerConfiguration: Sendable, Decodable {
     /// Store-and-forward backoff: after a failed try the entry waits `safRetryInterval` seconds, doubled after each
     /// further failed try, up to `safRetryMaxInterval`.
     public var safRetryInterval: Double = 15
+    /// The longest store-and-forward backoff, in seconds (`[acquirer] saf_retry_max_interval`, default 900).
     public var safRetryMaxInterval: Double = 900
 
     /// Seconds before the next try of an entry that has failed `tries` times (tries ≥ 1).
@@ -56,6 +70,7 @@ public struct AcquirerConfiguration: Sendable, Decodable {
         return min(safRetryInterval * Double(1 << exponent), max(safRetryMaxInterval, safRetryInterval))
     }
 
+    /// A configuration with the required keys and every other key at its default; unlike decoding, it checks no value.
     public init(
         host: String, port: Int, caFile: String, clientCertificateFile: String, clientKeyFile: String,
         terminalID: String, merchantID: String
@@ -69,11 +84,13 @@ public struct AcquirerConfiguration: Sendable, Decodable {
         self.merchantID = merchantID
     }
 
+    /// This terminal as messages name it: DE 41, DE 42 and, when configured, DE 32 and DE 24.
     public var identity: TerminalIdentity {
         TerminalIdentity(
             terminalID: terminalID, merchantID: merchantID, acquirerInstitutionID: acquirerInstitutionID, nii: nii)
     }
 
+    /// The ISO 8583 message spec of `profile`; nil when the profile name is unknown.
     public var spec: MessageSpec? { MessageSpec.named(profile) }
 
     private enum CodingKeys: String, CodingKey {

@@ -15,15 +15,23 @@ import NIOPosix
 import NIOSSL
 import NIOTLS
 
+/// Why a message could not be exchanged with the acquirer.
 public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// No TCP connection to the acquirer (or the reconnect backoff is still running); the text says why.
     case connectFailed(String)
+    /// The TLS handshake with the acquirer failed; the text says why in plain words.
     case tls(String)
+    /// No answer came within the response timeout (`[acquirer] response_timeout`, or the caller's).
     case timeout
+    /// The connection closed, or a write failed, before the answer came; the text says why.
     case connectionLost(String)
+    /// The message cannot be packed or framed or lacks DE 11 or DE 41, a newer request with the same match key
+    /// superseded it, or the profile is unknown.
     case invalidMessage(String)
     /// The caller's step before the first byte (persisting "transmitted") failed.
     case notPersisted(String)
 
+    /// The error in plain words.
     public var description: String {
         switch self {
         case .connectFailed(let s): return "cannot connect to the acquirer: \(s)"
@@ -38,13 +46,20 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// What happened to one message on the link.
 public enum ExchangeOutcome: Sendable {
+    /// An answer with the request's MTI class, DE 41 and DE 11 came back (still to be checked with `AnswerCheck`).
     case answered(ISOMessage)
+    /// No byte was written, so the acquirer cannot have the request: there is nothing to reverse.
     case neverLeft(LinkError)
+    /// The request was, or may have been, written and no answer came in time (a sale then reverses it).
     case noAnswer(LinkError)
 }
 
+/// The TLS connection to the acquirer: sends framed ISO 8583 messages and matches each answer to its request
+/// by MTI class, DE 41 and DE 11 on the connection it was sent on.
 public actor AcquirerLink {
+    /// The `[acquirer]` configuration the link was created with.
     public let configuration: AcquirerConfiguration
+    /// The ISO 8583 codec of the configured profile (`[acquirer] profile`).
     public let codec: ISO8583Codec
     private let ssl: NIOSSLContext
     private let group: any EventLoopGroup
@@ -65,6 +80,8 @@ public actor AcquirerLink {
     private var open: [ObjectIdentifier: Connection] = [:]
     /// Answers nobody was waiting for any more (bounded), and unsolicited messages.
     public private(set) var lateMessages: [ISOMessage] = []
+    /// The last connection problem in words (failed connect, TLS failure, closed connection, undecodable message);
+    /// nil until there has been one.
     public private(set) var lastError: String?
     /// Reconnect backoff: after a failed connection the next attempt waits 0.5 s, 1 s, 2 s … up to 60 s.
     private var connectFailures = 0
@@ -74,6 +91,8 @@ public actor AcquirerLink {
     /// When a frame last went out or came in (idle detection for the echo).
     public private(set) var lastActivity = ContinuousClock.now
 
+    /// Creates the link without connecting (a nil `group` uses NIO's shared event loop group).
+    /// Throws `LinkError.invalidMessage` for an unknown profile and `AcquirerTLS.SetupError` for unloadable TLS files.
     public init(configuration: AcquirerConfiguration, group: (any EventLoopGroup)? = nil) throws {
         guard let spec = configuration.spec else {
             throw LinkError.invalidMessage("unknown profile \(configuration.profile)")
@@ -84,6 +103,7 @@ public actor AcquirerLink {
         self.group = group ?? MultiThreadedEventLoopGroup.singleton
     }
 
+    /// Whether the kept connection is open; always false with one connection per transaction.
     public var isConnected: Bool { shared?.channel.isActive ?? false }
 
     /// Timers still armed (for tests: a finished exchange leaves none).
@@ -187,6 +207,7 @@ public actor AcquirerLink {
         signedOn = false
     }
 
+    /// Records that the kept connection is signed on; the mark is cleared when that connection closes.
     public func markSignedOn() { signedOn = true }
 
     private func drop(_ c: Connection, _ why: String) {

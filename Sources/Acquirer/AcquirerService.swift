@@ -4,18 +4,24 @@
 import Foundation
 import ISO8583
 
+/// The acquirer as the sale book uses it: builds requests, reversals, advices and captures from the configuration,
+/// sends them over the link (signing on first when configured) and keeps the link alive with echoes.
 public actor AcquirerService {
+    /// The connection to the acquirer that every message goes over.
     public let link: AcquirerLink
+    /// The `[acquirer]` configuration, the same as the link's.
     public nonisolated let configuration: AcquirerConfiguration
     /// The next STAN (from the journal's counter, persisted before use).
     let nextSTAN: @Sendable () async throws -> String
 
+    /// A service over `link`; `stan` returns the next STAN (DE 11), persisted before it is handed out, and may throw.
     public init(link: AcquirerLink, stan: @escaping @Sendable () async throws -> String) {
         self.link = link
         self.configuration = link.configuration
         self.nextSTAN = stan
     }
 
+    /// The link's ISO 8583 codec (the configured profile).
     public nonisolated var codec: ISO8583Codec { link.codec }
     /// Dual-message mode: authorisations (0100) now, captures (0220) later.
     public nonisolated var dualMessage: Bool { configuration.requestMTI == "0100" }

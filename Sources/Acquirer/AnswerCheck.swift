@@ -4,10 +4,13 @@
 import Foundation
 import ISO8583
 
+/// What an authorisation or financial answer means once checked against its request.
 public enum AnswerVerdict: Sendable, Equatable {
+    /// A valid answer approving the full amount requested.
     case approved(AuthorizationResponse)
     /// DE 39 10 with a lower DE 4: only `amount` (minor units) was approved.
     case partiallyApproved(AuthorizationResponse, amount: UInt64)
+    /// A valid answer that does not approve (its DE 39 is not an approval code).
     case declined(AuthorizationResponse)
     /// Not a valid answer to this request (why, in words).
     case invalid(String)
@@ -23,6 +26,7 @@ public enum DeliveryVerdict: Sendable, Equatable {
     case rejected(responseCode: String?, why: String)
 }
 
+/// Checks an acquirer's answer against the request it answers: response MTI, STAN, terminal, currency and amount.
 public enum AnswerCheck {
     /// The answer's identity against its request: response MTI, DE 11, DE 41, DE 49 (when echoed).
     static func identityMismatch(_ answer: ISOMessage, _ request: ISOMessage) -> String? {

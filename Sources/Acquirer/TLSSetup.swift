@@ -7,11 +7,17 @@ import Foundation
 import NIOCore
 import NIOSSL
 
+/// TLS for the acquirer link, failing closed: TLS 1.2 at least, the acquirer's CA as the only trust root, full
+/// verification with the host name, this terminal's client certificate and an optional SPKI pin.
 public enum AcquirerTLS {
+    /// The TLS files could not be loaded, or a certificate file holds no certificate.
     public struct SetupError: Error, CustomStringConvertible {
+        /// What went wrong, naming the files.
         public let description: String
     }
 
+    /// The TLS client context from `[acquirer] ca_file`, `client_certificate_file` and `client_key_file`; throws
+    /// `SetupError` when a file cannot be loaded or the key file breaks the key file rule.
     public static func clientContext(_ c: AcquirerConfiguration) throws -> NIOSSLContext {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
@@ -71,7 +77,10 @@ public enum AcquirerTLS {
         return "the connection failed"
     }
 
+    /// Verification passed, but the certificate's SubjectPublicKeyInfo hash is not `[acquirer] spki_pin` (or could
+    /// not be read).
     public struct PinMismatch: Error, CustomStringConvertible {
+        /// The failure in words.
         public var description: String { "the server's public key does not match the configured SPKI pin" }
     }
 

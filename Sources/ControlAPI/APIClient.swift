@@ -4,13 +4,19 @@ import Dispatch
 // Server-Sent Events streamed line by line. Blocking socket calls run on a queue of their own.
 import Foundation
 
+/// A failure of the local API client: socket, connection, timeout, or an answer that is not valid HTTP.
 public struct APIClientError: Error, CustomStringConvertible {
+    /// What went wrong in words; a failed connect suggests why (is tapd running, is the user in the group).
     public let description: String
 }
 
+/// One HTTP answer from tapd's local API.
 public struct APIResponse: Sendable {
+    /// The HTTP status code; 4xx and 5xx answers are returned, not thrown.
     public let status: Int
+    /// The body, with chunked transfer encoding already undone.
     public let body: Data
+    /// The body parsed as JSON; nil when it is not JSON.
     public var json: Any? { try? JSONSerialization.jsonObject(with: body) }
     /// The error message of a 4xx/5xx answer ({"error": {"message": …}}).
     public var errorMessage: String? {
@@ -18,19 +24,28 @@ public struct APIResponse: Sendable {
     }
 }
 
+/// HTTP/1.1 client for tapd's local API on its Unix socket, one connection per request (tapctl, `tapd demo`).
 public struct APIClient: Sendable {
+    /// Path of tapd's API socket (`[daemon] socket`, by default /run/tapd/api.sock).
     public let socketPath: String
+    /// Limit on each socket read and write of a request, in whole seconds (default 30 s); `events` has none.
     public var timeout: Duration = .seconds(30)
 
+    /// A client for the socket at `socketPath`; nothing connects until a request.
     public init(socketPath: String) { self.socketPath = socketPath }
 
+    /// Sends `GET path` and returns the answer; throws `APIClientError` when the exchange fails.
     public func get(_ path: String) async throws -> APIResponse { try await request("GET", path) }
 
+    /// Sends `POST path` with `json` as the body (keys sorted), or an empty body when nil; throws when `json`
+    /// cannot be serialised or the exchange fails.
     public func post(_ path: String, json: [String: Any]? = nil) async throws -> APIResponse {
         let body = try json.map { try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]) }
         return try await request("POST", path, body: body)
     }
 
+    /// Sends one request on a new connection and reads the whole answer; `body` goes as JSON. Throws
+    /// `APIClientError` when the exchange fails; an HTTP error status is returned, not thrown.
     public func request(_ method: String, _ path: String, body: Data? = nil) async throws -> APIResponse {
         let socketPath = self.socketPath
         let timeout = self.timeout

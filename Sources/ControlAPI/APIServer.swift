@@ -1,4 +1,3 @@
-import EMVKernel
 // The local API: HTTP/1.1 with JSON on a Unix socket (HTTPServer.swift, over SwiftNIO), described by
 // Sources/ControlAPI/Resources/openapi.json. Requests are small and bounded (16 KiB bodies, 80 KiB of headers, idle connections closed after
 // 60 s); every state change goes to /v1/events as Server-Sent Events without ever waiting for a slow listener; each
@@ -26,26 +25,45 @@ func peerCredentials(of channel: any Channel) async -> PeerCredentials? {
     return try? await f.get()
 }
 
+/// The answer to `GET /v1/status` (JSON keys in snake_case).
 public struct APIStatus: Codable, Sendable {
+    /// The acquirer link as the status reports it.
     public struct Link: Codable, Sendable {
+        /// Whether tapd.toml has an `[acquirer]` table; without one, online sales fail.
         public var configured: Bool
+        /// The acquirer's host (`[acquirer] host`); nil when no acquirer is configured.
         public var host: String?
+        /// The acquirer's port (`[acquirer] port`); nil when no acquirer is configured.
         public var port: Int?
+        /// Whether the kept connection to the acquirer is open; always false with one connection per transaction.
         public var connected: Bool
+        /// The link's last connection problem in words; nil when there has been none or no acquirer is configured.
         public var lastError: String?
     }
+    /// tapd's version.
     public var version: String
+    /// Seconds since the API server was created, rounded to a tenth.
     public var uptimeSeconds: Double
+    /// The daemon's state: `idle`, `busy` (a sale is in progress) or `shutting_down`.
     public var state: String
+    /// The number of sales in progress.
     public var activeTransactions: Int
+    /// Each reader tapd knows, with its state.
     public var readers: [ReaderSnapshot]
+    /// The acquirer link's state.
     public var acquirer: Link
+    /// Store-and-forward messages (reversals, advices, captures) waiting for delivery; -1 when the journal
+    /// cannot be read.
     public var safDepth: Int
+    /// Store-and-forward messages quarantined until an operator resolves them; -1 when the journal cannot be read.
     public var safQuarantined: Int
+    /// The most recent sale; nil when there is none or it cannot be read.
     public var lastTransaction: TransactionView?
 }
 
+/// tapd's local API: HTTP/1.1 with JSON on a Unix socket, answered through TapdCore's transaction coordinator.
 public final class APIServer: Sendable {
+    /// Largest request body accepted, in bytes (16 KiB); a larger one is answered 413.
     public static let maxBodySize = 16 * 1024
 
     /// The OpenAPI 3.0 description of this API (Sources/ControlAPI/Resources/openapi.json).

@@ -13,10 +13,10 @@
 //   the file descriptors the journal, the readers and the acquirer link need;
 // - cancelling `run` stops accepting, ends streams and closes every connection.
 import Foundation
-import Journal
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import TapdCore
 
 /// One request as the routes see it: the head, the whole (bounded) body and the connection it came on.
 struct HTTPRequest: Sendable {
@@ -198,7 +198,7 @@ struct HTTPServer: Sendable {
         _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
     ) async throws -> Bool {
         var headers = reply.headers
-        headers.replaceOrAdd(name: "Date", value: UTCTime.httpDate(Date()))
+        headers.replaceOrAdd(name: "Date", value: APITimestamp.httpDate(Date()))
         headers.replaceOrAdd(name: "Server", value: "tapd")
         switch reply.body {
         case .bytes(let bytes):

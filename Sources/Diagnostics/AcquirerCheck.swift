@@ -7,6 +7,8 @@ import ISO8583
 import TapdCore
 
 extension Diagnostics {
+    /// Probes the acquirer as the daemon would: certificate files, DNS, mutual TLS and an 0800/301 echo answered 00.
+    /// WARN without an [acquirer] table; `tapdLinkConnected` (tapd's own link state) only adds evidence.
     public static func acquirer(_ configuration: TapdConfiguration?, tapdLinkConnected: Bool? = nil) async -> Finding {
         guard let a = configuration?.acquirer else {
             return Finding(

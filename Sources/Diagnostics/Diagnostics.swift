@@ -8,21 +8,30 @@ import Readers
 import TLV
 import TapdCore
 
+/// How a check came out: PASS, WARN or FAIL, ordered from best to worst.
 public enum Verdict: String, Codable, Sendable, Comparable {
     case pass = "PASS"
     case warn = "WARN"
     case fail = "FAIL"
     var rank: Int { self == .pass ? 0 : self == .warn ? 1 : 2 }
+    /// Orders verdicts by severity: PASS < WARN < FAIL.
     public static func < (a: Verdict, b: Verdict) -> Bool { a.rank < b.rank }
 }
 
+/// The result of one check: its verdict, a one-line summary, the evidence seen and the fix.
 public struct Finding: Codable, Sendable, Equatable {
+    /// The check's name, e.g. "pcscd" or "reader 072f:2200".
     public let check: String
+    /// PASS, WARN or FAIL.
     public let verdict: Verdict
+    /// What the check found, in one line.
     public let summary: String
+    /// What the check saw (paths, states, versions), one line each.
     public let evidence: [String]
+    /// What the technician should do about it; nil when there is nothing to fix.
     public let fix: String?
 
+    /// A finding of `check` with its verdict and summary, and optionally evidence and a fix.
     public init(_ check: String, _ verdict: Verdict, _ summary: String, evidence: [String] = [], fix: String? = nil) {
         self.check = check
         self.verdict = verdict
@@ -34,29 +43,47 @@ public struct Finding: Codable, Sendable, Equatable {
 
 /// A USB device as sysfs shows it.
 public struct USBDevice: Sendable, Equatable {
+    /// The device's name under /sys/bus/usb/devices: its bus and port path.
     public let path: String  // "1-1.4"
+    /// The USB vendor ID (idVendor).
     public let vendorID: UInt16
+    /// The USB product ID (idProduct).
     public let productID: UInt16
+    /// The device release number (bcdDevice, the firmware version on some readers); nil when sysfs lacks it.
     public let bcdDevice: UInt16?
+    /// The product string the device reports; nil when it has none.
     public let product: String?
+    /// The USB bus number (busnum); 0 when unknown.
     public let bus: Int
+    /// The device number on its bus (devnum); 0 when unknown.
     public let address: Int
+    /// The kernel drivers bound to the device's interfaces, e.g. "pn533_usb" or "usbfs".
     public let interfaceDrivers: [String]
+    /// The vendor and product IDs as "vvvv:pppp" in lowercase hex.
     public var id: String { String(format: "%04x:%04x", vendorID, productID) }
+    /// The device node, /dev/bus/usb/BBB/DDD.
     public var devNode: String { String(format: "/dev/bus/usb/%03d/%03d", bus, address) }
 }
 
+/// What the static checks look at: the machine, tapd's configuration and, when tapd runs, its status.
 public struct DiagnoseInput: Sendable {
+    /// The machine to inspect; the real root by default.
     public var system = SystemView()
+    /// tapd's configuration; nil when none was read or it is invalid.
     public var configuration: TapdConfiguration?
+    /// Why the configuration file is invalid; nil when it was read, or there is none.
     public var configurationError: String?
     /// tapd's own status (GET /v1/status) when it runs; then readers are asked through it, not opened.
     public var tapdStatus: [String: String]? = nil
+    /// tapd's readers as it reports them (name, state, last error); empty when tapd does not run.
     public var tapdReaders: [(name: String, state: String, lastError: String?)] = []
+    /// The time the checks judge against (the clock check, CA key expiry).
     public var now = Date()
+    /// An input for the real machine with no configuration and no tapd status; the caller fills it in.
     public init() {}
 }
 
+/// The `tapctl diagnose` checks: each returns findings with a verdict and, when something is wrong, the fix.
 public enum Diagnostics {
     /// Every static check, in the order a technician would look.
     public static func run(_ input: DiagnoseInput) -> [Finding] {
@@ -83,6 +110,7 @@ public enum Diagnostics {
         return out
     }
 
+    /// The worst verdict among `findings`; PASS when there are none.
     public static func worst(_ findings: [Finding]) -> Verdict { findings.map(\.verdict).max() ?? .pass }
 
     /// For the support bundle's logs: every run of 13–19 digits (a PAN, or the PAN part of track 2 with what follows
@@ -213,6 +241,7 @@ public enum Diagnostics {
 
     // MARK: USB readers (§5 rows 2, 3, 6, 13, 14, 16)
 
+    /// The USB devices under the tree's /sys/bus/usb/devices, without root hubs and interfaces.
     public static func usbDevices(_ s: SystemView) -> [USBDevice] {
         let base = "/sys/bus/usb/devices"
         return s.list(base).filter { !$0.contains(":") && !$0.hasPrefix("usb") }.compactMap { name in

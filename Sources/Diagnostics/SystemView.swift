@@ -2,23 +2,33 @@
 // so tests build a fake tree for each field fault and a technician's run reads the real one ("/").
 import Foundation
 
+/// The machine as the diagnostics read it, under a root directory: "/" on a terminal, a fake tree in tests.
 public struct SystemView: Sendable {
+    /// The tree's root directory, without a trailing slash ("/" for the real machine).
     public let root: String
 
+    /// A view of the tree under `root` (a trailing slash is dropped); the default is the real machine.
     public init(root: String = "/") {
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
     }
 
+    /// Whether the view reads the real machine (root "/").
     public var isLive: Bool { root == "/" }
 
+    /// The real path of `p`, an absolute path inside the tree.
     public func path(_ p: String) -> String { root == "/" ? p : root + p }
 
+    /// The contents of `p` as UTF-8 text; nil when it is missing or unreadable.
     public func read(_ p: String) -> String? { try? String(contentsOfFile: path(p), encoding: .utf8) }
+    /// The bytes of `p`; nil when it is missing or unreadable.
     public func data(_ p: String) -> Data? { FileManager.default.contents(atPath: path(p)) }
+    /// Whether `p` exists in the tree.
     public func exists(_ p: String) -> Bool { FileManager.default.fileExists(atPath: path(p)) }
+    /// The names in directory `p`, sorted; empty when it is missing or unreadable.
     public func list(_ p: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: path(p))) ?? []).sorted()
     }
+    /// Where the symbolic link `p` points; nil when `p` is missing or not a symbolic link.
     public func link(_ p: String) -> String? { try? FileManager.default.destinationOfSymbolicLink(atPath: path(p)) }
 
     /// Mode bits, owner and group of a file (lstat on the tree).
@@ -33,13 +43,19 @@ public struct SystemView: Sendable {
 
     // MARK: Accounts (from etc/passwd and etc/group of the tree)
 
+    /// A user account from the tree's etc/passwd, with its groups from etc/group.
     public struct Account: Sendable {
+        /// The login name.
         public let name: String
+        /// The user ID.
         public let uid: Int
+        /// The primary group ID.
         public let gid: Int
+        /// Every group ID the account is in: the primary group first, then the supplementary ones.
         public let groups: [Int]
     }
 
+    /// The account called `name` from the tree's etc/passwd and etc/group; nil when there is none.
     public func account(_ name: String) -> Account? {
         guard let passwd = read("/etc/passwd") else { return nil }
         for line in passwd.split(separator: "\n") {
@@ -57,6 +73,7 @@ public struct SystemView: Sendable {
         return nil
     }
 
+    /// The ID of group `name` from the tree's etc/group; nil when there is no such group.
     public func groupID(_ name: String) -> Int? {
         for g in (read("/etc/group") ?? "").split(separator: "\n") {
             let gf = g.split(separator: ":", omittingEmptySubsequences: false)

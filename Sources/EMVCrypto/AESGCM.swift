@@ -3,8 +3,11 @@
 // `AES.GCM.SealedBox.combined`, which the journal used before, so values sealed then still open (tested).
 import COpenSSL
 
+/// AES-GCM authenticated encryption that seals card data at rest as nonce ‖ ciphertext ‖ tag.
 public enum AESGCM {
+    /// Length in bytes of the random nonce at the front of a sealed value.
     public static let nonceSize = 12
+    /// Length in bytes of the authentication tag at the end of a sealed value.
     public static let tagSize = 16
 
     /// Seals `plaintext` under `key` (16, 24 or 32 bytes), authenticating `aad` as well. The nonce is 96 random

@@ -2,6 +2,7 @@
 // The terminal never computes an ARQC itself; these exist for the acquirer host simulator and the virtual
 // cards, and for tests that recompute a card's cryptogram independently.
 
+/// Application cryptogram (ARQC/TC/AAC) and ARPC computation, for the host simulator, virtual cards and tests.
 public enum ApplicationCryptogramAlgorithm {
     /// Book 2 A1.2.1: AC = MAC algorithm 3 under the session key (or ICC master key for CVN 10) over the
     /// transaction data, padded per the CVN (method 1 for CVN 10, method 2 for CVN 18 and M/Chip CVN 16).

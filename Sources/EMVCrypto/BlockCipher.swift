@@ -3,7 +3,9 @@
 // provider (single DES lives in the legacy provider, which a hardened host may not load).
 import COpenSSL
 
+/// DES, triple DES and AES block encryption without padding; data must be a whole number of blocks or the call throws.
 public enum BlockCipher {
+    /// Block cipher mode: ECB, or CBC chained from the `iv` argument.
     public enum Mode: Sendable { case ecb, cbc }
 
     /// Triple DES with a 16-byte (K1‖K2) or 24-byte key; an 8-byte key gives single DES.

@@ -1,3 +1,4 @@
+/// A failure in EMVCrypto: a wrong key or data length, an unusable key, a libcrypto error or a failed tag check.
 public enum CryptoError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidKeyLength(Int)
     case invalidDataLength(Int)
@@ -7,6 +8,7 @@ public enum CryptoError: Error, Equatable, Sendable, CustomStringConvertible {
     /// An authenticated ciphertext whose tag does not verify (wrong key, changed bytes or associated data).
     case authenticationFailed
 
+    /// A short explanation for logs; it never contains key material or data.
     public var description: String {
         switch self {
         case .invalidKeyLength(let n): return "invalid key length \(n)"

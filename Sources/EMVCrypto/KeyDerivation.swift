@@ -1,5 +1,6 @@
 // EMV key derivation (EMV 4.4 Book 2 Annex A1.3 and A1.4).
 
+/// EMV key derivation: ICC master keys from an issuer master key and the PAN, and application session keys.
 public enum KeyDerivation {
     /// Book 2 A1.4.1 Option A: Y = the 16 rightmost digits of PAN ‖ PAN Sequence Number (left-padded with 0 when
     /// shorter), packed in 8 bytes; MK = 3DES(IMK)[Y] ‖ 3DES(IMK)[Y ⊕ FF…FF], with odd parity.

@@ -5,10 +5,15 @@
 import Foundation
 import Glibc
 
+/// Reads secret files (journal key, TLS client key) only when they are regular files readable by their owner alone.
 public enum KeyFile {
+    /// A key file refused by the rule, with the reason (and the command that fixes it, when there is one).
     public struct Refused: Error, CustomStringConvertible, Equatable {
+        /// The path of the refused file, as given.
         public let path: String
+        /// Why the file was refused.
         public let why: String
+        /// The path and the reason, as "path: reason".
         public var description: String { "\(path): \(why)" }
     }
 

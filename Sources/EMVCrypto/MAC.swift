@@ -1,12 +1,14 @@
 // Message authentication codes used by EMV: ISO/IEC 9797-1 MAC algorithm 3 ("retail MAC", EMV Book 2
 // Annex A1.2.1) with padding methods 1 and 2, and CMAC (NIST SP 800-38B) over AES or triple DES.
 
+/// ISO/IEC 9797-1 padding method applied to data before a MAC or cryptogram is computed.
 public enum MACPadding: Sendable {
     /// ISO/IEC 9797-1 padding method 1: zeros up to a block boundary (nothing if already aligned and non-empty).
     case method1
     /// ISO/IEC 9797-1 padding method 2: 80 then zeros up to a block boundary (always adds at least one byte).
     case method2
 
+    /// Returns `data` padded to a multiple of `blockSize` bytes (8 for DES, 16 for AES) with this method.
     public func pad(_ data: [UInt8], blockSize: Int = 8) -> [UInt8] {
         switch self {
         case .method1:
@@ -20,6 +22,7 @@ public enum MACPadding: Sendable {
     }
 }
 
+/// EMV message authentication codes: the ISO/IEC 9797-1 retail MAC and CMAC.
 public enum MAC {
     /// ISO/IEC 9797-1 MAC algorithm 3 with a double-length DES key K = KL‖KR: CBC-DES under KL over all blocks,
     /// then the final block decrypted under KR and encrypted under KL. Returns the full 8-byte MAC.

@@ -4,13 +4,18 @@
 // path signs anything.
 import COpenSSL
 
+/// An RSA public key (CA, issuer or ICC) for EMV certificate and signature recovery.
 public struct RSAPublicKey: Sendable, Equatable {
+    /// The modulus as big-endian bytes, without leading zero bytes.
     public let modulus: [UInt8]
+    /// The public exponent as big-endian bytes (1 to 4 bytes, typically 3 or 65537), without leading zero bytes.
     public let exponent: [UInt8]
 
     /// Largest modulus accepted (4096 bits): beyond any EMV key, small enough to bound the work per call.
     public static let maxModulusLength = 512
 
+    /// Creates a key from big-endian modulus and exponent bytes, dropping leading zeros. Throws `invalidKey` for an
+    /// empty, even or over-long (above 4096 bits) modulus, or an empty exponent or one longer than 4 bytes.
     public init(modulus: [UInt8], exponent: [UInt8]) throws {
         let m = Array(modulus.drop(while: { $0 == 0 }))
         guard !m.isEmpty, m.count <= Self.maxModulusLength else {
@@ -23,6 +28,7 @@ public struct RSAPublicKey: Sendable, Equatable {
         self.exponent = e
     }
 
+    /// The modulus length in bits.
     public var bits: Int { (modulus.count - 1) * 8 + (8 - modulus[0].leadingZeroBitCount) }
 
     /// x^e mod n on an input of exactly the modulus length; the input must be less than the modulus.
@@ -32,7 +38,9 @@ public struct RSAPublicKey: Sendable, Equatable {
     }
 }
 
+/// An RSA key pair for the simulators' test PKI (virtual cards, test CA); no production path signs anything.
 public struct RSAKeyPair: Sendable {
+    /// The public half of the pair.
     public let publicKey: RSAPublicKey
     private let privateExponent: [UInt8]
 

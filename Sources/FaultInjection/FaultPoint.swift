@@ -3,6 +3,7 @@
 // Only debug builds read the variable; a release build (what a terminal runs) compiles every point to nothing.
 import Foundation
 
+/// Named points where a crash test may kill tapd (TAPD_FAULT); release builds compile them to nothing.
 public enum FaultPoint {
     #if DEBUG
         /// The point named in TAPD_FAULT, read once.

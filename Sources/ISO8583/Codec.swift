@@ -1,27 +1,36 @@
 // Packs and unpacks ISO 8583 messages by a MessageSpec. Every length is checked against the bytes present; a
 // fault names the field, its offset and the reason, and never reveals a sensitive value.
 
+/// A malformed ISO 8583 message or spec: the field, the byte offset and the reason, never the field's value.
 public struct ISO8583Error: Error, Equatable, Sendable, CustomStringConvertible {
     /// The data element (0 = MTI, 1 = bitmap) or nil for the frame.
     public let field: Int?
+    /// Byte offset in the message where the fault was found.
     public let offset: Int
+    /// What was wrong, in words safe to log.
     public let reason: String
 
+    /// Creates an error for a field (0 = MTI, 1 = bitmap, nil = the frame) at a byte offset.
     public init(field: Int?, offset: Int, reason: String) {
         self.field = field
         self.offset = offset
         self.reason = reason
     }
 
+    /// The field ("MTI", "bitmap", "DE n" or "frame"), the offset and the reason, for logs.
     public var description: String {
         "\(field.map { $0 == 0 ? "MTI" : $0 == 1 ? "bitmap" : "DE \($0)" } ?? "frame") at offset \(offset): \(reason)"
     }
 }
 
+/// Packs and unpacks ISO 8583 messages (MTI, bitmaps, data elements) according to a `MessageSpec`.
 public struct ISO8583Codec: Sendable {
+    /// The message spec this codec was built from.
     public let spec: MessageSpec
     private let table: [FieldSpec?]
 
+    /// Builds a codec for `spec`. Throws `ISO8583Error` if a field is outside DE 2–128, is DE 65, is defined twice, or
+    /// has a type its encoding cannot carry.
     public init(spec: MessageSpec) throws {
         var t = [FieldSpec?](repeating: nil, count: 129)
         for f in spec.fields {
@@ -47,6 +56,8 @@ public struct ISO8583Codec: Sendable {
 
     // MARK: Pack
 
+    /// Encodes a message as TPDU (when the spec has one), MTI, bitmaps and fields, without the length header.
+    /// Throws `ISO8583Error` for an MTI that is not 4 digits, a field the spec lacks, or a malformed or too long value.
     public func pack(_ m: ISOMessage) throws(ISO8583Error) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(512)
@@ -165,6 +176,8 @@ public struct ISO8583Codec: Sendable {
 
     // MARK: Unpack
 
+    /// Decodes one message body (without the length header, with the TPDU when the spec has one). Throws `ISO8583Error`
+    /// on truncation, bad encoding, a field the spec lacks, a tertiary bitmap or bytes left over.
     public func unpack(_ bytes: [UInt8]) throws(ISO8583Error) -> ISOMessage {
         guard bytes.count <= spec.maxMessageLength else {
             throw ISO8583Error(

@@ -25,6 +25,7 @@ public enum LengthType: String, Codable, Sendable {
     case lll = "LLL"
     case llll = "LLLL"
 
+    /// Number of digits in the length prefix: 0 for fixed, 2 for LL, 3 for LLL, 4 for LLLL.
     public var digits: Int {
         switch self {
         case .fixed: return 0
@@ -38,18 +39,26 @@ public enum LengthType: String, Codable, Sendable {
 /// How the length prefix is written: ASCII digits, BCD (1 byte for LL, 2 for LLL/LLLL) or a binary count.
 public enum LengthEncoding: String, Codable, Sendable { case ascii, bcd, binary, ebcdic }
 
+/// The format of one data element: number, name, type, length and how its data and length prefix are encoded.
 public struct FieldSpec: Codable, Sendable, Equatable {
+    /// The data element number (2–128, never 65).
     public var number: Int
+    /// Human-readable name, e.g. "System trace audit number".
     public var name: String
+    /// The data element's format (n, an, ans, b or z).
     public var type: FieldType
     /// Fixed length, or the maximum for variable fields: digits for n and z, characters for an/ans, bytes for b.
     public var length: Int
+    /// Fixed length, or the number of digits of a variable length prefix (LL, LLL, LLLL).
     public var lengthType: LengthType
+    /// How the value is written on the wire.
     public var encoding: DataEncoding
+    /// How a variable field's length prefix is written (ignored for fixed fields).
     public var lengthEncoding: LengthEncoding
     /// Card data that must never be printed (PAN, track 2, PIN block).
     public var sensitive: Bool
 
+    /// Describes a data element; the length prefix defaults to ASCII and the field to fixed length and not sensitive.
     public init(
         _ number: Int, _ name: String, _ type: FieldType, _ length: Int, _ lengthType: LengthType = .fixed,
         encoding: DataEncoding, lengthEncoding: LengthEncoding = .ascii, sensitive: Bool = false
@@ -67,6 +76,8 @@ public struct FieldSpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case number, name, type, length, lengthType, encoding, lengthEncoding, sensitive
     }
+    /// Decodes a field from JSON, defaulting name to "DE n", length type to fixed, length encoding to ascii and
+    /// sensitive to false. Throws if the number is not a data element or the length is not 1–9999.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         number = try c.decode(Int.self, forKey: .number)
@@ -90,7 +101,9 @@ public struct FieldSpec: Codable, Sendable, Equatable {
 
 /// How a whole message is laid out.
 public struct MessageSpec: Codable, Sendable {
+    /// How the MTI is written: 4 ASCII digits, 2 bytes of BCD, or 4 EBCDIC digits.
     public enum MTIEncoding: String, Codable, Sendable { case ascii, bcd, ebcdic }
+    /// How the bitmaps are written: 8 raw bytes each, or 16 hex characters each.
     public enum BitmapEncoding: String, Codable, Sendable { case binary, hex }
     /// The length header in front of each message on the wire.
     public enum Framing: String, Codable, Sendable {
@@ -100,16 +113,22 @@ public struct MessageSpec: Codable, Sendable {
         case none
     }
 
+    /// The profile name, e.g. "iso87-ascii"; used in error reasons.
     public var name: String
+    /// How the MTI is encoded.
     public var mtiEncoding: MTIEncoding
+    /// How the primary and secondary bitmaps are encoded.
     public var bitmapEncoding: BitmapEncoding
+    /// The length header in front of each message.
     public var framing: Framing
     /// A 5-byte TPDU (ID 60, destination, origin) between the length header and the MTI, when the network uses one.
     public var tpdu: [UInt8]?
     /// Largest message accepted on receive (the length header is checked before anything is read).
     public var maxMessageLength: Int
+    /// The data elements this profile defines; a message may only carry these.
     public var fields: [FieldSpec]
 
+    /// Describes a message layout; no TPDU and an 8192-byte receive limit unless given.
     public init(
         name: String, mtiEncoding: MTIEncoding, bitmapEncoding: BitmapEncoding, framing: Framing, tpdu: [UInt8]? = nil,
         maxMessageLength: Int = 8192, fields: [FieldSpec]

@@ -1,7 +1,9 @@
 // Message framing on the wire: a length header in front of each message (the common "NAC" 2-byte big-endian
 // length, a 2-byte BCD length, or 4 ASCII digits). Hostile lengths are refused before anything is read.
 
+/// The length header in front of each ISO 8583 message on the wire: writing it and reading it back.
 public enum ISOFraming {
+    /// Size in bytes of the length header for a framing (0 for none).
     public static func headerLength(_ f: MessageSpec.Framing) -> Int {
         switch f {
         case .twoByteBinary, .twoByteBCD: return 2
@@ -10,6 +12,8 @@ public enum ISOFraming {
         }
     }
 
+    /// Prepends the length header to a message body. Throws `ISO8583Error` when the length does not fit the header
+    /// (above 65535 bytes for 2-byte binary, 9999 for BCD and ASCII).
     public static func frame(_ body: [UInt8], _ f: MessageSpec.Framing) throws(ISO8583Error) -> [UInt8] {
         let n = body.count
         switch f {

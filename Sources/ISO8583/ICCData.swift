@@ -2,6 +2,7 @@
 // issuer sends back (issuer authentication data 91, scripts 71/72, the authorisation response code 8A).
 import TLV
 
+/// DE 55 ICC system-related data: building the request's EMV tags and parsing the issuer's answer.
 public enum ICCData {
     /// The request tags, in this order when present: cryptogram and its context, then terminal and card data,
     /// then the tokenisation tags a wallet transaction carries.
@@ -20,8 +21,11 @@ public enum ICCData {
 
     /// What the issuer returned in DE 55.
     public struct Response: Sendable, Equatable {
+        /// Tag 91 issuer authentication data (8–16 bytes: the ARPC and its data), or nil when absent.
         public var issuerAuthenticationData: [UInt8]?  // 91: ARPC and its data
+        /// Issuer script templates (tags 71 and 72), each as its complete TLV encoding, in the order received.
         public var scripts: [[UInt8]] = []  // 71 / 72 templates, whole
+        /// Tag 8A authorisation response code (2 bytes), or nil when absent.
         public var authorisationResponseCode: [UInt8]?  // 8A
     }
 

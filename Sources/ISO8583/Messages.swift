@@ -6,19 +6,26 @@ import TLV
 
 /// What an online request needs from a card transaction (filled from the kernel's outcome by the caller).
 public struct CardTransaction: Sendable {
+    /// DE 2 primary account number as digits, or nil to leave it out.
     public var pan: String?
     /// Track 2 equivalent data as digits with D as separator (no F padding).
     public var track2: String?
     /// YYMM.
     public var expiry: String?
+    /// DE 23 PAN sequence number as digits (padded to 3 with leading zeros), or nil to leave it out.
     public var panSequenceNumber: String?
+    /// DE 4 transaction amount in the currency's minor units; sent as 12 digits.
     public var amount: UInt64
+    /// DE 49 ISO 4217 numeric currency code, e.g. 978 for euro.
     public var currencyCode: UInt16
+    /// DE 3 processing code, 6 digits; "000000" is a purchase.
     public var processingCode: String = "000000"
     /// DE 22: 07 contactless chip; third digit 1 = PIN entry capability, 2 = none.
     public var posEntryMode: String = "072"
+    /// DE 55 chip data as BER-TLV bytes (see `ICCData.build`); empty leaves DE 55 out.
     public var iccData: [UInt8]
 
+    /// Creates a transaction with processing code 000000 and POS entry mode 072 (contactless chip).
     public init(
         pan: String?, track2: String?, expiry: String?, panSequenceNumber: String?, amount: UInt64,
         currencyCode: UInt16,
@@ -34,11 +41,17 @@ public struct CardTransaction: Sendable {
     }
 }
 
+/// The terminal's identification carried in its messages: DE 41 and DE 42, and DE 32 and DE 24 when set.
 public struct TerminalIdentity: Sendable, Equatable {
+    /// DE 41 card acceptor terminal identification.
     public var terminalID: String  // DE 41, 8 characters
+    /// DE 42 card acceptor identification code (merchant id).
     public var merchantID: String  // DE 42, 15 characters
+    /// DE 32 acquiring institution identification code, or nil to leave it out.
     public var acquirerInstitutionID: String?  // DE 32
+    /// DE 24 network international identifier (3 digits), or nil to leave it out.
     public var nii: String?  // DE 24
+    /// Creates a terminal identity; DE 32 and DE 24 are left out unless given.
     public init(terminalID: String, merchantID: String, acquirerInstitutionID: String? = nil, nii: String? = nil) {
         self.terminalID = terminalID
         self.merchantID = merchantID
@@ -49,18 +62,23 @@ public struct TerminalIdentity: Sendable, Equatable {
 
 /// The system trace audit number: 000001 … 999999, then 000001 again.
 public struct STAN: Sendable, Equatable, Codable {
+    /// The last number issued, 0 before the first.
     public private(set) var value: Int
+    /// Starts from `value` (the last number issued); anything outside 0–999999 starts from 0.
     public init(_ value: Int = 0) { self.value = (0...999_999).contains(value) ? value : 0 }
+    /// Advances to the next STAN and returns it as 6 digits; 999999 is followed by 000001.
     public mutating func next() -> String {
         value = value >= 999_999 ? 1 : value + 1
         return text
     }
+    /// The current value as 6 digits with leading zeros (DE 11).
     public var text: String {
         let s = String(value)
         return String(repeating: "0", count: 6 - s.count) + s
     }
 }
 
+/// Builds the ISO 8583 messages the terminal sends: requests, reversals, advices, completions and network management.
 public enum Messages {
     /// UTC date parts for DE 7 (MMDDhhmmss), and local ones for DE 12/13. Taken from the C library (gmtime_r,
     /// localtime_r with the system's time zone): Foundation's TimeZone.current brings up ICU on Linux.
@@ -208,16 +226,25 @@ public enum Messages {
 
 /// An acquirer's answer to a request.
 public struct AuthorizationResponse: Sendable, Equatable {
+    /// DE 39 response code, 2 characters ("00" approved).
     public var responseCode: String
+    /// DE 38 approval code, or nil when the answer has none.
     public var approvalCode: String?
+    /// The issuer's DE 55 data (ARPC, scripts, tag 8A), or nil when the answer has no DE 55.
     public var icc: ICCData.Response?
 
     /// DE 39 00, 08 (honour with identification), 10 (partial), 11 (VIP) approve.
     public static func approves(_ responseCode: String) -> Bool { ["00", "08", "10", "11"].contains(responseCode) }
+    /// Whether the response code approves the transaction (see `approves`).
     public var isApproved: Bool { Self.approves(responseCode) }
 
-    public struct Invalid: Error, Sendable, CustomStringConvertible { public let description: String }
+    /// The error thrown for an answer that cannot be used: no valid DE 39, or malformed DE 55.
+    public struct Invalid: Error, Sendable, CustomStringConvertible {
+        /// What is wrong with the answer.
+        public let description: String
+    }
 
+    /// Reads an acquirer's answer. Throws `Invalid` when DE 39 is missing or not 2 characters, or DE 55 is malformed.
     public init(_ m: ISOMessage) throws {
         guard let rc = m[39], rc.count == 2 else {
             throw Invalid(description: "answer without a response code (DE 39)")

@@ -69,6 +69,7 @@ extension MessageSpec {
         ]
     }
 
+    /// The iso87-ascii profile: ASCII MTI and fields, binary bitmaps, 2-byte binary length header, no TPDU.
     public static let iso87ASCII = MessageSpec(
         name: "iso87-ascii", mtiEncoding: .ascii, bitmapEncoding: .binary, framing: .twoByteBinary,
         fields: iso87Fields(numeric: .ascii, lengths: .ascii))

@@ -8,6 +8,7 @@ import GRDB
 /// The head of the queue with its message still sealed: opening it is the caller's step, so a message that does
 /// not open is quarantined instead of stopping the queue.
 public struct QueuedFollowUp: Sendable {
+    /// The queued entry as listed.
     public let entry: FollowUp
     let sealed: [UInt8]?
 }
@@ -198,6 +199,7 @@ extension Journal {
         }
     }
 
+    /// The follow-up with `id`, or nil when there is none.
     public func followUp(_ id: Int64) async throws -> FollowUp? {
         try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id]).map(Self.followUp)

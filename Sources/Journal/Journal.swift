@@ -10,7 +10,10 @@ import GRDB
 
 /// One error shape for the journal: what went wrong, with the underlying cause kept.
 public enum JournalError: Error, CustomStringConvertible {
+    /// What the step needs (a sale, a follow-up, a backup's new file) is not there or not in the right state; the
+    /// text names it.
     case notFound(String)
+    /// The sale's state machine does not allow this move (sale id, current state, requested state).
     case invalidTransition(String, from: SaleState, to: SaleState)
     /// A second open follow-up of the same kind for a sale (the journal allows one per sale and kind).
     case followUpExists(String, FollowUpKind)
@@ -23,6 +26,7 @@ public enum JournalError: Error, CustomStringConvertible {
     /// The configured key is not the one that sealed this journal.
     case wrongKey(journalKeyID: String, configuredKeyID: String)
 
+    /// The error in words, for logs and the operator.
     public var description: String {
         switch self {
         case .notFound(let id): "no transaction \(id)"
@@ -38,9 +42,12 @@ public enum JournalError: Error, CustomStringConvertible {
     }
 }
 
+/// The terminal's journal: sales, the store-and-forward queue, counters and the audit log in one
+/// SQLite database, with card data sealed.
 public final class Journal: Sendable {
     let db: DatabasePool
     let key: JournalKey
+    /// The path of the journal's database file.
     public let path: String
 
     /// Opens (and creates or migrates) the journal at `path`.
@@ -129,6 +136,7 @@ public final class Journal: Sendable {
 
     // MARK: Audit
 
+    /// Appends a line to the audit log: who (`actor`) did what (`event`), with optional details.
     public func audit(actor: String, event: String, details: String? = nil, now: Date = Date()) async throws {
         try await write { db in try Self.audit(db, actor: actor, event: event, details: details, now: now) }
     }
@@ -139,13 +147,19 @@ public final class Journal: Sendable {
             arguments: [sqlDate(now), actor, event, details])
     }
 
+    /// One line of the audit log.
     public struct AuditEntry: Sendable, Equatable {
+        /// When it happened.
         public let at: Date
+        /// Who did it (e.g. "tapctl", "acquirer", an operator).
         public let actor: String
+        /// What happened (e.g. "reversal queued").
         public let event: String
+        /// More about it; nil when none were given.
         public let details: String?
     }
 
+    /// The audit log, newest first, at most `limit` lines.
     public func auditLog(limit: Int = 100) async throws -> [AuditEntry] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY id DESC LIMIT ?", arguments: [limit]).map {
@@ -163,15 +177,21 @@ public final class Journal: Sendable {
 /// A read-only look at a journal without its key (for `tapctl diagnose`): SQLite's integrity check and the
 /// store-and-forward queue's state. Nothing sealed is opened.
 public enum JournalInspection {
+    /// What `inspect(path:)` found.
     public struct Report: Sendable {
+        /// SQLite's integrity check result ("ok" when sound).
         public let integrity: String
+        /// How many follow-ups wait for delivery.
         public let pending: Int
+        /// How many follow-ups are quarantined, waiting for an operator.
         public let quarantined: Int
+        /// When the oldest pending follow-up was queued; nil when none is pending.
         public let oldestPending: Date?
         /// Why each quarantined message left the queue (newest first, at most 10).
         public let quarantineReasons: [String]
     }
 
+    /// Opens the journal at `path` read-only and reports on it; throws when it cannot be opened or read.
     public static func inspect(path: String) throws -> Report {
         var config = Configuration()
         config.readonly = true

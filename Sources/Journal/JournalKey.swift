@@ -6,15 +6,21 @@ import EMVCrypto
 import Foundation
 import Glibc
 
+/// The AES-256 key that seals card data in the journal (32 bytes).
 public struct JournalKey: Sendable {
     private let raw: [UInt8]
 
+    /// Why a journal key could not be loaded.
     public enum KeyError: Error, CustomStringConvertible, Equatable {
+        /// The key file at the path does not exist or cannot be read or created.
         case unreadable(String)
+        /// The key is neither 32 raw bytes nor 64 hex digits (path, size in bytes).
         case wrongSize(String, Int)
+        /// The key file may be read by group or others (path, the rule's reason).
         case tooOpen(String, String)
         /// The key-file rule refused it (a symbolic link, another owner, not a regular file).
         case refused(String, String)
+        /// The error in words, with what to do about it.
         public var description: String {
             switch self {
             case .unreadable(let p): return "journal key \(p) cannot be read"
@@ -27,6 +33,7 @@ public struct JournalKey: Sendable {
         }
     }
 
+    /// A key from its 32 raw bytes; throws `KeyError.wrongSize` for any other length.
     public init(bytes: [UInt8]) throws {
         guard bytes.count == 32 else { throw KeyError.wrongSize("(memory)", bytes.count) }
         raw = bytes

@@ -106,15 +106,21 @@ extension Journal {
 
     /// What `tapctl journal verify` found in a journal file (a backup or the live one).
     public struct Verification: Sendable {
+        /// SQLite's integrity check result ("ok" when sound).
         public var integrity = "unknown"
         /// The key the file says sealed it, and whether the given key opens its check value.
         public var keyID: String?
+        /// Whether the given key is the one that sealed the journal.
         public var keyMatches = false
+        /// How many sales are in each state, by the state's stored name.
         public var salesByState: [String: Int] = [:]
+        /// How many follow-ups are in each status, by the status's stored name.
         public var followUpsByStatus: [String: Int] = [:]
+        /// How many sealed rows (stored requests and queued messages) were checked.
         public var sealedRows = 0
         /// Sealed rows that do not open (what, why), and inconsistencies between sales and follow-ups.
         public var problems: [String] = []
+        /// True when the integrity check passed, the key matches and no problem was found.
         public var ok: Bool { integrity == "ok" && keyMatches && problems.isEmpty }
     }
 

@@ -7,27 +7,40 @@ import GRDB
 /// Where a sale is in its life. The point of sale's status and the money's state are this one value.
 public enum SaleState: String, Codable, Sendable, CaseIterable {
     // Before the money moves (the coordinator's tap).
+    /// The sale is recorded and the reader waits for a card or phone to be presented.
     case waitingForCard = "waiting_for_card"
+    /// A card or phone is in the reader's field.
     case cardDetected = "card_detected"
+    /// The kernel is reading the card and deciding the outcome of the tap.
     case processing
+    /// The phone asks the cardholder to act on it (EMV Book A "See phone"); the tap restarts.
     case seePhone = "see_phone"
+    /// The read did not complete; the cardholder is asked to present the card again.
     case presentAgain = "present_again"
     /// The online request is built and stored; no byte of it has been written to the acquirer.
     case requestPersisted = "request_persisted"
     /// The request may have reached the acquirer: from here a sale without an answer is reversed.
     case requestTransmitted = "request_transmitted"
     // Final.
+    /// The acquirer approved the full amount online.
     case approved
+    /// The acquirer approved less than the amount asked (see `SaleRecord.approvedAmount`).
     case partiallyApproved = "partially_approved"
+    /// The card approved the sale offline (TC); the advice to the acquirer, if any, is a follow-up.
     case approvedOffline = "approved_offline"
+    /// Refused by the card, the terminal or the issuer (`declined`), or ended by an error (`failed`).
     case declined, failed
+    /// Cancelled before anything was sent, usually by the point of sale.
     case cancelled
+    /// No card was presented within the card timeout.
     case timedOut = "timed_out"
     /// Sent, no valid answer: its reversal is a follow-up.
     case unanswered
     /// An approved sale whose reversal the acquirer accepted.
     case voided
 
+    /// True once the sale has ended (approved, declined, unanswered, …); of these only an approval may
+    /// still move on, to voided.
     public var isFinal: Bool {
         switch self {
         case .waitingForCard, .cardDetected, .processing, .seePhone, .presentAgain, .requestPersisted,
@@ -59,6 +72,7 @@ public enum SaleState: String, Codable, Sendable, CaseIterable {
     }
 }
 
+/// The kind of message queued for the acquirer after a sale (store-and-forward).
 public enum FollowUpKind: String, Codable, Sendable, CaseIterable {
     /// 0400/0420: undoes a request that got no valid answer, or a void.
     case reversal
@@ -68,6 +82,7 @@ public enum FollowUpKind: String, Codable, Sendable, CaseIterable {
     case capture
 }
 
+/// Where a queued follow-up stands in the store-and-forward queue.
 public enum FollowUpStatus: String, Codable, Sendable {
     /// Waiting for delivery (FIFO).
     case pending
@@ -83,10 +98,15 @@ public enum FollowUpStatus: String, Codable, Sendable {
 
 /// A reversal, advice or capture of a sale, as listed (the message itself stays sealed).
 public struct FollowUp: Sendable, Equatable, Codable {
+    /// The queue entry's id; entries are delivered in ascending id order (FIFO).
     public var id: Int64
+    /// The id of the sale this message belongs to.
     public var transactionID: String
+    /// Reversal, advice or capture.
     public var kind: FollowUpKind
+    /// The ISO 8583 message type indicator of the queued message (e.g. "0400", "0220").
     public var mti: String
+    /// Where the entry stands in the queue.
     public var status: FollowUpStatus
     /// The message may have reached the acquirer: the next send is a repeat (0401, 0421, 0221).
     public var transmitted: Bool
@@ -94,38 +114,61 @@ public struct FollowUp: Sendable, Equatable, Codable {
     public var rejections: Int
     /// Every failed try, refused or unanswered (drives the backoff).
     public var tries: Int
+    /// When the entry may be tried next (set by the backoff after a failed try).
     public var nextAttemptAt: Date
+    /// When the entry was queued.
     public var createdAt: Date
+    /// Why the last try failed or why it was quarantined; nil before any failure and after delivery.
     public var lastError: String?
+    /// The acquirer's response code (DE 39) from the last answer; nil when none came.
     public var responseCode: String?
+    /// The reason an operator gave when resolving the entry, or why it was withdrawn.
     public var resolution: String?
 }
 
 /// One sale as the journal holds it. Card data appears as the masked PAN only.
 public struct SaleRecord: Sendable, Equatable {
+    /// The sale's id, a lowercase UUID (the transaction id of the control API).
     public var id: String
+    /// The point of sale's idempotency key, if it gave one: a retry with it returns this sale.
     public var idempotencyKey: String?
+    /// Where the sale is in its life.
     public var state: SaleState
+    /// The amount asked, in minor units of `currency` (e.g. cents).
     public var amount: Int64
     /// What the acquirer approved when less than `amount` (partial approval, DE 39 10).
     public var approvedAmount: Int64?
+    /// The ISO 4217 numeric currency code (e.g. 978 for EUR).
     public var currency: Int
+    /// The card number, masked; nil until the card has been read.
     public var maskedPAN: String?
+    /// The ISO 8583 message type indicator of the sale's request, or of its advice when approved offline.
     public var mti: String?
+    /// The system trace audit number (DE 11, six digits) of that message.
     public var stan: String?
+    /// The retrieval reference number (DE 37) of that message.
     public var rrn: String?
+    /// The acquirer's response code (DE 39); nil when no answer was recorded.
     public var responseCode: String?
+    /// The approval code (DE 38) from the acquirer's answer, if any.
     public var approvalCode: String?
+    /// Why the sale is in its state, in words (e.g. "declined by the issuer (response code 05)").
     public var reason: String?
+    /// The name of the card reader that took the tap.
     public var reader: String?
+    /// The card scheme, from the kernel that read the card ("Visa", "Mastercard", …).
     public var scheme: String?
+    /// The cardholder verification method the kernel chose ("no_cvm", "online_pin", …).
     public var cvm: String?
     /// The Book A message shown last ("Approved", "See phone", …).
     public var message: String?
     /// What the kernel handed over, masked, as JSON (for `GET /v1/transactions/{id}`).
     public var kernelOutput: String?
+    /// When the sale was created.
     public var createdAt: Date
+    /// When the sale last changed.
     public var updatedAt: Date
+    /// Its reversals, advices and captures, oldest first.
     public var followUps: [FollowUp]
 
     /// The open follow-up of `kind`, or the last one.
@@ -137,9 +180,13 @@ public struct SaleRecord: Sendable, Equatable {
 
 /// A message to queue with a transition.
 public struct NewFollowUp: Sendable {
+    /// Reversal, advice or capture.
     public var kind: FollowUpKind
+    /// The ISO 8583 message type indicator of `message` (e.g. "0400").
     public var mti: String
+    /// The packed ISO 8583 message; the journal stores it sealed.
     public var message: [UInt8]
+    /// A follow-up of `kind` carrying the packed `message` of type `mti`.
     public init(kind: FollowUpKind, mti: String, message: [UInt8]) {
         self.kind = kind
         self.mti = mti
@@ -149,33 +196,51 @@ public struct NewFollowUp: Sendable {
 
 /// One transition of a sale: the new state and what changes with it. Nil fields stay as they are.
 public struct SaleChange: Sendable {
+    /// What to do with the sale's stored (sealed) request message.
     public enum StoredRequest: Sendable {
         /// The message to keep (sealed), e.g. the request before it is sent, or the copy a void needs.
         case store([UInt8])
         /// No card data is kept any more.
         case erase
     }
+    /// The state the sale moves to; `Journal.apply` throws when the current state does not allow it.
     public var state: SaleState
+    /// Why the sale is in the new state, in words.
     public var reason: String?
+    /// The EMV Book A message to show now ("Approved", "See phone", …).
     public var message: String?
+    /// The name of the card reader that took the tap.
     public var reader: String?
+    /// The card scheme ("Visa", "Mastercard", …).
     public var scheme: String?
+    /// The cardholder verification method the kernel chose.
     public var cvm: String?
+    /// The card number, masked.
     public var maskedPAN: String?
+    /// What the kernel handed over, masked, as JSON.
     public var kernelOutput: String?
+    /// The ISO 8583 message type indicator of the sale's request or advice.
     public var mti: String?
+    /// The system trace audit number (DE 11) of that message.
     public var stan: String?
+    /// The retrieval reference number (DE 37) of that message.
     public var rrn: String?
+    /// The acquirer's response code (DE 39).
     public var responseCode: String?
+    /// The approval code (DE 38) from the acquirer's answer.
     public var approvalCode: String?
+    /// The amount approved, in minor units, when less than asked (partial approval).
     public var approvedAmount: Int64?
+    /// Stores or erases the sale's sealed request; nil leaves it as it is.
     public var request: StoredRequest?
+    /// Follow-ups queued in the same transaction.
     public var enqueue: [NewFollowUp] = []
     /// Open follow-ups of these kinds that were never transmitted are withdrawn (a void replaces a capture).
     public var withdraw: [FollowUpKind] = []
     /// An audit line written in the same transaction.
     public var audit: (actor: String, event: String, details: String?)?
 
+    /// A change to `state` that leaves every other field as it is.
     public init(_ state: SaleState) { self.state = state }
 }
 
@@ -270,6 +335,7 @@ extension Journal {
 
     // MARK: Reading
 
+    /// The sale with `id`, or nil when there is none.
     public func sale(_ id: String) async throws -> SaleRecord? {
         try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM txn WHERE id = ?", arguments: [id]).map { try Self.record(db, $0) }

@@ -8,12 +8,15 @@ import Foundation
     import Glibc
 #endif
 
+/// UTC timestamps made and read with the C library, without Foundation's ICU-backed date formatting.
 public enum UTCTime {
     /// Broken-down UTC time with milliseconds (rounded; 999.5 ms carries into the next second). `weekday`: 0 is Sunday.
     public struct Parts: Equatable, Sendable {
+        /// Month 1–12, day 1–31, hour 0–23, minute 0–59, second 0–60, millisecond 0–999, weekday 0–6.
         public var year, month, day, hour, minute, second, millisecond, weekday: Int
     }
 
+    /// The broken-down UTC time of `date`, milliseconds rounded.
     public static func parts(_ date: Date) -> Parts {
         let t = date.timeIntervalSince1970
         var seconds = time_t(t.rounded(.down))

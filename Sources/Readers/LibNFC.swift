@@ -11,10 +11,15 @@ import Dispatch
 //    InListPassiveTarget (MaxRetries 0, NP_INFINITE_SELECT off) so a wait is bounded and cancellable.
 import Foundation
 
+/// A failed libnfc call: the function, libnfc's error code and its message.
 public struct NFCError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The libnfc function (or step, such as open or flock) that failed.
     public let call: String
+    /// libnfc's negative NFC_E* code; tapd's own failures to open a device use -4 (NFC_ENOTSUCHDEV).
     public let code: Int32
+    /// The human-readable reason (nfc_strerror, or tapd's own text).
     public let message: String
+    /// The call, the message and the NFC_E* name, for logs.
     public var description: String { "\(call): \(message) (\(NFCError.name(code)))" }
 
     /// libnfc's error names (nfc/nfc.h).
@@ -43,7 +48,9 @@ public struct NFCError: Error, Equatable, Sendable, CustomStringConvertible {
 /// (ISO/IEC 14443-4:2018 §7.2; FWI from TB(1) of the ATS, §5.2.5, default 4; type B: ATQB protocol info, 14443-3
 /// §7.9.4.3). FWI 15 is RFU and read as the default.
 public struct FrameWaitingTime: Sendable, Equatable {
+    /// The frame waiting time integer, 0 to 14.
     public let fwi: Int
+    /// Takes an FWI as read from the card; values outside 0 to 14 (15 is RFU) become the default 4.
     public init(fwi: Int) { self.fwi = (0...14).contains(fwi) ? fwi : 4 }
 
     /// From the ATS as libnfc keeps it (T0 onwards; TL already removed).
@@ -89,8 +96,11 @@ public final class NFCContext: @unchecked Sendable {
     }
 
     private static let instance = Result { try NFCContext() }
+    /// The process's single libnfc context, created on first use; throws NFCError when nfc_init failed (every call then
+    /// rethrows it).
     public static func shared() throws -> NFCContext { try instance.get() }
 
+    /// The libnfc version string (nfc_version).
     public static var version: String { String(cString: nfc_version()) }
 
     /// Devices libnfc finds by itself (USB, and whatever libnfc.conf or LIBNFC_DEVICE names). Serial ports are only
@@ -112,14 +122,19 @@ struct NFCHandle: @unchecked Sendable { let pointer: OpaquePointer }
 
 /// A target found in the field.
 public struct NFCTarget: Sendable, Equatable {
+    /// Which ISO 14443 type the target answered as.
     public enum Kind: Sendable, Equatable { case iso14443A, iso14443B }
+    /// Whether the target is ISO 14443 type A or type B.
     public let kind: Kind
     /// Type A: UID (NFCID1; phones use a random one on every tap — never an identity). Type B: PUPI.
     public let identifier: [UInt8]
     /// Type A: ATQA, SAK and the ATS without TL. Type B: ATQB application data and protocol info.
     public let atqa: [UInt8]
+    /// Type A: the SAK byte (select acknowledge); 0 for type B.
     public let sak: UInt8
+    /// Type A: the ATS without its TL byte (empty when the card sent none); empty for type B.
     public let ats: [UInt8]
+    /// The card's frame waiting time, from TB(1) of the ATS (type A) or the ATQB protocol info (type B).
     public let frameWaitingTime: FrameWaitingTime
     /// SAK bit 6 (ISO/IEC 14443-3 §6.5.3.4): the card speaks ISO 14443-4 (ISO-DEP), as every payment card does.
     /// A type B target answering ATQB with protocol type 1 does too.
@@ -132,7 +147,9 @@ public final class NFCReader: @unchecked Sendable {
     /// code and target number. Larger ones overflow a buffer inside libnfc and abort the process.
     public static let maxCommandLength = 262
 
+    /// The libnfc connstring the device was opened with, e.g. "pn532_uart:/dev/ttyUSB0".
     public let connstring: String
+    /// The device name libnfc reports (nfc_device_get_name).
     public let name: String
     let context: NFCContext
     let device: OpaquePointer
@@ -309,7 +326,9 @@ public final class NFCReader: @unchecked Sendable {
 
 /// A card or phone in the field of a libnfc reader, as the kernels see it (APDU.CardChannel).
 public final class NFCCard: CardChannel, @unchecked Sendable {
+    /// The libnfc reader whose field the card is in; its executor runs the card's exchanges.
     public let reader: NFCReader
+    /// What the card answered when it was selected (identifier, ATS, frame waiting time).
     public let target: NFCTarget
     private let raw: nfc_target
 

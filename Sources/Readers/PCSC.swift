@@ -7,21 +7,36 @@ import Dispatch
 // as casts Swift cannot import.
 import Foundation
 
+/// pcsc-lite return codes (SCARD_S_*, SCARD_E_*, SCARD_W_*) that tapd tests for, as plain integers.
 public enum PCSCCode {
+    /// SCARD_S_SUCCESS: the call succeeded.
     public static let success = 0x0000_0000
+    /// SCARD_E_CANCELLED: an SCardCancel interrupted the call (how a waitForChange is stopped).
     public static let cancelled = 0x8010_0002
+    /// SCARD_E_INSUFFICIENT_BUFFER: the buffer given for the answer was too small.
     public static let insufficientBuffer = 0x8010_0008
+    /// SCARD_E_UNKNOWN_READER: pcscd does not know the reader name (it was detached, for instance).
     public static let unknownReader = 0x8010_0009
+    /// SCARD_E_TIMEOUT: the timeout passed with nothing changed; waitForChange treats it as a normal return.
     public static let timeout = 0x8010_000A
+    /// SCARD_E_NO_SMARTCARD: the call needs a card and none is there; PCSCCard reports it as CardError.cardRemoved.
     public static let noSmartcard = 0x8010_000C
+    /// SCARD_E_NOT_TRANSACTED: the reader could not complete an exchange, typically because the card left mid-APDU;
+    /// PCSCCard reports it as CardError.cardRemoved.
     public static let notTransacted = 0x8010_0016
+    /// SCARD_E_READER_UNAVAILABLE: the reader cannot be reached (unplugged, or its driver failed).
     public static let readerUnavailable = 0x8010_0017
+    /// SCARD_E_NO_SERVICE: pcscd is not running (see PCSCError.serviceGone).
     public static let noService = 0x8010_001D
+    /// SCARD_E_SERVICE_STOPPED: pcscd shut down while the context was open (see PCSCError.serviceGone).
     public static let serviceStopped = 0x8010_001E
+    /// SCARD_E_NO_READERS_AVAILABLE: no reader is attached; readers() turns it into an empty list.
     public static let noReadersAvailable = 0x8010_002E
     /// pcsc-lite's value (Windows uses 0x80100022).
     public static let unsupportedFeature = 0x8010_001F
+    /// SCARD_W_RESET_CARD: the card was reset under this connection; PCSCCard reports it as CardError.cardRemoved.
     public static let resetCard = 0x8010_0068
+    /// SCARD_W_REMOVED_CARD: the card left the field; PCSCCard reports it as CardError.cardRemoved.
     public static let removedCard = 0x8010_0069
 
     /// The name pcsc-lite's pcsc_stringify_error would give, for logs and diagnostics.
@@ -46,9 +61,13 @@ public enum PCSCCode {
     }
 }
 
+/// A failed PC/SC call: which SCard function failed and the pcsc-lite return code it gave.
 public struct PCSCError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The PC/SC function that failed, e.g. "SCardGetStatusChange".
     public let call: String
+    /// The pcsc-lite return code (one of PCSCCode's values, or another SCARD_* code).
     public let code: Int
+    /// The call and the code's SCARD_* name, for logs.
     public var description: String { "\(call): \(PCSCCode.name(code))" }
     /// pcscd is not running or went away (restart, socket activation exiting when idle): reconnect with backoff.
     public var serviceGone: Bool { code == PCSCCode.noService || code == PCSCCode.serviceStopped }
@@ -56,24 +75,40 @@ public struct PCSCError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// Reader states from SCardGetStatusChange (PCSC/pcsclite.h SCARD_STATE_*).
 public struct ReaderState: OptionSet, Sendable, Hashable {
+    /// The SCARD_STATE_* bits.
     public let rawValue: UInt
+    /// Wraps SCARD_STATE_* bits as they are.
     public init(rawValue: UInt) { self.rawValue = rawValue }
+    /// SCARD_STATE_CHANGED: the state differs from the one the caller knew; waitForChange strips it from the states it
+    /// returns.
     public static let changed = ReaderState(rawValue: 0x0002)
+    /// SCARD_STATE_UNKNOWN: pcscd does not know the reader name.
     public static let unknown = ReaderState(rawValue: 0x0004)
+    /// SCARD_STATE_UNAVAILABLE: the reader's actual state is not available.
     public static let unavailable = ReaderState(rawValue: 0x0008)
+    /// SCARD_STATE_EMPTY: no card in the reader's field.
     public static let empty = ReaderState(rawValue: 0x0010)
+    /// SCARD_STATE_PRESENT: a card is in the reader's field.
     public static let present = ReaderState(rawValue: 0x0020)
+    /// SCARD_STATE_EXCLUSIVE: a connection holds the card exclusively.
     public static let exclusive = ReaderState(rawValue: 0x0080)
+    /// SCARD_STATE_INUSE: the card is in use by at least one connection, possibly shared.
     public static let inUse = ReaderState(rawValue: 0x0100)
+    /// SCARD_STATE_MUTE: a card is there but does not answer (no ATR); cardPresent counts it as absent.
     public static let mute = ReaderState(rawValue: 0x0200)
 }
 
+/// One reader's state as SCardGetStatusChange reported it.
 public struct ReaderStatus: Sendable, Equatable {
+    /// The PC/SC reader name as pcscd lists it.
     public let name: String
+    /// The SCARD_STATE_* flags, without the event counter and SCARD_STATE_CHANGED.
     public let state: ReaderState
+    /// The ATR of the card in the reader as pcscd reports it (at most 33 bytes).
     public let atr: [UInt8]
     /// The event counter pcsc-lite keeps in the upper 16 bits of the state (changes on every insertion/removal).
     public let eventCount: Int
+    /// Whether a card that answers is in the field (SCARD_STATE_PRESENT and not SCARD_STATE_MUTE).
     public var cardPresent: Bool { state.contains(.present) && !state.contains(.mute) }
 }
 
@@ -86,6 +121,8 @@ public final class PCSCContext: @unchecked Sendable {
     let handle: SCARDCONTEXT
     let queue = DispatchQueue(label: "tapd.pcsc.context")
 
+    /// Establishes a system-scope context with pcscd (SCardEstablishContext); throws PCSCError, e.g. SCARD_E_NO_SERVICE
+    /// when pcscd cannot be reached.
     public init() throws {
         var h: SCARDCONTEXT = 0
         let rv = Int(SCardEstablishContext(DWORD(2) /* SCARD_SCOPE_SYSTEM */, nil, nil, &h))
@@ -150,7 +187,10 @@ public final class PCSCContext: @unchecked Sendable {
 
 /// A card or phone on a PC/SC reader, as the kernels see it (APDU.CardChannel).
 public final class PCSCCard: CardChannel, @unchecked Sendable {
+    /// The PC/SC name of the reader the card is on.
     public let reader: String
+    /// The ATR pcscd read when it powered the card up (a pseudo-ATR on contactless readers), fetched with SCardStatus
+    /// right after connecting.
     public let atr: [UInt8]
     let context: PCSCContext
     let handle: SCARDHANDLE
@@ -186,6 +226,8 @@ public final class PCSCCard: CardChannel, @unchecked Sendable {
 
     deinit { disconnect() }
 
+    /// Ends the connection (SCardDisconnect), leaving the card powered, or resetting it when `reset` is true; later
+    /// calls do nothing.
     public func disconnect(reset: Bool = false) {
         lock.lock()
         defer { lock.unlock() }
@@ -233,12 +275,14 @@ public final class PCSCCard: CardChannel, @unchecked Sendable {
 /// `withTaskExecutorPreference(executor)`, the thread the kernel itself runs on: then each APDU is a direct call into
 /// the stack with no hop between threads (the reader's own thread blocks, never Swift's cooperative pool).
 public final class ReaderExecutor: TaskExecutor, @unchecked Sendable {
+    /// The serial queue that runs the reader's blocking calls and the jobs enqueued on this executor.
     public let queue: DispatchQueue
     private let token: Int
     private static let key = DispatchSpecificKey<Int>()
     private static let counter = NSLock()
     nonisolated(unsafe) private static var next = 1
 
+    /// Creates the executor on a new serial dispatch queue named `label`.
     public init(label: String) {
         queue = DispatchQueue(label: label)
         token = ReaderExecutor.counter.withLock {
@@ -248,6 +292,7 @@ public final class ReaderExecutor: TaskExecutor, @unchecked Sendable {
         queue.setSpecific(key: ReaderExecutor.key, value: token)
     }
 
+    /// Runs a job of a task that prefers this executor asynchronously on its queue (TaskExecutor).
     public func enqueue(_ job: consuming ExecutorJob) {
         let j = UnownedJob(job)
         let me = asUnownedTaskExecutor()

@@ -5,6 +5,7 @@
 // SCARD_E_SERVICE_STOPPED) the context is dropped and re-established with backoff (0.25 s doubling to 5 s).
 import Foundation
 
+/// What PCSCMonitor reports about pcscd, its readers and their cards; readers are named as pcscd lists them.
 public enum ReaderEvent: Sendable, Equatable {
     case serviceUp
     case serviceDown(String)
@@ -14,7 +15,10 @@ public enum ReaderEvent: Sendable, Equatable {
     case cardRemoved(String)
 }
 
+/// Follows pcscd's readers and cards with SCardGetStatusChange (no polling), re-establishing the context with backoff
+/// when pcscd goes away.
 public final class PCSCMonitor: @unchecked Sendable {
+    /// The reader and card events, in order; finishes when run() returns (the newest 1,024 are kept if nobody reads).
     public let events: AsyncStream<ReaderEvent>
     private let continuation: AsyncStream<ReaderEvent>.Continuation
     private let lock = NSLock()
@@ -26,12 +30,16 @@ public final class PCSCMonitor: @unchecked Sendable {
     let initialBackoff: Duration
     let maximumBackoff: Duration
 
+    /// Sets the reconnect backoff: `initialBackoff`, doubled after each failed SCardEstablishContext up to
+    /// `maximumBackoff`. Nothing happens until run().
     public init(initialBackoff: Duration = .milliseconds(250), maximumBackoff: Duration = .seconds(5)) {
         (events, continuation) = AsyncStream.makeStream(of: ReaderEvent.self, bufferingPolicy: .bufferingNewest(1024))
         self.initialBackoff = initialBackoff
         self.maximumBackoff = maximumBackoff
     }
 
+    /// Makes run() return, interrupting an SCardGetStatusChange in progress with SCardCancel (a backoff sleep is waited
+    /// out).
     public func stop() {
         lock.withLock {
             stopped = true

@@ -3,6 +3,7 @@ import CPCSCLite
 // tapd supports (reader-stack notes §3.2, §3.3, §3.6–3.8). Builders and parsers are pure; PCSCCard sends them.
 import Foundation
 
+/// SCardControl codes and PC/SC Part 10 tags that tapd uses to query readers and send vendor escapes.
 public enum PCSCControlCode {
     /// SCARD_CTL_CODE(code) on pcsc-lite = 0x42000000 + code (PCSC/reader.h).
     public static func ctl(_ code: UInt32) -> UInt32 { 0x4200_0000 + code }
@@ -16,6 +17,8 @@ public enum PCSCControlCode {
     public static let propertyMaxAPDUDataSize: UInt8 = 0x0A
 }
 
+/// Builders and parsers for reader commands that are not card APDUs: PC/SC Part 10 features and the ACR122U, ACR1252U
+/// and PN53x vendor commands.
 public enum ReaderCommands {
     /// Feature list from CM_IOCTL_GET_FEATURE_REQUEST: tag (1) ‖ length 4 ‖ control code (4, big-endian).
     public static func parseFeatures(_ bytes: [UInt8]) -> [UInt8: UInt32] {
@@ -68,10 +71,13 @@ public enum ReaderCommands {
 
     // MARK: ACS ACR1252U (SCardControl escapes)
 
+    /// ACR1252U escape that reads the firmware version string (E0 00 00 18 00), sent with SCardControl.
     public static let acr1252Firmware: [UInt8] = [0xE0, 0x00, 0x00, 0x18, 0x00]
+    /// ACR1252U escape that sounds the buzzer for `tenMilliseconds` × 10 ms (E0 00 00 28 01 duration).
     public static func acr1252Buzzer(tenMilliseconds: UInt8) -> [UInt8] {
         [0xE0, 0x00, 0x00, 0x28, 0x01, tenMilliseconds]
     }
+    /// ACR1252U escape that sets the red and green LEDs (E0 00 00 29 01 status: bit 1 red, bit 0 green).
     public static func acr1252LED(red: Bool, green: Bool) -> [UInt8] {
         [0xE0, 0x00, 0x00, 0x29, 0x01, (red ? 0x02 : 0) | (green ? 0x01 : 0)]
     }
@@ -88,18 +94,26 @@ public enum ReaderCommands {
 
     // MARK: PN53x GetFirmwareVersion (D4 02 → D5 03 IC Ver Rev Support)
 
+    /// The answer to a PN53x GetFirmwareVersion: IC (0x32 PN532, 0x33 PN533), firmware version and revision, and
+    /// supported card types.
     public struct PN53xFirmware: Sendable, Equatable, CustomStringConvertible {
         public let ic: UInt8, version: UInt8, revision: UInt8, support: UInt8
+        /// Whether the chip supports ISO 14443 type A (Support bit 0).
         public var typeA: Bool { support & 0x01 != 0 }
+        /// Whether the chip supports ISO 14443 type B (Support bit 1).
         public var typeB: Bool { support & 0x02 != 0 }
+        /// The chip and firmware for logs, e.g. "PN533 v2.7".
         public var description: String {
             if ic == 0x33 && version == 0x01 { return "Sony RC-S360 (PN533 core) rev \(revision)" }
             return "PN5\(String(ic, radix: 16)) v\(version).\(revision)"
         }
     }
 
+    /// The PN53x GetFirmwareVersion command (D4 02); the chip answers D5 03 IC Ver Rev Support.
     public static let pn53xGetFirmwareVersion: [UInt8] = [0xD4, 0x02]
 
+    /// Reads a GetFirmwareVersion answer (D5 03 IC Ver Rev Support); nil unless it is a complete one from a PN532 or
+    /// PN533.
     public static func parsePN53xFirmware(_ bytes: [UInt8]) -> PN53xFirmware? {
         guard bytes.count >= 6, bytes[0] == 0xD5, bytes[1] == 0x03, [0x32, 0x33].contains(bytes[2]) else { return nil }
         return PN53xFirmware(ic: bytes[2], version: bytes[3], revision: bytes[4], support: bytes[5])

@@ -5,12 +5,14 @@ import APDU
 // EMV Book A user-interface signals on readers that have LEDs and a buzzer, and waits for the card to leave.
 import Foundation
 
+/// The software stack that drives a reader: pcscd (PC/SC), libnfc directly, or the demo's virtual reader.
 public enum ReaderBackend: String, Sendable, Codable {
     case pcsc, libnfc
     /// The demo's in-process virtual reader (no hardware, no pcscd).
     case virtual
 }
 
+/// Which readers ReaderManager uses and how; every key is optional when decoded.
 public struct ReaderManagerConfiguration: Sendable, Codable, Equatable {
     /// Use the readers pcscd offers.
     public var pcsc: Bool = true
@@ -28,6 +30,7 @@ public struct ReaderManagerConfiguration: Sendable, Codable, Equatable {
     /// because vpcd listens on the network and lets anyone "insert a card".
     public var virtualReaders: Bool = false
 
+    /// Creates a configuration; each parameter sets the property of the same name.
     public init(
         pcsc: Bool = true, exclusive: Bool = true, libnfc: [String] = [], preferred: String? = nil,
         ignore: [String] = [], signals: Bool = true, virtualReaders: Bool = false
@@ -45,6 +48,8 @@ public struct ReaderManagerConfiguration: Sendable, Codable, Equatable {
     public static func isVirtual(_ name: String) -> Bool { name.hasPrefix("Virtual PCD") }
 
     enum CodingKeys: String, CodingKey { case pcsc, exclusive, libnfc, preferred, ignore, signals, virtualReaders }
+    /// Decodes the configuration, defaulting absent keys; throws DecodingError when a libnfc entry is not a connstring
+    /// (driver:port, or usb, acr122_usb or pn53x_usb alone).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         pcsc = try c.decodeIfPresent(Bool.self, forKey: .pcsc) ?? true
@@ -63,6 +68,8 @@ public struct ReaderManagerConfiguration: Sendable, Codable, Equatable {
     }
 }
 
+/// Reader, card, USB hot-plug and error events from ReaderManager; a reader is named by its PC/SC name or libnfc
+/// connstring, a USB device by its model and USB id.
 public enum ReaderManagerEvent: Sendable, Equatable {
     case attached(String, ReaderBackend)
     case detached(String)
@@ -75,6 +82,7 @@ public enum ReaderManagerEvent: Sendable, Equatable {
     case usbLeft(String)
 }
 
+/// What a reader is doing, as shown in its snapshot.
 public enum ReaderActivity: String, Sendable, Codable {
     case idle
     case cardPresent = "card_present"
@@ -82,13 +90,20 @@ public enum ReaderActivity: String, Sendable, Codable {
     case error
 }
 
+/// A reader's status at one moment, for status reports.
 public struct ReaderSnapshot: Sendable, Codable, Equatable {
+    /// The reader's name: its PC/SC name or libnfc connstring for real readers.
     public let name: String
+    /// The stack that drives the reader.
     public let backend: ReaderBackend
+    /// What the reader is doing (in_use while leased).
     public let state: ReaderActivity
+    /// The most recent failure a lease reported for the reader; nil when none has.
     public let lastError: String?
+    /// The reader model recognised from its name (e.g. ACR122U), or nil.
     public let model: String?
 
+    /// Creates a snapshot from its fields.
     public init(
         name: String, backend: ReaderBackend, state: ReaderActivity, lastError: String? = nil, model: String? = nil
     ) {
@@ -100,10 +115,12 @@ public struct ReaderSnapshot: Sendable, Codable, Equatable {
     }
 }
 
+/// Why ReaderManager.acquire could not lease a reader.
 public enum ReaderManagerError: Error, Equatable, Sendable, CustomStringConvertible {
     case noReader
     case unknownReader(String)
     case busy(String)
+    /// The reason in words, for logs.
     public var description: String {
         switch self {
         case .noReader: "no reader is attached"
@@ -125,6 +142,7 @@ public enum UISignal: String, Sendable, Codable {
     case error
 }
 
+/// Owns every reader tapd uses, PC/SC and libnfc, follows them as they come and go, and leases one per transaction.
 public actor ReaderManager {
     struct Managed {
         let backend: ReaderBackend
@@ -134,7 +152,9 @@ public actor ReaderManager {
         var nfc: NFCReader?
     }
 
+    /// The configuration the manager was created with.
     public let configuration: ReaderManagerConfiguration
+    /// Reader, card, USB and error events; finishes after stop() (the newest 4,096 are kept if nobody reads).
     public nonisolated let events: AsyncStream<ReaderManagerEvent>
     private let continuation: AsyncStream<ReaderManagerEvent>.Continuation
     private var readers: [String: Managed] = [:]
@@ -149,6 +169,8 @@ public actor ReaderManager {
     let libnfcCheckInterval: Duration
     let libnfcBackoff: (initial: Duration, maximum: Duration)
 
+    /// Creates the manager; no reader is opened until start(). `libnfcBackoff` is the initial and maximum delay between
+    /// attempts to re-open a libnfc device.
     public init(
         configuration: ReaderManagerConfiguration, libnfcCheckInterval: Duration = .seconds(2),
         libnfcBackoff: (Duration, Duration) = (.milliseconds(500), .seconds(30))
@@ -161,6 +183,8 @@ public actor ReaderManager {
         self.libnfcBackoff = libnfcBackoff
     }
 
+    /// Starts following pcscd, opening the configured libnfc devices and watching USB hot-plug; does nothing once
+    /// started or stopped.
     public func start() {
         guard tasks.isEmpty, !stopped else { return }
         if configuration.pcsc {
@@ -196,6 +220,8 @@ public actor ReaderManager {
         }
     }
 
+    /// Stops the PC/SC monitor, USB hot-plug and libnfc supervision, waits for their tasks, closes the libnfc devices
+    /// and finishes `events`.
     public func stop() async {
         stopped = true
         monitor?.stop()
@@ -208,6 +234,7 @@ public actor ReaderManager {
         continuation.finish()
     }
 
+    /// The status of every reader, in the order they were attached.
     public func snapshot() -> [ReaderSnapshot] {
         order.compactMap { name in
             readers[name].map {
@@ -359,12 +386,14 @@ public actor ReaderManager {
 
 /// A card or phone found by a lease.
 public struct TappedCard: Sendable {
+    /// The channel the kernel sends the card its APDUs through.
     public let channel: any CardChannel
     /// PC/SC: the ATR (contactless readers build a pseudo-ATR from the ATS, PC/SC Part 3 §3.1.3.2.3). libnfc: the ATS.
     public let answerToSelect: [UInt8]
     /// The reader's thread: run the kernel there (`run`) and every APDU is a direct call into the stack.
     public let executor: ReaderExecutor
 
+    /// Bundles a card's channel, its ATR or ATS, and its reader's executor.
     public init(channel: any CardChannel, answerToSelect: [UInt8], executor: ReaderExecutor) {
         self.channel = channel
         self.answerToSelect = answerToSelect
@@ -379,7 +408,9 @@ public struct TappedCard: Sendable {
 
 /// Exclusive use of one reader for one transaction. Call `finish()` when done.
 public final class ReaderLease: @unchecked Sendable {
+    /// The leased reader's name (PC/SC reader name or libnfc connstring).
     public let reader: String
+    /// The stack that drives the leased reader.
     public let backend: ReaderBackend
     let manager: ReaderManager
     let nfc: NFCReader?
@@ -540,11 +571,15 @@ public final class ReaderLease: @unchecked Sendable {
 
 /// What each reader model needs to show a user-interface status (reader-stack notes §3.2, §3.3).
 public enum ReaderSignals {
+    /// One reader command for a signal: a pseudo-APDU (sent with SCardTransmit when a card is connected, else as an
+    /// escape) or a CCID escape sent with SCardControl.
     public enum Command: Sendable, Equatable {
         case apdu([UInt8])
         case escape([UInt8])
     }
 
+    /// The commands that show `s` on a reader of `model` (ACR122U or ACR1252U); nil when tapd cannot drive that model's
+    /// LEDs and buzzer.
     public static func commands(for model: String, _ s: UISignal) -> [Command]? {
         switch model {
         case "ACR122U":

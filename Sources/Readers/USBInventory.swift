@@ -6,33 +6,47 @@ import CLibUSB
 // pn53x_usb/acr122_usb tables, Linux drivers/nfc/pn533/usb.c, CCID's supported_readers list).
 import Foundation
 
+/// A software stack that can drive a USB NFC reader.
 public enum ReaderStack: String, Sendable, Codable, CaseIterable {
     case pcsc = "pcsc"  // pcscd with the CCID driver
     case libnfc = "libnfc"  // libnfc's own USB driver
     case kernel = "kernel"  // Linux pn533_usb (NFC sockets; not used by tapd)
 }
 
+/// A USB NFC reader model tapd recognises by vendor and product id, with the stacks that can drive it.
 public struct KnownReader: Sendable, Equatable {
+    /// The USB vendor id (idVendor).
     public let vendorID: UInt16
+    /// The USB product id (idProduct).
     public let productID: UInt16
+    /// The model's name, e.g. "ACS ACR122U".
     public let name: String
+    /// The stacks that can drive this model.
     public let stacks: [ReaderStack]
     /// The libnfc driver name for a connstring (acr122_usb, pn53x_usb), when libnfc can drive it.
     public let libnfcDriver: String?
+    /// Advice for whoever installs the reader (driver quirks, APDU limits), or nil.
     public let note: String?
 }
 
+/// A known reader found on the USB bus, with the drivers bound to its interfaces.
 public struct USBReaderDevice: Sendable, Equatable {
+    /// The USB bus number.
     public let bus: Int
+    /// The device address on its bus (reassigned when the reader is replugged).
     public let address: Int
     /// The sysfs name: bus-port.port… (e.g. "1-1.4").
     public let path: String
+    /// The USB vendor id.
     public let vendorID: UInt16
+    /// The USB product id.
     public let productID: UInt16
+    /// The known model this device is.
     public let reader: KnownReader
     /// Drivers bound to its interfaces, e.g. ["pn533_usb"] or ["usbfs"]; empty when none is.
     public let interfaceDrivers: [String]
 
+    /// The USB id as "vvvv:pppp" in hex, e.g. "072f:2200".
     public var id: String { String(format: "%04x:%04x", vendorID, productID) }
     /// The kernel's NFC driver holds it: pcscd and libnfc get "resource busy" until it is unbound or blacklisted.
     public var heldByKernelNFC: Bool { interfaceDrivers.contains { $0.hasPrefix("pn533") } }
@@ -40,11 +54,15 @@ public struct USBReaderDevice: Sendable, Equatable {
     public var claimedByUserSpace: Bool { interfaceDrivers.contains("usbfs") }
 }
 
+/// A libusb failure (init, device list, hot-plug registration), or a libusb built without hot-plug support.
 public struct USBError: Error, Sendable, CustomStringConvertible {
+    /// What failed, with libusb's error name when there is one.
     public let description: String
 }
 
+/// The USB NFC readers tapd knows, which of them are plugged in, and what stops a stack from driving them.
 public enum USBInventory {
+    /// Every reader model tapd recognises on USB, with the stacks that can drive it.
     public static let knownReaders: [KnownReader] = [
         KnownReader(
             vendorID: 0x072F, productID: 0x2200, name: "ACS ACR122U", stacks: [.libnfc, .pcsc, .kernel],
@@ -108,6 +126,7 @@ public enum USBInventory {
             note: nil),
     ]
 
+    /// The known reader model with this USB vendor and product id, or nil.
     public static func known(vendorID: UInt16, productID: UInt16) -> KnownReader? {
         knownReaders.first { $0.vendorID == vendorID && $0.productID == productID }
     }
@@ -176,6 +195,8 @@ public enum USBInventory {
 /// USB hot-plug for known readers through libusb's hot-plug callbacks (netlink/udev underneath, no polling): an
 /// event when a reader is plugged in or pulled out, and one for each reader already present when it starts.
 public final class USBHotplug: @unchecked Sendable {
+    /// A known reader plugged in (or already present at start) or pulled out, with its USB ids, bus, address and model
+    /// name.
     public enum Event: Sendable, Equatable {
         case arrived(vendorID: UInt16, productID: UInt16, bus: Int, address: Int, reader: String)
         case left(vendorID: UInt16, productID: UInt16, bus: Int, address: Int, reader: String)
@@ -184,6 +205,7 @@ public final class USBHotplug: @unchecked Sendable {
     /// Whether this libusb can report hot-plug at all (built with netlink or udev support).
     public static var supported: Bool { libusb_has_capability(UInt32(LIBUSB_CAP_HAS_HOTPLUG.rawValue)) != 0 }
 
+    /// Hot-plug events for known readers; finishes after stop() (the newest 256 are kept if nobody reads).
     public let events: AsyncStream<Event>
     private let continuation: AsyncStream<Event>.Continuation
     private let context: OpaquePointer
@@ -192,6 +214,8 @@ public final class USBHotplug: @unchecked Sendable {
     private var running = true
     private let thread = DispatchSemaphore(value: 0)
 
+    /// Registers for libusb hot-plug and starts the event thread; throws USBError when libusb lacks hot-plug support or
+    /// fails to start.
     public init() throws {
         guard USBHotplug.supported else { throw USBError(description: "this libusb has no hot-plug support") }
         var ctx: OpaquePointer?
@@ -244,6 +268,7 @@ public final class USBHotplug: @unchecked Sendable {
         }
     }
 
+    /// Stops hot-plug delivery, waits for the event thread to end and finishes `events`; later calls do nothing.
     public func stop() {
         let was = lock.withLock {
             let r = running

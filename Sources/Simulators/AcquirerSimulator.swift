@@ -11,7 +11,11 @@ import NIOPosix
 import NIOSSL
 import TLV
 
+/// An acquirer host simulator: an ISO 8583 server over mutual TLS that checks ARQCs with the TEST issuer
+/// master key and keeps every message it receives.
 public actor AcquirerSimulator {
+    /// What the simulator does with a message: answer, stay silent, answer late, drop the connection,
+    /// send raw bytes or approve part of the amount.
     public enum Action: Sendable, Equatable {
         case answer(responseCode: String)
         case noAnswer
@@ -22,13 +26,16 @@ public actor AcquirerSimulator {
         /// DE 39 10 with a lower DE 4: the issuer approved only `amount` (partial approval).
         case partial(amount: UInt64)
     }
+    /// Picks the action for a received message; nil leaves it to `defaultAction(_:)`.
     public typealias Rule = @Sendable (ISOMessage) -> Action?
 
+    /// The ISO 8583 codec of the message profile the simulator speaks.
     public let codec: ISO8583Codec
     private let ssl: NIOSSLContext
     private let group: any EventLoopGroup
     private var server: (any Channel)?
     private var rule: Rule?
+    /// Every message received, in arrival order (what `ledger()` reads).
     public private(set) var received: [ISOMessage] = []
     /// The response code answered to each message of `received` (nil: none was sent).
     public private(set) var answered: [String?] = []
@@ -52,6 +59,7 @@ public actor AcquirerSimulator {
         self.group = group ?? MultiThreadedEventLoopGroup.singleton
     }
 
+    /// Sets the rule that decides each answer; nil restores the default amount rules.
     public func setRule(_ r: Rule?) { rule = r }
 
     /// Listens on `host:port` (port 0 picks a free one) and returns the port.
@@ -76,6 +84,7 @@ public actor AcquirerSimulator {
         return s.localAddress?.port ?? port
     }
 
+    /// Stops listening for connections.
     public func stop() async {
         try? await server?.close().get()
         server = nil
@@ -188,18 +197,22 @@ public actor AcquirerSimulator {
     public struct LedgerEntry: Sendable, Equatable {
         /// STAN of the original message (DE 11), and the terminal (DE 41).
         public var stan: String
+        /// The terminal ID (DE 41) of the original.
         public var terminal: String
         /// The original's MTI without the repeat digit (0100, 0200, 0220, 0120).
         public var mti: String
+        /// The original's amount (DE 4) in minor units; 0 when it has none.
         public var amount: UInt64
         /// The response code answered to the original or any repeat of it (the last one sent).
         public var answer: String?
         /// Reversal messages received for it (originals and repeats) and whether one was accepted (answered 00).
         public var reversals = 0
+        /// Whether a reversal of it was accepted (answered 00).
         public var reversalAccepted = false
         /// Completions (0220 with DE 90 naming this 0100 or 0120) accepted for it, and whether a reversal of the
         /// completion was accepted.
         public var captures = 0
+        /// Whether a reversal of its completion was accepted.
         public var captureReversed = false
         /// Captured and not undone (dual-message mode).
         public var captured: Bool { captures > 0 && !captureReversed }

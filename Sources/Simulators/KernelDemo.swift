@@ -7,15 +7,22 @@ import EMVKernel
 // by the test issuer directly. Card data is masked in all output.
 import TLV
 
+/// `tapd demo`: contactless sales with virtual cards and phones through the real Entry Point and kernels.
 public enum KernelDemo {
+    /// One demo sale: the card or phone that taps, the amount, and how the sale must end.
     public struct Sale: Sendable {
+        /// What the demo prints for the sale, e.g. "Visa card, 12.34".
         public let title: String
+        /// The virtual card or phone that taps.
         public let profile: CardProfile
+        /// The amount in minor units (1234 is 12.34).
         public let amount: UInt64
+        /// The outcome the kernel must reach.
         public let expected: OutcomeKind
         /// What the acquirer simulator's amount rules make of it: "00", "51", or nil for no answer.
         public let expectedResponse: String?
 
+        /// A demo sale; `expectedResponse` defaults to "00" (approved).
         public init(
             title: String, profile: CardProfile, amount: UInt64, expected: OutcomeKind, expectedResponse: String? = "00"
         ) {
@@ -30,6 +37,7 @@ public enum KernelDemo {
     /// Takes a sale's outcome to the acquirer, printing through the second argument; returns whether it went as expected.
     public typealias Settle = @Sendable (Sale, Outcome, @Sendable (String) -> Void) async -> Bool
 
+    /// The sales the demo runs, in order, each with the outcome and acquirer answer it must get.
     public static let sales: [Sale] = [
         Sale(title: "Visa card, 12.34", profile: .visaCard(), amount: 1234, expected: .onlineRequest),
         Sale(
@@ -75,11 +83,12 @@ public enum KernelDemo {
         return config
     }
 
-    /// Runs the sales, printing through `say`; returns whether every sale ended as expected.
-    public static func run(date: EMVDate, settle: Settle? = nil, say: @escaping @Sendable (String) -> Void) async throws
-        -> Bool
-    {
-        say("tapd \(TapdVersion.string) — demo: contactless sales with virtual cards and phones, no hardware")
+    /// Runs the sales, printing through `say`; returns whether every sale ended as expected. `version` is the
+    /// product's, for the first line (the version lives in TapdCore, above this module).
+    public static func run(
+        date: EMVDate, version: String, settle: Settle? = nil, say: @escaping @Sendable (String) -> Void
+    ) async throws -> Bool {
+        say("tapd \(version) — demo: contactless sales with virtual cards and phones, no hardware")
         say("Entry Point and kernels C-3 (Visa) and C-2 (Mastercard); signatures and cryptograms are real,")
         say("made with a test PKI generated now and the TEST issuer master key.")
         say("")

@@ -13,7 +13,10 @@ import Dispatch
 // Test and demo code only.
 import Foundation
 
+/// A PN532 behind a UART, emulated on a pseudo-terminal so that libnfc's pn532_uart driver reaches a
+/// virtual card (test and demo only).
 public final class PN532Emulator: @unchecked Sendable {
+    /// How the card in the field behaves: normally, leaving after some exchanges, or slow to answer GPO.
     public enum Persona: Sendable, Equatable {
         case normal
         /// Answers the first `n` C-APDUs, then the card is gone (InDataExchange status 0x01, no target on polls).
@@ -30,6 +33,7 @@ public final class PN532Emulator: @unchecked Sendable {
 
     /// The slave side of the pseudo-terminal: what libnfc opens.
     public let devicePath: String
+    /// The libnfc connection string that opens the emulator: "pn532_uart:" and `devicePath`.
     public var connstring: String { "pn532_uart:\(devicePath)" }
 
     private let master: Int32
@@ -49,8 +53,14 @@ public final class PN532Emulator: @unchecked Sendable {
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
 
-    public struct EmulatorError: Error, CustomStringConvertible { public let description: String }
+    /// Why the emulator could not set up its pseudo-terminal.
+    public struct EmulatorError: Error, CustomStringConvertible {
+        /// What failed, in words.
+        public let description: String
+    }
 
+    /// Opens a pseudo-terminal and starts answering on it with the field empty; throws if the pseudo-terminal
+    /// cannot be set up.
     public init() throws {
         // posix_openpt/unlockpt/ptsname by hand (Glibc's module hides them): /dev/ptmx, TIOCSPTLCK 0, TIOCGPTN.
         let m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
@@ -113,6 +123,7 @@ public final class PN532Emulator: @unchecked Sendable {
         return log
     }
 
+    /// Stops answering and closes the pseudo-terminal; calling it again does nothing.
     public func stop() {
         lock.lock()
         let wasRunning = running

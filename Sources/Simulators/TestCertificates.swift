@@ -6,15 +6,25 @@ import COpenSSL
 // Written as PEM files.
 import Foundation
 
+/// TEST certificates and keys for the acquirer link's mutual TLS, as PEM files in one directory.
 public struct TestCertificates: Sendable {
+    /// The directory that holds the files.
     public let directory: String
+    /// The test CA's certificate, which signs the server and client certificates.
     public var caFile: String { directory + "/ca.pem" }
+    /// The acquirer server's certificate, for localhost and 127.0.0.1.
     public var serverCertificateFile: String { directory + "/server.pem" }
+    /// The server's private key (mode 0600).
     public var serverKeyFile: String { directory + "/server.key" }
+    /// The terminal's client certificate (common name TAPD0001).
     public var clientCertificateFile: String { directory + "/client.pem" }
+    /// The terminal's private key (mode 0600).
     public var clientKeyFile: String { directory + "/client.key" }
+    /// A server certificate from the same CA and key that expired a day before generation.
     public var expiredServerCertificateFile: String { directory + "/server-expired.pem" }
+    /// A server certificate signed by a CA the terminal does not trust.
     public var foreignServerCertificateFile: String { directory + "/server-foreign.pem" }
+    /// The private key of the foreign server certificate (mode 0600).
     public var foreignServerKeyFile: String { directory + "/server-foreign.key" }
 
     /// Generates everything into `directory` (created if needed; keys written with mode 0600).
@@ -86,7 +96,9 @@ public struct TestCertificates: Sendable {
         return c
     }
 
+    /// Why a certificate or key could not be generated or written.
     public struct GenerationError: Error, CustomStringConvertible {
+        /// What failed, in words.
         public let description: String
     }
 

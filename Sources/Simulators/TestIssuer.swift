@@ -5,7 +5,9 @@ import EMVKernel
 // CVN 16 (IAD byte 2 = 10). The acquirer host simulator uses it.
 import TLV
 
+/// The issuer host of the virtual cards: checks their ARQCs with the TEST issuer master key and makes the ARPC.
 public enum TestIssuer {
+    /// The result of an ARQC check: verified (with the ARPC), a mismatch, or data the test issuer cannot check.
     public enum Verdict: Sendable, Equatable {
         case verified(arpc: [UInt8])
         case mismatch

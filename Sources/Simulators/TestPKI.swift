@@ -7,12 +7,17 @@ import TLV
 
 /// One signer in the EMV chain (CA, issuer or card) with the formats it signs.
 public struct EMVSigner: Sendable {
+    /// The signer's RSA key pair, private half included (a TEST key).
     public let keyPair: RSAKeyPair
+    /// The public half of the key pair.
     public var publicKey: RSAPublicKey { keyPair.publicKey }
+    /// The modulus length in bytes, which is also the length of every signature.
     public var modulusLength: Int { keyPair.publicKey.modulus.count }
 
+    /// A signer using an existing key pair.
     public init(keyPair: RSAKeyPair) { self.keyPair = keyPair }
 
+    /// A signer with a freshly generated RSA TEST key of `bits` bits; throws if generation fails.
     public static func generate(bits: Int, exponent: UInt = 3) throws -> EMVSigner {
         EMVSigner(keyPair: try RSAKeyPair.generate(bits: bits, exponent: exponent))
     }
@@ -83,10 +88,15 @@ public struct EMVSigner: Sendable {
 
 /// A complete test chain: CA → issuer → card, with the CA public key ready for a `CAKeyStore`.
 public struct TestPKI: Sendable {
+    /// The RID (scheme identifier) the test CA key is registered under.
     public let rid: [UInt8]
+    /// The CA public key index of the test CA under `rid`.
     public let caIndex: UInt8
+    /// The test certification authority, which signs the issuer certificate.
     public let ca: EMVSigner
+    /// The test issuer, which signs the card's ICC public key certificate.
     public let issuer: EMVSigner
+    /// The card's own key, which signs its dynamic data (fDDA, CDA).
     public let icc: EMVSigner
 
     /// Key sizes default to what real cards carry: CA 1408 bits, issuer 1152, card 1024 (exponent 3).
@@ -98,6 +108,7 @@ public struct TestPKI: Sendable {
         icc = try .generate(bits: iccBits)
     }
 
+    /// A chain from existing signers (as `load(_:)` rebuilds one from exported text).
     public init(rid: [UInt8], caIndex: UInt8, ca: EMVSigner, issuer: EMVSigner, icc: EMVSigner) {
         self.rid = rid
         self.caIndex = caIndex

@@ -8,7 +8,9 @@ import Dispatch
 // Test and demo code: vpcd must never be installed on a production terminal (it listens on all interfaces).
 import Foundation
 
+/// Serves a virtual card to pcscd through the vpcd driver, as the card side of vpcd's socket (test and demo only).
 public final class VPCDBridge: @unchecked Sendable {
+    /// How the card behaves towards pcscd: normally, vanishing mid-sale, or slow to answer GPO.
     public enum Persona: Sendable, Equatable {
         case normal
         /// Answers the first `n` C-APDUs, then drops the connection while pcscd waits for the next answer.
@@ -29,13 +31,18 @@ public final class VPCDBridge: @unchecked Sendable {
     private let queue = DispatchQueue(label: "tapd.vpcd.bridge")
     private var fd: Int32 = -1
 
+    /// A bridge for `card` that reports `atr` and behaves as `persona`; `connect` links it to vpcd.
     public init(card: any CardChannel, atr: [UInt8] = VPCDBridge.contactlessATR, persona: Persona = .normal) {
         self.card = card
         self.atr = atr
         self.persona = persona
     }
 
-    public struct BridgeError: Error, CustomStringConvertible { public let description: String }
+    /// Why the bridge failed: vpcd unreachable, a socket error, or an answer too long to frame.
+    public struct BridgeError: Error, CustomStringConvertible {
+        /// What failed, in words.
+        public let description: String
+    }
 
     /// Connects to vpcd at host:port, retrying for up to `patience` while pcscd starts.
     public func connect(host: String = "127.0.0.1", port: UInt16, patience: Duration = .seconds(10)) async throws {
@@ -88,6 +95,7 @@ public final class VPCDBridge: @unchecked Sendable {
         return answered
     }
 
+    /// Closes the connection to vpcd, which pcscd sees as the card removed; calling it again does nothing.
     public func close() {
         if fd >= 0 {
             Glibc.close(fd)

@@ -8,8 +8,12 @@ import EMVKernel
 import Foundation
 import TLV
 
+/// A contactless card or phone in software: answers C-APDUs as its `CardProfile` dictates,
+/// with real signatures and cryptograms made with TEST keys.
 public final class VirtualCard: CardChannel {
+    /// The persona the card plays.
     public let profile: CardProfile
+    /// The test PKI whose keys sign the card's certificates and dynamic data.
     public let pki: TestPKI
     private let state = State()
     private let data: CardData
@@ -17,6 +21,7 @@ public final class VirtualCard: CardChannel {
     /// The test CA index the simulators use under each RID (not a scheme index, so never a real key).
     public static let testCAIndex: UInt8 = 0xF0
 
+    /// A card of `profile` signed by `pki`; throws if its certificates cannot be made.
     public init(_ profile: CardProfile, pki: TestPKI) throws {
         self.profile = profile
         self.pki = pki
@@ -62,6 +67,8 @@ public final class VirtualCard: CardChannel {
     /// The current ATC (for tests that recompute the cryptogram).
     public var atc: UInt16 { get async { await state.atc } }
 
+    /// Answers one C-APDU with the R-APDU (data and status word); throws `CardError.timeout` when
+    /// the persona stops answering at this instruction.
     public func transmit(_ bytes: [UInt8]) async throws -> [UInt8] {
         guard let c = CommandAPDU(bytes: bytes) else { return [0x67, 0x00] }
         if case .stopsAnswering(let ins) = profile.fault, c.ins == ins { throw CardError.timeout }

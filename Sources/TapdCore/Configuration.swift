@@ -9,17 +9,24 @@ import Readers
 import TLV
 import TOMLKit
 
+/// A configuration that cannot be used, naming the file and, where known, the line and the key.
 public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    /// The file at fault: tapd.toml, or a file it names (such as the journal key file).
     public let file: String
+    /// The line in the file, counted from 1; nil when the error is not tied to one line.
     public let line: Int?
+    /// The table or key at fault, such as `daemon.card_timeout`; nil when the error concerns the whole file.
     public let key: String?
+    /// What is wrong, and how to put it right where that is known.
     public let message: String
+    /// An error in `file`, at `line` and `key` when they are known.
     public init(file: String, line: Int?, key: String?, message: String) {
         self.file = file
         self.line = line
         self.key = key
         self.message = message
     }
+    /// One line for the operator: `file:line: key: message`, leaving out what is unknown.
     public var description: String {
         "\(file)\(line.map { ":\($0)" } ?? ""): \(key.map { "\($0): " } ?? "")\(message)"
     }
@@ -34,6 +41,7 @@ extension DaemonSettings: DefaultedSettings {}
 extension JournalSettings: DefaultedSettings {}
 extension TerminalSettings: DefaultedSettings {}
 
+/// The `[daemon]` table of tapd.toml: the API socket, logging, sale timeouts and the void window.
 public struct DaemonSettings: Codable, Sendable, Equatable {
     /// The API's Unix socket.
     public var socket = "/run/tapd/api.sock"
@@ -52,18 +60,24 @@ public struct DaemonSettings: Codable, Sendable, Equatable {
     /// How long an approved sale may be voided: "same_day" (until local midnight of the sale's day, the business
     /// day) or a duration such as "30m", "2h", "1d".
     public var voidWindow = "same_day"
+    /// Every `[daemon]` key at its default.
     public init() {}
 }
 
+/// The `[journal]` table of tapd.toml: the journal's database, its key and how long card data is kept.
 public struct JournalSettings: Codable, Sendable, Equatable {
+    /// `[journal] path`: the journal's SQLite database, an absolute path.
     public var path = "/var/lib/tapd/journal.sqlite"
     /// 32-byte key (raw or 64 hex digits). Default: $CREDENTIALS_DIRECTORY/journal.key under systemd, else
     /// /etc/tapd/journal.key.
     public var keyFile: String? = nil
     /// Days after which the sealed card data of settled transactions is deleted.
     public var cardDataRetentionDays: Double = 7
+    /// Every `[journal]` key at its default.
     public init() {}
 
+    /// The journal key file: `[journal] key_file` when set, else $CREDENTIALS_DIRECTORY/journal.key, else
+    /// /etc/tapd/journal.key.
     public func resolvedKeyFile(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let keyFile { return keyFile }
         if let dir = environment["CREDENTIALS_DIRECTORY"] { return dir + "/journal.key" }
@@ -72,7 +86,6 @@ public struct JournalSettings: Codable, Sendable, Equatable {
 }
 
 extension JournalSettings {
-    /// The journal key: 32 bytes, raw or as 64 hex digits; refused when other users may read it.
     /// The journal key under the one key-file rule (regular file, no symbolic link, owned by tapd's user or root,
     /// mode 0600 or 0400): 32 raw bytes or 64 hex digits.
     public static func loadKey(_ path: String) throws -> JournalKey {
@@ -95,6 +108,7 @@ extension JournalSettings {
     }
 }
 
+/// The `[terminal]` table of tapd.toml: the EMV terminal configuration and the CA public keys to trust.
 public struct TerminalSettings: Codable, Sendable, Equatable {
     /// A terminal configuration in JSON (README, "Terminal configuration"); built-in defaults when absent.
     public var configuration: String? = nil
@@ -102,16 +116,25 @@ public struct TerminalSettings: Codable, Sendable, Equatable {
     public var caKeys: String? = nil
     /// Trust the EMVCo/scheme TEST CA keys too. Never on a production terminal (`tapctl diagnose` fails it).
     public var testKeys = false
+    /// Every `[terminal]` key at its default.
     public init() {}
 }
 
+/// The whole of tapd.toml, checked: each table's settings with the defaults for every key the file leaves out.
 public struct TapdConfiguration: Sendable {
+    /// The `[daemon]` table.
     public var daemon = DaemonSettings()
+    /// The `[journal]` table.
     public var journal = JournalSettings()
+    /// The `[terminal]` table.
     public var terminal = TerminalSettings()
+    /// The `[readers]` table: which readers tapd uses and how.
     public var readers = ReaderManagerConfiguration()
+    /// The `[acquirer]` table: the acquirer link; nil when the file has none, and then online sales fail.
     public var acquirer: AcquirerConfiguration? = nil
+    /// The file the configuration was read from (named in error messages), or "(defaults)".
     public var source = "(defaults)"
+    /// The built-in defaults, with no `[acquirer]` table.
     public init() {}
 
     /// Every key the file may hold, with its default, for the README and for catching typos.
@@ -145,6 +168,7 @@ public struct TapdConfiguration: Sendable {
         return try parse(text, file: file)
     }
 
+    /// Parses and checks the text of a tapd.toml; `file` names it in errors. Throws `ConfigurationError`.
     public static func parse(_ text: String, file: String = "tapd.toml") throws -> TapdConfiguration {
         let table: TOMLTable
         do { table = try TOMLTable(string: text) } catch let e as TOMLParseError {

@@ -15,17 +15,20 @@ import Journal
 import Readers
 import TLV
 
+/// Why the coordinator refused a request from the point of sale; each case maps to one HTTP status.
 public enum CoordinatorError: Error, Equatable, CustomStringConvertible {
     /// The request itself is wrong (HTTP 400/422).
     case invalid(String)
     /// It conflicts with the state of things (HTTP 409).
     case conflict(String)
+    /// No transaction with this id (HTTP 404).
     case notFound(String)
     /// Something else that does not exist (a store-and-forward entry), said in full (HTTP 404).
     case missing(String)
     /// Not possible now: no reader, shutting down (HTTP 503).
     case unavailable(String)
 
+    /// The error in words, as the API reports it.
     public var description: String {
         switch self {
         case .invalid(let s), .conflict(let s), .unavailable(let s), .missing(let s): s
@@ -34,6 +37,7 @@ public enum CoordinatorError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// Runs each tap from the point of sale's request to the card leaving the field, one sale per reader at a time.
 public actor TransactionCoordinator {
     /// What lives only while the tap runs: never a copy of the sale's state.
     final class Live: @unchecked Sendable {
@@ -53,6 +57,7 @@ public actor TransactionCoordinator {
     }
 
     let readers: any CardReaderPool
+    /// The SaleBook that records every state of every sale; the API's answers are read from it.
     public let book: SaleBook
     let terminal: TerminalConfiguration
     let entryPoint: EntryPoint
@@ -64,6 +69,7 @@ public actor TransactionCoordinator {
     private var lastID: String?
     private var accepting = true
 
+    /// A coordinator leasing readers from `readers` and recording sales in `book`; `today` gives the date (tag 9A).
     public init(
         readers: any CardReaderPool, book: SaleBook, terminal: TerminalConfiguration,
         keys: CAKeyStore, events: EventHub, metrics: TapdMetrics, settings: DaemonSettings,
@@ -191,6 +197,7 @@ public actor TransactionCoordinator {
         return c.uppercased() == currencyText
     }
 
+    /// The sale with this id as it stands now, or nil when there is none.
     public func transaction(_ id: String) async throws -> TransactionView? {
         try await mapped { try await self.book.view(id) }
     }
@@ -200,11 +207,13 @@ public actor TransactionCoordinator {
         try await mapped { try await self.book.list(limit: limit, after: after) }
     }
 
+    /// The last sale started since tapd started, else the newest in the journal; nil when there is none.
     public func lastTransaction() async throws -> TransactionView? {
         guard let lastID else { return try await mapped { try await self.book.list(limit: 1).first } }
         return try await transaction(lastID)
     }
 
+    /// How many sales are running now, each holding its own leased reader.
     public var activeTransactions: Int { live.count }
 
     /// Cancels a sale that has not gone online yet.
@@ -265,16 +274,25 @@ public actor TransactionCoordinator {
 
     /// What `GET /v1/status` reports besides sales: readers, the acquirer link, the queue.
     public struct Health: Sendable {
+        /// Every reader in the pool and its state.
         public var readers: [ReaderSnapshot]
+        /// Whether an acquirer is configured (sales can go online).
         public var acquirerConfigured: Bool
+        /// The acquirer's host; nil when none is configured.
         public var acquirerHost: String?
+        /// The acquirer's TCP port; nil when none is configured.
         public var acquirerPort: Int?
+        /// Whether the link to the acquirer is connected now.
         public var acquirerConnected: Bool
+        /// The last error on the acquirer link, if any.
         public var acquirerLastError: String?
+        /// Store-and-forward entries waiting for delivery; -1 when the journal cannot be read.
         public var safPending: Int
+        /// Store-and-forward entries quarantined for an operator; -1 when the journal cannot be read.
         public var safQuarantined: Int
     }
 
+    /// Readers, the acquirer link and the store-and-forward queue as they stand now.
     public func health() async -> Health {
         let counts = try? await book.journal.queueCounts()
         var h = Health(
@@ -290,6 +308,7 @@ public actor TransactionCoordinator {
         return h
     }
 
+    /// Every reader in the pool and its state now (idle, card present, in use, error).
     public func readerSnapshot() async -> [ReaderSnapshot] { await readers.snapshot() }
 
     /// SIGTERM: no new sales; sales still waiting for a card are cancelled; a sale that has gone online is allowed

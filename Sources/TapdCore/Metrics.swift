@@ -3,7 +3,9 @@
 import Foundation
 import Prometheus
 
+/// The daemon's Prometheus metrics, served at `GET /metrics`.
 public final class TapdMetrics: Sendable {
+    /// The registry holding all of tapd's metrics.
     public let registry = PrometheusCollectorRegistry()
     private let tapToOutcome: DurationHistogram
     private let onlineRoundTrip: DurationHistogram
@@ -20,6 +22,7 @@ public final class TapdMetrics: Sendable {
         .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30),
     ]
 
+    /// Creates the histograms, counters and gauges in `registry` (their names start with `tapd_`).
     public init() {
         tapToOutcome = registry.makeDurationHistogram(
             descriptor: MetricNameDescriptor(
@@ -57,6 +60,7 @@ public final class TapdMetrics: Sendable {
                 helpText: "Requests served by the local API"))
     }
 
+    /// Counts a sale that reached a final status (`tapd_transactions_total`); a nil scheme counts as "unknown".
     public func transaction(status: String, scheme: String?) {
         registry.makeCounter(
             descriptor: MetricNameDescriptor(
@@ -66,6 +70,7 @@ public final class TapdMetrics: Sendable {
         ).increment()
     }
 
+    /// Counts one error of the named reader (`tapd_reader_errors_total`).
     public func readerError(_ reader: String) {
         registry.makeCounter(
             descriptor: MetricNameDescriptor(
@@ -75,14 +80,23 @@ public final class TapdMetrics: Sendable {
         ).increment()
     }
 
+    /// Records the time from card detected to the kernel's outcome (`tapd_tap_to_outcome_seconds`).
     public func tapToOutcome(_ d: Duration) { tapToOutcome.record(d) }
+    /// Records one authorisation request's round trip, journal writes included (`tapd_online_round_trip_seconds`).
     public func onlineRoundTrip(_ d: Duration) { onlineRoundTrip.record(d) }
+    /// Counts one offline data authentication failure (`tapd_oda_failures_total`).
     public func odaFailure() { odaFailures.increment() }
+    /// Sets how many store-and-forward messages are waiting for delivery (`tapd_saf_depth`).
     public func setSAFDepth(_ n: Int) { safDepth.set(Double(n)) }
+    /// Sets how many store-and-forward messages wait in quarantine for an operator (`tapd_saf_quarantined`).
     public func setSAFQuarantined(_ n: Int) { safQuarantinedNow.set(Double(n)) }
+    /// Counts one store-and-forward message quarantined (`tapd_saf_quarantines_total`).
     public func safQuarantined() { safQuarantines.increment() }
+    /// Counts one acquirer answer that refused a store-and-forward message (`tapd_saf_rejections_total`).
     public func safRejected() { safRejections.increment() }
+    /// Counts one request served by the local API (`tapd_api_requests_total`).
     public func apiRequest() { apiRequests.increment() }
 
+    /// Every metric in the Prometheus text format, as `GET /metrics` serves it.
     public func exposition() -> String { registry.emitToString() }
 }

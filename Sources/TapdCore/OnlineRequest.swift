@@ -5,11 +5,14 @@ import ISO8583
 // message needs (EMV Book 3 Annex A formats; Book A 6.2 the Data Record sent online).
 import TLV
 
+/// Card data in a kernel's outcome that cannot go into an acquirer message.
 public struct OnlineRequestError: Error, CustomStringConvertible, Equatable {
+    /// What is missing or malformed.
     public let description: String
     init(_ d: String) { description = d }
 }
 
+/// Turns a kernel's outcome into the card data of an acquirer message, checking every element's format again.
 public enum OnlineRequest {
     /// The card data and DE 55 of an outcome that asks to go online (or of an offline approval, for its advice).
     public static func cardTransaction(from outcome: Outcome) throws -> CardTransaction {

@@ -17,7 +17,9 @@ import Journal
 import Logging
 import TLV
 
+/// Why the SaleBook refused an operation; the coordinator turns each case into the API's error.
 public enum SaleBookError: Error, Equatable, CustomStringConvertible {
+    /// No sale with this transaction id.
     case notFound(String)
     /// No store-and-forward entry with this id in a state the operation needs (HTTP 404).
     case noFollowUp(Int64, String)
@@ -26,6 +28,7 @@ public enum SaleBookError: Error, Equatable, CustomStringConvertible {
     /// Not possible now (no acquirer, the journal refuses writes) (HTTP 503).
     case unavailable(String)
 
+    /// The error in words, for logs and the API's answers.
     public var description: String {
         switch self {
         case .notFound(let id): "no transaction \(id)"
@@ -35,8 +38,11 @@ public enum SaleBookError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// The one owner of every sale's state: it alone writes a sale's journal rows, one journal transaction per transition.
 public actor SaleBook {
+    /// The journal holding every sale, its stored request and the store-and-forward queue.
     public let journal: Journal
+    /// The acquirer sales go online to; nil when none is configured, and then no sale can go online.
     public let acquirer: AcquirerService?
     let events: EventHub
     let metrics: TapdMetrics
@@ -54,6 +60,7 @@ public actor SaleBook {
     /// by hand turn it off.
     let autoDrain: Bool
 
+    /// A SaleBook over `journal`; with `autoDrain` false the caller delivers the queue itself (tests).
     public init(
         journal: Journal, acquirer: AcquirerService?, events: EventHub, metrics: TapdMetrics,
         voidWindow: VoidWindow = .sameDay, autoDrain: Bool = true, logger: Logger = Logger(label: "tapd.salebook")
@@ -69,10 +76,13 @@ public actor SaleBook {
 
     // MARK: Reading
 
+    /// The sale with this id as the API shows it, or nil when there is none.
     public func view(_ id: String) async throws -> TransactionView? {
         try await journal.sale(id).map(TransactionView.init)
     }
 
+    /// Sales most recent first, at most `limit` (1–200); `after` continues from a transaction id of the previous page.
+    /// Throws `SaleBookError.notFound` when `after` names no sale.
     public func list(limit: Int = 20, after: String? = nil) async throws -> [TransactionView] {
         var before: Date? = nil
         if let after {
@@ -96,10 +106,15 @@ public actor SaleBook {
 
     /// What the kernel found out about the card, kept with the sale (masked PAN, scheme, CVM, kernel output).
     public struct CardFacts: Sendable {
+        /// The card number as the kernel masked it; never the full PAN.
         public var maskedPAN: String?
+        /// The card scheme of the kernel that ran (visa, mastercard, amex, …).
         public var scheme: String?
+        /// The cardholder verification method the kernel reported.
         public var cvm: String?
+        /// The kernel's output encoded as JSON.
         public var kernelOutput: String?
+        /// Card facts; each stays nil until the kernel reports it.
         public init(maskedPAN: String? = nil, scheme: String? = nil, cvm: String? = nil, kernelOutput: String? = nil) {
             self.maskedPAN = maskedPAN
             self.scheme = scheme
@@ -219,40 +234,18 @@ public actor SaleBook {
             change.request = .erase
             return try await commit(id, change)
         case .approved(let response):
-            var change = SaleChange(.approved)
-            change.responseCode = response.responseCode
-            change.approvalCode = response.approvalCode
-            change.message = UIMessage.approved.text
-            change.request = .store(kept)
-            if acquirer.dualMessage {
-                change.enqueue = [
-                    try await captureOf(request, amount: asked, approvalCode: response.approvalCode, acquirer)
-                ]
-            }
-            let view = try await commit(id, change)
-            if acquirer.dualMessage { kickDrain() }
-            return view
+            return try await approve(
+                id, .approved, response: response, amount: asked, kept: kept, request: request, acquirer: acquirer)
         case .partiallyApproved(let response, let amount):
             // What stands at the issuer is the approved amount: a reversal (now, or a void's later) carries it in DE 4.
             var approved = request
             approved[4] = String(repeating: "0", count: max(0, 12 - String(amount).count)) + String(amount)
             let keptApproved = try acquirer.codec.pack(Messages.stripped(approved))
             if acquirer.configuration.partialApprovals == "accept" {
-                var change = SaleChange(.partiallyApproved)
-                change.responseCode = response.responseCode
-                change.approvalCode = response.approvalCode
-                change.approvedAmount = Int64(amount)
-                change.message = UIMessage.approved.text
-                change.request = .store(keptApproved)
-                change.reason = "partially approved: \(amount) of \(asked); collect the rest another way"
-                if acquirer.dualMessage {
-                    change.enqueue = [
-                        try await captureOf(request, amount: amount, approvalCode: response.approvalCode, acquirer)
-                    ]
-                }
-                let view = try await commit(id, change)
-                if acquirer.dualMessage { kickDrain() }
-                return view
+                return try await approve(
+                    id, .partiallyApproved, response: response, amount: amount, kept: keptApproved, request: request,
+                    acquirer: acquirer,
+                    reason: "partially approved: \(amount) of \(asked); collect the rest another way")
             }
             // Configured to refuse partial approvals: undo it at the acquirer and decline the sale.
             var change = SaleChange(.declined)
@@ -269,6 +262,29 @@ public actor SaleBook {
             kickDrain()
             return view
         }
+    }
+
+    /// An approval (full or partial) recorded with the copy a void needs and, in dual-message mode, its capture
+    /// for the approved `amount` queued in the same transaction.
+    private func approve(
+        _ id: String, _ state: SaleState, response: AuthorizationResponse, amount: UInt64, kept: [UInt8],
+        request: ISOMessage, acquirer: AcquirerService, reason: String? = nil
+    ) async throws -> TransactionView {
+        var change = SaleChange(state)
+        change.responseCode = response.responseCode
+        change.approvalCode = response.approvalCode
+        if state == .partiallyApproved { change.approvedAmount = Int64(amount) }
+        change.message = UIMessage.approved.text
+        change.request = .store(kept)
+        change.reason = reason
+        if acquirer.dualMessage {
+            change.enqueue = [
+                try await captureOf(request, amount: amount, approvalCode: response.approvalCode, acquirer)
+            ]
+        }
+        let view = try await commit(id, change)
+        if acquirer.dualMessage { kickDrain() }
+        return view
     }
 
     private func captureOf(_ request: ISOMessage, amount: UInt64, approvalCode: String?, _ acquirer: AcquirerService)

@@ -5,6 +5,7 @@ import Foundation
 import Journal
 import TLV
 
+/// What the point of sale sends to start a sale (`POST /v1/transactions`).
 public struct SaleRequest: Codable, Sendable, Equatable {
     /// "sale" (EMV purchase, 9C = 00) is the only type so far.
     public var type: String?
@@ -12,9 +13,12 @@ public struct SaleRequest: Codable, Sendable, Equatable {
     public var amount: Int64
     /// ISO 4217 alphabetic ("EUR") or numeric ("978"); the terminal's currency when left out.
     public var currency: String?
+    /// The reader to use (its exact name or a prefix); nil takes `[readers] preferred`, else the first idle reader.
     public var reader: String?
+    /// 1–128 printable ASCII characters; a retry with the same key answers with the sale it already started.
     public var idempotencyKey: String
 
+    /// A request for a sale of `amount` minor units; nil `currency` and `reader` leave the choice to the terminal.
     public init(
         type: String? = "sale", amount: Int64, currency: String? = nil, reader: String? = nil, idempotencyKey: String
     ) {
@@ -33,20 +37,32 @@ public struct SaleRequest: Codable, Sendable, Equatable {
 
 /// A sale's status as the point of sale sees it.
 public enum SaleStatus: String, Codable, Sendable, CaseIterable {
+    /// Waiting for the customer to tap a card or phone.
     case waitingForCard = "waiting_for_card"
+    /// A card or phone is in the field.
     case cardDetected = "card_detected"
+    /// The kernel is reading and processing the card.
     case processing
+    /// The phone asks the cardholder to act on it (e.g. unlock or confirm), then tap again.
     case seePhone = "see_phone"
+    /// The read did not complete and the card must be presented again.
     case presentAgain = "present_again"
+    /// `online`: the authorisation request is with the acquirer; `approved`: approved online or offline.
     case online, approved
+    /// The acquirer approved less than the amount asked; `approved_amount` holds what it approved.
     case partiallyApproved = "partially_approved"
+    /// `declined`: by the card, terminal or issuer; `failed`: could not complete (e.g. no valid answer, then reversed).
     case declined, failed
+    /// Cancelled before the sale went online.
     case cancelled
+    /// No card was presented within `[daemon] card_timeout`.
     case timedOut = "timed_out"
     /// A void was asked for and its reversal waits for the acquirer; the sale still stands until it accepts.
     case voidPending = "void_pending"
+    /// Voided: the acquirer accepted the void's reversal.
     case voided
 
+    /// Whether the status is an end state (the API's `final`); `void_pending` is not, as the void may yet be refused.
     public var isFinal: Bool {
         ![.waitingForCard, .cardDetected, .processing, .seePhone, .presentAgain, .online, .voidPending].contains(self)
     }
@@ -58,17 +74,29 @@ public enum SaleStatus: String, Codable, Sendable, CaseIterable {
 
 /// A reversal, advice or capture of a sale, as the API lists it.
 public struct FollowUpView: Codable, Sendable, Equatable {
+    /// The follow-up's number in the store-and-forward queue (the ID of `/v1/saf/{id}/retry` and `/resolve`).
     public var id: Int64
+    /// The id of the sale it belongs to.
     public var transactionID: String
+    /// "reversal", "advice" or "capture".
     public var kind: String
+    /// The ISO 8583 message type it was queued as ("0400", "0220", …).
     public var mti: String
+    /// Where it stands: "pending", "delivered", "quarantined", "resolved" or "withdrawn".
     public var status: String
+    /// Whether it may have reached the acquirer; if so it goes again as a repeat (0401, 0421, 0221).
     public var transmitted: Bool
+    /// Answers that refused it; after `[acquirer] saf_max_attempts` of them it is quarantined.
     public var rejections: Int
+    /// Failed tries, refused or unanswered (they drive the retry backoff).
     public var tries: Int
+    /// Why the last try failed or why it was quarantined; nil when none failed or once it is delivered.
     public var lastError: String?
+    /// The response code (DE 39) of the acquirer's last answer to it; nil until one came.
     public var responseCode: String?
+    /// The reason an operator gave when resolving it by hand; nil otherwise.
     public var resolution: String?
+    /// When it was queued.
     public var createdAt: Date
 
     init(_ f: FollowUp) {
@@ -99,20 +127,33 @@ public struct FollowUpView: Codable, Sendable, Equatable {
 
 /// A sale as the point of sale sees it. Card data appears as the masked PAN only.
 public struct TransactionView: Codable, Sendable, Equatable {
+    /// The sale's id, as in `GET /v1/transactions/{id}`.
     public var id: String
+    /// The sale's status, derived from its journal state and its reversal.
     public var status: SaleStatus
+    /// Whether `status` is final: the sale has ended.
     public var final: Bool
+    /// The amount asked, in minor units.
     public var amount: Int64
     /// The amount approved, when the acquirer approved less than asked (partial approval).
     public var approvedAmount: Int64?
+    /// ISO 4217 alphabetic code ("EUR"), or the numeric code when no alphabetic one is known.
     public var currency: String
+    /// The reader the sale runs on; nil until one is taken for it.
     public var reader: String?
+    /// The card's PAN, masked; nil until a card has been read.
     public var maskedPAN: String?
+    /// The card scheme, from the kernel that processed it ("visa", "mastercard", …); nil until a card was read.
     public var scheme: String?
+    /// The cardholder verification method ("no_cvm", "signature", "online_pin", "on_device_cvm"); nil if none.
     public var cvm: String?
+    /// The acquirer's response code (DE 39); nil when no answer was received.
     public var responseCode: String?
+    /// The approval code (DE 38), when the acquirer gave one.
     public var approvalCode: String?
+    /// The System Trace Audit Number (DE 11) of the online request; nil when the sale did not go online.
     public var stan: String?
+    /// Why the sale ended as it did, or why a void stands where it does, in plain words.
     public var reason: String?
     /// The EMV Book A message to show now ("Present card", "See phone", "Approved", "Remove card", …).
     public var message: String?
@@ -120,8 +161,11 @@ public struct TransactionView: Codable, Sendable, Equatable {
     public var journalState: String
     /// Reversals, advices and captures of this sale and where each stands.
     public var followUps: [FollowUpView]
+    /// The idempotency key the point of sale started the sale with.
     public var idempotencyKey: String?
+    /// When the sale was started.
     public var createdAt: Date
+    /// When the sale last changed.
     public var updatedAt: Date
     /// What the kernel handed over (Outcome Parameter Set, UI Request Data, Error Indication, masked Data Record).
     public var kernelOutput: KernelOutputView?
@@ -204,8 +248,10 @@ public struct TransactionView: Codable, Sendable, Equatable {
 public enum VoidWindow: Sendable, Equatable {
     /// Until local midnight of the sale's day.
     case sameDay
+    /// A fixed time after the sale, in seconds.
     case seconds(Double)
 
+    /// Parses `[daemon] void_window`: "same_day" or a positive number with s, m, h or d ("30m"); nil if invalid.
     public init?(_ text: String) {
         if text == "same_day" {
             self = .sameDay
@@ -239,5 +285,9 @@ public enum VoidWindow: Sendable, Equatable {
 
 /// Timestamps as the API writes them ("2026-11-26T13:07:27Z"), without Foundation's calendar and ICU.
 public enum APITimestamp {
+    /// The date in UTC to the second, e.g. "2026-11-26T13:07:27Z".
     public static func iso8601(_ d: Date) -> String { UTCTime.iso8601(d) }
+
+    /// The date as an HTTP Date header writes it (RFC 9110 IMF-fixdate), e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+    public static func httpDate(_ d: Date) -> String { UTCTime.httpDate(d) }
 }

@@ -4,10 +4,14 @@ import Foundation
 import Journal
 import Logging
 
+/// Sends sd_notify(3) messages (ready, status, watchdog, stopping) to systemd when systemd runs tapd.
 public struct SystemdNotifier: Sendable {
+    /// The socket from $NOTIFY_SOCKET; nil when systemd did not give one, and then nothing is sent.
     public let socketPath: String?
+    /// The watchdog interval from $WATCHDOG_USEC; nil when systemd's watchdog is off.
     public let watchdogInterval: Duration?
 
+    /// Reads $NOTIFY_SOCKET and $WATCHDOG_USEC from `environment` (the process's by default).
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         socketPath = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
         watchdogInterval = environment["WATCHDOG_USEC"].flatMap { UInt64($0) }.flatMap {
@@ -15,6 +19,7 @@ public struct SystemdNotifier: Sendable {
         }
     }
 
+    /// Sends one datagram (e.g. "READY=1"); false when there is no socket or it could not be sent whole.
     @discardableResult
     public func notify(_ message: String) -> Bool {
         guard let socketPath else { return false }
@@ -41,21 +46,26 @@ public struct SystemdNotifier: Sendable {
 /// Log lines for journald when running under systemd ("<6>message key=value", the priority prefix journald reads),
 /// plain "time level message" otherwise; always on stderr. Messages never carry card data (masked PANs only).
 public struct StderrLogHandler: LogHandler {
+    /// Messages below this level are not written.
     public var logLevel: Logger.Level = .info
+    /// Metadata written as key=value after every message.
     public var metadata: Logger.Metadata = [:]
     let label: String
     let journald: Bool
 
+    /// A handler for `label`; `journald` (default: $JOURNAL_STREAM is set) prefixes each line with its priority.
     public init(label: String, journald: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil) {
         self.label = label
         self.journald = journald
     }
 
+    /// One item of the handler's metadata.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
+    /// Writes the event as one line on stderr.
     public func log(event: LogEvent) {
         write(level: event.level, message: event.message, metadata: event.metadata)
     }

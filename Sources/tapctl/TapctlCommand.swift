@@ -3,6 +3,7 @@ import ArgumentParser
 import EMVKernel
 import Foundation
 import TLV
+import TapdCore
 
 @main
 struct Tapctl: AsyncParsableCommand {

@@ -30,7 +30,9 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         if noAcquirer {
-            let ok = try await KernelDemo.run(date: TransactionCoordinator.utcToday()) { print($0) }
+            let ok = try await KernelDemo.run(date: TransactionCoordinator.utcToday(), version: TapdVersion.string) {
+                print($0)
+            }
             if !ok { throw ExitCode(1) }
             return
         }

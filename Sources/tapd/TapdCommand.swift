@@ -1,6 +1,7 @@
 // tapd: the daemon executable. Argument parsing and wiring only.
 import ArgumentParser
 import EMVKernel
+import TapdCore
 
 @main
 struct Tapd: AsyncParsableCommand {
