@@ -151,11 +151,23 @@ final class DeploymentTests: XCTestCase {
         XCTAssertTrue(passwd.contains("tapd:x:") && passwd.contains(":/var/lib/tapd:/usr/sbin/nologin"), passwd)
         let group = try String(contentsOfFile: r + "/etc/group", encoding: .utf8)
         XCTAssertTrue(group.contains("dialout:x:") && group.contains(":tapd"), group)
+        // The point of sale's group may use the API socket and nothing else; tapd is in it to give the socket that group.
+        XCTAssertTrue(
+            group.split(separator: "\n").contains { $0.hasPrefix("tapd-pos:x:") && $0.hasSuffix(":tapd") }, group)
+        // The configuration is readable by the daemon (group tapd), not by the point of sale.
+        try FileManager.default.createDirectory(atPath: r + "/etc/tapd", withIntermediateDirectories: true)
+        FileManager.default.createFile(
+            atPath: r + "/etc/tapd/tapd.toml", contents: Data("# test\n".utf8), attributes: [.posixPermissions: 0o600])
         let (t, tout) = try run(
             "/usr/bin/systemd-tmpfiles", ["--create", "--root=" + r, Self.root + "/Systemd/tapd.tmpfiles"])
         XCTAssertEqual(t, 0, tout)
         let state = try FileManager.default.attributesOfItem(atPath: r + "/var/lib/tapd")
         XCTAssertEqual((state[.posixPermissions] as? NSNumber)?.intValue, 0o700)
+        let config = try FileManager.default.attributesOfItem(atPath: r + "/etc/tapd/tapd.toml")
+        XCTAssertEqual((config[.posixPermissions] as? NSNumber)?.intValue, 0o640)
+        let tapdGID = group.split(separator: "\n").first { $0.hasPrefix("tapd:x:") }?.split(separator: ":")[2]
+        XCTAssertEqual(
+            (config[.groupOwnerAccountID] as? NSNumber).map { String($0.intValue) }, tapdGID.map(String.init))
         let credstore = try FileManager.default.attributesOfItem(atPath: r + "/etc/credstore/tapd")
         XCTAssertEqual((credstore[.posixPermissions] as? NSNumber)?.intValue, 0o700)
     }
