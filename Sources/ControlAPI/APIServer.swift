@@ -125,12 +125,13 @@ public final class APIServer: Sendable {
 
     static func error(for e: any Error) -> HTTPReply {
         switch e {
-        case let c as CoordinatorError:
-            switch c {
-            case .invalid(let m): return error(.unprocessableEntity, "invalid_request", m)
-            case .conflict(let m): return error(.conflict, "conflict", m)
-            case .notFound, .missing: return error(.notFound, "not_found", c.description)
-            case .unavailable(let m): return error(.serviceUnavailable, "unavailable", m)
+        case let c as TapdError:
+            // The journal's own errors keep their cause; their text is written in words, never a library dump.
+            switch c.httpStatus {
+            case 422: return error(.unprocessableEntity, "invalid_request", c.description)
+            case 409: return error(.conflict, "conflict", c.description)
+            case 404: return error(.notFound, "not_found", c.description)
+            default: return error(.serviceUnavailable, "unavailable", c.description)
             }
         default:
             // The cause goes to the daemon's log; the client gets no internal text (no library dump, no build path).
@@ -158,7 +159,7 @@ public final class APIServer: Sendable {
                     : "\(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)"
             @unknown default: message = "invalid body"
             }
-            throw CoordinatorError.invalid(message)
+            throw TapdError.invalid(message)
         }
     }
 

@@ -1,6 +1,3 @@
-import APDU
-import Acquirer
-import EMVKernel
 // The transaction coordinator: one tap from the point of sale's request to the card leaving the field. It holds
 // only what lives with the tap (the leased reader, the cancel flag, the task running the kernel); every state the
 // sale passes through is recorded by the SaleBook, the one owner of sale state, and every answer the API gives is
@@ -9,6 +6,10 @@ import EMVKernel
 //   → online → approved | partially_approved | declined | failed → (remove card)
 // One transaction per reader at a time (the reader is leased); the idempotency key makes a retried request return the
 // sale already started, in its current state; cancel works until the request goes online.
+
+import APDU
+import Acquirer
+import EMVKernel
 import Foundation
 import ISO8583
 import Journal
@@ -16,27 +17,6 @@ import Readers
 import TLV
 
 /// Why the coordinator refused a request from the point of sale; each case maps to one HTTP status.
-public enum CoordinatorError: Error, Equatable, CustomStringConvertible {
-    /// The request itself is wrong (HTTP 400/422).
-    case invalid(String)
-    /// It conflicts with the state of things (HTTP 409).
-    case conflict(String)
-    /// No transaction with this id (HTTP 404).
-    case notFound(String)
-    /// Something else that does not exist (a store-and-forward entry), said in full (HTTP 404).
-    case missing(String)
-    /// Not possible now: no reader, shutting down (HTTP 503).
-    case unavailable(String)
-
-    /// The error in words, as the API reports it.
-    public var description: String {
-        switch self {
-        case .invalid(let s), .conflict(let s), .unavailable(let s), .missing(let s): s
-        case .notFound(let id): "no transaction \(id)"
-        }
-    }
-}
-
 /// Runs each tap from the point of sale's request to the card leaving the field, one sale per reader at a time.
 public actor TransactionCoordinator {
     /// What lives only while the tap runs: never a copy of the sale's state.
@@ -103,19 +83,19 @@ public actor TransactionCoordinator {
     public func start(_ request: SaleRequest, requester: String = "api") async throws -> (
         TransactionView, created: Bool
     ) {
-        guard accepting else { throw CoordinatorError.unavailable("tapd is shutting down") }
+        guard accepting else { throw TapdError.unavailable("tapd is shutting down") }
         guard (request.type ?? "sale") == "sale" else {
-            throw CoordinatorError.invalid("type \"\(request.type ?? "")\" is not supported (only \"sale\")")
+            throw TapdError.invalid("type \"\(request.type ?? "")\" is not supported (only \"sale\")")
         }
         let key = request.idempotencyKey.trimmingCharacters(in: .whitespaces)
         guard (1...128).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isNewline }) else {
-            throw CoordinatorError.invalid("idempotency_key must be 1–128 printable ASCII characters")
+            throw TapdError.invalid("idempotency_key must be 1–128 printable ASCII characters")
         }
         guard request.amount > 0, request.amount <= 999_999_999_999 else {
-            throw CoordinatorError.invalid("amount must be 1–999999999999 minor units")
+            throw TapdError.invalid("amount must be 1–999999999999 minor units")
         }
         if let c = request.currency, !currencyMatches(c) {
-            throw CoordinatorError.invalid(
+            throw TapdError.invalid(
                 "currency \(c) is not accepted: this terminal is configured for \(currencyText) (\(terminal.currencyCode))"
             )
         }
@@ -126,7 +106,7 @@ public actor TransactionCoordinator {
         }
         if !created {
             guard opened.amount == request.amount else {
-                throw CoordinatorError.conflict("idempotency_key \(key) was used for another amount (\(opened.amount))")
+                throw TapdError.conflict("idempotency_key \(key) was used for another amount (\(opened.amount))")
             }
             return (try await mapped { try await self.book.view(opened.id) } ?? opened, false)
         }
@@ -135,9 +115,9 @@ public actor TransactionCoordinator {
         do { session = try await leaseWaitingForRemoval(request.reader) } catch {
             let why = "\(error)"
             _ = try? await book.record(id, .failed, reason: why)
-            if let e = error as? ReaderManagerError, case .busy = e { throw CoordinatorError.conflict(why) }
-            if let e = error as? ReaderManagerError, case .unknownReader = e { throw CoordinatorError.invalid(why) }
-            throw CoordinatorError.unavailable(why)
+            if let e = error as? ReaderManagerError, case .busy = e { throw TapdError.conflict(why) }
+            if let e = error as? ReaderManagerError, case .unknownReader = e { throw TapdError.invalid(why) }
+            throw TapdError.unavailable(why)
         }
         let l = Live(id: id, reader: session.reader)
         l.session = session
@@ -219,13 +199,13 @@ public actor TransactionCoordinator {
     /// Cancels a sale that has not gone online yet.
     public func cancel(_ id: String, requester: String = "api") async throws -> TransactionView {
         guard let l = live[id] else {
-            guard let v = try await transaction(id) else { throw CoordinatorError.notFound(id) }
+            guard let v = try await transaction(id) else { throw TapdError.notFound(id) }
             if v.status == .cancelled { return v }
-            throw CoordinatorError.conflict("transaction \(id) has ended (\(v.status.rawValue)); nothing to cancel")
+            throw TapdError.conflict("transaction \(id) has ended (\(v.status.rawValue)); nothing to cancel")
         }
         guard l.state.isTap else {
             let status = try await transaction(id)?.status.rawValue ?? l.state.rawValue
-            throw CoordinatorError.conflict(
+            throw TapdError.conflict(
                 "transaction \(id) is \(status): too late to cancel; void it once it is approved")
         }
         l.cancelRequested = true
@@ -233,7 +213,7 @@ public actor TransactionCoordinator {
         try? await book.journal.audit(actor: requester, event: "cancel requested", details: id)
         // The sale's task ends the transaction as cancelled; wait for that so the answer is final.
         await l.task?.value
-        guard let v = try await transaction(id) else { throw CoordinatorError.notFound(id) }
+        guard let v = try await transaction(id) else { throw TapdError.notFound(id) }
         return v
     }
 
@@ -249,7 +229,7 @@ public actor TransactionCoordinator {
         let st: FollowUpStatus?
         if let status {
             guard let s = FollowUpStatus(rawValue: status) else {
-                throw CoordinatorError.invalid(
+                throw TapdError.invalid(
                     "status must be one of pending, delivered, quarantined, resolved, withdrawn")
             }
             st = s
@@ -267,7 +247,7 @@ public actor TransactionCoordinator {
     /// An operator closes an entry with a reason (audited).
     public func resolveFollowUp(_ id: Int64, reason: String, requester: String) async throws -> FollowUpView {
         guard reason.trimmingCharacters(in: .whitespacesAndNewlines).count >= 3 else {
-            throw CoordinatorError.invalid("reason is required (what was done about it, e.g. a help desk ticket)")
+            throw TapdError.invalid("reason is required (what was done about it, e.g. a help desk ticket)")
         }
         return try await mapped { try await self.book.resolveFollowUp(id, reason: reason, actor: requester) }
     }
@@ -325,20 +305,7 @@ public actor TransactionCoordinator {
 
     /// The SaleBook's and journal's errors as the API's.
     private func mapped<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
-        do { return try await body() } catch let e as SaleBookError {
-            switch e {
-            case .notFound(let id): throw CoordinatorError.notFound(id)
-            case .noFollowUp: throw CoordinatorError.missing(e.description)
-            case .conflict(let s): throw CoordinatorError.conflict(s)
-            case .unavailable(let s): throw CoordinatorError.unavailable(s)
-            }
-        } catch let e as JournalError {
-            switch e {
-            case .notFound(let id): throw CoordinatorError.notFound(id)
-            case .invalidTransition, .followUpExists, .followUpInFlight: throw CoordinatorError.conflict(e.description)
-            case .storage, .sealedDataUnreadable, .wrongKey: throw CoordinatorError.unavailable(e.description)
-            }
-        }
+        do { return try await body() } catch let e as JournalError { throw TapdError.journal(e) }
     }
 
     // MARK: The sale

@@ -1,6 +1,3 @@
-import Acquirer
-import EMVKernel
-import FaultInjection
 // The SaleBook: the one owner of every sale's state. It alone writes a sale's journal rows, one journal transaction
 // per transition (with whatever that transition queues); everything else — the coordinator running a tap, the API,
 // events, recovery, store-and-forward — asks it or reads what it wrote. The acquirer reports what happened to a
@@ -11,6 +8,10 @@ import FaultInjection
 //     → approved_offline (+ advice, and capture in dual-message mode, in the same transaction)
 //     → declined | failed | cancelled | timed_out
 //   approved → voided once the acquirer accepts the void's reversal
+
+import Acquirer
+import EMVKernel
+import FaultInjection
 import Foundation
 import ISO8583
 import Journal
@@ -18,26 +19,6 @@ import Logging
 import TLV
 
 /// Why the SaleBook refused an operation; the coordinator turns each case into the API's error.
-public enum SaleBookError: Error, Equatable, CustomStringConvertible {
-    /// No sale with this transaction id.
-    case notFound(String)
-    /// No store-and-forward entry with this id in a state the operation needs (HTTP 404).
-    case noFollowUp(Int64, String)
-    /// Not allowed in the sale's state or outside the rules (HTTP 409).
-    case conflict(String)
-    /// Not possible now (no acquirer, the journal refuses writes) (HTTP 503).
-    case unavailable(String)
-
-    /// The error in words, for logs and the API's answers.
-    public var description: String {
-        switch self {
-        case .notFound(let id): "no transaction \(id)"
-        case .noFollowUp(let id, let what): "no \(what) #\(id)"
-        case .conflict(let s), .unavailable(let s): s
-        }
-    }
-}
-
 /// The one owner of every sale's state: it alone writes a sale's journal rows, one journal transaction per transition.
 public actor SaleBook {
     /// The journal holding every sale, its stored request and the store-and-forward queue.
@@ -82,11 +63,11 @@ public actor SaleBook {
     }
 
     /// Sales most recent first, at most `limit` (1–200); `after` continues from a transaction id of the previous page.
-    /// Throws `SaleBookError.notFound` when `after` names no sale.
+    /// Throws `TapdError.notFound` when `after` names no sale.
     public func list(limit: Int = 20, after: String? = nil) async throws -> [TransactionView] {
         var before: Date? = nil
         if let after {
-            guard let r = try await journal.sale(after) else { throw SaleBookError.notFound(after) }
+            guard let r = try await journal.sale(after) else { throw TapdError.notFound(after) }
             before = r.createdAt
         }
         return try await journal.sales(limit: max(1, min(limit, 200)), before: before).map(TransactionView.init)
@@ -203,7 +184,7 @@ public actor SaleBook {
 
     /// No valid answer: the sale fails and its reversal is queued, in one transaction.
     private func unanswered(_ id: String, request: ISOMessage, why: String) async throws -> TransactionView {
-        guard let acquirer else { throw SaleBookError.unavailable("no acquirer") }
+        guard let acquirer else { throw TapdError.unavailable("no acquirer") }
         var change = SaleChange(.unanswered)
         change.reason = "no valid answer from the acquirer (\(why)); the request is being reversed"
         change.message = UIMessage.notAuthorised.text
@@ -333,7 +314,7 @@ public actor SaleBook {
     /// Voids an approved online sale: its reversal is queued (at most one per sale, enforced by the journal) and
     /// delivered; the sale becomes "voided" only when the acquirer accepts it.
     public func void(_ id: String, requester: String, now: Date = Date()) async throws -> TransactionView {
-        guard let r = try await journal.sale(id) else { throw SaleBookError.notFound(id) }
+        guard let r = try await journal.sale(id) else { throw TapdError.notFound(id) }
         if r.state == .voided { return TransactionView(r) }
         if let open = r.followUp(.reversal), open.status == .pending || open.status == .quarantined,
             r.state != .unanswered
@@ -345,30 +326,30 @@ public actor SaleBook {
         switch r.state {
         case .approved, .partiallyApproved: break
         case .approvedOffline:
-            throw SaleBookError.conflict(
+            throw TapdError.conflict(
                 "\(id) was approved offline; its advice stands and a refund is the way to give the money back")
         default:
-            throw SaleBookError.conflict(
+            throw TapdError.conflict(
                 "only an approved sale can be voided; \(id) is \(TransactionView(r).status.rawValue)")
         }
         guard voidWindow.allows(created: r.createdAt, now: now) else {
-            throw SaleBookError.conflict(
+            throw TapdError.conflict(
                 "\(id) is outside the void window (\(voidWindowText)); a refund is the way to give the money back")
         }
-        guard let acquirer else { throw SaleBookError.unavailable("no acquirer is configured") }
+        guard let acquirer else { throw TapdError.unavailable("no acquirer is configured") }
         if let capture = r.followUp(.capture), capture.status == .pending || capture.status == .quarantined,
             capture.transmitted
         {
-            throw SaleBookError.conflict("the capture of \(id) is being delivered; void it again in a moment")
+            throw TapdError.conflict("the capture of \(id) is being delivered; void it again in a moment")
         }
         guard let stored = try await journal.request(of: id) else {
-            throw SaleBookError.unavailable(
+            throw TapdError.unavailable(
                 "the stored request of \(id) is gone (retention); a refund is the way to give the money back")
         }
         // The stored copy is the authorisation, or its capture once the acquirer accepted that (StoreAndForward).
         let original: ISOMessage
         do { original = try acquirer.codec.unpack(stored) } catch {
-            throw SaleBookError.unavailable("the stored request of \(id) cannot be read: \(error)")
+            throw TapdError.unavailable("the stored request of \(id) cannot be read: \(error)")
         }
         let reversal = acquirer.reversal(of: original, approvalCode: r.approvalCode)
         var change = SaleChange(r.state)
@@ -381,7 +362,7 @@ public actor SaleBook {
         } catch JournalError.invalidTransition {
             // Another void finished meanwhile (the sale is voided now): that one stands.
         } catch JournalError.followUpInFlight {
-            throw SaleBookError.conflict(
+            throw TapdError.conflict(
                 "the capture of \(id) may have reached the acquirer; void it again once it is delivered")
         }
         FaultPoint.hit("void_queued")

@@ -1,6 +1,3 @@
-import Acquirer
-import EMVKernel
-import FaultInjection
 // Store-and-forward, as the SaleBook runs it: reversals, advices and captures delivered in order (nothing overtakes
 // the head), every answer classified (accepted, refused, "try later", none), and every outcome written before the
 // next step. A message that may have left goes again as a repeat (0401, 0421, 0221); "transmitted" is on disk
@@ -8,6 +5,10 @@ import FaultInjection
 // it is quarantined (refused `saf_max_attempts` times, or its stored copy does not open) with a money alert, or
 // when an operator resolves it. A journal write that fails ends the drain: it is tried again on the next tick,
 // never in a tight loop.
+
+import Acquirer
+import EMVKernel
+import FaultInjection
 import Foundation
 import ISO8583
 import Journal
@@ -300,20 +301,20 @@ extension SaleBook {
     /// Puts a quarantined entry back in the queue (audited) and delivers.
     public func retryFollowUp(_ id: Int64, actor: String) async throws -> FollowUpView {
         do { _ = try await journal.retryFollowUp(id, actor: actor) } catch JournalError.notFound {
-            throw SaleBookError.noFollowUp(id, "quarantined follow-up")
+            throw TapdError.missing("no quarantined follow-up #\(id)")
         }
         _ = await deliverQueue()
-        guard let f = try await journal.followUp(id) else { throw SaleBookError.noFollowUp(id, "follow-up") }
+        guard let f = try await journal.followUp(id) else { throw TapdError.missing("no follow-up #\(id)") }
         return FollowUpView(f)
     }
 
     /// Closes an entry by hand with a reason (audited), e.g. a reversal the acquirer's help desk made.
     public func resolveFollowUp(_ id: Int64, reason: String, actor: String) async throws -> FollowUpView {
         let why = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard why.count >= 3 else { throw SaleBookError.conflict("a reason is required to resolve follow-up #\(id)") }
+        guard why.count >= 3 else { throw TapdError.conflict("a reason is required to resolve follow-up #\(id)") }
         let f: FollowUp
         do { f = try await journal.resolveFollowUp(id, reason: why, actor: actor) } catch JournalError.notFound {
-            throw SaleBookError.noFollowUp(id, "open follow-up")
+            throw TapdError.missing("no open follow-up #\(id)")
         }
         if let r = try await journal.sale(f.transactionID) { publish(r) }
         await refreshQueueMetrics()

@@ -1,13 +1,14 @@
+// The SaleBook — the one owner of sale state — on real parts: the journal on a real SQLite file, the acquirer
+// simulator over mutual TLS on loopback, real cryptograms from the virtual cards through the real kernels. Each
+// money rule of the sale's life is a test here, and its proof is the acquirer's own ledger (what it received and
+// answered), not what tapd says of itself. (Card data is compared with ==, never printed.)
+
 import EMVKernel
 import Foundation
 import GRDB
 import ISO8583
 import Simulators
 import TLV
-// The SaleBook — the one owner of sale state — on real parts: the journal on a real SQLite file, the acquirer
-// simulator over mutual TLS on loopback, real cryptograms from the virtual cards through the real kernels. Each
-// money rule of the sale's life is a test here, and its proof is the acquirer's own ledger (what it received and
-// answered), not what tapd says of itself. (Card data is compared with ==, never printed.)
 import XCTest
 
 @testable import Acquirer
@@ -351,7 +352,7 @@ final class SaleBookTests: XCTestCase {
         do {
             _ = try await b.void(id, requester: "test")
             XCTFail("must wait for the capture")
-        } catch SaleBookError.conflict(let why) {
+        } catch TapdError.conflict(let why) {
             XCTAssertTrue(why.contains("capture"), why)
         }
         // A second sale: voided before its capture left; the withdrawn capture cannot be marked transmitted any more.
@@ -564,7 +565,7 @@ final class SaleBookTests: XCTestCase {
         do {
             _ = try await b.resolveFollowUp(fid, reason: " ", actor: "uid=0")
             XCTFail()
-        } catch SaleBookError.conflict {}
+        } catch TapdError.conflict {}
         let resolved = try await b.resolveFollowUp(
             fid, reason: "reversed by the acquirer's help desk, ticket 4711", actor: "uid=0 pid=1")
         XCTAssertEqual(resolved.status, "resolved")
@@ -612,7 +613,7 @@ final class SaleBookTests: XCTestCase {
         do {
             _ = try await b.void(id, requester: "test", now: Date().addingTimeInterval(3600))
             XCTFail()
-        } catch SaleBookError.conflict(let why) {
+        } catch TapdError.conflict(let why) {
             XCTAssertTrue(why.contains("void window"), why)
         }
         let (id2, card2) = try await sale(b, amount: 850)
@@ -620,7 +621,7 @@ final class SaleBookTests: XCTestCase {
         do {
             _ = try await b.void(id2, requester: "test")
             XCTFail()
-        } catch SaleBookError.conflict(let why) {
+        } catch TapdError.conflict(let why) {
             XCTAssertTrue(why.contains("refund"), why)
         }
         let (id3, card3) = try await sale(b, amount: 1251)
@@ -628,7 +629,7 @@ final class SaleBookTests: XCTestCase {
         do {
             _ = try await b.void(id3, requester: "test")
             XCTFail()
-        } catch SaleBookError.conflict {}
+        } catch TapdError.conflict {}
         // Same business day: until local midnight.
         var noon = DateComponents()
         noon.year = 2026
