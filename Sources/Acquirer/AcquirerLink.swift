@@ -1,4 +1,3 @@
-import FaultInjection
 // The connection to the acquirer: TLS, framing, and matching each answer to its request by (MTI class, DE 41,
 // DE 11) on the connection it was sent on. The link reports what happened to a message and never decides what it
 // means for a sale:
@@ -8,6 +7,8 @@ import FaultInjection
 // An answer that comes after its request gave up is kept as a late answer, never delivered to another request.
 // With one connection per transaction every exchange has its own connection, so concurrent exchanges never close
 // each other's; every response timer is cancelled when its answer arrives.
+
+import FaultInjection
 import Foundation
 import ISO8583
 import NIOCore

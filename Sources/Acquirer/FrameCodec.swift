@@ -1,6 +1,7 @@
-import ISO8583
 // Length-framed messages on the byte stream, per the profile's framing. A frame announcing more than the
 // maximum closes the connection before anything is buffered.
+
+import ISO8583
 import NIOCore
 
 /// SwiftNIO decoder that cuts the byte stream into ISO 8583 messages by the profile's length header; a header

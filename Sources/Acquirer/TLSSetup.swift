@@ -1,8 +1,9 @@
-import EMVCrypto
 // The TLS client of the acquirer link, failing closed: TLS 1.2 at least (swift-nio-ssl's client default is
 // TLS 1.0), the acquirer's CA as the only trust root, full certificate
 // verification with the host name, this terminal's client certificate, and an optional SPKI pin checked on
 // top of the normal verification.
+
+import EMVCrypto
 import Foundation
 import NIOCore
 import NIOSSL

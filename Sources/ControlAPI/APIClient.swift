@@ -1,7 +1,8 @@
-import Dispatch
 // A small HTTP/1.1 client for tapd's Unix socket, used by tapctl and by `tapd demo` (which drives its own daemon the
 // way a point of sale would). One connection per request (Connection: close); Content-Length and chunked bodies;
 // Server-Sent Events streamed line by line. Blocking socket calls run on a queue of their own.
+
+import Dispatch
 import Foundation
 
 /// A failure of the local API client: socket, connection, timeout, or an answer that is not valid HTTP.

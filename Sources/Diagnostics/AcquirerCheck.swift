@@ -1,7 +1,8 @@
-import Acquirer
 // The acquirer link, end to end: name resolution, a TCP connection, the TLS handshake with the configured
 // certificates (chain, host name and expiry are judged by the same code the daemon uses), and an 0800 echo
 // (DE 70 = 301) answered with 00.
+
+import Acquirer
 import Foundation
 import ISO8583
 import TapdCore

@@ -1,7 +1,8 @@
-import EMVKernel
 // `tapctl diagnose`: each check names what it looked at, says PASS, WARN or FAIL, and gives the fix. The checks
 // follow the field failures of the README's "tapctl diagnose" table (the number in a comment is the row there).
 // Static checks read the machine through a SystemView; live probes (pcscd, the acquirer) run only on the real root.
+
+import EMVKernel
 import Foundation
 import Journal
 import Readers

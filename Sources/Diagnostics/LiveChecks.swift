@@ -1,8 +1,9 @@
-import APDU
 // Checks that talk to the hardware, run only when tapd is not running (otherwise they would fight it for the
 // readers): pcscd reachability with its readers and their firmware, and the RF test (`tapctl diagnose --tap N`):
 // a card or phone within N seconds → its ATR/ATS, SELECT PPSE and the applications it offers, with per-APDU
 // timing. Nothing beyond the PPSE is read, so no card data is touched.
+
+import APDU
 import Foundation
 import Readers
 import TLV

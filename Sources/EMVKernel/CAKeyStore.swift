@@ -1,9 +1,10 @@
-import EMVCrypto
 // The certification authority public keys the terminal trusts (EMV Book 2 §11.2). Keys come from files in a
 // documented format (Sources/EMVKernel/CAKeys/*.capk); every checksum is recomputed on load, duplicates of
 // (RID, index) are rejected, expiry dates are known, and revoked issuer certificates are listed by
 // (RID, index, certificate serial number). Public lists contain wrong checksums and duplicate entries
 // (seen in several published key lists), so nothing is trusted as written.
+
+import EMVCrypto
 import Foundation
 import TLV
 

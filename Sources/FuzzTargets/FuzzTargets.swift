@@ -1,10 +1,11 @@
+// The bodies of tapd's fuzz targets, shared by the libFuzzer binary (`make fuzz`, Fuzz/) and the seeded fuzz
+// smoke that runs in `make test`. Each target feeds hostile bytes to a parser of card or reader input and checks
+// the invariants that must hold whatever the input: no crash, no hang, strict and lenient parsers agree.
+
 import APDU
 import EMVCrypto
 import EMVKernel
 import ISO8583
-// The bodies of tapd's fuzz targets, shared by the libFuzzer binary (`make fuzz`, Fuzz/) and the seeded fuzz
-// smoke that runs in `make test`. Each target feeds hostile bytes to a parser of card or reader input and checks
-// the invariants that must hold whatever the input: no crash, no hang, strict and lenient parsers agree.
 import TLV
 
 public enum FuzzTargets {

@@ -1,6 +1,3 @@
-import APDU
-import EMVKernel
-import Simulators
 // Structure-aware fuzzing of Entry Point and the kernels: the fuzzer's bytes are a small program that picks a valid
 // recorded conversation (virtual cards and phones of both kernels, see-phone restarts, public recordings), one card
 // answer in it and one of its data objects, and mutates that object — its value, its length, its length field as
@@ -8,6 +5,10 @@ import Simulators
 // then run through the real Entry Point and kernel, restarts included, so the fuzzer spends its time deep inside the
 // kernels instead of on answers the first parser rejects. Whatever the card says, the run must end in an outcome,
 // and the invariants below must hold (a `precondition` failure is a finding).
+
+import APDU
+import EMVKernel
+import Simulators
 import TLV
 
 public enum KernelFuzz {

@@ -1,8 +1,9 @@
-import EMVCrypto
 // The key that seals card data at rest (PAN, track 2, DE 55 inside stored messages): AES-256-GCM. It comes from
 // a systemd credential ($CREDENTIALS_DIRECTORY/<name>, LoadCredential=) or from a file only its owner can read;
 // a key file readable by group or others is refused. The cipher is libcrypto's (EMVCrypto.AESGCM), the same
 // library the kernels use; the sealed layout is unchanged from the swift-crypto version, so old journals open.
+
+import EMVCrypto
 import Foundation
 import Glibc
 

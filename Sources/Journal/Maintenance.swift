@@ -1,8 +1,9 @@
-import EMVCrypto
 // Keeping a journal a technician can trust: which key seals it (a key check value stored in the journal, so tapd
 // refuses a wrong key at start instead of quarantining every stored message), rotating that key (every sealed row
 // re-sealed in one transaction), an online backup (SQLite's backup API, consistent while tapd runs) and the
 // verification of a copy (SQLite's integrity check, every sealed row opens, sales and follow-ups consistent).
+
+import EMVCrypto
 import Foundation
 import GRDB
 

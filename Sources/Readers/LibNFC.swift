@@ -1,6 +1,3 @@
-import APDU
-import CLibNFC
-import Dispatch
 // The libnfc back end (libnfc 1.8.0): readers tapd drives directly — PN532 boards on a UART, PN533/SCL3711 and
 // ACR122U over USB when pcscd does not own them. Every libnfc call for one device runs on that device's own serial
 // queue (libnfc devices are not thread-safe, and its calls block), never on Swift's cooperative pool.
@@ -9,6 +6,10 @@ import Dispatch
 //  - libnfc has no working exclusive-open guard for serial ports: tapd flocks the tty and sets TIOCEXCL itself;
 //  - `nfc_initiator_poll_target` on a PN532 (InAutoPoll) has no host timeout: tapd polls with single-shot
 //    InListPassiveTarget (MaxRetries 0, NP_INFINITE_SELECT off) so a wait is bounded and cancellable.
+
+import APDU
+import CLibNFC
+import Dispatch
 import Foundation
 
 /// A failed libnfc call: the function, libnfc's error code and its message.

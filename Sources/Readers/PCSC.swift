@@ -1,10 +1,11 @@
-import APDU
-import CPCSCLite
-import Dispatch
 // The PC/SC back end over libpcsclite (pcsc-lite's client library, talking to pcscd). Calls that block
 // (SCardGetStatusChange, SCardConnect, SCardTransmit) run on a queue of their own, never on Swift's cooperative
 // pool. Return codes are pcsc-lite's (PCSC/pcsclite.h); they are spelled out here because the C header defines them
 // as casts Swift cannot import.
+
+import APDU
+import CPCSCLite
+import Dispatch
 import Foundation
 
 /// pcsc-lite return codes (SCARD_S_*, SCARD_E_*, SCARD_W_*) that tapd tests for, as plain integers.

@@ -1,6 +1,7 @@
-import CPCSCLite
 // Reader-level commands that are not card APDUs: PC/SC Part 10 features, and the vendor commands of the readers
 // tapd supports (reader-stack notes §3.2, §3.3, §3.6–3.8). Builders and parsers are pure; PCSCCard sends them.
+
+import CPCSCLite
 import Foundation
 
 /// SCardControl codes and PC/SC Part 10 tags that tapd uses to query readers and send vendor escapes.

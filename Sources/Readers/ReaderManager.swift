@@ -1,8 +1,9 @@
-import APDU
 // One owner for every reader tapd uses: the PC/SC readers pcscd reports (followed by PCSCMonitor, no polling) and
 // the libnfc devices named in the configuration (opened, re-opened with backoff when they come and go). A
 // transaction leases one reader exclusively; the lease waits for a card, hands the kernel its CardChannel, shows the
 // EMV Book A user-interface signals on readers that have LEDs and a buzzer, and waits for the card to leave.
+
+import APDU
 import Foundation
 
 /// The software stack that drives a reader: pcscd (PC/SC), libnfc directly, or the demo's virtual reader.

@@ -1,9 +1,10 @@
-import CLibUSB
 // Which NFC readers are plugged in, which software stack can drive each, and who holds it now. Devices come from
 // libusb; who holds an interface comes from sysfs (/sys/bus/usb/devices/<bus>-<ports>:<config>.<interface>/driver):
 // `pn533_usb` (the kernel NFC stack took it, so neither pcscd nor libnfc can), `usbfs` (a user-space program —
 // pcscd's CCID driver or libnfc — claimed it), or nothing. USB ids: reader-stack notes §3.1 (libnfc's
 // pn53x_usb/acr122_usb tables, Linux drivers/nfc/pn533/usb.c, CCID's supported_readers list).
+
+import CLibUSB
 import Foundation
 
 /// A software stack that can drive a USB NFC reader.

@@ -1,9 +1,10 @@
-import Acquirer
 // An acquirer host in software: a TLS server speaking ISO 8583 (the same profiles as tapd) that demands a client
 // certificate, verifies ARQCs with the test issuer master key (Visa CVN 18, Mastercard CVN 16) and answers with
 // the ARPC in DE 55 tag 91. Behaviours are scriptable: by default an amount ending in .51 is declined (51),
 // .91 gets no answer, .92 drops the connection, .93 answers after 3 seconds. Integrators run it standalone
 // (`tapctl acquirer-sim`); `tapd demo` and the tests run it in process.
+
+import Acquirer
 import Foundation
 import ISO8583
 import NIOCore

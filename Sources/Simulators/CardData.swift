@@ -1,7 +1,8 @@
+// The data a virtual card is personalised with: its PPSE, FCI, records and certificates, built once per card.
+
 import APDU
 import EMVCrypto
 import EMVKernel
-// The data a virtual card is personalised with: its PPSE, FCI, records and certificates, built once per card.
 import TLV
 
 struct CardData: Sendable {

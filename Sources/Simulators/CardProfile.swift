@@ -1,7 +1,8 @@
-import EMVCrypto
-import EMVKernel
 // The personas the virtual cards play: Visa and Mastercard cards and phones, and cards that misbehave the
 // ways real ones do. Everything a persona signs chains to a test CA generated for the purpose.
+
+import EMVCrypto
+import EMVKernel
 import TLV
 
 /// The persona of a virtual card or phone: its scheme, card data and the ways it misbehaves.

@@ -1,10 +1,11 @@
-import APDU
-import EMVCrypto
-import EMVKernel
 // What `tapd demo` shows until the daemon exists: a few sales with the virtual cards and phones through the real
 // Entry Point and kernels, each outcome explained; online sales go to the acquirer (a hook the caller supplies:
 // `tapd demo` sends them over mutual TLS to the acquirer simulator), or, without one, their cryptograms are checked
 // by the test issuer directly. Card data is masked in all output.
+
+import APDU
+import EMVCrypto
+import EMVKernel
 import TLV
 
 /// `tapd demo`: contactless sales with virtual cards and phones through the real Entry Point and kernels.

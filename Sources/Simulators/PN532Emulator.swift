@@ -1,5 +1,3 @@
-import APDU
-import Dispatch
 // A PN532 behind a UART, emulated on a pseudo-terminal, so tests and the demo run real libnfc (driver pn532_uart)
 // with no hardware: `nfc_open("pn532_uart:<devicePath>")`. The emulator is the chip side of the HSU link described
 // in the PN532 User Manual (UM0701-02) §6.2:
@@ -11,6 +9,9 @@ import Dispatch
 // Personas: no card at all, a card that leaves after N exchanges (the chip then reports status 0x01, "target did not
 // answer"), a phone that holds its GPO answer for hundreds of milliseconds (the chip keeps the link alive with WTX).
 // Test and demo code only.
+
+import APDU
+import Dispatch
 import Foundation
 
 /// A PN532 behind a UART, emulated on a pseudo-terminal so that libnfc's pn532_uart driver reaches a

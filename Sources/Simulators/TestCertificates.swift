@@ -1,9 +1,10 @@
-import COpenSSL
 // Certificates for the acquirer link in the demo and the tests, generated fresh with libcrypto (the daemon's one
 // general-purpose crypto library): a test CA, a server certificate for localhost and 127.0.0.1, a client
 // certificate for the terminal, and the broken variants the tests need (expired, signed by another CA). P-256
 // keys, ECDSA with SHA-256, X.509 v3 with the extensions RFC 5280 asks of a CA and of TLS end entities.
 // Written as PEM files.
+
+import COpenSSL
 import Foundation
 
 /// TEST certificates and keys for the acquirer link's mutual TLS, as PEM files in one directory.

@@ -1,8 +1,9 @@
-import EMVCrypto
-import EMVKernel
 // The issuer side of the virtual cards: verifies ARQCs with the documented TEST issuer master key and answers
 // with an ARPC, as an issuer host would (Book 2 §8.1–8.2). Visa CVN 18 (IAD byte 3 = 12) and Mastercard
 // CVN 16 (IAD byte 2 = 10). The acquirer host simulator uses it.
+
+import EMVCrypto
+import EMVKernel
 import TLV
 
 /// The issuer host of the virtual cards: checks their ARQCs with the TEST issuer master key and makes the ARPC.

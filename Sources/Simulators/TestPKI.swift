@@ -1,8 +1,9 @@
-import EMVCrypto
-import EMVKernel
 // A test public-key infrastructure for the virtual cards: a test CA, issuers and cards whose RSA keys are
 // generated for the purpose. Only the simulators hold private keys; the terminal sees the CA public key through
 // the CA key store in test mode. Certificate formats: EMV 4.4 Book 2 Tables 6, 7, 14 and 17.
+
+import EMVCrypto
+import EMVKernel
 import TLV
 
 /// One signer in the EMV chain (CA, issuer or card) with the formats it signs.

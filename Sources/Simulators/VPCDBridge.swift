@@ -1,11 +1,12 @@
-import APDU
-import Dispatch
 // Serves a software card to a real pcscd through the vpcd driver (vsmartcard's ifd-vpcd): the bridge is the
 // "virtual ICC" side. vpcd listens (127.0.0.1:35963 for slot 0); the bridge connects, and then both directions
 // carry a 2-byte big-endian length and that many bytes. A 1-byte message is a control command: 00 power off,
 // 01 power on, 02 reset, 04 get ATR (answered with the ATR; pcscd polls it about every 400 ms as its presence
 // check). Anything longer is a C-APDU, answered with the R-APDU. Closing the socket is "card removed".
 // Test and demo code: vpcd must never be installed on a production terminal (it listens on all interfaces).
+
+import APDU
+import Dispatch
 import Foundation
 
 /// Serves a virtual card to pcscd through the vpcd driver, as the card side of vpcd's socket (test and demo only).

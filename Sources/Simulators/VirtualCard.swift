@@ -1,10 +1,11 @@
-import APDU
-import EMVCrypto
-import EMVKernel
 // A contactless card or phone in software: it answers SELECT PPSE, SELECT AID, GET PROCESSING OPTIONS,
 // READ RECORD, EXCHANGE RELAY RESISTANCE DATA and GENERATE AC from the card side, as its persona dictates, with
 // real fDDA/CDA signatures and real cryptograms (Visa CVN 18, Mastercard CVN 16). Product code: `tapd demo`
 // and the integration tests run it behind pcscd/vpcd, the PN532 emulator or in process.
+
+import APDU
+import EMVCrypto
+import EMVKernel
 import Foundation
 import TLV
 

@@ -1,8 +1,9 @@
-import Acquirer
-import EMVKernel
 // tapd's configuration file, /etc/tapd/tapd.toml: five tables (daemon, journal, terminal, readers, acquirer), every
 // key optional except the acquirer's identity when an [acquirer] table is present. Keys are snake_case in the file.
 // An invalid file gives one error naming the file, the line and the key, before anything is opened or touched.
+
+import Acquirer
+import EMVKernel
 import Foundation
 import Journal
 import Readers

@@ -1,8 +1,9 @@
-import EMVKernel
-import ISO8583
 // From a kernel's outcome to what the acquirer message carries. The outcome's data record holds card data, which is
 // hostile input even after the kernel accepted it: every element used here is checked again for the format the
 // message needs (EMV Book 3 Annex A formats; Book A 6.2 the Data Record sent online).
+
+import EMVKernel
+import ISO8583
 import TLV
 
 /// Card data in a kernel's outcome that cannot go into an acquirer message.

@@ -1,6 +1,7 @@
-import EMVKernel
 // What the point of sale sees of a sale: its request, its status and the view the API answers with. The view is
 // made from the journal's one record of the sale (SaleBook), never from a copy held elsewhere.
+
+import EMVKernel
 import Foundation
 import Journal
 import TLV

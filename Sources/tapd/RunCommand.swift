@@ -1,5 +1,6 @@
-import Acquirer
 // `tapd run` (the default): the daemon, from its configuration file.
+
+import Acquirer
 import ArgumentParser
 import CProcess
 import EMVKernel

@@ -1,9 +1,10 @@
-import Acquirer
-import ControlAPI
-import EMVKernel
 // The running daemon: journal, acquirer link, readers, coordinator and API wired together, with the background work
 // a terminal needs (recovery on start, store-and-forward delivery, echo keep-alive, card-data purge, link and reader
 // events), systemd readiness and watchdog, and an orderly shutdown. `tapd run` and `tapd demo` both use it.
+
+import Acquirer
+import ControlAPI
+import EMVKernel
 import Foundation
 import Journal
 import Logging

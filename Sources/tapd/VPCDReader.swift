@@ -1,8 +1,9 @@
-import APDU
 // The demo's reader through the real stack, when this machine has one: the system's pcscd with the vpcd driver
 // (Debian's vsmartcard-vpcd, which `make demo` installs). Each sale's virtual card is served to vpcd by a VPCDBridge,
 // so the sale goes through libpcsclite, pcscd and the reader manager exactly as with a USB reader. Without pcscd or
 // vpcd the demo uses the in-process virtual reader instead.
+
+import APDU
 import Foundation
 import Readers
 import Simulators

@@ -1,7 +1,8 @@
-import APDU
 // The demo's reader when there is no hardware: one in-process reader that "taps" virtual cards and phones from the
 // simulators. Each sale gets the next card of the script (or a Visa card when the script is empty, so an integrator's
 // `tapctl sale` works against a running demo); a phone that asks to "see phone" is tapped again, as a cardholder would.
+
+import APDU
 import Foundation
 import Readers
 import Simulators

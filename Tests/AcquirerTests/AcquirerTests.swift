@@ -1,12 +1,13 @@
+// The acquirer link and service over real TLS on loopback against the acquirer host simulator: outcomes of an
+// exchange (answered, never left, no answer), TLS that fails closed, one connection per transaction under
+// concurrency, echo and keep-alive. What a sale's money does with these outcomes is the SaleBook's, tested in
+// TapdCoreTests/SaleBookTests.swift with the journal.
+
 import Foundation
 import ISO8583
 import NIOSSL
 import Simulators
 import TLV
-// The acquirer link and service over real TLS on loopback against the acquirer host simulator: outcomes of an
-// exchange (answered, never left, no answer), TLS that fails closed, one connection per transaction under
-// concurrency, echo and keep-alive. What a sale's money does with these outcomes is the SaleBook's, tested in
-// TapdCoreTests/SaleBookTests.swift with the journal.
 import XCTest
 
 @testable import Acquirer

@@ -1,9 +1,10 @@
+// The demo's and the tests' certificates (made with libcrypto) read back with an independent X.509 implementation
+// (swift-certificates): the extensions RFC 5280 asks of a CA and of TLS end entities, and the signatures.
+
 import Foundation
 import Simulators
 import SwiftASN1
 import X509
-// The demo's and the tests' certificates (made with libcrypto) read back with an independent X.509 implementation
-// (swift-certificates): the extensions RFC 5280 asks of a CA and of TLS end entities, and the signatures.
 import XCTest
 
 final class TestCertificateTests: XCTestCase {

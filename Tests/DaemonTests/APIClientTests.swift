@@ -1,7 +1,8 @@
-import ControlAPI
-import Foundation
 // The client tapctl and the demo use reads whatever the socket's peer sends: malformed answers end in an
 // APIClientError, never a crash, a hang or unbounded memory.
+
+import ControlAPI
+import Foundation
 import XCTest
 
 final class APIClientTests: XCTestCase {

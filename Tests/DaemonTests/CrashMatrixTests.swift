@@ -1,11 +1,12 @@
-import Foundation
-import Simulators
 // The crash matrix: a real tapd process (debug build) against the acquirer simulator over mutual TLS, SIGKILLed by
 // itself at a named point (TAPD_FAULT) at every journal transition and around every socket write of a sale's life,
 // then restarted. The proof is the acquirer's own ledger — every message it received and what it answered — set
 // against what tapd says of each sale after the restart: no second financial message without the repeat MTI, every
 // request that may have left without a recorded answer reversed exactly once, every offline approval advised exactly
 // once, and nothing tapd calls approved that the acquirer does not hold, nor the other way round.
+
+import Foundation
+import Simulators
 import XCTest
 
 final class CrashMatrixTests: XCTestCase {

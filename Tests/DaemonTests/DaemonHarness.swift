@@ -1,12 +1,13 @@
+// Runs the real `tapd run` binary against real parts: the acquirer simulator over mutual TLS on loopback, a journal
+// on a real SQLite file, a libnfc PN532 on the emulator's pseudo-terminal, and (as root) the vpcd readers of a real
+// pcscd in private namespaces. Tests talk to it only through its API socket, as a point of sale would.
+
 import ControlAPI
 import EMVKernel
 import Foundation
 import Simulators
 import TLV
 import TestSupport
-// Runs the real `tapd run` binary against real parts: the acquirer simulator over mutual TLS on loopback, a journal
-// on a real SQLite file, a libnfc PN532 on the emulator's pseudo-terminal, and (as root) the vpcd readers of a real
-// pcscd in private namespaces. Tests talk to it only through its API socket, as a point of sale would.
 import XCTest
 
 final class DaemonHarness: @unchecked Sendable {

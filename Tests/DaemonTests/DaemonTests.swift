@@ -1,12 +1,13 @@
+// End to end through the API of the real daemon binary: sales over libnfc (PN532 emulator) and PC/SC (real pcscd +
+// vpcd, as root), declines, cancel, idempotent retries, a sale nobody taps, an acquirer that does not answer
+// (reversal), void, SIGKILL in the middle of an online request and a restart, bad requests, and many clients at once.
+
 import ControlAPI
 import Foundation
 import Journal
 import Simulators
 import TapdCore
 import TestSupport
-// End to end through the API of the real daemon binary: sales over libnfc (PN532 emulator) and PC/SC (real pcscd +
-// vpcd, as root), declines, cancel, idempotent retries, a sale nobody taps, an acquirer that does not answer
-// (reversal), void, SIGKILL in the middle of an online request and a restart, bad requests, and many clients at once.
 import XCTest
 
 final class DaemonTests: XCTestCase {

@@ -1,7 +1,8 @@
+// The API's HTTP server on its own, over a real Unix socket: the connection limit.
+
 import Foundation
 import NIOCore
 import TestSupport
-// The API's HTTP server on its own, over a real Unix socket: the connection limit.
 import XCTest
 
 @testable import ControlAPI

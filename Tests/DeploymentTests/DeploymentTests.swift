@@ -1,9 +1,10 @@
-import Foundation
-import TestSupport
 // What installs tapd as a real daemon, checked with the real tools: the udev rules parse and name exactly the
 // readers tapd drives through libnfc; systemd-analyze verifies the unit and rates its exposure; systemd-sysusers and
 // systemd-tmpfiles apply our files to a scratch root; `make install` lays out a working tree and `make uninstall`
 // takes it away.
+
+import Foundation
+import TestSupport
 import XCTest
 
 @testable import Readers

@@ -1,12 +1,13 @@
+// `tapctl diagnose` on fake trees: one tree per field fault of the README's diagnose table, each asserting the
+// finding and its fix; the acquirer check against the simulator over real TLS; the command itself with --json and
+// --bundle.
+
 import Foundation
 import Journal
 import Readers
 import Simulators
 import TapdCore
 import TestSupport
-// `tapctl diagnose` on fake trees: one tree per field fault of the README's diagnose table, each asserting the
-// finding and its fix; the acquirer check against the simulator over real TLS; the command itself with --json and
-// --bundle.
 import XCTest
 
 @testable import Diagnostics

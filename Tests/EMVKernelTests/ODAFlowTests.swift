@@ -1,9 +1,10 @@
+// Whole SDA, DDA, fDDA and CDA verifications against card data signed by the simulators' test PKI, with the
+// failures each step must catch. The PKI is generated once per test run (RSA keys made for the purpose).
+
 import APDU
 import EMVCrypto
 import Simulators
 import TLV
-// Whole SDA, DDA, fDDA and CDA verifications against card data signed by the simulators' test PKI, with the
-// failures each step must catch. The PKI is generated once per test run (RSA keys made for the purpose).
 import XCTest
 
 @testable import EMVKernel

@@ -1,7 +1,8 @@
-import EMVCrypto
-import TLV
 // Offline data authentication against the public vectors of openemv/emv-utils (tests/emv_rsa_test.c with Visa
 // test CA key 94, tests/emv_rsa_cda_test.c with Mastercard test CA key F1).
+
+import EMVCrypto
+import TLV
 import XCTest
 
 @testable import EMVKernel

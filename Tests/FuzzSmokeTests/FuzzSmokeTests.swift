@@ -1,3 +1,7 @@
+// A short, deterministic fuzz run inside `make test`: the same targets as `make fuzz`, fed with mutations of
+// real card responses (the sample card's conversation) and of malformed seeds. The long coverage-guided run is
+// `make fuzz` (libFuzzer with AddressSanitizer).
+
 import APDU
 import EMVKernel
 import Foundation
@@ -5,9 +9,6 @@ import FuzzTargets
 import ISO8583
 import Simulators
 import TLV
-// A short, deterministic fuzz run inside `make test`: the same targets as `make fuzz`, fed with mutations of
-// real card responses (the sample card's conversation) and of malformed seeds. The long coverage-guided run is
-// `make fuzz` (libFuzzer with AddressSanitizer).
 import XCTest
 
 final class FuzzSmokeTests: XCTestCase {

@@ -1,5 +1,6 @@
-import Foundation
 // DE 7 and DE 37 dates from the C library's time functions (Foundation's TimeZone would bring up ICU).
+
+import Foundation
 import XCTest
 
 @testable import ISO8583

@@ -1,7 +1,8 @@
+// The journal on a real SQLite file in a temporary directory.
+
 import EMVCrypto
 import Foundation
 import GRDB
-// The journal on a real SQLite file in a temporary directory.
 import XCTest
 
 @testable import Journal

@@ -1,9 +1,10 @@
-import APDU
-import Simulators
-import TLV
 // Decision tests built from the books' rules, not from tapd's virtual cards: each states the whole exchange (every
 // C-APDU and R-APDU, the card's answers written out as data objects) on a scripted card in exact mode, and is named
 // after the requirement it checks. A kernel that sends anything else fails the test with the mismatch.
+
+import APDU
+import Simulators
+import TLV
 import XCTest
 
 @testable import EMVKernel

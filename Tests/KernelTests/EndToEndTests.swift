@@ -1,9 +1,10 @@
+// Every virtual card and phone through Entry Point and its kernel, in process: outcome, ODA result, CVM, the
+// cryptogram recomputed independently with EMVCrypto, and the number of APDUs.
+
 import APDU
 import EMVCrypto
 import Simulators
 import TLV
-// Every virtual card and phone through Entry Point and its kernel, in process: outcome, ODA result, CVM, the
-// cryptogram recomputed independently with EMVCrypto, and the number of APDUs.
 import XCTest
 
 @testable import EMVKernel

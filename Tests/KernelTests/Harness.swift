@@ -1,8 +1,9 @@
+// Runs Entry Point and the kernels against virtual cards in process (the card answers the real APDU protocol).
+
 import APDU
 import EMVCrypto
 import Simulators
 import TLV
-// Runs Entry Point and the kernels against virtual cards in process (the card answers the real APDU protocol).
 import XCTest
 
 @testable import EMVKernel

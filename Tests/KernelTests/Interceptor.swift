@@ -1,6 +1,7 @@
-import APDU
 // Wraps a virtual card and rewrites chosen answers, so each processing step can be tested against malformed
 // and unexpected responses (wrong template, missing data, bad AFL, error status words, a card that vanishes).
+
+import APDU
 import TLV
 
 final class InterceptingChannel: CardChannel {

@@ -1,10 +1,11 @@
-import APDU
-import Foundation
-import TLV
 // Public recordings of real cards and phones (Fixtures/public, provenance in its README), replayed through Entry Point
 // and the kernels exactly as `tapctl replay` does. The expected results are derived from the books for what each card
 // said, not from what tapd printed: each carries its reasoning. These files were not written with the kernels, so a
 // misreading of the books shared by a kernel and tapd's own virtual cards shows up here.
+
+import APDU
+import Foundation
+import TLV
 import XCTest
 
 @testable import EMVKernel

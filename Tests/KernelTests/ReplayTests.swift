@@ -1,10 +1,11 @@
+// Traces recorded from the virtual cards, replayed through `ReplayRunner` (what `tapctl replay` runs): the
+// replay must reach the same outcome, ODA result and cryptogram as the live run. Fixture files in Fixtures/
+// are such traces kept in the repository, so a change in the kernels that alters a known outcome shows up.
+
 import APDU
 import Foundation
 import Simulators
 import TLV
-// Traces recorded from the virtual cards, replayed through `ReplayRunner` (what `tapctl replay` runs): the
-// replay must reach the same outcome, ODA result and cryptogram as the live run. Fixture files in Fixtures/
-// are such traces kept in the repository, so a change in the kernels that alters a known outcome shows up.
 import XCTest
 
 @testable import EMVKernel

@@ -1,9 +1,10 @@
+// Per-step tests with malformed and unexpected card answers: each processing step must end in the outcome the
+// books prescribe, never in a crash or a hang.
+
 import APDU
 import Foundation
 import Simulators
 import TLV
-// Per-step tests with malformed and unexpected card answers: each processing step must end in the outcome the
-// books prescribe, never in a crash or a hang.
 import XCTest
 
 @testable import EMVKernel

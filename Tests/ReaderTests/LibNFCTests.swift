@@ -1,11 +1,12 @@
+// The libnfc back end through real libnfc 1.8.0 (driver pn532_uart) talking to the PN532 emulator on a
+// pseudo-terminal: no mock between tapd and libnfc, and none between libnfc and the serial line. The stock
+// `nfc-list` (libnfc-bin) is run against the same emulator to show it is a PN532 that libnfc's own tools accept.
+
 import APDU
 import EMVKernel
 import Foundation
 import Simulators
 import TestSupport
-// The libnfc back end through real libnfc 1.8.0 (driver pn532_uart) talking to the PN532 emulator on a
-// pseudo-terminal: no mock between tapd and libnfc, and none between libnfc and the serial line. The stock
-// `nfc-list` (libnfc-bin) is run against the same emulator to show it is a PN532 that libnfc's own tools accept.
 import XCTest
 
 @testable import Readers

@@ -1,3 +1,8 @@
+// The PC/SC back end against a real pcscd (1.9.9 on Debian 12) with the vpcd driver, and virtual cards served by
+// `tapd-vicc` over the vpcd protocol. pcscd runs in private mount and network namespaces (its own /run/pcscd, its
+// own loopback for vpcd's ports), so it never meets a system pcscd; this process reaches its socket through
+// /proc/PID/root. Needs root for the namespaces (CI runs as root).
+
 import APDU
 import EMVCrypto
 import EMVKernel
@@ -5,10 +10,6 @@ import Foundation
 import Simulators
 import TLV
 import TestSupport
-// The PC/SC back end against a real pcscd (1.9.9 on Debian 12) with the vpcd driver, and virtual cards served by
-// `tapd-vicc` over the vpcd protocol. pcscd runs in private mount and network namespaces (its own /run/pcscd, its
-// own loopback for vpcd's ports), so it never meets a system pcscd; this process reaches its socket through
-// /proc/PID/root. Needs root for the namespaces (CI runs as root).
 import XCTest
 
 @testable import Readers

@@ -1,10 +1,11 @@
+// ReaderManager over both real stacks at once: the vpcd readers of the test pcscd (PCSCLab, root) and a libnfc
+// PN532 on the emulator's pseudo-terminal.
+
 import APDU
 import EMVKernel
 import Foundation
 import Simulators
 import TestSupport
-// ReaderManager over both real stacks at once: the vpcd readers of the test pcscd (PCSCLab, root) and a libnfc
-// PN532 on the emulator's pseudo-terminal.
 import XCTest
 
 @testable import Readers

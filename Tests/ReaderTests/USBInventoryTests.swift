@@ -1,7 +1,8 @@
-import Foundation
 // The reader table is checked against the CCID driver installed on this machine (libccid's Info.plist, what
 // pcscd actually loads); the sysfs reading against a tree laid out like /sys/bus/usb/devices; the scan against the
 // real libusb (this machine may have no USB bus at all: then the list is empty, not an error).
+
+import Foundation
 import XCTest
 
 @testable import Readers

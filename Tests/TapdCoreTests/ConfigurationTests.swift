@@ -1,6 +1,7 @@
-import Foundation
 // The configuration file: defaults, the shipped example, and one clear error (file, line, key) for each kind of
 // mistake a technician makes in it.
+
+import Foundation
 import XCTest
 
 @testable import TapdCore

@@ -1,8 +1,9 @@
+// Runs the real `tapd demo` binary (built next to this test bundle): every sale ends as expected through the
+// acquirer simulator over mutual TLS, and no full PAN or track 2 appears in its output.
+
 import Foundation
 import Simulators
 import TestSupport
-// Runs the real `tapd demo` binary (built next to this test bundle): every sale ends as expected through the
-// acquirer simulator over mutual TLS, and no full PAN or track 2 appears in its output.
 import XCTest
 
 final class DemoTests: XCTestCase {

@@ -1,9 +1,10 @@
+// A real tap with the virtual cards through the real kernels, mapped to the acquirer's card data; then the same
+// outcome with hostile data records. (Assertions compare card data with == so a failure never prints it.)
+
 import EMVKernel
 import ISO8583
 import Simulators
 import TLV
-// A real tap with the virtual cards through the real kernels, mapped to the acquirer's card data; then the same
-// outcome with hostile data records. (Assertions compare card data with == so a failure never prints it.)
 import XCTest
 
 @testable import TapdCore

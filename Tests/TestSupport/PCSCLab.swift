@@ -1,11 +1,12 @@
-import EMVCrypto
-import EMVKernel
-import Foundation
-import TLV
 // A real pcscd (1.9.9 on Debian 12) with the vpcd driver for tests, in private mount and network namespaces (its own
 // /run/pcscd, its own loopback for vpcd's ports), so it never meets a system pcscd; test processes reach its socket
 // through /proc/PID/root (PCSCLITE_CSOCK_NAME), and virtual cards are served to it by `tapd-vicc` inside its network
 // namespace. Needs root for the namespaces (CI runs as root); elsewhere the tests that use it are skipped.
+
+import EMVCrypto
+import EMVKernel
+import Foundation
+import TLV
 import XCTest
 
 public final class PCSCLab: Sendable {

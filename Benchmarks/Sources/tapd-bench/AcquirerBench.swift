@@ -1,7 +1,8 @@
-import Acquirer
 // The online leg as the daemon runs it — the SaleBook persisting the request, marking it transmitted, checking and
 // recording the answer — over real TLS on loopback to the in-process acquirer simulator, with the journal on disk
 // (WAL, synchronous FULL, so every step pays its fsync).
+
+import Acquirer
 import Foundation
 import ISO8583
 import Journal

@@ -1,3 +1,5 @@
+// tapd benchmarks (release mode): `make bench`. Targets from the issues; figures go to the README.
+
 import APDU
 import Acquirer
 import EMVCrypto
@@ -5,8 +7,8 @@ import EMVKernel
 import ISO8583
 import Journal
 import Simulators
-// tapd benchmarks (release mode): `make bench`. Targets from the issues; figures go to the README.
 import TLV
+import TapdCore
 
 print("tapd benchmarks — \(TapdVersion.string), release build")
 print("")

@@ -1,11 +1,12 @@
-import APDU
-import Acquirer
-import EMVKernel
 // Daemon benchmarks (release mode, `make bench`), the targets of the daemon issue:
 //  1. tap-to-outcome: from the card detected to the sale's result, with the card's own time and the acquirer's
 //     round trip taken out — the coordinator, the kernel (ODA included), the journal's fsyncs and the events;
 //  2. cold start of `tapd run` to the API answering: under 300 ms;
 //  3. idle RSS under 40 MB and idle CPU under 0.5 % of the running daemon with a reader attached.
+
+import APDU
+import Acquirer
+import EMVKernel
 import Foundation
 import Journal
 import Readers

@@ -1,12 +1,13 @@
-import APDU
-import CBareReaders
-import EMVKernel
 // Reader benchmarks (release mode, `make bench`), the targets of the readers issue:
 //  1. per-APDU round trip through tapd's PC/SC back end against a bare C loop on the same pcscd + vpcd: ratio ≤ 1.1;
 //  2. the same for the libnfc back end against a bare C libnfc loop, both on the PN532 emulator;
 //  3. CPU while idle with readers attached and no card: under 0.5 %.
 // pcscd runs in private mount and network namespaces (as in the tests), so this needs root; the harness re-runs
 // itself inside them: `tapd-reader-bench` → unshare → `tapd-reader-bench inner DIR`.
+
+import APDU
+import CBareReaders
+import EMVKernel
 import Foundation
 import Readers
 import Simulators

@@ -1,9 +1,10 @@
-import Dispatch
-import EMVKernel
 // libFuzzer entry point for Entry Point and the kernels (`make fuzz`): each input is a mutation program that
 // KernelFuzz applies to one of the seed conversations (virtual cards and phones of C-2 and C-3, see-phone restarts,
 // the public recordings in Tests/KernelTests/Fixtures/public) before running the real kernels on it. A crash, a
 // hang (libFuzzer -timeout), a sanitizer report or a broken invariant (precondition in KernelFuzz.check) is a finding.
+
+import Dispatch
+import EMVKernel
 import Foundation
 import FuzzTargets
 import TLV

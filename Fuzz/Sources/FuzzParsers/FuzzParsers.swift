@@ -1,10 +1,11 @@
-import APDU
-import EMVKernel
-import FuzzTargets
 // libFuzzer entry point: every parser of hostile input — card bytes in both TLV modes, DOL handling and
 // certificate recovery (FuzzTargets.cardInput), and the acquirer's ISO 8583 answers (FuzzTargets.acquirerInput). A crash, a hang (libFuzzer -timeout) or a leak (ASan) is a finding; thrown
 // errors are expected. SwiftPM names an executable's entry point <Target>_main, so that function hands control
 // to libFuzzer's driver.
+
+import APDU
+import EMVKernel
+import FuzzTargets
 import TLV
 
 nonisolated(unsafe) let fuzzKeys: CAKeyStore = try! CAKeyStore.bundled(includeTestKeys: true)

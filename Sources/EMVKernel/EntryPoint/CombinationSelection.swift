@@ -1,6 +1,7 @@
-import APDU
 // Entry Point combination selection (EMV Contactless Book B §3.3): SELECT the PPSE, match its directory
 // entries against the terminal's combinations, order the candidates by priority, and SELECT the chosen one.
+
+import APDU
 import TLV
 
 /// One entry of the PPSE directory (Book B §3.3.2.4, Table 3-3).

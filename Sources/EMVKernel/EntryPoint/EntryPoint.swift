@@ -1,7 +1,8 @@
-import APDU
 // Entry Point (EMV Contactless Book B): pre-processing (Start A), combination selection (Start C), kernel
 // activation (Start D) and outcome processing. Protocol activation — waiting for a card in the field — is the
 // reader's job; a restart at Start B (try again, see phone) is the caller's, with `process(card:…, restarted: true)`.
+
+import APDU
 import TLV
 
 public struct EntryPoint: Sendable {

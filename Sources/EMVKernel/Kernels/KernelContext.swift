@@ -1,5 +1,6 @@
-import APDU
 // What a kernel is given when Entry Point activates it (Book B §3.4), and the steps the kernels share.
+
+import APDU
 import TLV
 
 public struct KernelSession: Sendable {

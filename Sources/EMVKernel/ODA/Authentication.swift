@@ -1,6 +1,7 @@
-import EMVCrypto
 // SDA, DDA, fDDA and CDA on top of key retrieval (EMV 4.4 Book 2 §5.4, §6.5, §6.6; Book C-3 for fDDA;
 // Book C-2 for CDA in the Mastercard kernel).
+
+import EMVCrypto
 import TLV
 
 /// The outcome of one offline data authentication.

@@ -1,5 +1,6 @@
-import EMVCrypto
 // Retrieval of the issuer and ICC public keys (EMV 4.4 Book 2 §5.3 and §6.4).
+
+import EMVCrypto
 import TLV
 
 public struct OfflineDataAuthenticator: Sendable {

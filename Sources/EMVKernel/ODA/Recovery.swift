@@ -1,7 +1,8 @@
-import EMVCrypto
 // RSA recovery of EMV signed objects and the fields of each format (EMV 4.4 Book 2 §5.3, §5.4, §6.3–§6.6).
 // One routine recovers and checks the frame (length, header 6A, trailer BC, format byte); small types then
 // read the fields of each format.
+
+import EMVCrypto
 import TLV
 
 public enum SignedDataRecovery {

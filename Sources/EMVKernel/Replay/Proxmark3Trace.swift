@@ -1,4 +1,3 @@
-import APDU
 // Reads the binary trace format of the Proxmark3 client (`trace save`, the `traces/*.trace` files of
 // RfidResearchGroup/proxmark3) and turns the ISO/IEC 14443-4 conversation in it into replay exchanges, so a public
 // sniff of a real card or phone can be replayed through tapd's kernels (`tapctl replay FILE.trace`).
@@ -12,6 +11,8 @@ import APDU
 //  - reader frames the sniffer garbled are dropped; when the card then answers a READ RECORD nobody was seen to
 //    send, the command is inferred as the next record of the same file and marked so in the exchange's note.
 // The frame bytes are never changed.
+
+import APDU
 import TLV
 
 /// A Proxmark3 trace file, as the 14443-4 exchanges it holds.

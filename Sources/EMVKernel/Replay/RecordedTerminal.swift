@@ -1,4 +1,3 @@
-import APDU
 // What the terminal of a recorded conversation told the card, read back from the commands it sent: the PDOL related
 // data of GET PROCESSING OPTIONS and the CDOL1 related data of the first GENERATE AC, split by the DOLs the card
 // gave (Book 3 §5.4). Replaying a recording with the recorded terminal's amount, date, unpredictable number, TTQ,
@@ -7,6 +6,8 @@ import APDU
 //
 // Also reads the mock transcripts of MohamedHassanNasr/emv (`mock/*.json`: "randoms", "date", "time",
 // "transaction-req" and "apdus": [{cmd, resp}]) into a replay file.
+
+import APDU
 import Foundation
 import TLV
 

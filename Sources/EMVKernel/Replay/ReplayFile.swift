@@ -1,4 +1,3 @@
-import APDU
 // The trace format of `tapctl replay` and of tapd's transaction traces (kernels issue, "tapctl replay FILE"):
 //
 // {
@@ -9,6 +8,8 @@ import APDU
 // }
 // An exchange whose answer never arrived intact has "error" ("transmission", "timeout" or "removed") instead of a
 // response; "note" says where an exchange came from when it is not plain (an inferred command, a lost frame).
+
+import APDU
 import Foundation
 import TLV
 

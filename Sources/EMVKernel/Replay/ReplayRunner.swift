@@ -1,8 +1,9 @@
-import APDU
-import EMVCrypto
 // Runs the real Entry Point and kernels against a scripted card read from a replay file, and reports the result
 // as one JSON object (`tapctl replay`). The scripted card answers each command with the first unused exchange
 // whose CLA INS P1 P2 match (for SELECT also the data); a command with no match gets 6D00.
+
+import APDU
+import EMVCrypto
 import Foundation
 import TLV
 

@@ -1,7 +1,8 @@
-import EMVCrypto
 // Terminal risk management beyond the floor limit (EMV Book 3 §10.6): the terminal exception file, kept as
 // salted hashes so the file never holds a PAN, and a velocity check (taps per card per hour) that raises an
 // alert for the operator. Card identities in memory are salted hashes too.
+
+import EMVCrypto
 import Foundation
 import TLV
 

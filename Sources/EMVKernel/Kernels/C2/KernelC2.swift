@@ -1,9 +1,10 @@
-import APDU
 // Kernel C-2: Mastercard M/Chip (EMV Contactless Book C-2 v2.10), EMV mode only — mag-stripe mode is not supported.
 // GPO → (relay resistance) → READ RECORD → limits, processing restrictions, CVM (on-device or CVM List), risk
 // management → terminal action analysis → GENERATE AC with CDA → checks on the answer → CDA → outcome.
 // Decisions read the terminal data the card was actually sent (9F33, 9F35, the CVM capabilities DF8118/DF8119 and
 // the limits DF8123–DF8126 when a replay gives them), so a replay follows the recorded terminal.
+
+import APDU
 import TLV
 
 public enum KernelC2 {

@@ -1,9 +1,10 @@
-import APDU
-import EMVCrypto
 // The Relay Resistance Protocol of Kernel C-2 (Book C-2 §5.3 EXCHANGE RELAY RESISTANCE DATA and the RRP
 // processing): the terminal sends 4 random bytes, times the answer, and compares the time the device needed
 // with the limits the device states, allowing for the expected transmission times and grace periods.
 // Times are in units of 100 µs, as in the book.
+
+import APDU
+import EMVCrypto
 import TLV
 
 public struct RelayResistanceResult: Sendable, Equatable {

@@ -1,8 +1,9 @@
-import APDU
 // Kernel C-3: Visa qVSDC (EMV Contactless Book C-3 v2.10). GPO carries the terminal's data (PDOL with TTQ, amount,
 // UN, …) and returns the cryptogram; records are read when the AFL names any; fDDA authenticates the card; the Card
 // Transaction Qualifiers tell which CVM the card wants. Every decision reads the TTQ the card was actually sent (a
 // replay's recorded TTQ governs exactly as the recorded reader's did), and an offline approval rests on fDDA.
+
+import APDU
 import TLV
 
 public enum KernelC3 {
