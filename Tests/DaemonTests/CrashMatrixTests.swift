@@ -34,12 +34,33 @@ final class CrashMatrixTests: XCTestCase {
         ("void_queued", .voidOfApprovedSale),  // the void's reversal queued, not delivered
     ]
 
+    /// The same in dual-message mode (0100 authorisations, 0220 completions, 0120 advices): around the capture.
+    static let dualMatrix: [(point: String, step: Step)] = [
+        ("answer_written", .onlineSale(amount: 1234)),  // approved; its capture queued in the same transaction
+        ("saf.transmitted:capture", .onlineSale(amount: 1234)),  // capture marked transmitted
+        ("sent:0220", .onlineSale(amount: 1234)),  // capture written
+        ("saf.answer_received:capture", .onlineSale(amount: 1234)),  // capture accepted, not recorded
+        ("saf.delivered:capture", .onlineSale(amount: 1234)),  // capture recorded
+        ("sent:0120", .offlineSale),  // the offline approval's advice written
+        ("void_queued", .voidOfApprovedSale),  // a void after the capture: its reversal names the capture
+    ]
+
     func testEveryFaultPointLeavesEachSaleExactlyOnceAtTheAcquirer() async throws {
+        try await run(Self.matrix, dualMessage: false)
+    }
+
+    func testEveryFaultPointOfDualMessageModeLeavesEachSaleCapturedExactlyOnce() async throws {
+        try await run(Self.dualMatrix, dualMessage: true)
+    }
+
+    func run(_ matrix: [(point: String, step: Step)], dualMessage: Bool) async throws {
         let h = try await DaemonHarness()
         addTeardownBlock { await h.shutdown() }
-        try h.writeConfig(pcsc: false, cardTimeout: 8, responseTimeout: 1.5, offlineFloorLimit: true)
+        try h.writeConfig(
+            pcsc: false, cardTimeout: 8, responseTimeout: 1.5, offlineFloorLimit: true,
+            extra: dualMessage ? "request_mti = \"0100\"" : "")
         var results: [String] = []
-        for (point, step) in Self.matrix {
+        for (point, step) in matrix {
             try await h.start(fault: point)
             try await h.waitForReaders([h.emulator.connstring])
             var id = ""
@@ -53,7 +74,12 @@ final class CrashMatrixTests: XCTestCase {
             case .voidOfApprovedSale:
                 h.emulator.present(try VirtualCard(.visaCard()))
                 id = did(try await h.sale(1234).body)
-                let approved = try await h.wait(id)
+                let approved = try await h.wait(id, for: "approved and captured") { t in
+                    t["final"] as? Bool == true
+                        && !((t["follow_ups"] as? [[String: Any]]) ?? []).contains {
+                            $0["status"] as? String == "pending"
+                        }
+                }
                 XCTAssertEqual(approved["status"] as? String, "approved", "\(point): \(approved)")
                 _ = try? await h.client.post("/v1/transactions/\(id)/void")  // tapd dies while answering
             }
@@ -68,7 +94,7 @@ final class CrashMatrixTests: XCTestCase {
                     && !((t["follow_ups"] as? [[String: Any]]) ?? []).contains { $0["status"] as? String == "pending" }
                     && t["status"] as? String != "void_pending"
             }
-            let problems = await consistency(h)
+            let problems = await consistency(h, dualMessage: dualMessage)
             XCTAssertEqual(problems, [], "\(point)")
             let follow = ((settled["follow_ups"] as? [[String: Any]]) ?? []).map {
                 "\($0["kind"] ?? "?") \($0["status"] ?? "?")"
@@ -81,7 +107,7 @@ final class CrashMatrixTests: XCTestCase {
         let ledger = await h.simulator.ledger()
         let orphans = await h.simulator.lastOrphans
         print(
-            "crash matrix: \(Self.matrix.count) points, \(ledger.entries.count) messages at the acquirer, \(orphans) reversal(s) of requests that never left"
+            "crash matrix\(dualMessage ? " (dual-message)" : ""): \(matrix.count) points, \(ledger.entries.count) messages at the acquirer, \(orphans) reversal(s) of requests that never left"
         )
         for r in results { print("  " + r) }
     }
@@ -89,7 +115,7 @@ final class CrashMatrixTests: XCTestCase {
     func did(_ t: [String: Any]) -> String { t["id"] as? String ?? "" }
 
     /// Every sale tapd knows set against the acquirer's ledger; returns what disagrees.
-    func consistency(_ h: DaemonHarness) async -> [String] {
+    func consistency(_ h: DaemonHarness, dualMessage: Bool) async -> [String] {
         let ledger = await h.simulator.ledger()
         var problems = ledger.violations
         let sales = ((try? await h.client.get("/v1/transactions?limit=200"))?.json as? [[String: Any]]) ?? []
@@ -98,7 +124,9 @@ final class CrashMatrixTests: XCTestCase {
             let state = t["journal_state"] as? String ?? "?"
             let stan = t["stan"] as? String
             let entries = ledger.entries.filter { $0.stan == stan && stan != nil }
-            let charged = entries.contains(where: \.charged)
+            // Single-message: the approval or advice is the charge. Dual-message: the completion is (a held
+            // authorisation without a capture charges nothing; a reversed capture undoes it).
+            let charged = dualMessage ? entries.contains(where: \.captured) : entries.contains(where: \.charged)
             let id = String((t["id"] as? String ?? "?").prefix(8))
             if entries.count > 1 { problems.append("\(id): \(entries.count) originals with STAN \(stan ?? "")") }
             if let e = entries.first, e.reversals > 0, !e.reversalAccepted {
