@@ -16,7 +16,7 @@ public struct QueuedFollowUp: Sendable {
 /// A queued message whose sealed copy was deleted (retention of a quarantined entry).
 struct MessageDeleted: Error, CustomStringConvertible {
     var description: String {
-        "its message was deleted after card_data_retention_days: settle it with the acquirer by hand, then `tapctl saf resolve`"
+        "it has no stored message (deleted after card_data_retention_days, or it could never be built): settle it with the acquirer by hand, then `tapctl saf resolve`"
     }
 }
 
@@ -32,6 +32,11 @@ extension Journal {
             throw JournalError.followUpExists(id, f.kind)
         }
         let rowID = db.lastInsertedRowID
+        if let reason = f.quarantinedBecause {
+            try db.execute(
+                sql: "UPDATE saf SET status = 'quarantined', last_error = ? WHERE id = ?", arguments: [reason, rowID])
+            return
+        }
         try db.execute(
             sql: "UPDATE saf SET message = ? WHERE id = ?",
             arguments: [Data(try key.seal(f.message, context: "saf:\(rowID)")), rowID])

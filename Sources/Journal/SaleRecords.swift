@@ -186,11 +186,21 @@ public struct NewFollowUp: Sendable {
     public var mti: String
     /// The packed ISO 8583 message; the journal stores it sealed.
     public var message: [UInt8]
+    /// When set, the follow-up is needed but cannot be built (its source does not open): it is recorded
+    /// quarantined, without a message, with this reason, so an operator sees it in `tapctl saf list` and settles it.
+    public var quarantinedBecause: String?
     /// A follow-up of `kind` carrying the packed `message` of type `mti`.
     public init(kind: FollowUpKind, mti: String, message: [UInt8]) {
         self.kind = kind
         self.mti = mti
         self.message = message
+    }
+
+    /// A follow-up that is owed but cannot be built: listed, quarantined, for an operator to settle by hand.
+    public static func owed(_ kind: FollowUpKind, mti: String, because reason: String) -> NewFollowUp {
+        var f = NewFollowUp(kind: kind, mti: mti, message: [])
+        f.quarantinedBecause = reason
+        return f
     }
 }
 

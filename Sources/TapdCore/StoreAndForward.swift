@@ -274,8 +274,18 @@ extension SaleBook {
                     change.reason =
                         "interrupted while online and its stored request cannot be opened (\(error)): reverse STAN \(r.stan ?? "?") with the acquirer by hand"
                     change.audit = ("recovery", "reversal impossible", "\(r.id): \(error)")
+                    // Owed all the same: listed and quarantined so `tapctl saf list` and diagnose show it until
+                    // an operator settles it with the acquirer and resolves it.
+                    change.enqueue = [
+                        .owed(.reversal, mti: acquirer.configuration.reversalMTI, because: change.reason ?? "")
+                    ]
                     events.publish(.moneyAlert, transactionID: r.id, status: "unanswered", detail: change.reason)
                 }
+            } else {
+                change.reason =
+                    "interrupted while online and no acquirer is configured: reverse STAN \(r.stan ?? "?") with the acquirer by hand"
+                change.enqueue = [.owed(.reversal, mti: "0400", because: change.reason ?? "")]
+                events.publish(.moneyAlert, transactionID: r.id, status: "unanswered", detail: change.reason)
             }
         case .requestPersisted:
             // "transmitted" is written before the first byte: this request never left.

@@ -706,6 +706,27 @@ final class SaleBookTests: XCTestCase {
         XCTAssertEqual(v?.followUps.map(\.kind), ["reversal"])
     }
 
+    /// A request that may have left but whose stored copy no longer opens is still owed a reversal: it is listed,
+    /// quarantined, with a money alert, until an operator settles it — never silently forgotten.
+    func testAnUnreversibleRequestIsListedForAnOperator() async throws {
+        let b = try book()
+        let (id, _) = try await sale(b, amount: 1234)
+        var persist = SaleChange(.requestPersisted)
+        persist.stan = "000321"
+        persist.request = .store([0x00, 0x01])  // not an ISO 8583 message: cannot be unpacked
+        try await journal.apply(id, persist)
+        try await journal.apply(id, SaleChange(.requestTransmitted))
+        _ = try await b.recover()
+        let v = try await XCTUnwrapAsync(try await b.view(id))
+        XCTAssertEqual(v.journalState, "unanswered")
+        XCTAssertEqual(v.followUps.map { "\($0.kind) \($0.status)" }, ["reversal quarantined"])
+        XCTAssertTrue(v.followUps.first?.lastError?.contains("000321") == true, "\(v.followUps)")
+        let alerts = await recentEvents(.moneyAlert)
+        XCTAssertTrue(alerts.contains { $0.transactionID == id })
+        let report = try JournalInspection.inspect(path: journal.path)
+        XCTAssertEqual(report.quarantined, 1, "tapctl diagnose FAILs on it")
+    }
+
     /// Start-up recovery also finds offline approvals without an advice (journals from before v4).
     func testRecoveryAdvisesAnOfflineApprovalWithoutAdvice() async throws {
         let b = try book()
