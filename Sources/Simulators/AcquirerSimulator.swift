@@ -1,8 +1,8 @@
 // An acquirer host in software: a TLS server speaking ISO 8583 (the same profiles as tapd) that demands a client
 // certificate, verifies ARQCs with the test issuer master key (Visa CVN 18, Mastercard CVN 16) and answers with
 // the ARPC in DE 55 tag 91. Behaviours are scriptable: by default an amount ending in .51 is declined (51),
-// .91 gets no answer, .92 drops the connection, .93 answers after 3 seconds. Integrators run it standalone
-// (`tapctl acquirer-sim`); `tapd demo` and the tests run it in process.
+// .91 gets no answer, .92 drops the connection, .93 answers after 3 seconds, .94 approves half (a partial
+// approval). Integrators run it standalone (`tapctl acquirer-sim`); `tapd demo` and the tests run it in process.
 
 import Acquirer
 import Foundation
@@ -142,8 +142,8 @@ public actor AcquirerSimulator {
         ch.writeAndFlush(buf, promise: nil)
     }
 
-    /// Amount rules (the cents decide): .51 decline 51, .91 no answer, .92 drop, .93 slow; else approve when the
-    /// cryptogram verifies.
+    /// Amount rules (the cents decide): .51 decline 51, .91 no answer, .92 drop, .93 slow, .94 partial approval of
+    /// half; else approve when the cryptogram verifies.
     public static func defaultAction(_ m: ISOMessage) -> Action {
         guard m.mtiClass == "1" || m.mtiClass == "2", m.mtiFunction == "0", let amount = m[4] else {
             return .answer(responseCode: "00")
@@ -153,6 +153,12 @@ public actor AcquirerSimulator {
         case "91": return .noAnswer
         case "92": return .drop
         case "93": return .slow(.seconds(3), responseCode: "00")
+        case "94":
+            // A partial approval: half the amount (DE 39 10, lower DE 4), for requests only (not advices).
+            guard m.mtiFunction == "0", let asked = UInt64(amount), asked > 1 else {
+                return .answer(responseCode: "00")
+            }
+            return .partial(amount: asked / 2)
         default: return .answer(responseCode: "00")
         }
     }

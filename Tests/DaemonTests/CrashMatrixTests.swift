@@ -32,6 +32,9 @@ final class CrashMatrixTests: XCTestCase {
         ("sent:0220", .offlineSale),  // advice written
         ("saf.answer_received:advice", .offlineSale),  // advice accepted, not yet recorded
         ("void_queued", .voidOfApprovedSale),  // the void's reversal queued, not delivered
+        // A partial approval (the simulator approves half of an amount ending in .94); the default is to reverse it.
+        ("answer_received", .onlineSale(amount: 1294)),  // partial approval received, not recorded
+        ("saf.transmitted:reversal", .onlineSale(amount: 1294)),  // its reversal marked transmitted
     ]
 
     /// The same in dual-message mode (0100 authorisations, 0220 completions, 0120 advices): around the capture.
