@@ -268,7 +268,7 @@ public actor SaleBook {
         return view
     }
 
-    private func captureOf(_ request: ISOMessage, amount: UInt64, approvalCode: String?, _ acquirer: AcquirerService)
+    func captureOf(_ request: ISOMessage, amount: UInt64, approvalCode: String?, _ acquirer: AcquirerService)
         async throws -> NewFollowUp
     {
         let stan = try await journal.nextSTAN()

@@ -220,6 +220,12 @@ extension SaleBook {
                 }
                 var change = SaleChange(.approvedOffline)
                 change.enqueue = [NewFollowUp(kind: .advice, mti: advice.mti, message: stored)]
+                // Dual-message mode: the advice informs, the completion charges; both are owed.
+                if acquirer.dualMessage, r.followUp(.capture) == nil {
+                    change.enqueue.append(
+                        try await captureOf(
+                            advice, amount: UInt64(advice[4] ?? "") ?? UInt64(r.amount), approvalCode: nil, acquirer))
+                }
                 change.audit = ("recovery", "advice queued", "\(r.id) STAN \(advice[11] ?? "?")")
                 _ = try await commit(r.id, change)
                 touched += 1

@@ -744,6 +744,28 @@ final class SaleBookTests: XCTestCase {
         let again = try await b.recover()
         XCTAssertEqual(again, 0)
     }
+
+    /// In dual-message mode an offline approval found without its advice gets the advice and the completion that
+    /// captures it: the merchant is paid for it exactly once.
+    func testRecoveryInDualMessageModeAlsoCapturesAnOfflineApproval() async throws {
+        let b = try book(config { $0.requestMTI = "0100" })
+        let (id, card) = try await sale(b, amount: 850)
+        let codec = try ISO8583Codec(spec: .iso87ASCII)
+        var change = SaleChange(.approvedOffline)
+        change.request = .store(
+            try codec.pack(Messages.advice(card, mti: "0120", terminal: config().identity, stan: "000501", rrn: "1")))
+        try await journal.apply(id, change)
+        let n = try await b.recover()
+        XCTAssertEqual(n, 1)
+        _ = await b.deliverQueue()
+        let seen = await simulator.received.map(\.mti)
+        XCTAssertEqual(seen, ["0120", "0220"])
+        let l = await ledger()
+        XCTAssertEqual(l.violations, [])
+        XCTAssertEqual(l.entries.first?.captured, true)
+        let again = try await b.recover()
+        XCTAssertEqual(again, 0)
+    }
 }
 
 extension Array where Element: Hashable {
