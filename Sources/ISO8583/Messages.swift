@@ -115,8 +115,7 @@ public enum Messages {
         let local = parts(date, utc: false)
         if let pan = t.pan { m[2] = pan }
         m[3] = t.processingCode
-        let amount = String(t.amount)
-        m[4] = String(repeating: "0", count: max(0, 12 - amount.count)) + amount
+        m[4] = amountField(t.amount)
         m[7] = two(utc.month) + two(utc.day) + two(utc.hour) + two(utc.minute) + two(utc.second)
         m[11] = stan
         m[12] = two(local.hour) + two(local.minute) + two(local.second)
@@ -174,8 +173,7 @@ public enum Messages {
     ) -> ISOMessage {
         var m = ISOMessage(mti: "0220")
         for f in [2, 3, 14, 22, 23, 24, 25, 32, 37, 41, 42, 49] { m.set(f, bytes: authorisation.bytes(f)) }
-        let a = String(amount)
-        m[4] = String(repeating: "0", count: max(0, 12 - a.count)) + a
+        m[4] = amountField(amount)
         let utc = parts(date, utc: true)
         let local = parts(date, utc: false)
         m[7] = two(utc.month) + two(utc.day) + two(utc.hour) + two(utc.minute) + two(utc.second)
@@ -212,6 +210,12 @@ public enum Messages {
         m[41] = terminal.terminalID
         m[70] = code
         return m
+    }
+
+    /// DE 4 (n12) for an amount in minor units: zero-padded to 12 digits.
+    public static func amountField(_ amount: UInt64) -> String {
+        let digits = String(amount)
+        return String(repeating: "0", count: max(0, 12 - digits.count)) + digits
     }
 
     /// The same message as a repeat: origin digit 1 (0420 → 0421).

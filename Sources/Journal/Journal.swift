@@ -193,10 +193,7 @@ public enum JournalInspection {
 
     /// Opens the journal at `path` read-only and reports on it; throws when it cannot be opened or read.
     public static func inspect(path: String) throws -> Report {
-        var config = Configuration()
-        config.readonly = true
-        config.busyMode = .timeout(5)
-        let db = try DatabaseQueue(path: path, configuration: config)
+        let db = try Journal.openReadOnly(path, busyTimeout: 5)
         return try db.read { db in
             let integrity = try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "unknown"
             let hasSAF = try db.tableExists("saf")

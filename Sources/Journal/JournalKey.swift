@@ -6,6 +6,7 @@
 import EMVCrypto
 import Foundation
 import Glibc
+import TLV
 
 /// The AES-256 key that seals card data in the journal (32 bytes).
 public struct JournalKey: Sendable {
@@ -72,27 +73,8 @@ public struct JournalKey: Sendable {
         }
         if data.count == 32 { return try JournalKey(bytes: data) }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        if text.count == 64, let bytes = Self.hex(text) { return try JournalKey(bytes: bytes) }
+        if text.count == 64, let bytes = Hex.decode(text) { return try JournalKey(bytes: bytes) }
         throw KeyError.wrongSize(path, data.count)
-    }
-
-    static func hex(_ s: String) -> [UInt8]? {
-        var out: [UInt8] = []
-        var it = s.utf8.makeIterator()
-        while let a = it.next() {
-            guard let b = it.next(), let hi = nibble(a), let lo = nibble(b) else { return nil }
-            out.append(hi << 4 | lo)
-        }
-        return out
-    }
-
-    static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x41...0x46: c - 0x41 + 10
-        case 0x61...0x66: c - 0x61 + 10
-        default: nil
-        }
     }
 
     /// The key's short id (first 4 bytes of its SHA-256, hex): names it in logs and `tapctl journal verify`

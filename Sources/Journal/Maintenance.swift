@@ -81,6 +81,15 @@ extension Journal {
         }
     }
 
+    /// A read-only connection to a journal file (tapctl, diagnose), waiting up to `busyTimeout` seconds for a
+    /// writer's lock.
+    static func openReadOnly(_ path: String, busyTimeout: TimeInterval = 10) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(busyTimeout)
+        return try DatabaseQueue(path: path, configuration: config)
+    }
+
     /// Writes a consistent copy of the journal at `path` (SQLite's online backup: safe while tapd runs). The copy
     /// is sealed like the journal; it is created with mode 0600 and never overwrites a file.
     public static func backup(journal source: String, to path: String) throws {
@@ -91,10 +100,7 @@ extension Journal {
             throw JournalError.notFound("\(path) cannot be created")
         }
         do {
-            var config = Configuration()
-            config.readonly = true
-            config.busyMode = .timeout(10)
-            let from = try DatabaseQueue(path: source, configuration: config)
+            let from = try openReadOnly(source)
             let to = try DatabaseQueue(path: path)
             try from.backup(to: to)
             try to.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
@@ -129,11 +135,8 @@ extension Journal {
     /// their follow-ups (an unanswered sale has its reversal, a voided sale a delivered reversal, an offline
     /// approval with a stored advice its advice). Opens the file read-only.
     public static func verify(path: String, key: JournalKey) throws -> Verification {
-        var config = Configuration()
-        config.readonly = true
-        config.busyMode = .timeout(10)
         let db: DatabaseQueue
-        do { db = try DatabaseQueue(path: path, configuration: config) } catch { throw JournalError.storage(error) }
+        do { db = try openReadOnly(path) } catch { throw JournalError.storage(error) }
         return try db.read { db in
             var v = Verification()
             v.integrity = try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "unknown"

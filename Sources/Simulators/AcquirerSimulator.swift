@@ -247,7 +247,14 @@ public actor AcquirerSimulator {
             let stan = m[11] ?? ""
             let base = String(m.mti.prefix(3)) + "0"
             let isRepeat = m.mti.last == "1" || m.mti.last == "3"
-            let seenKey = "\(base)/\(tid)/\(stan)"
+            // Any original request, advice or reversal seen before must come back with the repeat MTI.
+            if ["1", "2", "4"].contains(m.mtiClass), ["0", "2"].contains(m.mtiFunction) {
+                let seenKey = "\(base)/\(tid)/\(stan)"
+                if !isRepeat, originals.contains(seenKey) {
+                    violations.append("second original \(m.mti) STAN \(stan) without the repeat MTI")
+                }
+                originals.insert(seenKey)
+            }
             switch m.mtiClass {
             case "1", "2":
                 // 0220 with DE 90 naming an 0100 is a completion (capture) of that authorisation.
@@ -255,19 +262,11 @@ public actor AcquirerSimulator {
                     de90.hasPrefix("0100") || de90.hasPrefix("0120"),
                     let j = index["\(tid)/\(de90.dropFirst(4).prefix(6))"]
                 {
-                    if !isRepeat, originals.contains(seenKey) {
-                        violations.append("second completion \(m.mti) STAN \(stan) without the repeat MTI")
-                    }
-                    originals.insert(seenKey)
                     if rc == "00" { entries[j].captures += 1 }
                     captureOf["\(tid)/\(stan)"] = j  // a later reversal of the capture undoes the capture
                     continue
                 }
                 guard m.mtiFunction == "0" || m.mtiFunction == "2" else { continue }
-                if !isRepeat, originals.contains(seenKey) {
-                    violations.append("second original \(m.mti) STAN \(stan) without the repeat MTI")
-                }
-                originals.insert(seenKey)
                 let key = "\(tid)/\(stan)"
                 if let j = index[key] {
                     if let rc { entries[j].answer = rc }
@@ -279,10 +278,6 @@ public actor AcquirerSimulator {
             case "4":
                 let original = m[90].map { String($0.dropFirst(4).prefix(6)) } ?? stan
                 if m[90]?.hasPrefix("022") == true, let j = captureOf["\(tid)/\(original)"] {
-                    if !isRepeat, originals.contains(seenKey) {
-                        violations.append("second original reversal \(m.mti) STAN \(stan) without the repeat MTI")
-                    }
-                    originals.insert(seenKey)
                     if rc == "00" { entries[j].captureReversed = true }
                     continue
                 }
@@ -292,10 +287,6 @@ public actor AcquirerSimulator {
                     orphans += 1
                     continue
                 }
-                if !isRepeat, originals.contains(seenKey) {
-                    violations.append("second original reversal \(m.mti) STAN \(stan) without the repeat MTI")
-                }
-                originals.insert(seenKey)
                 entries[j].reversals += 1
                 if rc == "00" {
                     entries[j].reversalAccepted = true

@@ -188,8 +188,7 @@ public actor SaleBook {
         var change = SaleChange(.unanswered)
         change.reason = "no valid answer from the acquirer (\(why)); the request is being reversed"
         change.message = UIMessage.notAuthorised.text
-        let reversal = acquirer.reversal(of: request)
-        change.enqueue = [NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))]
+        change.enqueue = [try reversalFollowUp(of: request, acquirer)]
         change.request = .store(try acquirer.codec.pack(Messages.stripped(request)))
         change.audit = ("acquirer", "reversal queued", "STAN \(request[11] ?? "?"): \(why)")
         let view = try await commit(id, change)
@@ -220,7 +219,7 @@ public actor SaleBook {
         case .partiallyApproved(let response, let amount):
             // What stands at the issuer is the approved amount: a reversal (now, or a void's later) carries it in DE 4.
             var approved = request
-            approved[4] = String(repeating: "0", count: max(0, 12 - String(amount).count)) + String(amount)
+            approved[4] = Messages.amountField(amount)
             let keptApproved = try acquirer.codec.pack(Messages.stripped(approved))
             if acquirer.configuration.partialApprovals == "accept" {
                 return try await approve(
@@ -234,10 +233,7 @@ public actor SaleBook {
             change.approvalCode = response.approvalCode
             change.reason = "the issuer approved only \(amount) of \(asked); the partial approval is reversed"
             change.message = UIMessage.notAuthorised.text
-            let reversal = acquirer.reversal(of: approved, approvalCode: response.approvalCode)
-            change.enqueue = [
-                NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))
-            ]
+            change.enqueue = [try reversalFollowUp(of: approved, approvalCode: response.approvalCode, acquirer)]
             change.request = .store(keptApproved)
             let view = try await commit(id, change)
             kickDrain()
@@ -266,6 +262,14 @@ public actor SaleBook {
         let view = try await commit(id, change)
         if acquirer.dualMessage { kickDrain() }
         return view
+    }
+
+    /// The reversal of `original` (0400 or 0420 by configuration), packed as a follow-up to queue.
+    func reversalFollowUp(of original: ISOMessage, approvalCode: String? = nil, _ acquirer: AcquirerService) throws
+        -> NewFollowUp
+    {
+        let reversal = acquirer.reversal(of: original, approvalCode: approvalCode)
+        return NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))
     }
 
     func captureOf(_ request: ISOMessage, amount: UInt64, approvalCode: String?, _ acquirer: AcquirerService)
@@ -351,10 +355,9 @@ public actor SaleBook {
         do { original = try acquirer.codec.unpack(stored) } catch {
             throw TapdError.unavailable("the stored request of \(id) cannot be read: \(error)")
         }
-        let reversal = acquirer.reversal(of: original, approvalCode: r.approvalCode)
         var change = SaleChange(r.state)
         change.reason = "void requested"
-        change.enqueue = [NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))]
+        change.enqueue = [try reversalFollowUp(of: original, approvalCode: r.approvalCode, acquirer)]
         change.withdraw = [.capture]
         change.audit = (requester, "void requested", "\(id) STAN \(original[11] ?? "?")")
         do { _ = try await commit(id, change) } catch JournalError.followUpExists {

@@ -41,6 +41,7 @@ extension SaleBook {
     private func drain() async -> Int {
         guard let acquirer else { return 0 }
         var delivered = 0
+        var firstLook = true
         let cfg = acquirer.configuration
         queue: while !Task.isCancelled {
             let head: QueuedFollowUp?
@@ -48,7 +49,12 @@ extension SaleBook {
                 logger.error("store-and-forward: the queue cannot be read", metadata: ["error": "\(error)"])
                 break queue
             }
-            guard let head else { break queue }
+            guard let head else {
+                // Nothing queued and nothing done: the gauges are as the last drain left them.
+                if firstLook { return 0 }
+                break queue
+            }
+            firstLook = false
             let entry = head.entry
             // Strict FIFO: a head that is not due holds the queue (a reversal must not be overtaken by a later advice).
             guard entry.nextAttemptAt <= Date() else { break queue }
@@ -252,7 +258,10 @@ extension SaleBook {
                     "a stranded sale cannot be settled yet", metadata: ["transaction": "\(r.id)", "error": "\(error)"])
             }
         }
-        if n > 0 { kickDrain() }
+        if n > 0 {
+            await refreshQueueMetrics()  // an owed reversal may have been listed quarantined
+            kickDrain()
+        }
         return n
     }
 
@@ -270,10 +279,7 @@ extension SaleBook {
                         throw JournalError.notFound("the stored request of \(r.id)")
                     }
                     let request = try acquirer.codec.unpack(stored)
-                    let reversal = acquirer.reversal(of: request)
-                    change.enqueue = [
-                        NewFollowUp(kind: .reversal, mti: reversal.mti, message: try acquirer.codec.pack(reversal))
-                    ]
+                    change.enqueue = [try reversalFollowUp(of: request, acquirer)]
                     change.request = .store(try acquirer.codec.pack(Messages.stripped(request)))
                     change.audit = ("recovery", "reversal queued", "\(r.id) STAN \(request[11] ?? "?")")
                 } catch {
