@@ -116,34 +116,52 @@ public actor AcquirerLink {
         _ request: ISOMessage, timeout: Duration? = nil,
         beforeTransmit: (@Sendable () async throws -> Void)? = nil
     ) async -> ExchangeOutcome {
-        guard let key = request.matchKey else { return .neverLeft(.invalidMessage("request without DE 11 or DE 41")) }
-        let body: [UInt8]
-        do { body = try framed(request) } catch {
+        // A message that cannot go out is refused before anything is marked transmitted.
+        guard request.matchKey != nil else { return .neverLeft(.invalidMessage("request without DE 11 or DE 41")) }
+        do { _ = try framed(request) } catch {
             return .neverLeft(error as? LinkError ?? .invalidMessage("\(error)"))
         }
+        return await exchange(timeout: timeout) {
+            try await beforeTransmit?()
+            return request
+        }.outcome
+    }
+
+    /// Connects, then asks `prepare` for the request and sends it. `prepare` runs once the connection is up, just
+    /// before the first byte: the caller numbers the request and records it as transmitted there, so a sale costs
+    /// one journal transaction before the wire. When `prepare` throws, nothing is written (`neverLeft`). Returns the
+    /// request `prepare` built (nil when it did not run or failed) with the outcome.
+    public func exchange(
+        timeout: Duration? = nil, prepare: @Sendable () async throws -> ISOMessage
+    ) async -> (request: ISOMessage?, outcome: ExchangeOutcome) {
         let connection: Connection
         do { connection = try await connect() } catch {
-            return .neverLeft(error as? LinkError ?? .connectFailed("\(error)"))
+            return (nil, .neverLeft(error as? LinkError ?? .connectFailed("\(error)")))
         }
         let perTransaction = !configuration.persistentConnection
+        defer { if perTransaction { drop(connection, "exchange finished") } }
         guard connection.channel.isActive else {
-            return .neverLeft(.connectionLost("closed before the request was written"))
+            return (nil, .neverLeft(.connectionLost("closed before the request was written")))
         }
-        if let beforeTransmit {
-            do { try await beforeTransmit() } catch {
-                if perTransaction { drop(connection, "not used") }
-                return .neverLeft(.notPersisted("\(error)"))
-            }
-            // The connection may have closed while the journal wrote "transmitted". The caller's record now says the
-            // request may have left, so this is "no answer" (it will be reversed), and the waiter below is never
-            // registered on a connection nobody tracks (that would wait forever).
-            guard open[connection.id] === connection, connection.channel.isActive else {
-                return .noAnswer(.connectionLost("closed before the request was written"))
-            }
+        let request: ISOMessage
+        do { request = try await prepare() } catch {
+            return (nil, .neverLeft(.notPersisted("\(error)")))
+        }
+        // From here the caller's record says the request may have left, so every failure is "no answer" (the caller
+        // reverses it). The connection may have closed while the journal wrote; then the waiter below is never
+        // registered on a connection nobody tracks (that would wait forever).
+        guard open[connection.id] === connection, connection.channel.isActive else {
+            return (request, .noAnswer(.connectionLost("closed before the request was written")))
+        }
+        guard let key = request.matchKey else {
+            return (request, .noAnswer(.invalidMessage("request without DE 11 or DE 41")))
+        }
+        let body: [UInt8]
+        do { body = try framed(request) } catch {
+            return (request, .noAnswer(error as? LinkError ?? .invalidMessage("\(error)")))
         }
         let limit = timeout ?? .milliseconds(Int64(configuration.responseTimeout * 1000))
         let mti = request.mti
-        defer { if perTransaction { drop(connection, "exchange finished") } }
         do {
             let answer = try await withCheckedThrowingContinuation {
                 (cont: CheckedContinuation<ISOMessage, any Error>) in
@@ -169,9 +187,9 @@ public actor AcquirerLink {
                     }
                 }
             }
-            return .answered(answer)
+            return (request, .answered(answer))
         } catch {
-            return .noAnswer(error as? LinkError ?? .connectionLost("\(error)"))
+            return (request, .noAnswer(error as? LinkError ?? .connectionLost("\(error)")))
         }
     }
 

@@ -66,6 +66,16 @@ public actor AcquirerService {
         return await link.exchange(message, beforeTransmit: beforeTransmit)
     }
 
+    /// Sends the request `prepare` builds once the connection is up (signing on first when configured); `prepare`
+    /// numbers it and records it as transmitted just before the first byte. Returns that request, nil when `prepare`
+    /// did not run or failed, with what happened.
+    public func send(prepare: @Sendable () async throws -> ISOMessage) async -> (
+        request: ISOMessage?, outcome: ExchangeOutcome
+    ) {
+        await signOnIfNeeded()
+        return await link.exchange(prepare: prepare)
+    }
+
     /// How a store-and-forward answer counts under this acquirer's configuration.
     public nonisolated func classify(_ answer: ISOMessage, for request: ISOMessage) -> DeliveryVerdict {
         AnswerCheck.delivery(

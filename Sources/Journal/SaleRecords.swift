@@ -17,7 +17,8 @@ public enum SaleState: String, Codable, Sendable, CaseIterable {
     case seePhone = "see_phone"
     /// The read did not complete; the cardholder is asked to present the card again.
     case presentAgain = "present_again"
-    /// The online request is built and stored; no byte of it has been written to the acquirer.
+    /// The online request is built and stored; no byte of it has been written to the acquirer. Written by earlier
+    /// versions only (tapd now stores the request together with `requestTransmitted`); still read and recovered.
     case requestPersisted = "request_persisted"
     /// The request may have reached the acquirer: from here a sale without an answer is reversed.
     case requestTransmitted = "request_transmitted"
@@ -59,7 +60,10 @@ public enum SaleState: String, Codable, Sendable, CaseIterable {
         switch self {
         case .waitingForCard, .cardDetected, .processing, .seePhone, .presentAgain:
             return next.isTap
-                || [.requestPersisted, .approvedOffline, .declined, .failed, .cancelled, .timedOut].contains(next)
+                || [
+                    .requestTransmitted, .requestPersisted, .approvedOffline, .declined, .failed, .cancelled, .timedOut,
+                ]
+                .contains(next)
         case .requestPersisted:
             return [.requestTransmitted, .failed].contains(next)
         case .requestTransmitted:
@@ -296,51 +300,78 @@ extension Journal {
         }
         let key = self.key
         return try await write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT state FROM txn WHERE id = ?", arguments: [id]) else {
-                throw JournalError.notFound(id)
-            }
-            let from = SaleState(rawValue: row["state"]) ?? .failed
-            guard from.allows(change.state) else {
-                throw JournalError.invalidTransition(id, from: from, to: change.state)
-            }
+            try Self.apply(db, key: key, id: id, change, sealedRequest: sealedRequest, now: now)
+        }
+    }
+
+    /// One transition that needs a fresh STAN, in one journal transaction with the STAN's allocation: `change` builds
+    /// the transition (its request carries the STAN) from the STAN. An online request is numbered, stored and marked
+    /// "transmitted" with a single fsync; a failure anywhere (building it too) leaves neither the STAN nor the sale
+    /// changed. Returns the sale as it now is.
+    @discardableResult
+    public func applyNumbered(
+        _ id: String, now: Date = Date(), _ change: @escaping @Sendable (_ stan: String) throws -> SaleChange
+    ) async throws -> SaleRecord {
+        let key = self.key
+        return try await write { db in
+            let c = try change(try Self.nextSTAN(db))
+            var sealed: [UInt8]? = nil
+            if case .store(let bytes) = c.request { sealed = try key.seal(bytes, context: "txn:" + id) }
+            return try Self.apply(db, key: key, id: id, c, sealedRequest: sealed, now: now)
+        }
+    }
+
+    static func apply(
+        _ db: Database, key: JournalKey, id: String, _ change: SaleChange, sealedRequest: [UInt8]?, now: Date
+    ) throws -> SaleRecord {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT state FROM txn WHERE id = ?"), arguments: [id])
+        else {
+            throw JournalError.notFound(id)
+        }
+        let from = SaleState(rawValue: row["state"]) ?? .failed
+        guard from.allows(change.state) else {
+            throw JournalError.invalidTransition(id, from: from, to: change.state)
+        }
+        try db.cachedStatement(
+            sql: """
+                UPDATE txn SET state = ?, reason = COALESCE(?, reason), message = COALESCE(?, message), reader = COALESCE(?, reader),
+                scheme = COALESCE(?, scheme), cvm = COALESCE(?, cvm), masked_pan = COALESCE(?, masked_pan),
+                kernel_output = COALESCE(?, kernel_output), mti = COALESCE(?, mti), stan = COALESCE(?, stan), rrn = COALESCE(?, rrn),
+                response_code = COALESCE(?, response_code), approval_code = COALESCE(?, approval_code),
+                approved_amount = COALESCE(?, approved_amount), updated_at = ? WHERE id = ?
+                """
+        ).execute(
+            arguments: [
+                change.state.rawValue, change.reason, change.message, change.reader, change.scheme, change.cvm,
+                change.maskedPAN, change.kernelOutput, change.mti, change.stan, change.rrn, change.responseCode,
+                change.approvalCode, change.approvedAmount, Self.sqlDate(now), id,
+            ])
+        switch change.request {
+        case .store:
+            try db.cachedStatement(sql: "UPDATE txn SET request = ? WHERE id = ?").execute(arguments: [
+                Data(sealedRequest!), id,
+            ])
+        case .erase: try db.execute(sql: "UPDATE txn SET request = NULL WHERE id = ?", arguments: [id])
+        case nil: break
+        }
+        for kind in change.withdraw {
+            // What may have left cannot be taken back by withdrawing it (a void must wait for, then reverse, a capture).
+            let inFlight =
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT COUNT(*) FROM saf WHERE txn_id = ? AND kind = ? AND status IN ('pending', 'quarantined') AND transmitted = 1
+                        """, arguments: [id, kind.rawValue]) ?? 0
+            if inFlight > 0 { throw JournalError.followUpInFlight(id, kind) }
             try db.execute(
                 sql: """
-                    UPDATE txn SET state = ?, reason = COALESCE(?, reason), message = COALESCE(?, message), reader = COALESCE(?, reader),
-                    scheme = COALESCE(?, scheme), cvm = COALESCE(?, cvm), masked_pan = COALESCE(?, masked_pan),
-                    kernel_output = COALESCE(?, kernel_output), mti = COALESCE(?, mti), stan = COALESCE(?, stan), rrn = COALESCE(?, rrn),
-                    response_code = COALESCE(?, response_code), approval_code = COALESCE(?, approval_code),
-                    approved_amount = COALESCE(?, approved_amount), updated_at = ? WHERE id = ?
-                    """,
-                arguments: [
-                    change.state.rawValue, change.reason, change.message, change.reader, change.scheme, change.cvm,
-                    change.maskedPAN, change.kernelOutput, change.mti, change.stan, change.rrn, change.responseCode,
-                    change.approvalCode, change.approvedAmount, Self.sqlDate(now), id,
-                ])
-            switch change.request {
-            case .store:
-                try db.execute(sql: "UPDATE txn SET request = ? WHERE id = ?", arguments: [Data(sealedRequest!), id])
-            case .erase: try db.execute(sql: "UPDATE txn SET request = NULL WHERE id = ?", arguments: [id])
-            case nil: break
-            }
-            for kind in change.withdraw {
-                // What may have left cannot be taken back by withdrawing it (a void must wait for, then reverse, a capture).
-                let inFlight =
-                    try Int.fetchOne(
-                        db,
-                        sql: """
-                            SELECT COUNT(*) FROM saf WHERE txn_id = ? AND kind = ? AND status IN ('pending', 'quarantined') AND transmitted = 1
-                            """, arguments: [id, kind.rawValue]) ?? 0
-                if inFlight > 0 { throw JournalError.followUpInFlight(id, kind) }
-                try db.execute(
-                    sql: """
-                        UPDATE saf SET status = 'withdrawn', message = NULL, resolution = ? WHERE txn_id = ? AND kind = ?
-                        AND status IN ('pending', 'quarantined') AND transmitted = 0
-                        """, arguments: ["withdrawn by \(change.state.rawValue)", id, kind.rawValue])
-            }
-            for f in change.enqueue { try Self.insertFollowUp(db, key: key, sale: id, f, now: now) }
-            if let a = change.audit { try Self.audit(db, actor: a.actor, event: a.event, details: a.details, now: now) }
-            return try Self.record(db, id: id)
+                    UPDATE saf SET status = 'withdrawn', message = NULL, resolution = ? WHERE txn_id = ? AND kind = ?
+                    AND status IN ('pending', 'quarantined') AND transmitted = 0
+                    """, arguments: ["withdrawn by \(change.state.rawValue)", id, kind.rawValue])
         }
+        for f in change.enqueue { try Self.insertFollowUp(db, key: key, sale: id, f, now: now) }
+        if let a = change.audit { try Self.audit(db, actor: a.actor, event: a.event, details: a.details, now: now) }
+        return try Self.record(db, id: id)
     }
 
     // MARK: Reading
@@ -405,7 +436,8 @@ extension Journal {
     }
 
     static func record(_ db: Database, id: String) throws -> SaleRecord {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM txn WHERE id = ?", arguments: [id]) else {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM txn WHERE id = ?"), arguments: [id])
+        else {
             throw JournalError.notFound(id)
         }
         return try record(db, row)
@@ -413,8 +445,10 @@ extension Journal {
 
     static func record(_ db: Database, _ r: Row) throws -> SaleRecord {
         let id: String = r["id"]
-        let followUps = try Row.fetchAll(db, sql: "SELECT * FROM saf WHERE txn_id = ? ORDER BY id", arguments: [id])
-            .map(followUp)
+        let followUps = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT * FROM saf WHERE txn_id = ? ORDER BY id"), arguments: [id]
+        )
+        .map(followUp)
         return SaleRecord(
             id: id, idempotencyKey: r["idempotency_key"], state: SaleState(rawValue: r["state"]) ?? .failed,
             amount: r["amount"], approvedAmount: r["approved_amount"], currency: r["currency"],

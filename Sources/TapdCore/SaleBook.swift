@@ -4,7 +4,7 @@
 // message (answered, never left, no answer); the SaleBook decides what that means for the money and records it
 // before acting on it:
 //   waiting_for_card ⇄ card_detected, processing, see_phone, present_again
-//     → request_persisted → request_transmitted → approved | partially_approved | declined | unanswered (+ reversal)
+//     → request_transmitted (request numbered and stored) → approved | partially_approved | declined | unanswered (+ reversal)
 //     → approved_offline (+ advice, and capture in dual-message mode, in the same transaction)
 //     → declined | failed | cancelled | timed_out
 //   approved → voided once the acquirer accepts the void's reversal
@@ -36,6 +36,13 @@ public actor SaleBook {
     /// Sales whose online leg runs now (`authorize`): the only ones in request_persisted/request_transmitted that
     /// are not stranded.
     var inFlight: Set<String> = []
+
+    /// Bumped by every transition that queues something and by an operator's retry. A drain that finds the queue
+    /// empty notes the generation it looked at; while nothing was queued since, an online sale does not look again
+    /// before its request (an empty look is a journal read on the way to the wire).
+    var checkpointRunning = false
+    var queueGeneration = 1
+    var emptyAtGeneration = 0
 
     /// Whether a transition that queues something starts a drain by itself (the daemon); tests that step the queue
     /// by hand turn it off.
@@ -125,8 +132,9 @@ public actor SaleBook {
 
     // MARK: Online
 
-    /// The online leg of a sale whose card asked to go online: request persisted, "transmitted" persisted before the
-    /// first byte, the answer checked against the request and recorded with what it queues, in that order.
+    /// The online leg of a sale whose card asked to go online: the request numbered, stored and marked "transmitted"
+    /// in one transaction before the first byte, the answer checked against the request and recorded with what it
+    /// queues, in that order.
     public func authorize(_ id: String, card: CardTransaction, facts: CardFacts, message: String) async throws
         -> TransactionView
     {
@@ -137,32 +145,33 @@ public actor SaleBook {
         }
         inFlight.insert(id)
         defer { inFlight.remove(id) }
-        if acquirer.configuration.drainBeforeOnline { _ = await deliverQueue() }
-        let stan = try await journal.nextSTAN()
-        let request = acquirer.request(card, stan: stan)
-        let packed: [UInt8]
-        do { packed = try acquirer.codec.pack(request) } catch {
-            return try await record(
-                id, .failed, message: UIMessage.processingError.text,
-                reason: "the request could not be built: \(error)", card: facts)
-        }
-        var persist = SaleChange(.requestPersisted)
-        persist.mti = request.mti
-        persist.stan = stan
-        persist.rrn = request[37]
-        persist.request = .store(packed)
-        persist.message = message
-        persist.maskedPAN = facts.maskedPAN
-        persist.scheme = facts.scheme
-        persist.cvm = facts.cvm
-        persist.kernelOutput = facts.kernelOutput
-        publish(try await journal.apply(id, persist))
-        FaultPoint.hit("request_persisted")
-
+        if acquirer.configuration.drainBeforeOnline, emptyAtGeneration != queueGeneration { _ = await deliverQueue() }
+        // Once the connection is up: the STAN, the request and "transmitted" in one journal transaction (one fsync),
+        // then the first byte. A crash before it leaves the sale in a tap state (failed on restart, nothing sent);
+        // after it, the request may have left and is reversed.
         let journal = self.journal
-        let outcome = await acquirer.send(request) {
-            try await journal.apply(id, SaleChange(.requestTransmitted))
+        let codec = acquirer.codec
+        let (sent, outcome) = await acquirer.send { [weak self] in
+            FaultPoint.hit("online_before_persist")
+            let now = Date()  // the request is built from (card, STAN, now) alone: the same bytes inside and after
+            let r = try await journal.applyNumbered(id, now: now) { stan in
+                let request = acquirer.request(card, stan: stan, at: now)
+                var change = SaleChange(.requestTransmitted)
+                change.mti = request.mti
+                change.stan = stan
+                change.rrn = request[37]
+                change.request = .store(try codec.pack(request))
+                change.message = message
+                change.maskedPAN = facts.maskedPAN
+                change.scheme = facts.scheme
+                change.cvm = facts.cvm
+                change.kernelOutput = facts.kernelOutput
+                return change
+            }
             FaultPoint.hit("request_transmitted")
+            await self?.publish(r)
+            guard let stan = r.stan else { throw JournalError.notFound("the STAN of \(id)") }
+            return acquirer.request(card, stan: stan, at: now)
         }
         switch outcome {
         case .neverLeft(let e):
@@ -173,8 +182,10 @@ public actor SaleBook {
             change.request = .erase
             return try await commit(id, change)
         case .noAnswer(let e):
+            guard let request = sent else { throw TapdError.unavailable("no request after transmission: \(e)") }
             return try await unanswered(id, request: request, why: "\(e)")
         case .answered(let answer):
+            guard let request = sent else { throw TapdError.unavailable("an answer without a request") }
             FaultPoint.hit("answer_received")
             let view = try await answered(id, request: request, answer: answer, acquirer: acquirer)
             FaultPoint.hit("answer_written")
@@ -384,10 +395,27 @@ public actor SaleBook {
 
     /// One transition, then its event.
     func commit(_ id: String, _ change: SaleChange) async throws -> TransactionView {
+        if !change.enqueue.isEmpty { queueGeneration += 1 }  // before the write: a drain reading meanwhile is stale
         let r = try await journal.apply(id, change)
         publish(r)
-        if r.state.isFinal { metrics.transaction(status: TransactionView(r).status.rawValue, scheme: r.scheme) }
+        if r.state.isFinal {
+            metrics.transaction(status: TransactionView(r).status.rawValue, scheme: r.scheme)
+            checkpointSoon()
+        }
         return TransactionView(r)
+    }
+
+    /// A checkpoint of the journal's log after a sale's end, off the sale's path and one at a time (the journal never
+    /// checkpoints inside a commit: see `Journal.checkpoint`).
+    func checkpointSoon() {
+        guard !checkpointRunning else { return }
+        checkpointRunning = true
+        Task {
+            do { try await journal.checkpoint() } catch {
+                logger.warning("journal checkpoint failed", metadata: ["error": "\(error)"])
+            }
+            checkpointRunning = false
+        }
     }
 
     func publish(_ r: SaleRecord) {

@@ -29,6 +29,7 @@ extension SaleBook {
         currentDrain = task
         let n = await task.value
         if currentDrain == task { currentDrain = nil }
+        if n > 0 { checkpointSoon() }
         return n
     }
 
@@ -44,12 +45,14 @@ extension SaleBook {
         var firstLook = true
         let cfg = acquirer.configuration
         queue: while !Task.isCancelled {
+            let generation = queueGeneration
             let head: QueuedFollowUp?
             do { head = try await journal.queueHead() } catch {
                 logger.error("store-and-forward: the queue cannot be read", metadata: ["error": "\(error)"])
                 break queue
             }
             guard let head else {
+                emptyAtGeneration = generation
                 // Nothing queued and nothing done: the gauges are as the last drain left them.
                 if firstLook { return 0 }
                 break queue
@@ -322,6 +325,7 @@ extension SaleBook {
 
     /// Puts a quarantined entry back in the queue (audited) and delivers.
     public func retryFollowUp(_ id: Int64, actor: String) async throws -> FollowUpView {
+        queueGeneration += 1
         do { _ = try await journal.retryFollowUp(id, actor: actor) } catch JournalError.notFound {
             throw TapdError.missing("no quarantined follow-up #\(id)")
         }

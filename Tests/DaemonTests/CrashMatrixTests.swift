@@ -17,8 +17,8 @@ final class CrashMatrixTests: XCTestCase {
 
     /// Each fault point (FaultPoint.hit in the sources) and the sale that passes through it.
     static let matrix: [(point: String, step: Step)] = [
-        ("request_persisted", .onlineSale(amount: 1234)),  // request on disk, nothing sent
-        ("request_transmitted", .onlineSale(amount: 1234)),  // "transmitted" on disk, no byte written yet
+        ("online_before_persist", .onlineSale(amount: 1234)),  // connection up, request not yet on disk
+        ("request_transmitted", .onlineSale(amount: 1234)),  // STAN, request and "transmitted" on disk, no byte written
         ("sent:0200", .onlineSale(amount: 1234)),  // request written to the socket
         ("answer_received", .onlineSale(amount: 1234)),  // approved by the acquirer, not yet recorded
         ("answer_written", .onlineSale(amount: 1234)),  // approval recorded

@@ -137,6 +137,26 @@ final class JournalTests: XCTestCase {
         XCTAssertEqual(integrity, "ok")
     }
 
+    /// No checkpoint runs inside a commit (SQLite's automatic one would land on whichever write crosses its mark,
+    /// the online request's among them); `checkpoint()`, run between sales, copies the whole log into the database.
+    func testTheLogIsCheckpointedBetweenSalesNeverInsideACommit() async throws {
+        let j = try Journal(path: dbPath, key: key)
+        let auto = try await j.db.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") }
+        XCTAssertEqual(auto, 0)
+        for i in 0..<40 { _ = try await online(j, key: "k\(i)") }
+        let before = try await j.db.writeWithoutTransaction { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM txn") ?? 0
+        }
+        XCTAssertEqual(before, 40)
+        try await j.checkpoint()
+        let log = try await j.db.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+        XCTAssertGreaterThan(log.walFrameCount, 0, "the log held the sales' writes")
+        XCTAssertEqual(log.checkpointedFrameCount, log.walFrameCount, "every frame is in the database file")
+        let reopened = try Journal(path: dbPath, key: key)
+        let after = try await reopened.sales(limit: 100, before: nil)
+        XCTAssertEqual(after.count, 40)
+    }
+
     func testSTANRollsOver() async throws {
         let j = try Journal(path: dbPath, key: key)
         for _ in 0..<3 { _ = try await j.nextSTAN() }

@@ -170,6 +170,43 @@ final class SaleBookTests: XCTestCase {
         XCTAssertFalse(l.entries[0].charged)
     }
 
+    /// Issue rule: "transmitted" is persisted before the bytes are written. The STAN, the sealed request and
+    /// request_transmitted are one journal transaction: a journal that refuses it leaves nothing half-written (no STAN
+    /// used, no request stored) and not one byte goes to the acquirer; once it is accepted, what the acquirer gets is
+    /// exactly the stored request under the stored STAN.
+    func testTheRequestIsNumberedStoredAndMarkedTransmittedInOneTransactionBeforeTheFirstByte() async throws {
+        let b = try book()
+        let (id, card) = try await sale(b, amount: 1234)
+        try await journal.db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1") }
+        do {
+            _ = try await b.authorize(id, card: card, facts: facts(), message: "Authorising")
+            XCTFail("a read-only journal cannot record the sale's end either")
+        } catch {}
+        try await journal.db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 0") }
+        let received = await simulator.received.count
+        XCTAssertEqual(received, 0, "nothing leaves before the journal holds it")
+        let refused = try await XCTUnwrapAsync(try await journal.sale(id))
+        XCTAssertEqual(refused.state, .waitingForCard, "no half-written online state")
+        XCTAssertNil(refused.stan)
+        let storedBefore = try await journal.request(of: id)
+        XCTAssertTrue(storedBefore == nil)
+
+        let (id2, card2) = try await sale(b, amount: 1234)
+        let v = try await b.authorize(id2, card: card2, facts: facts(), message: "Authorising")
+        XCTAssertEqual(v.status, .approved)
+        XCTAssertEqual(v.stan, "000001", "the refused attempt used no STAN")
+        let next = try await journal.nextSTAN()
+        XCTAssertEqual(next, "000002", "one STAN per online request")
+        let seen = await simulator.received
+        XCTAssertEqual(seen.count, 1)
+        XCTAssertEqual(seen[0][11], v.stan)
+        let stored = try await XCTUnwrapAsync(try await journal.request(of: id2))
+        let kept = try ISO8583Codec(spec: try XCTUnwrap(config().spec)).unpack(stored)
+        for field in [2, 3, 4, 7, 11, 12, 13, 37, 41, 42, 49] {
+            XCTAssertTrue(kept[field] == seen[0][field], "DE \(field): the stored request is the one sent")
+        }
+    }
+
     /// An answer that does not match its request (another STAN, terminal, amount or currency) is no answer: reversed.
     func testAnAnswerIsCheckedAgainstItsRequest() async throws {
         let b = try book(config(timeout: 0.5))

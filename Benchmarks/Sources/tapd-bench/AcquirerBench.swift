@@ -51,6 +51,15 @@ func benchmarkAcquirer(card: CardTransaction, rounds: Int = 400) async throws {
         toWire.append(us(arrived - start))
     }
     await sim.stop()
+    // The floor under both figures: one journal transaction (WAL, synchronous FULL) on this disk.
+    var commit: [Double] = []
+    for _ in 0..<rounds {
+        let t0 = clock.now
+        _ = try await journal.nextSTAN()
+        let d = clock.now - t0
+        commit.append(Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12)
+    }
+    commit.sort()
     roundTrip.sort()
     toWire.sort()
     func f(_ v: Double) -> String { String((v * 10).rounded() / 10) }
@@ -58,4 +67,6 @@ func benchmarkAcquirer(card: CardTransaction, rounds: Int = 400) async throws {
     print("   p50 \(f(percentile(roundTrip, 0.5))) µs, p99 \(f(percentile(roundTrip, 0.99))) µs")
     print("Kernel outcome → request received by the acquirer (persist + fsync + pack + TLS + loopback):")
     print("   p50 \(f(percentile(toWire, 0.5))) µs, p99 \(f(percentile(toWire, 0.99))) µs")
+    print("One journal transaction alone (the STAN counter; WAL, synchronous FULL: one fsync):")
+    print("   p50 \(f(percentile(commit, 0.5))) µs, p99 \(f(percentile(commit, 0.99))) µs")
 }
