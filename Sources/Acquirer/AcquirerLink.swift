@@ -31,6 +31,11 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidMessage(String)
     /// The caller's step before the first byte (persisting "transmitted") failed.
     case notPersisted(String)
+    /// The TLS files cannot be used (unreadable, no certificate, a key file that breaks the key file rule); the text
+    /// names the files.
+    case tlsSetup(String)
+    /// Certificate verification passed, but the acquirer's SubjectPublicKeyInfo hash is not `[acquirer] spki_pin`.
+    case pinMismatch
 
     /// The error in plain words.
     public var description: String {
@@ -41,6 +46,8 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
         case .connectionLost(let s): return "connection to the acquirer lost: \(s)"
         case .invalidMessage(let s): return "invalid message: \(s)"
         case .notPersisted(let s): return "not sent: \(s)"
+        case .tlsSetup(let s): return s
+        case .pinMismatch: return "the acquirer's public key does not match the configured pin"
         }
     }
 }
@@ -93,7 +100,7 @@ public actor AcquirerLink {
     public private(set) var lastActivity = ContinuousClock.now
 
     /// Creates the link without connecting (a nil `group` uses NIO's shared event loop group).
-    /// Throws `LinkError.invalidMessage` for an unknown profile and `AcquirerTLS.SetupError` for unloadable TLS files.
+    /// Throws `LinkError.invalidMessage` for an unknown profile and `LinkError.tlsSetup` for unloadable TLS files.
     public init(configuration: AcquirerConfiguration, group: (any EventLoopGroup)? = nil) throws {
         guard let spec = configuration.spec else {
             throw LinkError.invalidMessage("unknown profile \(configuration.profile)")

@@ -11,14 +11,8 @@ import NIOSSL
 /// TLS for the acquirer link, failing closed: TLS 1.2 at least, the acquirer's CA as the only trust root, full
 /// verification with the host name, this terminal's client certificate and an optional SPKI pin.
 public enum AcquirerTLS {
-    /// The TLS files could not be loaded, or a certificate file holds no certificate.
-    public struct SetupError: Error, CustomStringConvertible {
-        /// What went wrong, naming the files.
-        public let description: String
-    }
-
     /// The TLS client context from `[acquirer] ca_file`, `client_certificate_file` and `client_key_file`; throws
-    /// `SetupError` when a file cannot be loaded or the key file breaks the key file rule.
+    /// `LinkError.tlsSetup` when a file cannot be loaded or the key file breaks the key file rule.
     public static func clientContext(_ c: AcquirerConfiguration) throws -> NIOSSLContext {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
@@ -31,12 +25,11 @@ public enum AcquirerTLS {
             tls.certificateChain = try NIOSSLCertificate.fromPEMFile(c.clientCertificateFile).map { .certificate($0) }
             // The TLS client key is a secret file like the journal key: the same rule (EMVCrypto.KeyFile).
             tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: try KeyFile.read(c.clientKeyFile), format: .pem))
-        } catch let e as KeyFile.Refused {
-            throw SetupError(description: "the TLS client key \(e.description)")
+        } catch CryptoError.keyFileRefused(let e) {
+            throw LinkError.tlsSetup("the TLS client key \(e.description)")
         } catch {
-            throw SetupError(
-                description:
-                    "cannot load the TLS files (ca \(c.caFile), certificate \(c.clientCertificateFile), key \(c.clientKeyFile)): \(error)"
+            throw LinkError.tlsSetup(
+                "cannot load the TLS files (ca \(c.caFile), certificate \(c.clientCertificateFile), key \(c.clientKeyFile)): \(error)"
             )
         }
         return try NIOSSLContext(configuration: tls)
@@ -50,7 +43,7 @@ public enum AcquirerTLS {
 
     /// A connection or TLS failure in words a merchant or technician can act on, never a library's error dump.
     public static func plain(_ error: any Error) -> String {
-        if error is PinMismatch { return "the acquirer's public key does not match the configured pin" }
+        if case .pinMismatch? = error as? LinkError { return LinkError.pinMismatch.description }
         let text = String(describing: error)
         if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
             return "the acquirer's certificate is not trusted"
@@ -78,13 +71,6 @@ public enum AcquirerTLS {
         return "the connection failed"
     }
 
-    /// Verification passed, but the certificate's SubjectPublicKeyInfo hash is not `[acquirer] spki_pin` (or could
-    /// not be read).
-    public struct PinMismatch: Error, CustomStringConvertible {
-        /// The failure in words.
-        public var description: String { "the server's public key does not match the configured SPKI pin" }
-    }
-
     /// The TLS handler for one connection: the host name is checked against the certificate (and sent as SNI)
     /// unless it is an IP address; with a pin, the verified leaf's SPKI hash must match as well. The pin check is
     /// additional: it runs only after BoringSSL's full verification has succeeded (swift-nio-ssl's
@@ -97,18 +83,19 @@ public enum AcquirerTLS {
         guard let pin else { return try NIOSSLClientHandler(context: context, serverHostname: name) }
         return try NIOSSLClientHandler._makeSSLClientHandler(context: context, serverHostname: name) { leaf, channel in
             guard let spki = try? leaf.extractPublicKey().toSPKIBytes() else {
-                return channel.eventLoop.makeFailedFuture(PinMismatch())
+                return channel.eventLoop.makeFailedFuture(LinkError.pinMismatch)
             }
             let digest = Data(Digest.sha256(spki)).base64EncodedString()
             return digest == pin
-                ? channel.eventLoop.makeSucceededVoidFuture() : channel.eventLoop.makeFailedFuture(PinMismatch())
+                ? channel.eventLoop.makeSucceededVoidFuture()
+                : channel.eventLoop.makeFailedFuture(LinkError.pinMismatch)
         }
     }
 
     /// The pin of a certificate file, for configuration: base64 SHA-256 of its SubjectPublicKeyInfo.
     public static func spkiPin(ofPEMFile path: String) throws -> String {
         guard let cert = try NIOSSLCertificate.fromPEMFile(path).first else {
-            throw SetupError(description: "no certificate in \(path)")
+            throw LinkError.tlsSetup("no certificate in \(path)")
         }
         return Data(Digest.sha256(try cert.extractPublicKey().toSPKIBytes())).base64EncodedString()
     }

@@ -79,6 +79,10 @@ extension Diagnostics {
                     "the acquirer accepted the connection but did not answer: check DE 41/42 and the profile with the acquirer"
                 case .invalidMessage: "the profile (\(a.profile)) may not be the acquirer's"
                 case .notPersisted: "the journal refused a write: run `tapctl diagnose` on the journal's disk"
+                case .tlsSetup:
+                    "check that ca_file, client_certificate_file and client_key_file exist and are PEM, and that the key file is the tapd user's, mode 0600"
+                case .pinMismatch:
+                    "the acquirer's key changed or spki_pin is wrong: compute it from their certificate: openssl x509 -in CERT -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64"
                 }
             return Finding("acquirer", .fail, e.description, evidence: ev, fix: fix)
         } catch {

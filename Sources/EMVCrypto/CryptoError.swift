@@ -7,6 +7,8 @@ public enum CryptoError: Error, Equatable, Sendable, CustomStringConvertible {
     case openssl(String)
     /// An authenticated ciphertext whose tag does not verify (wrong key, changed bytes or associated data).
     case authenticationFailed
+    /// A secret file refused by the key file rule (`KeyFile`), with its path and the reason.
+    case keyFileRefused(KeyFile.Refused)
 
     /// A short explanation for logs; it never contains key material or data.
     public var description: String {
@@ -18,6 +20,7 @@ public enum CryptoError: Error, Equatable, Sendable, CustomStringConvertible {
         case .openssl(let s): return "libcrypto: \(s)"
         case .authenticationFailed:
             return "authentication failed: the sealed data or its context does not match the key"
+        case .keyFileRefused(let r): return r.description
         }
     }
 }

@@ -242,22 +242,16 @@ public struct AuthorizationResponse: Sendable, Equatable {
     /// Whether the response code approves the transaction (see `approves`).
     public var isApproved: Bool { Self.approves(responseCode) }
 
-    /// The error thrown for an answer that cannot be used: no valid DE 39, or malformed DE 55.
-    public struct Invalid: Error, Sendable, CustomStringConvertible {
-        /// What is wrong with the answer.
-        public let description: String
-    }
-
-    /// Reads an acquirer's answer. Throws `Invalid` when DE 39 is missing or not 2 characters, or DE 55 is malformed.
+    /// Reads an acquirer's answer. Throws `ISO8583Error` (DE 39 or DE 55) when DE 39 is missing or not 2 characters, or DE 55 is malformed.
     public init(_ m: ISOMessage) throws {
         guard let rc = m[39], rc.count == 2 else {
-            throw Invalid(description: "answer without a response code (DE 39)")
+            throw ISO8583Error(field: 39, offset: 0, reason: "answer without a response code")
         }
         responseCode = rc
         approvalCode = m[38]
         if let de55 = m.bytes(55) {
             do { icc = try ICCData.parseResponse(de55) } catch {
-                throw Invalid(description: "malformed DE 55 in the answer: \(error)")
+                throw ISO8583Error(field: 55, offset: 0, reason: "malformed in the answer: \(error)")
             }
         }
     }

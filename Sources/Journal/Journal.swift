@@ -25,6 +25,8 @@ public enum JournalError: Error, CustomStringConvertible {
     case storage(any Error)
     /// The configured key is not the one that sealed this journal.
     case wrongKey(journalKeyID: String, configuredKeyID: String)
+    /// The journal key cannot be loaded (missing, too open, wrong size, refused by the key file rule).
+    case key(JournalKey.KeyError)
 
     /// The error in words, for logs and the operator.
     public var description: String {
@@ -36,6 +38,7 @@ public enum JournalError: Error, CustomStringConvertible {
             "the \(k.rawValue) of transaction \(id) may have reached the acquirer; it cannot be withdrawn"
         case .sealedDataUnreadable(let what, let cause): "\(what) cannot be opened: \(cause)"
         case .storage(let e): "the journal cannot be written: \(Journal.plain(e))"
+        case .key(let e): e.description
         case .wrongKey(let j, let c):
             "the journal was sealed with key \(j), but the configured key is \(c): install the journal's key (or rotate with `tapctl journal rekey`)"
         }

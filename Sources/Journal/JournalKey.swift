@@ -12,8 +12,8 @@ import TLV
 public struct JournalKey: Sendable {
     private let raw: [UInt8]
 
-    /// Why a journal key could not be loaded.
-    public enum KeyError: Error, CustomStringConvertible, Equatable {
+    /// Why a journal key could not be loaded; thrown as `JournalError.key`.
+    public enum KeyError: CustomStringConvertible, Equatable, Sendable {
         /// The key file at the path does not exist or cannot be read or created.
         case unreadable(String)
         /// The key is neither 32 raw bytes nor 64 hex digits (path, size in bytes).
@@ -35,9 +35,9 @@ public struct JournalKey: Sendable {
         }
     }
 
-    /// A key from its 32 raw bytes; throws `KeyError.wrongSize` for any other length.
+    /// A key from its 32 raw bytes; throws `JournalError.key(.wrongSize)` for any other length.
     public init(bytes: [UInt8]) throws {
-        guard bytes.count == 32 else { throw KeyError.wrongSize("(memory)", bytes.count) }
+        guard bytes.count == 32 else { throw JournalError.key(.wrongSize("(memory)", bytes.count)) }
         raw = bytes
     }
 
@@ -51,13 +51,13 @@ public struct JournalKey: Sendable {
             if FileManager.default.fileExists(atPath: p) { return try read(p) }
         }
         if !FileManager.default.fileExists(atPath: path) {
-            guard createIfMissing else { throw KeyError.unreadable(path) }
+            guard createIfMissing else { throw JournalError.key(.unreadable(path)) }
             var rng = SystemRandomNumberGenerator()  // the kernel's CSPRNG
             let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-            guard fd >= 0 else { throw KeyError.unreadable(path) }
+            guard fd >= 0 else { throw JournalError.key(.unreadable(path)) }
             defer { close(fd) }
-            guard write(fd, bytes, 32) == 32, fsync(fd) == 0 else { throw KeyError.unreadable(path) }
+            guard write(fd, bytes, 32) == 32, fsync(fd) == 0 else { throw JournalError.key(.unreadable(path)) }
             return try JournalKey(bytes: bytes)
         }
         return try read(path)
@@ -66,15 +66,15 @@ public struct JournalKey: Sendable {
     /// Reads a key file under the one key-file rule (EMVCrypto.KeyFile): 32 raw bytes, or 64 hex digits.
     public static func read(_ path: String) throws -> JournalKey {
         let data: [UInt8]
-        do { data = try KeyFile.read(path) } catch let e as KeyFile.Refused {
-            if e.why.contains("mode") { throw KeyError.tooOpen(path, e.why) }
-            if e.why == "does not exist" { throw KeyError.unreadable(path) }
-            throw KeyError.refused(path, e.why)
+        do { data = try KeyFile.read(path) } catch CryptoError.keyFileRefused(let e) {
+            if e.why.contains("mode") { throw JournalError.key(.tooOpen(path, e.why)) }
+            if e.why == "does not exist" { throw JournalError.key(.unreadable(path)) }
+            throw JournalError.key(.refused(path, e.why))
         }
         if data.count == 32 { return try JournalKey(bytes: data) }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         if text.count == 64, let bytes = Hex.decode(text) { return try JournalKey(bytes: bytes) }
-        throw KeyError.wrongSize(path, data.count)
+        throw JournalError.key(.wrongSize(path, data.count))
     }
 
     /// The key's short id (first 4 bytes of its SHA-256, hex): names it in logs and `tapctl journal verify`

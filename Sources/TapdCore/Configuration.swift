@@ -10,8 +10,9 @@ import Readers
 import TLV
 import TOMLKit
 
-/// A configuration that cannot be used, naming the file and, where known, the line and the key.
-public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+/// Where a configuration cannot be used, naming the file and, where known, the line and the key (carried by
+/// `TapdError.configuration`).
+public struct ConfigurationError: CustomStringConvertible, Equatable, Sendable {
     /// The file at fault: tapd.toml, or a file it names (such as the journal key file).
     public let file: String
     /// The line in the file, counted from 1; nil when the error is not tied to one line.
@@ -92,11 +93,11 @@ extension JournalSettings {
     public static func loadKey(_ path: String) throws -> JournalKey {
         var st = stat()
         guard lstat(path, &st) == 0 else {
-            throw ConfigurationError(
+            throw TapdError.badConfiguration(
                 file: path, line: nil, key: nil,
                 message: "missing (create it with: head -c 32 /dev/urandom > \(path); chmod 600 \(path))")
         }
-        do { return try JournalKey.read(path) } catch let e as JournalKey.KeyError {
+        do { return try JournalKey.read(path) } catch JournalError.key(let e) {
             let message: String =
                 switch e {
                 case .tooOpen: "readable by other users (chmod 600 \(path))"
@@ -104,7 +105,7 @@ extension JournalSettings {
                 case .refused(_, let why): why
                 case .unreadable: "cannot be read by the user tapd runs as"
                 }
-            throw ConfigurationError(file: path, line: nil, key: nil, message: message)
+            throw TapdError.badConfiguration(file: path, line: nil, key: nil, message: message)
         }
     }
 }
@@ -162,35 +163,35 @@ public struct TapdConfiguration: Sendable {
     public static func load(file: String) throws -> TapdConfiguration {
         let text: String
         do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
-            throw ConfigurationError(
+            throw TapdError.badConfiguration(
                 file: file, line: nil, key: nil,
                 message: "cannot read the file: \((error as NSError).localizedDescription)")
         }
         return try parse(text, file: file)
     }
 
-    /// Parses and checks the text of a tapd.toml; `file` names it in errors. Throws `ConfigurationError`.
+    /// Parses and checks the text of a tapd.toml; `file` names it in errors. Throws `TapdError.configuration`.
     public static func parse(_ text: String, file: String = "tapd.toml") throws -> TapdConfiguration {
         let table: TOMLTable
         do { table = try TOMLTable(string: text) } catch let e as TOMLParseError {
-            throw ConfigurationError(
+            throw TapdError.badConfiguration(
                 file: file, line: e.source.begin.line, key: nil, message: "not valid TOML: \(e.description)")
         }
         let lines = LineFinder(text)
         // Unknown tables and keys are errors: a typo must not silently fall back to a default.
         for section in table.keys.sorted() {
             guard let known = keys[section] else {
-                throw ConfigurationError(
+                throw TapdError.badConfiguration(
                     file: file, line: lines.table(section), key: section,
                     message: "unknown table (expected one of \(keys.keys.sorted().joined(separator: ", ")))")
             }
             guard let sub = table[section]?.table else {
-                throw ConfigurationError(
+                throw TapdError.badConfiguration(
                     file: file, line: lines.key(section, in: nil), key: section,
                     message: "must be a table ([\(section)])")
             }
             for k in sub.keys.sorted() where !known.contains(k) {
-                throw ConfigurationError(
+                throw TapdError.badConfiguration(
                     file: file, line: lines.key(k, in: section), key: "\(section).\(k)", message: "unknown key")
             }
         }
@@ -217,7 +218,7 @@ public struct TapdConfiguration: Sendable {
             do { return try decoder.decode(T.self, from: json) } catch let e as DecodingError {
                 let (path, message) = describe(e)
                 let key = path.last
-                throw ConfigurationError(
+                throw TapdError.badConfiguration(
                     file: file, line: key.flatMap { lines.key(snake($0), in: section) } ?? lines.table(section),
                     key: ([section] + path.map(snake)).joined(separator: "."), message: message)
             }
@@ -230,7 +231,7 @@ public struct TapdConfiguration: Sendable {
 
         func check(_ ok: Bool, _ section: String, _ key: String, _ why: String) throws {
             guard ok else {
-                throw ConfigurationError(
+                throw TapdError.badConfiguration(
                     file: file, line: lines.key(key, in: section), key: "\(section).\(key)", message: why)
             }
         }
@@ -264,7 +265,7 @@ public struct TapdConfiguration: Sendable {
                 terminalConfiguration = try TerminalConfiguration.load(
                     json: try Data(contentsOf: URL(fileURLWithPath: path)))
             } catch {
-                throw ConfigurationError(
+                throw TapdError.badConfiguration(
                     file: source, line: nil, key: "terminal.configuration", message: "\(path): \(error)")
             }
         }
@@ -276,7 +277,7 @@ public struct TapdConfiguration: Sendable {
             return (terminalConfiguration, keys)
         } catch  where error is CAKeyFileUnreadable || (error as? CAKeyFileError)?.source == terminal.caKeys {
             // The operator's file: named by its key. A broken bundled file is an installation fault and stays as it is.
-            throw ConfigurationError(file: source, line: nil, key: "terminal.ca_keys", message: "\(error)")
+            throw TapdError.badConfiguration(file: source, line: nil, key: "terminal.ca_keys", message: "\(error)")
         }
     }
 

@@ -6,28 +6,21 @@ import EMVKernel
 import ISO8583
 import TLV
 
-/// Card data in a kernel's outcome that cannot go into an acquirer message.
-public struct OnlineRequestError: Error, CustomStringConvertible, Equatable {
-    /// What is missing or malformed.
-    public let description: String
-    init(_ d: String) { description = d }
-}
-
 /// Turns a kernel's outcome into the card data of an acquirer message, checking every element's format again.
 public enum OnlineRequest {
     /// The card data and DE 55 of an outcome that asks to go online (or of an offline approval, for its advice).
     public static func cardTransaction(from outcome: Outcome) throws -> CardTransaction {
         let d = outcome.transactionData
         guard let pan = CardIdentity.pan(from: d) else {
-            throw OnlineRequestError("no PAN in the card data (5A or track 2)")
+            throw TapdError.cardData("no PAN in the card data (5A or track 2)")
         }
         // 9F02 Amount, Authorised: n12 in 6 bytes; 5F2A Transaction Currency Code: n3 in 2 bytes.
         guard let amountBCD = d[0x9F02], amountBCD.count == 6, let amountDigits = BCD.digits(amountBCD),
             let amount = UInt64(amountDigits)
-        else { throw OnlineRequestError("amount (9F02) missing or not n12") }
+        else { throw TapdError.cardData("amount (9F02) missing or not n12") }
         guard let currencyBCD = d[0x5F2A], currencyBCD.count == 2, let cur = BCD.digits(currencyBCD),
             let currency = UInt16(cur), currency <= 999
-        else { throw OnlineRequestError("currency (5F2A) missing or not n3") }
+        else { throw TapdError.cardData("currency (5F2A) missing or not n3") }
         return CardTransaction(
             pan: pan, track2: track2(d[0x57]), expiry: expiry(d[0x5F24]), panSequenceNumber: sequence(d[0x5F34]),
             amount: amount, currencyCode: currency, iccData: ICCData.build { d[$0] })

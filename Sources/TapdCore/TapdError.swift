@@ -1,4 +1,5 @@
-// TapdCore's one error shape for sales: what the point of sale's API answers with. A journal failure keeps the
+// TapdCore's one error shape: what the point of sale's API answers with, and what a configuration or a kernel's
+// outcome that cannot be used throws. A journal failure keeps the
 // journal's own error as its cause (the API and logs say it in words); nothing is flattened to text on the way.
 import Journal
 
@@ -16,6 +17,16 @@ public enum TapdError: Error, CustomStringConvertible {
     case unavailable(String)
     /// The journal refused or failed; its error is kept (HTTP 409 for a refused transition, else 503).
     case journal(JournalError)
+    /// The configuration cannot be used; the file, line and key are kept (never an API answer: tapd stops, or
+    /// a reload keeps the old configuration).
+    case configuration(ConfigurationError)
+    /// Card data in a kernel's outcome that cannot go into an acquirer message (the sale fails with this reason).
+    case cardData(String)
+
+    /// A configuration error in `file`, at `line` and `key` when they are known.
+    static func badConfiguration(file: String, line: Int?, key: String?, message: String) -> TapdError {
+        .configuration(ConfigurationError(file: file, line: line, key: key, message: message))
+    }
 
     /// The error in words, as the API reports it.
     public var description: String {
@@ -23,6 +34,8 @@ public enum TapdError: Error, CustomStringConvertible {
         case .invalid(let s), .conflict(let s), .unavailable(let s), .missing(let s): s
         case .notFound(let id): "no transaction \(id)"
         case .journal(let e): e.description
+        case .configuration(let e): e.description
+        case .cardData(let s): "card data unusable: \(s)"
         }
     }
 
@@ -33,11 +46,12 @@ public enum TapdError: Error, CustomStringConvertible {
         case .conflict: 409
         case .notFound, .missing: 404
         case .unavailable: 503
+        case .configuration, .cardData: 500  // not answers to an API request (see the cases)
         case .journal(let e):
             switch e {
             case .invalidTransition, .followUpExists, .followUpInFlight: 409
             case .notFound: 404
-            case .storage, .sealedDataUnreadable, .wrongKey: 503
+            case .storage, .sealedDataUnreadable, .wrongKey, .key: 503
             }
         }
     }

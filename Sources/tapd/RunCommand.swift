@@ -23,7 +23,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         // Everything is checked before anything is opened or touched.
         let c: TapdConfiguration
-        do { c = try TapdConfiguration.load(file: config) } catch let e as ConfigurationError {
+        do { c = try TapdConfiguration.load(file: config) } catch TapdError.configuration(let e) {
             FileHandle.standardError.write(Data("tapd: \(e)\n".utf8))
             throw ExitCode(78)  // EX_CONFIG
         }

@@ -15,7 +15,7 @@ final class ConfigurationTests: XCTestCase {
             _ = try TapdConfiguration.parse(text, file: "t.toml")
             XCTFail("accepted", file: file, line: line)
             return nil
-        } catch let e as ConfigurationError { return e } catch {
+        } catch TapdError.configuration(let e) { return e } catch {
             XCTFail("\(error)", file: file, line: line)
             return nil
         }
