@@ -81,6 +81,7 @@ public final class Journal: Sendable {
             try Self.migrator.migrate(db)
         }
         try Self.checkKey(db, key)
+        _ = try Self.upgradeSealedFormat(db, key)
     }
 
     /// A storage error in words, without SQLite's statement dump.

@@ -1,7 +1,9 @@
 // The key that seals card data at rest (PAN, track 2, DE 55 inside stored messages): AES-256-GCM. It comes from
 // a systemd credential ($CREDENTIALS_DIRECTORY/<name>, LoadCredential=) or from a file only its owner can read;
 // a key file readable by group or others is refused. The cipher is libcrypto's (EMVCrypto.AESGCM), the same
-// library the kernels use; the sealed layout is unchanged from the swift-crypto version, so old journals open.
+// library the kernels use. Every sealed value names the key that sealed it (format 2: 0x02, the key's 4-byte id, then
+// nonce, ciphertext and tag, the 5-byte header authenticated with the row); values of format 1 (no header, as the
+// swift-crypto version wrote them) still open and are re-sealed when a journal is opened for writing.
 
 import EMVCrypto
 import Foundation
@@ -81,13 +83,46 @@ public struct JournalKey: Sendable {
     /// without revealing it.
     public var id: String { Digest.sha256(raw).prefix(4).map { String(format: "%02x", $0) }.joined() }
 
-    /// AES-256-GCM: nonce ‖ ciphertext ‖ tag. `context` (e.g. the row id) is authenticated, so a sealed value
-    /// cannot be moved to another row unnoticed.
-    func seal(_ plaintext: [UInt8], context: String) throws -> [UInt8] {
-        try AESGCM.seal(plaintext, key: raw, authenticating: Array(context.utf8))
+    /// The key's id as bytes (the first 4 bytes of its SHA-256).
+    var idBytes: [UInt8] { Array(Digest.sha256(raw).prefix(4)) }
+
+    /// The first byte of a format-2 sealed value.
+    static let sealedFormat2: UInt8 = 0x02
+    /// Header (format byte + key id), nonce and tag: the shortest format-2 value.
+    static let sealedFormat2Overhead = 5 + 12 + 16
+
+    /// The id (hex) of the key that sealed `sealed`, or nil for a format-1 value that does not say.
+    public static func keyID(of sealed: [UInt8]) -> String? {
+        guard sealed.count >= sealedFormat2Overhead, sealed[0] == sealedFormat2 else { return nil }
+        return Hex.encode(Array(sealed[1..<5])).lowercased()
     }
 
-    func open(_ sealed: [UInt8], context: String) throws -> [UInt8] {
-        try AESGCM.open(sealed, key: raw, authenticating: Array(context.utf8))
+    /// AES-256-GCM, format 2: 0x02 ‖ key id (4) ‖ nonce ‖ ciphertext ‖ tag. The header and `context` (e.g. the row
+    /// id) are authenticated, so a sealed value cannot be moved to another row, nor its key id changed, unnoticed.
+    func seal(_ plaintext: [UInt8], context: String) throws -> [UInt8] {
+        let header = [Self.sealedFormat2] + idBytes
+        return header + (try AESGCM.seal(plaintext, key: raw, authenticating: header + Array(context.utf8)))
     }
+
+    /// Opens a value of either format. A format-2 value sealed under another key throws `JournalError.wrongKey`
+    /// naming both keys.
+    func open(_ sealed: [UInt8], context: String) throws -> [UInt8] {
+        let aad = Array(context.utf8)
+        guard let sealedBy = Self.keyID(of: sealed) else {
+            return try AESGCM.open(sealed, key: raw, authenticating: aad)
+        }
+        let header = Array(sealed[0..<5])
+        if Array(sealed[1..<5]) == idBytes,
+            let plain = try? AESGCM.open(Array(sealed[5...]), key: raw, authenticating: header + aad)
+        {
+            return plain
+        }
+        // A format-1 value whose random nonce happens to begin with 0x02 (1 in 256) is still format 1.
+        if let plain = try? AESGCM.open(sealed, key: raw, authenticating: aad) { return plain }
+        if sealedBy != id { throw JournalError.wrongKey(journalKeyID: sealedBy, configuredKeyID: id) }
+        throw CryptoError.authenticationFailed
+    }
+
+    /// Whether `sealed` is a format-2 value of this key (a format-1 value is re-sealed on open).
+    func sealedInCurrentFormat(_ sealed: [UInt8]) -> Bool { Self.keyID(of: sealed) == id }
 }

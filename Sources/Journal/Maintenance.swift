@@ -47,38 +47,68 @@ extension Journal {
     public func rekey(to newKey: JournalKey) async throws -> Int {
         let old = key
         return try await write { db in
-            var n = 0
-            for row in try Row.fetchAll(db, sql: "SELECT id, request FROM txn WHERE request IS NOT NULL") {
-                let id: String = row["id"]
-                let sealed: Data = row["request"]
-                let context = "txn:" + id
-                let plain: [UInt8]
-                do { plain = try old.open(Array(sealed), context: context) } catch {
-                    throw JournalError.sealedDataUnreadable("the stored request of \(id)", cause: error)
-                }
-                try db.execute(
-                    sql: "UPDATE txn SET request = ? WHERE id = ?",
-                    arguments: [Data(try newKey.seal(plain, context: context)), id])
-                n += 1
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT id, message FROM saf WHERE message IS NOT NULL") {
-                let id: Int64 = row["id"]
-                let sealed: Data = row["message"]
-                let context = "saf:\(id)"
-                // A message that no longer opens under the old key stays as it is (it is quarantined already or
-                // will be): rekeying must not fail the whole journal for one damaged row.
-                guard let plain = try? old.open(Array(sealed), context: context) else { continue }
-                try db.execute(
-                    sql: "UPDATE saf SET message = ? WHERE id = ?",
-                    arguments: [Data(try newKey.seal(plain, context: context)), id])
-                n += 1
-            }
+            let n = try Self.reseal(db, from: old, to: newKey, onlyOlderFormats: false)
             try Self.writeKeyCheck(db, newKey)
             try Self.audit(
                 db, actor: "tapctl", event: "journal rekeyed", details: "key \(old.id) → \(newKey.id), \(n) rows",
                 now: Date())
             return n
         }
+    }
+
+    /// On open for writing: values sealed in format 1 (no key id) are re-sealed in format 2 under the same key, in
+    /// one transaction, so every sealed row names its key from then on. Returns how many rows were re-sealed.
+    static func upgradeSealedFormat(_ db: DatabasePool, _ key: JournalKey) throws -> Int {
+        try db.write { db in
+            if let check = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'key_check'"),
+                !key.sealedInCurrentFormat(Array(check))
+            {
+                try writeKeyCheck(db, key)
+            }
+            let n = try reseal(db, from: key, to: key, onlyOlderFormats: true)
+            if n > 0 {
+                try audit(
+                    db, actor: "tapd", event: "sealed rows upgraded",
+                    details: "\(n) rows now name key \(key.id) (format 2)", now: Date())
+            }
+            return n
+        }
+    }
+
+    /// Re-seals stored requests and queued messages from `old` to `new` (all, or only values of an older format).
+    static func reseal(_ db: Database, from old: JournalKey, to new: JournalKey, onlyOlderFormats: Bool) throws -> Int {
+        var n = 0
+        for row in try Row.fetchAll(db, sql: "SELECT id, request FROM txn WHERE request IS NOT NULL") {
+            let id: String = row["id"]
+            let sealed = [UInt8](row["request"] as Data)
+            if onlyOlderFormats, old.sealedInCurrentFormat(sealed) { continue }
+            let context = "txn:" + id
+            let plain: [UInt8]
+            do { plain = try old.open(sealed, context: context) } catch {
+                // On open, a damaged row must not stop tapd: the sale's own path reports it. A rekey must not leave
+                // a row behind under the old key: it stops.
+                if onlyOlderFormats { continue }
+                throw JournalError.sealedDataUnreadable("the stored request of \(id)", cause: error)
+            }
+            try db.execute(
+                sql: "UPDATE txn SET request = ? WHERE id = ?",
+                arguments: [Data(try new.seal(plain, context: context)), id])
+            n += 1
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT id, message FROM saf WHERE message IS NOT NULL") {
+            let id: Int64 = row["id"]
+            let sealed = [UInt8](row["message"] as Data)
+            if onlyOlderFormats, old.sealedInCurrentFormat(sealed) { continue }
+            let context = "saf:\(id)"
+            // A message that no longer opens stays as it is (it is quarantined already or will be): re-sealing must
+            // not fail the whole journal for one damaged row.
+            guard let plain = try? old.open(sealed, context: context) else { continue }
+            try db.execute(
+                sql: "UPDATE saf SET message = ? WHERE id = ?",
+                arguments: [Data(try new.seal(plain, context: context)), id])
+            n += 1
+        }
+        return n
     }
 
     /// A read-only connection to a journal file (tapctl, diagnose), waiting up to `busyTimeout` seconds for a

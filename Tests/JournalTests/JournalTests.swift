@@ -119,6 +119,64 @@ final class JournalTests: XCTestCase {
         XCTAssertEqual(secureDelete, 1, "deleted card data is overwritten (PCI DSS 3.2)")
     }
 
+    /// Issue rule: "a key id in the sealed format". Every sealed value names the key that sealed it, and that
+    /// header is authenticated: a value moved under another key id, or read with another key, is refused naming both.
+    func testEverySealedValueNamesTheKeyThatSealedIt() async throws {
+        let j = try Journal(path: dbPath, key: key)
+        let id = try await online(j, message: Array("card data".utf8))
+        let raw = try await j.read { db in
+            try Data.fetchOne(db, sql: "SELECT request FROM txn WHERE id = ?", arguments: [id])
+        }
+        let sealed = [UInt8](try XCTUnwrap(raw))
+        XCTAssertEqual(sealed.first, 0x02, "format 2")
+        XCTAssertEqual(JournalKey.keyID(of: sealed), key.id)
+        var forged = sealed
+        forged[1] ^= 0x01  // another key id in the header
+        XCTAssertThrowsError(try key.open(forged, context: "txn:" + id), "the header is authenticated")
+        let other = try JournalKey(bytes: [UInt8](repeating: 0x43, count: 32))
+        XCTAssertThrowsError(try other.open(sealed, context: "txn:" + id)) { e in
+            guard case JournalError.wrongKey(let sealedBy, let configured)? = e as? JournalError else {
+                return XCTFail("\(e)")
+            }
+            XCTAssertEqual([sealedBy, configured], [key.id, other.id])
+        }
+    }
+
+    /// A journal written before sealed values named their key (format 1: nonce, ciphertext, tag) opens, and its rows
+    /// are re-sealed in format 2 under the same key in one transaction, audited; a row that does not open is left
+    /// for the sale's own path and does not stop the journal from opening.
+    func testValuesOfTheOlderSealedFormatAreUpgradedOnOpen() async throws {
+        var id = ""
+        var damaged = ""
+        do {
+            let j = try Journal(path: dbPath, key: key)
+            id = try await online(j, message: Array("old request".utf8))
+            damaged = try await online(j, message: Array("damaged".utf8))
+            let v1 = try AESGCM.seal(
+                Array("old request".utf8), key: [UInt8](repeating: 0x42, count: 32),
+                authenticating: Array(("txn:" + id).utf8))
+            let (first, second) = (id, damaged)
+            try await j.write { db in
+                try db.execute(sql: "UPDATE txn SET request = ? WHERE id = ?", arguments: [Data(v1), first])
+                try db.execute(
+                    sql: "UPDATE txn SET request = ? WHERE id = ?", arguments: [Data([0x55, 1, 2, 3]), second])
+            }
+            let reads = try await j.request(of: id)
+            XCTAssertTrue(reads == Array("old request".utf8), "format 1 still opens")
+        }
+        let j = try Journal(path: dbPath, key: key)
+        let upgraded = id
+        let raw = try await j.read { db in
+            try Data.fetchOne(db, sql: "SELECT request FROM txn WHERE id = ?", arguments: [upgraded])
+        }
+        XCTAssertEqual(JournalKey.keyID(of: [UInt8](try XCTUnwrap(raw))), key.id, "re-sealed in format 2")
+        let reads = try await j.request(of: id)
+        XCTAssertTrue(reads == Array("old request".utf8))
+        let audit = try await j.auditLog(limit: 10)
+        XCTAssertTrue(audit.contains { $0.event == "sealed rows upgraded" })
+        XCTAssertFalse(damaged.isEmpty)
+    }
+
     func testDurableAcrossReopen() async throws {
         var id = ""
         do {
