@@ -40,6 +40,8 @@ public actor AcquirerSimulator {
     public private(set) var received: [ISOMessage] = []
     /// The response code answered to each message of `received` (nil: none was sent).
     public private(set) var answered: [String?] = []
+    /// The amount (DE 4) of each answer to `received`, when the answer carried one.
+    public private(set) var answeredAmount: [UInt64?] = []
     /// When each message arrived (same order as `received`), for latency measurements.
     public private(set) var arrivals: [ContinuousClock.Instant] = []
 
@@ -100,6 +102,7 @@ public actor AcquirerSimulator {
         received.append(m)
         arrivals.append(at)
         answered.append(nil)
+        answeredAmount.append(nil)
         let index = received.count - 1
         let action = rule?(m) ?? Self.defaultAction(m)
         switch action {
@@ -132,7 +135,10 @@ public actor AcquirerSimulator {
         guard let body = try? codec.pack(answer), let framed = try? ISOFraming.frame(body, codec.spec.framing) else {
             return
         }
-        if index < answered.count { answered[index] = answer[39] }
+        if index < answered.count {
+            answered[index] = answer[39]
+            answeredAmount[index] = answer[4].flatMap { UInt64($0) }
+        }
         write(framed, to: ch)
     }
 
@@ -210,6 +216,11 @@ public actor AcquirerSimulator {
         public var mti: String
         /// The original's amount (DE 4) in minor units; 0 when it has none.
         public var amount: UInt64
+        /// What the acquirer approved or accepted (the answer's DE 4, else the original's amount); nil while it has
+        /// approved nothing.
+        public var approvedAmount: UInt64?
+        /// The amount of the accepted completion (dual-message mode).
+        public var capturedAmount: UInt64?
         /// The response code answered to the original or any repeat of it (the last one sent).
         public var answer: String?
         /// Reversal messages received for it (originals and repeats) and whether one was accepted (answered 00).
@@ -232,8 +243,9 @@ public actor AcquirerSimulator {
     }
 
     /// Every original request and advice with what followed, and every breach of exactly-once the acquirer can see:
-    /// a second original (not a repeat MTI) of a message it already had. (Reversals of requests it never received
-    /// are not breaches; they are counted in `orphanReversals`.)
+    /// a second original (not a repeat MTI) of a message it already had, a repeat with another amount than its
+    /// original, a reversal of an amount the authorisation never had, a capture of more than was approved.
+    /// (Reversals of requests it never received are not breaches; they are counted in `orphanReversals`.)
     public func ledger() -> (entries: [LedgerEntry], violations: [String]) {
         var orphans = 0
         var captureOf: [String: Int] = [:]
@@ -243,6 +255,8 @@ public actor AcquirerSimulator {
         var originals = Set<String>()
         for (i, m) in received.enumerated() {
             let rc = answered[i]
+            let amount = UInt64(m[4] ?? "") ?? 0
+            let took = ["00", "08", "10", "11"].contains(rc ?? "")
             let tid = m[41] ?? ""
             let stan = m[11] ?? ""
             let base = String(m.mti.prefix(3)) + "0"
@@ -262,18 +276,32 @@ public actor AcquirerSimulator {
                     de90.hasPrefix("0100") || de90.hasPrefix("0120"),
                     let j = index["\(tid)/\(de90.dropFirst(4).prefix(6))"]
                 {
-                    if rc == "00" { entries[j].captures += 1 }
+                    if rc == "00" {
+                        entries[j].captures += 1
+                        entries[j].capturedAmount = amount
+                        // A capture takes at most what the issuer approved.
+                        if let approved = entries[j].approvedAmount, amount > approved {
+                            violations.append("capture STAN \(stan) of \(amount) exceeds the \(approved) approved")
+                        }
+                    }
                     captureOf["\(tid)/\(stan)"] = j  // a later reversal of the capture undoes the capture
                     continue
                 }
                 guard m.mtiFunction == "0" || m.mtiFunction == "2" else { continue }
                 let key = "\(tid)/\(stan)"
                 if let j = index[key] {
+                    // A repeat is the same message: the same amount.
+                    if amount != entries[j].amount {
+                        violations.append(
+                            "repeat \(m.mti) STAN \(stan) of \(amount), its original was \(entries[j].amount)")
+                    }
                     if let rc { entries[j].answer = rc }
+                    if took { entries[j].approvedAmount = answeredAmount[i] ?? entries[j].amount }
                 } else {
                     index[key] = entries.count
-                    entries.append(
-                        LedgerEntry(stan: stan, terminal: tid, mti: base, amount: UInt64(m[4] ?? "") ?? 0, answer: rc))
+                    var e = LedgerEntry(stan: stan, terminal: tid, mti: base, amount: amount, answer: rc)
+                    if took { e.approvedAmount = answeredAmount[i] ?? amount }
+                    entries.append(e)
                 }
             case "4":
                 let original = m[90].map { String($0.dropFirst(4).prefix(6)) } ?? stan
@@ -288,6 +316,15 @@ public actor AcquirerSimulator {
                     continue
                 }
                 entries[j].reversals += 1
+                // A full reversal names the authorisation's amount: the amount asked (ISO 8583:1987, DE 4 of the
+                // original; a terminal that crashed before recording the answer knows no other) or, after a
+                // partial approval, the amount approved. Any other amount is another sale's or a corruption.
+                let allowed = Set([entries[j].amount, entries[j].approvedAmount ?? entries[j].amount])
+                if !allowed.contains(amount) {
+                    violations.append(
+                        "reversal \(m.mti) STAN \(original) of \(amount); the authorisation was for \(allowed.sorted())"
+                    )
+                }
                 if rc == "00" {
                     entries[j].reversalAccepted = true
                 }

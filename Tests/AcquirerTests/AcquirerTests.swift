@@ -65,6 +65,59 @@ final class AcquirerTests: XCTestCase {
         return s.request(card, stan: await stans.next())
     }
 
+    /// The simulator's ledger is the proof of the money tests, so it must see amount faults as the acquirer would:
+    /// a repeat with another amount than its original, a reversal of an amount the authorisation never had, a
+    /// capture of more than was approved. A correct conversation leaves no violation.
+    func testTheAcquirersLedgerCatchesAmountsThatDoNotAddUp() async throws {
+        let s = try service(config())
+        func send(_ m: ISOMessage) async { _ = await s.link.exchange(m) }
+        // Correct: approved 1234, its reversal for 1234; a partial approval (.94: half) reversed for the half.
+        let sale = await request(s, amount: 1234)
+        await send(sale)
+        await send(s.reversal(of: sale))
+        let partial = await request(s, amount: 1294)
+        await send(partial)
+        var approvedPart = partial
+        approvedPart[4] = Messages.amountField(647)
+        await send(s.reversal(of: approvedPart))
+        let clean = await simulator.ledger()
+        XCTAssertEqual(clean.violations, [])
+        XCTAssertEqual(clean.entries.map(\.approvedAmount), [1234, 647])
+
+        // A repeat of the first sale with another amount.
+        var repeated = sale
+        repeated.mti = "0201"
+        repeated[4] = Messages.amountField(1235)
+        await send(repeated)
+        // A reversal of another amount than the authorisation's.
+        let other = await request(s, amount: 500)
+        await send(other)
+        var wrongReversal = s.reversal(of: other)
+        wrongReversal[4] = Messages.amountField(5000)
+        await send(wrongReversal)
+        let faults = await simulator.ledger().violations
+        XCTAssertEqual(faults.count, 2, "\(faults)")
+        XCTAssertTrue(faults.contains { $0.hasPrefix("repeat 0201") }, "\(faults)")
+        XCTAssertTrue(faults.contains { $0.hasPrefix("reversal 0400") }, "\(faults)")
+    }
+
+    func testACaptureOfMoreThanWasApprovedIsALedgerViolation() async throws {
+        var c = config()
+        c.requestMTI = "0100"
+        let s = try service(c)
+        let auth = await request(s, amount: 1000)
+        _ = await s.link.exchange(auth)
+        _ = await s.link.exchange(s.capture(of: auth, amount: 1000, approvalCode: nil, stan: await stans.next()))
+        let first = await simulator.ledger().violations
+        XCTAssertEqual(first, [])
+        let second = await request(s, amount: 1000)
+        _ = await s.link.exchange(second)
+        _ = await s.link.exchange(s.capture(of: second, amount: 1500, approvalCode: nil, stan: await stans.next()))
+        let v = await simulator.ledger().violations
+        XCTAssertEqual(v.count, 1)
+        XCTAssertTrue(v.first?.hasPrefix("capture") == true, "\(v)")
+    }
+
     func testOutcomesOfAnExchange() async throws {
         let s = try service(config(timeout: 0.5))
         guard case .answered(let a) = await s.send(await request(s, amount: 1234)) else { return XCTFail("approved") }
