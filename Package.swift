@@ -128,7 +128,7 @@ let package = Package(
         .testTarget(name: "ReaderTests", dependencies: ["Readers", "Simulators", "EMVKernel", "EMVCrypto", "TLV", "APDU", "TestSupport"]),
         .testTarget(name: "DeploymentTests", dependencies: ["Readers", "TestSupport"]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "TapdCore", "Journal", "Simulators", "Readers", "TestSupport"]),
-        .testTarget(name: "DaemonTests", dependencies: ["TapdCore", "ControlAPI", "Readers", "Simulators", "Acquirer", "Journal", "EMVKernel", "TLV", "TestSupport"]),
+        .testTarget(name: "DaemonTests", dependencies: ["TapdCore", "ControlAPI", "Readers", "Simulators", "Acquirer", "Journal", "EMVKernel", "EMVCrypto", "TLV", "TestSupport"]),
         .testTarget(name: "TapdCoreTests", dependencies: ["TapdCore", "Journal", "Acquirer", "Simulators", "EMVKernel", "TLV", "ISO8583", "TestSupport",
                                                          .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "EMVCrypto", .product(name: "GRDB", package: "GRDB.swift")]),

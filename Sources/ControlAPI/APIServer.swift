@@ -65,6 +65,8 @@ public struct APIStatus: Codable, Sendable {
 public final class APIServer: Sendable {
     /// Largest request body accepted, in bytes (16 KiB); a larger one is answered 413.
     public static let maxBodySize = 16 * 1024
+    /// Largest exception file `PUT /v1/risk/exception-file` accepts (4 MiB: some 60,000 cards).
+    public static let maxExceptionFileSize = 4 * 1024 * 1024
 
     /// The OpenAPI 3.0 description of this API (Sources/ControlAPI/Resources/openapi.json).
     public static let openAPIDocument: Data = {
@@ -185,6 +187,7 @@ public final class APIServer: Sendable {
             case "status": return await only(.GET) { Self.json(await status()) }
             case "readers": return await only(.GET) { Self.json(await coordinator.readerSnapshot()) }
             case "saf": return await only(.GET) { await followUps(request) }
+            case "risk": return await only(.GET) { Self.json(await coordinator.risk.status()) }
             case "events": return await only(.GET) { eventStream(request) }
             case "openapi.json":
                 return await only(.GET) {
@@ -197,6 +200,35 @@ public final class APIServer: Sendable {
                 default: return Self.methodNotAllowed(allow: [.GET, .POST])
                 }
             default: break
+            }
+        case 3 where segments[0] == "v1" && segments[1] == "risk" && segments[2] == "freeze":
+            return await only(.POST) {
+                do {
+                    let body = try Self.decode(FreezeRequest.self, from: request)
+                    let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
+                    return Self.json(try await coordinator.risk.freeze(body, by: who), status: .created)
+                } catch { return Self.error(for: error) }
+            }
+        case 3 where segments[0] == "v1" && segments[1] == "risk" && segments[2] == "exception-file":
+            return await only(.PUT) {
+                do {
+                    var body = request.body
+                    guard let text = body.readString(length: body.readableBytes) else {
+                        throw TapdError.invalid("the exception file must be UTF-8 text")
+                    }
+                    let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
+                    return Self.json(try await coordinator.risk.replaceExceptionFile(text, by: who))
+                } catch { return Self.error(for: error) }
+            }
+        case 4 where segments[0] == "v1" && segments[1] == "risk" && segments[2] == "freeze":
+            guard let id = Int64(segments[3]) else {
+                return Self.error(.notFound, "not_found", "no freeze \(segments[3])")
+            }
+            return await only(.DELETE) {
+                do {
+                    let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
+                    return Self.json(try await coordinator.risk.unfreeze(id, by: who))
+                } catch { return Self.error(for: error) }
             }
         case 3 where segments[0] == "v1" && segments[1] == "transactions":
             let id = segments[2].removingPercentEncoding ?? segments[2]
@@ -345,12 +377,13 @@ public final class APIServer: Sendable {
 
     /// Serves until the task is cancelled. `onReady` runs once the socket is bound (permissions, readiness).
     public func run(onReady: @escaping @Sendable () async -> Void = {}) async throws {
-        let server = HTTPServer(
+        var server = HTTPServer(
             socketPath: socketPath, maxBodySize: Self.maxBodySize, idleTimeout: .seconds(60),
             respond: { await self.respond(to: $0) },
             tooLarge: {
                 Self.error(.payloadTooLarge, "too_large", "request bodies are limited to \(Self.maxBodySize) bytes")
             })
+        server.bodyLimits = ["/v1/risk/exception-file": Self.maxExceptionFileSize]
         try await server.run(onReady: onReady)
     }
 }

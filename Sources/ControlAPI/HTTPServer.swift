@@ -95,6 +95,8 @@ struct HTTPServer: Sendable {
     let maxBodySize: Int
     let idleTimeout: TimeAmount
     var maxConnections = 512
+    /// Larger body limits for named paths (a whole exception file), over `maxBodySize`.
+    var bodyLimits: [String: Int] = [:]
     let respond: @Sendable (HTTPRequest) async -> HTTPReply
     /// Called for a body over the limit instead of `respond`.
     let tooLarge: @Sendable () -> HTTPReply
@@ -154,23 +156,26 @@ struct HTTPServer: Sendable {
             var head: HTTPRequestHead?
             var body = ByteBuffer()
             var received = 0
+            var limit = maxBodySize
             for try await part in inbound {
                 switch part {
                 case .head(let h):
                     head = h
                     body.clear()
                     received = 0
+                    let path = h.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? h.uri
+                    limit = bodyLimits[path] ?? maxBodySize
                     if h.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
                         let announced = h.headers["content-length"].first.flatMap { Int($0) } ?? 0
-                        if announced <= maxBodySize {
+                        if announced <= limit {
                             try await outbound.write(.head(HTTPResponseHead(version: h.version, status: .continue)))
                         }
                     }
                 case .body(var chunk):
                     received += chunk.readableBytes
-                    if received <= maxBodySize {
+                    if received <= limit {
                         body.writeBuffer(&chunk)
-                    } else if received > maxBodySize + Self.drainLimit {
+                    } else if received > limit + Self.drainLimit {
                         // Do not read a flood to its end: answer and close.
                         _ = try await write(
                             tooLarge(), version: head?.version ?? .http1_1, keepAlive: false, headOnly: false, outbound)
@@ -182,7 +187,7 @@ struct HTTPServer: Sendable {
                     // HEAD is answered as GET without the body (RFC 9110 §9.3.2).
                     var asked = HTTPRequest(head: h, body: body, channel: channel)
                     if h.method == .HEAD { asked.method = .GET }
-                    let reply = received > maxBodySize ? tooLarge() : await respond(asked)
+                    let reply = received > limit ? tooLarge() : await respond(asked)
                     let keepAlive = h.isKeepAlive && !Task.isCancelled
                     let reusable = try await write(
                         reply, version: h.version, keepAlive: keepAlive, headOnly: h.method == .HEAD, outbound)

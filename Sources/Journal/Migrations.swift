@@ -62,6 +62,26 @@ extension Journal {
             }
         }
         m.registerMigration("v4", migrate: migrateToOneState)
+        m.registerMigration("v5") { db in
+            // The risk team's levers: acceptance frozen for a scope, and the exception file in force.
+            try db.create(table: "risk_freeze") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("scope", .text).notNull()
+                t.column("value", .text)
+                t.column("reason", .text).notNull()
+                t.column("created_by", .text).notNull()
+                t.column("created_at", .datetime).notNull()
+                t.column("ends_at", .datetime)
+                t.column("lifted_at", .datetime)
+                t.column("lifted_by", .text)
+            }
+            try db.create(table: "risk_exception_file") { t in
+                t.column("id", .integer).primaryKey()
+                t.column("text", .text).notNull()
+                t.column("loaded_by", .text).notNull()
+                t.column("loaded_at", .datetime).notNull()
+            }
+        }
         return m
     }
 

@@ -42,6 +42,7 @@ extension DefaultedSettings {
 extension DaemonSettings: DefaultedSettings {}
 extension JournalSettings: DefaultedSettings {}
 extension TerminalSettings: DefaultedSettings {}
+extension RiskSettings: DefaultedSettings {}
 
 /// The `[daemon]` table of tapd.toml: the API socket, logging, sale timeouts and the void window.
 public struct DaemonSettings: Codable, Sendable, Equatable {
@@ -134,6 +135,8 @@ public struct TapdConfiguration: Sendable {
     public var readers = ReaderManagerConfiguration()
     /// The `[acquirer]` table: the acquirer link; nil when the file has none, and then online sales fail.
     public var acquirer: AcquirerConfiguration? = nil
+    /// The `[risk]` table: the exception file to load and the alert rules.
+    public var risk = RiskSettings()
     /// The file the configuration was read from (named in error messages), or "(defaults)".
     public var source = "(defaults)"
     /// The built-in defaults, with no `[acquirer]` table.
@@ -148,6 +151,10 @@ public struct TapdConfiguration: Sendable {
         "journal": ["path", "key_file", "card_data_retention_days"],
         "terminal": ["configuration", "ca_keys", "test_keys"],
         "readers": ["pcsc", "exclusive", "libnfc", "preferred", "ignore", "signals", "virtual_readers"],
+        "risk": [
+            "exception_file", "card_approvals_per_day", "card_amount_per_day", "terminal_sales_per_hour",
+            "terminal_amount_per_hour", "terminal_amount_per_day", "sale_amount_alert",
+        ],
         "acquirer": [
             "host", "port", "ca_file", "client_certificate_file", "client_key_file", "spki_pin", "profile",
             "connect_timeout", "response_timeout", "persistent_connection", "echo_interval", "terminal_id",
@@ -228,6 +235,7 @@ public struct TapdConfiguration: Sendable {
         if let t = try decode("terminal", TerminalSettings.self) { c.terminal = t }
         if let r = try decode("readers", ReaderManagerConfiguration.self) { c.readers = r }
         c.acquirer = try decode("acquirer", AcquirerConfiguration.self)
+        if let r = try decode("risk", RiskSettings.self) { c.risk = r }
 
         func check(_ ok: Bool, _ section: String, _ key: String, _ why: String) throws {
             guard ok else {
@@ -251,6 +259,12 @@ public struct TapdConfiguration: Sendable {
         try check(
             c.journal.keyFile.map { $0.hasPrefix("/") } ?? true, "journal", "key_file", "must be an absolute path")
         try check(c.journal.cardDataRetentionDays > 0, "journal", "card_data_retention_days", "must be more than 0")
+        try check(
+            c.risk.exceptionFile.map { $0.hasPrefix("/") } ?? true, "risk", "exception_file", "must be an absolute path"
+        )
+        for (key, limit) in c.risk.limits {
+            try check(limit.map { $0 > 0 } ?? true, "risk", key, "must be more than 0 (leave it out to turn it off)")
+        }
         try check(
             c.readers.pcsc || !c.readers.libnfc.isEmpty, "readers", "pcsc",
             "no reader back end is enabled (pcsc = false and no libnfc devices)")
@@ -374,5 +388,37 @@ struct LineFinder {
             if name == key { return i + 1 }
         }
         return nil
+    }
+}
+
+/// The `[risk]` table of tapd.toml: the exception file loaded at start and on reload, and the alert rules (each
+/// raises a `risk_alert` event, a metric and a log line; none refuses a sale: freezes do that).
+public struct RiskSettings: Codable, Sendable, Equatable {
+    /// An exception file (salt line, salted PAN hashes) loaded at start and on reload; nil keeps the one last loaded
+    /// through the API.
+    public var exceptionFile: String? = nil
+    /// Alert when one card gets more approvals than this within a day.
+    public var cardApprovalsPerDay: Int? = nil
+    /// Alert when one card's approved amounts within a day pass this (minor units).
+    public var cardAmountPerDay: Int64? = nil
+    /// Alert when the terminal approves more sales than this within an hour.
+    public var terminalSalesPerHour: Int? = nil
+    /// Alert when the terminal's approved amounts within an hour pass this (minor units).
+    public var terminalAmountPerHour: Int64? = nil
+    /// Alert when the terminal's approved amounts within a day pass this (minor units).
+    public var terminalAmountPerDay: Int64? = nil
+    /// Alert for any single approved sale of at least this amount (minor units).
+    public var saleAmountAlert: Int64? = nil
+    /// Every `[risk]` key at its default (no exception file, no alert rule).
+    public init() {}
+
+    /// Each rule's key and limit (nil: off), for checking.
+    var limits: [(String, Int64?)] {
+        [
+            ("card_approvals_per_day", cardApprovalsPerDay.map(Int64.init)), ("card_amount_per_day", cardAmountPerDay),
+            ("terminal_sales_per_hour", terminalSalesPerHour.map(Int64.init)),
+            ("terminal_amount_per_hour", terminalAmountPerHour), ("terminal_amount_per_day", terminalAmountPerDay),
+            ("sale_amount_alert", saleAmountAlert),
+        ]
     }
 }

@@ -41,6 +41,8 @@ public actor TransactionCoordinator {
     public let book: SaleBook
     let terminal: TerminalConfiguration
     let entryPoint: EntryPoint
+    /// The risk team's levers (freezes, exception file) and the alert rules.
+    public let risk: RiskControls
     let events: EventHub
     let metrics: TapdMetrics
     let settings: DaemonSettings
@@ -53,13 +55,18 @@ public actor TransactionCoordinator {
     public init(
         readers: any CardReaderPool, book: SaleBook, terminal: TerminalConfiguration,
         keys: CAKeyStore, events: EventHub, metrics: TapdMetrics, settings: DaemonSettings,
-        today: @escaping @Sendable () -> EMVDate = TransactionCoordinator.utcToday
+        risk: RiskControls? = nil, today: @escaping @Sendable () -> EMVDate = TransactionCoordinator.utcToday
     ) {
         self.readers = readers
         self.book = book
         self.terminal = terminal
-        self.entryPoint = EntryPoint(
-            configuration: terminal, keys: keys, risk: RiskManager(maxTapsPerHour: terminal.velocityMaxTapsPerHour))
+        let risk =
+            risk
+            ?? RiskControls(
+                journal: book.journal, events: events, metrics: metrics,
+                manager: RiskManager(maxTapsPerHour: terminal.velocityMaxTapsPerHour))
+        self.risk = risk
+        self.entryPoint = EntryPoint(configuration: terminal, keys: keys, risk: risk.manager)
         self.events = events
         self.metrics = metrics
         self.settings = settings
@@ -84,6 +91,9 @@ public actor TransactionCoordinator {
         TransactionView, created: Bool
     ) {
         guard accepting else { throw TapdError.unavailable("tapd is shutting down") }
+        if let f = await risk.terminalFreeze() {
+            throw TapdError.unavailable("acceptance is frozen on this terminal (freeze \(f.id)): \(f.reason)")
+        }
         guard (request.type ?? "sale") == "sale" else {
             throw TapdError.invalid("type \"\(request.type ?? "")\" is not supported (only \"sale\")")
         }
@@ -389,7 +399,7 @@ public actor TransactionCoordinator {
             metrics.tapToOutcome(ContinuousClock.now - started)
             if outcome.oda?.failure != nil { metrics.odaFailure() }
             for alert in outcome.alerts {
-                events.publish(.riskAlert, transactionID: id, detail: "\(alert.kind.rawValue): \(alert.message)")
+                await risk.report(kind: alert.kind.rawValue, message: alert.message, transactionID: id)
             }
             l.facts.maskedPAN = outcome.maskedPAN ?? l.facts.maskedPAN
             l.facts.scheme = outcome.kernel.map(Self.scheme) ?? l.facts.scheme
@@ -439,6 +449,19 @@ public actor TransactionCoordinator {
 
     /// The outcome of the last tap, taken to its end (online, offline approval with its advice, decline).
     private func conclude(_ l: Live, _ outcome: Outcome, session: any CardReaderSession) async {
+        let pan = CardIdentity.pan(from: outcome.transactionData)
+        if outcome.kind == .onlineRequest || outcome.kind == .approved,
+            let (freeze, message) = await risk.block(
+                scheme: l.facts.scheme, aid: outcome.aid, pan: pan, transactionID: l.id)
+        {
+            // The acquirer's instruction, before any message leaves or an offline approval is recorded.
+            await session.signal(.declined)
+            await end(
+                l, .declined,
+                reason: "acceptance frozen by the risk team (freeze \(freeze.id), \(freeze.scope)): \(freeze.reason)",
+                message: message.text)
+            return
+        }
         switch outcome.kind {
         case .onlineRequest:
             let card: CardTransaction
@@ -462,7 +485,9 @@ public actor TransactionCoordinator {
             metrics.onlineRoundTrip(ContinuousClock.now - started)
             l.state = SaleState(rawValue: view.journalState) ?? .failed
             switch view.status {
-            case .approved, .partiallyApproved: await session.signal(.approved)
+            case .approved, .partiallyApproved:
+                await risk.approved(amount: view.approvedAmount ?? view.amount, pan: pan, transactionID: l.id)
+                await session.signal(.approved)
             case .declined: await session.signal(.declined)
             default: await session.signal(.error)
             }
@@ -470,8 +495,9 @@ public actor TransactionCoordinator {
             // Offline approval (Book C-3 §5.9 TC / C-2 §6): recorded with its advice in one journal transaction.
             do {
                 let card = try OnlineRequest.cardTransaction(from: outcome)
-                _ = try await book.approveOffline(l.id, card: card, facts: l.facts)
+                let view = try await book.approveOffline(l.id, card: card, facts: l.facts)
                 l.state = .approvedOffline
+                await risk.approved(amount: view.amount, pan: pan, transactionID: l.id)
                 await session.signal(.approved)
             } catch {
                 await end(

@@ -15,6 +15,7 @@ public final class TapdMetrics: Sendable {
     private let safQuarantinedNow: Gauge
     private let safQuarantines: Counter
     private let safRejections: Counter
+    private let frozenScopes: Gauge
 
     static let latencyBuckets: [Duration] = [
         .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
@@ -54,6 +55,10 @@ public final class TapdMetrics: Sendable {
             descriptor: MetricNameDescriptor(
                 namespace: "tapd", metricName: "saf_rejections", unitName: "total",
                 helpText: "Store-and-forward answers that refused a message"))
+        frozenScopes = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "tapd", metricName: "risk_frozen_scopes", unitName: "",
+                helpText: "Freezes that stop acceptance now"))
         apiRequests = registry.makeCounter(
             descriptor: MetricNameDescriptor(
                 namespace: "tapd", metricName: "api_requests", unitName: "total",
@@ -96,6 +101,18 @@ public final class TapdMetrics: Sendable {
     public func safRejected() { safRejections.increment() }
     /// Counts one request served by the local API (`tapd_api_requests_total`).
     public func apiRequest() { apiRequests.increment() }
+
+    /// One risk alert of `kind` (tapd_risk_alerts_total{kind}).
+    public func riskAlert(_ kind: String) {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "tapd", metricName: "risk_alerts", unitName: "total",
+                helpText: "Risk alerts raised, by kind"), labels: [("kind", kind)]
+        ).increment()
+    }
+
+    /// How many freezes stop acceptance now (tapd_risk_frozen_scopes).
+    public func setFrozenScopes(_ n: Int) { frozenScopes.set(Double(n)) }
 
     /// Every metric in the Prometheus text format, as `GET /metrics` serves it.
     public func exposition() -> String { registry.emitToString() }

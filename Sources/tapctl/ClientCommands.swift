@@ -22,10 +22,16 @@ struct ClientOptions: ParsableArguments {
         APIClient(socketPath: socket ?? ProcessInfo.processInfo.environment["TAPD_SOCKET"] ?? "/run/tapd/api.sock")
     }
 
-    func call(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> APIResponse {
+    func call(_ method: String, _ path: String, body: [String: Any]? = nil, raw: Data? = nil) async throws
+        -> APIResponse
+    {
         let r: APIResponse
         do {
-            r = method == "GET" ? try await client.get(path) : try await client.post(path, json: body)
+            switch method {
+            case "GET": r = try await client.get(path)
+            case "POST" where raw == nil: r = try await client.post(path, json: body)
+            default: r = try await client.request(method, path, body: raw)
+            }
         } catch {
             throw failure("\(error)", exitCode: 4)
         }

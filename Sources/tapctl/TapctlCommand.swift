@@ -13,7 +13,7 @@ struct Tapctl: AsyncParsableCommand {
         version: TapdVersion.string,
         subcommands: [
             Status.self, Readers.self, Sale.self, Diagnose.self, Cancel.self, Void_.self, History.self, Show.self,
-            Events.self, Saf.self, JournalCommand.self,
+            Events.self, Saf.self, RiskCommand.self, JournalCommand.self,
             TLVCommand.self, CAPKCommand.self, Replay.self, AcquirerSim.self,
         ])
 

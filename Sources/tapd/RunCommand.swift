@@ -63,7 +63,8 @@ struct Run: AsyncParsableCommand {
         let readers = ReaderManager(configuration: c.readers)
         let runtime = DaemonRuntime(
             settings: c.daemon, journal: journal, acquirer: acquirer, readers: readers,
-            terminal: terminal, keys: keys, logger: logger, cardDataRetentionDays: c.journal.cardDataRetentionDays)
+            terminal: terminal, keys: keys, logger: logger, cardDataRetentionDays: c.journal.cardDataRetentionDays,
+            risk: c.risk)
         do { try await runtime.start() } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             await runtime.shutdown()

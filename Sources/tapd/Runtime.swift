@@ -34,11 +34,14 @@ final class DaemonRuntime: @unchecked Sendable {
     private var apiTask: Task<Void, any Error>?
 
     let cardDataRetention: TimeInterval
+    let riskSettings: RiskSettings
 
     init(
         settings: DaemonSettings, journal: Journal, acquirer: AcquirerService?, readers: any CardReaderPool,
-        terminal: TerminalConfiguration, keys: CAKeyStore, logger: Logger, cardDataRetentionDays: Double = 7
+        terminal: TerminalConfiguration, keys: CAKeyStore, logger: Logger, cardDataRetentionDays: Double = 7,
+        risk: RiskSettings = RiskSettings()
     ) {
+        self.riskSettings = risk
         self.cardDataRetention = cardDataRetentionDays * 86_400
         self.settings = settings
         self.journal = journal
@@ -48,9 +51,13 @@ final class DaemonRuntime: @unchecked Sendable {
         book = SaleBook(
             journal: journal, acquirer: acquirer, events: events, metrics: metrics,
             voidWindow: VoidWindow(settings.voidWindow) ?? .sameDay, logger: logger)
+        let controls = RiskControls(
+            journal: journal, events: events, metrics: metrics,
+            manager: RiskManager(maxTapsPerHour: terminal.velocityMaxTapsPerHour), rules: risk,
+            logger: Logger(label: "tapd.risk"))
         coordinator = TransactionCoordinator(
             readers: readers, book: book, terminal: terminal, keys: keys,
-            events: events, metrics: metrics, settings: settings)
+            events: events, metrics: metrics, settings: settings, risk: controls)
         let box = StopFlag()
         api = APIServer(
             socketPath: settings.socket, coordinator: coordinator,
@@ -73,6 +80,12 @@ final class DaemonRuntime: @unchecked Sendable {
         // Money first: anything that may have reached the acquirer without an answer before a crash is reversed.
         let n = try await book.recover()
         if n > 0 { logger.warning("recovered interrupted transactions", metadata: ["count": "\(n)"]) }
+        // The risk team's freezes and exception file stand across restarts; a configured file replaces the stored one.
+        try await coordinator.risk.load()
+        if let path = riskSettings.exceptionFile {
+            _ = try await coordinator.risk.replaceExceptionFile(
+                try String(contentsOfFile: path, encoding: .utf8), by: "configuration \(path)")
+        }
         if let acquirer {
             background { [book] in _ = await book.deliverQueue() }
             background { [book] in await acquirer.keepAlive { _ = await book.deliverQueue() } }

@@ -456,7 +456,8 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(
             v.paths,
             [
-                "/metrics", "/v1/events", "/v1/health", "/v1/openapi.json", "/v1/readers", "/v1/saf",
+                "/metrics", "/v1/events", "/v1/health", "/v1/openapi.json", "/v1/readers", "/v1/risk",
+                "/v1/risk/exception-file", "/v1/risk/freeze", "/v1/risk/freeze/{id}", "/v1/saf",
                 "/v1/saf/{id}/resolve",
                 "/v1/saf/{id}/retry", "/v1/status", "/v1/transactions", "/v1/transactions/{id}",
                 "/v1/transactions/{id}/cancel",
@@ -511,6 +512,21 @@ final class DaemonTests: XCTestCase {
             try await h.client.post("/v1/saf/424242/resolve", json: ["reason": "help desk ticket 1"]), ref("Error"),
             "resolve 404")
         check(try await h.client.get("/v1/saf?status=lost"), ref("Error"), "saf 422")
+        check(try await h.client.get("/v1/risk"), ref("RiskStatus"), "GET /v1/risk")
+        let freeze = try await h.client.post(
+            "/v1/risk/freeze", json: ["scope": "aid", "value": "A0000000031010", "reason": "spec"])
+        check(freeze, ref("Freeze"), "POST /v1/risk/freeze")
+        let freezeID = (freeze.json as? [String: Any])?["id"] as? Int ?? 0
+        check(try await h.client.request("DELETE", "/v1/risk/freeze/\(freezeID)"), ref("Freeze"), "DELETE freeze")
+        check(try await h.client.request("DELETE", "/v1/risk/freeze/999999"), ref("Error"), "DELETE freeze 404")
+        check(
+            try await h.client.post("/v1/risk/freeze", json: ["scope": "aid", "reason": "spec"]), ref("Error"),
+            "freeze 422")
+        let salt = String(repeating: "ab", count: 16)
+        check(
+            try await h.client.request("PUT", "/v1/risk/exception-file", body: Data("salt \(salt)\n".utf8)),
+            ref("ExceptionFile"), "PUT exception file")
+        check(try await h.client.get("/v1/risk"), ref("RiskStatus"), "GET /v1/risk with alerts")
         try await Task.sleep(for: .milliseconds(200))
         let events = seen.lock.withLock { seen.data }
         XCTAssertGreaterThan(events.count, 4)

@@ -62,7 +62,9 @@ public struct ExceptionFile: Sendable {
 
 /// Shared risk state across transactions: the exception file and the velocity counters.
 public actor RiskManager {
-    public let exceptionFile: ExceptionFile?
+    /// The exception file in force; the risk team replaces it while tapd runs (`replaceExceptionFile`).
+    public nonisolated var exceptionFile: ExceptionFile? { exceptionBox.value }
+    private let exceptionBox: ExceptionFileBox
     public let maxTapsPerHour: Int?
     private let salt = secureRandomBytes(16)
     private var taps: [[UInt8]: [Date]] = [:]
@@ -72,12 +74,15 @@ public actor RiskManager {
         exceptionFile: ExceptionFile? = nil, maxTapsPerHour: Int? = nil,
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
-        self.exceptionFile = exceptionFile
+        self.exceptionBox = ExceptionFileBox(exceptionFile)
         self.maxTapsPerHour = maxTapsPerHour
         self.now = now
     }
 
     public nonisolated func isOnExceptionFile(pan: String) -> Bool { exceptionFile?.contains(pan: pan) ?? false }
+
+    /// Puts `file` in force from the next card on (a card being read keeps the answer it already had).
+    public nonisolated func replaceExceptionFile(_ file: ExceptionFile?) { exceptionBox.value = file }
 
     /// Records one tap of the card and returns an alert when it exceeds the hourly limit.
     public func recordTap(pan: String) -> RiskAlert? {
@@ -95,5 +100,16 @@ public actor RiskManager {
         return RiskAlert(
             kind: .velocity,
             message: "card \(CardDataMask.pan(pan)) tapped \(list.count) times within an hour (limit \(limit))")
+    }
+}
+
+/// The exception file behind a lock: read by the kernels synchronously, replaced by the risk team at any time.
+final class ExceptionFileBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var file: ExceptionFile?
+    init(_ file: ExceptionFile?) { self.file = file }
+    var value: ExceptionFile? {
+        get { lock.withLock { file } }
+        set { lock.withLock { file = newValue } }
     }
 }

@@ -1,0 +1,379 @@
+// The bank's risk team's levers while tapd runs: acceptance frozen at once for a scope (the whole terminal, a
+// scheme, an AID, one card), the exception file replaced without a restart, and alert rules on approvals (per card
+// and per terminal, per hour and per day). Freezes and the exception file live in the journal (they survive a
+// restart); every change is audited with its caller. Every alert is a `risk_alert` event, a metric and a log line
+// with its journald priority. Card identities are salted hashes here: no PAN is kept.
+//
+// EMV Book 3 §10.6.1: a card on the terminal exception file sets TVR byte 1 bit 5 ("card appears on terminal
+// exception file"); the kernels read it through the RiskManager this actor keeps up to date. A freeze is the
+// acquirer's instruction, not an EMV decision: the sale ends declined before any message goes to the acquirer, with
+// the Book A message the customer should see (A.2 "Not authorised" for the terminal or the card; "Insert, swipe or
+// try another card" when another card may work: a frozen scheme or AID).
+
+import EMVCrypto
+import EMVKernel
+import Foundation
+import Journal
+import Logging
+import TLV
+
+/// What a freeze stops.
+public enum FreezeScope: String, Codable, Sendable, CaseIterable {
+    /// Every sale on this terminal.
+    case terminal
+    /// Every card of one scheme (`visa`, `mastercard`, …, as the API's `scheme` field names it).
+    case scheme
+    /// Every card whose selected AID begins with the value (hex).
+    case aid
+    /// One card: the value is hex SHA-256(card hash salt ‖ PAN), the salt from `GET /v1/risk`.
+    case card
+}
+
+/// `POST /v1/risk/freeze`: what to freeze, why, and until when.
+public struct FreezeRequest: Codable, Sendable {
+    /// `terminal`, `scheme`, `aid` or `card`.
+    public var scope: String
+    /// The scheme, the AID (hex) or the card's hash (hex); absent for `terminal`.
+    public var value: String?
+    /// Why (1–200 characters), kept in the audit log and shown with the freeze.
+    public var reason: String
+    /// When the freeze ends by itself, ISO 8601 in UTC ("2026-12-07T06:00:00Z"); absent: until lifted.
+    public var until: String?
+    /// A freeze request; `value` and `until` are optional.
+    public init(scope: String, value: String? = nil, reason: String, until: String? = nil) {
+        self.scope = scope
+        self.value = value
+        self.reason = reason
+        self.until = until
+    }
+}
+
+/// A freeze as the API shows it.
+public struct FreezeView: Codable, Sendable, Equatable {
+    /// Its number (for `DELETE /v1/risk/freeze/{id}`).
+    public var id: Int64
+    /// `terminal`, `scheme`, `aid` or `card`.
+    public var scope: String
+    /// The frozen scheme, AID or card hash; nil for the terminal.
+    public var value: String?
+    /// Why.
+    public var reason: String
+    /// Who froze it.
+    public var createdBy: String
+    /// When.
+    public var createdAt: Date
+    /// When it ends by itself; nil: until lifted.
+    public var endsAt: Date?
+    /// When it was lifted; nil while it stands.
+    public var liftedAt: Date?
+    /// Who lifted it.
+    public var liftedBy: String?
+    /// Whether it stops acceptance now.
+    public var active: Bool
+
+    init(_ r: FreezeRecord, now: Date = Date()) {
+        id = r.id
+        scope = r.scope
+        value = r.value
+        reason = r.reason
+        createdBy = r.createdBy
+        createdAt = r.createdAt
+        endsAt = r.endsAt
+        liftedAt = r.liftedAt
+        liftedBy = r.liftedBy
+        active = r.isActive(at: now)
+    }
+}
+
+/// The exception file in force, without its entries.
+public struct ExceptionFileView: Codable, Sendable, Equatable {
+    /// How many cards it lists.
+    public var entries: Int
+    /// SHA-256 of the file's text (hex), to compare with the risk team's copy.
+    public var sha256: String
+    /// Who loaded it.
+    public var loadedBy: String
+    /// When.
+    public var loadedAt: Date
+}
+
+/// One alert raised by the rules, the exception file or a freeze.
+public struct RiskAlertView: Codable, Sendable, Equatable {
+    /// `card_approvals_per_day`, `card_amount_per_day`, `terminal_sales_per_hour`, `terminal_amount_per_hour`,
+    /// `terminal_amount_per_day`, `sale_amount`, `velocity`, `exception_file` or `frozen`.
+    public var kind: String
+    /// The alert in words (a masked PAN at most).
+    public var message: String
+    /// The sale it concerns.
+    public var transactionId: String?
+    /// When it was raised.
+    public var at: Date
+}
+
+/// `GET /v1/risk`: freezes standing, the exception file, the rules and the latest alerts.
+public struct RiskStatus: Codable, Sendable {
+    /// Freezes that stop acceptance now.
+    public var frozen: [FreezeView]
+    /// The exception file in force; nil when none is loaded.
+    public var exceptionFile: ExceptionFileView?
+    /// The salt of `card` freezes (hex): value = SHA-256(salt ‖ PAN digits).
+    public var cardHashSalt: String
+    /// The alert rules in force.
+    public var rules: RiskSettings
+    /// The last alerts, newest first (at most 50).
+    public var recentAlerts: [RiskAlertView]
+}
+
+/// The risk team's levers and the alert rules; the one writer of freezes and the exception file.
+public actor RiskControls {
+    let journal: Journal
+    let events: EventHub
+    let metrics: TapdMetrics
+    let logger: Logger
+    /// The kernels' risk manager: the exception file put in force here is the one they check.
+    public nonisolated let manager: RiskManager
+    var rules: RiskSettings
+    var freezes: [FreezeRecord] = []
+    var fileView: ExceptionFileView?
+    var alerts: [RiskAlertView] = []
+    var cardSalt: [UInt8] = []
+    /// Approvals in the last day: when, how much, and the card's in-memory hash (a random salt per process).
+    var approvals: [(at: Date, amount: Int64, card: [UInt8])] = []
+    private let memorySalt = secureRandomBytes(16)
+
+    /// The levers over `journal`, checking `manager`'s exception file and `rules`.
+    public init(
+        journal: Journal, events: EventHub, metrics: TapdMetrics, manager: RiskManager, rules: RiskSettings = .init(),
+        logger: Logger = Logger(label: "tapd.risk")
+    ) {
+        self.journal = journal
+        self.events = events
+        self.metrics = metrics
+        self.manager = manager
+        self.rules = rules
+        self.logger = logger
+    }
+
+    /// Reads freezes, the card hash salt and the exception file from the journal (at start). A stored exception
+    /// file that no longer parses is left out with an alert; it never stops tapd.
+    public func load() async throws {
+        freezes = try await journal.activeFreezes()
+        cardSalt = try await journal.riskSalt()
+        if let stored = try await journal.exceptionFile() {
+            do {
+                let file = try ExceptionFile(text: stored.text)
+                manager.replaceExceptionFile(file)
+                fileView = Self.view(stored, entries: file.hashes.count)
+            } catch {
+                alert("exception_file", "the stored exception file cannot be read (\(error)); none is in force")
+            }
+        }
+        metrics.setFrozenScopes(freezes.count)
+    }
+
+    /// New rules (a reload); the approvals counted so far still count.
+    public func update(rules: RiskSettings) { self.rules = rules }
+
+    // MARK: The levers
+
+    /// Freezes acceptance for a scope at once; throws `TapdError.invalid` for a scope, value, reason or end that
+    /// cannot be used.
+    public func freeze(_ r: FreezeRequest, by actor: String, now: Date = Date()) async throws -> FreezeView {
+        guard let scope = FreezeScope(rawValue: r.scope) else {
+            throw TapdError.invalid("scope must be one of terminal, scheme, aid, card")
+        }
+        let reason = r.reason.trimmingCharacters(in: .whitespaces)
+        guard (1...200).contains(reason.count), !reason.contains(where: \.isNewline) else {
+            throw TapdError.invalid("reason must be 1–200 characters on one line")
+        }
+        let value = try Self.normalised(scope, r.value)
+        var ends: Date? = nil
+        if let until = r.until {
+            guard until.hasSuffix("Z"), let d = UTCTime.parseSQL(String(until.dropLast())) else {
+                throw TapdError.invalid("until must be an ISO 8601 time in UTC, such as 2026-12-07T06:00:00Z")
+            }
+            guard d > now else { throw TapdError.invalid("until is in the past") }
+            ends = d
+        }
+        let endsAt = ends
+        let record = try await journaled {
+            try await self.journal.addFreeze(
+                scope: scope.rawValue, value: value, reason: reason, by: actor, endsAt: endsAt, now: now)
+        }
+        freezes.append(record)
+        metrics.setFrozenScopes(active(now).count)
+        alert("frozen", "acceptance frozen for \(Self.describe(record)) by \(actor): \(reason)", critical: true)
+        return FreezeView(record, now: now)
+    }
+
+    /// Lifts a freeze; throws `TapdError.missing` when there is none with this id.
+    public func unfreeze(_ id: Int64, by actor: String, now: Date = Date()) async throws -> FreezeView {
+        let record: FreezeRecord
+        do { record = try await journal.liftFreeze(id, by: actor, now: now) } catch JournalError.notFound {
+            throw TapdError.missing("no freeze \(id)")
+        } catch let e as JournalError { throw TapdError.journal(e) }
+        freezes.removeAll { $0.id == id }
+        metrics.setFrozenScopes(active(now).count)
+        logger.notice("acceptance unfrozen", metadata: ["freeze": "\(id)", "by": "\(actor)"])
+        return FreezeView(record, now: now)
+    }
+
+    /// Checks and puts in force a new exception file (it replaces the old one for the next card); throws
+    /// `TapdError.invalid` naming the line when the text is not an exception file.
+    public func replaceExceptionFile(_ text: String, by actor: String, now: Date = Date()) async throws
+        -> ExceptionFileView
+    {
+        let file: ExceptionFile
+        do { file = try ExceptionFile(text: text) } catch { throw TapdError.invalid("\(error)") }
+        try await journaled { try await self.journal.storeExceptionFile(text, entries: file.hashes.count, by: actor) }
+        manager.replaceExceptionFile(file)
+        let v = ExceptionFileView(
+            entries: file.hashes.count, sha256: Hex.encode(Digest.sha256(Array(text.utf8))).lowercased(),
+            loadedBy: actor, loadedAt: now)
+        fileView = v
+        logger.notice("exception file replaced", metadata: ["entries": "\(v.entries)", "by": "\(actor)"])
+        return v
+    }
+
+    /// The levers as they stand.
+    public func status(now: Date = Date()) -> RiskStatus {
+        RiskStatus(
+            frozen: active(now).map { FreezeView($0, now: now) }, exceptionFile: fileView,
+            cardHashSalt: Hex.encode(cardSalt).lowercased(), rules: rules, recentAlerts: alerts.reversed())
+    }
+
+    // MARK: Acceptance
+
+    /// The freeze that stops every sale now, if any (checked before a sale starts).
+    public func terminalFreeze(now: Date = Date()) -> FreezeView? {
+        active(now).first { $0.scope == FreezeScope.terminal.rawValue }.map { FreezeView($0, now: now) }
+    }
+
+    /// The freeze that stops this card now, with the message the customer should see; nil when none applies.
+    /// Checked once the card is read, before any message goes to the acquirer or an offline approval is recorded.
+    public func block(scheme: String?, aid: [UInt8]?, pan: String?, transactionID: String?, now: Date = Date())
+        -> (freeze: FreezeView, message: UIMessage)?
+    {
+        let aidHex = aid.map { Hex.encode($0).uppercased() }
+        let card = pan.map { Hex.encode(Digest.sha256(cardSalt + Array($0.utf8))).lowercased() }
+        // The terminal and the card first ("Not authorised"), then schemes and AIDs ("try another card").
+        let order: [String: Int] = ["terminal": 0, "card": 1]
+        for f in active(now).sorted(by: { (order[$0.scope] ?? 2, $0.id) < (order[$1.scope] ?? 2, $1.id) }) {
+            let hit: Bool
+            let message: UIMessage
+            switch FreezeScope(rawValue: f.scope) {
+            case .terminal:
+                (hit, message) = (true, .notAuthorised)
+            case .scheme:
+                (hit, message) = (scheme?.lowercased() == f.value, .insertSwipeOrTryAnotherCard)
+            case .aid:
+                (hit, message) = (aidHex.map { $0.hasPrefix(f.value ?? "-") } ?? false, .insertSwipeOrTryAnotherCard)
+            case .card:
+                (hit, message) = (card == f.value, .notAuthorised)
+            case nil:
+                continue
+            }
+            if hit {
+                alert(
+                    "frozen", "a sale stopped by freeze #\(f.id) (\(Self.describe(f))): \(f.reason)",
+                    transactionID: transactionID)
+                return (FreezeView(f, now: now), message)
+            }
+        }
+        return nil
+    }
+
+    // MARK: Rules
+
+    /// An approved sale (online or offline): the alert rules count it. Never refuses anything.
+    public func approved(amount: Int64, pan: String?, transactionID: String, now: Date = Date()) {
+        let card = pan.map { Digest.sha256(memorySalt + Array($0.utf8)) } ?? []
+        approvals.removeAll { now.timeIntervalSince($0.at) >= 86_400 }
+        approvals.append((now, amount, card))
+        let masked = pan.map(CardDataMask.pan) ?? "unknown card"
+        let hour = approvals.filter { now.timeIntervalSince($0.at) < 3600 }
+        let cardDay = card.isEmpty ? [] : approvals.filter { $0.card == card }
+        func check(_ kind: String, _ value: Int64, _ limit: Int64?, _ what: String) {
+            guard let limit, value > limit else { return }
+            alert(kind, "\(what): \(value), above the limit of \(limit)", transactionID: transactionID)
+        }
+        if let l = rules.saleAmountAlert, amount >= l {
+            alert("sale_amount", "a sale of \(amount) (alert at \(l)) with \(masked)", transactionID: transactionID)
+        }
+        check(
+            "card_approvals_per_day", Int64(cardDay.count), rules.cardApprovalsPerDay.map(Int64.init),
+            "approvals of \(masked) within a day")
+        check(
+            "card_amount_per_day", cardDay.reduce(0) { $0 + $1.amount }, rules.cardAmountPerDay,
+            "amount approved to \(masked) within a day")
+        check(
+            "terminal_sales_per_hour", Int64(hour.count), rules.terminalSalesPerHour.map(Int64.init),
+            "sales approved within an hour")
+        check(
+            "terminal_amount_per_hour", hour.reduce(0) { $0 + $1.amount }, rules.terminalAmountPerHour,
+            "amount approved within an hour")
+        check(
+            "terminal_amount_per_day", approvals.reduce(0) { $0 + $1.amount }, rules.terminalAmountPerDay,
+            "amount approved within a day")
+    }
+
+    /// An alert from elsewhere (the kernels' velocity check).
+    public func report(kind: String, message: String, transactionID: String?) {
+        alert(kind, message, transactionID: transactionID)
+    }
+
+    // MARK: Helpers
+
+    func alert(_ kind: String, _ message: String, transactionID: String? = nil, critical: Bool = false) {
+        alerts.append(RiskAlertView(kind: kind, message: message, transactionId: transactionID, at: Date()))
+        if alerts.count > 50 { alerts.removeFirst(alerts.count - 50) }
+        events.publish(.riskAlert, transactionID: transactionID, detail: "\(kind): \(message)")
+        metrics.riskAlert(kind)
+        logger.log(
+            level: critical ? .critical : .warning, "risk alert: \(message)",
+            metadata: ["kind": "\(kind)", "transaction": "\(transactionID ?? "-")"])
+    }
+
+    func active(_ now: Date) -> [FreezeRecord] { freezes.filter { $0.isActive(at: now) } }
+
+    func journaled<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        do { return try await body() } catch let e as JournalError { throw TapdError.journal(e) }
+    }
+
+    static func view(_ s: StoredExceptionFile, entries: Int) -> ExceptionFileView {
+        ExceptionFileView(
+            entries: entries, sha256: Hex.encode(Digest.sha256(Array(s.text.utf8))).lowercased(),
+            loadedBy: s.loadedBy, loadedAt: s.loadedAt)
+    }
+
+    static func describe(_ f: FreezeRecord) -> String {
+        f.scope + (f.value.map { " " + (f.scope == "card" ? String($0.prefix(12)) + "…" : $0) } ?? "")
+    }
+
+    /// The value a scope needs, in the form matching compares: a known scheme, an AID of 5–16 bytes (uppercase
+    /// hex), a 32-byte hash (lowercase hex); none for the terminal.
+    static func normalised(_ scope: FreezeScope, _ value: String?) throws -> String? {
+        let v = value?.trimmingCharacters(in: .whitespaces)
+        switch scope {
+        case .terminal:
+            guard v == nil || v == "" else { throw TapdError.invalid("a terminal freeze takes no value") }
+            return nil
+        case .scheme:
+            let known = ["visa", "mastercard", "amex", "jcb", "discover", "unionpay", "interac", "eftpos"]
+            guard let s = v?.lowercased(), known.contains(s) else {
+                throw TapdError.invalid("value must be a scheme: \(known.joined(separator: ", "))")
+            }
+            return s
+        case .aid:
+            guard let s = v, let bytes = Hex.decode(s), (5...16).contains(bytes.count) else {
+                throw TapdError.invalid("value must be an AID (or its first bytes) of 5–16 bytes in hex")
+            }
+            return Hex.encode(bytes).uppercased()
+        case .card:
+            guard let s = v, let bytes = Hex.decode(s), bytes.count == 32 else {
+                throw TapdError.invalid("value must be SHA-256(card_hash_salt ‖ PAN) in hex (64 digits); never a PAN")
+            }
+            return Hex.encode(bytes).lowercased()
+        }
+    }
+}

@@ -1,0 +1,129 @@
+// `tapctl risk`: the risk team's levers on a running tapd — what is frozen, freezing and unfreezing acceptance for
+// the terminal, a scheme, an AID or one card, and replacing the exception file. A card is named by its PAN only on
+// this machine: tapctl hashes it with the terminal's card hash salt and sends the hash, never the PAN. Every change
+// is audited by tapd with the caller's uid and pid.
+import ArgumentParser
+import ControlAPI
+import EMVCrypto
+import Foundation
+import TLV
+
+struct RiskCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "risk",
+        abstract: "Freeze or unfreeze acceptance, replace the exception file, see the risk alerts.",
+        subcommands: [Status.self, Freeze.self, Unfreeze.self, Exceptions.self])
+
+    static func renderFreeze(_ f: [String: Any]) -> String {
+        func s(_ k: String) -> String? { f[k].flatMap { $0 is NSNull ? nil : "\($0)" } }
+        var line = "#\(s("id") ?? "?")  \(s("scope") ?? "?")\(s("value").map { " " + $0 } ?? "")  \(s("reason") ?? "")"
+        line += "\n  by \(s("created_by") ?? "?") at \(s("created_at") ?? "?")"
+        line += s("ends_at").map { ", until \($0)" } ?? ", until lifted"
+        if let l = s("lifted_at") { line += "; lifted at \(l) by \(s("lifted_by") ?? "?")" }
+        return line
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Freezes, the exception file and recent alerts.")
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            let r = try await options.call("GET", "/v1/risk")
+            if options.json { return options.printJSON(r) }
+            let o = r.json as? [String: Any] ?? [:]
+            let frozen = o["frozen"] as? [[String: Any]] ?? []
+            print(frozen.isEmpty ? "acceptance: open (nothing frozen)" : "acceptance: \(frozen.count) freeze(s)")
+            for f in frozen { print(RiskCommand.renderFreeze(f)) }
+            if let e = o["exception_file"] as? [String: Any] {
+                print(
+                    "exception file: \(e["entries"] ?? 0) cards, sha256 \(e["sha256"] ?? "?"), loaded by \(e["loaded_by"] ?? "?") at \(e["loaded_at"] ?? "?")"
+                )
+            } else {
+                print("exception file: none loaded")
+            }
+            let alerts = o["recent_alerts"] as? [[String: Any]] ?? []
+            print(alerts.isEmpty ? "no recent risk alerts" : "recent alerts (newest first):")
+            for a in alerts.prefix(20) {
+                print("  \(a["at"] ?? "?")  \(a["kind"] ?? "?")  \(a["message"] ?? "")")
+            }
+        }
+    }
+
+    struct Freeze: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop acceptance at once for the terminal, a scheme, an AID or one card.")
+        @Flag(help: "Freeze every sale on this terminal.") var terminal = false
+        @Option(help: "Freeze a scheme: visa, mastercard, amex, jcb, discover, unionpay.") var scheme: String?
+        @Option(help: "Freeze an AID, or every AID beginning with these bytes (hex, 5–16 bytes).") var aid: String?
+        @Option(help: "Freeze one card: its PAN is hashed here and only the hash is sent.") var card: String?
+        @Option(help: "Why (kept in the audit log).") var reason: String
+        @Option(help: "When the freeze ends by itself, ISO 8601 UTC (2026-12-07T06:00:00Z).") var until: String?
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            let chosen = [terminal ? "terminal" : nil, scheme, aid, card].compactMap { $0 }
+            guard chosen.count == 1 else {
+                throw ValidationError("name exactly one of --terminal, --scheme, --aid, --card")
+            }
+            var body: [String: Any] = ["reason": reason]
+            if let until { body["until"] = until }
+            if terminal {
+                body["scope"] = "terminal"
+            } else if let scheme {
+                body["scope"] = "scheme"
+                body["value"] = scheme
+            } else if let aid {
+                body["scope"] = "aid"
+                body["value"] = aid
+            } else if let card {
+                let digits = card.filter(\.isNumber)
+                guard (12...19).contains(digits.count) else {
+                    throw ValidationError("--card takes a PAN of 12–19 digits")
+                }
+                let status = try await options.call("GET", "/v1/risk")
+                guard let saltHex = (status.json as? [String: Any])?["card_hash_salt"] as? String,
+                    let salt = Hex.decode(saltHex)
+                else { throw ValidationError("tapd did not give its card hash salt") }
+                body["scope"] = "card"
+                body["value"] = Hex.encode(Digest.sha256(salt + Array(digits.utf8))).lowercased()
+            }
+            let r = try await options.call("POST", "/v1/risk/freeze", body: body)
+            if options.json { return options.printJSON(r) }
+            print("frozen: " + RiskCommand.renderFreeze(r.json as? [String: Any] ?? [:]))
+        }
+    }
+
+    struct Unfreeze: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Lift a freeze (its id from `tapctl risk status`).")
+        @Argument(help: "The freeze's id.") var id: Int64
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            let r = try await options.call("DELETE", "/v1/risk/freeze/\(id)")
+            if options.json { return options.printJSON(r) }
+            print("lifted: " + RiskCommand.renderFreeze(r.json as? [String: Any] ?? [:]))
+        }
+    }
+
+    struct Exceptions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "exceptions", abstract: "The terminal exception file.", subcommands: [Load.self])
+
+        struct Load: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Replace the exception file in force (salt line and salted PAN hashes) without a restart.")
+            @Argument(help: "The exception file.") var file: String
+            @OptionGroup var options: ClientOptions
+
+            func run() async throws {
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    throw ValidationError("cannot read \(file)")
+                }
+                let r = try await options.call("PUT", "/v1/risk/exception-file", raw: data)
+                if options.json { return options.printJSON(r) }
+                let o = r.json as? [String: Any] ?? [:]
+                print("exception file in force: \(o["entries"] ?? 0) cards, sha256 \(o["sha256"] ?? "?")")
+            }
+        }
+    }
+}
