@@ -4,7 +4,7 @@ import Foundation
 import ISO8583
 
 /// The `[acquirer]` table of tapd.toml: how to reach the acquirer over TLS and what to send it.
-public struct AcquirerConfiguration: Sendable, Decodable {
+public struct AcquirerConfiguration: Sendable, Decodable, Equatable {
     /// The acquirer's host name or IP address (`[acquirer] host`); a host name is checked against its certificate.
     public var host: String
     /// The acquirer's TCP port, 1–65535 (`[acquirer] port`).

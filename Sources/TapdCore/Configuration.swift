@@ -328,7 +328,8 @@ public struct TapdConfiguration: Sendable {
             "requestMTI", "reversalMTI", "signOn", "drainBeforeOnline", "safExpiry", "safAlertAfter", "safMaxAttempts",
             "safRetryResponseCodes", "safAcceptedResponseCodes", "partialApprovals", "safRetryInterval",
             "safRetryMaxInterval",
-            "voidWindow", "virtualReaders",
+            "voidWindow", "virtualReaders", "exceptionFile", "cardApprovalsPerDay", "cardAmountPerDay",
+            "terminalSalesPerHour", "terminalAmountPerHour", "terminalAmountPerDay", "saleAmountAlert",
         ]
         return Dictionary(uniqueKeysWithValues: all.map { (snake($0), $0) })
     }()

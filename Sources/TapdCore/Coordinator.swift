@@ -39,13 +39,15 @@ public actor TransactionCoordinator {
     let readers: any CardReaderPool
     /// The SaleBook that records every state of every sale; the API's answers are read from it.
     public let book: SaleBook
-    let terminal: TerminalConfiguration
-    let entryPoint: EntryPoint
+    /// The terminal configuration and Entry Point new sales start with; a reload swaps them between sales (a sale
+    /// keeps the ones it started with).
+    private(set) var terminal: TerminalConfiguration
+    private(set) var entryPoint: EntryPoint
     /// The risk team's levers (freezes, exception file) and the alert rules.
     public let risk: RiskControls
     let events: EventHub
     let metrics: TapdMetrics
-    let settings: DaemonSettings
+    private(set) var settings: DaemonSettings
     let today: @Sendable () -> EMVDate
     private var live: [String: Live] = [:]
     private var lastID: String?
@@ -71,6 +73,15 @@ public actor TransactionCoordinator {
         self.metrics = metrics
         self.settings = settings
         self.today = today
+    }
+
+    /// A reload: new sales start with this terminal configuration, these CA keys and these daemon settings; sales
+    /// already running finish with what they started with.
+    public func reconfigure(terminal: TerminalConfiguration, keys: CAKeyStore, settings: DaemonSettings) async {
+        self.terminal = terminal
+        self.settings = settings
+        await risk.manager.setMaxTapsPerHour(terminal.velocityMaxTapsPerHour)
+        entryPoint = EntryPoint(configuration: terminal, keys: keys, risk: risk.manager)
     }
 
     /// Today's date in UTC (tag 9A). A clock outside 1950–2049 (EMV's two-digit year window) is broken —
@@ -353,8 +364,11 @@ public actor TransactionCoordinator {
 
     private func sale(_ l: Live, session: any CardReaderSession, amount: UInt64) async {
         let id = l.id
+        // What this sale runs with, start to end: a reload meanwhile applies to the next sale.
+        let ep = entryPoint
+        let settings = self.settings
         let txn = TransactionParameters(amount: amount, date: today())
-        guard let combinations = entryPoint.preProcess(txn) else {
+        guard let combinations = ep.preProcess(txn) else {
             // Book A §3.1.1.x: no combination allows this amount (over every contactless limit).
             await end(
                 l, .failed, reason: "no contactless application accepts this amount; use another payment method",
@@ -391,7 +405,6 @@ public actor TransactionCoordinator {
             await step(l, .processing, message: UIMessage.processing.text)
             await session.signal(.processing)
             let started = ContinuousClock.now
-            let ep = entryPoint
             let r = restarted
             let outcome = await card.run {
                 await ep.process(card: card.channel, transaction: txn, combinations: combinations, restarted: r)

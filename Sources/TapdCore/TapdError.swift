@@ -24,7 +24,7 @@ public enum TapdError: Error, CustomStringConvertible {
     case cardData(String)
 
     /// A configuration error in `file`, at `line` and `key` when they are known.
-    static func badConfiguration(file: String, line: Int?, key: String?, message: String) -> TapdError {
+    public static func badConfiguration(file: String, line: Int?, key: String?, message: String) -> TapdError {
         .configuration(ConfigurationError(file: file, line: line, key: key, message: message))
     }
 

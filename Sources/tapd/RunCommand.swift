@@ -65,6 +65,7 @@ struct Run: AsyncParsableCommand {
             settings: c.daemon, journal: journal, acquirer: acquirer, readers: readers,
             terminal: terminal, keys: keys, logger: logger, cardDataRetentionDays: c.journal.cardDataRetentionDays,
             risk: c.risk)
+        runtime.reloads(from: config, c)
         do { try await runtime.start() } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             await runtime.shutdown()

@@ -35,6 +35,13 @@ final class DaemonRuntime: @unchecked Sendable {
 
     let cardDataRetention: TimeInterval
     let riskSettings: RiskSettings
+    /// The configuration file and what was read from it (for `systemctl reload`); nil in the demo.
+    private var source: (file: String, configuration: TapdConfiguration)?
+
+    /// Names the configuration file SIGHUP re-reads, and the configuration read from it at start.
+    func reloads(from file: String, _ configuration: TapdConfiguration) {
+        lock.withLock { source = (file, configuration) }
+    }
 
     init(
         settings: DaemonSettings, journal: Journal, acquirer: AcquirerService?, readers: any CardReaderPool,
@@ -217,7 +224,7 @@ final class DaemonRuntime: @unchecked Sendable {
     func runUntilSignalled() async {
         let signals = AsyncStream.makeStream(of: Int32.self)
         var sources: [any DispatchSourceSignal] = []
-        for s in [SIGTERM, SIGINT] {
+        for s in [SIGTERM, SIGINT, SIGHUP] {
             signal(s, SIG_IGN)
             let src = DispatchSource.makeSignalSource(signal: s, queue: .global())
             src.setEventHandler { signals.continuation.yield(s) }
@@ -226,6 +233,10 @@ final class DaemonRuntime: @unchecked Sendable {
         }
         var received: Int32 = 0
         for await s in signals.stream {
+            if s == SIGHUP {
+                _ = await reload()
+                continue
+            }
             received = s
             break
         }
@@ -233,6 +244,95 @@ final class DaemonRuntime: @unchecked Sendable {
             "signal received, shutting down", metadata: ["signal": "\(received == SIGTERM ? "SIGTERM" : "SIGINT")"])
         await shutdown()
         for s in sources { s.cancel() }
+    }
+
+    /// `systemctl reload` (SIGHUP): the configuration file, the terminal configuration, the CA keys and the exception
+    /// file are all read and checked first; only then are they swapped in for the next sale (a sale in flight
+    /// finishes with what it started with). A file that does not check is refused with one log line and nothing
+    /// changes. Settings that only a restart applies (socket, journal, readers, acquirer link) are named.
+    @discardableResult
+    func reload() async -> Bool {
+        guard let (file, old) = lock.withLock({ source }) else {
+            logger.notice("SIGHUP ignored: this daemon was not started from a configuration file")
+            return false
+        }
+        notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())\nSTATUS=reloading \(file)")
+        defer { notifier.notify("READY=1\nSTATUS=serving") }
+        let c: TapdConfiguration
+        let terminal: TerminalConfiguration
+        let keys: CAKeyStore
+        var exceptionText: String? = nil
+        do {
+            c = try TapdConfiguration.load(file: file)
+            (terminal, keys) = try c.kernelSetup()
+            if let path = c.risk.exceptionFile {
+                let text: String
+                do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                    throw TapdError.badConfiguration(
+                        file: path, line: nil, key: "risk.exception_file", message: "cannot be read")
+                }
+                do { _ = try ExceptionFile(text: text) } catch {
+                    throw TapdError.badConfiguration(
+                        file: path, line: nil, key: "risk.exception_file", message: "\(error)")
+                }
+                exceptionText = text
+            }
+        } catch {
+            logger.error(
+                "reload refused; the running configuration stays", metadata: ["file": "\(file)", "error": "\(error)"])
+            return false
+        }
+        var restartOnly: [String] = []
+        if c.daemon.socket != old.daemon.socket { restartOnly.append("daemon.socket") }
+        if c.daemon.socketGroup != old.daemon.socketGroup { restartOnly.append("daemon.socket_group") }
+        if c.daemon.logLevel != old.daemon.logLevel { restartOnly.append("daemon.log_level") }
+        if c.daemon.voidWindow != old.daemon.voidWindow { restartOnly.append("daemon.void_window") }
+        if c.daemon.shutdownGrace != old.daemon.shutdownGrace { restartOnly.append("daemon.shutdown_grace") }
+        if c.journal != old.journal { restartOnly.append("[journal]") }
+        if c.readers != old.readers { restartOnly.append("[readers]") }
+        if c.acquirer != old.acquirer { restartOnly.append("[acquirer]") }
+        var applied = c.daemon
+        // What the running daemon keeps until a restart stays as it is in the settings new sales see.
+        applied.socket = old.daemon.socket
+        applied.socketGroup = old.daemon.socketGroup
+        await coordinator.reconfigure(terminal: terminal, keys: keys, settings: applied)
+        await coordinator.risk.update(rules: c.risk)
+        if let exceptionText {
+            do {
+                _ = try await coordinator.risk.replaceExceptionFile(exceptionText, by: "reload \(file)")
+            } catch {
+                logger.error("reload: the exception file could not be stored", metadata: ["error": "\(error)"])
+            }
+        }
+        var kept = c
+        for key in restartOnly {
+            switch key {
+            case "[journal]": kept.journal = old.journal
+            case "[readers]": kept.readers = old.readers
+            case "[acquirer]": kept.acquirer = old.acquirer
+            default: break
+            }
+        }
+        kept.daemon.socket = old.daemon.socket
+        kept.daemon.socketGroup = old.daemon.socketGroup
+        kept.daemon.logLevel = old.daemon.logLevel
+        kept.daemon.voidWindow = old.daemon.voidWindow
+        kept.daemon.shutdownGrace = old.daemon.shutdownGrace
+        lock.withLock { source = (file, kept) }
+        if restartOnly.isEmpty {
+            logger.notice("configuration reloaded", metadata: ["file": "\(file)"])
+        } else {
+            logger.warning(
+                "configuration reloaded; these changes take effect after a restart (systemctl restart tapd)",
+                metadata: ["file": "\(file)", "restart": "\(restartOnly.joined(separator: ", "))"])
+        }
+        return true
+    }
+
+    static func monotonicMicroseconds() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return UInt64(t.tv_sec) * 1_000_000 + UInt64(t.tv_nsec) / 1000
     }
 
     /// No new sales; waiting ones are cancelled, one that is online gets `shutdown_grace` to finish; then everything

@@ -64,6 +64,22 @@ final class ConfigurationTests: XCTestCase {
         }
     }
 
+    func testTheRiskTableIsReadAndChecked() throws {
+        let c = try TapdConfiguration.parse(
+            "[risk]\nsale_amount_alert = 300\ncard_approvals_per_day = 4\nexception_file = \"/etc/tapd/x.txt\"\n")
+        XCTAssertEqual(c.risk.saleAmountAlert, 300)
+        XCTAssertEqual(c.risk.cardApprovalsPerDay, 4)
+        XCTAssertEqual(c.risk.exceptionFile, "/etc/tapd/x.txt")
+        XCTAssertEqual(error("[risk]\nterminal_sales_per_hour = 0\n")?.key, "risk.terminal_sales_per_hour")
+        XCTAssertEqual(error("[risk]\nexception_file = \"x.txt\"\n")?.key, "risk.exception_file")
+        // Every key of the file maps to its Swift name (a key without one would be read as absent, silently).
+        for (section, list) in TapdConfiguration.keys {
+            for k in list where section != "acquirer" || k != "saf_expiry" {
+                XCTAssertNotNil(TapdConfiguration.camelNames[k], "\(section).\(k) has no Swift name")
+            }
+        }
+    }
+
     func testSnakeCaseKeysMapToTheSwiftNames() {
         XCTAssertEqual(TapdConfiguration.snake("terminalID"), "terminal_id")
         XCTAssertEqual(TapdConfiguration.snake("requestMTI"), "request_mti")

@@ -65,7 +65,7 @@ public actor RiskManager {
     /// The exception file in force; the risk team replaces it while tapd runs (`replaceExceptionFile`).
     public nonisolated var exceptionFile: ExceptionFile? { exceptionBox.value }
     private let exceptionBox: ExceptionFileBox
-    public let maxTapsPerHour: Int?
+    public private(set) var maxTapsPerHour: Int?
     private let salt = secureRandomBytes(16)
     private var taps: [[UInt8]: [Date]] = [:]
     private let now: @Sendable () -> Date
@@ -80,6 +80,9 @@ public actor RiskManager {
     }
 
     public nonisolated func isOnExceptionFile(pan: String) -> Bool { exceptionFile?.contains(pan: pan) ?? false }
+
+    /// A new velocity limit (a reload); the taps counted so far still count.
+    public func setMaxTapsPerHour(_ limit: Int?) { maxTapsPerHour = limit }
 
     /// Puts `file` in force from the next card on (a card being read keeps the answer it already had).
     public nonisolated func replaceExceptionFile(_ file: ExceptionFile?) { exceptionBox.value = file }
