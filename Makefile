@@ -118,6 +118,9 @@ install:
 	install -m 0644 Udev/94-tapd.rules $(DESTDIR)$(UDEVRULESDIR)/94-tapd.rules
 	install -m 0644 Udev/tapd-blacklist.conf $(DESTDIR)$(MODPROBEDIR)/tapd-blacklist.conf
 	install -m 0644 Firmware-Notes/*.md $(DESTDIR)$(DOCDIR)/Firmware-Notes/
+	install -d $(DESTDIR)$(DATADIR)/prometheus $(DESTDIR)$(DATADIR)/grafana
+	install -m 0644 Systemd/prometheus/tapd-alerts.yml Systemd/prometheus/tapd-alerts.test.yml $(DESTDIR)$(DATADIR)/prometheus/
+	install -m 0644 Systemd/grafana/tapd-dashboard.json $(DESTDIR)$(DATADIR)/grafana/
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	@# The configuration is installed once and never overwritten; the shipped default is kept beside it.
 	install -m 0640 Systemd/tapd.toml $(DESTDIR)$(DOCDIR)/tapd.toml.default

@@ -79,7 +79,7 @@ let package = Package(
         ], swiftSettings: strict),
         .target(name: "Readers", dependencies: ["CPCSCLite", "CLibUSB", "CLibNFC", "APDU"], swiftSettings: strict),
         .target(name: "TapdCore", dependencies: [
-            "TLV", "APDU", "EMVKernel", "ISO8583", "Journal", "Acquirer", "Readers", "FaultInjection",
+            "TLV", "APDU", "EMVKernel", "ISO8583", "Journal", "Acquirer", "Readers", "FaultInjection", "CProcess",
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),

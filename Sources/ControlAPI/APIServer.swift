@@ -328,6 +328,9 @@ public final class APIServer: Sendable {
             metrics.setSAFDepth(h.safPending)
             metrics.setSAFQuarantined(h.safQuarantined)
         }
+        metrics.setScrapeGauges(
+            linkUp: h.acquirerConfigured ? h.acquirerReachable : nil,
+            safOldestAge: h.safOldestPending.map { Date().timeIntervalSince($0) })
         return HTTPReply(contentType: "text/plain; version=0.0.4", body: ByteBuffer(string: metrics.exposition()))
     }
 
@@ -373,6 +376,24 @@ public final class APIServer: Sendable {
             state: shuttingDown() ? "shutting_down" : active > 0 ? "busy" : "idle", activeTransactions: active,
             readers: h.readers, acquirer: link, safDepth: h.safPending,
             safQuarantined: h.safQuarantined, lastTransaction: try? await coordinator.lastTransaction())
+    }
+
+    /// Serves `GET /metrics` alone over TCP at `host:port` for Prometheus (which cannot scrape a Unix socket): no
+    /// sale, no card data and nothing that changes anything is reachable there. Runs until the task is cancelled.
+    public func runMetrics(host: String, port: Int, onReady: @escaping @Sendable () async -> Void = {}) async throws {
+        var server = HTTPServer(
+            socketPath: "", maxBodySize: 0, idleTimeout: .seconds(60),
+            respond: { request in
+                guard request.path == "/metrics" else {
+                    return Self.error(.notFound, "not_found", "only /metrics is served here")
+                }
+                guard request.method == .GET else { return Self.methodNotAllowed(allow: [.GET]) }
+                return await self.metricsText()
+            },
+            tooLarge: { Self.error(.payloadTooLarge, "too_large", "no request body is accepted here") })
+        server.tcp = (host, port)
+        server.maxConnections = 16
+        try await server.run(onReady: onReady)
     }
 
     /// Serves until the task is cancelled. `onReady` runs once the socket is bound (permissions, readiness).

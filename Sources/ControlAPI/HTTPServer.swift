@@ -106,20 +106,31 @@ struct HTTPServer: Sendable {
 
     typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
+    /// Listen on TCP instead of the Unix socket (the metrics listener).
+    var tcp: (host: String, port: Int)? = nil
+
     /// Serves until the task is cancelled. `onReady` runs once the socket is bound.
     func run(onReady: @Sendable () async -> Void) async throws {
         let idle = idleTimeout
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
-            .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                    try sync.addHandler(IdleStateHandler(allTimeout: idle))
-                    try sync.addHandler(CloseWhenIdle())
-                    return try Connection(wrappingChannelSynchronously: channel)
-                }
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Connection> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let sync = channel.pipeline.syncOperations
+                try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                try sync.addHandler(IdleStateHandler(allTimeout: idle))
+                try sync.addHandler(CloseWhenIdle())
+                return try Connection(wrappingChannelSynchronously: channel)
             }
+        }
+        let server: NIOAsyncChannel<Connection, Never>
+        if let tcp {
+            server = try await bootstrap.serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: tcp.host, port: tcp.port, childChannelInitializer: initializer)
+        } else {
+            server = try await bootstrap.bind(
+                unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
+        }
         let open = ConnectionCount()
         do {
             try await serveConnections(server, open: open, onReady: onReady)

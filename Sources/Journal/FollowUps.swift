@@ -213,10 +213,18 @@ extension Journal {
 
     /// How many entries wait (pending) and how many are quarantined.
     public func queueCounts() async throws -> (pending: Int, quarantined: Int) {
+        let c = try await queueState()
+        return (c.pending, c.quarantined)
+    }
+
+    /// The queue's counts and when its oldest pending entry was queued (nil when none waits).
+    public func queueState() async throws -> (pending: Int, quarantined: Int, oldestPending: Date?) {
         try await read { db in
             (
                 try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = 'pending'") ?? 0,
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = 'quarantined'") ?? 0
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM saf WHERE status = 'quarantined'") ?? 0,
+                try String.fetchOne(db, sql: "SELECT MIN(created_at) FROM saf WHERE status = 'pending'").flatMap(
+                    UTCTime.parseSQL)
             )
         }
     }

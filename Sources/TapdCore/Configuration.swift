@@ -63,8 +63,24 @@ public struct DaemonSettings: Codable, Sendable, Equatable {
     /// How long an approved sale may be voided: "same_day" (until local midnight of the sale's day, the business
     /// day) or a duration such as "30m", "2h", "1d".
     public var voidWindow = "same_day"
+    /// "host:port" of a TCP listener serving `GET /metrics` alone (Prometheus cannot scrape a Unix socket), such as
+    /// "127.0.0.1:9464"; nil (the default) serves metrics on the API socket only.
+    public var metricsAddress: String? = nil
     /// Every `[daemon]` key at its default.
     public init() {}
+}
+
+extension DaemonSettings {
+    /// "127.0.0.1:9464" → ("127.0.0.1", 9464); "[::1]:9464" → ("::1", 9464); nil when it is not host:port.
+    public static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (1...65535).contains(port)
+        else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains(" ") else { return nil }
+        return (host, port)
+    }
 }
 
 /// The `[journal]` table of tapd.toml: the journal's database, its key and how long card data is kept.
@@ -146,7 +162,7 @@ public struct TapdConfiguration: Sendable {
     public static let keys: [String: [String]] = [
         "daemon": [
             "socket", "socket_group", "log_level", "card_timeout", "remove_card_timeout", "shutdown_grace", "max_taps",
-            "void_window",
+            "void_window", "metrics_address",
         ],
         "journal": ["path", "key_file", "card_data_retention_days"],
         "terminal": ["configuration", "ca_keys", "test_keys"],
@@ -255,6 +271,9 @@ public struct TapdConfiguration: Sendable {
         try check(
             VoidWindow(c.daemon.voidWindow) != nil, "daemon", "void_window",
             "must be same_day or a duration such as 30m, 2h, 1d")
+        try check(
+            c.daemon.metricsAddress.map { DaemonSettings.hostAndPort($0) != nil } ?? true, "daemon", "metrics_address",
+            "must be host:port, such as 127.0.0.1:9464 or [::1]:9464")
         try check(c.journal.path.hasPrefix("/"), "journal", "path", "must be an absolute path")
         try check(
             c.journal.keyFile.map { $0.hasPrefix("/") } ?? true, "journal", "key_file", "must be an absolute path")
@@ -328,7 +347,8 @@ public struct TapdConfiguration: Sendable {
             "requestMTI", "reversalMTI", "signOn", "drainBeforeOnline", "safExpiry", "safAlertAfter", "safMaxAttempts",
             "safRetryResponseCodes", "safAcceptedResponseCodes", "partialApprovals", "safRetryInterval",
             "safRetryMaxInterval",
-            "voidWindow", "virtualReaders", "exceptionFile", "cardApprovalsPerDay", "cardAmountPerDay",
+            "voidWindow", "virtualReaders", "metricsAddress", "exceptionFile", "cardApprovalsPerDay",
+            "cardAmountPerDay",
             "terminalSalesPerHour", "terminalAmountPerHour", "terminalAmountPerDay", "saleAmountAlert",
         ]
         return Dictionary(uniqueKeysWithValues: all.map { (snake($0), $0) })

@@ -291,20 +291,28 @@ public actor TransactionCoordinator {
         public var safPending: Int
         /// Store-and-forward entries quarantined for an operator; -1 when the journal cannot be read.
         public var safQuarantined: Int
+        /// When the oldest entry still waiting was queued; nil when none waits.
+        public var safOldestPending: Date? = nil
+        /// Whether the acquirer can be reached: the kept connection is up, or (one connection per transaction) the
+        /// last attempt did not fail.
+        public var acquirerReachable: Bool = false
     }
 
     /// Readers, the acquirer link and the store-and-forward queue as they stand now.
     public func health() async -> Health {
-        let counts = try? await book.journal.queueCounts()
+        let counts = try? await book.journal.queueState()
         var h = Health(
             readers: await readers.snapshot(), acquirerConfigured: false, acquirerConnected: false,
-            safPending: counts?.pending ?? -1, safQuarantined: counts?.quarantined ?? -1)
+            safPending: counts?.pending ?? -1, safQuarantined: counts?.quarantined ?? -1,
+            safOldestPending: counts?.oldestPending)
         if let acquirer = book.acquirer {
             h.acquirerConfigured = true
             h.acquirerHost = acquirer.configuration.host
             h.acquirerPort = acquirer.configuration.port
             h.acquirerConnected = await acquirer.link.isConnected
             h.acquirerLastError = await acquirer.link.lastError
+            h.acquirerReachable =
+                h.acquirerConnected || (!acquirer.configuration.persistentConnection && h.acquirerLastError == nil)
         }
         return h
     }

@@ -1,5 +1,6 @@
 // What `GET /metrics` exposes (Prometheus text format, swift-prometheus): transactions by outcome and scheme,
 // tap-to-outcome and online round-trip histograms, ODA failures, reader errors, the store-and-forward depth.
+import CProcess
 import Foundation
 import Prometheus
 
@@ -16,6 +17,10 @@ public final class TapdMetrics: Sendable {
     private let safQuarantines: Counter
     private let safRejections: Counter
     private let frozenScopes: Gauge
+    private let linkUp: Gauge
+    private let safOldestAge: Gauge
+    private let clockUnsynchronised: Gauge
+    private let clockMaxError: Gauge
 
     static let latencyBuckets: [Duration] = [
         .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
@@ -55,6 +60,22 @@ public final class TapdMetrics: Sendable {
             descriptor: MetricNameDescriptor(
                 namespace: "tapd", metricName: "saf_rejections", unitName: "total",
                 helpText: "Store-and-forward answers that refused a message"))
+        linkUp = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "tapd", metricName: "acquirer_link_up", unitName: "",
+                helpText: "1 when the acquirer can be reached (kept connection up, or the last attempt succeeded)"))
+        safOldestAge = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "tapd", metricName: "saf_oldest_age", unitName: "seconds",
+                helpText: "Age of the oldest store-and-forward message still waiting (0 when none waits)"))
+        clockUnsynchronised = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "tapd", metricName: "clock_unsynchronised", unitName: "",
+                helpText: "1 when the kernel says the system clock is not disciplined by NTP (adjtimex)"))
+        clockMaxError = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "tapd", metricName: "clock_max_error", unitName: "seconds",
+                helpText: "The kernel's maximum error of the system clock (adjtimex maxerror)"))
         frozenScopes = registry.makeGauge(
             descriptor: MetricNameDescriptor(
                 namespace: "tapd", metricName: "risk_frozen_scopes", unitName: "",
@@ -109,6 +130,18 @@ public final class TapdMetrics: Sendable {
                 namespace: "tapd", metricName: "risk_alerts", unitName: "total",
                 helpText: "Risk alerts raised, by kind"), labels: [("kind", kind)]
         ).increment()
+    }
+
+    /// The acquirer link's reachability, the queue's oldest age and the clock's state, set at each scrape.
+    public func setScrapeGauges(linkUp up: Bool?, safOldestAge age: TimeInterval?) {
+        if let up { linkUp.set(Double(up ? 1 : 0)) }
+        safOldestAge.set(max(0, age ?? 0))
+        var maxError = 0
+        var unsynchronised: Int32 = 0
+        if tapd_clock_state(&maxError, &unsynchronised) == 0 {
+            clockUnsynchronised.set(Double(unsynchronised))
+            clockMaxError.set(Double(maxError) / 1_000_000)
+        }
     }
 
     /// How many freezes stop acceptance now (tapd_risk_frozen_scopes).

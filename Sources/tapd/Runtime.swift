@@ -173,6 +173,19 @@ final class DaemonRuntime: @unchecked Sendable {
             var value = false
         }
         let apiBound = Bound()
+        if let address = settings.metricsAddress, let (host, port) = DaemonSettings.hostAndPort(address) {
+            background { [api, log] in
+                do {
+                    try await api.runMetrics(host: host, port: port) {
+                        log.notice("metrics served over TCP", metadata: ["address": "\(address)", "path": "/metrics"])
+                    }
+                } catch  where !Task.isCancelled {
+                    log.error(
+                        "the metrics listener cannot be opened; metrics stay on the API socket",
+                        metadata: ["address": "\(address)", "error": "\(error)"])
+                } catch {}
+            }
+        }
         apiTask = Task { [api] in
             do {
                 try await api.run {
@@ -288,6 +301,7 @@ final class DaemonRuntime: @unchecked Sendable {
         if c.daemon.logLevel != old.daemon.logLevel { restartOnly.append("daemon.log_level") }
         if c.daemon.voidWindow != old.daemon.voidWindow { restartOnly.append("daemon.void_window") }
         if c.daemon.shutdownGrace != old.daemon.shutdownGrace { restartOnly.append("daemon.shutdown_grace") }
+        if c.daemon.metricsAddress != old.daemon.metricsAddress { restartOnly.append("daemon.metrics_address") }
         if c.journal != old.journal { restartOnly.append("[journal]") }
         if c.readers != old.readers { restartOnly.append("[readers]") }
         if c.acquirer != old.acquirer { restartOnly.append("[acquirer]") }
@@ -318,6 +332,7 @@ final class DaemonRuntime: @unchecked Sendable {
         kept.daemon.logLevel = old.daemon.logLevel
         kept.daemon.voidWindow = old.daemon.voidWindow
         kept.daemon.shutdownGrace = old.daemon.shutdownGrace
+        kept.daemon.metricsAddress = old.daemon.metricsAddress
         lock.withLock { source = (file, kept) }
         if restartOnly.isEmpty {
             logger.notice("configuration reloaded", metadata: ["file": "\(file)"])
