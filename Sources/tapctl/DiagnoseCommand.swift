@@ -20,7 +20,8 @@ struct Diagnose: AsyncParsableCommand {
 
     @Option(help: "tapd's configuration file.") var config = "/etc/tapd/tapd.toml"
     @Option(help: "tapd's API socket (default: the configuration's).") var socket: String?
-    @Flag(help: "Print the report as JSON.") var json = false
+    @Flag(help: "Print the report as JSON (schema tapd-diagnose/1: see --schema).") var json = false
+    @Flag(help: "Print the JSON Schema of the --json report and exit.") var schema = false
     @Option(help: "Write a support archive (.tar.gz) to this file.") var bundle: String?
     @Flag(help: "Skip the acquirer link test (DNS, TCP, TLS, echo).") var offline = false
     @Option(help: "RF test: wait this many seconds for a card or phone and talk to it (only while tapd is stopped).")
@@ -28,6 +29,10 @@ struct Diagnose: AsyncParsableCommand {
     @Option(help: .hidden) var root = "/"
 
     func run() async throws {
+        if schema {
+            print(DiagnoseReport.jsonSchema)
+            return
+        }
         var input = DiagnoseInput()
         input.system = SystemView(root: root)
         let configFile = root == "/" ? config : input.system.path(config)
@@ -76,7 +81,7 @@ struct Diagnose: AsyncParsableCommand {
         if json {
             let e = JSONEncoder()
             e.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try e.encode(findings), as: UTF8.self))
+            print(String(decoding: try e.encode(DiagnoseReport(findings: findings)), as: UTF8.self))
         } else {
             print(Self.render(findings))
         }
@@ -111,7 +116,7 @@ struct Diagnose: AsyncParsableCommand {
         let d = dir + "/tapd-support"
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try e.encode(findings).write(to: URL(fileURLWithPath: d + "/report.json"))
+        try e.encode(DiagnoseReport(findings: findings)).write(to: URL(fileURLWithPath: d + "/report.json"))
         try Self.render(findings).write(toFile: d + "/report.txt", atomically: true, encoding: .utf8)
         if let text = try? String(contentsOfFile: configFile, encoding: .utf8) {
             // Nothing secret lives in tapd.toml (keys are files), but pins and paths to key material are blanked anyway.

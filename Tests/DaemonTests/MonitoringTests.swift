@@ -126,4 +126,31 @@ final class MonitoringTests: XCTestCase {
         XCTAssertEqual(try get("/v1/risk").status, 404)
         XCTAssertEqual(try get("/metrics", method: "POST").status, 405)
     }
+
+    /// `tapctl diagnose --json` is a versioned document a fleet tool can collect: what a real run prints (tapd
+    /// running) follows the JSON Schema `tapctl diagnose --schema` prints.
+    func testTheDiagnoseReportFollowsItsPublishedSchema() async throws {
+        let h = try await DaemonHarness()
+        addTeardownBlock { await h.shutdown() }
+        try h.writeConfig(pcsc: false)
+        try await h.start()
+        try await h.waitForReaders([h.emulator.connstring])
+        let tapctl = Tool.buildDirectory + "/tapctl"
+        let (src, schemaText) = try Tool.run(tapctl, ["diagnose", "--schema"])
+        XCTAssertEqual(src, 0, schemaText)
+        let schema = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(schemaText.utf8)) as? [String: Any])
+        let (rc, out) = try Tool.run(
+            tapctl, ["diagnose", "--json", "--offline", "--config", h.directory + "/tapd.toml", "--socket", h.socket])
+        XCTAssertTrue([0, 1, 2].contains(rc), out)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], out)
+        XCTAssertEqual(report["schema"] as? String, "tapd-diagnose/1")
+        let wrapper = try JSONSerialization.data(withJSONObject: [
+            "openapi": "3.0.3", "paths": [:], "components": ["schemas": ["DiagnoseReport": schema]],
+        ])
+        let v = try OpenAPIValidator(wrapper)
+        let problems = v.validate(report, against: ["$ref": "#/components/schemas/DiagnoseReport"])
+        XCTAssertEqual(problems, [], out)
+        let verdict = report["verdict"] as? String
+        XCTAssertEqual(rc, verdict == "PASS" ? 0 : verdict == "WARN" ? 1 : 2, "the exit code follows the verdict")
+    }
 }

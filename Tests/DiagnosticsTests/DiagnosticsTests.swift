@@ -441,7 +441,11 @@ final class DiagnosticsTests: XCTestCase {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 2, "a FAIL gives exit code 2")
-        let findings = try JSONDecoder().decode([Finding].self, from: data)
+        let report = try JSONDecoder().decode(DiagnoseReport.self, from: data)
+        XCTAssertEqual(report.schema, "tapd-diagnose/1")
+        XCTAssertEqual(report.verdict, .fail)
+        XCTAssertEqual(report.counts.fail, report.findings.filter { $0.verdict == .fail }.count)
+        let findings = report.findings
         XCTAssertEqual(findings.first { $0.check == "kernel NFC driver" }?.verdict, .fail)
         XCTAssertTrue(FileManager.default.fileExists(atPath: bundle))
         let text = try Tool.run("/usr/bin/tar", ["-tzf", bundle]).output
