@@ -38,7 +38,7 @@ RELEASE_FLAGS ?= -Xswiftc -Osize -Xcc -Os
 BUILD_FLAGS  := $(if $(filter release,$(BUILD_CONFIG)),$(RELEASE_FLAGS))
 BINPATH      ?= $(shell $(SWIFT) build -c $(BUILD_CONFIG) --show-bin-path 2>/dev/null)
 
-.PHONY: all build release deps demo test fuzz fuzz-smoke bench lint format clean install uninstall
+.PHONY: all build release deps demo test fuzz fuzz-smoke bench lint format clean install uninstall deb
 
 FORMAT_PATHS := Sources Tests Benchmarks/Sources Fuzz
 
@@ -100,6 +100,28 @@ bench: deps
 	cd Benchmarks && $(SWIFT) build -c release $(RELEASE_FLAGS) && $$($(SWIFT) build -c release --show-bin-path)/tapd-bench \
 	  && $$($(SWIFT) build -c release --show-bin-path)/tapd-reader-bench \
 	  && TAPD_BINARY=$$(cd .. && $(SWIFT) build -c release --show-bin-path)/tapd $$($(SWIFT) build -c release --show-bin-path)/tapd-daemon-bench
+
+# The Debian package: debian/ is made from Systemd/debian in .build-deb (the source tree stays as it is), from a
+# release build; lintian must report no error. Needs debhelper, lintian, patchelf, fakeroot (apt-get).
+VERSION      := $(shell sed -n 's/.*string = "\(.*\)".*/\1/p' Sources/TapdCore/Version.swift)
+DEB_VERSION  := $(subst -,~,$(VERSION))
+DEB_DIR      := .build-deb/tapd-$(DEB_VERSION)
+
+deb:
+	$(SWIFT) build -c release $(RELEASE_FLAGS) --product tapd
+	$(SWIFT) build -c release $(RELEASE_FLAGS) --product tapctl
+	rm -rf .build-deb && mkdir -p $(DEB_DIR)
+	cp -R Systemd/debian $(DEB_DIR)/debian
+	cp Systemd/tapd.sysusers $(DEB_DIR)/debian/tapd.sysusers
+	cp Systemd/tapd.tmpfiles $(DEB_DIR)/debian/tapd.tmpfiles
+	cp Udev/94-tapd.rules $(DEB_DIR)/debian/tapd.udev
+	printf 'tapd (%s) bookworm; urgency=medium\n\n  * Release %s (%s).\n\n -- tapd maintainers <maintainers@tapd.example>  %s\n' \
+	  "$(DEB_VERSION)" "$(VERSION)" "$$(git rev-parse --short HEAD 2>/dev/null || echo source)" "$$(date -R)" > $(DEB_DIR)/debian/changelog
+	cd $(DEB_DIR) && TAPD_SRC=$(CURDIR) BINPATH=$$(cd $(CURDIR) && $(SWIFT) build -c release --show-bin-path) \
+	  dpkg-buildpackage -b -us -uc --no-sign
+	lintian --fail-on error --suppress-tags-from-file Systemd/debian/lintian-suppressed .build-deb/tapd_$(DEB_VERSION)_*.deb
+	cp .build-deb/tapd_$(DEB_VERSION)_*.deb .
+	@ls -l tapd_$(DEB_VERSION)_*.deb
 
 install:
 	@if [ -z "$(NO_BUILD)" ]; then $(SWIFT) build -c $(BUILD_CONFIG) $(BUILD_FLAGS) --product tapd && $(SWIFT) build -c $(BUILD_CONFIG) $(BUILD_FLAGS) --product tapctl; fi

@@ -20,7 +20,22 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Check the configuration file and exit (0 when valid).")
     var checkConfig = false
 
+    @Flag(
+        help: """
+            Exit 1 when the configuration file names no acquirer, 0 otherwise (the unit's start condition: a fresh \
+            install waits for one; a file that does not parse is left for the start to report).
+            """)
+    var hasAcquirer = false
+
     func run() async throws {
+        if hasAcquirer {
+            guard let c = try? TapdConfiguration.load(file: config), c.acquirer == nil else { return }
+            FileHandle.standardError.write(
+                Data(
+                    "tapd: \(config) names no acquirer yet: tapd waits for one ([acquirer] table; README, \"Installing on Debian\"), then systemctl start tapd\n"
+                        .utf8))
+            throw ExitCode(1)
+        }
         // Everything is checked before anything is opened or touched.
         let c: TapdConfiguration
         do { c = try TapdConfiguration.load(file: config) } catch TapdError.configuration(let e) {
