@@ -13,6 +13,7 @@
 #include <openssl/x509v3.h>
 #include <openssl/pem.h>
 #include <openssl/bio.h>
+#include <openssl/hmac.h>
 
 /// Generates an RSA key pair of `bits` bits with public exponent `e` (3 or 65537 in EMV).
 /// On success returns 1 and hands out freshly allocated n and d (the caller frees them).

@@ -25,6 +25,21 @@ func peerCredentials(of channel: any Channel) async -> PeerCredentials? {
     return try? await f.get()
 }
 
+/// Whether the caller may change the risk team's levers (freezes, the exception file): root, tapd's own user, or
+/// a member of group `tapd-risk`. The point of sale's group (`tapd-pos`) reaches the socket, not these levers.
+func mayUseRiskControls(_ peer: PeerCredentials?) -> Bool {
+    guard let peer else { return false }
+    if peer.uid == 0 || peer.uid == geteuid() { return true }
+    guard let group = getgrnam("tapd-risk") else { return false }
+    let riskGID = group.pointee.gr_gid
+    if peer.gid == riskGID { return true }
+    guard let pw = getpwuid(peer.uid) else { return false }
+    var count: Int32 = 64
+    var groups = [gid_t](repeating: 0, count: 64)
+    guard getgrouplist(pw.pointee.pw_name, pw.pointee.pw_gid, &groups, &count) >= 0 else { return false }
+    return groups.prefix(Int(count)).contains(riskGID)
+}
+
 /// The answer to `GET /v1/status` (JSON keys in snake_case).
 public struct APIStatus: Codable, Sendable {
     /// The acquirer link as the status reports it.
@@ -82,6 +97,9 @@ public final class APIServer: Sendable {
     let metrics: TapdMetrics
     let started = Date()
     let shuttingDown: @Sendable () -> Bool
+    /// The last exposition and when it was made: scrapes within a second share it, so no caller can make the
+    /// journal and the coordinator work for every request (the TCP listener is reachable by more than the POS).
+    let metricsCache = MetricsCache()
     static let logger = Logger(label: "tapd.api")
 
     /// The API asks TapdCore only: sales, the queue, readers and the link all go through the coordinator.
@@ -205,7 +223,13 @@ public final class APIServer: Sendable {
             return await only(.POST) {
                 do {
                     let body = try Self.decode(FreezeRequest.self, from: request)
-                    let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
+                    let peer = await peerCredentials(of: channel)
+                    guard mayUseRiskControls(peer) else {
+                        return Self.error(
+                            .forbidden, "forbidden",
+                            "the risk controls are for root and group tapd-risk, not the point of sale")
+                    }
+                    let who = "api " + (peer?.description ?? "api")
                     return Self.json(try await coordinator.risk.freeze(body, by: who), status: .created)
                 } catch { return Self.error(for: error) }
             }
@@ -216,7 +240,13 @@ public final class APIServer: Sendable {
                     guard let text = body.readString(length: body.readableBytes) else {
                         throw TapdError.invalid("the exception file must be UTF-8 text")
                     }
-                    let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
+                    let peer = await peerCredentials(of: channel)
+                    guard mayUseRiskControls(peer) else {
+                        return Self.error(
+                            .forbidden, "forbidden",
+                            "the risk controls are for root and group tapd-risk, not the point of sale")
+                    }
+                    let who = "api " + (peer?.description ?? "api")
                     return Self.json(try await coordinator.risk.replaceExceptionFile(text, by: who))
                 } catch { return Self.error(for: error) }
             }
@@ -226,7 +256,13 @@ public final class APIServer: Sendable {
             }
             return await only(.DELETE) {
                 do {
-                    let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
+                    let peer = await peerCredentials(of: channel)
+                    guard mayUseRiskControls(peer) else {
+                        return Self.error(
+                            .forbidden, "forbidden",
+                            "the risk controls are for root and group tapd-risk, not the point of sale")
+                    }
+                    let who = "api " + (peer?.description ?? "api")
                     return Self.json(try await coordinator.risk.unfreeze(id, by: who))
                 } catch { return Self.error(for: error) }
             }
@@ -323,15 +359,21 @@ public final class APIServer: Sendable {
     }
 
     func metricsText() async -> HTTPReply {
+        if let text = metricsCache.fresh() {
+            return HTTPReply(contentType: "text/plain; version=0.0.4", body: ByteBuffer(string: text))
+        }
         let h = await coordinator.health()
         if h.safPending >= 0 {
             metrics.setSAFDepth(h.safPending)
             metrics.setSAFQuarantined(h.safQuarantined)
         }
+        await coordinator.risk.refreshGauge()
         metrics.setScrapeGauges(
             linkUp: h.acquirerConfigured ? h.acquirerReachable : nil,
             safOldestAge: h.safOldestPending.map { Date().timeIntervalSince($0) })
-        return HTTPReply(contentType: "text/plain; version=0.0.4", body: ByteBuffer(string: metrics.exposition()))
+        let text = metrics.exposition()
+        metricsCache.keep(text)
+        return HTTPReply(contentType: "text/plain; version=0.0.4", body: ByteBuffer(string: text))
     }
 
     func eventStream(_ request: HTTPRequest) -> HTTPReply {
@@ -382,7 +424,7 @@ public final class APIServer: Sendable {
     /// sale, no card data and nothing that changes anything is reachable there. Runs until the task is cancelled.
     public func runMetrics(host: String, port: Int, onReady: @escaping @Sendable () async -> Void = {}) async throws {
         var server = HTTPServer(
-            socketPath: "", maxBodySize: 0, idleTimeout: .seconds(60),
+            socketPath: "", maxBodySize: 0, idleTimeout: .seconds(10),
             respond: { request in
                 guard request.path == "/metrics" else {
                     return Self.error(.notFound, "not_found", "only /metrics is served here")
@@ -406,5 +448,21 @@ public final class APIServer: Sendable {
             })
         server.bodyLimits = ["/v1/risk/exception-file": Self.maxExceptionFileSize]
         try await server.run(onReady: onReady)
+    }
+}
+
+/// The metrics exposition of the last second.
+final class MetricsCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var text: String?
+    private var made = ContinuousClock.now
+    /// The kept exposition when it is less than a second old.
+    func fresh() -> String? { lock.withLock { ContinuousClock.now - made < .seconds(1) ? text : nil } }
+    /// Keeps `text` as made now.
+    func keep(_ text: String) {
+        lock.withLock {
+            self.text = text
+            made = .now
+        }
     }
 }

@@ -9,6 +9,21 @@ public enum Digest {
 
     /// The 20-byte SHA-1 hash of `data`.
     public static func sha1(_ data: [UInt8]) -> [UInt8] { digest(sha1MD, 20, [data]) }
+    /// HMAC-SHA-256 (RFC 2104) of `data` under `key`, from libcrypto: a keyed hash nobody without the key can
+    /// recompute (a card's identity for a freeze: PCI DSS 3.5.1.1).
+    public static func hmacSHA256(key: [UInt8], _ data: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 32
+        _ = key.withUnsafeBytes { k in
+            data.withUnsafeBytes { d in
+                HMAC(
+                    EVP_sha256(), k.baseAddress, Int32(key.count), d.bindMemory(to: UInt8.self).baseAddress, d.count,
+                    &out, &length)
+            }
+        }
+        return Array(out.prefix(Int(length)))
+    }
+
     /// The 32-byte SHA-256 hash of `data`.
     public static func sha256(_ data: [UInt8]) -> [UInt8] { digest(sha256MD, 32, [data]) }
 

@@ -81,7 +81,9 @@ public final class Journal: Sendable {
             try Self.migrator.migrate(db)
         }
         try Self.checkKey(db, key)
-        _ = try Self.upgradeSealedFormat(db, key)
+        // Best effort: format-1 values still open, so a full disk here must not keep tapd (and its owed reversals)
+        // from starting; the next open tries again.
+        _ = try? Self.upgradeSealedFormat(db, key)
     }
 
     /// A storage error in words, without SQLite's statement dump.
@@ -143,8 +145,8 @@ public final class Journal: Sendable {
     }
 
     /// Copies the write-ahead log into the database file (a passive checkpoint: it waits for no reader). tapd calls
-    /// it after each sale's end and on every store-and-forward tick, so the log stays small without a checkpoint ever
-    /// running inside a sale's own commit.
+    /// it after each sale's end, after a store-and-forward drain that delivered something and on the store-and-forward
+    /// tick, so the log stays small without a checkpoint ever running inside a sale's own commit.
     public func checkpoint() async throws {
         do { try await db.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) } } catch {
             throw JournalError.storage(error)

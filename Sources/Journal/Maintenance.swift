@@ -78,6 +78,16 @@ extension Journal {
     /// Re-seals stored requests and queued messages from `old` to `new` (all, or only values of an older format).
     static func reseal(_ db: Database, from old: JournalKey, to new: JournalKey, onlyOlderFormats: Bool) throws -> Int {
         var n = 0
+        let hasMeta = try Bool.fetchOne(db, sql: "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'meta'") ?? false
+        if hasMeta, let sealed = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'card_hash_key'"),
+            !(onlyOlderFormats && old.sealedInCurrentFormat([UInt8](sealed)))
+        {
+            let secret = try old.open([UInt8](sealed), context: cardHashKeyContext)
+            try db.execute(
+                sql: "UPDATE meta SET value = ? WHERE name = 'card_hash_key'",
+                arguments: [Data(try new.seal(secret, context: cardHashKeyContext))])
+            n += 1
+        }
         for row in try Row.fetchAll(db, sql: "SELECT id, request FROM txn WHERE request IS NOT NULL") {
             let id: String = row["id"]
             let sealed = [UInt8](row["request"] as Data)

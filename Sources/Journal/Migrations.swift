@@ -68,6 +68,7 @@ extension Journal {
                 t.autoIncrementedPrimaryKey("id")
                 t.column("scope", .text).notNull()
                 t.column("value", .text)
+                t.column("label", .text)
                 t.column("reason", .text).notNull()
                 t.column("created_by", .text).notNull()
                 t.column("created_at", .datetime).notNull()

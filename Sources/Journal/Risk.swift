@@ -12,8 +12,10 @@ public struct FreezeRecord: Sendable, Equatable {
     public let id: Int64
     /// What is frozen: `terminal`, `scheme`, `aid` or `card`.
     public let scope: String
-    /// The scheme name, the AID in hex, or the card's salted PAN hash in hex; nil for the terminal.
+    /// The scheme name, the AID in hex, or the card's keyed PAN hash in hex; nil for the terminal.
     public let value: String?
+    /// What people see of the value: the masked PAN for a card, else the value itself.
+    public let label: String?
     /// Why, as the risk team gave it.
     public let reason: String
     /// Who froze it (the API caller's uid and pid, or tapctl).
@@ -44,18 +46,19 @@ public struct StoredExceptionFile: Sendable, Equatable {
 extension Journal {
     /// Records a freeze (with its audit line) and returns it.
     public func addFreeze(
-        scope: String, value: String?, reason: String, by actor: String, endsAt: Date?, now: Date = Date()
+        scope: String, value: String?, label: String?, reason: String, by actor: String, endsAt: Date?,
+        now: Date = Date()
     ) async throws -> FreezeRecord {
         try await write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO risk_freeze (scope, value, reason, created_by, created_at, ends_at) VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT INTO risk_freeze (scope, value, label, reason, created_by, created_at, ends_at) VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [scope, value, reason, actor, Self.sqlDate(now), endsAt.map(Self.sqlDate)])
+                arguments: [scope, value, label, reason, actor, Self.sqlDate(now), endsAt.map(Self.sqlDate)])
             let id = db.lastInsertedRowID
             try Self.audit(
                 db, actor: actor, event: "acceptance frozen",
-                details: "#\(id) \(scope)\(value.map { " " + $0 } ?? ""): \(reason)", now: now)
+                details: "#\(id) \(scope)\(label.map { " " + $0 } ?? ""): \(reason)", now: now)
             return try Self.freeze(db, id: id)
         }
     }
@@ -101,16 +104,43 @@ extension Journal {
         }
     }
 
-    /// The salt of card freezes' PAN hashes (16 random bytes, made on first use and kept).
-    public func riskSalt() async throws -> [UInt8] {
+    /// A small named value the risk controls keep (e.g. the hash of the exception file last loaded from the
+    /// configuration); nil when none was kept.
+    public func riskNote(_ name: String) async throws -> String? {
+        try await read { db in
+            let has = try Bool.fetchOne(db, sql: "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'meta'") ?? false
+            guard has else { return nil }
+            return try String.fetchOne(
+                db, sql: "SELECT CAST(value AS TEXT) FROM meta WHERE name = ?", arguments: ["risk:" + name])
+        }
+    }
+
+    /// Keeps a named value for the risk controls.
+    public func setRiskNote(_ name: String, _ value: String) async throws {
         try await write { db in
-            if let s = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'card_hash_salt'") {
-                return [UInt8](s)
-            }
-            let salt = secureRandomBytes(16)
             try db.execute(
-                sql: "INSERT INTO meta (name, value) VALUES ('card_hash_salt', ?)", arguments: [Data(salt)])
-            return salt
+                sql: "INSERT OR REPLACE INTO meta (name, value) VALUES (?, CAST(? AS BLOB))",
+                arguments: ["risk:" + name, value])
+        }
+    }
+
+    static let cardHashKeyContext = "meta:card_hash_key"
+
+    /// The secret key of card freezes' PAN hashes (HMAC-SHA-256; 32 random bytes made on first use), kept in the
+    /// journal sealed under the journal key: a freeze list, a log line or the API never lets a PAN be recomputed.
+    public func cardHashKey() async throws -> [UInt8] {
+        let key = self.key
+        return try await write { db in
+            if let s = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'card_hash_key'") {
+                do { return try key.open([UInt8](s), context: Self.cardHashKeyContext) } catch {
+                    throw JournalError.sealedDataUnreadable("the card hash key", cause: error)
+                }
+            }
+            let secret = secureRandomBytes(32)
+            try db.execute(
+                sql: "INSERT INTO meta (name, value) VALUES ('card_hash_key', ?)",
+                arguments: [Data(try key.seal(secret, context: Self.cardHashKeyContext))])
+            return secret
         }
     }
 
@@ -125,7 +155,8 @@ extension Journal {
         let ends: String? = r["ends_at"]
         let lifted: String? = r["lifted_at"]
         return FreezeRecord(
-            id: r["id"], scope: r["scope"], value: r["value"], reason: r["reason"], createdBy: r["created_by"],
+            id: r["id"], scope: r["scope"], value: r["value"], label: r["label"], reason: r["reason"],
+            createdBy: r["created_by"],
             createdAt: date(r, "created_at"), endsAt: ends == nil ? nil : date(r, "ends_at"),
             liftedAt: lifted == nil ? nil : date(r, "lifted_at"), liftedBy: r["lifted_by"])
     }

@@ -30,9 +30,15 @@ public actor TransactionCoordinator {
         var readerFailure: String?
         var task: Task<Void, Never>?
         var facts = SaleBook.CardFacts()
-        init(id: String, reader: String) {
+        /// What this sale runs with from its start to its end, taken before `start` first waits: a reload meanwhile
+        /// applies to the next sale.
+        let entryPoint: EntryPoint
+        let settings: DaemonSettings
+        init(id: String, reader: String, entryPoint: EntryPoint, settings: DaemonSettings) {
             self.id = id
             self.reader = reader
+            self.entryPoint = entryPoint
+            self.settings = settings
         }
     }
 
@@ -78,10 +84,12 @@ public actor TransactionCoordinator {
     /// A reload: new sales start with this terminal configuration, these CA keys and these daemon settings; sales
     /// already running finish with what they started with.
     public func reconfigure(terminal: TerminalConfiguration, keys: CAKeyStore, settings: DaemonSettings) async {
+        // All three together, before any suspension: no sale starts with half of the new configuration.
+        let ep = EntryPoint(configuration: terminal, keys: keys, risk: risk.manager)
         self.terminal = terminal
         self.settings = settings
+        entryPoint = ep
         await risk.manager.setMaxTapsPerHour(terminal.velocityMaxTapsPerHour)
-        entryPoint = EntryPoint(configuration: terminal, keys: keys, risk: risk.manager)
     }
 
     /// Today's date in UTC (tag 9A). A clock outside 1950–2049 (EMV's two-digit year window) is broken —
@@ -101,6 +109,8 @@ public actor TransactionCoordinator {
     public func start(_ request: SaleRequest, requester: String = "api") async throws -> (
         TransactionView, created: Bool
     ) {
+        // The configuration this sale runs with, taken before the first suspension (a reload may come during one).
+        let (terminal, ep, saleSettings) = (self.terminal, entryPoint, settings)
         guard accepting else { throw TapdError.unavailable("tapd is shutting down") }
         if let f = await risk.terminalFreeze() {
             throw TapdError.unavailable("acceptance is frozen on this terminal (freeze \(f.id)): \(f.reason)")
@@ -122,7 +132,7 @@ public actor TransactionCoordinator {
         }
         let (opened, created) = try await mapped {
             try await self.book.open(
-                idempotencyKey: key, amount: request.amount, currency: Int(self.terminal.currencyCode),
+                idempotencyKey: key, amount: request.amount, currency: Int(terminal.currencyCode),
                 message: UIMessage.presentCard.text)
         }
         if !created {
@@ -140,7 +150,7 @@ public actor TransactionCoordinator {
             if let e = error as? ReaderManagerError, case .unknownReader = e { throw TapdError.invalid(why) }
             throw TapdError.unavailable(why)
         }
-        let l = Live(id: id, reader: session.reader)
+        let l = Live(id: id, reader: session.reader, entryPoint: ep, settings: saleSettings)
         l.session = session
         live[id] = l
         lastID = id
@@ -373,8 +383,8 @@ public actor TransactionCoordinator {
     private func sale(_ l: Live, session: any CardReaderSession, amount: UInt64) async {
         let id = l.id
         // What this sale runs with, start to end: a reload meanwhile applies to the next sale.
-        let ep = entryPoint
-        let settings = self.settings
+        let ep = l.entryPoint
+        let settings = l.settings
         let txn = TransactionParameters(amount: amount, date: today())
         guard let combinations = ep.preProcess(txn) else {
             // Book A §3.1.1.x: no combination allows this amount (over every contactless limit).
@@ -456,6 +466,9 @@ public actor TransactionCoordinator {
                 await removeCard(session)
                 return
             }
+            // From here (no suspension since the check above) a cancel gets 409: the outcome moves money or is
+            // declined, and a cancel accepted now would be ignored while the card is charged.
+            if outcome.kind == .onlineRequest || outcome.kind == .approved { l.state = .requestPersisted }
             await conclude(l, outcome, session: session)
             await removeCard(session)
             return

@@ -25,7 +25,8 @@ public enum FreezeScope: String, Codable, Sendable, CaseIterable {
     case scheme
     /// Every card whose selected AID begins with the value (hex).
     case aid
-    /// One card: the value is hex SHA-256(card hash salt ‖ PAN), the salt from `GET /v1/risk`.
+    /// One card, named by its PAN in the request; tapd keeps only a keyed hash (HMAC-SHA-256 under a secret that
+    /// never leaves the journal) and shows the masked PAN.
     case card
 }
 
@@ -33,16 +34,19 @@ public enum FreezeScope: String, Codable, Sendable, CaseIterable {
 public struct FreezeRequest: Codable, Sendable {
     /// `terminal`, `scheme`, `aid` or `card`.
     public var scope: String
-    /// The scheme, the AID (hex) or the card's hash (hex); absent for `terminal`.
+    /// The scheme or the AID (hex); absent for `terminal` and `card`.
     public var value: String?
+    /// The card's PAN (12–19 digits), for `card` only: hashed at once, never stored, logged or answered.
+    public var pan: String?
     /// Why (1–200 characters), kept in the audit log and shown with the freeze.
     public var reason: String
     /// When the freeze ends by itself, ISO 8601 in UTC ("2026-12-07T06:00:00Z"); absent: until lifted.
     public var until: String?
     /// A freeze request; `value` and `until` are optional.
-    public init(scope: String, value: String? = nil, reason: String, until: String? = nil) {
+    public init(scope: String, value: String? = nil, pan: String? = nil, reason: String, until: String? = nil) {
         self.scope = scope
         self.value = value
+        self.pan = pan
         self.reason = reason
         self.until = until
     }
@@ -54,7 +58,7 @@ public struct FreezeView: Codable, Sendable, Equatable {
     public var id: Int64
     /// `terminal`, `scheme`, `aid` or `card`.
     public var scope: String
-    /// The frozen scheme, AID or card hash; nil for the terminal.
+    /// The frozen scheme or AID, or the card's masked PAN; nil for the terminal.
     public var value: String?
     /// Why.
     public var reason: String
@@ -74,7 +78,7 @@ public struct FreezeView: Codable, Sendable, Equatable {
     init(_ r: FreezeRecord, now: Date = Date()) {
         id = r.id
         scope = r.scope
-        value = r.value
+        value = r.label ?? r.value
         reason = r.reason
         createdBy = r.createdBy
         createdAt = r.createdAt
@@ -116,8 +120,6 @@ public struct RiskStatus: Codable, Sendable {
     public var frozen: [FreezeView]
     /// The exception file in force; nil when none is loaded.
     public var exceptionFile: ExceptionFileView?
-    /// The salt of `card` freezes (hex): value = SHA-256(salt ‖ PAN digits).
-    public var cardHashSalt: String
     /// The alert rules in force.
     public var rules: RiskSettings
     /// The last alerts, newest first (at most 50).
@@ -136,7 +138,10 @@ public actor RiskControls {
     var freezes: [FreezeRecord] = []
     var fileView: ExceptionFileView?
     var alerts: [RiskAlertView] = []
-    var cardSalt: [UInt8] = []
+    /// The exception file replacement in progress; the next one waits for it.
+    var replacing: Task<Void, Never>?
+    /// The secret of card freezes' keyed PAN hashes (from the journal, sealed there).
+    var cardKey: [UInt8] = []
     /// Approvals in the last day: when, how much, and the card's in-memory hash (a random salt per process).
     var approvals: [(at: Date, amount: Int64, card: [UInt8])] = []
     private let memorySalt = secureRandomBytes(16)
@@ -158,7 +163,7 @@ public actor RiskControls {
     /// file that no longer parses is left out with an alert; it never stops tapd.
     public func load() async throws {
         freezes = try await journal.activeFreezes()
-        cardSalt = try await journal.riskSalt()
+        cardKey = try await journal.cardHashKey()
         if let stored = try await journal.exceptionFile() {
             do {
                 let file = try ExceptionFile(text: stored.text)
@@ -186,7 +191,19 @@ public actor RiskControls {
         guard (1...200).contains(reason.count), !reason.contains(where: \.isNewline) else {
             throw TapdError.invalid("reason must be 1–200 characters on one line")
         }
-        let value = try Self.normalised(scope, r.value)
+        if cardKey.isEmpty { cardKey = try await journaled { try await self.journal.cardHashKey() } }
+        var value = try Self.normalised(scope, r.value)
+        var label = value
+        if scope == .card {
+            guard let pan = r.pan, (12...19).contains(pan.count), pan.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                throw TapdError.invalid(
+                    "pan must be the card's PAN, 12–19 digits (it is hashed at once and never kept)")
+            }
+            value = cardHash(pan)
+            label = CardDataMask.pan(pan)
+        } else if r.pan != nil {
+            throw TapdError.invalid("pan belongs to a card freeze only")
+        }
         var ends: Date? = nil
         if let until = r.until {
             guard until.hasSuffix("Z"), let d = UTCTime.parseSQL(String(until.dropLast())) else {
@@ -195,10 +212,10 @@ public actor RiskControls {
             guard d > now else { throw TapdError.invalid("until is in the past") }
             ends = d
         }
-        let endsAt = ends
+        let (endsAt, stored, shown) = (ends, value, label)
         let record = try await journaled {
             try await self.journal.addFreeze(
-                scope: scope.rawValue, value: value, reason: reason, by: actor, endsAt: endsAt, now: now)
+                scope: scope.rawValue, value: stored, label: shown, reason: reason, by: actor, endsAt: endsAt, now: now)
         }
         freezes.append(record)
         metrics.setFrozenScopes(active(now).count)
@@ -219,12 +236,27 @@ public actor RiskControls {
     }
 
     /// Checks and puts in force a new exception file (it replaces the old one for the next card); throws
-    /// `TapdError.invalid` naming the line when the text is not an exception file.
+    /// `TapdError.invalid` naming the line when the text is not an exception file. Replacements run one after the
+    /// other, so the file the kernels check is always the one the journal holds last.
     public func replaceExceptionFile(_ text: String, by actor: String, now: Date = Date()) async throws
         -> ExceptionFileView
     {
         let file: ExceptionFile
         do { file = try ExceptionFile(text: text) } catch { throw TapdError.invalid("\(error)") }
+        let previous = replacing
+        let task = Task { () -> Result<ExceptionFileView, any Error> in
+            _ = await previous?.value
+            do { return .success(try await self.putInForce(file, text, by: actor, now: now)) } catch {
+                return .failure(error)
+            }
+        }
+        replacing = Task { _ = await task.value }
+        return try await task.value.get()
+    }
+
+    private func putInForce(_ file: ExceptionFile, _ text: String, by actor: String, now: Date) async throws
+        -> ExceptionFileView
+    {
         try await journaled { try await self.journal.storeExceptionFile(text, entries: file.hashes.count, by: actor) }
         manager.replaceExceptionFile(file)
         let v = ExceptionFileView(
@@ -235,11 +267,25 @@ public actor RiskControls {
         return v
     }
 
+    /// The `[risk] exception_file` at start or on reload: put in force only when its content changed since it was
+    /// last loaded from the configuration, so a file the risk team pushed through the API since is not replaced by
+    /// an older configured one at the next restart or reload. Returns whether it was put in force.
+    @discardableResult
+    public func loadConfigured(_ text: String, path: String) async throws -> Bool {
+        let sha = Hex.encode(Digest.sha256(Array(text.utf8))).lowercased()
+        if try await journaled({ try await self.journal.riskNote("configured_exception_file") }) == sha {
+            return false
+        }
+        _ = try await replaceExceptionFile(text, by: "configuration \(path)")
+        try await journaled { try await self.journal.setRiskNote("configured_exception_file", sha) }
+        return true
+    }
+
     /// The levers as they stand.
     public func status(now: Date = Date()) -> RiskStatus {
         RiskStatus(
-            frozen: active(now).map { FreezeView($0, now: now) }, exceptionFile: fileView,
-            cardHashSalt: Hex.encode(cardSalt).lowercased(), rules: rules, recentAlerts: alerts.reversed())
+            frozen: active(now).map { FreezeView($0, now: now) }, exceptionFile: fileView, rules: rules,
+            recentAlerts: alerts.reversed())
     }
 
     // MARK: Acceptance
@@ -255,7 +301,7 @@ public actor RiskControls {
         -> (freeze: FreezeView, message: UIMessage)?
     {
         let aidHex = aid.map { Hex.encode($0).uppercased() }
-        let card = pan.map { Hex.encode(Digest.sha256(cardSalt + Array($0.utf8))).lowercased() }
+        let card = pan.map(cardHash)
         // The terminal and the card first ("Not authorised"), then schemes and AIDs ("try another card").
         let order: [String: Int] = ["terminal": 0, "card": 1]
         for f in active(now).sorted(by: { (order[$0.scope] ?? 2, $0.id) < (order[$1.scope] ?? 2, $1.id) }) {
@@ -317,6 +363,10 @@ public actor RiskControls {
             "amount approved within a day")
     }
 
+    /// Sets the freezes gauge from the freezes standing now (a freeze that ended by its `until` drops out); called at
+    /// each scrape.
+    public func refreshGauge(now: Date = Date()) { metrics.setFrozenScopes(active(now).count) }
+
     /// An alert from elsewhere (the kernels' velocity check).
     public func report(kind: String, message: String, transactionID: String?) {
         alert(kind, message, transactionID: transactionID)
@@ -336,6 +386,11 @@ public actor RiskControls {
 
     func active(_ now: Date) -> [FreezeRecord] { freezes.filter { $0.isActive(at: now) } }
 
+    /// A card's identity in a freeze: HMAC-SHA-256 of its PAN digits under the journal's card hash key (hex).
+    func cardHash(_ pan: String) -> String {
+        Hex.encode(Digest.hmacSHA256(key: cardKey, Array(pan.utf8))).lowercased()
+    }
+
     func journaled<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
         do { return try await body() } catch let e as JournalError { throw TapdError.journal(e) }
     }
@@ -346,8 +401,9 @@ public actor RiskControls {
             loadedBy: s.loadedBy, loadedAt: s.loadedAt)
     }
 
+    /// A freeze in words: its scope and what people may see of its value (a card's masked PAN, never its hash).
     static func describe(_ f: FreezeRecord) -> String {
-        f.scope + (f.value.map { " " + (f.scope == "card" ? String($0.prefix(12)) + "…" : $0) } ?? "")
+        f.scope + ((f.scope == "card" ? f.label : f.label ?? f.value).map { " " + $0 } ?? "")
     }
 
     /// The value a scope needs, in the form matching compares: a known scheme, an AID of 5–16 bytes (uppercase
@@ -370,10 +426,10 @@ public actor RiskControls {
             }
             return Hex.encode(bytes).uppercased()
         case .card:
-            guard let s = v, let bytes = Hex.decode(s), bytes.count == 32 else {
-                throw TapdError.invalid("value must be SHA-256(card_hash_salt ‖ PAN) in hex (64 digits); never a PAN")
+            guard v == nil || v == "" else {
+                throw TapdError.invalid("a card freeze names the card by pan, not value")
             }
-            return Hex.encode(bytes).lowercased()
+            return nil
         }
     }
 }

@@ -160,7 +160,10 @@ public actor SaleBook {
                 change.mti = request.mti
                 change.stan = stan
                 change.rrn = request[37]
-                change.request = .store(try codec.pack(request))
+                let packed = try codec.pack(request)
+                // Framed here too: a request that cannot go out on the wire never gets "transmitted" on disk.
+                _ = try ISOFraming.frame(packed, codec.spec.framing)
+                change.request = .store(packed)
                 change.message = message
                 change.maskedPAN = facts.maskedPAN
                 change.scheme = facts.scheme
@@ -407,7 +410,7 @@ public actor SaleBook {
 
     /// A checkpoint of the journal's log after a sale's end, off the sale's path and one at a time (the journal never
     /// checkpoints inside a commit: see `Journal.checkpoint`).
-    func checkpointSoon() {
+    public func checkpointSoon() {
         guard !checkpointRunning else { return }
         checkpointRunning = true
         Task {

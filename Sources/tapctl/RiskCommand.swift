@@ -1,12 +1,10 @@
 // `tapctl risk`: the risk team's levers on a running tapd — what is frozen, freezing and unfreezing acceptance for
-// the terminal, a scheme, an AID or one card, and replacing the exception file. A card is named by its PAN only on
-// this machine: tapctl hashes it with the terminal's card hash salt and sends the hash, never the PAN. Every change
-// is audited by tapd with the caller's uid and pid.
+// the terminal, a scheme, an AID or one card, and replacing the exception file. A card's PAN is read from standard
+// input (never from the command line, where ps and shell history would keep it) and sent to tapd over its socket;
+// tapd keeps only a keyed hash and answers with the masked PAN. Every change is audited with the caller's uid and pid.
 import ArgumentParser
 import ControlAPI
-import EMVCrypto
 import Foundation
-import TLV
 
 struct RiskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,13 +53,14 @@ struct RiskCommand: AsyncParsableCommand {
         @Flag(help: "Freeze every sale on this terminal.") var terminal = false
         @Option(help: "Freeze a scheme: visa, mastercard, amex, jcb, discover, unionpay.") var scheme: String?
         @Option(help: "Freeze an AID, or every AID beginning with these bytes (hex, 5–16 bytes).") var aid: String?
-        @Option(help: "Freeze one card: its PAN is hashed here and only the hash is sent.") var card: String?
+        @Flag(help: "Freeze one card: its PAN is read from standard input (never give it on the command line).")
+        var card = false
         @Option(help: "Why (kept in the audit log).") var reason: String
         @Option(help: "When the freeze ends by itself, ISO 8601 UTC (2026-12-07T06:00:00Z).") var until: String?
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let chosen = [terminal ? "terminal" : nil, scheme, aid, card].compactMap { $0 }
+            let chosen = [terminal ? "terminal" : nil, scheme, aid, card ? "card" : nil].compactMap { $0 }
             guard chosen.count == 1 else {
                 throw ValidationError("name exactly one of --terminal, --scheme, --aid, --card")
             }
@@ -75,17 +74,12 @@ struct RiskCommand: AsyncParsableCommand {
             } else if let aid {
                 body["scope"] = "aid"
                 body["value"] = aid
-            } else if let card {
-                let digits = card.filter(\.isNumber)
-                guard (12...19).contains(digits.count) else {
-                    throw ValidationError("--card takes a PAN of 12–19 digits")
-                }
-                let status = try await options.call("GET", "/v1/risk")
-                guard let saltHex = (status.json as? [String: Any])?["card_hash_salt"] as? String,
-                    let salt = Hex.decode(saltHex)
-                else { throw ValidationError("tapd did not give its card hash salt") }
+            } else if card {
+                if isatty(0) != 0 { FileHandle.standardError.write(Data("PAN of the card to freeze: ".utf8)) }
+                let digits = (readLine(strippingNewline: true) ?? "").filter { $0.isASCII && $0.isNumber }
+                guard (12...19).contains(digits.count) else { throw ValidationError("a PAN has 12–19 digits") }
                 body["scope"] = "card"
-                body["value"] = Hex.encode(Digest.sha256(salt + Array(digits.utf8))).lowercased()
+                body["pan"] = digits
             }
             let r = try await options.call("POST", "/v1/risk/freeze", body: body)
             if options.json { return options.printJSON(r) }

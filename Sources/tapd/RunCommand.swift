@@ -59,6 +59,8 @@ struct Run: AsyncParsableCommand {
             return
         }
         Self.noCoreDumps()
+        // A `systemctl reload` that comes before the signal handler is in place must not kill the daemon.
+        signal(SIGHUP, SIG_IGN)
 
         var logger = Logger(label: "tapd") { StderrLogHandler(label: $0) }
         logger.logLevel = Logger.Level(rawValue: c.daemon.logLevel) ?? .info

@@ -90,8 +90,7 @@ final class DaemonRuntime: @unchecked Sendable {
         // The risk team's freezes and exception file stand across restarts; a configured file replaces the stored one.
         try await coordinator.risk.load()
         if let path = riskSettings.exceptionFile {
-            _ = try await coordinator.risk.replaceExceptionFile(
-                try String(contentsOfFile: path, encoding: .utf8), by: "configuration \(path)")
+            try await coordinator.risk.loadConfigured(try String(contentsOfFile: path, encoding: .utf8), path: path)
         }
         if let acquirer {
             background { [book] in _ = await book.deliverQueue() }
@@ -103,6 +102,7 @@ final class DaemonRuntime: @unchecked Sendable {
                     try? await Task.sleep(for: .milliseconds(Int64(max(0.2, interval) * 1000)))
                     // A sale whose answer could not be written (disk full) is settled as a restart would settle it.
                     _ = await book.settleStranded()
+                    await book.checkpointSoon()  // retries during an outage write too
                     _ = await book.deliverQueue()
                 }
             }
@@ -313,7 +313,9 @@ final class DaemonRuntime: @unchecked Sendable {
         await coordinator.risk.update(rules: c.risk)
         if let exceptionText {
             do {
-                _ = try await coordinator.risk.replaceExceptionFile(exceptionText, by: "reload \(file)")
+                if let path = c.risk.exceptionFile {
+                    try await coordinator.risk.loadConfigured(exceptionText, path: path)
+                }
             } catch {
                 logger.error("reload: the exception file could not be stored", metadata: ["error": "\(error)"])
             }

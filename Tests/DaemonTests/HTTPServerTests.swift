@@ -45,3 +45,14 @@ final class HTTPServerTests: XCTestCase {
         _ = try? await running.value
     }
 }
+
+/// The risk team's levers are not the point of sale's: SO_PEERCRED decides (root, tapd's own user, group tapd-risk).
+final class RiskAccessTests: XCTestCase {
+    func testOnlyRootTapdsUserAndTheRiskGroupMayPullTheLevers() {
+        XCTAssertTrue(mayUseRiskControls(PeerCredentials(pid: 1, uid: 0, gid: 0)))
+        XCTAssertTrue(mayUseRiskControls(PeerCredentials(pid: 1, uid: geteuid(), gid: getegid())))
+        // nobody (65534), not in tapd-risk: refused; no credentials at all: refused.
+        XCTAssertFalse(mayUseRiskControls(PeerCredentials(pid: 1, uid: 65534, gid: 65534)))
+        XCTAssertFalse(mayUseRiskControls(nil))
+    }
+}

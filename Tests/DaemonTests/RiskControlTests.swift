@@ -58,12 +58,13 @@ final class RiskControlTests: XCTestCase {
         XCTAssertEqual(passed["status"] as? String, "approved", "\(passed)")
         h.emulator.present(nil)
 
-        // One card, named by its PAN on this machine only: its hash is what tapd gets.
+        // One card, its PAN read from standard input (never argv); tapd answers with the masked PAN only.
         let (crc, ctext) = try Tool.run(
-            tapctl,
-            ["risk", "freeze", "--card", "5413330089020011", "--reason", "reported stolen", "--socket", h.socket])
+            tapctl, ["risk", "freeze", "--card", "--reason", "reported stolen", "--socket", h.socket],
+            input: "5413330089020011\n")
         XCTAssertEqual(crc, 0, ctext)
-        XCTAssertFalse(ctext.contains("5413330089020011"), "the PAN never leaves tapctl")
+        XCTAssertFalse(ctext.contains("5413330089020011"), "the PAN is never answered")
+        XCTAssertTrue(ctext.contains("541333******0011"), ctext)
         h.emulator.present(try VirtualCard(.mastercardCard()))
         let (_, c) = try await h.sale(1000)
         let card = try await h.wait(c["id"] as? String ?? "")
@@ -97,9 +98,15 @@ final class RiskControlTests: XCTestCase {
         let bad = try await h.client.post(
             "/v1/risk/freeze", json: ["scope": "card", "value": "5413330089020011", "reason": "x"])
         XCTAssertEqual(bad.status, 422)
+        let noPAN = try await h.client.post("/v1/risk/freeze", json: ["scope": "card", "pan": "4111", "reason": "x"])
+        XCTAssertEqual(noPAN.status, 422)
         let badScope = try await h.client.post("/v1/risk/freeze", json: ["scope": "planet", "reason": "x"])
         XCTAssertEqual(badScope.status, 422)
 
+        // No full PAN and no card hash anywhere the risk team or a log reader sees.
+        let riskText = String(decoding: (try await h.client.get("/v1/risk")).body, as: UTF8.self)
+        XCTAssertFalse(riskText.contains("5413330089020011"))
+        XCTAssertFalse(h.logText().contains("5413330089020011"), "the PAN is never logged")
         // Alerts, metrics and the audit log know what happened.
         let metrics = String(decoding: (try await h.client.get("/metrics")).body, as: UTF8.self)
         XCTAssertTrue(metrics.contains("tapd_risk_frozen_scopes 3"), metrics)
@@ -131,6 +138,18 @@ final class RiskControlTests: XCTestCase {
         XCTAssertTrue(audit.contains { $0.event == "acceptance unfrozen" })
     }
 
+    /// A Mastercard sale through the daemon, and the first byte of the TVR its request carried in DE 55.
+    func tvrByte1OfAMastercardSale(_ h: DaemonHarness) async throws -> UInt8 {
+        h.emulator.present(try VirtualCard(.mastercardCard()))
+        let (_, t) = try await h.sale(1000)
+        _ = try await h.wait(t["id"] as? String ?? "")
+        h.emulator.present(nil)
+        let received = await h.simulator.received
+        let request = try XCTUnwrap(received.last { $0.mti == "0200" })
+        let icc = try TLVParser.parse(request.bytes(55) ?? [])
+        return try XCTUnwrap(Array(try XCTUnwrap(icc.first { $0.tag == Tag(0x95) }?.value)).first)
+    }
+
     func testTheExceptionFileIsReplacedWithoutARestartAndABadOneIsRefused() async throws {
         let h = try await daemon()
         let tapctl = Tool.buildDirectory + "/tapctl"
@@ -148,15 +167,8 @@ final class RiskControlTests: XCTestCase {
 
         // The next card is checked against it (Book 3 §10.6.1: TVR byte 1 bit 5; M/Chip sends the terminal's TVR to
         // the card in CDOL1 and to the acquirer in DE 55).
-        h.emulator.present(try VirtualCard(.mastercardCard()))
-        let (_, t) = try await h.sale(1000)
-        _ = try await h.wait(t["id"] as? String ?? "")
-        h.emulator.present(nil)
-        let received = await h.simulator.received
-        let request = try XCTUnwrap(received.last { $0.mti == "0200" })
-        let icc = try TLVParser.parse(request.bytes(55) ?? [])
-        let tvr = Array(try XCTUnwrap(icc.first { $0.tag == Tag(0x95) }?.value))
-        XCTAssertEqual(tvr.first.map { $0 & 0x10 }, 0x10, "card appears on the terminal exception file")
+        let onFile = try await tvrByte1OfAMastercardSale(h)
+        XCTAssertEqual(onFile & 0x10, 0x10, "card appears on the terminal exception file")
 
         // A file that is not an exception file is refused, naming the line; the one in force stays.
         let bad = try await h.client.request(
@@ -171,14 +183,7 @@ final class RiskControlTests: XCTestCase {
         let empty = try await h.client.request(
             "PUT", "/v1/risk/exception-file", body: Data("salt \(Hex.encode(salt))\n".utf8))
         XCTAssertEqual(empty.status, 200)
-        h.emulator.present(try VirtualCard(.mastercardCard()))
-        let (_, t2) = try await h.sale(1000)
-        _ = try await h.wait(t2["id"] as? String ?? "")
-        h.emulator.present(nil)
-        let receivedAgain = await h.simulator.received
-        let second = try XCTUnwrap(receivedAgain.last { $0.mti == "0200" })
-        let icc2 = try TLVParser.parse(second.bytes(55) ?? [])
-        let tvr2 = Array(try XCTUnwrap(icc2.first { $0.tag == Tag(0x95) }?.value))
-        XCTAssertEqual(tvr2.first.map { $0 & 0x10 }, 0)
+        let offFile = try await tvrByte1OfAMastercardSale(h)
+        XCTAssertEqual(offFile & 0x10, 0)
     }
 }

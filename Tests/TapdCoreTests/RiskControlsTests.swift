@@ -85,11 +85,13 @@ final class RiskControlsTests: XCTestCase {
             scheme: "mastercard", aid: Hex.decode("A0000000041010"), pan: nil, transactionID: nil, now: now + 3601)
         XCTAssertNil(afterEnd, "a freeze ends at its until")
 
-        // A card, by its salted hash; read back by a new instance (a restart).
-        let salt = Hex.decode(await r.status().cardHashSalt) ?? []
-        XCTAssertEqual(salt.count, 16)
-        let hash = Hex.encode(Digest.sha256(salt + Array("5413330089020011".utf8)))
-        _ = try await r.freeze(FreezeRequest(scope: "card", value: hash, reason: "stolen"), by: "test")
+        // A card, by its PAN: kept as a keyed hash, shown masked; read back by a new instance (a restart).
+        let card = try await r.freeze(
+            FreezeRequest(scope: "card", pan: "5413330089020011", reason: "stolen"), by: "test")
+        XCTAssertEqual(card.value, "541333******0011")
+        let stored = try await journal.activeFreezes().last?.value ?? ""
+        XCTAssertEqual(stored.count, 64, "an HMAC-SHA-256, in hex")
+        XCTAssertNotEqual(stored, Hex.encode(Digest.sha256(Array("5413330089020011".utf8))).lowercased())
         let restarted = controls()
         try await restarted.load()
         let again = await restarted.block(scheme: "mastercard", aid: nil, pan: "5413330089020011", transactionID: nil)
@@ -104,7 +106,10 @@ final class RiskControlsTests: XCTestCase {
         let r = controls()
         try await r.load()
         for bad in [
-            FreezeRequest(scope: "card", value: "5413330089020011", reason: "a PAN is not a hash"),
+            FreezeRequest(scope: "card", value: "5413330089020011", reason: "a card is named by pan"),
+            FreezeRequest(scope: "card", pan: "54133300", reason: "too short"),
+            FreezeRequest(scope: "card", pan: "5413x30089020011", reason: "not digits"),
+            FreezeRequest(scope: "scheme", value: "visa", pan: "5413330089020011", reason: "pan on a scheme"),
             FreezeRequest(scope: "galaxy", reason: "unknown scope"),
             FreezeRequest(scope: "scheme", value: "bogus", reason: "unknown scheme"),
             FreezeRequest(scope: "aid", value: "A000", reason: "too short"),
