@@ -40,6 +40,13 @@ func mayUseRiskControls(_ peer: PeerCredentials?) -> Bool {
     return groups.prefix(Int(count)).contains(riskGID)
 }
 
+/// The caller of a risk lever in words ("api uid=0 pid=42"), or nil when it may not pull one.
+func riskCaller(_ channel: any Channel) async -> String? {
+    let peer = await peerCredentials(of: channel)
+    guard mayUseRiskControls(peer) else { return nil }
+    return "api " + (peer?.description ?? "api")
+}
+
 /// The answer to `GET /v1/status` (JSON keys in snake_case).
 public struct APIStatus: Codable, Sendable {
     /// The acquirer link as the status reports it.
@@ -223,13 +230,7 @@ public final class APIServer: Sendable {
             return await only(.POST) {
                 do {
                     let body = try Self.decode(FreezeRequest.self, from: request)
-                    let peer = await peerCredentials(of: channel)
-                    guard mayUseRiskControls(peer) else {
-                        return Self.error(
-                            .forbidden, "forbidden",
-                            "the risk controls are for root and group tapd-risk, not the point of sale")
-                    }
-                    let who = "api " + (peer?.description ?? "api")
+                    guard let who = await riskCaller(channel) else { return Self.riskForbidden }
                     return Self.json(try await coordinator.risk.freeze(body, by: who), status: .created)
                 } catch { return Self.error(for: error) }
             }
@@ -240,13 +241,7 @@ public final class APIServer: Sendable {
                     guard let text = body.readString(length: body.readableBytes) else {
                         throw TapdError.invalid("the exception file must be UTF-8 text")
                     }
-                    let peer = await peerCredentials(of: channel)
-                    guard mayUseRiskControls(peer) else {
-                        return Self.error(
-                            .forbidden, "forbidden",
-                            "the risk controls are for root and group tapd-risk, not the point of sale")
-                    }
-                    let who = "api " + (peer?.description ?? "api")
+                    guard let who = await riskCaller(channel) else { return Self.riskForbidden }
                     return Self.json(try await coordinator.risk.replaceExceptionFile(text, by: who))
                 } catch { return Self.error(for: error) }
             }
@@ -256,13 +251,7 @@ public final class APIServer: Sendable {
             }
             return await only(.DELETE) {
                 do {
-                    let peer = await peerCredentials(of: channel)
-                    guard mayUseRiskControls(peer) else {
-                        return Self.error(
-                            .forbidden, "forbidden",
-                            "the risk controls are for root and group tapd-risk, not the point of sale")
-                    }
-                    let who = "api " + (peer?.description ?? "api")
+                    guard let who = await riskCaller(channel) else { return Self.riskForbidden }
                     return Self.json(try await coordinator.risk.unfreeze(id, by: who))
                 } catch { return Self.error(for: error) }
             }
@@ -301,6 +290,11 @@ public final class APIServer: Sendable {
         default: break
         }
         return Self.error(.notFound, "not_found", "no such resource: \(request.path)")
+    }
+
+    /// 403 for a caller that may not change the risk levers.
+    static var riskForbidden: HTTPReply {
+        error(.forbidden, "forbidden", "the risk controls are for root and group tapd-risk, not the point of sale")
     }
 
     static func methodNotAllowed(allow: [HTTPMethod]) -> HTTPReply {
