@@ -23,6 +23,7 @@ public final class PCSCMonitor: @unchecked Sendable {
     private let continuation: AsyncStream<ReaderEvent>.Continuation
     private let lock = NSLock()
     private var stopped = false
+    private var finished = false
     private var context: PCSCContext?
     private var waitCount = 0
     /// How many times the monitor has asked pcscd to wait: stays still while nothing happens (no polling).
@@ -39,11 +40,22 @@ public final class PCSCMonitor: @unchecked Sendable {
     }
 
     /// Makes run() return, interrupting an SCardGetStatusChange in progress with SCardCancel (a backoff sleep is waited
-    /// out).
+    /// out). pcscd drops a cancel that arrives before the wait has begun, so the cancel is repeated every 50 ms until
+    /// run() has returned (for at most 10 s): a stop between the loop's check and the wait is never lost.
     public func stop() {
         lock.withLock {
             stopped = true
             context?.cancel()
+        }
+        DispatchQueue.global().async { [self] in
+            for _ in 0..<200 {
+                let done = lock.withLock { () -> Bool in
+                    if !finished { context?.cancel() }
+                    return finished
+                }
+                if done { return }
+                usleep(50_000)
+            }
         }
     }
 
@@ -51,7 +63,10 @@ public final class PCSCMonitor: @unchecked Sendable {
 
     /// Runs until stop(); then finishes the event stream.
     public func run() async {
-        defer { continuation.finish() }
+        defer {
+            lock.withLock { finished = true }
+            continuation.finish()
+        }
         var delay = initialBackoff
         var serviceKnownDown = false
         while !isStopped {

@@ -90,7 +90,16 @@ final class PCSCTests: XCTestCase {
             $0.contains(.cardPresent("Virtual PCD 00 00", atr: VPCDBridge.contactlessATR))
         }
         monitor.stop()
+        // The event stream ends once the monitor has stopped. A stop that got lost would hang here: a watchdog ends the
+        // wait (cancelling the reading task ends its loop) and the test fails instead.
+        let watchdog = Task {
+            try? await Task.sleep(for: .seconds(15))
+            reader.cancel()
+        }
+        let started = ContinuousClock.now
         _ = await reader.value
+        watchdog.cancel()
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(15), "the monitor did not stop within 15 s")
     }
 
     func testReadersATRInsertionAndRemoval() async throws {
