@@ -15,24 +15,7 @@ final class DecisionTests: XCTestCase {
 
     /// SELECT PPSE → one Visa entry; SELECT AID → FCI with PDOL 9F66 04 9F02 06 9F37 04.
     static func visaSelection() -> [ScriptedExchange] {
-        let ppse = TLV(
-            tag: 0x6F,
-            children: [
-                TLV(tag: 0x84, value: CommandAPDU.ppseName),
-                TLV(
-                    tag: 0xA5,
-                    children: [
-                        TLV(
-                            tag: 0xBF0C,
-                            children: [
-                                TLV(
-                                    tag: 0x61,
-                                    children: [
-                                        TLV(tag: 0x4F, value: [UInt8](hex: aid)!), TLV(tag: 0x87, value: [0x01]),
-                                    ])
-                            ])
-                    ]),
-            ])
+        let ppse = EntryPointTests.ppse([(aid: aid, priority: 1, kernel: nil)])
         let fci = TLV(
             tag: 0x6F,
             children: [
@@ -46,7 +29,7 @@ final class DecisionTests: XCTestCase {
             ])
         return [
             // SELECT PPSE
-            ScriptedExchange("00A404000E325041592E5359532E444446303100", Hex.encode(ppse.encoded) + "9000"),
+            ScriptedExchange("00A404000E325041592E5359532E444446303100", Hex.encode(ppse)),
             ScriptedExchange("00A4040007" + aid + "00", Hex.encode(fci.encoded) + "9000"),  // SELECT AID
         ]
     }
@@ -273,25 +256,7 @@ final class DecisionTests: XCTestCase {
 
     /// A Mastercard card without CDA whose record carries a DRDOL (9F51): PPSE, SELECT, GPO (format 1), one record.
     static func mastercardWithDRDOL() -> [ScriptedExchange] {
-        let ppse = TLV(
-            tag: 0x6F,
-            children: [
-                TLV(tag: 0x84, value: CommandAPDU.ppseName),
-                TLV(
-                    tag: 0xA5,
-                    children: [
-                        TLV(
-                            tag: 0xBF0C,
-                            children: [
-                                TLV(
-                                    tag: 0x61,
-                                    children: [
-                                        TLV(tag: 0x4F, value: [UInt8](hex: "A0000000041010")!),
-                                        TLV(tag: 0x87, value: [0x01]),
-                                    ])
-                            ])
-                    ]),
-            ])
+        let ppse = EntryPointTests.ppse([(aid: "A0000000041010", priority: 1, kernel: nil)])
         let fci = TLV(
             tag: 0x6F, children: [TLV(tag: 0x84, value: [UInt8](hex: "A0000000041010")!), TLV(tag: 0xA5, children: [])])
         let record = TLV(
@@ -305,7 +270,7 @@ final class DecisionTests: XCTestCase {
             ])
         return [
             // SELECT PPSE
-            ScriptedExchange("00A404000E325041592E5359532E444446303100", Hex.encode(ppse.encoded) + "9000"),
+            ScriptedExchange("00A404000E325041592E5359532E444446303100", Hex.encode(ppse)),
             ScriptedExchange("00A4040007A000000004101000", Hex.encode(fci.encoded) + "9000"),  // SELECT AID
             ScriptedExchange("80A8000002830000", "8006" + "0880" + "08010100" + "9000"),  // GPO: AIP 0880, AFL
             ScriptedExchange("00B2010C00", Hex.encode(record.encoded) + "9000"),  // READ RECORD 1/1
