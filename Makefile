@@ -15,7 +15,7 @@ FUZZ_TIME    ?= 300
 # Executions of the structure-aware kernel target (Entry Point and the kernels on mutated conversations).
 FUZZ_KERNEL_RUNS ?= 1000000
 FUZZ_RT      := $(shell ls /opt/swift/usr/lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a 2>/dev/null | head -1)
-DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libpcsclite-dev libnfc-dev libusb-1.0-0-dev pcscd libccid vsmartcard-vpcd libnfc-bin pcsc-tools socat python3 python3-pip util-linux iproute2 systemd
+DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libpcsclite-dev libnfc-dev libusb-1.0-0-dev pcscd libccid vsmartcard-vpcd libnfc-bin pcsc-tools socat python3 python3-pip util-linux iproute2 systemd prometheus
 
 # Installation layout (PREFIX and DESTDIR respected). The binaries and their resource bundles (CA keys, the OpenAPI
 # document) live together in $(LIBEXECDIR); $(BINDIR) holds symlinks to them.
