@@ -15,6 +15,9 @@ public struct TransactionParameters: Sendable {
     public var amount: UInt64
     public var amountOther: UInt64 = 0
     public var type: TransactionType = .purchase
+    /// The merchant forces the transaction online (a pre-authorisation needs the issuer): no kernel approves it
+    /// offline (Book 3 Annex C, TVR byte 4 b4 "Merchant forced transaction online").
+    public var forcedOnline = false
     public var date: EMVDate
     /// HHMMSS.
     public var time: (hour: Int, minute: Int, second: Int) = (12, 0, 0)
@@ -25,12 +28,13 @@ public struct TransactionParameters: Sendable {
     public var unpredictableNumberFixed: Bool
 
     public init(
-        amount: UInt64, amountOther: UInt64 = 0, type: TransactionType = .purchase, date: EMVDate,
-        time: (hour: Int, minute: Int, second: Int) = (12, 0, 0), unpredictableNumber: [UInt8]? = nil
+        amount: UInt64, amountOther: UInt64 = 0, type: TransactionType = .purchase, forcedOnline: Bool = false,
+        date: EMVDate, time: (hour: Int, minute: Int, second: Int) = (12, 0, 0), unpredictableNumber: [UInt8]? = nil
     ) {
         self.amount = amount
         self.amountOther = amountOther
         self.type = type
+        self.forcedOnline = forcedOnline
         self.date = date
         self.time = time
         self.unpredictableNumber = unpredictableNumber ?? TransactionParameters.freshUnpredictableNumber()

@@ -120,8 +120,10 @@ public final class VirtualCard: CardChannel {
         let ttq = t[0x9F66] ?? [0, 0, 0, 0]
         let atc = await state.nextATC()
         let onlineRequired = ttq[1] & 0x80 != 0
+        // A refund (9C 20 in the PDOL data) is answered with an AAC, as qVSDC cards answer refunds.
+        let refund = t[0x9C] == [0x20]
         let kind: ApplicationCryptogram.Kind =
-            (onlineRequired || !profile.offlineCapable) ? (ttq[0] & 0x08 != 0 ? .aac : .arqc) : .tc
+            refund ? .aac : (onlineRequired || !profile.offlineCapable) ? (ttq[0] & 0x08 != 0 ? .aac : .arqc) : .tc
         // CTQ: phones report their on-device CVM; plastic asks for what the reader offers above the CVM limit.
         var ctq: [UInt8] = [profile.offlineCapable ? 0x20 : 0x00, 0x00]
         if profile.formFactor == .phone {

@@ -66,7 +66,11 @@ public enum PreProcessing {
             // §3.1.1.8–9: qualifiers for C-3.
             if var t = ttq, t.count == 4 {
                 // online cryptogram required
-                if ind.statusCheckRequested || ind.zeroAmount || ind.floorLimitExceeded { t[1] |= 0x80 }
+                // A transaction the merchant forces online (a pre-authorisation) asks for an online cryptogram the
+                // same way (Book 3 Annex C, TVR byte 4 b4; Book C-3 reads only the TTQ).
+                if ind.statusCheckRequested || ind.zeroAmount || ind.floorLimitExceeded || txn.forcedOnline {
+                    t[1] |= 0x80
+                }
                 if ind.cvmRequiredLimitExceeded { t[1] |= 0x40 }  // CVM required
                 ind.ttq = t
             }

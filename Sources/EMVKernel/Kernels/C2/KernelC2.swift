@@ -184,7 +184,12 @@ public enum KernelC2 {
 
         // CVM selection (Book C-2 §7.5, CVM.1-CVM.4): on-device CVM when both sides support it, else the CVM List.
         let cvm: CardholderVerification.Result
-        if odcvm {
+        let refund = s.transaction.type == .refund
+        if refund {
+            // A refund credits the cardholder: no cardholder verification (CVM Results 3F 00 00, "no CVM
+            // performed"). Book C-2 has no refund rule of its own; this is tapd's refund rule.
+            cvm = .init(cvmResults: [0x3F, 0x00, 0x00], outcomeCVM: .noCVM)
+        } else if odcvm {
             cvm =
                 overCVMLimit
                 ? .init(cvmResults: [0x01, 0x00, 0x02], outcomeCVM: .confirmationCodeVerified)
@@ -210,6 +215,17 @@ public enum KernelC2 {
             tvr: tvr, tacDenial: store[0xDF8121] ?? [], tacOnline: store[0xDF8122] ?? [],
             tacDefault: store[0xDF8120] ?? [], iacDenial: store[0x9F0E],
             iacOnline: store[0x9F0F], iacDefault: store[0x9F0D], terminalType: terminalType)
+        // Book 3 Annex C: TVR byte 4 b4, the merchant forced the transaction online (a pre-authorisation): never a TC.
+        if s.transaction.forcedOnline {
+            tvr.set(.merchantForcedOnline)
+            if requested == .tc { requested = terminalType.canGoOnline ? .arqc : .aac }
+        }
+        // tapd's refund rule: a refund asks the card for an AAC and for no CDA over it — nothing is approved offline
+        // and the issuer hears of it online (Visa and Mastercard require refunds to be authorised online). Book C-2
+        // leaves the AC type to Terminal Action Analysis, i.e. to a refund's TACs; forcing it here means no TAC set
+        // can make a refund a TC. The AAC then ends the kernel with End Application and the Data Record
+        // (S910.74–S910.75 below).
+        if refund { requested = .aac }
         // CDA for an AAC only when the card says it signs AACs (Application Capabilities Information byte 2 b1).
         let cdaOverAAC = (store[0x9F5D]?.count ?? 0) >= 2 && store[0x9F5D]![1] & 0x01 != 0
         let cdaPossible = cdaSelected && !tvr.isSet(.cdaFailed)
@@ -219,7 +235,7 @@ public enum KernelC2 {
         store[0x95] = tvr.bytes
         guard let cdol1 = try? DataObjectList(parsing: store[0x8C]!) else { throw .cardData("malformed CDOL1") }
         let cdolData = cdol1.build(context: .c2) { store[$0] }
-        let requestCDA = cdaPossible && (requested != .aac || cdaOverAAC)
+        let requestCDA = cdaPossible && !refund && (requested != .aac || cdaOverAAC)
 
         // The cryptogram: RECOVER AC for a torn transaction of this card (S456.43-S456.48), else GENERATE AC.
         var pending = Pending(

@@ -94,8 +94,13 @@ public enum KernelC3 {
 
         // Book C-3 §5.4.3.2: a TC while the reader asked for an online cryptogram (TTQ byte 2 b8: floor limit, status
         // check, zero amount) is never approved offline; the transaction goes online with it.
-        let offline = kind == .tc && !ttq.onlineCryptogramRequired
-        let online = kind == .arqc || (kind == .tc && ttq.onlineCryptogramRequired)
+        // tapd's refund rule (Book C-3 has none of its own: its §5.4.3.2 AAC rule would make a refund "Declined"): a
+        // refund (9C 20) is never approved offline nor declined by the kernel. Whatever the card answers (an AAC, as
+        // cards answer refunds), the kernel ends with End Application and the Data Record, and the terminal sends
+        // the refund online with the card's cryptogram (Visa requires refunds to be authorised online).
+        let refund = s.transaction.type == .refund
+        let offline = !refund && kind == .tc && !ttq.onlineCryptogramRequired
+        let online = !refund && (kind == .arqc || (kind == .tc && ttq.onlineCryptogramRequired))
 
         // Book C-3 §5.6: fDDA for an offline approval, and for an online one when the reader does ODA for online
         // authorisations (TTQ byte 1 b1).
@@ -126,6 +131,11 @@ public enum KernelC3 {
         let cvm = cardholderVerification(ttq: ttq, ctq: ctq, cardAuthData: store[0x9F69], kind: kind)
 
         switch kind {
+        case _ where refund:
+            // The refund's card read: End Application with the Data Record (Book A §6.2 "Data Record Present").
+            // No CVM for a credit to the cardholder.
+            outcome.kind = .endApplication
+            outcome.reason = "refund: the card was read (\(kind.rawValue))"
         case .aac:
             outcome.kind = .declined
             outcome.reason = "the card declined (AAC)"
@@ -147,7 +157,7 @@ public enum KernelC3 {
         // issuer recomputes it from DE 55. The kernel's own view of the TVR travels in `outcome.tvr`.
         // 9F27 goes to the acquirer only as the card sent it: a type read from the IAD stays the kernel's.
         outcome.transactionData = store
-        if outcome.kind == .approved || outcome.kind == .onlineRequest || outcome.kind == .declined {
+        if outcome.kind == .approved || outcome.kind == .onlineRequest || outcome.kind == .declined || refund {
             outcome.dataRecordTags = DataRecord.c3Tags
         }
         outcome.discretionaryDataTags = [0x9F5D, 0x9F6E]
