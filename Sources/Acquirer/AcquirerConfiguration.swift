@@ -41,6 +41,9 @@ public struct AcquirerConfiguration: Sendable, Decodable, Equatable {
     public var requestMTI: String = "0200"
     /// "0400" (reversal request) or "0420" (reversal advice); repeats use origin 1 (0401 / 0421).
     public var reversalMTI: String = "0400"
+    /// The message a refund goes online as, with processing code 20: "0200" (financial, the default) or "0100"
+    /// (authorisation, then captured by a 0220 like a dual-message sale).
+    public var refundMTI: String = "0200"
     /// Send a sign-on (0800, DE 70 = 001) on each new connection before any other message.
     public var signOn: Bool = false
     /// Deliver queued reversals and advices before a new online request.
@@ -96,7 +99,7 @@ public struct AcquirerConfiguration: Sendable, Decodable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case host, port, caFile, clientCertificateFile, clientKeyFile, spkiPin, profile, connectTimeout,
             responseTimeout, persistentConnection, echoInterval, terminalID, merchantID, acquirerInstitutionID, nii,
-            requestMTI, reversalMTI, signOn, drainBeforeOnline, safExpiry, safAlertAfter, safMaxAttempts,
+            requestMTI, reversalMTI, refundMTI, signOn, drainBeforeOnline, safExpiry, safAlertAfter, safMaxAttempts,
             safRetryResponseCodes, safAcceptedResponseCodes, partialApprovals, safRetryInterval, safRetryMaxInterval
     }
 
@@ -121,6 +124,7 @@ public struct AcquirerConfiguration: Sendable, Decodable, Equatable {
         nii = try c.decodeIfPresent(String.self, forKey: .nii)
         if let v = try c.decodeIfPresent(String.self, forKey: .requestMTI) { requestMTI = v }
         if let v = try c.decodeIfPresent(String.self, forKey: .reversalMTI) { reversalMTI = v }
+        if let v = try c.decodeIfPresent(String.self, forKey: .refundMTI) { refundMTI = v }
         if let v = try c.decodeIfPresent(Bool.self, forKey: .signOn) { signOn = v }
         if let v = try c.decodeIfPresent(Bool.self, forKey: .drainBeforeOnline) { drainBeforeOnline = v }
         if let v = try c.decodeIfPresent(Double.self, forKey: .safExpiry) { safAlertAfter = v }
@@ -140,6 +144,7 @@ public struct AcquirerConfiguration: Sendable, Decodable, Equatable {
         try check(MessageSpec.named(profile) != nil, .profile, "unknown profile \(profile) (iso87-ascii or iso87-bcd)")
         try check(["0100", "0200"].contains(requestMTI), .requestMTI, "requestMTI must be 0100 or 0200")
         try check(["0400", "0420"].contains(reversalMTI), .reversalMTI, "reversalMTI must be 0400 or 0420")
+        try check(["0100", "0200"].contains(refundMTI), .refundMTI, "refundMTI must be 0100 or 0200")
         try check(terminalID.count == 8, .terminalID, "terminalID (DE 41) is 8 characters")
         try check(merchantID.count == 15, .merchantID, "merchantID (DE 42) is 15 characters")
         try check(

@@ -28,10 +28,40 @@ public actor AcquirerService {
 
     // MARK: Messages
 
-    /// The online request (0100 or 0200) for a card transaction.
-    public nonisolated func request(_ card: CardTransaction, stan: String, at now: Date = Date()) -> ISOMessage {
-        Messages.request(
-            configuration.requestMTI, card, terminal: configuration.identity, stan: stan,
+    /// What an online request is for: it decides the message type and the processing code (DE 3).
+    public enum Purpose: String, Sendable {
+        /// A purchase: `request_mti` (0200, or 0100 captured later), processing code 00.
+        case sale
+        /// Money back to the card: `refund_mti`, processing code 20.
+        case refund
+        /// A pre-authorisation: always 0100 (completed by a 0220, or released by a reversal), processing code 00.
+        case preauthorisation
+    }
+
+    /// The message type a request for `purpose` goes as.
+    public nonisolated func mti(for purpose: Purpose) -> String {
+        switch purpose {
+        case .sale: configuration.requestMTI
+        case .refund: configuration.refundMTI
+        case .preauthorisation: "0100"
+        }
+    }
+
+    /// Whether an approval of a request for `purpose` is captured at once by a queued completion (0220): an 0100
+    /// sale or refund is; a pre-authorisation is completed later, by the merchant.
+    public nonisolated func capturesOnApproval(_ purpose: Purpose) -> Bool {
+        purpose != .preauthorisation && mti(for: purpose) == "0100"
+    }
+
+    /// The online request for a card transaction: its MTI and processing code by `purpose` (ISO 8583:1987 DE 3
+    /// positions 1–2: 00 goods and services, 20 returns).
+    public nonisolated func request(
+        _ card: CardTransaction, purpose: Purpose = .sale, stan: String, at now: Date = Date()
+    ) -> ISOMessage {
+        var card = card
+        card.processingCode = purpose == .refund ? "200000" : "000000"
+        return Messages.request(
+            mti(for: purpose), card, terminal: configuration.identity, stan: stan,
             rrn: Messages.retrievalReferenceNumber(stan: stan, at: now), at: now)
     }
 

@@ -83,6 +83,14 @@ public struct APIStatus: Codable, Sendable {
     public var lastTransaction: TransactionView?
 }
 
+/// The body of `POST /v1/transactions/{id}/complete`: the pre-authorisation's final amount in minor units.
+public struct CompletionRequest: Codable, Sendable, Equatable {
+    /// The final amount, 1 to the authorised amount plus `[daemon] completion_tolerance_percent`.
+    public var amount: Int64
+    /// A completion of `amount` minor units.
+    public init(amount: Int64) { self.amount = amount }
+}
+
 /// tapd's local API: HTTP/1.1 with JSON on a Unix socket, answered through TapdCore's transaction coordinator.
 public final class APIServer: Sendable {
     /// Largest request body accepted, in bytes (16 KiB); a larger one is answered 413.
@@ -213,6 +221,12 @@ public final class APIServer: Sendable {
             case "readers": return await only(.GET) { Self.json(await coordinator.readerSnapshot()) }
             case "saf": return await only(.GET) { await followUps(request) }
             case "risk": return await only(.GET) { Self.json(await coordinator.risk.status()) }
+            case "preauthorisations":
+                return await only(.GET) {
+                    do { return Self.json(try await coordinator.openPreauthorisations()) } catch {
+                        return Self.error(for: error)
+                    }
+                }
             case "events": return await only(.GET) { eventStream(request) }
             case "openapi.json":
                 return await only(.GET) {
@@ -272,6 +286,18 @@ public final class APIServer: Sendable {
                             : try await coordinator.cancel(id, requester: who))
                 } catch { return Self.error(for: error) }
             }
+        case 4 where segments[0] == "v1" && segments[1] == "transactions" && segments[3] == "complete":
+            let id = segments[2].removingPercentEncoding ?? segments[2]
+            return await only(.POST) {
+                do {
+                    let body = try Self.decode(CompletionRequest.self, from: request)
+                    let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
+                    return Self.json(try await coordinator.complete(id, amount: body.amount, requester: who))
+                } catch { return Self.error(for: error) }
+            }
+        case 4 where segments[0] == "v1" && segments[1] == "transactions" && segments[3] == "receipt":
+            let id = segments[2].removingPercentEncoding ?? segments[2]
+            return await only(.GET) { await receipt(id, request.query) }
         case 4
         where segments[0] == "v1" && segments[1] == "saf" && (segments[3] == "retry" || segments[3] == "resolve"):
             guard let id = Int64(segments[2]) else {
@@ -331,6 +357,27 @@ public final class APIServer: Sendable {
         do {
             return Self.json(
                 try await coordinator.list(limit: limit, after: q["after"].flatMap { $0.isEmpty ? nil : $0 }))
+        } catch { return Self.error(for: error) }
+    }
+
+    /// `GET /v1/transactions/{id}/receipt?copy=customer|merchant&format=json|text&width=32|42|48`.
+    func receipt(_ id: String, _ q: [String: String]) async -> HTTPReply {
+        guard let copy = Receipt.Copy(rawValue: q["copy"] ?? "customer") else {
+            return Self.error(.unprocessableEntity, "invalid_request", "copy must be customer or merchant")
+        }
+        let format = q["format"] ?? "json"
+        guard format == "json" || format == "text" else {
+            return Self.error(.unprocessableEntity, "invalid_request", "format must be json or text")
+        }
+        guard let width = Int(q["width"] ?? "42"), [32, 42, 48].contains(width) else {
+            return Self.error(.unprocessableEntity, "invalid_request", "width must be 32, 42 or 48")
+        }
+        do {
+            let r = try await coordinator.receipt(id, copy: copy, width: width)
+            if format == "text" {
+                return HTTPReply(contentType: "text/plain; charset=utf-8", body: ByteBuffer(string: r.text))
+            }
+            return Self.json(r)
         } catch { return Self.error(for: error) }
     }
 

@@ -27,6 +27,10 @@ public enum JournalError: Error, CustomStringConvertible {
     case wrongKey(journalKeyID: String, configuredKeyID: String)
     /// The journal key cannot be loaded (missing, too open, wrong size, refused by the key file rule).
     case key(JournalKey.KeyError)
+    /// A refund of more than is left of its original sale (the sale's id, what is left in minor units).
+    case refundExceedsOriginal(String, left: Int64)
+    /// The transaction named as a refund's original cannot be refunded (its id, why).
+    case notRefundable(String, String)
 
     /// The error in words, for logs and the operator.
     public var description: String {
@@ -39,6 +43,9 @@ public enum JournalError: Error, CustomStringConvertible {
         case .sealedDataUnreadable(let what, let cause): "\(what) cannot be opened: \(cause)"
         case .storage(let e): "the journal cannot be written: \(Journal.plain(e))"
         case .key(let e): e.description
+        case .refundExceedsOriginal(let id, let left):
+            "the refund is more than is left to refund of \(id) (\(left) minor units)"
+        case .notRefundable(let id, let why): "transaction \(id) cannot be refunded: \(why)"
         case .wrongKey(let j, let c):
             "the journal was sealed with key \(j), but the configured key is \(c): install the journal's key (or rotate with `tapctl journal rekey`)"
         }

@@ -83,6 +83,17 @@ extension Journal {
                 t.column("loaded_at", .datetime).notNull()
             }
         }
+        m.registerMigration("v6") { db in
+            // The merchant's day: what a transaction is (sale, refund, pre-authorisation), the sale a refund gives
+            // money back from, and what a pre-authorisation's completion captured.
+            try db.alter(table: "txn") { t in
+                t.add(column: "kind", .text).notNull().defaults(to: "sale")
+                t.add(column: "original_id", .text)
+                t.add(column: "completed_amount", .integer)
+            }
+            try db.execute(sql: "CREATE INDEX txn_original ON txn(original_id) WHERE original_id IS NOT NULL")
+            try db.execute(sql: "CREATE INDEX txn_kind_state ON txn(kind, state)")
+        }
         return m
     }
 

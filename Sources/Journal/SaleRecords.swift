@@ -37,8 +37,10 @@ public enum SaleState: String, Codable, Sendable, CaseIterable {
     case timedOut = "timed_out"
     /// Sent, no valid answer: its reversal is a follow-up.
     case unanswered
-    /// An approved sale whose reversal the acquirer accepted.
+    /// An approved sale whose reversal the acquirer accepted (a void, or a pre-authorisation released).
     case voided
+    /// A pre-authorisation completed: its completion (capture) is queued or delivered for `completed_amount`.
+    case completed
 
     /// True once the sale has ended (approved, declined, unanswered, …); of these only an approval may
     /// still move on, to voided.
@@ -69,11 +71,22 @@ public enum SaleState: String, Codable, Sendable, CaseIterable {
         case .requestTransmitted:
             return [.approved, .partiallyApproved, .declined, .unanswered].contains(next)
         case .approved, .partiallyApproved:
-            return next == .voided
+            // A void (or a pre-authorisation's release), or a pre-authorisation's completion.
+            return next == .voided || next == .completed
         default:
             return false
         }
     }
+}
+
+/// What a transaction is: the EMV transaction type it runs with and the message it goes online as.
+public enum TransactionKind: String, Codable, Sendable, CaseIterable {
+    /// A purchase (9C 00): 0200, or 0100 with a capture in dual-message mode.
+    case sale
+    /// Money back to the card (9C 20): the card is asked for an AAC; online as the profile's refund message.
+    case refund
+    /// A pre-authorisation (9C 00, forced online): 0100; completed later (0220) or released (0400).
+    case preauth
 }
 
 /// The kind of message queued for the acquirer after a sale (store-and-forward).
@@ -138,6 +151,12 @@ public struct SaleRecord: Sendable, Equatable {
     public var idempotencyKey: String?
     /// Where the sale is in its life.
     public var state: SaleState
+    /// Sale, refund or pre-authorisation.
+    public var kind: TransactionKind = .sale
+    /// The sale a refund gives money back from; nil for a stand-alone refund and for other kinds.
+    public var originalID: String? = nil
+    /// What a pre-authorisation's completion captured, in minor units; nil until it is completed.
+    public var completedAmount: Int64? = nil
     /// The amount asked, in minor units of `currency` (e.g. cents).
     public var amount: Int64
     /// What the acquirer approved when less than `amount` (partial approval, DE 39 10).
@@ -245,6 +264,8 @@ public struct SaleChange: Sendable {
     public var approvalCode: String?
     /// The amount approved, in minor units, when less than asked (partial approval).
     public var approvedAmount: Int64?
+    /// The amount a pre-authorisation's completion captures.
+    public var completedAmount: Int64?
     /// Stores or erases the sale's sealed request; nil leaves it as it is.
     public var request: StoredRequest?
     /// Follow-ups queued in the same transaction.
@@ -265,7 +286,7 @@ extension Journal {
     /// never starts a second sale).
     public func createSale(
         idempotencyKey: String?, amount: Int64, currency: Int, reader: String? = nil, message: String? = nil,
-        now: Date = Date()
+        kind: TransactionKind = .sale, originalID: String? = nil, now: Date = Date()
     ) async throws -> (record: SaleRecord, created: Bool) {
         try await write { db in
             if let k = idempotencyKey,
@@ -273,18 +294,63 @@ extension Journal {
             {
                 return (try Self.record(db, row), false)
             }
+            if let originalID {
+                // Checked and reserved in the same transaction as the insert: two refunds of one sale started at
+                // once cannot both fit in what is left of it.
+                let left = try Self.refundable(db, originalID, currency: currency)
+                guard amount <= left else { throw JournalError.refundExceedsOriginal(originalID, left: left) }
+            }
             let id = UUID().uuidString.lowercased()
             try db.execute(
                 sql: """
-                    INSERT INTO txn (id, idempotency_key, state, amount, currency, reader, message, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO txn (id, idempotency_key, state, amount, currency, reader, message, kind, original_id, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     id, idempotencyKey, SaleState.waitingForCard.rawValue, amount, currency, reader, message,
-                    Self.sqlDate(now), Self.sqlDate(now),
+                    kind.rawValue, originalID, Self.sqlDate(now), Self.sqlDate(now),
                 ])
             return (try Self.record(db, id: id), true)
         }
+    }
+
+    /// States of a refund that hold part of its original: it may still move money, or it did.
+    static let refundHolding =
+        "'waiting_for_card','card_detected','processing','see_phone','present_again','request_persisted','request_transmitted','approved','partially_approved','approved_offline'"
+
+    /// What may still be refunded of `originalID`: what it charged (approved, approved offline, or a completed
+    /// pre-authorisation's capture) less every refund of it that moved money or may still. Throws when it is no
+    /// sale that took money, or in another currency.
+    static func refundable(_ db: Database, _ originalID: String, currency: Int) throws -> Int64 {
+        guard let o = try Row.fetchOne(db, sql: "SELECT * FROM txn WHERE id = ?", arguments: [originalID]) else {
+            throw JournalError.notFound(originalID)
+        }
+        let state = SaleState(rawValue: o["state"]) ?? .failed
+        let kind = TransactionKind(rawValue: o["kind"]) ?? .sale
+        let charged: Int64
+        switch (kind, state) {
+        case (.sale, .approved), (.sale, .approvedOffline): charged = o["amount"]
+        case (.sale, .partiallyApproved): charged = o["approved_amount"] ?? o["amount"]
+        case (.preauth, .completed): charged = o["completed_amount"] ?? 0
+        default:
+            throw JournalError.notRefundable(originalID, "it is a \(kind.rawValue) in state \(state.rawValue)")
+        }
+        guard (o["currency"] as Int) == currency else {
+            throw JournalError.notRefundable(originalID, "it was made in currency \(o["currency"] as Int)")
+        }
+        let refunded =
+            try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT COALESCE(SUM(COALESCE(approved_amount, amount)), 0) FROM txn
+                    WHERE original_id = ? AND kind = 'refund' AND state IN (\(refundHolding))
+                    """, arguments: [originalID]) ?? 0
+        return max(0, charged - refunded)
+    }
+
+    /// What may still be refunded of the sale `id` (see `refundable`).
+    public func refundable(_ id: String, currency: Int) async throws -> Int64 {
+        try await read { db in try Self.refundable(db, id, currency: currency) }
     }
 
     /// Makes one transition in one journal transaction: the state (refused when the state machine does not allow
@@ -338,13 +404,14 @@ extension Journal {
                 scheme = COALESCE(?, scheme), cvm = COALESCE(?, cvm), masked_pan = COALESCE(?, masked_pan),
                 kernel_output = COALESCE(?, kernel_output), mti = COALESCE(?, mti), stan = COALESCE(?, stan), rrn = COALESCE(?, rrn),
                 response_code = COALESCE(?, response_code), approval_code = COALESCE(?, approval_code),
-                approved_amount = COALESCE(?, approved_amount), updated_at = ? WHERE id = ?
+                approved_amount = COALESCE(?, approved_amount), completed_amount = COALESCE(?, completed_amount),
+                updated_at = ? WHERE id = ?
                 """
         ).execute(
             arguments: [
                 change.state.rawValue, change.reason, change.message, change.reader, change.scheme, change.cvm,
                 change.maskedPAN, change.kernelOutput, change.mti, change.stan, change.rrn, change.responseCode,
-                change.approvalCode, change.approvedAmount, Self.sqlDate(now), id,
+                change.approvalCode, change.approvedAmount, change.completedAmount, Self.sqlDate(now), id,
             ])
         switch change.request {
         case .store:
@@ -389,6 +456,17 @@ extension Journal {
             try Row.fetchAll(
                 db, sql: "SELECT * FROM txn WHERE created_at < ? ORDER BY created_at DESC, id DESC LIMIT ?",
                 arguments: [Self.sqlDate(before ?? Date.distantFuture), max(1, min(limit, 1000))]
+            ).map { try Self.record(db, $0) }
+        }
+    }
+
+    /// Transactions of `kind` in any of `states`, oldest first.
+    public func sales(kind: TransactionKind, in states: [SaleState]) async throws -> [SaleRecord] {
+        let list = states.map { "'\($0.rawValue)'" }.joined(separator: ",")
+        return try await read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM txn WHERE kind = ? AND state IN (\(list)) ORDER BY created_at",
+                arguments: [kind.rawValue]
             ).map { try Self.record(db, $0) }
         }
     }
@@ -451,6 +529,8 @@ extension Journal {
         .map(followUp)
         return SaleRecord(
             id: id, idempotencyKey: r["idempotency_key"], state: SaleState(rawValue: r["state"]) ?? .failed,
+            kind: TransactionKind(rawValue: r["kind"]) ?? .sale, originalID: r["original_id"],
+            completedAmount: r["completed_amount"],
             amount: r["amount"], approvedAmount: r["approved_amount"], currency: r["currency"],
             maskedPAN: r["masked_pan"],
             mti: r["mti"], stan: r["stan"], rrn: r["rrn"], responseCode: r["response_code"],

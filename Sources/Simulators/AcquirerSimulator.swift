@@ -62,6 +62,12 @@ public actor AcquirerSimulator {
         self.group = group ?? MultiThreadedEventLoopGroup.singleton
     }
 
+    /// How far above the approved amount a completion may capture, in percent (acquirers allow it for tips and
+    /// a hotel's extras); beyond it the ledger reports a violation.
+    public private(set) var captureTolerancePercent: Double = 0
+    /// Sets the over-capture the acquirer allows.
+    public func setCaptureTolerance(_ percent: Double) { captureTolerancePercent = percent }
+
     /// Sets the rule that decides each answer; nil restores the default amount rules.
     public func setRule(_ r: Rule?) { rule = r }
 
@@ -216,6 +222,10 @@ public actor AcquirerSimulator {
         public var mti: String
         /// The original's amount (DE 4) in minor units; 0 when it has none.
         public var amount: UInt64
+        /// The transaction type of DE 3 (its first two digits): "00" goods and services, "20" a refund.
+        public var processingCode = "00"
+        /// A refund: money to the cardholder (a credit), not from.
+        public var isCredit: Bool { processingCode == "20" }
         /// What the acquirer approved or accepted (the answer's DE 4, else the original's amount); nil while it has
         /// approved nothing.
         public var approvedAmount: UInt64?
@@ -279,8 +289,11 @@ public actor AcquirerSimulator {
                     if rc == "00" {
                         entries[j].captures += 1
                         entries[j].capturedAmount = amount
-                        // A capture takes at most what the issuer approved.
-                        if let approved = entries[j].approvedAmount, amount > approved {
+                        // A capture takes at most what the issuer approved (plus the over-capture the acquirer
+                        // allows, e.g. for tips).
+                        if let approved = entries[j].approvedAmount,
+                            amount > approved + UInt64(Double(approved) * captureTolerancePercent / 100)
+                        {
                             violations.append("capture STAN \(stan) of \(amount) exceeds the \(approved) approved")
                         }
                     }
@@ -300,6 +313,7 @@ public actor AcquirerSimulator {
                 } else {
                     index[key] = entries.count
                     var e = LedgerEntry(stan: stan, terminal: tid, mti: base, amount: amount, answer: rc)
+                    e.processingCode = String((m[3] ?? "00").prefix(2))
                     if took { e.approvedAmount = answeredAmount[i] ?? amount }
                     entries.append(e)
                 }

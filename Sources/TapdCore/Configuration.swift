@@ -43,6 +43,7 @@ extension DaemonSettings: DefaultedSettings {}
 extension JournalSettings: DefaultedSettings {}
 extension TerminalSettings: DefaultedSettings {}
 extension RiskSettings: DefaultedSettings {}
+extension MerchantSettings: DefaultedSettings {}
 
 /// The `[daemon]` table of tapd.toml: the API socket, logging, sale timeouts and the void window.
 public struct DaemonSettings: Codable, Sendable, Equatable {
@@ -63,6 +64,14 @@ public struct DaemonSettings: Codable, Sendable, Equatable {
     /// How long an approved sale may be voided: "same_day" (until local midnight of the sale's day, the business
     /// day) or a duration such as "30m", "2h", "1d".
     public var voidWindow = "same_day"
+    /// How long an approved pre-authorisation stays open before tapd releases it (its reversal), as a duration
+    /// ("7d", "36h"); card schemes hold an authorisation for days, not weeks.
+    public var preauthExpiry = "7d"
+    /// How far a pre-authorisation's completion may go above the authorised amount, in percent (tips, a hotel's
+    /// extras); 0 (the default) allows no more than was authorised.
+    public var completionTolerancePercent: Double = 0
+    /// Refunds only against a sale of this terminal (`original_id`); false also allows stand-alone refunds.
+    public var refundRequiresOriginal = false
     /// "host:port" of a TCP listener serving `GET /metrics` alone (Prometheus cannot scrape a Unix socket), such as
     /// "127.0.0.1:9464"; nil (the default) serves metrics on the API socket only.
     public var metricsAddress: String? = nil
@@ -81,6 +90,16 @@ extension DaemonSettings {
         guard !host.isEmpty, !host.contains(" ") else { return nil }
         return (host, port)
     }
+}
+
+/// The `[merchant]` table of tapd.toml: who the merchant is, as receipts print it.
+public struct MerchantSettings: Codable, Sendable, Equatable {
+    /// The merchant's trading name, the first line of a receipt.
+    public var name = "tapd merchant"
+    /// Where the shop is (street, city), the second line of a receipt.
+    public var location = ""
+    /// Every `[merchant]` key at its default.
+    public init() {}
 }
 
 /// The `[journal]` table of tapd.toml: the journal's database, its key and how long card data is kept.
@@ -153,6 +172,8 @@ public struct TapdConfiguration: Sendable {
     public var acquirer: AcquirerConfiguration? = nil
     /// The `[risk]` table: the exception file to load and the alert rules.
     public var risk = RiskSettings()
+    /// The `[merchant]` table: the name and location receipts print.
+    public var merchant = MerchantSettings()
     /// The file the configuration was read from (named in error messages), or "(defaults)".
     public var source = "(defaults)"
     /// The built-in defaults, with no `[acquirer]` table.
@@ -162,8 +183,10 @@ public struct TapdConfiguration: Sendable {
     public static let keys: [String: [String]] = [
         "daemon": [
             "socket", "socket_group", "log_level", "card_timeout", "remove_card_timeout", "shutdown_grace", "max_taps",
-            "void_window", "metrics_address",
+            "void_window", "metrics_address", "preauth_expiry", "completion_tolerance_percent",
+            "refund_requires_original",
         ],
+        "merchant": ["name", "location"],
         "journal": ["path", "key_file", "card_data_retention_days"],
         "terminal": ["configuration", "ca_keys", "test_keys"],
         "readers": ["pcsc", "exclusive", "libnfc", "preferred", "ignore", "signals", "virtual_readers"],
@@ -174,7 +197,7 @@ public struct TapdConfiguration: Sendable {
         "acquirer": [
             "host", "port", "ca_file", "client_certificate_file", "client_key_file", "spki_pin", "profile",
             "connect_timeout", "response_timeout", "persistent_connection", "echo_interval", "terminal_id",
-            "merchant_id", "acquirer_institution_id", "nii", "request_mti", "reversal_mti", "sign_on",
+            "merchant_id", "acquirer_institution_id", "nii", "request_mti", "reversal_mti", "refund_mti", "sign_on",
             "drain_before_online", "saf_expiry", "saf_alert_after", "saf_max_attempts", "saf_retry_response_codes",
             "saf_accepted_response_codes", "partial_approvals", "saf_retry_interval", "saf_retry_max_interval",
         ],
@@ -252,6 +275,7 @@ public struct TapdConfiguration: Sendable {
         if let r = try decode("readers", ReaderManagerConfiguration.self) { c.readers = r }
         c.acquirer = try decode("acquirer", AcquirerConfiguration.self)
         if let r = try decode("risk", RiskSettings.self) { c.risk = r }
+        if let m = try decode("merchant", MerchantSettings.self) { c.merchant = m }
 
         func check(_ ok: Bool, _ section: String, _ key: String, _ why: String) throws {
             guard ok else {
@@ -268,6 +292,14 @@ public struct TapdConfiguration: Sendable {
             (0...600).contains(c.daemon.removeCardTimeout), "daemon", "remove_card_timeout", "must be 0–600 seconds")
         try check((0...600).contains(c.daemon.shutdownGrace), "daemon", "shutdown_grace", "must be 0–600 seconds")
         try check((1...5).contains(c.daemon.maxTaps), "daemon", "max_taps", "must be 1–5")
+        try check(
+            VoidWindow(c.daemon.preauthExpiry).map { if case .seconds = $0 { true } else { false } } ?? false,
+            "daemon", "preauth_expiry", "must be a duration such as \"7d\" or \"36h\"")
+        try check(
+            (0...100).contains(c.daemon.completionTolerancePercent), "daemon", "completion_tolerance_percent",
+            "must be 0–100")
+        try check(c.merchant.name.count <= 64, "merchant", "name", "must be at most 64 characters")
+        try check(c.merchant.location.count <= 64, "merchant", "location", "must be at most 64 characters")
         try check(
             VoidWindow(c.daemon.voidWindow) != nil, "daemon", "void_window",
             "must be same_day or a duration such as 30m, 2h, 1d")
@@ -344,12 +376,14 @@ public struct TapdConfiguration: Sendable {
             "connectTimeout",
             "responseTimeout", "persistentConnection", "echoInterval", "terminalID", "merchantID",
             "acquirerInstitutionID", "nii",
-            "requestMTI", "reversalMTI", "signOn", "drainBeforeOnline", "safExpiry", "safAlertAfter", "safMaxAttempts",
+            "requestMTI", "reversalMTI", "refundMTI", "signOn", "drainBeforeOnline", "safExpiry", "safAlertAfter",
+            "safMaxAttempts",
             "safRetryResponseCodes", "safAcceptedResponseCodes", "partialApprovals", "safRetryInterval",
             "safRetryMaxInterval",
             "voidWindow", "virtualReaders", "metricsAddress", "exceptionFile", "cardApprovalsPerDay",
             "cardAmountPerDay",
             "terminalSalesPerHour", "terminalAmountPerHour", "terminalAmountPerDay", "saleAmountAlert",
+            "preauthExpiry", "completionTolerancePercent", "refundRequiresOriginal", "name", "location",
         ]
         return Dictionary(uniqueKeysWithValues: all.map { (snake($0), $0) })
     }()

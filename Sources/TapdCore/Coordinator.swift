@@ -34,9 +34,12 @@ public actor TransactionCoordinator {
         /// applies to the next sale.
         let entryPoint: EntryPoint
         let settings: DaemonSettings
-        init(id: String, reader: String, entryPoint: EntryPoint, settings: DaemonSettings) {
+        /// Sale, refund or pre-authorisation: the transaction type the kernel runs and the message it goes as.
+        let kind: TransactionKind
+        init(id: String, reader: String, kind: TransactionKind, entryPoint: EntryPoint, settings: DaemonSettings) {
             self.id = id
             self.reader = reader
+            self.kind = kind
             self.entryPoint = entryPoint
             self.settings = settings
         }
@@ -54,6 +57,8 @@ public actor TransactionCoordinator {
     let events: EventHub
     let metrics: TapdMetrics
     private(set) var settings: DaemonSettings
+    /// The merchant as receipts print it (`[merchant]`).
+    private(set) var merchant: MerchantSettings
     let today: @Sendable () -> EMVDate
     private var live: [String: Live] = [:]
     private var lastID: String?
@@ -63,8 +68,10 @@ public actor TransactionCoordinator {
     public init(
         readers: any CardReaderPool, book: SaleBook, terminal: TerminalConfiguration,
         keys: CAKeyStore, events: EventHub, metrics: TapdMetrics, settings: DaemonSettings,
-        risk: RiskControls? = nil, today: @escaping @Sendable () -> EMVDate = TransactionCoordinator.utcToday
+        risk: RiskControls? = nil, merchant: MerchantSettings = MerchantSettings(),
+        today: @escaping @Sendable () -> EMVDate = TransactionCoordinator.utcToday
     ) {
+        self.merchant = merchant
         self.readers = readers
         self.book = book
         self.terminal = terminal
@@ -83,7 +90,11 @@ public actor TransactionCoordinator {
 
     /// A reload: new sales start with this terminal configuration, these CA keys and these daemon settings; sales
     /// already running finish with what they started with.
-    public func reconfigure(terminal: TerminalConfiguration, keys: CAKeyStore, settings: DaemonSettings) async {
+    public func reconfigure(
+        terminal: TerminalConfiguration, keys: CAKeyStore, settings: DaemonSettings,
+        merchant: MerchantSettings? = nil
+    ) async {
+        if let merchant { self.merchant = merchant }
         // All three together, before any suspension: no sale starts with half of the new configuration.
         let ep = EntryPoint(configuration: terminal, keys: keys, risk: risk.manager)
         self.terminal = terminal
@@ -115,8 +126,18 @@ public actor TransactionCoordinator {
         if let f = await risk.terminalFreeze() {
             throw TapdError.unavailable("acceptance is frozen on this terminal (freeze \(f.id)): \(f.reason)")
         }
-        guard (request.type ?? "sale") == "sale" else {
-            throw TapdError.invalid("type \"\(request.type ?? "")\" is not supported (only \"sale\")")
+        guard let kind = TransactionKind(rawValue: request.type ?? "sale") else {
+            throw TapdError.invalid(
+                "type \"\(request.type ?? "")\" is not supported (one of \"sale\", \"refund\", \"preauth\")")
+        }
+        let original = request.originalID.map { $0.trimmingCharacters(in: .whitespaces) }
+        if let original {
+            guard kind == .refund else { throw TapdError.invalid("original_id is for refunds only") }
+            guard (1...64).contains(original.count),
+                original.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") })
+            else { throw TapdError.invalid("original_id must be a transaction id (letters, digits and -)") }
+        } else if kind == .refund, saleSettings.refundRequiresOriginal {
+            throw TapdError.invalid("refunds need original_id here (the sale they give money back from)")
         }
         let key = request.idempotencyKey.trimmingCharacters(in: .whitespaces)
         guard (1...128).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isNewline }) else {
@@ -133,11 +154,12 @@ public actor TransactionCoordinator {
         let (opened, created) = try await mapped {
             try await self.book.open(
                 idempotencyKey: key, amount: request.amount, currency: Int(terminal.currencyCode),
-                message: UIMessage.presentCard.text)
+                message: UIMessage.presentCard.text, kind: kind, originalID: original)
         }
         if !created {
-            guard opened.amount == request.amount else {
-                throw TapdError.conflict("idempotency_key \(key) was used for another amount (\(opened.amount))")
+            guard opened.amount == request.amount, opened.type == kind.rawValue, opened.originalID == original else {
+                throw TapdError.conflict(
+                    "idempotency_key \(key) was used for another request (\(opened.type) of \(opened.amount))")
             }
             return (try await mapped { try await self.book.view(opened.id) } ?? opened, false)
         }
@@ -150,7 +172,7 @@ public actor TransactionCoordinator {
             if let e = error as? ReaderManagerError, case .unknownReader = e { throw TapdError.invalid(why) }
             throw TapdError.unavailable(why)
         }
-        let l = Live(id: id, reader: session.reader, entryPoint: ep, settings: saleSettings)
+        let l = Live(id: id, reader: session.reader, kind: kind, entryPoint: ep, settings: saleSettings)
         l.session = session
         live[id] = l
         lastID = id
@@ -232,6 +254,14 @@ public actor TransactionCoordinator {
         guard let l = live[id] else {
             guard let v = try await transaction(id) else { throw TapdError.notFound(id) }
             if v.status == .cancelled { return v }
+            // Cancelling an approved pre-authorisation releases it: its reversal (0400), like a void.
+            if v.type == TransactionKind.preauth.rawValue,
+                [.approved, .partiallyApproved, .voidPending].contains(v.status)
+            {
+                return try await mapped {
+                    try await self.book.void(id, requester: requester, reason: "pre-authorisation released")
+                }
+            }
             throw TapdError.conflict("transaction \(id) has ended (\(v.status.rawValue)); nothing to cancel")
         }
         guard l.state.isTap else {
@@ -246,6 +276,43 @@ public actor TransactionCoordinator {
         await l.task?.value
         guard let v = try await transaction(id) else { throw TapdError.notFound(id) }
         return v
+    }
+
+    /// Completes an open pre-authorisation for its final `amount` (at most the authorised amount plus
+    /// `[daemon] completion_tolerance_percent`); the completion goes by store-and-forward.
+    public func complete(_ id: String, amount: Int64, requester: String = "api") async throws -> TransactionView {
+        let tolerance = settings.completionTolerancePercent
+        return try await mapped {
+            try await self.book.complete(id, amount: amount, tolerancePercent: tolerance, requester: requester)
+        }
+    }
+
+    /// Open pre-authorisations, oldest first, with when each expires.
+    public func openPreauthorisations() async throws -> [TransactionView] {
+        try await mapped { try await self.book.openPreauthorisations() }
+    }
+
+    /// `[daemon] preauth_expiry` in seconds.
+    public var preauthExpirySeconds: TimeInterval {
+        if case .seconds(let s)? = VoidWindow(settings.preauthExpiry) { return s }
+        return 7 * 86_400
+    }
+
+    /// Releases the pre-authorisations open longer than `[daemon] preauth_expiry` (the daemon calls this
+    /// periodically).
+    @discardableResult
+    public func expirePreauthorisations(now: Date = Date()) async -> Int {
+        await book.expirePreauthorisations(after: preauthExpirySeconds, now: now)
+    }
+
+    /// The receipt of a transaction: `copy` for the customer or the merchant, its text `width` columns wide.
+    public func receipt(_ id: String, copy: Receipt.Copy, width: Int) async throws -> Receipt {
+        guard [32, 42, 48].contains(width) else { throw TapdError.invalid("width must be 32, 42 or 48") }
+        guard let r = try await mapped({ try await self.book.journal.sale(id) }) else { throw TapdError.notFound(id) }
+        let identity = book.acquirer?.configuration
+        return Receipt(
+            r, copy: copy, width: width, merchant: merchant, terminalID: identity?.terminalID,
+            merchantID: identity?.merchantID)
     }
 
     /// Voids (reverses) an approved online sale: the SaleBook queues its one reversal.
@@ -385,7 +452,10 @@ public actor TransactionCoordinator {
         // What this sale runs with, start to end: a reload meanwhile applies to the next sale.
         let ep = l.entryPoint
         let settings = l.settings
-        let txn = TransactionParameters(amount: amount, date: today())
+        // A refund runs as EMV transaction type 20; a pre-authorisation as a purchase the merchant forces online.
+        let txn = TransactionParameters(
+            amount: amount, type: l.kind == .refund ? .refund : .purchase, forcedOnline: l.kind == .preauth,
+            date: today())
         guard let combinations = ep.preProcess(txn) else {
             // Book A §3.1.1.x: no combination allows this amount (over every contactless limit).
             await end(
@@ -461,18 +531,26 @@ public actor TransactionCoordinator {
                 break
             }
             await session.signal(.cardRead)
-            if l.cancelRequested, outcome.kind == .onlineRequest || outcome.kind == .approved {
+            let movesMoney =
+                outcome.kind == .onlineRequest || outcome.kind == .approved || Self.isRefundRead(l, outcome)
+            if l.cancelRequested, movesMoney {
                 await end(l, .cancelled, reason: "cancelled by the point of sale before going online")
                 await removeCard(session)
                 return
             }
             // From here (no suspension since the check above) a cancel gets 409: the outcome moves money or is
             // declined, and a cancel accepted now would be ignored while the card is charged.
-            if outcome.kind == .onlineRequest || outcome.kind == .approved { l.state = .requestPersisted }
+            if movesMoney { l.state = .requestPersisted }
             await conclude(l, outcome, session: session)
             await removeCard(session)
             return
         }
+    }
+
+    /// Whether a refund's tap read the card: the kernel handed over its Data Record with the card's cryptogram.
+    static func isRefundRead(_ l: Live, _ outcome: Outcome) -> Bool {
+        l.kind == .refund && outcome.cryptogram != nil && !outcome.dataRecordTags.isEmpty
+            && [.endApplication, .onlineRequest, .approved, .declined].contains(outcome.kind)
     }
 
     private func removeCard(_ session: any CardReaderSession) async {
@@ -484,7 +562,10 @@ public actor TransactionCoordinator {
     /// The outcome of the last tap, taken to its end (online, offline approval with its advice, decline).
     private func conclude(_ l: Live, _ outcome: Outcome, session: any CardReaderSession) async {
         let pan = CardIdentity.pan(from: outcome.transactionData)
-        if outcome.kind == .onlineRequest || outcome.kind == .approved,
+        // A refund's kernel ends with End Application and the Data Record (see the kernels' refund rule): the card
+        // was read, and the refund goes online with its cryptogram. Never approved offline.
+        let refundRead = Self.isRefundRead(l, outcome)
+        if outcome.kind == .onlineRequest || outcome.kind == .approved || refundRead,
             let (freeze, message) = await risk.block(
                 scheme: l.facts.scheme, aid: outcome.aid, pan: pan, transactionID: l.id)
         {
@@ -496,7 +577,15 @@ public actor TransactionCoordinator {
                 message: message.text)
             return
         }
-        switch outcome.kind {
+        if l.kind == .preauth, outcome.kind == .approved {
+            // Forced online, yet the card approved offline: a pre-authorisation needs the issuer's hold on the funds.
+            await session.signal(.declined)
+            await end(
+                l, .failed, reason: "the card approved offline; a pre-authorisation needs the issuer (try again)",
+                message: UIMessage.notAuthorised.text)
+            return
+        }
+        switch refundRead ? .onlineRequest : outcome.kind {
         case .onlineRequest:
             let card: CardTransaction
             do { card = try OnlineRequest.cardTransaction(from: outcome) } catch {
@@ -507,7 +596,8 @@ public actor TransactionCoordinator {
             let started = ContinuousClock.now
             let view: TransactionView
             do {
-                view = try await book.authorize(l.id, card: card, facts: l.facts, message: UIMessage.authorising.text)
+                view = try await book.authorize(
+                    l.id, card: card, facts: l.facts, message: UIMessage.authorising.text, kind: l.kind)
             } catch {
                 // The journal refused a step: the SaleBook recorded what it could; recovery finishes the rest.
                 events.publish(
@@ -520,7 +610,10 @@ public actor TransactionCoordinator {
             l.state = SaleState(rawValue: view.journalState) ?? .failed
             switch view.status {
             case .approved, .partiallyApproved:
-                await risk.approved(amount: view.approvedAmount ?? view.amount, pan: pan, transactionID: l.id)
+                // Velocity counts money taken from cards; a refund gives it back.
+                if l.kind != .refund {
+                    await risk.approved(amount: view.approvedAmount ?? view.amount, pan: pan, transactionID: l.id)
+                }
                 await session.signal(.approved)
             case .declined: await session.signal(.declined)
             default: await session.signal(.error)

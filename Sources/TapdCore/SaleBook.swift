@@ -83,11 +83,15 @@ public actor SaleBook {
     // MARK: The tap
 
     /// Opens a sale waiting for a card, or returns the one with the same idempotency key (`created` false).
-    public func open(idempotencyKey: String, amount: Int64, currency: Int, message: String) async throws -> (
-        TransactionView, created: Bool
-    ) {
+    /// A refund names the sale it gives money back from in `originalID` (checked against what is left of it in the
+    /// same journal transaction), or none for a stand-alone refund.
+    public func open(
+        idempotencyKey: String, amount: Int64, currency: Int, message: String, kind: TransactionKind = .sale,
+        originalID: String? = nil
+    ) async throws -> (TransactionView, created: Bool) {
         let (record, created) = try await journal.createSale(
-            idempotencyKey: idempotencyKey, amount: amount, currency: currency, message: message)
+            idempotencyKey: idempotencyKey, amount: amount, currency: currency, message: message, kind: kind,
+            originalID: originalID)
         if created { publish(record) }
         return (TransactionView(record), created)
     }
@@ -135,9 +139,10 @@ public actor SaleBook {
     /// The online leg of a sale whose card asked to go online: the request numbered, stored and marked "transmitted"
     /// in one transaction before the first byte, the answer checked against the request and recorded with what it
     /// queues, in that order.
-    public func authorize(_ id: String, card: CardTransaction, facts: CardFacts, message: String) async throws
-        -> TransactionView
-    {
+    public func authorize(
+        _ id: String, card: CardTransaction, facts: CardFacts, message: String, kind: TransactionKind = .sale
+    ) async throws -> TransactionView {
+        let purpose = Self.purpose(kind)
         guard let acquirer else {
             return try await record(
                 id, .failed, message: UIMessage.notAuthorised.text,
@@ -155,7 +160,7 @@ public actor SaleBook {
             FaultPoint.hit("online_before_persist")
             let now = Date()  // the request is built from (card, STAN, now) alone: the same bytes inside and after
             let r = try await journal.applyNumbered(id, now: now) { stan in
-                let request = acquirer.request(card, stan: stan, at: now)
+                let request = acquirer.request(card, purpose: purpose, stan: stan, at: now)
                 var change = SaleChange(.requestTransmitted)
                 change.mti = request.mti
                 change.stan = stan
@@ -174,7 +179,7 @@ public actor SaleBook {
             FaultPoint.hit("request_transmitted")
             await self?.publish(r)
             guard let stan = r.stan else { throw JournalError.notFound("the STAN of \(id)") }
-            return acquirer.request(card, stan: stan, at: now)
+            return acquirer.request(card, purpose: purpose, stan: stan, at: now)
         }
         switch outcome {
         case .neverLeft(let e):
@@ -190,7 +195,7 @@ public actor SaleBook {
         case .answered(let answer):
             guard let request = sent else { throw TapdError.unavailable("an answer without a request") }
             FaultPoint.hit("answer_received")
-            let view = try await answered(id, request: request, answer: answer, acquirer: acquirer)
+            let view = try await answered(id, request: request, answer: answer, acquirer: acquirer, purpose: purpose)
             FaultPoint.hit("answer_written")
             return view
         }
@@ -210,9 +215,19 @@ public actor SaleBook {
         return view
     }
 
-    private func answered(_ id: String, request: ISOMessage, answer: ISOMessage, acquirer: AcquirerService) async throws
-        -> TransactionView
-    {
+    /// The message purpose of a transaction kind.
+    static func purpose(_ kind: TransactionKind) -> AcquirerService.Purpose {
+        switch kind {
+        case .sale: .sale
+        case .refund: .refund
+        case .preauth: .preauthorisation
+        }
+    }
+
+    private func answered(
+        _ id: String, request: ISOMessage, answer: ISOMessage, acquirer: AcquirerService,
+        purpose: AcquirerService.Purpose
+    ) async throws -> TransactionView {
         let asked = UInt64(request[4] ?? "") ?? 0
         let kept = try acquirer.codec.pack(Messages.stripped(request))
         switch AnswerCheck.authorization(answer, for: request) {
@@ -229,7 +244,8 @@ public actor SaleBook {
             return try await commit(id, change)
         case .approved(let response):
             return try await approve(
-                id, .approved, response: response, amount: asked, kept: kept, request: request, acquirer: acquirer)
+                id, .approved, response: response, amount: asked, kept: kept, request: request, acquirer: acquirer,
+                purpose: purpose)
         case .partiallyApproved(let response, let amount):
             // What stands at the issuer is the approved amount: a reversal (now, or a void's later) carries it in DE 4.
             var approved = request
@@ -238,7 +254,7 @@ public actor SaleBook {
             if acquirer.configuration.partialApprovals == "accept" {
                 return try await approve(
                     id, .partiallyApproved, response: response, amount: amount, kept: keptApproved, request: request,
-                    acquirer: acquirer,
+                    acquirer: acquirer, purpose: purpose,
                     reason: "partially approved: \(amount) of \(asked); collect the rest another way")
             }
             // Configured to refuse partial approvals: undo it at the acquirer and decline the sale.
@@ -259,22 +275,23 @@ public actor SaleBook {
     /// for the approved `amount` queued in the same transaction.
     private func approve(
         _ id: String, _ state: SaleState, response: AuthorizationResponse, amount: UInt64, kept: [UInt8],
-        request: ISOMessage, acquirer: AcquirerService, reason: String? = nil
+        request: ISOMessage, acquirer: AcquirerService, purpose: AcquirerService.Purpose, reason: String? = nil
     ) async throws -> TransactionView {
         var change = SaleChange(state)
+        let captures = acquirer.capturesOnApproval(purpose)
         change.responseCode = response.responseCode
         change.approvalCode = response.approvalCode
         if state == .partiallyApproved { change.approvedAmount = Int64(amount) }
         change.message = UIMessage.approved.text
         change.request = .store(kept)
         change.reason = reason
-        if acquirer.dualMessage {
+        if captures {
             change.enqueue = [
                 try await captureOf(request, amount: amount, approvalCode: response.approvalCode, acquirer)
             ]
         }
         let view = try await commit(id, change)
-        if acquirer.dualMessage { kickDrain() }
+        if captures { kickDrain() }
         return view
     }
 
@@ -331,7 +348,9 @@ public actor SaleBook {
 
     /// Voids an approved online sale: its reversal is queued (at most one per sale, enforced by the journal) and
     /// delivered; the sale becomes "voided" only when the acquirer accepts it.
-    public func void(_ id: String, requester: String, now: Date = Date()) async throws -> TransactionView {
+    public func void(_ id: String, requester: String, reason: String = "void requested", now: Date = Date())
+        async throws -> TransactionView
+    {
         guard let r = try await journal.sale(id) else { throw TapdError.notFound(id) }
         if r.state == .voided { return TransactionView(r) }
         if let open = r.followUp(.reversal), open.status == .pending || open.status == .quarantined,
@@ -350,7 +369,11 @@ public actor SaleBook {
             throw TapdError.conflict(
                 "only an approved sale can be voided; \(id) is \(TransactionView(r).status.rawValue)")
         }
-        guard voidWindow.allows(created: r.createdAt, now: now) else {
+        if r.kind == .refund, r.state == .approvedOffline {
+            throw TapdError.conflict("\(id) is a refund recorded offline; it cannot be voided")
+        }
+        // A pre-authorisation is released (reversed) whenever it is still open: the void window is for sales.
+        guard r.kind == .preauth || voidWindow.allows(created: r.createdAt, now: now) else {
             throw TapdError.conflict(
                 "\(id) is outside the void window (\(voidWindowText)); a refund is the way to give the money back")
         }
@@ -370,10 +393,10 @@ public actor SaleBook {
             throw TapdError.unavailable("the stored request of \(id) cannot be read: \(error)")
         }
         var change = SaleChange(r.state)
-        change.reason = "void requested"
+        change.reason = reason
         change.enqueue = [try reversalFollowUp(of: original, approvalCode: r.approvalCode, acquirer)]
         change.withdraw = [.capture]
-        change.audit = (requester, "void requested", "\(id) STAN \(original[11] ?? "?")")
+        change.audit = (requester, reason, "\(id) STAN \(original[11] ?? "?")")
         do { _ = try await commit(id, change) } catch JournalError.followUpExists {
             // Another void got there first (the journal's unique index): that one stands.
         } catch JournalError.invalidTransition {

@@ -8,8 +8,12 @@ import TLV
 
 /// What the point of sale sends to start a sale (`POST /v1/transactions`).
 public struct SaleRequest: Codable, Sendable, Equatable {
-    /// "sale" (EMV purchase, 9C = 00) is the only type so far.
+    /// "sale" (EMV purchase, 9C 00; the default), "refund" (9C 20, money back to the card) or "preauth" (a
+    /// pre-authorisation: 9C 00 forced online, completed or released later).
     public var type: String?
+    /// For a refund: the id of the sale it gives money back from (the refund may not exceed what is left of it);
+    /// nil for a stand-alone refund. Not allowed with other types.
+    public var originalID: String?
     /// Minor units (cents): 1234 is 12.34.
     public var amount: Int64
     /// ISO 4217 alphabetic ("EUR") or numeric ("978"); the terminal's currency when left out.
@@ -21,9 +25,11 @@ public struct SaleRequest: Codable, Sendable, Equatable {
 
     /// A request for a sale of `amount` minor units; nil `currency` and `reader` leave the choice to the terminal.
     public init(
-        type: String? = "sale", amount: Int64, currency: String? = nil, reader: String? = nil, idempotencyKey: String
+        type: String? = "sale", amount: Int64, currency: String? = nil, reader: String? = nil, idempotencyKey: String,
+        originalID: String? = nil
     ) {
         self.type = type
+        self.originalID = originalID
         self.amount = amount
         self.currency = currency
         self.reader = reader
@@ -33,6 +39,7 @@ public struct SaleRequest: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case type, amount, currency, reader
         case idempotencyKey = "idempotency_key"
+        case originalID = "original_id"
     }
 }
 
@@ -60,8 +67,10 @@ public enum SaleStatus: String, Codable, Sendable, CaseIterable {
     case timedOut = "timed_out"
     /// A void was asked for and its reversal waits for the acquirer; the sale still stands until it accepts.
     case voidPending = "void_pending"
-    /// Voided: the acquirer accepted the void's reversal.
+    /// Voided: the acquirer accepted the void's reversal (for a pre-authorisation: released).
     case voided
+    /// A pre-authorisation completed: its completion (capture) is queued or delivered for `completed_amount`.
+    case completed
 
     /// Whether the status is an end state (the API's `final`); `void_pending` is not, as the void may yet be refused.
     public var isFinal: Bool {
@@ -130,6 +139,12 @@ public struct FollowUpView: Codable, Sendable, Equatable {
 public struct TransactionView: Codable, Sendable, Equatable {
     /// The sale's id, as in `GET /v1/transactions/{id}`.
     public var id: String
+    /// "sale", "refund" or "preauth".
+    public var type: String
+    /// For a refund: the sale it gives money back from; nil for a stand-alone refund and for other types.
+    public var originalID: String?
+    /// For a completed pre-authorisation: the amount its completion captured, in minor units.
+    public var completedAmount: Int64?
     /// The sale's status, derived from its journal state and its reversal.
     public var status: SaleStatus
     /// Whether `status` is final: the sale has ended.
@@ -172,7 +187,9 @@ public struct TransactionView: Codable, Sendable, Equatable {
     public var kernelOutput: KernelOutputView?
 
     enum CodingKeys: String, CodingKey {
-        case id, status, final, amount
+        case id, type, status, final, amount
+        case originalID = "original_id"
+        case completedAmount = "completed_amount"
         case approvedAmount = "approved_amount"
         case currency, reader
         case maskedPAN = "masked_pan"
@@ -218,8 +235,12 @@ public struct TransactionView: Codable, Sendable, Equatable {
         case .cancelled: status = .cancelled
         case .timedOut: status = .timedOut
         case .voided: status = .voided
+        case .completed: status = .completed
         }
         self.id = r.id
+        self.type = r.kind.rawValue
+        self.originalID = r.originalID
+        self.completedAmount = r.completedAmount
         self.status = status
         self.final = status.isFinal
         self.amount = r.amount

@@ -81,7 +81,7 @@ struct Run: AsyncParsableCommand {
         let runtime = DaemonRuntime(
             settings: c.daemon, journal: journal, acquirer: acquirer, readers: readers,
             terminal: terminal, keys: keys, logger: logger, cardDataRetentionDays: c.journal.cardDataRetentionDays,
-            risk: c.risk)
+            risk: c.risk, merchant: c.merchant)
         runtime.reloads(from: config, c)
         do { try await runtime.start() } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])

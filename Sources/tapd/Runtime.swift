@@ -46,7 +46,7 @@ final class DaemonRuntime: @unchecked Sendable {
     init(
         settings: DaemonSettings, journal: Journal, acquirer: AcquirerService?, readers: any CardReaderPool,
         terminal: TerminalConfiguration, keys: CAKeyStore, logger: Logger, cardDataRetentionDays: Double = 7,
-        risk: RiskSettings = RiskSettings()
+        risk: RiskSettings = RiskSettings(), merchant: MerchantSettings = MerchantSettings()
     ) {
         self.riskSettings = risk
         self.cardDataRetention = cardDataRetentionDays * 86_400
@@ -64,7 +64,7 @@ final class DaemonRuntime: @unchecked Sendable {
             logger: Logger(label: "tapd.risk"))
         coordinator = TransactionCoordinator(
             readers: readers, book: book, terminal: terminal, keys: keys,
-            events: events, metrics: metrics, settings: settings, risk: controls)
+            events: events, metrics: metrics, settings: settings, risk: controls, merchant: merchant)
         let box = StopFlag()
         api = APIServer(
             socketPath: settings.socket, coordinator: coordinator,
@@ -104,6 +104,13 @@ final class DaemonRuntime: @unchecked Sendable {
                     _ = await book.settleStranded()
                     await book.checkpointSoon()  // retries during an outage write too
                     _ = await book.deliverQueue()
+                }
+            }
+            // Pre-authorisations left open past `[daemon] preauth_expiry` are released (their reversals queued).
+            background { [coordinator] in
+                while !Task.isCancelled {
+                    await coordinator.expirePreauthorisations()
+                    try? await Task.sleep(for: .seconds(60))
                 }
             }
             background { [events, logger] in
@@ -309,7 +316,7 @@ final class DaemonRuntime: @unchecked Sendable {
         // What the running daemon keeps until a restart stays as it is in the settings new sales see.
         applied.socket = old.daemon.socket
         applied.socketGroup = old.daemon.socketGroup
-        await coordinator.reconfigure(terminal: terminal, keys: keys, settings: applied)
+        await coordinator.reconfigure(terminal: terminal, keys: keys, settings: applied, merchant: c.merchant)
         await coordinator.risk.update(rules: c.risk)
         if let exceptionText {
             do {

@@ -1,0 +1,153 @@
+// Refunds and pre-authorisations on the SaleBook, on real parts: the journal on a real SQLite file, the acquirer
+// simulator over mutual TLS, real cryptograms from the virtual cards through the real kernels. The proof of each
+// money rule is the acquirer's ledger.
+
+import EMVKernel
+import Foundation
+import GRDB
+import ISO8583
+import Simulators
+import TLV
+import XCTest
+
+@testable import Acquirer
+@testable import Journal
+@testable import TapdCore
+
+extension SaleBookTests {
+    /// A real tap of `kind` with a virtual card (a refund runs as 9C 20, a pre-authorisation forced online) and the
+    /// transaction opened for it.
+    func tap(
+        _ b: SaleBook, _ profile: CardProfile = .visaCard(), amount: UInt64, kind: TransactionKind,
+        original: String? = nil
+    ) async throws -> (id: String, card: CardTransaction) {
+        var keys = try CAKeyStore.bundled(includeTestKeys: true)
+        try VirtualCard.pki(for: profile.scheme).register(in: &keys)
+        let ep = EntryPoint(configuration: TerminalConfiguration(), keys: keys, risk: RiskManager())
+        let txn = TransactionParameters(
+            amount: amount, type: kind == .refund ? .refund : .purchase, forcedOnline: kind == .preauth,
+            date: EMVDate(year: 2026, month: 11, day: 26)!)
+        let o = await ep.process(card: try VirtualCard(profile), transaction: txn, combinations: ep.preProcess(txn)!)
+        XCTAssertEqual(o.kind, kind == .refund ? .endApplication : .onlineRequest, o.reason ?? "")
+        if kind == .refund { XCTAssertEqual(o.cryptogram?.kind, .aac, "cards answer a refund with an AAC") }
+        let card = try OnlineRequest.cardTransaction(from: o)
+        let (v, _) = try await b.open(
+            idempotencyKey: UUID().uuidString, amount: Int64(amount), currency: 978, message: "Present card",
+            kind: kind, originalID: original)
+        return (v.id, card)
+    }
+
+    func testARefundGoesOnlineAs0200WithProcessingCode20AndTheCardsAAC() async throws {
+        let b = try book()
+        for profile in [CardProfile.visaCard(), .mastercardCard()] {
+            let (id, card) = try await tap(b, profile, amount: 700, kind: .refund)
+            let v = try await b.authorize(id, card: card, facts: facts(), message: "Authorising", kind: .refund)
+            XCTAssertEqual(v.status, .approved, v.reason ?? "")
+            XCTAssertEqual(v.type, "refund")
+        }
+        let seen = await simulator.received
+        XCTAssertEqual(seen.map(\.mti), ["0200", "0200"])
+        XCTAssertEqual(seen.map { $0[3] }, ["200000", "200000"], "DE 3: 20, a return")
+        XCTAssertTrue(seen.allSatisfy { $0.bytes(55) != nil }, "DE 55 with the card's cryptogram")
+        // The simulator verified each AAC with the issuer key (a mismatch would have answered 05).
+        let l = await ledger()
+        XCTAssertEqual(l.violations, [])
+        XCTAssertEqual(l.entries.filter { $0.isCredit && $0.charged }.count, 2)
+    }
+
+    func testALinkedRefundCannotExceedWhatIsLeftOfItsSale() async throws {
+        let b = try book()
+        let (saleID, card) = try await sale(b, amount: 1000)
+        _ = try await b.authorize(saleID, card: card, facts: facts(), message: "Authorising")
+        let (r1, c1) = try await tap(b, amount: 600, kind: .refund, original: saleID)
+        let first = try await b.authorize(r1, card: c1, facts: facts(), message: "Authorising", kind: .refund)
+        XCTAssertEqual(first.originalID, saleID)
+        let left = try await journal.refundable(saleID, currency: 978)
+        XCTAssertEqual(left, 400)
+        do {
+            _ = try await b.open(
+                idempotencyKey: "too-much", amount: 401, currency: 978, message: "", kind: .refund, originalID: saleID)
+            XCTFail("a refund of more than is left was opened")
+        } catch JournalError.refundExceedsOriginal(let id, let left) {
+            XCTAssertEqual(id, saleID)
+            XCTAssertEqual(left, 400)
+        }
+        // A refund still waiting for its card holds its amount: two refunds of the rest cannot both start.
+        _ = try await b.open(
+            idempotencyKey: "rest", amount: 400, currency: 978, message: "", kind: .refund, originalID: saleID)
+        do {
+            _ = try await b.open(
+                idempotencyKey: "again", amount: 1, currency: 978, message: "", kind: .refund, originalID: saleID)
+            XCTFail("the held amount was refunded twice")
+        } catch JournalError.refundExceedsOriginal {}
+        // Only a sale that took money can be refunded against.
+        do {
+            _ = try await b.open(
+                idempotencyKey: "of-refund", amount: 1, currency: 978, message: "", kind: .refund, originalID: r1)
+            XCTFail("a refund of a refund")
+        } catch JournalError.notRefundable {}
+    }
+
+    func testAPreauthorisationIsCompletedOnceWithinItsToleranceThroughStoreAndForward() async throws {
+        await simulator.setCaptureTolerance(20)
+        let b = try book()
+        let (id, card) = try await tap(b, amount: 10_000, kind: .preauth)
+        let v = try await b.authorize(id, card: card, facts: facts(), message: "Authorising", kind: .preauth)
+        XCTAssertEqual(v.status, .approved, v.reason ?? "")
+        XCTAssertTrue(v.followUps.isEmpty, "no capture before the merchant completes it")
+        let open = try await b.openPreauthorisations()
+        XCTAssertEqual(open.map(\.id), [id])
+        // Above the tolerance: refused, nothing queued.
+        do {
+            _ = try await b.complete(id, amount: 12_001, tolerancePercent: 20, requester: "test")
+            XCTFail("a completion above the tolerance")
+        } catch TapdError.invalid {}
+        let done = try await b.complete(id, amount: 11_500, tolerancePercent: 20, requester: "test")
+        XCTAssertEqual(done.status, .completed)
+        XCTAssertEqual(done.completedAmount, 11_500)
+        // A repeated completion (a POS retry) is the same completion; another amount is a conflict.
+        let again = try await b.complete(id, amount: 11_500, tolerancePercent: 20, requester: "test")
+        XCTAssertEqual(again.followUps.count, 1)
+        do {
+            _ = try await b.complete(id, amount: 9_000, tolerancePercent: 20, requester: "test")
+            XCTFail("a second completion")
+        } catch TapdError.conflict {}
+        let delivered = await b.deliverQueue()
+        XCTAssertEqual(delivered, 1)
+        let seen = await simulator.received
+        XCTAssertEqual(seen.map(\.mti), ["0100", "0220"])
+        XCTAssertEqual(seen.last?[4], "000000011500")
+        XCTAssertEqual(seen.last?[90]?.prefix(10), "0100" + (seen.first?[11] ?? ""), "DE 90 names the 0100")
+        let l = await ledger()
+        XCTAssertEqual(l.violations, [])
+        XCTAssertEqual(l.entries.first?.capturedAmount, 11_500)
+        let openAfter = try await b.openPreauthorisations()
+        XCTAssertTrue(openAfter.isEmpty)
+    }
+
+    func testCancellingOrExpiringAPreauthorisationReleasesItWithAReversal() async throws {
+        let b = try book()
+        let (id, card) = try await tap(b, amount: 5_000, kind: .preauth)
+        _ = try await b.authorize(id, card: card, facts: facts(), message: "Authorising", kind: .preauth)
+        let released = try await b.void(id, requester: "test", reason: "pre-authorisation released")
+        XCTAssertEqual(released.status, .voided, released.reason ?? "")
+        // Another one, left open past the expiry: released by the expiry sweep, not before.
+        let (id2, card2) = try await tap(b, amount: 6_000, kind: .preauth)
+        _ = try await b.authorize(id2, card: card2, facts: facts(), message: "Authorising", kind: .preauth)
+        let early = await b.expirePreauthorisations(after: 7 * 86_400)
+        XCTAssertEqual(early, 0)
+        let expired = await b.expirePreauthorisations(after: 7 * 86_400, now: Date().addingTimeInterval(8 * 86_400))
+        XCTAssertEqual(expired, 1)
+        let v2 = try await b.view(id2)
+        XCTAssertEqual(v2?.status, .voided)
+        // A released pre-authorisation cannot be completed.
+        do {
+            _ = try await b.complete(id, amount: 100, tolerancePercent: 0, requester: "test")
+            XCTFail("a released pre-authorisation was completed")
+        } catch TapdError.conflict {}
+        let l = await ledger()
+        XCTAssertEqual(l.violations, [])
+        XCTAssertEqual(l.entries.count, 2)
+        XCTAssertTrue(l.entries.allSatisfy { $0.reversalAccepted && !$0.charged && !$0.captured })
+    }
+}
