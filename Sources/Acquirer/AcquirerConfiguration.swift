@@ -66,6 +66,17 @@ public struct AcquirerConfiguration: Sendable, Decodable, Equatable {
     public var safRetryInterval: Double = 15
     /// The longest store-and-forward backoff, in seconds (`[acquirer] saf_retry_max_interval`, default 900).
     public var safRetryMaxInterval: Double = 900
+    /// End of day: the field carrying the batch number in 0500 and 0320 (host protocols use a private field; 60 by
+    /// default; one of 48, 60, 61, 62, 63).
+    public var settlementBatchField: Int = 60
+    /// DE 3 of the first reconciliation request and of the one after a batch upload.
+    public var settlementProcessingCode: String = "920000"
+    public var settlementAfterUploadProcessingCode: String = "960000"
+    /// Answers to a reconciliation request meaning "out of balance: upload the batch" (commonly 95).
+    public var settlementOutOfBalanceCodes: [String] = ["95"]
+    /// How the totals count voids: "separate" (in their kind and again in its reversals, DE 75/77 and 87/89) or
+    /// "netted" (left out).
+    public var settlementReversals: String = "separate"
 
     /// Seconds before the next try of an entry that has failed `tries` times (tries ≥ 1).
     public func safRetryDelay(afterTries tries: Int) -> Double {
@@ -100,7 +111,9 @@ public struct AcquirerConfiguration: Sendable, Decodable, Equatable {
         case host, port, caFile, clientCertificateFile, clientKeyFile, spkiPin, profile, connectTimeout,
             responseTimeout, persistentConnection, echoInterval, terminalID, merchantID, acquirerInstitutionID, nii,
             requestMTI, reversalMTI, refundMTI, signOn, drainBeforeOnline, safExpiry, safAlertAfter, safMaxAttempts,
-            safRetryResponseCodes, safAcceptedResponseCodes, partialApprovals, safRetryInterval, safRetryMaxInterval
+            safRetryResponseCodes, safAcceptedResponseCodes, partialApprovals, safRetryInterval, safRetryMaxInterval,
+            settlementBatchField, settlementProcessingCode, settlementAfterUploadProcessingCode,
+            settlementOutOfBalanceCodes, settlementReversals
     }
 
     /// Reads a configuration file's `acquirer` object: the keys that identify the acquirer and terminal are required,
@@ -137,6 +150,17 @@ public struct AcquirerConfiguration: Sendable, Decodable, Equatable {
         if let v = try c.decodeIfPresent([String].self, forKey: .safRetryResponseCodes) { safRetryResponseCodes = v }
         if let v = try c.decodeIfPresent(Double.self, forKey: .safRetryInterval) { safRetryInterval = v }
         if let v = try c.decodeIfPresent(Double.self, forKey: .safRetryMaxInterval) { safRetryMaxInterval = v }
+        if let v = try c.decodeIfPresent(Int.self, forKey: .settlementBatchField) { settlementBatchField = v }
+        if let v = try c.decodeIfPresent(String.self, forKey: .settlementProcessingCode) {
+            settlementProcessingCode = v
+        }
+        if let v = try c.decodeIfPresent(String.self, forKey: .settlementAfterUploadProcessingCode) {
+            settlementAfterUploadProcessingCode = v
+        }
+        if let v = try c.decodeIfPresent([String].self, forKey: .settlementOutOfBalanceCodes) {
+            settlementOutOfBalanceCodes = v
+        }
+        if let v = try c.decodeIfPresent(String.self, forKey: .settlementReversals) { settlementReversals = v }
         func check(_ ok: Bool, _ key: CodingKeys, _ why: String) throws {
             if !ok { throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: why) }
         }
@@ -155,6 +179,19 @@ public struct AcquirerConfiguration: Sendable, Decodable, Equatable {
             !safAcceptedResponseCodes.isEmpty && safAcceptedResponseCodes.allSatisfy { $0.count == 2 },
             .safAcceptedResponseCodes,
             "saf_accepted_response_codes must list two-character response codes")
+        try check(
+            [48, 60, 61, 62, 63].contains(settlementBatchField), .settlementBatchField,
+            "settlement_batch_field must be 48, 60, 61, 62 or 63")
+        try check(
+            [settlementProcessingCode, settlementAfterUploadProcessingCode].allSatisfy {
+                $0.count == 6 && $0.allSatisfy(\.isNumber)
+            }, .settlementProcessingCode, "settlement processing codes are 6 digits")
+        try check(
+            settlementOutOfBalanceCodes.allSatisfy { $0.count == 2 } && !settlementOutOfBalanceCodes.contains("00"),
+            .settlementOutOfBalanceCodes, "settlement_out_of_balance_codes lists two-character codes other than 00")
+        try check(
+            ["separate", "netted"].contains(settlementReversals), .settlementReversals,
+            "settlement_reversals must be separate or netted")
         try check(
             connectTimeout > 0 && responseTimeout > 0 && safRetryInterval > 0, .responseTimeout,
             "timeouts must be positive")

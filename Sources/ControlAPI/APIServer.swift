@@ -221,6 +221,19 @@ public final class APIServer: Sendable {
             case "readers": return await only(.GET) { Self.json(await coordinator.readerSnapshot()) }
             case "saf": return await only(.GET) { await followUps(request) }
             case "risk": return await only(.GET) { Self.json(await coordinator.risk.status()) }
+            case "reports": return await only(.GET) { await report(request.query) }
+            case "batches":
+                switch method {
+                case .GET:
+                    do { return Self.json(try await coordinator.batches()) } catch { return Self.error(for: error) }
+                case .POST:
+                    do {
+                        let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
+                        let b = try await coordinator.closeBatch(requester: who)
+                        return Self.json(b, status: b.state == "closed" || b.state == "out_of_balance" ? .ok : .accepted)
+                    } catch { return Self.error(for: error) }
+                default: return Self.methodNotAllowed(allow: [.GET, .POST])
+                }
             case "preauthorisations":
                 return await only(.GET) {
                     do { return Self.json(try await coordinator.openPreauthorisations()) } catch {
@@ -358,6 +371,54 @@ public final class APIServer: Sendable {
             return Self.json(
                 try await coordinator.list(limit: limit, after: q["after"].flatMap { $0.isEmpty ? nil : $0 }))
         } catch { return Self.error(for: error) }
+    }
+
+    /// `GET /v1/reports?day=YYYY-MM-DD`, `?from=…&to=…` (local days or UTC timestamps) or `?batch=N`.
+    func report(_ q: [String: String]) async -> HTTPReply {
+        var from: Date? = nil
+        var to: Date? = nil
+        var batch: Int? = nil
+        if let b = q["batch"] {
+            guard let n = Int(b), (1...999_999).contains(n) else {
+                return Self.error(.unprocessableEntity, "invalid_request", "batch must be a batch number (1–999999)")
+            }
+            batch = n
+        }
+        if let d = q["day"] {
+            guard let day = APIDate.localMidnight(d) else {
+                return Self.error(.unprocessableEntity, "invalid_request", "day must be a date (YYYY-MM-DD)")
+            }
+            from = day
+            to = APIDate.nextLocalMidnight(after: day)
+        }
+        for (key, value) in [("from", q["from"]), ("to", q["to"])] {
+            guard let value else { continue }
+            guard let date = APIDate.parse(value) else {
+                return Self.error(
+                    .unprocessableEntity, "invalid_request",
+                    "\(key) must be a day (YYYY-MM-DD) or a UTC time (YYYY-MM-DDThh:mm:ssZ)")
+            }
+            if key == "from" { from = date } else { to = date }
+        }
+        if batch == nil, from == nil, to == nil {
+            // Today, the merchant's business day.
+            var t = time_t(Date().timeIntervalSince1970)
+            var tm = tm()
+            localtime_r(&t, &tm)
+            tm.tm_hour = 0
+            tm.tm_min = 0
+            tm.tm_sec = 0
+            tm.tm_isdst = -1
+            let today = Date(timeIntervalSince1970: Double(mktime(&tm)))
+            from = today
+            to = APIDate.nextLocalMidnight(after: today)
+        }
+        if let from, let to, to <= from {
+            return Self.error(.unprocessableEntity, "invalid_request", "to must be after from")
+        }
+        do { return Self.json(try await coordinator.report(from: from, to: to, batch: batch)) } catch {
+            return Self.error(for: error)
+        }
     }
 
     /// `GET /v1/transactions/{id}/receipt?copy=customer|merchant&format=json|text&width=32|42|48`.

@@ -190,6 +190,113 @@ public enum Messages {
         return m
     }
 
+    /// The totals of a batch as a reconciliation request carries them (ISO 8583:1987 DE 74–77, 86–89, 97).
+    public struct ReconciliationTotals: Sendable, Equatable {
+        /// DE 74 and 86: credits (refunds) and their amount in minor units.
+        public var credits: Int64
+        public var creditsAmount: Int64
+        /// DE 75 and 87: reversals of credits.
+        public var creditReversals: Int64
+        public var creditReversalsAmount: Int64
+        /// DE 76 and 88: debits (sales, completions).
+        public var debits: Int64
+        public var debitsAmount: Int64
+        /// DE 77 and 89: reversals of debits.
+        public var debitReversals: Int64
+        public var debitReversalsAmount: Int64
+        /// Totals as counted.
+        public init(
+            credits: Int64, creditsAmount: Int64, creditReversals: Int64, creditReversalsAmount: Int64, debits: Int64,
+            debitsAmount: Int64, debitReversals: Int64, debitReversalsAmount: Int64
+        ) {
+            self.credits = credits
+            self.creditsAmount = creditsAmount
+            self.creditReversals = creditReversals
+            self.creditReversalsAmount = creditReversalsAmount
+            self.debits = debits
+            self.debitsAmount = debitsAmount
+            self.debitReversals = debitReversals
+            self.debitReversalsAmount = debitReversalsAmount
+        }
+        /// DE 97: debits less credits after reversals; "D" when debits outweigh credits, else "C", then 16 digits.
+        public var netField: String {
+            let net = (debitsAmount - debitReversalsAmount) - (creditsAmount - creditReversalsAmount)
+            return (net >= 0 ? "D" : "C") + digits(net.magnitude, 16)
+        }
+        /// The totals a reconciliation request carries, read back (nil when a field is missing or not a number).
+        public init?(_ m: ISOMessage) {
+            func v(_ f: Int) -> Int64? { m[f].flatMap { Int64($0) } }
+            guard let c = v(74), let cr = v(75), let d = v(76), let dr = v(77), let ca = v(86), let cra = v(87),
+                let da = v(88), let dra = v(89)
+            else { return nil }
+            self.init(
+                credits: c, creditsAmount: ca, creditReversals: cr, creditReversalsAmount: cra, debits: d,
+                debitsAmount: da, debitReversals: dr, debitReversalsAmount: dra)
+        }
+    }
+
+    static func digits(_ v: some BinaryInteger, _ n: Int) -> String {
+        let s = String(v)
+        return String(repeating: "0", count: max(0, n - s.count)) + s
+    }
+
+    /// 0500 acquirer reconciliation request: the batch's totals (DE 74–77, 86–89, 97), the settlement date (DE 15),
+    /// the batch number in `batchField` (n6, as text) and the processing code (first close or after the upload).
+    public static func reconciliation(
+        _ totals: ReconciliationTotals, batch: Int, batchField: Int, processingCode: String, terminal: TerminalIdentity,
+        stan: String, at date: Date = Date()
+    ) -> ISOMessage {
+        var m = ISOMessage(mti: "0500")
+        let utc = parts(date, utc: true)
+        let local = parts(date, utc: false)
+        m[3] = processingCode
+        m[7] = two(utc.month) + two(utc.day) + two(utc.hour) + two(utc.minute) + two(utc.second)
+        m[11] = stan
+        m[12] = two(local.hour) + two(local.minute) + two(local.second)
+        m[13] = two(local.month) + two(local.day)
+        m[15] = two(local.month) + two(local.day)
+        if let nii = terminal.nii { m[24] = nii }
+        if let acq = terminal.acquirerInstitutionID { m[32] = acq }
+        m[41] = terminal.terminalID
+        m[42] = terminal.merchantID
+        m[batchField] = digits(batch, 6)
+        m[74] = digits(totals.credits, 10)
+        m[75] = digits(totals.creditReversals, 10)
+        m[76] = digits(totals.debits, 10)
+        m[77] = digits(totals.debitReversals, 10)
+        m[86] = digits(totals.creditsAmount, 16)
+        m[87] = digits(totals.creditReversalsAmount, 16)
+        m[88] = digits(totals.debitsAmount, 16)
+        m[89] = digits(totals.debitReversalsAmount, 16)
+        m[97] = totals.netField
+        return m
+    }
+
+    /// 0320 batch upload of one transaction of a batch: what the acquirer needs to rebuild its totals — the
+    /// original's card identification when still kept (DE 2, 14, 22, 23; never track 2 or DE 55), processing code,
+    /// amount, RRN, approval and response codes; a new STAN, DE 90 naming the original message, the batch number.
+    public static func batchUpload(
+        original: ISOMessage, amount: Int64, approvalCode: String?, responseCode: String, batch: Int, batchField: Int,
+        stan: String, at date: Date = Date()
+    ) -> ISOMessage {
+        var m = ISOMessage(mti: "0320")
+        for f in [2, 3, 14, 22, 23, 24, 25, 32, 37, 41, 42, 49] { m.set(f, bytes: original.bytes(f)) }
+        m[4] = amountField(UInt64(max(0, amount)))
+        let utc = parts(date, utc: true)
+        let local = parts(date, utc: false)
+        m[7] = two(utc.month) + two(utc.day) + two(utc.hour) + two(utc.minute) + two(utc.second)
+        m[11] = stan
+        m[12] = two(local.hour) + two(local.minute) + two(local.second)
+        m[13] = two(local.month) + two(local.day)
+        if let approvalCode { m[38] = approvalCode }
+        m[39] = responseCode
+        let acq = original[32] ?? ""
+        let acq11 = String(repeating: "0", count: max(0, 11 - acq.count)) + acq.suffix(11)
+        m[90] = original.mti + (original[11] ?? "000000") + (original[7] ?? "0000000000") + acq11 + "00000000000"
+        m[batchField] = digits(batch, 6)
+        return m
+    }
+
     /// What is kept of a request once it is answered (PCI DSS 3.2): everything a reversal or void needs, without
     /// track 2 (DE 35) and the chip data (DE 55).
     public static func stripped(_ m: ISOMessage) -> ISOMessage {

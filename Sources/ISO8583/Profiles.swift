@@ -62,9 +62,21 @@ extension MessageSpec {
             an(62, "Reserved, private", 999, .lll),
             an(63, "Reserved, private", 999, .lll),
             b(64, "Message authentication code", 8),
+            n(66, "Settlement code", 1),
             n(70, "Network management information code", 3),
+            n(74, "Credits, number", 10),
+            n(75, "Credits, reversal number", 10),
+            n(76, "Debits, number", 10),
+            n(77, "Debits, reversal number", 10),
+            n(81, "Authorizations, number", 10),
+            n(86, "Credits, amount", 16),
+            n(87, "Credits, reversal amount", 16),
+            n(88, "Debits, amount", 16),
+            n(89, "Debits, reversal amount", 16),
             n(90, "Original data elements", 42),
             an(95, "Replacement amounts", 42, .fixed, .an),
+            // x+n16: C (credit) or D (debit), then 16 digits; written as text in both profiles.
+            an(97, "Amount, net settlement", 17, .fixed, .an),
             b(128, "Message authentication code", 8),
         ]
     }

@@ -94,6 +94,38 @@ extension Journal {
             try db.execute(sql: "CREATE INDEX txn_original ON txn(original_id) WHERE original_id IS NOT NULL")
             try db.execute(sql: "CREATE INDEX txn_kind_state ON txn(kind, state)")
         }
+        m.registerMigration("v7") { db in
+            // End of day: the batch each transaction was settled in, the batches themselves, and the times a report
+            // averages. The history's and the follow-ups' lookups get their indexes (a journal of a million sales).
+            try db.create(table: "batch") { t in
+                t.column("id", .integer).primaryKey()  // the batch number
+                t.column("state", .text).notNull()  // closing, uploading, closed, out_of_balance
+                t.column("opened_at", .datetime).notNull()
+                t.column("closed_at", .datetime)
+                t.column("debits", .integer).notNull()
+                t.column("debits_amount", .integer).notNull()
+                t.column("debit_reversals", .integer).notNull()
+                t.column("debit_reversals_amount", .integer).notNull()
+                t.column("credits", .integer).notNull()
+                t.column("credits_amount", .integer).notNull()
+                t.column("credit_reversals", .integer).notNull()
+                t.column("credit_reversals_amount", .integer).notNull()
+                t.column("stan", .text)
+                t.column("transmitted", .boolean).notNull().defaults(to: false)
+                t.column("response_code", .text)
+                t.column("uploaded", .integer).notNull().defaults(to: 0)
+                t.column("attempts", .integer).notNull().defaults(to: 0)
+                t.column("last_error", .text)
+            }
+            try db.alter(table: "txn") { t in
+                t.add(column: "batch_id", .integer)
+                t.add(column: "tap_ms", .integer)
+                t.add(column: "online_ms", .integer)
+            }
+            try db.execute(sql: "CREATE INDEX txn_batch ON txn(batch_id)")
+            try db.execute(sql: "CREATE INDEX txn_created ON txn(created_at)")
+            try db.execute(sql: "CREATE INDEX saf_txn ON saf(txn_id)")
+        }
         return m
     }
 

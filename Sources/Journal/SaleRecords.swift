@@ -157,6 +157,12 @@ public struct SaleRecord: Sendable, Equatable {
     public var originalID: String? = nil
     /// What a pre-authorisation's completion captured, in minor units; nil until it is completed.
     public var completedAmount: Int64? = nil
+    /// The batch it was settled in; nil until a batch close takes it.
+    public var batchID: Int? = nil
+    /// Milliseconds from the card in the field to the kernel's outcome (the last tap), when measured.
+    public var tapMilliseconds: Int? = nil
+    /// Milliseconds the online request took, request to answer, when it went online.
+    public var onlineMilliseconds: Int? = nil
     /// The amount asked, in minor units of `currency` (e.g. cents).
     public var amount: Int64
     /// What the acquirer approved when less than `amount` (partial approval, DE 39 10).
@@ -266,6 +272,9 @@ public struct SaleChange: Sendable {
     public var approvedAmount: Int64?
     /// The amount a pre-authorisation's completion captures.
     public var completedAmount: Int64?
+    /// The tap's time to outcome and the online request's time, in milliseconds (for reports).
+    public var tapMilliseconds: Int?
+    public var onlineMilliseconds: Int?
     /// Stores or erases the sale's sealed request; nil leaves it as it is.
     public var request: StoredRequest?
     /// Follow-ups queued in the same transaction.
@@ -405,13 +414,14 @@ extension Journal {
                 kernel_output = COALESCE(?, kernel_output), mti = COALESCE(?, mti), stan = COALESCE(?, stan), rrn = COALESCE(?, rrn),
                 response_code = COALESCE(?, response_code), approval_code = COALESCE(?, approval_code),
                 approved_amount = COALESCE(?, approved_amount), completed_amount = COALESCE(?, completed_amount),
-                updated_at = ? WHERE id = ?
+                tap_ms = COALESCE(?, tap_ms), online_ms = COALESCE(?, online_ms), updated_at = ? WHERE id = ?
                 """
         ).execute(
             arguments: [
                 change.state.rawValue, change.reason, change.message, change.reader, change.scheme, change.cvm,
                 change.maskedPAN, change.kernelOutput, change.mti, change.stan, change.rrn, change.responseCode,
-                change.approvalCode, change.approvedAmount, change.completedAmount, Self.sqlDate(now), id,
+                change.approvalCode, change.approvedAmount, change.completedAmount, change.tapMilliseconds,
+                change.onlineMilliseconds, Self.sqlDate(now), id,
             ])
         switch change.request {
         case .store:
@@ -530,7 +540,8 @@ extension Journal {
         return SaleRecord(
             id: id, idempotencyKey: r["idempotency_key"], state: SaleState(rawValue: r["state"]) ?? .failed,
             kind: TransactionKind(rawValue: r["kind"]) ?? .sale, originalID: r["original_id"],
-            completedAmount: r["completed_amount"],
+            completedAmount: r["completed_amount"], batchID: r["batch_id"], tapMilliseconds: r["tap_ms"],
+            onlineMilliseconds: r["online_ms"],
             amount: r["amount"], approvedAmount: r["approved_amount"], currency: r["currency"],
             maskedPAN: r["masked_pan"],
             mti: r["mti"], stan: r["stan"], rrn: r["rrn"], responseCode: r["response_code"],

@@ -110,7 +110,13 @@ public actor AcquirerSimulator {
         answered.append(nil)
         answeredAmount.append(nil)
         let index = received.count - 1
-        let action = rule?(m) ?? Self.defaultAction(m)
+        var action = rule?(m) ?? Self.defaultAction(m)
+        // End of day: the acquirer reconciles against its own ledger and takes batch uploads.
+        if case .answer = action, m.mtiClass == "5", m.mtiFunction == "0" {
+            action = .answer(responseCode: reconcile(m))
+        } else if case .answer = action, m.mtiClass == "3", m.mtiFunction == "2" {
+            action = .answer(responseCode: takeUpload(m))
+        }
         switch action {
         case .noAnswer: return
         case .drop:
@@ -347,7 +353,147 @@ public actor AcquirerSimulator {
             }
         }
         lastOrphans = orphans
-        return (entries, violations)
+        return (entries, violations + settlementViolations)
+    }
+
+    // MARK: End of day
+
+    /// Originals ("TID/STAN") settled, with the batch that settled them.
+    public private(set) var settled: [String: Int] = [:]
+    /// Batches reconciled in balance, per terminal ("TID/batch").
+    public private(set) var closedBatches: Set<String> = []
+    /// Per terminal: the unsettled originals when its current batch's first 0500 arrived, and the uploads since.
+    private var closing: [String: (batch: Int, keys: Set<String>, uploads: [String: UInt64])] = [:]
+    private var settlementViolations: [String] = []
+    /// The field a terminal sends its batch number in (the profile's `settlement_batch_field`).
+    public var batchField = 60
+    /// Sets the field the batch number is read from.
+    public func setBatchField(_ f: Int) { batchField = f }
+
+    /// The acquirer's own totals of a terminal's unsettled transactions, and which originals they are.
+    func acquirerTotals(terminal: String) -> (Messages.ReconciliationTotals, Set<String>) {
+        var t = Messages.ReconciliationTotals(
+            credits: 0, creditsAmount: 0, creditReversals: 0, creditReversalsAmount: 0, debits: 0, debitsAmount: 0,
+            debitReversals: 0, debitReversalsAmount: 0)
+        var keys = Set<String>()
+        for e in ledger().entries where e.terminal == terminal && settled["\(e.terminal)/\(e.stan)"] == nil {
+            let approvedRequest = e.mti == "0200" && ["00", "08", "10", "11"].contains(e.answer ?? "")
+            let advice = e.mti == "0220" && e.answer == "00"
+            let amount: UInt64
+            let reversed: Bool
+            if approvedRequest || advice {
+                amount = e.approvedAmount ?? e.amount
+                reversed = e.reversalAccepted
+            } else if e.captures > 0 {
+                amount = e.capturedAmount ?? e.amount
+                reversed = e.captureReversed
+            } else {
+                continue
+            }
+            keys.insert("\(e.terminal)/\(e.stan)")
+            let a = Int64(amount)
+            if e.isCredit {
+                t.credits += 1
+                t.creditsAmount += a
+                if reversed {
+                    t.creditReversals += 1
+                    t.creditReversalsAmount += a
+                }
+            } else {
+                t.debits += 1
+                t.debitsAmount += a
+                if reversed {
+                    t.debitReversals += 1
+                    t.debitReversalsAmount += a
+                }
+            }
+        }
+        return (t, keys)
+    }
+
+    /// A reconciliation request (0500, 0501): in balance 00, else 95. The first for a batch compares with the
+    /// acquirer's ledger; the one after a batch upload (processing code 96…) with the uploaded transactions, which
+    /// then replace the acquirer's view of the batch.
+    func reconcile(_ m: ISOMessage) -> String {
+        let tid = m[41] ?? ""
+        guard let sent = Messages.ReconciliationTotals(m), let batch = m[batchField].flatMap({ Int($0) }) else {
+            return "30"  // format error
+        }
+        let key = "\(tid)/\(batch)"
+        let afterUpload = (m[3] ?? "").hasPrefix("96")
+        if !afterUpload, m.mti == "0500", closedBatches.contains(key) {
+            settlementViolations.append("batch \(batch) of \(tid) reconciled again after it was closed")
+        }
+        if afterUpload {
+            guard let c = closing[tid], c.batch == batch else { return "95" }
+            var t = Messages.ReconciliationTotals(
+                credits: 0, creditsAmount: 0, creditReversals: 0, creditReversalsAmount: 0, debits: 0,
+                debitsAmount: 0, debitReversals: 0, debitReversalsAmount: 0)
+            let entries = ledger().entries
+            for (k, amount) in c.uploads {
+                guard let e = entries.first(where: { "\($0.terminal)/\($0.stan)" == k }) else { continue }
+                let reversed = e.captures > 0 ? e.captureReversed : e.reversalAccepted
+                if e.isCredit {
+                    t.credits += 1
+                    t.creditsAmount += Int64(amount)
+                    if reversed {
+                        t.creditReversals += 1
+                        t.creditReversalsAmount += Int64(amount)
+                    }
+                } else {
+                    t.debits += 1
+                    t.debitsAmount += Int64(amount)
+                    if reversed {
+                        t.debitReversals += 1
+                        t.debitReversalsAmount += Int64(amount)
+                    }
+                }
+            }
+            guard t == sent else { return "95" }
+            // The upload is the batch. What the acquirer held besides it and that moves no money (approved, then
+            // reversed) is dropped with it; anything else it held stays for the next batch.
+            for k in c.uploads.keys { settled[k] = batch }
+            for e in entries where c.keys.contains("\(e.terminal)/\(e.stan)") {
+                let reversed = e.captures > 0 ? e.captureReversed : e.reversalAccepted
+                if reversed, settled["\(e.terminal)/\(e.stan)"] == nil { settled["\(e.terminal)/\(e.stan)"] = batch }
+            }
+            closedBatches.insert(key)
+            closing[tid] = nil
+            return "00"
+        }
+        let (mine, keys) = acquirerTotals(terminal: tid)
+        if mine == sent && sent.netField == m[97] {
+            for k in keys { settled[k] = batch }
+            closedBatches.insert(key)
+            closing[tid] = nil
+            return "00"
+        }
+        if closing[tid]?.batch != batch { closing[tid] = (batch, keys, [:]) }
+        return "95"
+    }
+
+    /// A batch upload (0320, 0321): the transaction its DE 90 names, which the acquirer must have taken and not yet
+    /// settled, with the amount it took.
+    func takeUpload(_ m: ISOMessage) -> String {
+        let tid = m[41] ?? ""
+        guard let de90 = m[90], de90.count >= 10, let amount = UInt64(m[4] ?? ""),
+            let batch = m[batchField].flatMap({ Int($0) })
+        else { return "30" }
+        let key = "\(tid)/\(de90.dropFirst(4).prefix(6))"
+        if let earlier = settled[key] {
+            settlementViolations.append("upload in batch \(batch) of \(key), already settled in batch \(earlier)")
+        }
+        guard let e = ledger().entries.first(where: { "\($0.terminal)/\($0.stan)" == key }) else {
+            settlementViolations.append("upload in batch \(batch) of \(key), which the acquirer never received")
+            return "25"
+        }
+        let took = e.captures > 0 ? e.capturedAmount : e.approvedAmount ?? (e.answer == "00" ? e.amount : nil)
+        if took != amount {
+            settlementViolations.append("upload of \(key) for \(amount); the acquirer took \(took.map(String.init) ?? "nothing")")
+        }
+        if closing[tid] == nil || closing[tid]?.batch != batch { closing[tid] = (batch, [], [:]) }
+        closing[tid]?.uploads[key] = amount
+        return "00"
     }
 
     /// Reversals of requests the acquirer never received (after the last `ledger()`).

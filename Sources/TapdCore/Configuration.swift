@@ -200,6 +200,8 @@ public struct TapdConfiguration: Sendable {
             "merchant_id", "acquirer_institution_id", "nii", "request_mti", "reversal_mti", "refund_mti", "sign_on",
             "drain_before_online", "saf_expiry", "saf_alert_after", "saf_max_attempts", "saf_retry_response_codes",
             "saf_accepted_response_codes", "partial_approvals", "saf_retry_interval", "saf_retry_max_interval",
+            "settlement_batch_field", "settlement_processing_code", "settlement_after_upload_processing_code",
+            "settlement_out_of_balance_codes", "settlement_reversals",
         ],
     ]
 
@@ -384,6 +386,8 @@ public struct TapdConfiguration: Sendable {
             "cardAmountPerDay",
             "terminalSalesPerHour", "terminalAmountPerHour", "terminalAmountPerDay", "saleAmountAlert",
             "preauthExpiry", "completionTolerancePercent", "refundRequiresOriginal", "name", "location",
+            "settlementBatchField", "settlementProcessingCode", "settlementAfterUploadProcessingCode",
+            "settlementOutOfBalanceCodes", "settlementReversals",
         ]
         return Dictionary(uniqueKeysWithValues: all.map { (snake($0), $0) })
     }()

@@ -305,6 +305,22 @@ public actor TransactionCoordinator {
         await book.expirePreauthorisations(after: preauthExpirySeconds, now: now)
     }
 
+    /// Closes the open batch (or finishes the close under way): see `SaleBook.closeBatch`.
+    public func closeBatch(requester: String = "api") async throws -> BatchView {
+        try await mapped { try await self.book.closeBatch(requester: requester) }
+    }
+
+    /// The last batches, newest first.
+    public func batches(limit: Int = 20) async throws -> [BatchView] {
+        try await mapped { try await self.book.batches(limit: limit) }
+    }
+
+    /// The report of a period [`from`, `to`) or of a batch.
+    public func report(from: Date?, to: Date?, batch: Int?) async throws -> Report {
+        let groups = try await mapped { try await self.book.journal.report(from: from, to: to, batch: batch) }
+        return Report(groups, from: from, to: to, batch: batch, currency: currencyText)
+    }
+
     /// The receipt of a transaction: `copy` for the customer or the merchant, its text `width` columns wide.
     public func receipt(_ id: String, copy: Receipt.Copy, width: Int) async throws -> Receipt {
         guard [32, 42, 48].contains(width) else { throw TapdError.invalid("width must be 32, 42 or 48") }
@@ -497,7 +513,10 @@ public actor TransactionCoordinator {
             let outcome = await card.run {
                 await ep.process(card: card.channel, transaction: txn, combinations: combinations, restarted: r)
             }
-            metrics.tapToOutcome(ContinuousClock.now - started)
+            let tapTook = ContinuousClock.now - started
+            metrics.tapToOutcome(tapTook)
+            l.facts.tapMilliseconds = Int(
+                tapTook.components.seconds * 1000 + tapTook.components.attoseconds / 1_000_000_000_000_000)
             if outcome.oda?.failure != nil { metrics.odaFailure() }
             for alert in outcome.alerts {
                 await risk.report(kind: alert.kind.rawValue, message: alert.message, transactionID: id)

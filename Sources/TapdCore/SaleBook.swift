@@ -31,11 +31,15 @@ public actor SaleBook {
     let logger: Logger
     /// The drain in progress; drains run one after the other, never side by side.
     var currentDrain: Task<Int, Never>?
+    /// The batch close in progress; closes run one after the other.
+    var currentClose: Task<BatchView, any Error>?
     /// Entries already announced as waiting too long (one alert each).
     var alertedOld: Set<Int64> = []
     /// Sales whose online leg runs now (`authorize`): the only ones in request_persisted/request_transmitted that
     /// are not stranded.
     var inFlight: Set<String> = []
+    /// How long each online request in flight took, request to answer, until its final transition records it.
+    var onlineTimes: [String: Int] = [:]
 
     /// Bumped by every transition that queues something and by an operator's retry. A drain that finds the queue
     /// empty notes the generation it looked at; while nothing was queued since, an online sale does not look again
@@ -106,6 +110,8 @@ public actor SaleBook {
         public var cvm: String?
         /// The kernel's output encoded as JSON.
         public var kernelOutput: String?
+        /// Milliseconds from the card in the field to the kernel's outcome (the last tap).
+        public var tapMilliseconds: Int?
         /// Card facts; each stays nil until the kernel reports it.
         public init(maskedPAN: String? = nil, scheme: String? = nil, cvm: String? = nil, kernelOutput: String? = nil) {
             self.maskedPAN = maskedPAN
@@ -130,6 +136,7 @@ public actor SaleBook {
         change.scheme = card.scheme
         change.cvm = card.cvm
         change.kernelOutput = card.kernelOutput
+        change.tapMilliseconds = card.tapMilliseconds
         if state.isFinal { change.request = .erase }
         return try await commit(id, change)
     }
@@ -156,6 +163,8 @@ public actor SaleBook {
         // after it, the request may have left and is reversed.
         let journal = self.journal
         let codec = acquirer.codec
+        let started = ContinuousClock.now
+        defer { onlineTimes[id] = nil }
         let (sent, outcome) = await acquirer.send { [weak self] in
             FaultPoint.hit("online_before_persist")
             let now = Date()  // the request is built from (card, STAN, now) alone: the same bytes inside and after
@@ -174,6 +183,7 @@ public actor SaleBook {
                 change.scheme = facts.scheme
                 change.cvm = facts.cvm
                 change.kernelOutput = facts.kernelOutput
+                change.tapMilliseconds = facts.tapMilliseconds
                 return change
             }
             FaultPoint.hit("request_transmitted")
@@ -181,6 +191,8 @@ public actor SaleBook {
             guard let stan = r.stan else { throw JournalError.notFound("the STAN of \(id)") }
             return acquirer.request(card, purpose: purpose, stan: stan, at: now)
         }
+        let took = ContinuousClock.now - started
+        onlineTimes[id] = Int(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000)
         switch outcome {
         case .neverLeft(let e):
             // No byte reached the acquirer: nothing to reverse.
@@ -323,6 +335,7 @@ public actor SaleBook {
         change.scheme = facts.scheme
         change.cvm = facts.cvm
         change.kernelOutput = facts.kernelOutput
+        change.tapMilliseconds = facts.tapMilliseconds
         if let acquirer {
             let stan = try await journal.nextSTAN()
             var advice = acquirer.advice(card, stan: stan)
@@ -368,6 +381,10 @@ public actor SaleBook {
         default:
             throw TapdError.conflict(
                 "only an approved sale can be voided; \(id) is \(TransactionView(r).status.rawValue)")
+        }
+        if let batch = r.batchID {
+            throw TapdError.conflict(
+                "\(id) was settled in batch \(batch), which is closed; a refund is the way to give the money back")
         }
         if r.kind == .refund, r.state == .approvedOffline {
             throw TapdError.conflict("\(id) is a refund recorded offline; it cannot be voided")
@@ -421,6 +438,8 @@ public actor SaleBook {
 
     /// One transition, then its event.
     func commit(_ id: String, _ change: SaleChange) async throws -> TransactionView {
+        var change = change
+        if change.state.isFinal, change.onlineMilliseconds == nil { change.onlineMilliseconds = onlineTimes[id] }
         if !change.enqueue.isEmpty { queueGeneration += 1 }  // before the write: a drain reading meanwhile is stale
         let r = try await journal.apply(id, change)
         publish(r)

@@ -97,6 +97,13 @@ final class DaemonRuntime: @unchecked Sendable {
             background { [book] in await acquirer.keepAlive { _ = await book.deliverQueue() } }
             // The queue's next due entry is tried at least this often (backoff decides whether it is due).
             let interval = min(acquirer.configuration.safRetryInterval, 5)
+            // A batch close interrupted (a crash, no answer) is finished: at start, then once a minute.
+            background { [book] in
+                while !Task.isCancelled {
+                    await book.resumeBatchClose()
+                    try? await Task.sleep(for: .seconds(60))
+                }
+            }
             background { [book] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(Int64(max(0.2, interval) * 1000)))

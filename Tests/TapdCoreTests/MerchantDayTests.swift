@@ -151,3 +151,117 @@ extension SaleBookTests {
         XCTAssertTrue(l.entries.allSatisfy { $0.reversalAccepted && !$0.charged && !$0.captured })
     }
 }
+
+// MARK: End of day
+
+extension SaleBookTests {
+    /// An approved online sale of `amount` (the default Visa card).
+    func approvedSale(_ b: SaleBook, _ amount: UInt64) async throws -> String {
+        let (id, card) = try await sale(b, amount: amount)
+        let v = try await b.authorize(id, card: card, facts: facts(), message: "Authorising")
+        XCTAssertEqual(v.status, .approved, v.reason ?? "")
+        return id
+    }
+
+    func testABatchInBalanceClosesWithItsTotalsAndLaterSalesGoToTheNextBatch() async throws {
+        let b = try book()
+        let kept = try await approvedSale(b, 1000)
+        let voided = try await approvedSale(b, 500)
+        _ = try await b.void(voided, requester: "test")
+        let (refund, card) = try await tap(b, amount: 300, kind: .refund, original: kept)
+        _ = try await b.authorize(refund, card: card, facts: facts(), message: "Authorising", kind: .refund)
+        let (declined, dcard) = try await sale(b, amount: 1251)
+        _ = try await b.authorize(declined, card: dcard, facts: facts(), message: "Authorising")
+
+        let closed = try await b.closeBatch(requester: "test")
+        XCTAssertEqual(closed.state, "closed", closed.lastError ?? "")
+        XCTAssertEqual(closed.totals.debits, 2, "the kept sale and the voided one")
+        XCTAssertEqual(closed.totals.debitsAmount, 1500)
+        XCTAssertEqual(closed.totals.debitReversals, 1)
+        XCTAssertEqual(closed.totals.debitReversalsAmount, 500)
+        XCTAssertEqual(closed.totals.credits, 1)
+        XCTAssertEqual(closed.totals.creditsAmount, 300)
+        XCTAssertEqual(closed.net, 700)
+        let received = await simulator.received
+        let reconciliation = try XCTUnwrap(received.last)
+        XCTAssertEqual(reconciliation.mti, "0500")
+        XCTAssertEqual(reconciliation[97], "D0000000000000700")
+        XCTAssertEqual(reconciliation[60], "000001")
+        XCTAssertEqual(reconciliation[3], "920000")
+        // Settled: no void any more, a refund still.
+        do {
+            _ = try await b.void(kept, requester: "test")
+            XCTFail("a settled sale was voided")
+        } catch TapdError.conflict(let why) { XCTAssertTrue(why.contains("batch 1"), why) }
+        let declinedRecord = try await journal.sale(declined)
+        XCTAssertEqual(declinedRecord?.batchID, 1, "a declined sale is in the batch's report, not its totals")
+
+        let later = try await approvedSale(b, 2000)
+        let second = try await b.closeBatch(requester: "test")
+        XCTAssertEqual(second.id, 2)
+        XCTAssertEqual(second.totals.debits, 1)
+        XCTAssertEqual(second.totals.debitsAmount, 2000)
+        let laterRecord = try await journal.sale(later)
+        XCTAssertEqual(laterRecord?.batchID, 2)
+        let l = await ledger()
+        XCTAssertEqual(l.violations, [])
+        let batches = await simulator.closedBatches
+        XCTAssertEqual(batches, ["TAPD0001/1", "TAPD0001/2"])
+    }
+
+    /// The acquirer approved a sale whose answer came too late for tapd (it reversed it): the acquirer counts a debit
+    /// and its reversal, tapd neither, so the first reconciliation is out of balance (95). tapd uploads each
+    /// transaction of the batch (0320) and reconciles again (96…): in balance, closed once.
+    func testOutOfBalanceUploadsTheBatchAndReconcilesAgain() async throws {
+        let b = try book(config(timeout: 0.5))
+        _ = try await approvedSale(b, 1000)
+        let (late, card) = try await sale(b, amount: 1293)  // answered after 3 s: tapd gives up at 0.5 s
+        let v = try await b.authorize(late, card: card, facts: facts(), message: "Authorising")
+        XCTAssertEqual(v.journalState, "unanswered")
+        try await Task.sleep(for: .seconds(3))  // the late approval reaches the acquirer's ledger
+        _ = await b.deliverQueue()  // the reversal
+        let (refund, rcard) = try await tap(b, amount: 200, kind: .refund)
+        _ = try await b.authorize(refund, card: rcard, facts: facts(), message: "Authorising", kind: .refund)
+
+        let closed = try await b.closeBatch(requester: "test")
+        XCTAssertEqual(closed.state, "closed", closed.lastError ?? "")
+        XCTAssertEqual(closed.responseCode, "00")
+        XCTAssertEqual(closed.uploaded, 2, "the sale and the refund, not the unanswered one")
+        let mtis = await simulator.received.map(\.mti).filter { ["0500", "0320"].contains($0) }
+        XCTAssertEqual(mtis, ["0500", "0320", "0320", "0500"])
+        let all = await simulator.received
+        let last = try XCTUnwrap(all.last)
+        XCTAssertEqual(last[3], "960000")
+        let l = await ledger()
+        XCTAssertEqual(l.violations, [])
+    }
+
+    /// A reconciliation request that gets no answer leaves the close under way; the next call repeats it (0501) with
+    /// the same STAN and the batch is closed once.
+    func testAnUnansweredReconciliationIsRepeatedAndTheBatchClosedOnce() async throws {
+        let b = try book(config(timeout: 0.5))
+        _ = try await approvedSale(b, 1000)
+        await simulator.setRule { m in m.mti == "0500" ? .noAnswer : nil }
+        let pending = try await b.closeBatch(requester: "test")
+        XCTAssertEqual(pending.state, "closing")
+        XCTAssertNotNil(pending.lastError)
+        // A sale made meanwhile is not in the batch being closed.
+        await simulator.setRule(nil)
+        _ = try await approvedSale(b, 4000)
+        let closed = try await b.closeBatch(requester: "test")
+        XCTAssertEqual(closed.id, 1)
+        XCTAssertEqual(closed.state, "closed")
+        XCTAssertEqual(closed.totals.debitsAmount, 1000)
+        // The acquirer's view has the sale made meanwhile too: out of balance, the batch uploaded, then in balance.
+        let seen = await simulator.received.filter { $0.mtiClass == "5" || $0.mtiClass == "3" }
+        XCTAssertEqual(seen.map(\.mti), ["0500", "0501", "0320", "0500"])
+        XCTAssertEqual(seen[0][11], seen[1][11], "the repeat keeps its STAN")
+        let l = await ledger()
+        XCTAssertEqual(l.violations, [])
+        // The acquirer settled only the first sale in batch 1: the second one waits for batch 2 at both ends.
+        let next = try await b.closeBatch(requester: "test")
+        XCTAssertEqual(next.id, 2)
+        XCTAssertEqual(next.state, "closed", next.lastError ?? "")
+        XCTAssertEqual(next.totals.debitsAmount, 4000)
+    }
+}
