@@ -109,6 +109,7 @@ let package = Package(
         .executableTarget(name: "tapctl", dependencies: [
             "TLV", "APDU", "EMVCrypto", "EMVKernel", "ISO8583", "Simulators", "ControlAPI", "Diagnostics", "TapdCore", "Readers", "Journal",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
 
         // Test and demo tool: a virtual card served to a real pcscd through vpcd.

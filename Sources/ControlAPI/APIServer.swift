@@ -61,6 +61,11 @@ public struct APIStatus: Codable, Sendable {
         public var connected: Bool
         /// The link's last connection problem in words; nil when there has been none or no acquirer is configured.
         public var lastError: String?
+
+        enum CodingKeys: String, CodingKey {
+            case configured, host, port, connected
+            case lastError = "last_error"
+        }
     }
     /// tapd's version.
     public var version: String
@@ -81,6 +86,23 @@ public struct APIStatus: Codable, Sendable {
     public var safQuarantined: Int
     /// The most recent sale; nil when there is none or it cannot be read.
     public var lastTransaction: TransactionView?
+    /// The terminal's currency (ISO 4217 alphabetic, or numeric when unknown): every amount is in its minor units.
+    public var currency: String
+    /// The currency's minor-unit digits (2 for EUR, 0 for JPY, 3 for BHD): how amounts are written.
+    public var currencyExponent: Int
+
+    enum CodingKeys: String, CodingKey {
+        case version
+        case uptimeSeconds = "uptime_seconds"
+        case state
+        case activeTransactions = "active_transactions"
+        case readers, acquirer
+        case safDepth = "saf_depth"
+        case safQuarantined = "saf_quarantined"
+        case lastTransaction = "last_transaction"
+        case currency
+        case currencyExponent = "currency_exponent"
+    }
 }
 
 /// The body of `POST /v1/transactions/{id}/complete`: the pre-authorisation's final amount in minor units.
@@ -230,7 +252,8 @@ public final class APIServer: Sendable {
                     do {
                         let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
                         let b = try await coordinator.closeBatch(requester: who)
-                        return Self.json(b, status: b.state == "closed" || b.state == "out_of_balance" ? .ok : .accepted)
+                        return Self.json(
+                            b, status: b.state == "closed" || b.state == "out_of_balance" ? .ok : .accepted)
                     } catch { return Self.error(for: error) }
                 default: return Self.methodNotAllowed(allow: [.GET, .POST])
                 }
@@ -519,7 +542,8 @@ public final class APIServer: Sendable {
             version: TapdVersion.string, uptimeSeconds: (Date().timeIntervalSince(started) * 10).rounded() / 10,
             state: shuttingDown() ? "shutting_down" : active > 0 ? "busy" : "idle", activeTransactions: active,
             readers: h.readers, acquirer: link, safDepth: h.safPending,
-            safQuarantined: h.safQuarantined, lastTransaction: try? await coordinator.lastTransaction())
+            safQuarantined: h.safQuarantined, lastTransaction: try? await coordinator.lastTransaction(),
+            currency: await coordinator.currencyText, currencyExponent: await coordinator.currencyExponent)
     }
 
     /// Serves `GET /metrics` alone over TCP at `host:port` for Prometheus (which cannot scrape a Unix socket): no

@@ -114,8 +114,10 @@ extension Journal {
     /// The most recent batches, newest first.
     public func batches(limit: Int = 20) async throws -> [BatchRecord] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM batch ORDER BY rowid DESC LIMIT ?", arguments: [max(1, min(limit, 200))])
-                .map(Self.batch)
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM batch ORDER BY rowid DESC LIMIT ?", arguments: [max(1, min(limit, 200))]
+            )
+            .map(Self.batch)
         }
     }
 
@@ -143,7 +145,8 @@ extension Journal {
                 number = number >= 999_999 ? 1 : number + 1
             }
             try db.execute(
-                sql: "INSERT INTO counter (name, value) VALUES ('batch', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                sql:
+                    "INSERT INTO counter (name, value) VALUES ('batch', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                 arguments: [number])
             let final = SaleState.allCases.filter(\.isFinal).map { "'\($0.rawValue)'" }.joined(separator: ",")
             try db.execute(
@@ -240,7 +243,8 @@ extension Journal {
                     closed_at = CASE WHEN ? IN ('closed', 'out_of_balance') THEN ? ELSE closed_at END WHERE id = ?
                     """, arguments: [next.rawValue, responseCode, next.rawValue, Self.sqlDate(now), id])
             try Self.audit(
-                db, actor: "settlement", event: "batch \(next.rawValue)", details: "batch \(id), response \(responseCode)",
+                db, actor: "settlement", event: "batch \(next.rawValue)",
+                details: "batch \(id), response \(responseCode)",
                 now: now)
             return try Self.batch(try Row.fetchOne(db, sql: "SELECT * FROM batch WHERE id = ?", arguments: [id])!)
         }
@@ -335,7 +339,8 @@ extension Journal {
                     scheme: r["scheme"], kind: TransactionKind(rawValue: r["kind"]) ?? .sale,
                     state: SaleState(rawValue: r["state"]) ?? .failed, count: r["n"], amount: r["amount"] ?? 0,
                     tapMillisecondsSum: r["tap_sum"], tapMeasured: r["tap_n"], onlineMillisecondsSum: r["online_sum"],
-                    onlineMeasured: r["online_n"], advicesDelivered: r["adv_done"] ?? 0, advicesOwed: r["adv_owed"] ?? 0)
+                    onlineMeasured: r["online_n"], advicesDelivered: r["adv_done"] ?? 0, advicesOwed: r["adv_owed"] ?? 0
+                )
             }
         }
     }

@@ -104,6 +104,12 @@ public struct ReaderSnapshot: Sendable, Codable, Equatable {
     /// The reader model recognised from its name (e.g. ACR122U), or nil.
     public let model: String?
 
+    enum CodingKeys: String, CodingKey {
+        case name, backend, state
+        case lastError = "last_error"
+        case model
+    }
+
     /// Creates a snapshot from its fields.
     public init(
         name: String, backend: ReaderBackend, state: ReaderActivity, lastError: String? = nil, model: String? = nil

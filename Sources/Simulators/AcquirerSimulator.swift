@@ -489,7 +489,8 @@ public actor AcquirerSimulator {
         }
         let took = e.captures > 0 ? e.capturedAmount : e.approvedAmount ?? (e.answer == "00" ? e.amount : nil)
         if took != amount {
-            settlementViolations.append("upload of \(key) for \(amount); the acquirer took \(took.map(String.init) ?? "nothing")")
+            settlementViolations.append(
+                "upload of \(key) for \(amount); the acquirer took \(took.map(String.init) ?? "nothing")")
         }
         if closing[tid] == nil || closing[tid]?.batch != batch { closing[tid] = (batch, [], [:]) }
         closing[tid]?.uploads[key] = amount

@@ -111,7 +111,9 @@ public actor TransactionCoordinator {
     }
 
     /// The terminal's currency as ISO 4217 alpha (numeric when unknown).
-    var currencyText: String { ISOCodes.currency(Int(terminal.currencyCode)) ?? String(terminal.currencyCode) }
+    public var currencyText: String { ISOCodes.currency(Int(terminal.currencyCode)) ?? String(terminal.currencyCode) }
+    /// The terminal currency's minor-unit digits (ISO 4217: 2 for EUR, 0 for JPY, 3 for BHD).
+    public var currencyExponent: Int { ISOCodes.exponent(Int(terminal.currencyCode)) }
 
     // MARK: Requests from the point of sale
 

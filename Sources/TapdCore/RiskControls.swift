@@ -75,6 +75,16 @@ public struct FreezeView: Codable, Sendable, Equatable {
     /// Whether it stops acceptance now.
     public var active: Bool
 
+    enum CodingKeys: String, CodingKey {
+        case id, scope, value, reason
+        case createdBy = "created_by"
+        case createdAt = "created_at"
+        case endsAt = "ends_at"
+        case liftedAt = "lifted_at"
+        case liftedBy = "lifted_by"
+        case active
+    }
+
     init(_ r: FreezeRecord, now: Date = Date()) {
         id = r.id
         scope = r.scope
@@ -99,6 +109,12 @@ public struct ExceptionFileView: Codable, Sendable, Equatable {
     public var loadedBy: String
     /// When.
     public var loadedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case entries, sha256
+        case loadedBy = "loaded_by"
+        case loadedAt = "loaded_at"
+    }
 }
 
 /// One alert raised by the rules, the exception file or a freeze.
@@ -112,6 +128,50 @@ public struct RiskAlertView: Codable, Sendable, Equatable {
     public var transactionId: String?
     /// When it was raised.
     public var at: Date
+
+    enum CodingKeys: String, CodingKey {
+        case kind, message
+        case transactionId = "transaction_id"
+        case at
+    }
+}
+
+/// The alert rules in force as the API shows them (`[risk]` of tapd.toml): nil turns a rule off.
+public struct RiskRules: Codable, Sendable, Equatable {
+    /// The exception file tapd.toml names, if any.
+    public var exceptionFile: String?
+    /// Approvals of one card per day before an alert.
+    public var cardApprovalsPerDay: Int?
+    /// Amount approved on one card per day before an alert, in minor units.
+    public var cardAmountPerDay: Int64?
+    /// Sales per hour on this terminal before an alert.
+    public var terminalSalesPerHour: Int?
+    /// Amount per hour on this terminal before an alert.
+    public var terminalAmountPerHour: Int64?
+    /// Amount per day on this terminal before an alert.
+    public var terminalAmountPerDay: Int64?
+    /// One sale's amount above which an alert is raised.
+    public var saleAmountAlert: Int64?
+
+    init(_ r: RiskSettings) {
+        exceptionFile = r.exceptionFile
+        cardApprovalsPerDay = r.cardApprovalsPerDay
+        cardAmountPerDay = r.cardAmountPerDay
+        terminalSalesPerHour = r.terminalSalesPerHour
+        terminalAmountPerHour = r.terminalAmountPerHour
+        terminalAmountPerDay = r.terminalAmountPerDay
+        saleAmountAlert = r.saleAmountAlert
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case exceptionFile = "exception_file"
+        case cardApprovalsPerDay = "card_approvals_per_day"
+        case cardAmountPerDay = "card_amount_per_day"
+        case terminalSalesPerHour = "terminal_sales_per_hour"
+        case terminalAmountPerHour = "terminal_amount_per_hour"
+        case terminalAmountPerDay = "terminal_amount_per_day"
+        case saleAmountAlert = "sale_amount_alert"
+    }
 }
 
 /// `GET /v1/risk`: freezes standing, the exception file, the rules and the latest alerts.
@@ -121,9 +181,16 @@ public struct RiskStatus: Codable, Sendable {
     /// The exception file in force; nil when none is loaded.
     public var exceptionFile: ExceptionFileView?
     /// The alert rules in force.
-    public var rules: RiskSettings
+    public var rules: RiskRules
     /// The last alerts, newest first (at most 50).
     public var recentAlerts: [RiskAlertView]
+
+    enum CodingKeys: String, CodingKey {
+        case frozen
+        case exceptionFile = "exception_file"
+        case rules
+        case recentAlerts = "recent_alerts"
+    }
 }
 
 /// The risk team's levers and the alert rules; the one writer of freezes and the exception file.
@@ -284,7 +351,7 @@ public actor RiskControls {
     /// The levers as they stand.
     public func status(now: Date = Date()) -> RiskStatus {
         RiskStatus(
-            frozen: active(now).map { FreezeView($0, now: now) }, exceptionFile: fileView, rules: rules,
+            frozen: active(now).map { FreezeView($0, now: now) }, exceptionFile: fileView, rules: RiskRules(rules),
             recentAlerts: alerts.reversed())
     }
 

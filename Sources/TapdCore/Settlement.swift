@@ -104,13 +104,18 @@ extension SaleBook {
         while batch.state.inProgress {
             switch batch.state {
             case .closing, .reconciling:
-                let code = batch.state == .closing ? cfg.settlementProcessingCode : cfg.settlementAfterUploadProcessingCode
+                let code =
+                    batch.state == .closing ? cfg.settlementProcessingCode : cfg.settlementAfterUploadProcessingCode
                 let current = batch
-                guard let answer = try await sendBatchMessage(batch, acquirer: acquirer, build: { stan in
-                    Messages.reconciliation(
-                        Self.isoTotals(current.totals), batch: current.id, batchField: cfg.settlementBatchField,
-                        processingCode: code, terminal: cfg.identity, stan: stan)
-                }) else { return BatchView(try await journal.batch(batch.id) ?? batch) }
+                guard
+                    let answer = try await sendBatchMessage(
+                        batch, acquirer: acquirer,
+                        build: { stan in
+                            Messages.reconciliation(
+                                Self.isoTotals(current.totals), batch: current.id, batchField: cfg.settlementBatchField,
+                                processingCode: code, terminal: cfg.identity, stan: stan)
+                        })
+                else { return BatchView(try await journal.batch(batch.id) ?? batch) }
                 let rc = answer[39] ?? "??"
                 let next: BatchState
                 if rc == "00" {
@@ -142,12 +147,16 @@ extension SaleBook {
                 let t = members[batch.uploaded]
                 let original = try await uploadOriginal(t, acquirer: acquirer)
                 let current = batch
-                guard let answer = try await sendBatchMessage(batch, acquirer: acquirer, build: { stan in
-                    Messages.batchUpload(
-                        original: original, amount: t.completedAmount ?? t.approvedAmount ?? t.amount,
-                        approvalCode: t.approvalCode, responseCode: t.responseCode ?? "00", batch: current.id,
-                        batchField: cfg.settlementBatchField, stan: stan)
-                }) else { return BatchView(try await journal.batch(batch.id) ?? batch) }
+                guard
+                    let answer = try await sendBatchMessage(
+                        batch, acquirer: acquirer,
+                        build: { stan in
+                            Messages.batchUpload(
+                                original: original, amount: t.completedAmount ?? t.approvedAmount ?? t.amount,
+                                approvalCode: t.approvalCode, responseCode: t.responseCode ?? "00", batch: current.id,
+                                batchField: cfg.settlementBatchField, stan: stan)
+                        })
+                else { return BatchView(try await journal.batch(batch.id) ?? batch) }
                 guard answer[39] == "00" else {
                     try await journal.batchTryFailed(
                         batch.id, error: "the acquirer refused the upload of \(t.id) (\(answer[39] ?? "no code"))")

@@ -45,17 +45,14 @@ struct Diagnose: AsyncParsableCommand {
         let socketPath = socket ?? input.configuration?.daemon.socket ?? "/run/tapd/api.sock"
         var linkConnected: Bool?
         if root == "/", let r = try? await APIClient(socketPath: socketPath).get("/v1/status"), r.status == 200,
-            let st = r.json as? [String: Any]
+            let st = try? APIClient.decode(APIStatus.self, r)
         {
-            var flat: [String: String] = [:]
-            for k in ["version", "state", "saf_depth", "saf_quarantined", "active_transactions"] {
-                if let v = st[k] { flat[k] = "\(v)" }
-            }
-            input.tapdStatus = flat
-            input.tapdReaders = (st["readers"] as? [[String: Any]] ?? []).map {
-                ($0["name"] as? String ?? "?", $0["state"] as? String ?? "?", $0["last_error"] as? String)
-            }
-            linkConnected = (st["acquirer"] as? [String: Any])?["connected"] as? Bool
+            input.tapdStatus = [
+                "version": st.version, "state": st.state, "saf_depth": String(st.safDepth),
+                "saf_quarantined": String(st.safQuarantined), "active_transactions": String(st.activeTransactions),
+            ]
+            input.tapdReaders = st.readers.map { ($0.name, $0.state.rawValue, $0.lastError) }
+            linkConnected = st.acquirer.connected
         }
         var findings = Diagnostics.run(input)
         let readerConfig = input.configuration?.readers ?? ReaderManagerConfiguration()

@@ -5,6 +5,7 @@
 import ArgumentParser
 import ControlAPI
 import Foundation
+import TapdCore
 
 struct RiskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,12 +13,11 @@ struct RiskCommand: AsyncParsableCommand {
         abstract: "Freeze or unfreeze acceptance, replace the exception file, see the risk alerts.",
         subcommands: [Status.self, Freeze.self, Unfreeze.self, Exceptions.self])
 
-    static func renderFreeze(_ f: [String: Any]) -> String {
-        func s(_ k: String) -> String? { f[k].flatMap { $0 is NSNull ? nil : "\($0)" } }
-        var line = "#\(s("id") ?? "?")  \(s("scope") ?? "?")\(s("value").map { " " + $0 } ?? "")  \(s("reason") ?? "")"
-        line += "\n  by \(s("created_by") ?? "?") at \(s("created_at") ?? "?")"
-        line += s("ends_at").map { ", until \($0)" } ?? ", until lifted"
-        if let l = s("lifted_at") { line += "; lifted at \(l) by \(s("lifted_by") ?? "?")" }
+    static func renderFreeze(_ f: FreezeView) -> String {
+        var line = "#\(f.id)  \(f.scope)\(f.value.map { " " + $0 } ?? "")  \(f.reason)"
+        line += "\n  by \(f.createdBy) at \(APITimestamp.iso8601(f.createdAt))"
+        line += f.endsAt.map { ", until \(APITimestamp.iso8601($0))" } ?? ", until lifted"
+        if let l = f.liftedAt { line += "; lifted at \(APITimestamp.iso8601(l)) by \(f.liftedBy ?? "?")" }
         return line
     }
 
@@ -26,23 +26,20 @@ struct RiskCommand: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let r = try await options.call("GET", "/v1/risk")
-            if options.json { return options.printJSON(r) }
-            let o = r.json as? [String: Any] ?? [:]
-            let frozen = o["frozen"] as? [[String: Any]] ?? []
-            print(frozen.isEmpty ? "acceptance: open (nothing frozen)" : "acceptance: \(frozen.count) freeze(s)")
-            for f in frozen { print(RiskCommand.renderFreeze(f)) }
-            if let e = o["exception_file"] as? [String: Any] {
+            let o: RiskStatus = try await options.call(.GET, "/v1/risk")
+            if options.json { return }
+            print(o.frozen.isEmpty ? "acceptance: open (nothing frozen)" : "acceptance: \(o.frozen.count) freeze(s)")
+            for f in o.frozen { print(RiskCommand.renderFreeze(f)) }
+            if let e = o.exceptionFile {
                 print(
-                    "exception file: \(e["entries"] ?? 0) cards, sha256 \(e["sha256"] ?? "?"), loaded by \(e["loaded_by"] ?? "?") at \(e["loaded_at"] ?? "?")"
+                    "exception file: \(e.entries) cards, sha256 \(e.sha256), loaded by \(e.loadedBy) at \(APITimestamp.iso8601(e.loadedAt))"
                 )
             } else {
                 print("exception file: none loaded")
             }
-            let alerts = o["recent_alerts"] as? [[String: Any]] ?? []
-            print(alerts.isEmpty ? "no recent risk alerts" : "recent alerts (newest first):")
-            for a in alerts.prefix(20) {
-                print("  \(a["at"] ?? "?")  \(a["kind"] ?? "?")  \(a["message"] ?? "")")
+            print(o.recentAlerts.isEmpty ? "no recent risk alerts" : "recent alerts (newest first):")
+            for a in o.recentAlerts.prefix(20) {
+                print("  \(APITimestamp.iso8601(a.at))  \(a.kind)  \(a.message)")
             }
         }
     }
@@ -64,26 +61,22 @@ struct RiskCommand: AsyncParsableCommand {
             guard chosen.count == 1 else {
                 throw ValidationError("name exactly one of --terminal, --scheme, --aid, --card")
             }
-            var body: [String: Any] = ["reason": reason]
-            if let until { body["until"] = until }
-            if terminal {
-                body["scope"] = "terminal"
-            } else if let scheme {
-                body["scope"] = "scheme"
-                body["value"] = scheme
+            var body = FreezeRequest(scope: "terminal", reason: reason, until: until)
+            if let scheme {
+                body.scope = "scheme"
+                body.value = scheme
             } else if let aid {
-                body["scope"] = "aid"
-                body["value"] = aid
+                body.scope = "aid"
+                body.value = aid
             } else if card {
                 if isatty(0) != 0 { FileHandle.standardError.write(Data("PAN of the card to freeze: ".utf8)) }
                 let digits = (readLine(strippingNewline: true) ?? "").filter { $0.isASCII && $0.isNumber }
                 guard (12...19).contains(digits.count) else { throw ValidationError("a PAN has 12–19 digits") }
-                body["scope"] = "card"
-                body["pan"] = digits
+                body.scope = "card"
+                body.pan = digits
             }
-            let r = try await options.call("POST", "/v1/risk/freeze", body: body)
-            if options.json { return options.printJSON(r) }
-            print("frozen: " + RiskCommand.renderFreeze(r.json as? [String: Any] ?? [:]))
+            let f: FreezeView = try await options.call(.POST, "/v1/risk/freeze", body: body)
+            if !options.json { print("frozen: " + RiskCommand.renderFreeze(f)) }
         }
     }
 
@@ -93,9 +86,8 @@ struct RiskCommand: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let r = try await options.call("DELETE", "/v1/risk/freeze/\(id)")
-            if options.json { return options.printJSON(r) }
-            print("lifted: " + RiskCommand.renderFreeze(r.json as? [String: Any] ?? [:]))
+            let f: FreezeView = try await options.call(.DELETE, "/v1/risk/freeze/\(id)")
+            if !options.json { print("lifted: " + RiskCommand.renderFreeze(f)) }
         }
     }
 
@@ -113,10 +105,8 @@ struct RiskCommand: AsyncParsableCommand {
                 guard let data = FileManager.default.contents(atPath: file) else {
                     throw ValidationError("cannot read \(file)")
                 }
-                let r = try await options.call("PUT", "/v1/risk/exception-file", raw: data)
-                if options.json { return options.printJSON(r) }
-                let o = r.json as? [String: Any] ?? [:]
-                print("exception file in force: \(o["entries"] ?? 0) cards, sha256 \(o["sha256"] ?? "?")")
+                let o: ExceptionFileView = try await options.call(.PUT, "/v1/risk/exception-file", raw: data)
+                if !options.json { print("exception file in force: \(o.entries) cards, sha256 \(o.sha256)") }
             }
         }
     }

@@ -5,6 +5,7 @@
 import ArgumentParser
 import ControlAPI
 import Foundation
+import TapdCore
 
 struct Saf: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,18 +13,14 @@ struct Saf: AsyncParsableCommand {
         abstract: "List, retry or resolve store-and-forward messages (reversals, advices, captures).",
         subcommands: [List.self, Retry.self, Resolve.self])
 
-    static func render(_ f: [String: Any]) -> String {
-        func s(_ k: String) -> String? { f[k].flatMap { $0 is NSNull ? nil : "\($0)" } }
-        var line =
-            "#\(s("id") ?? "?")  \(s("kind") ?? "?") \(s("mti") ?? "?")  \(s("status") ?? "?")  sale \(s("transaction_id") ?? "?")"
-        var details = [
-            "created \(s("created_at") ?? "-")", "tries \(s("tries") ?? "0")", "refused \(s("rejections") ?? "0")",
-        ]
-        if f["transmitted"] as? Bool == true { details.append("may have left (next send is a repeat)") }
-        if let rc = s("response_code") { details.append("last answer \(rc)") }
+    static func render(_ f: FollowUpView) -> String {
+        var line = "#\(f.id)  \(f.kind) \(f.mti)  \(f.status)  sale \(f.transactionID)"
+        var details = ["created \(APITimestamp.iso8601(f.createdAt))", "tries \(f.tries)", "refused \(f.rejections)"]
+        if f.transmitted { details.append("may have left (next send is a repeat)") }
+        if let rc = f.responseCode { details.append("last answer \(rc)") }
         line += "\n  " + details.joined(separator: ", ")
-        if let e = s("last_error") { line += "\n  last error: \(e)" }
-        if let r = s("resolution") { line += "\n  resolution: \(r)" }
+        if let e = f.lastError { line += "\n  last error: \(e)" }
+        if let r = f.resolution { line += "\n  resolution: \(r)" }
         return line
     }
 
@@ -34,9 +31,9 @@ struct Saf: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let r = try await options.call("GET", "/v1/saf" + (status.map { "?status=\($0)" } ?? ""))
-            if options.json { return options.printJSON(r) }
-            let list = r.json as? [[String: Any]] ?? []
+            let list: [FollowUpView] = try await options.call(
+                .GET, "/v1/saf" + (status.map { "?status=\($0)" } ?? ""))
+            if options.json { return }
             if list.isEmpty {
                 print("no store-and-forward entries\(status.map { " with status \($0)" } ?? "")")
                 return
@@ -52,9 +49,8 @@ struct Saf: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let r = try await options.call("POST", "/v1/saf/\(id)/retry")
-            if options.json { return options.printJSON(r) }
-            print(Saf.render(r.json as? [String: Any] ?? [:]))
+            let f: FollowUpView = try await options.call(.POST, "/v1/saf/\(id)/retry")
+            if !options.json { print(Saf.render(f)) }
         }
     }
 
@@ -66,9 +62,9 @@ struct Saf: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
-            let r = try await options.call("POST", "/v1/saf/\(id)/resolve", body: ["reason": reason])
-            if options.json { return options.printJSON(r) }
-            print(Saf.render(r.json as? [String: Any] ?? [:]))
+            let f: FollowUpView = try await options.call(
+                .POST, "/v1/saf/\(id)/resolve", body: ["reason": reason])
+            if !options.json { print(Saf.render(f)) }
         }
     }
 }

@@ -12,7 +12,8 @@ struct Tapctl: AsyncParsableCommand {
         abstract: "Control and inspect tapd, the contactless payment terminal daemon.",
         version: TapdVersion.string,
         subcommands: [
-            Status.self, Readers.self, Sale.self, Diagnose.self, Cancel.self, Void_.self, History.self, Show.self,
+            Status.self, Readers.self, Sale.self, Refund.self, Preauth.self, Complete.self, Diagnose.self,
+            Cancel.self, Void_.self, History.self, Show.self, ReceiptCommand.self, Settle.self, ReportCommand.self,
             Events.self, Saf.self, RiskCommand.self, JournalCommand.self,
             TLVCommand.self, CAPKCommand.self, Replay.self, AcquirerSim.self,
         ])

@@ -58,6 +58,7 @@ struct Demo: AsyncParsableCommand {
         settings.cardTimeout = 30
         settings.removeCardTimeout = 1
         settings.shutdownGrace = 5
+        settings.completionTolerancePercent = 20
         var logger = Logger(label: "tapd") { StderrLogHandler(label: $0) }
         logger.logLevel = .warning
         if let p = pool as? VPCDReaderPool {
@@ -66,7 +67,8 @@ struct Demo: AsyncParsableCommand {
         }
         let runtime = DaemonRuntime(
             settings: settings, journal: host.journal, acquirer: host.service, readers: pool,
-            terminal: KernelDemo.demoTerminal(), keys: try KernelDemo.demoKeys(), logger: logger)
+            terminal: KernelDemo.demoTerminal(), keys: try KernelDemo.demoKeys(), logger: logger,
+            merchant: Self.demoMerchant)
         try await runtime.start()
         print("tapd \(TapdVersion.string) — demo: the daemon with a virtual reader; virtual cards and phones with real")
         print(
@@ -81,11 +83,19 @@ struct Demo: AsyncParsableCommand {
         print("")
         let client = APIClient(socketPath: settings.socket)
         var allAsExpected = true
+        var firstSale: String? = nil
         for (n, sale) in KernelDemo.sales.enumerated() {
             print("\(n + 1). \(sale.title)")
             script.present(sale.profile)
-            if !(try await Self.sell(sale, number: n + 1, client: client)) { allAsExpected = false }
+            let (ok, id) = try await Self.sell(sale, number: n + 1, client: client)
+            if !ok { allAsExpected = false }
+            if firstSale == nil { firstSale = id }
             print("")
+        }
+        if !(try await Self.merchantDay(
+            first: firstSale, number: KernelDemo.sales.count + 1, script: script, client: client))
+        {
+            allAsExpected = false
         }
         print(try await host.summary())
         print(allAsExpected ? "Demo complete: every sale ended as expected." : "Demo FAILED: see above.")
@@ -103,70 +113,137 @@ struct Demo: AsyncParsableCommand {
         return allAsExpected
     }
 
-    /// One sale the way a point of sale makes it: POST, then follow the transaction until it is final.
-    static func sell(_ sale: KernelDemo.Sale, number: Int, client: APIClient) async throws -> Bool {
-        let r = try await client.post(
-            "/v1/transactions",
-            json: ["amount": Int(sale.amount), "idempotency_key": "demo-\(number)-\(UUID().uuidString)"])
-        guard r.status == 201, let created = r.json as? [String: Any], let id = created["id"] as? String else {
-            print("   POST /v1/transactions → HTTP \(r.status): \(r.errorMessage ?? "")")
-            return false
+    /// The demo's shop, as its receipts print it.
+    static var demoMerchant: MerchantSettings {
+        var m = MerchantSettings()
+        m.name = "tapd demo café"
+        m.location = "1 Rue de l'Exemple, Paris"
+        return m
+    }
+
+    /// The rest of the merchant's day: a refund of part of the first sale, a pre-authorisation completed for more
+    /// (within the tolerance), the first sale's receipt, the batch closed with the acquirer and the day's report.
+    static func merchantDay(first: String?, number: Int, script: VirtualReaderPool, client: APIClient) async throws
+        -> Bool
+    {
+        var ok = true
+        print("\(number). Refund of 5.00 of sale 1 (Visa card; the card answers a refund with an AAC)")
+        script.present(.visaCard())
+        let refund = try await start(
+            SaleRequest(type: "refund", amount: 500, idempotencyKey: "demo-refund-\(UUID())", originalID: first),
+            client: client)
+        print("   refund: \(refund?.status.rawValue ?? "failed"), response \(refund?.responseCode ?? "-")")
+        if refund?.status != .approved { ok = false }
+        print("")
+        print("\(number + 1). Pre-authorisation of 150.00 (Mastercard card), completed for 162.50")
+        script.present(.mastercardCard())
+        let preauth = try await start(
+            SaleRequest(type: "preauth", amount: 15_000, idempotencyKey: "demo-preauth-\(UUID())"), client: client)
+        if let preauth, preauth.status == .approved {
+            let done: TransactionView = try await client.call(
+                .POST, "/v1/transactions/\(preauth.id)/complete", body: CompletionRequest(amount: 16_250))
+            print(
+                "   POST /v1/transactions/…/complete → \(done.status.rawValue) for 162.50; the 0220 goes by store-and-forward"
+            )
+            var current = done
+            for _ in 0..<100 where current.followUps.contains(where: { $0.status == "pending" }) {
+                try await Task.sleep(for: .milliseconds(50))
+                current = try await client.call(.GET, "/v1/transactions/\(preauth.id)")
+            }
+            for f in current.followUps { print("   acquirer: \(f.kind) \(f.mti) \(f.status)") }
+            if current.status != .completed || current.followUps.contains(where: { $0.status != "delivered" }) {
+                ok = false
+            }
+        } else {
+            print("   UNEXPECTED: the pre-authorisation was not approved")
+            ok = false
         }
-        print("   POST /v1/transactions → 201, transaction \(id.prefix(8))…")
-        // Follow the sale's events as a point of sale would (recent ones replayed, so nothing is missed).
+        print("")
+        if let first {
+            print("\(number + 2). The customer's receipt of sale 1 (32 columns)")
+            let r = try await client.get("/v1/transactions/\(first)/receipt?copy=customer&width=32&format=text")
+            print(
+                String(decoding: r.body, as: UTF8.self).split(separator: "\n").map { "   " + $0 }.joined(
+                    separator: "\n"))
+            print("")
+        }
+        print("\(number + 3). End of day: POST /v1/batches (tapctl settle)")
+        let batch: BatchView = try await client.call(.POST, "/v1/batches")
+        let t = batch.totals
+        print(
+            "   batch \(batch.id) \(batch.state): \(t.debits) debit(s) \(Receipt.amountDigits(t.debitsAmount, exponent: 2)), \(t.debitReversals) void(s), \(t.credits) refund(s) \(Receipt.amountDigits(t.creditsAmount, exponent: 2)), net \(Receipt.amountDigits(batch.net, exponent: 2)) EUR; acquirer answered \(batch.responseCode ?? "-")"
+        )
+        if batch.state != "closed" { ok = false }
+        let report: Report = try await client.call(.GET, "/v1/reports?batch=\(batch.id)")
+        print(
+            "   report: \(report.total.count) transaction(s), \(report.total.approved) approved, success rate \(report.successRate.map { String(format: "%.0f %%", $0 * 100) } ?? "-"), average tap \(report.averageTapMilliseconds.map { String(format: "%.1f ms", $0) } ?? "-"), online \(report.averageOnlineMilliseconds.map { String(format: "%.1f ms", $0) } ?? "-")"
+        )
+        print("")
+        return ok
+    }
+
+    /// One transaction the way a point of sale makes it: POST, then follow its events until it is final.
+    static func start(_ request: SaleRequest, client: APIClient) async throws -> TransactionView? {
+        let created: TransactionView
+        do { created = try await client.call(.POST, "/v1/transactions", body: request) } catch {
+            print("   POST /v1/transactions → \(error)")
+            return nil
+        }
+        print("   POST /v1/transactions → 201, \(created.type) \(created.id.prefix(8))…")
+        // Follow the transaction's events as a point of sale would (recent ones replayed, so nothing is missed).
         final class Last: @unchecked Sendable { var message = "" }
         let last = Last()
+        let id = created.id
         try await client.events(replay: 64) { type, data in
-            guard let e = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                e["transaction_id"] as? String == id
-            else { return true }
-            if type == "ui", let m = e["message"] as? String { last.message = m }
-            if type == "transaction", let status = e["status"] as? String {
+            guard let e = try? APIClient.decoder.decode(TapdEvent.self, from: data), e.transactionID == id else {
+                return true
+            }
+            if type == "ui", let m = e.message { last.message = m }
+            if type == "transaction", let status = e.status {
                 print("   [\(last.message)] \(status)")
-                if ["approved", "partially_approved", "declined", "failed", "cancelled", "timed_out", "voided"]
-                    .contains(status)
-                {
-                    return false
-                }
+                if let s = SaleStatus(rawValue: status), s.isFinal { return false }
             }
             return true
         }
-        let view = (try await client.get("/v1/transactions/\(id)")).json as? [String: Any] ?? [:]
-        func s(_ k: String) -> String { view[k].map { "\($0)" } ?? "-" }
+        return try await client.call(.GET, "/v1/transactions/\(id)")
+    }
+
+    /// One sale the way a point of sale makes it: POST, then follow the transaction until it is final.
+    static func sell(_ sale: KernelDemo.Sale, number: Int, client: APIClient) async throws -> (ok: Bool, id: String?) {
+        guard
+            let view = try await start(
+                SaleRequest(amount: Int64(sale.amount), idempotencyKey: "demo-\(number)-\(UUID().uuidString)"),
+                client: client)
+        else { return (false, nil) }
+        let id = view.id
         print(
-            "   card \(s("masked_pan")), \(s("scheme")), CVM \(s("cvm")), response \(s("response_code")), approval \(s("approval_code")), STAN \(s("stan"))"
+            "   card \(view.maskedPAN ?? "-"), \(view.scheme ?? "-"), CVM \(view.cvm ?? "-"), response \(view.responseCode ?? "-"), approval \(view.approvalCode ?? "-"), STAN \(view.stan ?? "-")"
         )
-        if let reason = view["reason"] as? String { print("   \(reason)") }
+        if let reason = view.reason { print("   \(reason)") }
         // Let store-and-forward finish what it started (a reversal, an advice) and show where the money stands.
         var current = view
-        func pending(_ v: [String: Any]) -> Bool {
-            ((v["follow_ups"] as? [[String: Any]]) ?? []).contains { $0["status"] as? String == "pending" }
-        }
+        func pending(_ v: TransactionView) -> Bool { v.followUps.contains { $0.status == "pending" } }
         for _ in 0..<100 where pending(current) {
             try await Task.sleep(for: .milliseconds(50))
-            current = (try await client.get("/v1/transactions/\(id)")).json as? [String: Any] ?? current
+            current = try await client.call(.GET, "/v1/transactions/\(id)")
         }
-        let journalState = current["journal_state"] as? String ?? "-"
-        let status = s("status")
-        let code = s("response_code")
-        if let stan = view["stan"] as? String, ["approved", "declined", "partially_approved"].contains(journalState) {
-            print("   acquirer: 0200 STAN \(stan) answered \(code) (\(status))")
+        let journalState = current.journalState
+        let status = current.status.rawValue
+        if let stan = view.stan, ["approved", "declined", "partially_approved"].contains(journalState) {
+            print("   acquirer: 0200 STAN \(stan) answered \(view.responseCode ?? "-") (\(status))")
         }
-        for f in (current["follow_ups"] as? [[String: Any]]) ?? [] {
-            let kind = f["kind"] as? String ?? "?"
-            let mti = f["mti"] as? String ?? "?"
-            let st = f["status"] as? String ?? "?"
-            switch kind {
+        for f in current.followUps {
+            switch f.kind {
             case "reversal":
-                print("   acquirer: no answer; reversal \(mti) with the same STAN and the original data (DE 90) \(st)")
-            case "advice": print("   acquirer: advice \(mti) for the offline approval \(st)")
-            default: print("   acquirer: \(kind) \(mti) \(st)")
+                print(
+                    "   acquirer: no answer; reversal \(f.mti) with the same STAN and the original data (DE 90) \(f.status)"
+                )
+            case "advice": print("   acquirer: advice \(f.mti) for the offline approval \(f.status)")
+            default: print("   acquirer: \(f.kind) \(f.mti) \(f.status)")
             }
         }
         print("   journal: \(journalState)")
-        let followUpsDelivered =
-            !pending(current)
-            && ((current["follow_ups"] as? [[String: Any]]) ?? []).allSatisfy { $0["status"] as? String == "delivered" }
+        let followUpsDelivered = !pending(current) && current.followUps.allSatisfy { $0.status == "delivered" }
         let expected: (String, String?) =
             switch (sale.expected, sale.expectedResponse) {
             case (.onlineRequest, "00"?): ("approved", "approved")
@@ -179,7 +256,7 @@ struct Demo: AsyncParsableCommand {
             }
         let ok = status == expected.0 && (expected.1 == nil || journalState == expected.1) && followUpsDelivered
         if !ok { print("   UNEXPECTED: \(expected.0)\(expected.1.map { " / \($0)" } ?? "") was expected") }
-        return ok
+        return (ok, id)
     }
 }
 
@@ -207,6 +284,7 @@ final class DemoAcquirer: Sendable {
             let sim = try AcquirerSimulator(
                 certificateFile: certs.serverCertificateFile, keyFile: certs.serverKeyFile, clientCAFile: certs.caFile)
             let port = try await sim.start()
+            await sim.setCaptureTolerance(20)  // the demo completes a pre-authorisation for more than it held
             var rng = SystemRandomNumberGenerator()
             let journal = try Journal(
                 path: dir + "/journal.sqlite",
