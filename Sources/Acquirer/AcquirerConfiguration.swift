@@ -69,8 +69,9 @@ public struct AcquirerConfiguration: Sendable, Decodable, Equatable {
     /// End of day: the field carrying the batch number in 0500 and 0320 (host protocols use a private field; 60 by
     /// default; one of 48, 60, 61, 62, 63).
     public var settlementBatchField: Int = 60
-    /// DE 3 of the first reconciliation request and of the one after a batch upload.
+    /// DE 3 of the first reconciliation request.
     public var settlementProcessingCode: String = "920000"
+    /// DE 3 of the reconciliation request after a batch upload.
     public var settlementAfterUploadProcessingCode: String = "960000"
     /// Answers to a reconciliation request meaning "out of balance: upload the batch" (commonly 95).
     public var settlementOutOfBalanceCodes: [String] = ["95"]

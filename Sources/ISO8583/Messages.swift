@@ -192,17 +192,21 @@ public enum Messages {
 
     /// The totals of a batch as a reconciliation request carries them (ISO 8583:1987 DE 74–77, 86–89, 97).
     public struct ReconciliationTotals: Sendable, Equatable {
-        /// DE 74 and 86: credits (refunds) and their amount in minor units.
+        /// DE 74: credits (refunds).
         public var credits: Int64
+        /// DE 86: their amount in minor units.
         public var creditsAmount: Int64
-        /// DE 75 and 87: reversals of credits.
+        /// DE 75: reversals of credits.
         public var creditReversals: Int64
+        /// DE 87: their amount.
         public var creditReversalsAmount: Int64
-        /// DE 76 and 88: debits (sales, completions).
+        /// DE 76: debits (sales, completions).
         public var debits: Int64
+        /// DE 88: their amount.
         public var debitsAmount: Int64
-        /// DE 77 and 89: reversals of debits.
+        /// DE 77: reversals of debits.
         public var debitReversals: Int64
+        /// DE 89: their amount.
         public var debitReversalsAmount: Int64
         /// Totals as counted.
         public init(

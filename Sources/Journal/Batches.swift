@@ -28,17 +28,21 @@ public enum BatchState: String, Codable, Sendable {
 /// A batch's totals as ISO 8583:1987 counts them (DE 74–77 and 86–89): sales and completions are debits (the
 /// cardholder is debited), refunds credits; a transaction voided after its approval counts in its kind's reversals.
 public struct BatchTotals: Sendable, Equatable, Codable {
-    /// DE 76, DE 88: debits (sales, completions) and their amount in minor units.
+    /// DE 76: debits (sales, completions).
     public var debits: Int64 = 0
+    /// DE 88: the debits' amount in minor units.
     public var debitsAmount: Int64 = 0
-    /// DE 77, DE 89: reversals of debits (voids).
+    /// DE 77: reversals of debits (voids).
     public var debitReversals: Int64 = 0
+    /// DE 89: the debit reversals' amount.
     public var debitReversalsAmount: Int64 = 0
-    /// DE 74, DE 86: credits (refunds) and their amount.
+    /// DE 74: credits (refunds).
     public var credits: Int64 = 0
+    /// DE 86: the credits' amount.
     public var creditsAmount: Int64 = 0
-    /// DE 75, DE 87: reversals of credits (voided refunds).
+    /// DE 75: reversals of credits (voided refunds).
     public var creditReversals: Int64 = 0
+    /// DE 87: the credit reversals' amount.
     public var creditReversalsAmount: Int64 = 0
 
     /// Zero totals.
@@ -290,16 +294,21 @@ public struct ReportGroup: Sendable, Equatable {
     public var kind: TransactionKind
     /// Their state.
     public var state: SaleState
-    /// How many, and their amount in minor units (the approved, or completed, amount where it differs).
+    /// How many.
     public var count: Int64
+    /// Their amount in minor units (the approved, or completed, amount where it differs from the asked one).
     public var amount: Int64
-    /// The sums and counts of the measured tap-to-outcome and online times, in milliseconds.
+    /// The sum of the measured tap-to-outcome times, in milliseconds.
     public var tapMillisecondsSum: Int64
+    /// How many had their tap measured.
     public var tapMeasured: Int64
+    /// The sum of the online times, in milliseconds.
     public var onlineMillisecondsSum: Int64
+    /// How many went online (and were timed).
     public var onlineMeasured: Int64
-    /// Offline approvals' advices accepted by the acquirer, and still owed.
+    /// Offline approvals' advices accepted by the acquirer.
     public var advicesDelivered: Int64
+    /// Offline approvals' advices still owed (pending or quarantined).
     public var advicesOwed: Int64
 }
 

@@ -272,8 +272,9 @@ public struct SaleChange: Sendable {
     public var approvedAmount: Int64?
     /// The amount a pre-authorisation's completion captures.
     public var completedAmount: Int64?
-    /// The tap's time to outcome and the online request's time, in milliseconds (for reports).
+    /// The tap's time to outcome, in milliseconds (for reports).
     public var tapMilliseconds: Int?
+    /// The online request's time, request to answer, in milliseconds.
     public var onlineMilliseconds: Int?
     /// Stores or erases the sale's sealed request; nil leaves it as it is.
     public var request: StoredRequest?

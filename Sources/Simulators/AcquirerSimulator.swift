@@ -243,9 +243,12 @@ public actor AcquirerSimulator {
         public var reversals = 0
         /// Whether a reversal of it was accepted (answered 00).
         public var reversalAccepted = false
-        /// Completions (0220 with DE 90 naming this 0100 or 0120) accepted for it, and whether a reversal of the
+        /// Completions (0220 with DE 90 naming this 0100 or 0120) accepted for it — distinct completions, by their
+        /// own STAN: a repeat (0221) of an accepted one is the same completion — and whether a reversal of the
         /// completion was accepted.
-        public var captures = 0
+        public var captures: Int { captureSTANs.count }
+        /// The STANs (DE 11) of the accepted completions.
+        public var captureSTANs: Set<String> = []
         /// Whether a reversal of its completion was accepted.
         public var captureReversed = false
         /// Captured and not undone (dual-message mode).
@@ -293,7 +296,7 @@ public actor AcquirerSimulator {
                     let j = index["\(tid)/\(de90.dropFirst(4).prefix(6))"]
                 {
                     if rc == "00" {
-                        entries[j].captures += 1
+                        entries[j].captureSTANs.insert(stan)
                         entries[j].capturedAmount = amount
                         // A capture takes at most what the issuer approved (plus the over-capture the acquirer
                         // allows, e.g. for tips).
@@ -419,6 +422,20 @@ public actor AcquirerSimulator {
         guard let sent = Messages.ReconciliationTotals(m), let batch = m[batchField].flatMap({ Int($0) }) else {
             return "30"  // format error
         }
+        // A repeat (0501) of a request already answered gets the same answer: the host decided once.
+        let requestKey = "\(tid)/\(m[11] ?? "")/\(batch)"
+        if m.mti == "0501", let earlier = reconciliationAnswers[requestKey] { return earlier }
+        let rc = decideReconciliation(m, sent: sent, batch: batch, tid: tid)
+        reconciliationAnswers[requestKey] = rc
+        return rc
+    }
+
+    /// Answers given to reconciliation requests, by terminal, STAN and batch.
+    private var reconciliationAnswers: [String: String] = [:]
+
+    private func decideReconciliation(
+        _ m: ISOMessage, sent: Messages.ReconciliationTotals, batch: Int, tid: String
+    ) -> String {
         let key = "\(tid)/\(batch)"
         let afterUpload = (m[3] ?? "").hasPrefix("96")
         if !afterUpload, m.mti == "0500", closedBatches.contains(key) {
@@ -479,13 +496,20 @@ public actor AcquirerSimulator {
         guard let de90 = m[90], de90.count >= 10, let amount = UInt64(m[4] ?? ""),
             let batch = m[batchField].flatMap({ Int($0) })
         else { return "30" }
-        let key = "\(tid)/\(de90.dropFirst(4).prefix(6))"
+        // DE 90 names the original request or advice, or — for a captured authorisation — its completion.
+        let named = String(de90.dropFirst(4).prefix(6))
+        guard
+            let e = ledger().entries.first(where: {
+                $0.terminal == tid && ($0.stan == named || (de90.hasPrefix("022") && $0.captureSTANs.contains(named)))
+            })
+        else {
+            settlementViolations.append(
+                "upload in batch \(batch) of \(tid)/\(named), which the acquirer never received")
+            return "25"
+        }
+        let key = "\(e.terminal)/\(e.stan)"
         if let earlier = settled[key] {
             settlementViolations.append("upload in batch \(batch) of \(key), already settled in batch \(earlier)")
-        }
-        guard let e = ledger().entries.first(where: { "\($0.terminal)/\($0.stan)" == key }) else {
-            settlementViolations.append("upload in batch \(batch) of \(key), which the acquirer never received")
-            return "25"
         }
         let took = e.captures > 0 ? e.capturedAmount : e.approvedAmount ?? (e.answer == "00" ? e.amount : nil)
         if took != amount {

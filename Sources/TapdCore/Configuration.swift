@@ -1,4 +1,4 @@
-// tapd's configuration file, /etc/tapd/tapd.toml: five tables (daemon, journal, terminal, readers, acquirer), every
+// tapd's configuration file, /etc/tapd/tapd.toml: seven tables (daemon, merchant, journal, terminal, readers, acquirer, risk), every
 // key optional except the acquirer's identity when an [acquirer] table is present. Keys are snake_case in the file.
 // An invalid file gives one error naming the file, the line and the key, before anything is opened or touched.
 

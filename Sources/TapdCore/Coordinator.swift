@@ -253,7 +253,8 @@ public actor TransactionCoordinator {
 
     /// Cancels a sale that has not gone online yet.
     public func cancel(_ id: String, requester: String = "api") async throws -> TransactionView {
-        guard let l = live[id] else {
+        // A sale whose tap has ended (its card still being removed) is cancelled like any ended one.
+        guard let l = live[id], !l.state.isFinal else {
             guard let v = try await transaction(id) else { throw TapdError.notFound(id) }
             if v.status == .cancelled { return v }
             // Cancelling an approved pre-authorisation releases it: its reversal (0400), like a void.

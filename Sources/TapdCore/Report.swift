@@ -16,8 +16,9 @@ public struct Report: Codable, Sendable, Equatable {
         public var type: String
         /// Transactions in the period.
         public var count: Int64 = 0
-        /// Approved (online, partially, offline, pre-authorisations completed) and their amount in minor units.
+        /// Approved (online, partially, offline, pre-authorisations completed).
         public var approved: Int64 = 0
+        /// The approved amount in minor units.
         public var approvedAmount: Int64 = 0
         /// Declined by the card, the terminal or the issuer.
         public var declined: Int64 = 0
@@ -25,14 +26,17 @@ public struct Report: Codable, Sendable, Equatable {
         public var failed: Int64 = 0
         /// Sent without an answer and reversed.
         public var reversed: Int64 = 0
-        /// Approved, then voided (or a pre-authorisation released), and their amount.
+        /// Approved, then voided (or a pre-authorisation released).
         public var voided: Int64 = 0
+        /// The voided amount.
         public var voidedAmount: Int64 = 0
         /// Cancelled by the point of sale or timed out without a card.
         public var cancelled: Int64 = 0
-        /// Approved offline by the card, their advices accepted by the acquirer and those still owed.
+        /// Approved offline by the card.
         public var offlineApprovals: Int64 = 0
+        /// Their advices accepted by the acquirer.
         public var advicesDelivered: Int64 = 0
+        /// Their advices still owed.
         public var advicesOwed: Int64 = 0
 
         enum CodingKeys: String, CodingKey {

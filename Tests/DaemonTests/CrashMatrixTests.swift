@@ -13,6 +13,10 @@ final class CrashMatrixTests: XCTestCase {
     enum Step {
         case onlineSale(amount: Int)
         case offlineSale, voidOfApprovedSale
+        /// A pre-authorisation approved, then completed: tapd dies around the completion.
+        case preauthCompletion
+        /// A sale approved, then the batch closed: tapd dies around the reconciliation.
+        case batchClose
     }
 
     /// Each fault point (FaultPoint.hit in the sources) and the sale that passes through it.
@@ -35,6 +39,14 @@ final class CrashMatrixTests: XCTestCase {
         // A partial approval (the simulator approves half of an amount ending in .94); the default is to reverse it.
         ("answer_received", .onlineSale(amount: 1294)),  // partial approval received, not recorded
         ("saf.transmitted:reversal", .onlineSale(amount: 1294)),  // its reversal marked transmitted
+        ("completion_before_record", .preauthCompletion),  // completion asked for, nothing recorded
+        ("completion_recorded", .preauthCompletion),  // completed, its 0220 queued in the same transaction
+        ("saf.transmitted:capture", .preauthCompletion),  // the 0220 marked transmitted
+        ("saf.answer_received:capture", .preauthCompletion),  // the 0220 accepted, not yet recorded
+        ("batch_started", .batchClose),  // batch taken and counted, no 0500 yet
+        ("batch_transmitted", .batchClose),  // 0500 marked transmitted, no byte written
+        ("sent:0500", .batchClose),  // 0500 written
+        ("batch_answered", .batchClose),  // the acquirer's answer recorded
     ]
 
     /// The same in dual-message mode (0100 authorisations, 0220 completions, 0120 advices): around the capture.
@@ -85,6 +97,18 @@ final class CrashMatrixTests: XCTestCase {
                 }
                 XCTAssertEqual(approved["status"] as? String, "approved", "\(point): \(approved)")
                 _ = try? await h.client.post("/v1/transactions/\(id)/void")  // tapd dies while answering
+            case .preauthCompletion:
+                h.emulator.present(try VirtualCard(.visaCard()))
+                let (_, body) = try await h.preauth(10_000)
+                id = did(body)
+                let open = try await h.wait(id, for: "approved")
+                XCTAssertEqual(open["status"] as? String, "approved", "\(point): \(open)")
+                _ = try? await h.client.post("/v1/transactions/\(id)/complete", json: ["amount": 10_000])
+            case .batchClose:
+                h.emulator.present(try VirtualCard(.visaCard()))
+                id = did(try await h.sale(1234).body)
+                _ = try await h.wait(id)
+                _ = try? await h.client.post("/v1/batches")  // tapd dies during the close
             }
             XCTAssertFalse(id.isEmpty, "\(point): the sale did not start")
             let died = await h.waitForExit(seconds: 20)
@@ -92,6 +116,23 @@ final class CrashMatrixTests: XCTestCase {
             if !died { h.kill9() }
             h.emulator.present(nil)
             try await h.start()
+            if case .preauthCompletion = step {
+                // The point of sale's retry: the same completion again (a no-op when it was recorded).
+                let retry = try await h.client.post("/v1/transactions/\(id)/complete", json: ["amount": 10_000])
+                XCTAssertEqual(retry.status, 200, "\(point): \(String(decoding: retry.body, as: UTF8.self))")
+            }
+            if case .batchClose = step {
+                // The close under way is resumed by tapd at its start and closed exactly once.
+                let deadline = ContinuousClock.now + .seconds(30)
+                var state = ""
+                while ContinuousClock.now < deadline {
+                    let list = (try? await h.client.get("/v1/batches"))?.json as? [[String: Any]] ?? []
+                    state = list.first?["state"] as? String ?? "none"
+                    if state == "closed" { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                XCTAssertEqual(state, "closed", "\(point): the batch close was not finished after the restart")
+            }
             let settled = try await h.wait(id, for: "settled", seconds: 30) { t in
                 t["final"] as? Bool == true
                     && !((t["follow_ups"] as? [[String: Any]]) ?? []).contains { $0["status"] as? String == "pending" }
@@ -140,6 +181,11 @@ final class CrashMatrixTests: XCTestCase {
                 if !charged { problems.append("\(id): approved offline but the acquirer has no accepted advice") }
             case "approved", "partially_approved":
                 if !charged { problems.append("\(id): tapd says approved, the acquirer holds nothing") }
+            case "completed":
+                let captures = entries.first?.captures ?? 0
+                if captures != 1 || entries.first?.captureReversed == true {
+                    problems.append("\(id): completed, the acquirer took \(captures) completion(s)")
+                }
             case "voided", "failed", "declined", "cancelled", "timed_out":
                 if charged { problems.append("\(id): tapd says \(status), the acquirer holds the money") }
             default:

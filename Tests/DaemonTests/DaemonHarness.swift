@@ -176,6 +176,27 @@ final class DaemonHarness: @unchecked Sendable {
         return (r.status, r.json as? [String: Any] ?? [:])
     }
 
+    /// Starts a pre-authorisation of `amount` minor units.
+    func preauth(_ amount: Int, reader: String? = nil, key: String = UUID().uuidString) async throws -> (
+        status: Int, body: [String: Any]
+    ) {
+        var body: [String: Any] = ["type": "preauth", "amount": amount, "idempotency_key": key]
+        if let reader { body["reader"] = reader }
+        let r = try await client.post("/v1/transactions", json: body)
+        return (r.status, r.json as? [String: Any] ?? [:])
+    }
+
+    /// Starts a refund of `amount`, linked to `original` when given.
+    func refund(_ amount: Int, original: String? = nil, reader: String? = nil) async throws -> (
+        status: Int, body: [String: Any]
+    ) {
+        var body: [String: Any] = ["type": "refund", "amount": amount, "idempotency_key": UUID().uuidString]
+        if let original { body["original_id"] = original }
+        if let reader { body["reader"] = reader }
+        let r = try await client.post("/v1/transactions", json: body)
+        return (r.status, r.json as? [String: Any] ?? [:])
+    }
+
     func transaction(_ id: String) async throws -> [String: Any] {
         (try await client.get("/v1/transactions/\(id)")).json as? [String: Any] ?? [:]
     }

@@ -456,12 +456,11 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(
             v.paths,
             [
-                "/metrics", "/v1/events", "/v1/health", "/v1/openapi.json", "/v1/readers", "/v1/risk",
-                "/v1/risk/exception-file", "/v1/risk/freeze", "/v1/risk/freeze/{id}", "/v1/saf",
-                "/v1/saf/{id}/resolve",
-                "/v1/saf/{id}/retry", "/v1/status", "/v1/transactions", "/v1/transactions/{id}",
-                "/v1/transactions/{id}/cancel",
-                "/v1/transactions/{id}/void",
+                "/metrics", "/v1/batches", "/v1/events", "/v1/health", "/v1/openapi.json", "/v1/preauthorisations",
+                "/v1/readers", "/v1/reports", "/v1/risk", "/v1/risk/exception-file", "/v1/risk/freeze",
+                "/v1/risk/freeze/{id}", "/v1/saf", "/v1/saf/{id}/resolve", "/v1/saf/{id}/retry", "/v1/status",
+                "/v1/transactions", "/v1/transactions/{id}", "/v1/transactions/{id}/cancel",
+                "/v1/transactions/{id}/complete", "/v1/transactions/{id}/receipt", "/v1/transactions/{id}/void",
             ])
         func check(_ r: APIResponse, _ schema: [String: Any], _ what: String) {
             guard let json = r.json else { return XCTFail("\(what): not JSON") }
@@ -470,7 +469,7 @@ final class DaemonTests: XCTestCase {
         }
         let ref = { (name: String) -> [String: Any] in ["$ref": "#/components/schemas/\(name)"] }
         // The validator itself is strict: wrong types, missing and undocumented properties are all found.
-        XCTAssertEqual(v.validate(["id": 1, "bogus": true], against: ref("Transaction")).count, 10)
+        XCTAssertEqual(v.validate(["id": 1, "bogus": true], against: ref("Transaction")).count, 11)
         let list = { (name: String) -> [String: Any] in
             ["type": "array", "items": ["$ref": "#/components/schemas/\(name)"]]
         }
@@ -564,7 +563,7 @@ final class DaemonTests: XCTestCase {
         XCTAssertTrue(history.contains("90.00 EUR  approved"), history)
         let (bad, badText) = try tapctl(["sale", "12.345"])
         XCTAssertNotEqual(bad, 0)
-        XCTAssertTrue(badText.contains("at most two decimals"), badText)
+        XCTAssertTrue(badText.contains("at most 2 decimal(s) for EUR"), badText)
         let (missing, missingText) = try tapctl(["show", "nope"])
         XCTAssertEqual(missing, 2)
         XCTAssertTrue(missingText.contains("no transaction nope"), missingText)
