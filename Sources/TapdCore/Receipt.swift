@@ -112,7 +112,7 @@ public struct Receipt: Codable, Sendable, Equatable {
         aid = record["84"] ?? record["4F"] ?? record["9F06"]
         entryMode = "contactless"
         let approved = [.approved, .partiallyApproved, .approvedOffline, .completed].contains(r.state)
-        cvm = r.cvm.flatMap(Self.cvmWords)
+        cvm = approved ? r.cvm.flatMap(Self.cvmWords) : nil  // a declined card was verified for nothing
         signatureLine = copy == .merchant && approved && r.cvm == "signature"
         approvalCode = r.approvalCode
         responseCode = r.responseCode

@@ -77,13 +77,58 @@ final class CodecTests: XCTestCase {
         XCTAssertEqual(try tpduCodec.unpack(packed).tpdu, [0x60, 0x00, 0x01, 0x00, 0x00])
     }
 
+    /// Every message tapd sends for the merchant's day, as the builders make it: a refund (0200, processing code 20,
+    /// DE 55), a pre-authorisation (0100), its completion (0220), the reconciliation (0500) and a batch upload (0320).
+    func merchantDayMessages() -> [ISOMessage] {
+        let terminal = TerminalIdentity(
+            terminalID: "TAPD0001", merchantID: "TAPD00000000001", acquirerInstitutionID: "123456")
+        let at = Date(timeIntervalSince1970: 1_764_000_000)
+        var refund = sample()
+        refund[3] = "200000"
+        var preauth = sample()
+        preauth.mti = "0100"
+        let completion = Messages.completion(
+            of: Messages.stripped(preauth), amount: 1500, approvalCode: "000042", stan: "000043", at: at)
+        let totals = Messages.ReconciliationTotals(
+            credits: 1, creditsAmount: 400, creditReversals: 0, creditReversalsAmount: 0, debits: 3,
+            debitsAmount: 13_734, debitReversals: 1, debitReversalsAmount: 1234)
+        let reconciliation = Messages.reconciliation(
+            totals, batch: 7, batchField: 60, processingCode: "920000", terminal: terminal, stan: "000044", at: at)
+        let upload = Messages.batchUpload(
+            original: Messages.stripped(refund), amount: 400, approvalCode: "000040", responseCode: "00", batch: 7,
+            batchField: 60, stan: "000045", at: at)
+        return [refund, preauth, completion, reconciliation, upload]
+    }
+
+    func testTheMerchantsDayMessages() throws {
+        let m = merchantDayMessages()
+        XCTAssertEqual(m.map(\.mti), ["0200", "0100", "0220", "0500", "0320"])
+        XCTAssertEqual(m[2][90]?.prefix(10), "0100000001", "the completion names the authorisation")
+        XCTAssertEqual(m[3][97], "D0000000000012100", "net: 13734 − 1234 − 400, debits outweigh credits")
+        XCTAssertEqual(m[3][60], "000007")
+        XCTAssertEqual(Messages.ReconciliationTotals(m[3])?.debits, 3)
+        XCTAssertNil(m[4][35], "no track 2 in a batch upload")
+        XCTAssertNil(m[4].bytes(55), "no chip data in a batch upload")
+        XCTAssertEqual(m[4][90]?.prefix(10), "0200000001")
+        XCTAssertEqual(m[3].responseMTI, "0510")
+        XCTAssertEqual(m[4].responseMTI, "0330")
+        var credit = Messages.ReconciliationTotals(m[3])!
+        credit.creditsAmount = 99_999
+        XCTAssertEqual(credit.netField.first, "C", "credits outweighing debits")
+    }
+
     func testCrossCheckWithPyISO8583() throws {
         for (codec, profile) in [(ascii, "iso87-ascii"), (bcd, "iso87-bcd")] {
-            let m = sample()
+            for m in [sample()] + merchantDayMessages() { try crossCheck(m, codec, profile) }
+        }
+    }
+
+    func crossCheck(_ m: ISOMessage, _ codec: ISO8583Codec, _ profile: String) throws {
+        do {
             // tapd → pyiso8583
             let decoded = try Python.run(["decode", profile, Hex.encode(try codec.pack(m))])
             let doc = try JSONSerialization.jsonObject(with: Data(decoded.utf8)) as! [String: Any]
-            XCTAssertEqual(doc["t"] as? String, "0200", profile)
+            XCTAssertEqual(doc["t"] as? String, m.mti, profile)
             let fields = doc["fields"] as! [String: String]
             for n in m.presentFields {
                 let expected = n == 55 ? Hex.encode(m.bytes(55)!) : m[n]!
@@ -94,7 +139,7 @@ final class CodecTests: XCTestCase {
             var f: [String: String] = [:]
             for n in m.presentFields { f[String(n)] = n == 55 ? Hex.encode(m.bytes(55)!) : m[n]! }
             let json = String(
-                decoding: try JSONSerialization.data(withJSONObject: ["t": "0200", "fields": f]), as: UTF8.self)
+                decoding: try JSONSerialization.data(withJSONObject: ["t": m.mti, "fields": f]), as: UTF8.self)
             let hex = try Python.run(["encode", profile], input: json)
             XCTAssertEqual(
                 try codec.unpack([UInt8](hex: hex.trimmingCharacters(in: .whitespacesAndNewlines))!), m, profile)
