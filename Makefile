@@ -99,7 +99,8 @@ bench: deps
 	$(SWIFT) build -c release $(RELEASE_FLAGS) --product tapd
 	cd Benchmarks && $(SWIFT) build -c release $(RELEASE_FLAGS) && $$($(SWIFT) build -c release --show-bin-path)/tapd-bench \
 	  && $$($(SWIFT) build -c release --show-bin-path)/tapd-reader-bench \
-	  && TAPD_BINARY=$$(cd .. && $(SWIFT) build -c release --show-bin-path)/tapd $$($(SWIFT) build -c release --show-bin-path)/tapd-daemon-bench
+	  && TAPD_BINARY=$$(cd .. && $(SWIFT) build -c release --show-bin-path)/tapd $$($(SWIFT) build -c release --show-bin-path)/tapd-daemon-bench \
+	  && TAPD_BINARY=$$(cd .. && $(SWIFT) build -c release --show-bin-path)/tapd $$($(SWIFT) build -c release --show-bin-path)/tapd-scale-bench
 
 # The Debian package: debian/ is made from Systemd/debian in .build-deb (the source tree stays as it is), from a
 # release build; lintian must report no error. Needs debhelper, lintian, patchelf, fakeroot (apt-get).

@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "Acquirer", targets: ["Acquirer"]),
         .library(name: "Readers", targets: ["Readers"]),
         .library(name: "TapdCore", targets: ["TapdCore"]),
+        .library(name: "ControlAPI", targets: ["ControlAPI"]),
         .library(name: "Simulators", targets: ["Simulators"]),
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
         .executable(name: "tapd", targets: ["tapd"]),

@@ -5,7 +5,10 @@ import PackageDescription
 
 let package = Package(
     name: "tapd-benchmarks",
-    dependencies: [.package(name: "tapd", path: "..")],
+    dependencies: [
+        .package(name: "tapd", path: ".."),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
     targets: [
         .target(name: "CAllocCounter"),
         .executableTarget(name: "tapd-bench", dependencies: [
@@ -29,6 +32,18 @@ let package = Package(
             .product(name: "EMVKernel", package: "tapd"),
             .product(name: "Simulators", package: "tapd"),
             .product(name: "Readers", package: "tapd"),
+        ]),
+        // The merchant's-day scale targets: a journal of a million sales.
+        .executableTarget(name: "tapd-scale-bench", dependencies: [
+            .product(name: "EMVCrypto", package: "tapd"),
+            .product(name: "EMVKernel", package: "tapd"),
+            .product(name: "ISO8583", package: "tapd"),
+            .product(name: "Journal", package: "tapd"),
+            .product(name: "Acquirer", package: "tapd"),
+            .product(name: "TapdCore", package: "tapd"),
+            .product(name: "ControlAPI", package: "tapd"),
+            .product(name: "Simulators", package: "tapd"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "tapd-daemon-bench", dependencies: [
             .product(name: "APDU", package: "tapd"),

@@ -62,6 +62,29 @@ extension Journal {
         }
     }
 
+    /// The queue's next messages for a drain: the first `limit` pending entries in queue order, up to the first
+    /// that is not due yet (a head that waits holds the queue), each marked transmitted in one journal transaction —
+    /// from now on each may have left. Each entry is returned as it was before the mark, so `transmitted` still says
+    /// whether it may have left earlier (its send is then a repeat). `empty`: nothing is pending at all.
+    public func takeWindow(limit: Int, now: Date = Date()) async throws -> (entries: [QueuedFollowUp], empty: Bool) {
+        try await write { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM saf WHERE status = 'pending' ORDER BY id LIMIT ?", arguments: [max(1, limit)])
+            var taken: [QueuedFollowUp] = []
+            for r in rows {
+                let q = QueuedFollowUp(entry: Self.followUp(r), sealed: (r["message"] as Data?).map(Array.init))
+                guard q.entry.nextAttemptAt <= now else { break }
+                taken.append(q)
+            }
+            if let last = taken.last?.entry.id, let first = taken.first?.entry.id {
+                try db.execute(
+                    sql: "UPDATE saf SET transmitted = 1 WHERE status = 'pending' AND id BETWEEN ? AND ?",
+                    arguments: [first, last])
+            }
+            return (taken, rows.isEmpty)
+        }
+    }
+
     /// Persisted before the message is written to the socket: from now on it may have left.
     /// Only a pending entry may go out: one withdrawn or resolved since it was read is refused here, so it is never
     /// written to the socket.
@@ -79,12 +102,38 @@ extension Journal {
         _ id: Int64, responseCode: String, saleChange: SaleChange? = nil, audit: String,
         now: Date = Date()
     ) async throws -> FollowUp {
+        try await delivered(id, responseCode: responseCode, audit: audit, markNextTransmitted: false, now: now) { _ in
+            saleChange
+        }.entry
+    }
+
+    /// What a delivery leaves: the entry delivered, its sale as it now is, and the next entry of the queue — marked
+    /// transmitted in the same transaction when it was due (it goes out next, without a write of its own).
+    public struct Delivery: Sendable {
+        /// The entry, delivered.
+        public let entry: FollowUp
+        /// Its sale after the delivery's transition.
+        public let sale: SaleRecord
+        /// The queue's next entry; `markedTransmitted` says whether this transaction marked it.
+        public let next: QueuedFollowUp?
+        /// Whether `next` was due and is now marked transmitted (its first byte may be written without a write).
+        public let markedTransmitted: Bool
+    }
+
+    /// The acquirer accepted the entry: delivered, its card data deleted, the sale's transition that `change` makes
+    /// of the sale as it stands, and — with `markNextTransmitted` — the next entry, when due, marked transmitted:
+    /// one journal transaction (one fsync) per delivered message on a busy queue.
+    public func delivered(
+        _ id: Int64, responseCode: String, audit: String, markNextTransmitted: Bool, now: Date = Date(),
+        change: @escaping @Sendable (SaleRecord) throws -> SaleChange?
+    ) async throws -> Delivery {
         let key = self.key
         return try await write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id]) else {
                 throw JournalError.notFound("follow-up #\(id)")
             }
             let entry = Self.followUp(row)
+            let saleChange = try change(try Self.record(db, id: entry.transactionID))
             // Delivered is what happened, even if an operator resolved it while it was on its way; a withdrawn entry
             // never left (markTransmitted refuses it), so it cannot be here.
             try db.execute(
@@ -116,7 +165,20 @@ extension Journal {
                 }
             }
             try Self.audit(db, actor: "acquirer", event: "\(entry.kind.rawValue) delivered", details: audit, now: now)
-            return Self.followUp(try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id])!)
+            let done = Self.followUp(try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id])!)
+            var next: QueuedFollowUp? = nil
+            var marked = false
+            if let r = try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE status = 'pending' ORDER BY id LIMIT 1") {
+                var q = QueuedFollowUp(entry: Self.followUp(r), sealed: (r["message"] as Data?).map(Array.init))
+                if markNextTransmitted, q.entry.nextAttemptAt <= now {
+                    try db.execute(sql: "UPDATE saf SET transmitted = 1 WHERE id = ?", arguments: [q.entry.id])
+                    marked = true
+                    q = QueuedFollowUp(entry: q.entry, sealed: q.sealed)
+                }
+                next = q
+            }
+            return Delivery(
+                entry: done, sale: try Self.record(db, id: entry.transactionID), next: next, markedTransmitted: marked)
         }
     }
 

@@ -68,14 +68,14 @@ extension SaleBook {
         }
         FaultPoint.hit("completion_recorded")
         kickDrain()
-        return view
+        return try await self.view(id) ?? view
     }
 
     /// Open pre-authorisations (approved, not completed, not being released), oldest first.
     public func openPreauthorisations() async throws -> [TransactionView] {
         try await journal.sales(kind: .preauth, in: [.approved, .partiallyApproved]).filter {
             $0.followUp(.reversal)?.status != .pending
-        }.map(TransactionView.init)
+        }.map { TransactionView($0, withKernelOutput: false) }
     }
 
     /// Releases every open pre-authorisation older than `after` seconds (their reversals queued, as a void's);

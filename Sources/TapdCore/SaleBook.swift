@@ -70,7 +70,7 @@ public actor SaleBook {
 
     /// The sale with this id as the API shows it, or nil when there is none.
     public func view(_ id: String) async throws -> TransactionView? {
-        try await journal.sale(id).map(TransactionView.init)
+        try await journal.sale(id).map { TransactionView($0) }
     }
 
     /// Sales most recent first, at most `limit` (1–200); `after` continues from a transaction id of the previous page.
@@ -81,7 +81,11 @@ public actor SaleBook {
             guard let r = try await journal.sale(after) else { throw TapdError.notFound(after) }
             before = r.createdAt
         }
-        return try await journal.sales(limit: max(1, min(limit, 200)), before: before).map(TransactionView.init)
+        // A page leaves each sale's kernel output out (`GET /v1/transactions/{id}` has it): decoding fifty of them
+        // would be most of the page's time.
+        return try await journal.sales(limit: max(1, min(limit, 200)), before: before).map {
+            TransactionView($0, withKernelOutput: false)
+        }
     }
 
     // MARK: The tap
@@ -380,7 +384,8 @@ public actor SaleBook {
                 "\(id) was approved offline; its advice stands and a refund is the way to give the money back")
         default:
             throw TapdError.conflict(
-                "only an approved sale can be voided; \(id) is \(TransactionView(r).status.rawValue)")
+                "only an approved sale can be voided; \(id) is \(TransactionView(r, withKernelOutput: false).status.rawValue)"
+            )
         }
         if let batch = r.batchID {
             throw TapdError.conflict(
@@ -436,7 +441,7 @@ public actor SaleBook {
 
     // MARK: Writing
 
-    /// One transition, then its event.
+    /// One transition, then its event. The view returned leaves the kernel output out (`view(_:)` has it).
     func commit(_ id: String, _ change: SaleChange) async throws -> TransactionView {
         var change = change
         if change.state.isFinal, change.onlineMilliseconds == nil { change.onlineMilliseconds = onlineTimes[id] }
@@ -444,10 +449,10 @@ public actor SaleBook {
         let r = try await journal.apply(id, change)
         publish(r)
         if r.state.isFinal {
-            metrics.transaction(status: TransactionView(r).status.rawValue, scheme: r.scheme)
+            metrics.transaction(status: TransactionView(r, withKernelOutput: false).status.rawValue, scheme: r.scheme)
             checkpointSoon()
         }
-        return TransactionView(r)
+        return TransactionView(r, withKernelOutput: false)
     }
 
     /// A checkpoint of the journal's log after a sale's end, off the sale's path and one at a time (the journal never
@@ -464,7 +469,7 @@ public actor SaleBook {
     }
 
     func publish(_ r: SaleRecord) {
-        let v = TransactionView(r)
+        let v = TransactionView(r, withKernelOutput: false)
         // The message first: a listener that shows "[message] status" has both when the status arrives.
         if let m = v.message { events.publish(.ui, transactionID: v.id, message: m, reader: v.reader) }
         events.publish(.transaction, transactionID: v.id, status: v.status.rawValue, reader: v.reader, detail: v.reason)

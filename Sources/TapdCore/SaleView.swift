@@ -205,8 +205,9 @@ public struct TransactionView: Codable, Sendable, Equatable {
         case kernelOutput = "kernel_output"
     }
 
-    /// The view of a journal record: the one place a sale's status is derived.
-    public init(_ r: SaleRecord) {
+    /// The view of a journal record: the one place a sale's status is derived. `withKernelOutput` false leaves the
+    /// kernel's output out (decoding it is most of the cost of a view: events and history pages do without it).
+    public init(_ r: SaleRecord, withKernelOutput: Bool = true) {
         let reversal = r.followUp(.reversal)
         var status: SaleStatus
         var reason = r.reason
@@ -260,9 +261,9 @@ public struct TransactionView: Codable, Sendable, Equatable {
         self.idempotencyKey = r.idempotencyKey
         self.createdAt = r.createdAt
         self.updatedAt = r.updatedAt
-        self.kernelOutput = r.kernelOutput.flatMap {
-            try? JSONDecoder().decode(KernelOutputView.self, from: Data($0.utf8))
-        }
+        self.kernelOutput =
+            withKernelOutput
+            ? r.kernelOutput.flatMap { try? JSONDecoder().decode(KernelOutputView.self, from: Data($0.utf8)) } : nil
     }
 }
 

@@ -1,7 +1,8 @@
 // Store-and-forward, as the SaleBook runs it: reversals, advices and captures delivered in order (nothing overtakes
-// the head), every answer classified (accepted, refused, "try later", none), and every outcome written before the
-// next step. A message that may have left goes again as a repeat (0401, 0421, 0221); "transmitted" is on disk
-// before its first byte is written. Nothing expires: an entry leaves the queue when the acquirer accepts it, when
+// the head, one message on the wire at a time), every answer classified (accepted, refused, "try later", none) and
+// written. A message that may have left goes again as a repeat (0401, 0421, 0221); "transmitted" is on disk before
+// its first byte is written — for a window of the next 16 messages in one transaction — and a delivery's record is
+// written while the next message is on its way (waited for before that message's outcome is acted on). Nothing expires: an entry leaves the queue when the acquirer accepts it, when
 // it is quarantined (refused `saf_max_attempts` times, or its stored copy does not open) with a money alert, or
 // when an operator resolves it. A journal write that fails ends the drain: it is tried again on the next tick,
 // never in a tight loop.
@@ -39,136 +40,171 @@ extension SaleBook {
         Task { await self.deliverQueue() }
     }
 
+    /// How many queued messages a drain marks transmitted in one journal transaction before sending them, in order,
+    /// one at a time.
+    static let drainWindow = 16
+
     private func drain() async -> Int {
         guard let acquirer else { return 0 }
         var delivered = 0
         var firstLook = true
         let cfg = acquirer.configuration
+        // The last delivery's record, written while the next message is on its way (it is waited for before that
+        // message's own outcome is acted on, so records stay in queue order).
+        var recording: Task<Void, any Error>? = nil
         queue: while !Task.isCancelled {
+            // The last window's last delivery is on disk before the queue is read again.
+            let last = recording
+            recording = nil
+            guard await recorded(last) else { break queue }
             let generation = queueGeneration
-            let head: QueuedFollowUp?
-            do { head = try await journal.queueHead() } catch {
+            // The next messages in queue order, marked transmitted in one transaction before the first byte of any.
+            let window: [QueuedFollowUp]
+            do {
+                let taken = try await journal.takeWindow(limit: Self.drainWindow)
+                if taken.empty {
+                    emptyAtGeneration = generation
+                    // Nothing queued and nothing done: the gauges are as the last drain left them.
+                    if firstLook { return 0 }
+                    break queue
+                }
+                window = taken.entries
+            } catch {
                 logger.error("store-and-forward: the queue cannot be read", metadata: ["error": "\(error)"])
                 break queue
             }
-            guard let head else {
-                emptyAtGeneration = generation
-                // Nothing queued and nothing done: the gauges are as the last drain left them.
-                if firstLook { return 0 }
-                break queue
-            }
             firstLook = false
-            let entry = head.entry
             // Strict FIFO: a head that is not due holds the queue (a reversal must not be overtaken by a later advice).
-            guard entry.nextAttemptAt <= Date() else { break queue }
-
-            var message: ISOMessage
-            do {
-                message = try acquirer.codec.unpack(try journal.open(head))
-            } catch {
-                // A stored copy that does not open never blocks the queue or the daemon: out of the queue, with an alert.
-                let why = "the stored message cannot be opened: \(error)"
-                do { try await journal.quarantine(entry.id, reason: why) } catch { break queue }
-                moneyAlert(entry, why)
-                continue
-            }
-            if entry.transmitted { message = Messages.repeatMTI(message) }
-
-            let journal = self.journal
-            let kind = entry.kind.rawValue
-            let outcome = await acquirer.send(message) {
-                // Also confirms the entry is still pending (not withdrawn by a void or resolved since it was read).
-                try await journal.markTransmitted(entry.id)
+            if window.isEmpty { break queue }
+            for head in window {
+                let entry = head.entry
+                var message: ISOMessage
+                do {
+                    message = try acquirer.codec.unpack(try journal.open(head))
+                } catch {
+                    // A stored copy that does not open never blocks the queue or the daemon: out of the queue, with an
+                    // alert.
+                    let why = "the stored message cannot be opened: \(error)"
+                    let pending = recording
+                    recording = nil
+                    guard await recorded(pending) else { break queue }
+                    do { try await journal.quarantine(entry.id, reason: why) } catch { break queue }
+                    moneyAlert(entry, why)
+                    continue
+                }
+                // It may have left before this window marked it: then it goes as a repeat.
+                if entry.transmitted { message = Messages.repeatMTI(message) }
+                let kind = entry.kind.rawValue
                 FaultPoint.hit("saf.transmitted:\(kind)")
-            }
-            let retryAt = Date().addingTimeInterval(cfg.safRetryDelay(afterTries: entry.tries + 1))
-            switch outcome {
-            case .neverLeft(let e), .noAnswer(let e):
-                // The acquirer is not there: not a refusal. The rest waits behind the head.
-                _ = try? await journal.followUpFailed(
-                    entry.id, error: "\(e)", rejected: false, retryAt: retryAt, quarantineAfter: cfg.safMaxAttempts)
-                await refreshQueueMetrics()
-                return delivered
-            case .answered(let answer):
-                FaultPoint.hit("saf.answer_received:\(kind)")
-                switch acquirer.classify(answer, for: message) {
-                case .accepted(let rc):
-                    do {
-                        try await accepted(entry, responseCode: rc, message: message)
-                    } catch {
-                        logger.error(
-                            "store-and-forward: a delivery cannot be recorded", metadata: ["error": "\(error)"])
-                        await refreshQueueMetrics()
-                        return delivered
-                    }
-                    delivered += 1
-                    FaultPoint.hit("saf.delivered:\(kind)")
-                case .retryLater(let rc):
+                let outcome = await acquirer.send(message)
+                let pending = recording
+                recording = nil
+                guard await recorded(pending) else { break queue }
+                let retryAt = Date().addingTimeInterval(cfg.safRetryDelay(afterTries: entry.tries + 1))
+                switch outcome {
+                case .neverLeft(let e), .noAnswer(let e):
+                    // The acquirer is not there: not a refusal. The rest waits behind the head (marked transmitted:
+                    // it goes as a repeat, which is always safe).
                     _ = try? await journal.followUpFailed(
-                        entry.id, error: "the acquirer asked to try later (response code \(rc))", responseCode: rc,
-                        rejected: false, retryAt: retryAt, quarantineAfter: cfg.safMaxAttempts)
+                        entry.id, error: "\(e)", rejected: false, retryAt: retryAt, quarantineAfter: cfg.safMaxAttempts)
                     await refreshQueueMetrics()
                     return delivered
-                case .rejected(let rc, let why):
-                    metrics.safRejected()
-                    let after: FollowUp
-                    do {
-                        after = try await journal.followUpFailed(
-                            entry.id, error: why, responseCode: rc, rejected: true, retryAt: retryAt,
-                            quarantineAfter: cfg.safMaxAttempts)
-                    } catch { break queue }
-                    logger.warning(
-                        "store-and-forward: \(kind) refused",
-                        metadata: ["id": "\(entry.id)", "why": "\(why)", "refusals": "\(after.rejections)"])
-                    if after.status == .quarantined {
-                        metrics.safQuarantined()
-                        moneyAlert(after, "refused \(after.rejections) times by the acquirer (last: \(why))")
+                case .answered(let answer):
+                    FaultPoint.hit("saf.answer_received:\(kind)")
+                    switch acquirer.classify(answer, for: message) {
+                    case .accepted(let rc):
+                        recording = Task {
+                            _ = try await self.accepted(entry, responseCode: rc, message: message)
+                            FaultPoint.hit("saf.delivered:\(kind)")
+                        }
+                        delivered += 1
+                    case .retryLater(let rc):
+                        _ = try? await journal.followUpFailed(
+                            entry.id, error: "the acquirer asked to try later (response code \(rc))", responseCode: rc,
+                            rejected: false, retryAt: retryAt, quarantineAfter: cfg.safMaxAttempts)
+                        await refreshQueueMetrics()
+                        return delivered
+                    case .rejected(let rc, let why):
+                        metrics.safRejected()
+                        let after: FollowUp
+                        do {
+                            after = try await journal.followUpFailed(
+                                entry.id, error: why, responseCode: rc, rejected: true, retryAt: retryAt,
+                                quarantineAfter: cfg.safMaxAttempts)
+                        } catch { break queue }
+                        logger.warning(
+                            "store-and-forward: \(kind) refused",
+                            metadata: ["id": "\(entry.id)", "why": "\(why)", "refusals": "\(after.rejections)"])
+                        if after.status == .quarantined {
+                            metrics.safQuarantined()
+                            moneyAlert(after, "refused \(after.rejections) times by the acquirer (last: \(why))")
+                        }
+                        if let sale = try? await journal.sale(entry.transactionID) { publish(sale) }
+                        // The refused head waits for its retry (or left the queue): look at the queue again.
+                        continue queue
                     }
-                    if let sale = try? await journal.sale(entry.transactionID) { publish(sale) }
                 }
             }
         }
+        _ = await recorded(recording)
         await refreshQueueMetrics()
         return delivered
     }
 
+    /// Waits for a delivery's record; false (logged) when the journal refused it, which ends the drain.
+    private func recorded(_ r: Task<Void, any Error>?) async -> Bool {
+        guard let r else { return true }
+        do { try await r.value } catch {
+            logger.error("store-and-forward: a delivery cannot be recorded", metadata: ["error": "\(error)"])
+            return false
+        }
+        return true
+    }
+
     /// The acquirer took the entry: delivered, and the sale's own transition in the same journal transaction (an
     /// accepted void's reversal makes the sale "voided"; a delivered capture becomes what a later void reverses).
-    private func accepted(_ entry: FollowUp, responseCode: String, message: ISOMessage) async throws {
-        guard let sale = try await journal.sale(entry.transactionID) else {
-            throw JournalError.notFound(entry.transactionID)
-        }
-        var change: SaleChange? = nil
-        switch entry.kind {
-        case .reversal where sale.state == .approved || sale.state == .partiallyApproved:
-            var c = SaleChange(.voided)
-            c.reason = "voided: the acquirer accepted the reversal"
-            c.request = .erase
-            change = c
-        case .reversal:
-            // An unanswered request (or a refused partial approval) undone: no card data is needed any more.
-            var c = SaleChange(sale.state)
-            c.request = .erase
-            change = c
-        case .capture:
-            if let acquirer {
+    private func accepted(_ entry: FollowUp, responseCode: String, message: ISOMessage) async throws
+        -> Journal.Delivery
+    {
+        let codec = acquirer?.codec
+        let kind = entry.kind
+        let mti = entry.mti
+        // What the delivery does to its sale, decided in the delivery's own transaction from the sale as it stands.
+        let d = try await journal.delivered(
+            entry.id, responseCode: responseCode,
+            audit: "#\(entry.id) \(message.mti) STAN \(message[11] ?? "?") for \(entry.transactionID)",
+            markNextTransmitted: false
+        ) { sale in
+            switch kind {
+            case .reversal where sale.state == .approved || sale.state == .partiallyApproved:
+                var c = SaleChange(.voided)
+                c.reason =
+                    sale.kind == .preauth
+                    ? "released: the acquirer accepted the reversal" : "voided: the acquirer accepted the reversal"
+                c.request = .erase
+                return c
+            case .reversal:
+                // An unanswered request (or a refused partial approval) undone: no card data is needed any more.
+                var c = SaleChange(sale.state)
+                c.request = .erase
+                return c
+            case .capture:
+                guard let codec else { return nil }
                 // Kept as the original (0220, not a 0221 repeat): a later void's DE 90 names the capture itself.
                 var original = Messages.stripped(message)
-                original.mti = entry.mti
+                original.mti = mti
                 var c = SaleChange(sale.state)
-                c.request = .store(try acquirer.codec.pack(original))
-                change = c
+                c.request = .store(try codec.pack(original))
+                return c
+            case .advice:
+                return nil
             }
-        case .advice:
-            break
         }
-        try await journal.followUpAccepted(
-            entry.id, responseCode: responseCode, saleChange: change,
-            audit: "#\(entry.id) \(message.mti) STAN \(message[11] ?? "?") for \(entry.transactionID)")
-        if let r = try await journal.sale(entry.transactionID) {
-            publish(r)
-            if r.state == .voided && sale.state != .voided { metrics.transaction(status: "voided", scheme: r.scheme) }
+        publish(d.sale)
+        if d.sale.state == .voided, entry.kind == .reversal {
+            metrics.transaction(status: "voided", scheme: d.sale.scheme)
         }
+        return d
     }
 
     func moneyAlert(_ entry: FollowUp, _ why: String) {
