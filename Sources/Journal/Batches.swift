@@ -2,7 +2,7 @@
 // is settled with the acquirer (final, nothing of it still queued) into a new numbered batch and counts its totals in
 // SQL, in one journal transaction; the reconciliation (0500), the batch upload (0320) and their answers are written
 // step by step, so a close interrupted anywhere resumes where it stood and settles each transaction exactly once.
-//   closing (0500) → closed (00) | uploading (95: one 0320 per transaction) → reconciling (0500 again)
+//   closing (0500) → closed (00) | uploading (95: one 0320 per standing transaction) → reconciling (0500 again)
 //     → closed (00) | out_of_balance (anything else: the acquirer and tapd disagree; an operator takes it up)
 
 import Foundation
@@ -209,12 +209,15 @@ extension Journal {
         return t
     }
 
-    /// The transactions of `batch` whose money moved at the acquirer, in the order they were made: what the batch
-    /// upload (0320) sends, one message each.
-    public func batchFinancialTransactions(_ batch: Int) async throws -> [SaleRecord] {
+    /// The transactions of `batch` whose money stands at the acquirer (moved, and not voided since), in the order
+    /// they were made: what the batch upload (0320) sends, one message each. A voided transaction moves no money and
+    /// is not uploaded; the acquirer rebuilds the batch's standing figures from the upload.
+    public func batchUploadTransactions(_ batch: Int) async throws -> [SaleRecord] {
         try await read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM txn WHERE batch_id = ? AND \(Self.financial) ORDER BY created_at, id",
+                db,
+                sql:
+                    "SELECT * FROM txn WHERE batch_id = ? AND state != 'voided' AND \(Self.financial) ORDER BY created_at, id",
                 arguments: [batch]
             ).map { try Self.record(db, $0) }
         }
@@ -227,11 +230,19 @@ extension Journal {
         }
     }
 
-    /// A try of the batch's current message that got no usable answer (it stays owed).
-    public func batchTryFailed(_ id: Int, error: String) async throws {
+    /// A try of the batch's current message that got no usable answer (it stays owed). `answered`: the acquirer did
+    /// answer it (a refusal, a system error): the next try is a new message with a new STAN, not a repeat of one the
+    /// acquirer has already answered. Returns the tries so far.
+    @discardableResult
+    public func batchTryFailed(_ id: Int, error: String, answered: Bool = false) async throws -> Int {
         try await write { db in
             try db.execute(
-                sql: "UPDATE batch SET attempts = attempts + 1, last_error = ? WHERE id = ?", arguments: [error, id])
+                sql: """
+                    UPDATE batch SET attempts = attempts + 1, last_error = ?,
+                    stan = CASE WHEN ? THEN NULL ELSE stan END, transmitted = CASE WHEN ? THEN 0 ELSE transmitted END
+                    WHERE id = ?
+                    """, arguments: [error, answered, answered, id])
+            return try Int.fetchOne(db, sql: "SELECT attempts FROM batch WHERE id = ?", arguments: [id]) ?? 0
         }
     }
 

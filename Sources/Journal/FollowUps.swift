@@ -85,9 +85,29 @@ extension Journal {
         }
     }
 
-    /// Persisted before the message is written to the socket: from now on it may have left.
-    /// Only a pending entry may go out: one withdrawn or resolved since it was read is refused here, so it is never
-    /// written to the socket.
+    /// Whether the entry is still pending (not withdrawn, resolved or quarantined since it was read): a read, just
+    /// before its first byte.
+    public func isPending(_ id: Int64) async throws -> Bool {
+        try await read { db in
+            try String.fetchOne(db, sql: "SELECT status FROM saf WHERE id = ?", arguments: [id]) == "pending"
+        }
+    }
+
+    /// Entries a drain marked transmitted but never sent (the acquirer went away first): they did not leave, so they
+    /// are unmarked — a void may still withdraw such a capture, and their next send is not a repeat.
+    public func unmarkTransmitted(_ ids: [Int64]) async throws {
+        guard !ids.isEmpty else { return }
+        try await write { db in
+            for id in ids {
+                try db.execute(
+                    sql: "UPDATE saf SET transmitted = 0 WHERE id = ? AND status = 'pending'", arguments: [id])
+            }
+        }
+    }
+
+    /// Persisted before the message is written to the socket: from now on it may have left. Only a pending entry is
+    /// marked (one withdrawn or resolved since it was read is refused). The drain marks a window at a time
+    /// (`takeWindow`) and checks each entry is still pending (`isPending`) just before its first byte.
     public func markTransmitted(_ id: Int64) async throws {
         try await write { db in
             try db.execute(sql: "UPDATE saf SET transmitted = 1 WHERE id = ? AND status = 'pending'", arguments: [id])
@@ -102,29 +122,23 @@ extension Journal {
         _ id: Int64, responseCode: String, saleChange: SaleChange? = nil, audit: String,
         now: Date = Date()
     ) async throws -> FollowUp {
-        try await delivered(id, responseCode: responseCode, audit: audit, markNextTransmitted: false, now: now) { _ in
+        try await delivered(id, responseCode: responseCode, audit: audit, now: now) { _ in
             saleChange
         }.entry
     }
 
-    /// What a delivery leaves: the entry delivered, its sale as it now is, and the next entry of the queue — marked
-    /// transmitted in the same transaction when it was due (it goes out next, without a write of its own).
+    /// What a delivery leaves: the entry delivered and its sale as it now is.
     public struct Delivery: Sendable {
         /// The entry, delivered.
         public let entry: FollowUp
         /// Its sale after the delivery's transition.
         public let sale: SaleRecord
-        /// The queue's next entry; `markedTransmitted` says whether this transaction marked it.
-        public let next: QueuedFollowUp?
-        /// Whether `next` was due and is now marked transmitted (its first byte may be written without a write).
-        public let markedTransmitted: Bool
     }
 
-    /// The acquirer accepted the entry: delivered, its card data deleted, the sale's transition that `change` makes
-    /// of the sale as it stands, and — with `markNextTransmitted` — the next entry, when due, marked transmitted:
-    /// one journal transaction (one fsync) per delivered message on a busy queue.
+    /// The acquirer accepted the entry: delivered, its card data deleted, and the sale's transition that `change`
+    /// makes of the sale as it stands, in one journal transaction.
     public func delivered(
-        _ id: Int64, responseCode: String, audit: String, markNextTransmitted: Bool, now: Date = Date(),
+        _ id: Int64, responseCode: String, audit: String, now: Date = Date(),
         change: @escaping @Sendable (SaleRecord) throws -> SaleChange?
     ) async throws -> Delivery {
         let key = self.key
@@ -166,19 +180,7 @@ extension Journal {
             }
             try Self.audit(db, actor: "acquirer", event: "\(entry.kind.rawValue) delivered", details: audit, now: now)
             let done = Self.followUp(try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id])!)
-            var next: QueuedFollowUp? = nil
-            var marked = false
-            if let r = try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE status = 'pending' ORDER BY id LIMIT 1") {
-                var q = QueuedFollowUp(entry: Self.followUp(r), sealed: (r["message"] as Data?).map(Array.init))
-                if markNextTransmitted, q.entry.nextAttemptAt <= now {
-                    try db.execute(sql: "UPDATE saf SET transmitted = 1 WHERE id = ?", arguments: [q.entry.id])
-                    marked = true
-                    q = QueuedFollowUp(entry: q.entry, sealed: q.sealed)
-                }
-                next = q
-            }
-            return Delivery(
-                entry: done, sale: try Self.record(db, id: entry.transactionID), next: next, markedTransmitted: marked)
+            return Delivery(entry: done, sale: try Self.record(db, id: entry.transactionID))
         }
     }
 

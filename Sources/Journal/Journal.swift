@@ -31,6 +31,9 @@ public enum JournalError: Error, CustomStringConvertible {
     case refundExceedsOriginal(String, left: Int64)
     /// The transaction named as a refund's original cannot be refunded (its id, why).
     case notRefundable(String, String)
+    /// A reversal or capture that would move money twice: a void of a sale that refunds (or a batch) already took,
+    /// a completion beside a release, a second completion (the sale's id, why).
+    case moneyConflict(String, String)
 
     /// The error in words, for logs and the operator.
     public var description: String {
@@ -46,6 +49,7 @@ public enum JournalError: Error, CustomStringConvertible {
         case .refundExceedsOriginal(let id, let left):
             "the refund is more than is left to refund of \(id) (\(left) minor units)"
         case .notRefundable(let id, let why): "transaction \(id) cannot be refunded: \(why)"
+        case .moneyConflict(let id, let why): "transaction \(id): \(why)"
         case .wrongKey(let j, let c):
             "the journal was sealed with key \(j), but the configured key is \(c): install the journal's key (or rotate with `tapctl journal rekey`)"
         }

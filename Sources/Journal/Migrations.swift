@@ -99,7 +99,7 @@ extension Journal {
             // averages. The history's and the follow-ups' lookups get their indexes (a journal of a million sales).
             try db.create(table: "batch") { t in
                 t.column("id", .integer).primaryKey()  // the batch number
-                t.column("state", .text).notNull()  // closing, uploading, closed, out_of_balance
+                t.column("state", .text).notNull()  // closing, uploading, reconciling, closed, out_of_balance
                 t.column("opened_at", .datetime).notNull()
                 t.column("closed_at", .datetime)
                 t.column("debits", .integer).notNull()

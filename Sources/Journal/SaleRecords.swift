@@ -324,6 +324,45 @@ extension Journal {
         }
     }
 
+    /// The rules that keep one sale's money from moving twice, checked in the transition's own transaction (so two
+    /// API calls racing each other cannot both pass): a void (a reversal of an approved sale) is refused once refunds
+    /// of the sale hold money or once the sale is in a batch; a completion is refused beside a release (any reversal
+    /// of the pre-authorisation queued or delivered).
+    static func checkMoneyMovesOnce(_ db: Database, id: String, from: SaleState, _ change: SaleChange) throws {
+        let reverses = change.enqueue.contains { $0.kind == .reversal }
+        let captures = change.enqueue.contains { $0.kind == .capture }
+        guard reverses || captures else { return }
+        if reverses, from == .approved || from == .partiallyApproved {
+            if let batch = try Int.fetchOne(db, sql: "SELECT batch_id FROM txn WHERE id = ?", arguments: [id]) {
+                throw JournalError.moneyConflict(
+                    id, "it was settled in batch \(batch), which is closed; a refund is the way to give the money back")
+            }
+            let refunds =
+                try Int.fetchOne(
+                    db,
+                    sql:
+                        "SELECT COUNT(*) FROM txn WHERE original_id = ? AND kind = 'refund' AND state IN (\(refundHolding))",
+                    arguments: [id]) ?? 0
+            if refunds > 0 {
+                throw JournalError.moneyConflict(
+                    id,
+                    "\(refunds) refund(s) of it moved or may move money; it can no longer be voided (refund the rest)")
+            }
+        }
+        if captures, change.state == .completed {
+            let reversed =
+                try Int.fetchOne(
+                    db,
+                    sql:
+                        "SELECT COUNT(*) FROM saf WHERE txn_id = ? AND kind = 'reversal' AND status IN ('pending', 'quarantined', 'delivered')",
+                    arguments: [id]) ?? 0
+            if reversed > 0 {
+                throw JournalError.moneyConflict(
+                    id, "it is being released (its reversal is queued); it cannot be completed")
+            }
+        }
+    }
+
     /// States of a refund that hold part of its original: it may still move money, or it did.
     static let refundHolding =
         "'waiting_for_card','card_detected','processing','see_phone','present_again','request_persisted','request_transmitted','approved','partially_approved','approved_offline'"
@@ -348,12 +387,25 @@ extension Journal {
         guard (o["currency"] as Int) == currency else {
             throw JournalError.notRefundable(originalID, "it was made in currency \(o["currency"] as Int)")
         }
+        // A sale being voided (its reversal queued) gives its money back that way: no refund beside it.
+        let voiding =
+            try Int.fetchOne(
+                db,
+                sql:
+                    "SELECT COUNT(*) FROM saf WHERE txn_id = ? AND kind = 'reversal' AND status IN ('pending', 'quarantined')",
+                arguments: [originalID]) ?? 0
+        if voiding > 0 {
+            throw JournalError.notRefundable(originalID, "it is being voided (its reversal waits for the acquirer)")
+        }
+        // Refunds that moved or may move money — an unanswered one too, until its reversal is delivered.
         let refunded =
             try Int64.fetchOne(
                 db,
                 sql: """
                     SELECT COALESCE(SUM(COALESCE(approved_amount, amount)), 0) FROM txn
-                    WHERE original_id = ? AND kind = 'refund' AND state IN (\(refundHolding))
+                    WHERE original_id = ? AND kind = 'refund' AND (state IN (\(refundHolding))
+                      OR (state = 'unanswered' AND EXISTS (SELECT 1 FROM saf s WHERE s.txn_id = txn.id
+                          AND s.kind = 'reversal' AND s.status IN ('pending', 'quarantined'))))
                     """, arguments: [originalID]) ?? 0
         return max(0, charged - refunded)
     }
@@ -408,6 +460,11 @@ extension Journal {
         guard from.allows(change.state) else {
             throw JournalError.invalidTransition(id, from: from, to: change.state)
         }
+        // A pre-authorisation is completed once (a second completion would be a second capture).
+        if change.state == .completed, from == .completed {
+            throw JournalError.invalidTransition(id, from: from, to: change.state)
+        }
+        try Self.checkMoneyMovesOnce(db, id: id, from: from, change)
         try db.cachedStatement(
             sql: """
                 UPDATE txn SET state = ?, reason = COALESCE(?, reason), message = COALESCE(?, message), reader = COALESCE(?, reader),

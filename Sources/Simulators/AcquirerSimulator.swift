@@ -110,11 +110,12 @@ public actor AcquirerSimulator {
         answered.append(nil)
         answeredAmount.append(nil)
         let index = received.count - 1
-        var action = rule?(m) ?? Self.defaultAction(m)
-        // End of day: the acquirer reconciles against its own ledger and takes batch uploads.
-        if case .answer = action, m.mtiClass == "5", m.mtiFunction == "0" {
+        let ruled = rule?(m)
+        var action = ruled ?? Self.defaultAction(m)
+        // End of day (unless a rule decides): the acquirer reconciles against its own ledger and takes batch uploads.
+        if ruled == nil, m.mtiClass == "5", m.mtiFunction == "0" {
             action = .answer(responseCode: reconcile(m))
-        } else if case .answer = action, m.mtiClass == "3", m.mtiFunction == "2" {
+        } else if ruled == nil, m.mtiClass == "3", m.mtiFunction == "2" {
             action = .answer(responseCode: takeUpload(m))
         }
         switch action {
@@ -443,30 +444,28 @@ public actor AcquirerSimulator {
         }
         if afterUpload {
             guard let c = closing[tid], c.batch == batch else { return "95" }
+            // The upload carries what stands (voided transactions move no money and are not uploaded): its debits
+            // and credits must be the totals' debits and credits less their reversals.
             var t = Messages.ReconciliationTotals(
                 credits: 0, creditsAmount: 0, creditReversals: 0, creditReversalsAmount: 0, debits: 0,
                 debitsAmount: 0, debitReversals: 0, debitReversalsAmount: 0)
             let entries = ledger().entries
             for (k, amount) in c.uploads {
                 guard let e = entries.first(where: { "\($0.terminal)/\($0.stan)" == k }) else { continue }
-                let reversed = e.captures > 0 ? e.captureReversed : e.reversalAccepted
                 if e.isCredit {
                     t.credits += 1
                     t.creditsAmount += Int64(amount)
-                    if reversed {
-                        t.creditReversals += 1
-                        t.creditReversalsAmount += Int64(amount)
-                    }
                 } else {
                     t.debits += 1
                     t.debitsAmount += Int64(amount)
-                    if reversed {
-                        t.debitReversals += 1
-                        t.debitReversalsAmount += Int64(amount)
-                    }
                 }
             }
-            guard t == sent else { return "95" }
+            let standing =
+                t.debits == sent.debits - sent.debitReversals
+                && t.debitsAmount == sent.debitsAmount - sent.debitReversalsAmount
+                && t.credits == sent.credits - sent.creditReversals
+                && t.creditsAmount == sent.creditsAmount - sent.creditReversalsAmount
+            guard standing else { return "95" }
             // The upload is the batch. What the acquirer held besides it and that moves no money (approved, then
             // reversed) is dropped with it; anything else it held stays for the next batch.
             for k in c.uploads.keys { settled[k] = batch }
@@ -510,6 +509,9 @@ public actor AcquirerSimulator {
         let key = "\(e.terminal)/\(e.stan)"
         if let earlier = settled[key] {
             settlementViolations.append("upload in batch \(batch) of \(key), already settled in batch \(earlier)")
+        }
+        if e.captures > 0 ? e.captureReversed : e.reversalAccepted {
+            settlementViolations.append("upload in batch \(batch) of \(key) as standing; the acquirer reversed it")
         }
         let took = e.captures > 0 ? e.capturedAmount : e.approvedAmount ?? (e.answer == "00" ? e.amount : nil)
         if took != amount {

@@ -36,10 +36,16 @@ public actor TransactionCoordinator {
         let settings: DaemonSettings
         /// Sale, refund or pre-authorisation: the transaction type the kernel runs and the message it goes as.
         let kind: TransactionKind
-        init(id: String, reader: String, kind: TransactionKind, entryPoint: EntryPoint, settings: DaemonSettings) {
+        /// For a linked refund: the sale it gives money back from.
+        let originalID: String?
+        init(
+            id: String, reader: String, kind: TransactionKind, originalID: String? = nil, entryPoint: EntryPoint,
+            settings: DaemonSettings
+        ) {
             self.id = id
             self.reader = reader
             self.kind = kind
+            self.originalID = originalID
             self.entryPoint = entryPoint
             self.settings = settings
         }
@@ -174,7 +180,8 @@ public actor TransactionCoordinator {
             if let e = error as? ReaderManagerError, case .unknownReader = e { throw TapdError.invalid(why) }
             throw TapdError.unavailable(why)
         }
-        let l = Live(id: id, reader: session.reader, kind: kind, entryPoint: ep, settings: saleSettings)
+        let l = Live(
+            id: id, reader: session.reader, kind: kind, originalID: original, entryPoint: ep, settings: saleSettings)
         l.session = session
         live[id] = l
         lastID = id
@@ -597,6 +604,17 @@ public actor TransactionCoordinator {
                 l, .declined,
                 reason: "acceptance frozen by the risk team (freeze \(freeze.id), \(freeze.scope)): \(freeze.reason)",
                 message: message.text)
+            return
+        }
+        if refundRead, let originalID = l.originalID, let o = try? await book.journal.sale(originalID),
+            let expected = o.maskedPAN, let tapped = outcome.maskedPAN, expected != tapped
+        {
+            // A linked refund goes back to the card that paid (the masked PANs, first 6 and last 4, must agree).
+            await session.signal(.declined)
+            await end(
+                l, .declined,
+                reason: "refund refused: the card is not the one that paid \(originalID) (\(expected))",
+                message: UIMessage.notAuthorised.text)
             return
         }
         if l.kind == .preauth, outcome.kind == .approved {

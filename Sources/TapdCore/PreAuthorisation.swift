@@ -36,8 +36,9 @@ extension SaleBook {
             throw TapdError.conflict("\(id) is being released (its reversal is queued); it cannot be completed")
         }
         let authorised = r.approvedAmount ?? r.amount
-        // Integer arithmetic on minor units: the ceiling is authorised × (100 + tolerance) / 100, rounded down.
-        let ceiling = authorised + Int64((Double(authorised) * tolerancePercent / 100).rounded(.down))
+        // Integer arithmetic on minor units: the tolerance in basis points, the ceiling rounded down.
+        let basisPoints = Int64((tolerancePercent * 100).rounded())
+        let ceiling = authorised + authorised * basisPoints / 10_000
         guard amount >= 1, amount <= ceiling else {
             throw TapdError.invalid(
                 "the completion must be 1–\(ceiling) minor units (authorised \(authorised)"

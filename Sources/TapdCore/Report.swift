@@ -32,6 +32,10 @@ public struct Report: Codable, Sendable, Equatable {
         public var voidedAmount: Int64 = 0
         /// Cancelled by the point of sale or timed out without a card.
         public var cancelled: Int64 = 0
+        /// Open pre-authorisations: funds held on cards, not yet money (completed ones count as approved).
+        public var held: Int64 = 0
+        /// The amount they hold.
+        public var heldAmount: Int64 = 0
         /// Approved offline by the card.
         public var offlineApprovals: Int64 = 0
         /// Their advices accepted by the acquirer.
@@ -44,7 +48,8 @@ public struct Report: Codable, Sendable, Equatable {
             case approvedAmount = "approved_amount"
             case declined, failed, reversed, voided
             case voidedAmount = "voided_amount"
-            case cancelled
+            case cancelled, held
+            case heldAmount = "held_amount"
             case offlineApprovals = "offline_approvals"
             case advicesDelivered = "advices_delivered"
             case advicesOwed = "advices_owed"
@@ -53,6 +58,9 @@ public struct Report: Codable, Sendable, Equatable {
         mutating func add(_ g: ReportGroup) {
             count += g.count
             switch g.state {
+            case .approved where g.kind == .preauth, .partiallyApproved where g.kind == .preauth:
+                held += g.count
+                heldAmount += g.amount
             case .approved, .partiallyApproved, .approvedOffline, .completed:
                 approved += g.count
                 approvedAmount += g.amount
@@ -81,8 +89,10 @@ public struct Report: Codable, Sendable, Equatable {
     public var currency: String
     /// One line per scheme and transaction type.
     public var lines: [Line]
-    /// All of them together.
+    /// All of them together (the total's approved amount adds sales and refunds: see `net`).
     public var total: Line
+    /// The money the period moved: approved sales and completions less approved refunds, in minor units.
+    public var net: Int64
     /// Approved of those that reached a decision (approved, declined, failed, reversed), 0–1; nil when none did.
     public var successRate: Double?
     /// The average time from the card in the field to the kernel's outcome, in milliseconds; nil when none measured.
@@ -91,7 +101,7 @@ public struct Report: Codable, Sendable, Equatable {
     public var averageOnlineMilliseconds: Double?
 
     enum CodingKeys: String, CodingKey {
-        case from, to, batch, currency, lines, total
+        case from, to, batch, currency, lines, total, net
         case successRate = "success_rate"
         case averageTapMilliseconds = "average_tap_ms"
         case averageOnlineMilliseconds = "average_online_ms"
@@ -117,6 +127,9 @@ public struct Report: Codable, Sendable, Equatable {
         }
         lines = byKey.keys.sorted().compactMap { byKey[$0] }
         self.total = total
+        net = lines.reduce(0) {
+            $0 + ($1.type == TransactionKind.refund.rawValue ? -$1.approvedAmount : $1.approvedAmount)
+        }
         let decided = total.approved + total.declined + total.failed + total.reversed
         successRate = decided > 0 ? Double(total.approved) / Double(decided) : nil
         averageTapMilliseconds = tap.n > 0 ? Double(tap.sum) / Double(tap.n) : nil

@@ -61,21 +61,25 @@ extension SaleBook {
     /// close the acquirer did not answer stays under way and resumes at the next call (or the daemon's tick).
     public func closeBatch(requester: String) async throws -> BatchView {
         guard let acquirer else { throw TapdError.unavailable("no acquirer is configured: there is nothing to settle") }
-        // One close at a time: a second caller waits for the first and then sees its result.
-        let previous = currentClose
+        // One close at a time: a caller arriving during a close gets that close's result (never a second batch).
+        if let running = currentClose { return try await running.value }
         let task = Task { () throws -> BatchView in
-            _ = try? await previous?.value
-            return try await self.runClose(acquirer: acquirer, requester: requester)
+            try await self.runClose(acquirer: acquirer, requester: requester, resumeOnly: false)
         }
         currentClose = task
         defer { if currentClose == task { currentClose = nil } }
         return try await task.value
     }
 
-    /// Resumes a close under way (daemon start, the store-and-forward tick); nothing when none is.
+    /// Resumes a close under way (daemon start, the minute tick); never starts a new batch.
     public func resumeBatchClose() async {
-        guard acquirer != nil, currentClose == nil, (try? await journal.batchInProgress()) != nil else { return }
-        _ = try? await closeBatch(requester: "resume")
+        guard let acquirer, currentClose == nil, (try? await journal.batchInProgress()) != nil else { return }
+        let task = Task { () throws -> BatchView in
+            try await self.runClose(acquirer: acquirer, requester: "resume", resumeOnly: true)
+        }
+        currentClose = task
+        defer { if currentClose == task { currentClose = nil } }
+        _ = try? await task.value
     }
 
     /// The last batches, newest first.
@@ -83,10 +87,12 @@ extension SaleBook {
         try await journal.batches(limit: limit).map(BatchView.init)
     }
 
-    private func runClose(acquirer: AcquirerService, requester: String) async throws -> BatchView {
+    private func runClose(acquirer: AcquirerService, requester: String, resumeOnly: Bool) async throws -> BatchView {
         var batch: BatchRecord
         if let open = try await journal.batchInProgress() {
             batch = open
+        } else if resumeOnly, let last = try await journal.batches(limit: 1).first {
+            return BatchView(last)
         } else {
             _ = await deliverQueue()
             let counts = try await journal.queueCounts()
@@ -101,6 +107,8 @@ extension SaleBook {
         }
         FaultPoint.hit("batch_started")
         let cfg = acquirer.configuration
+        // What a batch upload sends, read once per close (the batch no longer changes).
+        var uploadList: [SaleRecord]? = nil
         while batch.state.inProgress {
             switch batch.state {
             case .closing, .reconciling:
@@ -121,12 +129,16 @@ extension SaleBook {
                 if rc == "00" {
                     next = .closed
                 } else if batch.state == .closing, cfg.settlementOutOfBalanceCodes.contains(rc) {
-                    next = try await journal.batchFinancialTransactions(batch.id).isEmpty ? .reconciling : .uploading
+                    if uploadList == nil { uploadList = try await journal.batchUploadTransactions(batch.id) }
+                    next = uploadList?.isEmpty ?? true ? .reconciling : .uploading
                 } else if batch.state == .reconciling, cfg.settlementOutOfBalanceCodes.contains(rc) {
                     next = .outOfBalance
                 } else {
-                    // Not an answer about the balance (e.g. 96 system error): the close stays owed.
-                    try await journal.batchTryFailed(batch.id, error: "the acquirer answered \(rc)")
+                    // Not an answer about the balance (e.g. 96 system error): the close stays owed, and the next try is
+                    // a new request (a repeat of an answered one would only get the same answer).
+                    let tries = try await journal.batchTryFailed(
+                        batch.id, error: "the acquirer answered \(rc)", answered: true)
+                    closeAlert(batch.id, tries: tries, why: "the acquirer answered \(rc)")
                     return BatchView(try await journal.batch(batch.id) ?? batch)
                 }
                 batch = try await journal.batchReconciled(batch.id, responseCode: rc, next: next)
@@ -139,7 +151,8 @@ extension SaleBook {
                     )
                 }
             case .uploading:
-                let members = try await journal.batchFinancialTransactions(batch.id)
+                if uploadList == nil { uploadList = try await journal.batchUploadTransactions(batch.id) }
+                let members = uploadList ?? []
                 guard batch.uploaded < members.count else {
                     batch = try await journal.batchUploaded(batch.id, total: members.count)
                     continue
@@ -158,8 +171,9 @@ extension SaleBook {
                         })
                 else { return BatchView(try await journal.batch(batch.id) ?? batch) }
                 guard answer[39] == "00" else {
-                    try await journal.batchTryFailed(
-                        batch.id, error: "the acquirer refused the upload of \(t.id) (\(answer[39] ?? "no code"))")
+                    let why = "the acquirer refused the upload of \(t.id) (\(answer[39] ?? "no code"))"
+                    let tries = try await journal.batchTryFailed(batch.id, error: why, answered: true)
+                    closeAlert(batch.id, tries: tries, why: why)
                     return BatchView(try await journal.batch(batch.id) ?? batch)
                 }
                 batch = try await journal.batchUploaded(batch.id, total: members.count)
@@ -169,6 +183,15 @@ extension SaleBook {
             }
         }
         return BatchView(batch)
+    }
+
+    /// A money alert when a close keeps failing (every fifth try): the day's money is not settled.
+    private func closeAlert(_ batch: Int, tries: Int, why: String) {
+        guard tries % 5 == 0 else { return }
+        events.publish(
+            .moneyAlert, status: "closing",
+            detail:
+                "batch \(batch) is still not closed after \(tries) tries (last: \(why)); `tapctl settle` tries again")
     }
 
     /// Sends the batch's current message: its STAN and "transmitted" written before the first byte (a message that
@@ -187,7 +210,8 @@ extension SaleBook {
         }
         switch outcome {
         case .neverLeft(let e), .noAnswer(let e):
-            try await journal.batchTryFailed(batch.id, error: "\(e)")
+            let tries = try await journal.batchTryFailed(batch.id, error: "\(e)")
+            closeAlert(batch.id, tries: tries, why: "\(e)")
             return nil
         case .answered(let answer):
             return answer

@@ -76,6 +76,8 @@ extension SaleBook {
             firstLook = false
             // Strict FIFO: a head that is not due holds the queue (a reversal must not be overtaken by a later advice).
             if window.isEmpty { break queue }
+            // The window's entries not yet sent that had not left before it: unmarked when the drain stops early.
+            var unsent = window.filter { !$0.entry.transmitted }.map(\.entry.id)
             for head in window {
                 let entry = head.entry
                 var message: ISOMessage
@@ -87,19 +89,35 @@ extension SaleBook {
                     let why = "the stored message cannot be opened: \(error)"
                     let pending = recording
                     recording = nil
-                    guard await recorded(pending) else { break queue }
-                    do { try await journal.quarantine(entry.id, reason: why) } catch { break queue }
+                    guard await recorded(pending) else {
+                        await unmark(unsent)
+                        break queue
+                    }
+                    unsent.removeAll { $0 == entry.id }
+                    do { try await journal.quarantine(entry.id, reason: why) } catch {
+                        await unmark(unsent)
+                        break queue
+                    }
                     moneyAlert(entry, why)
                     continue
                 }
                 // It may have left before this window marked it: then it goes as a repeat.
                 if entry.transmitted { message = Messages.repeatMTI(message) }
                 let kind = entry.kind.rawValue
+                // Withdrawn (a void replaced a capture) or resolved by an operator since the window was taken: not sent.
+                guard (try? await journal.isPending(entry.id)) == true else {
+                    unsent.removeAll { $0 == entry.id }
+                    continue
+                }
                 FaultPoint.hit("saf.transmitted:\(kind)")
+                unsent.removeAll { $0 == entry.id }
                 let outcome = await acquirer.send(message)
                 let pending = recording
                 recording = nil
-                guard await recorded(pending) else { break queue }
+                guard await recorded(pending) else {
+                    await unmark(unsent)
+                    break queue
+                }
                 let retryAt = Date().addingTimeInterval(cfg.safRetryDelay(afterTries: entry.tries + 1))
                 switch outcome {
                 case .neverLeft(let e), .noAnswer(let e):
@@ -107,6 +125,7 @@ extension SaleBook {
                     // it goes as a repeat, which is always safe).
                     _ = try? await journal.followUpFailed(
                         entry.id, error: "\(e)", rejected: false, retryAt: retryAt, quarantineAfter: cfg.safMaxAttempts)
+                    await unmark(unsent)
                     await refreshQueueMetrics()
                     return delivered
                 case .answered(let answer):
@@ -122,6 +141,7 @@ extension SaleBook {
                         _ = try? await journal.followUpFailed(
                             entry.id, error: "the acquirer asked to try later (response code \(rc))", responseCode: rc,
                             rejected: false, retryAt: retryAt, quarantineAfter: cfg.safMaxAttempts)
+                        await unmark(unsent)
                         await refreshQueueMetrics()
                         return delivered
                     case .rejected(let rc, let why):
@@ -131,7 +151,10 @@ extension SaleBook {
                             after = try await journal.followUpFailed(
                                 entry.id, error: why, responseCode: rc, rejected: true, retryAt: retryAt,
                                 quarantineAfter: cfg.safMaxAttempts)
-                        } catch { break queue }
+                        } catch {
+                            await unmark(unsent)
+                            break queue
+                        }
                         logger.warning(
                             "store-and-forward: \(kind) refused",
                             metadata: ["id": "\(entry.id)", "why": "\(why)", "refusals": "\(after.rejections)"])
@@ -141,6 +164,7 @@ extension SaleBook {
                         }
                         if let sale = try? await journal.sale(entry.transactionID) { publish(sale) }
                         // The refused head waits for its retry (or left the queue): look at the queue again.
+                        await unmark(unsent)
                         continue queue
                     }
                 }
@@ -149,6 +173,15 @@ extension SaleBook {
         _ = await recorded(recording)
         await refreshQueueMetrics()
         return delivered
+    }
+
+    /// Unmarks entries of a window that were never sent and had not left before it (awaited: a later window must read
+    /// the truth).
+    private func unmark(_ ids: [Int64]) async {
+        do { try await journal.unmarkTransmitted(ids) } catch {
+            // Left marked: they go as repeats, which is always safe.
+            logger.warning("store-and-forward: unsent messages stay marked", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Waits for a delivery's record; false (logged) when the journal refused it, which ends the drain.
@@ -172,8 +205,7 @@ extension SaleBook {
         // What the delivery does to its sale, decided in the delivery's own transaction from the sale as it stands.
         let d = try await journal.delivered(
             entry.id, responseCode: responseCode,
-            audit: "#\(entry.id) \(message.mti) STAN \(message[11] ?? "?") for \(entry.transactionID)",
-            markNextTransmitted: false
+            audit: "#\(entry.id) \(message.mti) STAN \(message[11] ?? "?") for \(entry.transactionID)"
         ) { sale in
             switch kind {
             case .reversal where sale.state == .approved || sale.state == .partiallyApproved:

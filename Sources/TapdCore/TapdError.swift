@@ -49,7 +49,9 @@ public enum TapdError: Error, CustomStringConvertible {
         case .configuration, .cardData: 500  // not answers to an API request (see the cases)
         case .journal(let e):
             switch e {
-            case .invalidTransition, .followUpExists, .followUpInFlight, .refundExceedsOriginal, .notRefundable: 409
+            case .invalidTransition, .followUpExists, .followUpInFlight, .refundExceedsOriginal, .notRefundable,
+                .moneyConflict:
+                409
             case .notFound: 404
             case .storage, .sealedDataUnreadable, .wrongKey, .key: 503
             }

@@ -80,6 +80,14 @@ final class MerchantDayDaemonTests: XCTestCase {
         XCTAssertTrue(
             ((tooMuchBody["error"] as? [String: Any])?["message"] as? String ?? "").contains("600"), "\(tooMuchBody)")
 
+        // A linked refund goes back to the card that paid: another card is refused.
+        h.emulator.present(try VirtualCard(.mastercardCard()))
+        let (_, wrongBody) = try await h.refund(100, original: sale, reader: nfc)
+        let wrong = try await h.wait(try XCTUnwrap(wrongBody["id"] as? String))
+        XCTAssertEqual(wrong["status"] as? String, "declined", "\(wrong)")
+        XCTAssertTrue((wrong["reason"] as? String ?? "").contains("not the one that paid"), "\(wrong)")
+        h.emulator.present(nil)
+
         // A pre-authorisation of 100.00, completed for 115.00 (within 20 %); another released.
         h.emulator.present(try VirtualCard(.mastercardCard()))
         let preauth = try await h.preauth(10_000, reader: nfc)
@@ -160,7 +168,9 @@ final class MerchantDayDaemonTests: XCTestCase {
         let byBatch = try await h.client.get("/v1/reports?batch=1")
         check(byBatch, "Report", "a batch's report")
         let r = try XCTUnwrap(byBatch.json as? [String: Any])
-        XCTAssertEqual((r["total"] as? [String: Any])?["count"] as? Int, 4)
+        XCTAssertEqual(
+            (r["total"] as? [String: Any])?["count"] as? Int, 5, "sale, refund, refused refund, two pre-authorisations")
+        XCTAssertEqual(r["net"] as? Int, 12_100)
         // Settled: the sale cannot be voided any more, only refunded.
         let void = try await h.client.post("/v1/transactions/\(sale)/void")
         XCTAssertEqual(void.status, 409)

@@ -215,6 +215,8 @@ extension SaleBookTests {
     func testOutOfBalanceUploadsTheBatchAndReconcilesAgain() async throws {
         let b = try book(config(timeout: 0.5))
         _ = try await approvedSale(b, 1000)
+        let voided = try await approvedSale(b, 700)  // voided: moves no money, not uploaded
+        _ = try await b.void(voided, requester: "test")
         let (late, card) = try await sale(b, amount: 1293)  // answered after 3 s: tapd gives up at 0.5 s
         let v = try await b.authorize(late, card: card, facts: facts(), message: "Authorising")
         XCTAssertEqual(v.journalState, "unanswered")
@@ -263,5 +265,106 @@ extension SaleBookTests {
         XCTAssertEqual(next.id, 2)
         XCTAssertEqual(next.state, "closed", next.lastError ?? "")
         XCTAssertEqual(next.totals.debitsAmount, 4000)
+    }
+}
+
+// MARK: Money moves once (each rule's race checked in the journal's own transaction)
+
+extension SaleBookTests {
+    func testARefundedSaleIsNotVoidedAndASaleBeingVoidedIsNotRefunded() async throws {
+        let b = try book(config(timeout: 0.5))
+        let sale = try await approvedSale(b, 1000)
+        let (refund, card) = try await tap(b, amount: 300, kind: .refund, original: sale)
+        _ = try await b.authorize(refund, card: card, facts: facts(), message: "Authorising", kind: .refund)
+        do {
+            _ = try await b.void(sale, requester: "test")
+            XCTFail("a refunded sale was voided: the customer would get the money back twice")
+        } catch JournalError.moneyConflict {}
+        // A void whose reversal waits for the acquirer: no refund beside it.
+        let other = try await approvedSale(b, 2000)
+        await simulator.setRule { m in m.mtiClass == "4" ? .noAnswer : nil }
+        let pending = try await b.void(other, requester: "test")
+        XCTAssertEqual(pending.status, .voidPending)
+        do {
+            _ = try await b.open(
+                idempotencyKey: "refund-of-voiding", amount: 100, currency: 978, message: "", kind: .refund,
+                originalID: other)
+            XCTFail("a sale being voided was refunded")
+        } catch JournalError.notRefundable {}
+        await simulator.setRule(nil)
+        let l = await ledger()
+        XCTAssertEqual(l.violations, [])
+    }
+
+    func testAPreauthorisationBeingReleasedIsNotCompleted() async throws {
+        let b = try book(config(timeout: 0.5))
+        let (id, card) = try await tap(b, amount: 5_000, kind: .preauth)
+        _ = try await b.authorize(id, card: card, facts: facts(), message: "Authorising", kind: .preauth)
+        await simulator.setRule { m in m.mtiClass == "4" ? .noAnswer : nil }
+        _ = try await b.void(id, requester: "test", reason: "pre-authorisation released")
+        do {
+            _ = try await b.complete(id, amount: 5_000, tolerancePercent: 0, requester: "test")
+            XCTFail("a completion was queued beside the release")
+        } catch let e as TapdError {
+            XCTAssertEqual(e.httpStatus, 409, "\(e)")
+        }
+        await simulator.setRule(nil)
+        let record = try await journal.sale(id)
+        XCTAssertFalse(record?.followUps.contains { $0.kind == .capture } ?? true, "no capture queued")
+    }
+
+    func testTheJournalRefusesAVoidOfASettledSale() async throws {
+        let b = try book()
+        let sale = try await approvedSale(b, 1000)
+        _ = try await journal.startBatch(reversals: .separate)
+        // The check inside the transition's transaction, whatever the caller read before.
+        var change = SaleChange(.approved)
+        change.enqueue = [NewFollowUp(kind: .reversal, mti: "0400", message: [0x30])]
+        do {
+            _ = try await journal.apply(sale, change)
+            XCTFail("a reversal of a settled sale was queued")
+        } catch JournalError.moneyConflict(_, let why) { XCTAssertTrue(why.contains("batch 1"), why) }
+    }
+
+    func testMessagesOfAWindowThatNeverLeftAreUnmarked() async throws {
+        let b = try book(config(timeout: 0.5) { $0.drainBeforeOnline = false })
+        for i in 0..<3 {
+            let (id, card) = try await sale(b, amount: 1291 + UInt64(i) * 100)  // .91: unanswered, reversal queued
+            _ = try await b.authorize(id, card: card, facts: facts(), message: "Authorising")
+        }
+        try await makeDue()
+        // The acquirer drops the connection on the head's reversal: the two behind it in the window never leave.
+        await simulator.setRule { m in m.mtiClass == "4" ? .drop : nil }
+        _ = await b.deliverQueue()
+        let queue = try await journal.followUps(status: .pending)
+        XCTAssertEqual(queue.count, 3)
+        XCTAssertEqual(queue.first?.transmitted, true, "the head was written")
+        XCTAssertEqual(queue.dropFirst().map(\.transmitted), [false, false], "not sent, not marked")
+        await simulator.setRule(nil)
+    }
+
+    func testAnAnsweredButRefusedReconciliationIsAskedAgainAfreshAndSettlingTwiceAtOnceClosesOneBatch() async throws {
+        let b = try book()
+        _ = try await approvedSale(b, 1000)
+        final class Once: @unchecked Sendable { var done = false }
+        let once = Once()
+        await simulator.setRule { m in
+            guard m.mtiClass == "5", !once.done else { return nil }
+            once.done = true
+            return .answer(responseCode: "96")
+        }
+        let refused = try await b.closeBatch(requester: "test")
+        XCTAssertEqual(refused.state, "closing")
+        async let a = b.closeBatch(requester: "a")
+        async let c = b.closeBatch(requester: "c")
+        let (first, second) = try await (a, c)
+        XCTAssertEqual(first.id, second.id, "one close, shared")
+        XCTAssertEqual(first.state, "closed")
+        let reconciliations = await simulator.received.filter { $0.mtiClass == "5" }
+        XCTAssertEqual(
+            reconciliations.map(\.mti), ["0500", "0500"], "a fresh request, not a repeat of the refused one")
+        XCTAssertNotEqual(reconciliations[0][11], reconciliations[1][11])
+        let batches = try await b.batches()
+        XCTAssertEqual(batches.count, 1)
     }
 }
