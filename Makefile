@@ -38,7 +38,7 @@ RELEASE_FLAGS ?= -Xswiftc -Osize -Xcc -Os
 BUILD_FLAGS  := $(if $(filter release,$(BUILD_CONFIG)),$(RELEASE_FLAGS))
 BINPATH      ?= $(shell $(SWIFT) build -c $(BUILD_CONFIG) --show-bin-path 2>/dev/null)
 
-.PHONY: all build release deps demo test fuzz fuzz-smoke bench lint format clean install uninstall deb
+.PHONY: all build release deps demo test contract fuzz fuzz-smoke bench lint format clean install uninstall deb
 
 FORMAT_PATHS := Sources Tests Benchmarks/Sources Fuzz
 
@@ -67,6 +67,9 @@ deps:
 	@# pyiso8583: the independent ISO 8583 implementation the codec tests cross-check against.
 	@python3 -c "import iso8583" 2>/dev/null || python3 -m pip install -q pyiso8583 2>/dev/null \
 	  || python3 -m pip install -q --break-system-packages pyiso8583
+	@# schemathesis: the contract fuzzer run against the API's OpenAPI document (make contract).
+	@command -v schemathesis >/dev/null 2>&1 || python3 -m pip install -q schemathesis 2>/dev/null \
+	  || python3 -m pip install -q --break-system-packages schemathesis
 
 build: deps
 	$(SWIFT) build
@@ -82,6 +85,12 @@ demo: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
+	Tests/Contract/run-schemathesis $$($(SWIFT) build --show-bin-path)
+
+# Contract fuzzing alone: schemathesis (all checks) against the OpenAPI document, on the demo daemon.
+contract: deps
+	$(SWIFT) build --product tapd
+	Tests/Contract/run-schemathesis $$($(SWIFT) build --show-bin-path)
 
 fuzz: deps
 	@test -n "$(FUZZ_RT)" || { echo "libFuzzer runtime (libclang_rt.fuzzer_no_main) not found in the Swift toolchain"; exit 1; }

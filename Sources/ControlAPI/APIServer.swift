@@ -198,9 +198,22 @@ public final class APIServer: Sendable {
         }
     }
 
-    /// Decodes a JSON body, naming the field that is wrong.
-    static func decode<T: Decodable>(_ type: T.Type, from request: HTTPRequest) throws -> T {
+    /// Decodes a JSON body, naming the field that is wrong. With `keys`, the body must be an object with no other
+    /// keys and no null values (the OpenAPI document's `additionalProperties: false`, nothing nullable): a key the
+    /// server would ignore is refused, not silently dropped.
+    static func decode<T: Decodable>(_ type: T.Type, from request: HTTPRequest, keys: Set<String>? = nil) throws -> T {
         let data = Data(request.body.readableBytesView)
+        if let keys {
+            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw TapdError.invalid("the body must be a JSON object")
+            }
+            if let unknown = object.keys.sorted().first(where: { !keys.contains($0) }) {
+                throw TapdError.invalid("\(unknown) is not a field of this request")
+            }
+            if let null = object.keys.sorted().first(where: { object[$0] is NSNull }) {
+                throw TapdError.invalid("\(null) must not be null (leave it out instead)")
+            }
+        }
         do { return try JSONDecoder().decode(T.self, from: data) } catch let e as DecodingError {
             let message: String
             switch e {
@@ -279,7 +292,8 @@ public final class APIServer: Sendable {
         case 3 where segments[0] == "v1" && segments[1] == "risk" && segments[2] == "freeze":
             return await only(.POST) {
                 do {
-                    let body = try Self.decode(FreezeRequest.self, from: request)
+                    let body = try Self.decode(
+                        FreezeRequest.self, from: request, keys: ["scope", "value", "pan", "reason", "until"])
                     guard let who = await riskCaller(channel) else { return Self.riskForbidden }
                     return Self.json(try await coordinator.risk.freeze(body, by: who), status: .created)
                 } catch { return Self.error(for: error) }
@@ -326,7 +340,7 @@ public final class APIServer: Sendable {
             let id = segments[2].removingPercentEncoding ?? segments[2]
             return await only(.POST) {
                 do {
-                    let body = try Self.decode(CompletionRequest.self, from: request)
+                    let body = try Self.decode(CompletionRequest.self, from: request, keys: ["amount"])
                     let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
                     return Self.json(try await coordinator.complete(id, amount: body.amount, requester: who))
                 } catch { return Self.error(for: error) }
@@ -345,7 +359,7 @@ public final class APIServer: Sendable {
                     let who = "api " + (await peerCredentials(of: channel)?.description ?? "api")
                     if retry { return Self.json(try await coordinator.retryFollowUp(id, requester: who)) }
                     struct Resolution: Decodable { let reason: String }
-                    let body = try Self.decode(Resolution.self, from: request)
+                    let body = try Self.decode(Resolution.self, from: request, keys: ["reason"])
                     return Self.json(try await coordinator.resolveFollowUp(id, reason: body.reason, requester: who))
                 } catch { return Self.error(for: error) }
             }
@@ -374,7 +388,9 @@ public final class APIServer: Sendable {
 
     func start(_ request: HTTPRequest, channel: any Channel) async -> HTTPReply {
         do {
-            let sale = try Self.decode(SaleRequest.self, from: request)
+            let sale = try Self.decode(
+                SaleRequest.self, from: request,
+                keys: ["type", "amount", "currency", "reader", "idempotency_key", "original_id"])
             let who = await peerCredentials(of: channel)?.description ?? "api"
             let (view, created) = try await coordinator.start(sale, requester: "api " + who)
             return Self.json(view, status: created ? .created : .ok)
@@ -390,9 +406,11 @@ public final class APIServer: Sendable {
             }
             limit = n
         }
+        if let after = q["after"], after.isEmpty {
+            return Self.error(.unprocessableEntity, "invalid_request", "after must name a transaction")
+        }
         do {
-            return Self.json(
-                try await coordinator.list(limit: limit, after: q["after"].flatMap { $0.isEmpty ? nil : $0 }))
+            return Self.json(try await coordinator.list(limit: limit, after: q["after"]))
         } catch { return Self.error(for: error) }
     }
 
@@ -419,7 +437,7 @@ public final class APIServer: Sendable {
             guard let date = APIDate.parse(value) else {
                 return Self.error(
                     .unprocessableEntity, "invalid_request",
-                    "\(key) must be a day (YYYY-MM-DD) or a UTC time (YYYY-MM-DDThh:mm:ssZ)")
+                    "\(key) must be a day (YYYY-MM-DD) or an RFC 3339 time (YYYY-MM-DDThh:mm:ssZ)")
             }
             if key == "from" { from = date } else { to = date }
         }
@@ -436,9 +454,7 @@ public final class APIServer: Sendable {
             from = today
             to = APIDate.nextLocalMidnight(after: today)
         }
-        if let from, let to, to <= from {
-            return Self.error(.unprocessableEntity, "invalid_request", "to must be after from")
-        }
+        // A period that ends before it begins holds no transaction: an empty report, not an error.
         do { return Self.json(try await coordinator.report(from: from, to: to, batch: batch)) } catch {
             return Self.error(for: error)
         }
@@ -477,7 +493,7 @@ public final class APIServer: Sendable {
     func followUps(_ request: HTTPRequest) async -> HTTPReply {
         do {
             return Self.json(
-                try await coordinator.followUps(status: request.query["status"].flatMap { $0.isEmpty ? nil : $0 }))
+                try await coordinator.followUps(status: request.query["status"]))
         } catch {
             return Self.error(for: error)
         }

@@ -132,7 +132,8 @@ public actor TransactionCoordinator {
         let (terminal, ep, saleSettings) = (self.terminal, entryPoint, settings)
         guard accepting else { throw TapdError.unavailable("tapd is shutting down") }
         if let f = await risk.terminalFreeze() {
-            throw TapdError.unavailable("acceptance is frozen on this terminal (freeze \(f.id)): \(f.reason)")
+            // The risk team's decision, not an outage: a conflict with the terminal's state (409).
+            throw TapdError.conflict("acceptance is frozen on this terminal (freeze \(f.id)): \(f.reason)")
         }
         guard let kind = TransactionKind(rawValue: request.type ?? "sale") else {
             throw TapdError.invalid(
@@ -147,15 +148,22 @@ public actor TransactionCoordinator {
         } else if kind == .refund, saleSettings.refundRequiresOriginal {
             throw TapdError.invalid("refunds need original_id here (the sale they give money back from)")
         }
-        let key = request.idempotencyKey.trimmingCharacters(in: .whitespaces)
-        guard (1...128).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isNewline }) else {
+        // As the point of sale sent it (never trimmed): 1–128 printable ASCII characters (0x20–0x7E).
+        let key = request.idempotencyKey
+        guard (1...128).contains(key.utf8.count), key.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
             throw TapdError.invalid("idempotency_key must be 1–128 printable ASCII characters")
+        }
+        if let reader = request.reader, !(1...256).contains(reader.unicodeScalars.count) {
+            throw TapdError.invalid("reader must be 1–256 characters (a reader's name or its beginning)")
         }
         guard request.amount > 0, request.amount <= 999_999_999_999 else {
             throw TapdError.invalid("amount must be 1–999999999999 minor units")
         }
+        if let c = request.currency, !c.utf8.allSatisfy({ $0 < 0x80 }) || c.count != 3 {
+            throw TapdError.invalid("currency must be an ISO 4217 code: 3 letters (EUR) or 3 digits (978)")
+        }
         if let c = request.currency, !currencyMatches(c) {
-            throw TapdError.invalid(
+            throw TapdError.conflict(
                 "currency \(c) is not accepted: this terminal is configured for \(currencyText) (\(terminal.currencyCode))"
             )
         }
@@ -177,7 +185,7 @@ public actor TransactionCoordinator {
             let why = "\(error)"
             _ = try? await book.record(id, .failed, reason: why)
             if let e = error as? ReaderManagerError, case .busy = e { throw TapdError.conflict(why) }
-            if let e = error as? ReaderManagerError, case .unknownReader = e { throw TapdError.invalid(why) }
+            if let e = error as? ReaderManagerError, case .unknownReader = e { throw TapdError.missing(why) }
             throw TapdError.unavailable(why)
         }
         let l = Live(
@@ -370,7 +378,8 @@ public actor TransactionCoordinator {
 
     /// An operator closes an entry with a reason (audited).
     public func resolveFollowUp(_ id: Int64, reason: String, requester: String) async throws -> FollowUpView {
-        guard reason.trimmingCharacters(in: .whitespacesAndNewlines).count >= 3 else {
+        guard reason.unicodeScalars.count >= 3, reason.unicodeScalars.contains(where: { !$0.properties.isWhitespace })
+        else {
             throw TapdError.invalid("reason is required (what was done about it, e.g. a help desk ticket)")
         }
         return try await mapped { try await self.book.resolveFollowUp(id, reason: reason, actor: requester) }

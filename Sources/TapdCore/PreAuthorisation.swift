@@ -39,8 +39,10 @@ extension SaleBook {
         // Integer arithmetic on minor units: the tolerance in basis points, the ceiling rounded down.
         let basisPoints = Int64((tolerancePercent * 100).rounded())
         let ceiling = authorised + authorised * basisPoints / 10_000
-        guard amount >= 1, amount <= ceiling else {
-            throw TapdError.invalid(
+        guard amount >= 1 else { throw TapdError.invalid("the completion must be at least 1 minor unit") }
+        // Above what the card holder's bank authorised: a conflict with the pre-authorisation, not a bad request.
+        guard amount <= ceiling else {
+            throw TapdError.conflict(
                 "the completion must be 1–\(ceiling) minor units (authorised \(authorised)"
                     + (tolerancePercent > 0 ? " plus \(tolerancePercent)%)" : ")"))
         }

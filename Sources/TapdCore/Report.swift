@@ -142,26 +142,67 @@ public struct Report: Codable, Sendable, Equatable {
 public enum APIDate {
     /// The instant `text` names, or nil when it is neither form.
     public static func parse(_ text: String) -> Date? {
-        if text.count == 10 { return localMidnight(text) }
-        guard text.hasSuffix("Z") else { return nil }
-        return UTCTime.parseSQL(String(text.dropLast()))
+        if text.utf8.count == 10 { return localMidnight(text) }
+        return dateTime(text)
+    }
+
+    /// An RFC 3339 date-time: "2026-12-06T13:07:27Z", with an optional fraction of a second and "Z" or an offset
+    /// (+01:00); "t" and "z" in either case. Nil for anything else.
+    public static func dateTime(_ text: String) -> Date? {
+        let b = Array(text.utf8)
+        guard b.count >= 20, b[10] == 0x54 || b[10] == 0x74 else { return nil }
+        var i = 19
+        var fraction = ""
+        if b[i] == 0x2E {
+            i += 1
+            while i < b.count, (0x30...0x39).contains(b[i]) {
+                fraction.append(Character(UnicodeScalar(b[i])))
+                i += 1
+            }
+            guard !fraction.isEmpty else { return nil }
+        }
+        guard i < b.count else { return nil }
+        var offset = 0
+        if b[i] == 0x5A || b[i] == 0x7A {
+            guard i == b.count - 1 else { return nil }
+        } else {
+            guard b[i] == 0x2B || b[i] == 0x2D, b.count - i == 6, b[i + 3] == 0x3A,
+                let h = Int(String(decoding: b[(i + 1)...(i + 2)], as: UTF8.self)),
+                let m = Int(String(decoding: b[(i + 4)...(i + 5)], as: UTF8.self)), h < 24, m < 60,
+                b[(i + 1)...(i + 2)].allSatisfy({ (0x30...0x39).contains($0) }),
+                b[(i + 4)...(i + 5)].allSatisfy({ (0x30...0x39).contains($0) })
+            else { return nil }
+            offset = (h * 3600 + m * 60) * (b[i] == 0x2B ? 1 : -1)
+        }
+        let head = String(decoding: b[0..<19], as: UTF8.self)
+        guard isCalendarDay(String(head.prefix(10))), let base = UTCTime.parseSQL(head) else { return nil }
+        let seconds = Double("0." + (fraction.isEmpty ? "0" : String(fraction.prefix(9)))) ?? 0
+        return base.addingTimeInterval(seconds - Double(offset))
+    }
+
+    /// Whether "YYYY-MM-DD" names a day of the Gregorian calendar (years 0000–9999).
+    static func isCalendarDay(_ text: String) -> Bool {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+            parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }),
+            let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]), (1...12).contains(m)
+        else { return false }
+        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]
+        return (1...days).contains(d)
     }
 
     /// Local midnight of "YYYY-MM-DD" (the merchant's business day), nil when it is not a valid date.
     public static func localMidnight(_ text: String) -> Date? {
+        guard isCalendarDay(text) else { return nil }
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-            let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]), (1970...2100).contains(y),
-            (1...12).contains(m), (1...31).contains(d)
-        else { return nil }
+        guard let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]) else { return nil }
         var t = tm()
         t.tm_year = Int32(y - 1900)
         t.tm_mon = Int32(m - 1)
         t.tm_mday = Int32(d)
         t.tm_isdst = -1
         let seconds = mktime(&t)
-        // mktime normalises 2026-02-31 to March: such a day does not exist.
-        guard seconds != -1, t.tm_mday == Int32(d), t.tm_mon == Int32(m - 1) else { return nil }
         return Date(timeIntervalSince1970: Double(seconds))
     }
 

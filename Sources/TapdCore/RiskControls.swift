@@ -254,10 +254,14 @@ public actor RiskControls {
         guard let scope = FreezeScope(rawValue: r.scope) else {
             throw TapdError.invalid("scope must be one of terminal, scheme, aid, card")
         }
-        let reason = r.reason.trimmingCharacters(in: .whitespaces)
-        guard (1...200).contains(reason.count), !reason.contains(where: \.isNewline) else {
+        // 1–200 characters (Unicode scalars, as the OpenAPI document counts them) on one line, not only blanks.
+        let scalars = r.reason.unicodeScalars
+        guard (1...200).contains(scalars.count), !scalars.contains(where: { Self.lineBreaks.contains($0) }),
+            scalars.contains(where: { !$0.properties.isWhitespace })
+        else {
             throw TapdError.invalid("reason must be 1–200 characters on one line")
         }
+        let reason = r.reason.trimmingCharacters(in: .whitespaces)
         if cardKey.isEmpty { cardKey = try await journaled { try await self.journal.cardHashKey() } }
         var value = try Self.normalised(scope, r.value)
         var label = value
@@ -273,10 +277,10 @@ public actor RiskControls {
         }
         var ends: Date? = nil
         if let until = r.until {
-            guard until.hasSuffix("Z"), let d = UTCTime.parseSQL(String(until.dropLast())) else {
-                throw TapdError.invalid("until must be an ISO 8601 time in UTC, such as 2026-12-07T06:00:00Z")
+            guard let d = APIDate.dateTime(until) else {
+                throw TapdError.invalid("until must be an RFC 3339 time, such as 2026-12-07T06:00:00Z")
             }
-            guard d > now else { throw TapdError.invalid("until is in the past") }
+            // An end already past is kept as given: the freeze is recorded, ended (its view says active false).
             ends = d
         }
         let (endsAt, stored, shown) = (ends, value, label)
@@ -475,25 +479,30 @@ public actor RiskControls {
 
     /// The value a scope needs, in the form matching compares: a known scheme, an AID of 5–16 bytes (uppercase
     /// hex), a 32-byte hash (lowercase hex); none for the terminal.
+    /// Characters that end a line (Swift's isNewline): a reason is one line.
+    static let lineBreaks: Set<Unicode.Scalar> = ["\n", "\r", "\u{0B}", "\u{0C}", "\u{85}", "\u{2028}", "\u{2029}"]
+
     static func normalised(_ scope: FreezeScope, _ value: String?) throws -> String? {
-        let v = value?.trimmingCharacters(in: .whitespaces)
+        let v = value
         switch scope {
         case .terminal:
-            guard v == nil || v == "" else { throw TapdError.invalid("a terminal freeze takes no value") }
+            guard v == nil else { throw TapdError.invalid("a terminal freeze takes no value") }
             return nil
         case .scheme:
             let known = ["visa", "mastercard", "amex", "jcb", "discover", "unionpay", "interac", "eftpos"]
-            guard let s = v?.lowercased(), known.contains(s) else {
+            guard let s = v, known.contains(s) else {
                 throw TapdError.invalid("value must be a scheme: \(known.joined(separator: ", "))")
             }
             return s
         case .aid:
-            guard let s = v, let bytes = Hex.decode(s), (5...16).contains(bytes.count) else {
+            guard let s = v, s.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x46).contains($0) || (0x61...0x66).contains($0) }),
+                let bytes = Hex.decode(s), (5...16).contains(bytes.count)
+            else {
                 throw TapdError.invalid("value must be an AID (or its first bytes) of 5–16 bytes in hex")
             }
             return Hex.encode(bytes).uppercased()
         case .card:
-            guard v == nil || v == "" else {
+            guard v == nil else {
                 throw TapdError.invalid("a card freeze names the card by pan, not value")
             }
             return nil

@@ -73,7 +73,7 @@ final class RiskControlTests: XCTestCase {
         h.emulator.present(nil)
 
         // The terminal, while a sale waits for its card: that sale ends declined once the card is read, and a new
-        // sale is refused at once (503).
+        // sale is refused at once (409: the risk team's decision, not an outage).
         let (_, waiting) = try await h.sale(1000)
         let waitingID = waiting["id"] as? String ?? ""
         _ = try await h.wait(waitingID, for: "waiting") { $0["status"] as? String == "waiting_for_card" }
@@ -87,7 +87,7 @@ final class RiskControlTests: XCTestCase {
         XCTAssertEqual(inFlight["message"] as? String, "Not authorised")
         let refusedSale = try await h.client.post(
             "/v1/transactions", json: ["amount": 1000, "idempotency_key": UUID().uuidString])
-        XCTAssertEqual(refusedSale.status, 503)
+        XCTAssertEqual(refusedSale.status, 409)
         XCTAssertTrue(
             (refusedSale.errorMessage ?? "").contains("terminal compromised"), "\(refusedSale.errorMessage ?? "")")
         h.emulator.present(nil)
