@@ -204,9 +204,10 @@ public final class APIServer: Sendable {
     static func decode<T: Decodable>(_ type: T.Type, from request: HTTPRequest, keys: Set<String>? = nil) throws -> T {
         let data = Data(request.body.readableBytesView)
         if let keys {
-            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                throw TapdError.invalid("the body must be a JSON object")
+            guard let any = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+                throw TapdError.invalid("the body is not valid JSON")
             }
+            guard let object = any as? [String: Any] else { throw TapdError.invalid("the body must be a JSON object") }
             if let unknown = object.keys.sorted().first(where: { !keys.contains($0) }) {
                 throw TapdError.invalid("\(unknown) is not a field of this request")
             }

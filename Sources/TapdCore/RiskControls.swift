@@ -495,7 +495,10 @@ public actor RiskControls {
             }
             return s
         case .aid:
-            guard let s = v, s.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x46).contains($0) || (0x61...0x66).contains($0) }),
+            guard let s = v,
+                s.utf8.allSatisfy({
+                    (0x30...0x39).contains($0) || (0x41...0x46).contains($0) || (0x61...0x66).contains($0)
+                }),
                 let bytes = Hex.decode(s), (5...16).contains(bytes.count)
             else {
                 throw TapdError.invalid("value must be an AID (or its first bytes) of 5–16 bytes in hex")

@@ -283,11 +283,21 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(stringAmount.errorMessage, "amount: wrong type")
         let currency = try await c.post(
             "/v1/transactions", json: ["amount": 100, "currency": "USD", "idempotency_key": "x3"])
-        XCTAssertEqual(currency.status, 422)
+        XCTAssertEqual(currency.status, 409, "a currency the terminal is not configured for")
         XCTAssertTrue(currency.errorMessage?.contains("EUR") == true, currency.errorMessage ?? "")
+        let notACurrency = try await c.post(
+            "/v1/transactions", json: ["amount": 100, "currency": "EURO", "idempotency_key": "x3b"])
+        XCTAssertEqual(notACurrency.status, 422)
         let unknownReader = try await c.post(
             "/v1/transactions", json: ["amount": 100, "reader": "nope", "idempotency_key": "x4"])
-        XCTAssertEqual(unknownReader.status, 422)
+        XCTAssertEqual(unknownReader.status, 404)
+        let unknownField = try await c.post(
+            "/v1/transactions", json: ["amount": 100, "idempotency_key": "x5", "tip": 5])
+        XCTAssertEqual(unknownField.status, 422)
+        XCTAssertEqual(unknownField.errorMessage, "tip is not a field of this request")
+        let null = try await c.post(
+            "/v1/transactions", json: ["amount": 100, "idempotency_key": "x6", "reader": NSNull()])
+        XCTAssertEqual(null.status, 422)
         let big = try await c.request("POST", "/v1/transactions", body: Data(repeating: 0x20, count: 20_000))
         XCTAssertEqual(big.status, 413, big.errorMessage ?? "")
         let r6 = try await c.get("/v1/transactions/no-such-id")
@@ -308,7 +318,7 @@ final class DaemonTests: XCTestCase {
         let r9 = try await c.get("/v1/transactions?limit=0")
         XCTAssertEqual(r9.status, 400)
         let emptyAfter = try await c.get("/v1/transactions?limit=1&after=")
-        XCTAssertEqual(emptyAfter.status, 200, "an empty after= is no cursor")
+        XCTAssertEqual(emptyAfter.status, 422, "an empty after= names no transaction (the document says minLength 1)")
         // Broken percent-encoding in the query or the path is taken as it stands, never a crash.
         let badEscape = try await c.get("/v1/transactions?limit=%ZZ&&=&after")
         XCTAssertEqual(badEscape.status, 400)

@@ -97,7 +97,7 @@ final class MerchantDayDaemonTests: XCTestCase {
         h.emulator.present(nil)
         check(try await h.client.get("/v1/preauthorisations"), "Transaction", list: true, "open pre-authorisations")
         let over = try await h.client.post("/v1/transactions/\(pre)/complete", json: ["amount": 12_001])
-        XCTAssertEqual(over.status, 422)
+        XCTAssertEqual(over.status, 409, "above what the pre-authorisation allows")
         check(over, "Error", "a completion above the tolerance")
         let completion = try await h.client.post("/v1/transactions/\(pre)/complete", json: ["amount": 11_500])
         XCTAssertEqual(completion.status, 200, String(decoding: completion.body, as: UTF8.self))

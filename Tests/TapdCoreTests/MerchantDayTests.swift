@@ -101,7 +101,7 @@ extension SaleBookTests {
         do {
             _ = try await b.complete(id, amount: 12_001, tolerancePercent: 20, requester: "test")
             XCTFail("a completion above the tolerance")
-        } catch TapdError.invalid {}
+        } catch TapdError.conflict {}
         let done = try await b.complete(id, amount: 11_500, tolerancePercent: 20, requester: "test")
         XCTAssertEqual(done.status, .completed)
         XCTAssertEqual(done.completedAmount, 11_500)

@@ -116,8 +116,9 @@ final class RiskControlsTests: XCTestCase {
             FreezeRequest(scope: "terminal", value: "x", reason: "a terminal takes no value"),
             FreezeRequest(scope: "terminal", reason: ""),
             FreezeRequest(scope: "terminal", reason: "two\nlines"),
-            FreezeRequest(scope: "terminal", reason: "past", until: "2020-01-01T00:00:00Z"),
             FreezeRequest(scope: "terminal", reason: "no zone", until: "2099-01-01T00:00:00"),
+            FreezeRequest(scope: "terminal", reason: "   "),
+            FreezeRequest(scope: "scheme", value: "VISA", reason: "schemes are named in lower case"),
         ] {
             do {
                 _ = try await r.freeze(bad, by: "test")
@@ -127,6 +128,12 @@ final class RiskControlsTests: XCTestCase {
         }
         let none = await r.status().frozen
         XCTAssertEqual(none, [])
+        // An end already past is kept as given: recorded, and ended at once (it stops nothing).
+        let ended = try await r.freeze(
+            FreezeRequest(scope: "terminal", reason: "past", until: "2020-01-01T00:00:00+02:00"), by: "test")
+        XCTAssertFalse(ended.active)
+        let stillNone = await r.status().frozen
+        XCTAssertEqual(stillNone, [])
         do {
             _ = try await r.unfreeze(4242, by: "test")
             XCTFail("no such freeze")
