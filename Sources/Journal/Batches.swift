@@ -128,8 +128,8 @@ extension Journal {
     /// The condition of a transaction whose money moved at the acquirer: an approved 0200 (sale or refund, voided or
     /// not), or a 0220 the acquirer accepted (an offline approval's advice, a completion).
     static let financial = """
-        ((txn.mti = '0200' AND txn.state IN ('approved', 'partially_approved', 'voided'))
-         OR EXISTS (SELECT 1 FROM saf s WHERE s.txn_id = txn.id AND s.mti = '0220' AND s.kind IN ('advice', 'capture') AND s.status = 'delivered'))
+        (CASE WHEN txn.mti = '0200' THEN txn.state IN ('approved', 'partially_approved', 'voided')
+         ELSE EXISTS (SELECT 1 FROM saf s WHERE s.txn_id = txn.id AND s.mti = '0220' AND s.kind IN ('advice', 'capture') AND s.status = 'delivered') END)
         """
 
     /// Starts closing a batch: every transaction that has ended with nothing of it still queued (and is not an open
@@ -350,8 +350,8 @@ extension Journal {
                       SUM(COALESCE(completed_amount, approved_amount, amount)) AS amount,
                       COALESCE(SUM(tap_ms), 0) AS tap_sum, COUNT(tap_ms) AS tap_n,
                       COALESCE(SUM(online_ms), 0) AS online_sum, COUNT(online_ms) AS online_n,
-                      SUM(EXISTS (SELECT 1 FROM saf s WHERE s.txn_id = txn.id AND s.kind = 'advice' AND s.status = 'delivered')) AS adv_done,
-                      SUM(EXISTS (SELECT 1 FROM saf s WHERE s.txn_id = txn.id AND s.kind = 'advice' AND s.status IN ('pending', 'quarantined'))) AS adv_owed
+                      SUM(CASE WHEN state = 'approved_offline' THEN EXISTS (SELECT 1 FROM saf s WHERE s.txn_id = txn.id AND s.kind = 'advice' AND s.status = 'delivered') ELSE 0 END) AS adv_done,
+                      SUM(CASE WHEN state = 'approved_offline' THEN EXISTS (SELECT 1 FROM saf s WHERE s.txn_id = txn.id AND s.kind = 'advice' AND s.status IN ('pending', 'quarantined')) ELSE 0 END) AS adv_owed
                     FROM txn \(whereClause) GROUP BY scheme, kind, state ORDER BY scheme, kind, state
                     """, arguments: StatementArguments(arguments))
             return rows.map { r in

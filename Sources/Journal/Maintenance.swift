@@ -59,13 +59,22 @@ extension Journal {
     /// On open for writing: values sealed in format 1 (no key id) are re-sealed in format 2 under the same key, in
     /// one transaction, so every sealed row names its key from then on. Returns how many rows were re-sealed.
     static func upgradeSealedFormat(_ db: DatabasePool, _ key: JournalKey) throws -> Int {
-        try db.write { db in
+        // Once every row is in format 2 under this key, the journal says so: opening a journal of a million sales
+        // does not read them all again at every start.
+        let upgradedFor = try db.read { db in
+            try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'sealed_format_2'")
+        }
+        if let upgradedFor, Array(upgradedFor) == Array(key.id.utf8) { return 0 }
+        return try db.write { db in
             if let check = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'key_check'"),
                 !key.sealedInCurrentFormat(Array(check))
             {
                 try writeKeyCheck(db, key)
             }
             let n = try reseal(db, from: key, to: key, onlyOlderFormats: true)
+            try db.execute(
+                sql: "INSERT INTO meta (name, value) VALUES ('sealed_format_2', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                arguments: [Data(key.id.utf8)])
             if n > 0 {
                 try audit(
                     db, actor: "tapd", event: "sealed rows upgraded",

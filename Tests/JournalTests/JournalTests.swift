@@ -160,6 +160,8 @@ final class JournalTests: XCTestCase {
                 try db.execute(sql: "UPDATE txn SET request = ? WHERE id = ?", arguments: [Data(v1), first])
                 try db.execute(
                     sql: "UPDATE txn SET request = ? WHERE id = ?", arguments: [Data([0x55, 1, 2, 3]), second])
+                // A journal of an earlier version has not said that it is all in format 2.
+                try db.execute(sql: "DELETE FROM meta WHERE name = 'sealed_format_2'")
             }
             let reads = try await j.request(of: id)
             XCTAssertTrue(reads == Array("old request".utf8), "format 1 still opens")
