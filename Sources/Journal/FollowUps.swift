@@ -85,14 +85,6 @@ extension Journal {
         }
     }
 
-    /// Whether the entry is still pending (not withdrawn, resolved or quarantined since it was read): a read, just
-    /// before its first byte.
-    public func isPending(_ id: Int64) async throws -> Bool {
-        try await read { db in
-            try String.fetchOne(db, sql: "SELECT status FROM saf WHERE id = ?", arguments: [id]) == "pending"
-        }
-    }
-
     /// Entries a drain marked transmitted but never sent (the acquirer went away first): they did not leave, so they
     /// are unmarked — a void may still withdraw such a capture, and their next send is not a repeat.
     public func unmarkTransmitted(_ ids: [Int64]) async throws {
@@ -107,7 +99,7 @@ extension Journal {
 
     /// Persisted before the message is written to the socket: from now on it may have left. Only a pending entry is
     /// marked (one withdrawn or resolved since it was read is refused). The drain marks a window at a time
-    /// (`takeWindow`) and checks each entry is still pending (`isPending`) just before its first byte.
+    /// (`takeWindow`).
     public func markTransmitted(_ id: Int64) async throws {
         try await write { db in
             try db.execute(sql: "UPDATE saf SET transmitted = 1 WHERE id = ? AND status = 'pending'", arguments: [id])

@@ -31,6 +31,8 @@ public actor SaleBook {
     let logger: Logger
     /// The drain in progress; drains run one after the other, never side by side.
     var currentDrain: Task<Int, Never>?
+    /// Queue entries an operator resolved since the running drain took its window (they are not sent).
+    var resolvedDuringDrain: Set<Int64> = []
     /// The batch close in progress; closes run one after the other.
     var currentClose: Task<BatchView, any Error>?
     /// Entries already announced as waiting too long (one alert each).

@@ -58,6 +58,8 @@ extension SaleBook {
             recording = nil
             guard await recorded(last) else { break queue }
             let generation = queueGeneration
+            // Entries resolved before the window is taken are not pending any more: the window leaves them out.
+            resolvedDuringDrain.removeAll()
             // The next messages in queue order, marked transmitted in one transaction before the first byte of any.
             let window: [QueuedFollowUp]
             do {
@@ -104,8 +106,9 @@ extension SaleBook {
                 // It may have left before this window marked it: then it goes as a repeat.
                 if entry.transmitted { message = Messages.repeatMTI(message) }
                 let kind = entry.kind.rawValue
-                // Withdrawn (a void replaced a capture) or resolved by an operator since the window was taken: not sent.
-                guard (try? await journal.isPending(entry.id)) == true else {
+                // Resolved by an operator since the window was taken: not sent. (Withdrawing refuses a marked entry, and
+                // operators resolve through this SaleBook, so the actor's own record is the truth — no read needed.)
+                if resolvedDuringDrain.contains(entry.id) {
                     unsent.removeAll { $0 == entry.id }
                     continue
                 }
@@ -405,11 +408,13 @@ extension SaleBook {
     /// Closes an entry by hand with a reason (audited), e.g. a reversal the acquirer's help desk made.
     public func resolveFollowUp(_ id: Int64, reason: String, actor: String) async throws -> FollowUpView {
         let why = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard why.count >= 3 else { throw TapdError.conflict("a reason is required to resolve follow-up #\(id)") }
+        guard !why.isEmpty else { throw TapdError.invalid("a reason is required to resolve follow-up #\(id)") }
         let f: FollowUp
         do { f = try await journal.resolveFollowUp(id, reason: why, actor: actor) } catch JournalError.notFound {
             throw TapdError.missing("no open follow-up #\(id)")
         }
+        // A drain that took it into its window before this must not send it now.
+        resolvedDuringDrain.insert(id)
         if let r = try await journal.sale(f.transactionID) { publish(r) }
         await refreshQueueMetrics()
         return FollowUpView(f)
