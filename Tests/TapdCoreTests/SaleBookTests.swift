@@ -602,7 +602,7 @@ final class SaleBookTests: XCTestCase {
         do {
             _ = try await b.resolveFollowUp(fid, reason: " ", actor: "uid=0")
             XCTFail()
-        } catch TapdError.conflict {}
+        } catch TapdError.invalid {}
         let resolved = try await b.resolveFollowUp(
             fid, reason: "reversed by the acquirer's help desk, ticket 4711", actor: "uid=0 pid=1")
         XCTAssertEqual(resolved.status, "resolved")
