@@ -331,36 +331,52 @@ extension Journal {
             var conditions: [String] = []
             var arguments: [any DatabaseValueConvertible] = []
             if let batch {
-                conditions.append("batch_id = ?")
+                conditions.append("txn.batch_id = ?")
                 arguments.append(batch)
             }
             if let from {
-                conditions.append("created_at >= ?")
+                conditions.append("txn.created_at >= ?")
                 arguments.append(Self.sqlDate(from))
             }
             if let to {
-                conditions.append("created_at < ?")
+                conditions.append("txn.created_at < ?")
                 arguments.append(Self.sqlDate(to))
             }
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            // The sums from the period's index alone (it covers every column they read)…
             let rows = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT scheme, kind, state, COUNT(*) AS n,
                       SUM(COALESCE(completed_amount, approved_amount, amount)) AS amount,
                       COALESCE(SUM(tap_ms), 0) AS tap_sum, COUNT(tap_ms) AS tap_n,
-                      COALESCE(SUM(online_ms), 0) AS online_sum, COUNT(online_ms) AS online_n,
-                      SUM(CASE WHEN state = 'approved_offline' THEN EXISTS (SELECT 1 FROM saf s WHERE s.txn_id = txn.id AND s.kind = 'advice' AND s.status = 'delivered') ELSE 0 END) AS adv_done,
-                      SUM(CASE WHEN state = 'approved_offline' THEN EXISTS (SELECT 1 FROM saf s WHERE s.txn_id = txn.id AND s.kind = 'advice' AND s.status IN ('pending', 'quarantined')) ELSE 0 END) AS adv_owed
+                      COALESCE(SUM(online_ms), 0) AS online_sum, COUNT(online_ms) AS online_n
                     FROM txn \(whereClause) GROUP BY scheme, kind, state ORDER BY scheme, kind, state
                     """, arguments: StatementArguments(arguments))
+            // …and the offline approvals' advices, from those rows alone.
+            let offlineWhere = (conditions + ["txn.state = 'approved_offline'"]).joined(separator: " AND ")
+            var advices: [String: (done: Int64, owed: Int64)] = [:]
+            for r in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT txn.scheme AS scheme, txn.kind AS kind,
+                      SUM(saf.status = 'delivered') AS done, SUM(saf.status IN ('pending', 'quarantined')) AS owed
+                    FROM txn JOIN saf ON saf.txn_id = txn.id AND saf.kind = 'advice'
+                    WHERE \(offlineWhere) GROUP BY txn.scheme, txn.kind
+                    """, arguments: StatementArguments(arguments))
+            {
+                let key = "\(r["scheme"] as String? ?? "")/\(r["kind"] as String? ?? "")"
+                advices[key] = (r["done"] ?? 0, r["owed"] ?? 0)
+            }
             return rows.map { r in
-                ReportGroup(
-                    scheme: r["scheme"], kind: TransactionKind(rawValue: r["kind"]) ?? .sale,
-                    state: SaleState(rawValue: r["state"]) ?? .failed, count: r["n"], amount: r["amount"] ?? 0,
-                    tapMillisecondsSum: r["tap_sum"], tapMeasured: r["tap_n"], onlineMillisecondsSum: r["online_sum"],
-                    onlineMeasured: r["online_n"], advicesDelivered: r["adv_done"] ?? 0, advicesOwed: r["adv_owed"] ?? 0
-                )
+                let state = SaleState(rawValue: r["state"]) ?? .failed
+                let key = "\(r["scheme"] as String? ?? "")/\(r["kind"] as String? ?? "")"
+                let a: (done: Int64, owed: Int64) = state == .approvedOffline ? advices[key] ?? (0, 0) : (0, 0)
+                return ReportGroup(
+                    scheme: r["scheme"], kind: TransactionKind(rawValue: r["kind"]) ?? .sale, state: state,
+                    count: r["n"], amount: r["amount"] ?? 0, tapMillisecondsSum: r["tap_sum"],
+                    tapMeasured: r["tap_n"], onlineMillisecondsSum: r["online_sum"], onlineMeasured: r["online_n"],
+                    advicesDelivered: a.done, advicesOwed: a.owed)
             }
         }
     }

@@ -73,7 +73,8 @@ extension Journal {
             }
             let n = try reseal(db, from: key, to: key, onlyOlderFormats: true)
             try db.execute(
-                sql: "INSERT INTO meta (name, value) VALUES ('sealed_format_2', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                sql:
+                    "INSERT INTO meta (name, value) VALUES ('sealed_format_2', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                 arguments: [Data(key.id.utf8)])
             if n > 0 {
                 try audit(

@@ -368,3 +368,32 @@ extension SaleBookTests {
         XCTAssertEqual(batches.count, 1)
     }
 }
+
+extension SaleBookTests {
+    func testAReportCountsEachStateWithItsAdvicesHeldAmountsAndTheNet() async throws {
+        let b = try book()
+        _ = try await approvedSale(b, 1000)
+        let (offline, card) = try await sale(b, amount: 850)
+        _ = try await b.approveOffline(offline, card: card, facts: facts())
+        _ = await b.deliverQueue()
+        let (declined, dcard) = try await sale(b, amount: 1251)
+        _ = try await b.authorize(declined, card: dcard, facts: facts(), message: "Authorising")
+        let (pre, pcard) = try await tap(b, amount: 5_000, kind: .preauth)
+        _ = try await b.authorize(pre, card: pcard, facts: facts(), message: "Authorising", kind: .preauth)
+        let (refund, rcard) = try await tap(b, amount: 300, kind: .refund)
+        _ = try await b.authorize(refund, card: rcard, facts: facts(), message: "Authorising", kind: .refund)
+        let groups = try await journal.report(from: Date().addingTimeInterval(-3600), to: Date().addingTimeInterval(60))
+        let report = Report(groups, from: nil, to: nil, batch: nil, currency: "EUR")
+        XCTAssertEqual(report.total.count, 5)
+        XCTAssertEqual(report.total.approved, 3, "the sale, the offline one and the refund")
+        XCTAssertEqual(report.total.declined, 1)
+        XCTAssertEqual(report.total.offlineApprovals, 1)
+        XCTAssertEqual(report.total.advicesDelivered, 1)
+        XCTAssertEqual(report.total.held, 1)
+        XCTAssertEqual(report.total.heldAmount, 5_000, "a pre-authorisation holds, it is not money")
+        XCTAssertEqual(report.net, 1000 + 850 - 300)
+        XCTAssertEqual(report.successRate ?? 0, 3.0 / 4.0, accuracy: 0.0001)
+        let none = try await journal.report(from: Date().addingTimeInterval(60), to: Date().addingTimeInterval(-60))
+        XCTAssertTrue(none.isEmpty, "a period that ends before it begins is empty")
+    }
+}

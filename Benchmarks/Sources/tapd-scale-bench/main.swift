@@ -204,6 +204,23 @@ daemon?.terminate()
 daemon?.waitUntilExit()
 emulator.stop()
 
+// The same reports in process: the journal's SQL alone, without the API around it.
+do {
+    let journal = try Journal(path: path, key: key)
+    var inProcess: [Double] = []
+    for i in 0..<200 {
+        let day = now.addingTimeInterval(-Double(1 + (i * 37) % 360) * 86_400)
+        let from = Date(timeIntervalSince1970: (day.timeIntervalSince1970 / 86_400).rounded(.down) * 86_400)
+        let t0 = ContinuousClock.now
+        _ = try await journal.report(from: from, to: from.addingTimeInterval(86_400))
+        inProcess.append(ms(ContinuousClock.now - t0))
+    }
+    say(
+        "  (the report's SQL alone, in process: p50 \(f(percentile(inProcess, 0.5), 2)) ms, p99 \(f(percentile(inProcess, 0.99), 2)) ms)"
+    )
+}
+if env["TAPD_SCALE_ONLY_PAGES"] != nil { exit(0) }
+
 // MARK: Batch close over 100,000 sales
 
 do {
