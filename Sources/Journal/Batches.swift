@@ -353,15 +353,17 @@ extension Journal {
                       COALESCE(SUM(online_ms), 0) AS online_sum, COUNT(online_ms) AS online_n
                     FROM txn \(whereClause) GROUP BY scheme, kind, state ORDER BY scheme, kind, state
                     """, arguments: StatementArguments(arguments))
-            // …and the offline approvals' advices, from those rows alone.
-            let offlineWhere = (conditions + ["txn.state = 'approved_offline'"]).joined(separator: " AND ")
+            // …and the offline approvals' advices, from those rows alone (CROSS JOIN keeps the period outermost: SQLite
+            // would otherwise walk every advice in the journal, and the unary + keeps it off the state index, which
+            // lists every offline approval of every year).
+            let offlineWhere = (conditions + ["+txn.state = 'approved_offline'"]).joined(separator: " AND ")
             var advices: [String: (done: Int64, owed: Int64)] = [:]
             for r in try Row.fetchAll(
                 db,
                 sql: """
                     SELECT txn.scheme AS scheme, txn.kind AS kind,
                       SUM(saf.status = 'delivered') AS done, SUM(saf.status IN ('pending', 'quarantined')) AS owed
-                    FROM txn JOIN saf ON saf.txn_id = txn.id AND saf.kind = 'advice'
+                    FROM txn CROSS JOIN saf ON saf.txn_id = txn.id AND saf.kind = 'advice'
                     WHERE \(offlineWhere) GROUP BY txn.scheme, txn.kind
                     """, arguments: StatementArguments(arguments))
             {
