@@ -95,6 +95,24 @@ public enum Messages {
         return x < 10 ? "0\(x)" : "\(x)"
     }
 
+    /// DE 7 (transmission time, UTC), DE 11 (the STAN) and DE 12/13 (local time and date) of a message sent at `date`.
+    static func stamp(_ m: inout ISOMessage, stan: String, at date: Date) {
+        let utc = parts(date, utc: true)
+        let local = parts(date, utc: false)
+        m[7] = two(utc.month) + two(utc.day) + two(utc.hour) + two(utc.minute) + two(utc.second)
+        m[11] = stan
+        m[12] = two(local.hour) + two(local.minute) + two(local.second)
+        m[13] = two(local.month) + two(local.day)
+    }
+
+    /// DE 90 (n42) naming `original`: its MTI, STAN (DE 11), transmission time (DE 7) and acquirer (DE 32, 11 digits),
+    /// then 11 zeros for the forwarding institution.
+    static func originalDataElements(_ original: ISOMessage) -> String {
+        let acq = original[32] ?? ""
+        let acq11 = String(repeating: "0", count: max(0, 11 - acq.count)) + acq.suffix(11)
+        return original.mti + (original[11] ?? "000000") + (original[7] ?? "0000000000") + acq11 + "00000000000"
+    }
+
     /// DE 37, 12 characters: last digit of the year, day of the year, hour, STAN.
     public static func retrievalReferenceNumber(stan: String, at date: Date) -> String {
         var t = time_t(date.timeIntervalSince1970.rounded(.down))
@@ -111,15 +129,10 @@ public enum Messages {
         at date: Date = Date()
     ) -> ISOMessage {
         var m = ISOMessage(mti: mti)
-        let utc = parts(date, utc: true)
-        let local = parts(date, utc: false)
         if let pan = t.pan { m[2] = pan }
         m[3] = t.processingCode
         m[4] = amountField(t.amount)
-        m[7] = two(utc.month) + two(utc.day) + two(utc.hour) + two(utc.minute) + two(utc.second)
-        m[11] = stan
-        m[12] = two(local.hour) + two(local.minute) + two(local.second)
-        m[13] = two(local.month) + two(local.day)
+        stamp(&m, stan: stan, at: date)
         if let e = t.expiry { m[14] = e }
         m[22] = t.posEntryMode
         if let psn = t.panSequenceNumber { m[23] = psn }
@@ -146,9 +159,7 @@ public enum Messages {
         for f in [2, 3, 4, 7, 11, 12, 13, 14, 22, 23, 24, 25, 32, 37, 41, 42, 49] { m.set(f, bytes: original.bytes(f)) }
         if let a = approvalCode { m[38] = a }
         if let r = responseCode { m[39] = r }
-        let acq = original[32] ?? ""
-        let acq11 = String(repeating: "0", count: max(0, 11 - acq.count)) + acq.suffix(11)
-        m[90] = original.mti + (original[11] ?? "000000") + (original[7] ?? "0000000000") + acq11 + "00000000000"
+        m[90] = originalDataElements(original)
         m.set(55, bytes: original.bytes(55))
         return m
     }
@@ -174,19 +185,10 @@ public enum Messages {
         var m = ISOMessage(mti: "0220")
         for f in [2, 3, 14, 22, 23, 24, 25, 32, 37, 41, 42, 49] { m.set(f, bytes: authorisation.bytes(f)) }
         m[4] = amountField(amount)
-        let utc = parts(date, utc: true)
-        let local = parts(date, utc: false)
-        m[7] = two(utc.month) + two(utc.day) + two(utc.hour) + two(utc.minute) + two(utc.second)
-        m[11] = stan
-        m[12] = two(local.hour) + two(local.minute) + two(local.second)
-        m[13] = two(local.month) + two(local.day)
+        stamp(&m, stan: stan, at: date)
         if let approvalCode { m[38] = approvalCode }
         m[39] = "00"
-        let acq = authorisation[32] ?? ""
-        let acq11 = String(repeating: "0", count: max(0, 11 - acq.count)) + acq.suffix(11)
-        m[90] =
-            authorisation.mti + (authorisation[11] ?? "000000") + (authorisation[7] ?? "0000000000") + acq11
-            + "00000000000"
+        m[90] = originalDataElements(authorisation)
         return m
     }
 
@@ -251,14 +253,9 @@ public enum Messages {
         stan: String, at date: Date = Date()
     ) -> ISOMessage {
         var m = ISOMessage(mti: "0500")
-        let utc = parts(date, utc: true)
-        let local = parts(date, utc: false)
         m[3] = processingCode
-        m[7] = two(utc.month) + two(utc.day) + two(utc.hour) + two(utc.minute) + two(utc.second)
-        m[11] = stan
-        m[12] = two(local.hour) + two(local.minute) + two(local.second)
-        m[13] = two(local.month) + two(local.day)
-        m[15] = two(local.month) + two(local.day)
+        stamp(&m, stan: stan, at: date)
+        m[15] = m[13]
         if let nii = terminal.nii { m[24] = nii }
         if let acq = terminal.acquirerInstitutionID { m[32] = acq }
         m[41] = terminal.terminalID
@@ -286,17 +283,10 @@ public enum Messages {
         var m = ISOMessage(mti: "0320")
         for f in [2, 3, 14, 22, 23, 24, 25, 32, 37, 41, 42, 49] { m.set(f, bytes: original.bytes(f)) }
         m[4] = amountField(UInt64(max(0, amount)))
-        let utc = parts(date, utc: true)
-        let local = parts(date, utc: false)
-        m[7] = two(utc.month) + two(utc.day) + two(utc.hour) + two(utc.minute) + two(utc.second)
-        m[11] = stan
-        m[12] = two(local.hour) + two(local.minute) + two(local.second)
-        m[13] = two(local.month) + two(local.day)
+        stamp(&m, stan: stan, at: date)
         if let approvalCode { m[38] = approvalCode }
         m[39] = responseCode
-        let acq = original[32] ?? ""
-        let acq11 = String(repeating: "0", count: max(0, 11 - acq.count)) + acq.suffix(11)
-        m[90] = original.mti + (original[11] ?? "000000") + (original[7] ?? "0000000000") + acq11 + "00000000000"
+        m[90] = originalDataElements(original)
         m[batchField] = digits(batch, 6)
         return m
     }

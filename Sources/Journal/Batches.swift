@@ -48,6 +48,18 @@ public struct BatchTotals: Sendable, Equatable, Codable {
     /// Zero totals.
     public init() {}
 
+    /// The totals in a row whose columns are named as the batch table's (the totals query names its results so).
+    init(_ r: Row) {
+        debits = r["debits"]
+        debitsAmount = r["debits_amount"]
+        debitReversals = r["debit_reversals"]
+        debitReversalsAmount = r["debit_reversals_amount"]
+        credits = r["credits"]
+        creditsAmount = r["credits_amount"]
+        creditReversals = r["credit_reversals"]
+        creditReversalsAmount = r["credit_reversals_amount"]
+    }
+
     /// DE 97: what the batch moves, debits less credits after reversals, in minor units (negative when refunds
     /// outweigh sales).
     public var net: Int64 { (debitsAmount - debitReversalsAmount) - (creditsAmount - creditReversalsAmount) }
@@ -197,16 +209,7 @@ extension Journal {
                 FROM (SELECT kind, state = 'voided' AS voided, COALESCE(completed_amount, approved_amount, amount) AS base,
                       \(financial) AS f FROM txn WHERE batch_id = ?)
                 """, arguments: [batch])!
-        var t = BatchTotals()
-        t.debits = row["debits"]
-        t.debitsAmount = row["debits_amount"]
-        t.debitReversals = row["debit_reversals"]
-        t.debitReversalsAmount = row["debit_reversals_amount"]
-        t.credits = row["credits"]
-        t.creditsAmount = row["credits_amount"]
-        t.creditReversals = row["credit_reversals"]
-        t.creditReversalsAmount = row["credit_reversals_amount"]
-        return t
+        return BatchTotals(row)
     }
 
     /// The transactions of `batch` whose money stands at the acquirer (moved, and not voided since), in the order
@@ -279,15 +282,7 @@ extension Journal {
     }
 
     static func batch(_ r: Row) -> BatchRecord {
-        var t = BatchTotals()
-        t.debits = r["debits"]
-        t.debitsAmount = r["debits_amount"]
-        t.debitReversals = r["debit_reversals"]
-        t.debitReversalsAmount = r["debit_reversals_amount"]
-        t.credits = r["credits"]
-        t.creditsAmount = r["credits_amount"]
-        t.creditReversals = r["credit_reversals"]
-        t.creditReversalsAmount = r["credit_reversals_amount"]
+        let t = BatchTotals(r)
         let closed: String? = r["closed_at"]
         return BatchRecord(
             id: r["id"], state: BatchState(rawValue: r["state"]) ?? .outOfBalance, openedAt: date(r, "opened_at"),
