@@ -397,3 +397,17 @@ extension SaleBookTests {
         XCTAssertTrue(none.isEmpty, "a period that ends before it begins is empty")
     }
 }
+
+extension SaleBookTests {
+    /// Card data retention never takes the authorisation an open pre-authorisation is completed or released from.
+    func testAnOpenPreauthorisationKeepsItsAuthorisationPastTheRetention() async throws {
+        let b = try book()
+        let (id, card) = try await tap(b, amount: 5_000, kind: .preauth)
+        _ = try await b.authorize(id, card: card, facts: facts(), message: "Authorising", kind: .preauth)
+        _ = try await journal.purgeCardData(olderThan: 0, now: Date().addingTimeInterval(30 * 86_400))
+        let kept = try await journal.request(of: id)
+        XCTAssertNotNil(kept, "purged: the completion could not be built")
+        let done = try await b.complete(id, amount: 5_000, tolerancePercent: 0, requester: "test")
+        XCTAssertEqual(done.status, .completed)
+    }
+}
