@@ -131,17 +131,6 @@ extension Journal {
                       completed_amount, tap_ms, online_ms)
                     """)
             try db.execute(sql: "CREATE INDEX saf_txn ON saf(txn_id)")
-            // The kernel's output (two thirds of a sale's row) in a table of its own: the sale's row stays narrow, so
-            // a batch close rewriting 100,000 rows and a report reading a day of them touch a third of the pages.
-            try db.create(table: "txn_kernel", options: [.withoutRowID]) { t in
-                t.column("txn_id", .text).primaryKey()
-                t.column("json", .text).notNull()
-            }
-            try db.execute(
-                sql:
-                    "INSERT INTO txn_kernel (txn_id, json) SELECT id, kernel_output FROM txn WHERE kernel_output IS NOT NULL"
-            )
-            try db.execute(sql: "UPDATE txn SET kernel_output = NULL WHERE kernel_output IS NOT NULL")
         }
         return m
     }

@@ -469,7 +469,7 @@ extension Journal {
             sql: """
                 UPDATE txn SET state = ?, reason = COALESCE(?, reason), message = COALESCE(?, message), reader = COALESCE(?, reader),
                 scheme = COALESCE(?, scheme), cvm = COALESCE(?, cvm), masked_pan = COALESCE(?, masked_pan),
-                mti = COALESCE(?, mti), stan = COALESCE(?, stan), rrn = COALESCE(?, rrn),
+                kernel_output = COALESCE(?, kernel_output), mti = COALESCE(?, mti), stan = COALESCE(?, stan), rrn = COALESCE(?, rrn),
                 response_code = COALESCE(?, response_code), approval_code = COALESCE(?, approval_code),
                 approved_amount = COALESCE(?, approved_amount), completed_amount = COALESCE(?, completed_amount),
                 tap_ms = COALESCE(?, tap_ms), online_ms = COALESCE(?, online_ms), updated_at = ? WHERE id = ?
@@ -477,16 +477,10 @@ extension Journal {
         ).execute(
             arguments: [
                 change.state.rawValue, change.reason, change.message, change.reader, change.scheme, change.cvm,
-                change.maskedPAN, change.mti, change.stan, change.rrn, change.responseCode,
+                change.maskedPAN, change.kernelOutput, change.mti, change.stan, change.rrn, change.responseCode,
                 change.approvalCode, change.approvedAmount, change.completedAmount, change.tapMilliseconds,
                 change.onlineMilliseconds, Self.sqlDate(now), id,
             ])
-        if let k = change.kernelOutput {
-            try db.cachedStatement(
-                sql:
-                    "INSERT INTO txn_kernel (txn_id, json) VALUES (?, ?) ON CONFLICT(txn_id) DO UPDATE SET json = excluded.json"
-            ).execute(arguments: [id, k])
-        }
         switch change.request {
         case .store:
             try db.cachedStatement(sql: "UPDATE txn SET request = ? WHERE id = ?").execute(arguments: [
@@ -530,7 +524,7 @@ extension Journal {
             try Row.fetchAll(
                 db, sql: "SELECT * FROM txn WHERE created_at < ? ORDER BY created_at DESC, id DESC LIMIT ?",
                 arguments: [Self.sqlDate(before ?? Date.distantFuture), max(1, min(limit, 1000))]
-            ).map { try Self.record(db, $0, kernel: false) }
+            ).map { try Self.record(db, $0) }
         }
     }
 
@@ -597,13 +591,8 @@ extension Journal {
         return try record(db, row)
     }
 
-    /// The sale in `r` with its follow-ups and, with `kernel`, the kernel's output (a page of history does without).
-    static func record(_ db: Database, _ r: Row, kernel: Bool = true) throws -> SaleRecord {
+    static func record(_ db: Database, _ r: Row) throws -> SaleRecord {
         let id: String = r["id"]
-        let kernelOutput =
-            kernel
-            ? try String.fetchOne(
-                db.cachedStatement(sql: "SELECT json FROM txn_kernel WHERE txn_id = ?"), arguments: [id]) : nil
         let followUps = try Row.fetchAll(
             db.cachedStatement(sql: "SELECT * FROM saf WHERE txn_id = ? ORDER BY id"), arguments: [id]
         )
@@ -618,8 +607,7 @@ extension Journal {
             mti: r["mti"], stan: r["stan"], rrn: r["rrn"], responseCode: r["response_code"],
             approvalCode: r["approval_code"],
             reason: r["reason"], reader: r["reader"], scheme: r["scheme"], cvm: r["cvm"], message: r["message"],
-            kernelOutput: kernelOutput ?? r["kernel_output"], createdAt: date(r, "created_at"),
-            updatedAt: date(r, "updated_at"),
+            kernelOutput: r["kernel_output"], createdAt: date(r, "created_at"), updatedAt: date(r, "updated_at"),
             followUps: followUps)
     }
 }

@@ -69,9 +69,8 @@ try await bulk.write { db in
             INSERT INTO txn (id, idempotency_key, state, amount, currency, masked_pan, mti, stan, rrn, request,
               response_code, approval_code, created_at, updated_at, reason, reader, scheme, cvm, message, kernel_output,
               approved_amount, kind, original_id, batch_id, tap_ms, online_ms)
-            VALUES (?, ?, ?, ?, 978, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ACS ACR1252 1S CL Reader PICC 00 00', ?, ?, ?, NULL, NULL, ?, NULL, ?, ?, ?)
+            VALUES (?, ?, ?, ?, 978, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ACS ACR1252 1S CL Reader PICC 00 00', ?, ?, ?, ?, NULL, ?, NULL, ?, ?, ?)
             """)
-    let kernel = try db.makeStatement(sql: "INSERT INTO txn_kernel (txn_id, json) VALUES (?, ?)")
     let saf = try db.makeStatement(
         sql: """
             INSERT INTO saf (txn_id, kind, mti, message, tries, next_attempt_at, status, created_at, transmitted, rejections, response_code)
@@ -105,9 +104,8 @@ try await bulk.write { db in
             stan, "6\(stan)00000", recent ? try sealed(request, "txn:" + id) : nil,
             state == "declined" ? "51" : "00", "A\(stan.suffix(5))", t, t,
             state == "declined" ? "declined by the issuer (response code 51)" : nil, "visa", "no_cvm", "Approved",
-            kind, batch, 80 + i % 40, state == "approved_offline" ? nil : 250 + i % 200,
+            kernelOutput, kind, batch, 80 + i % 40, state == "approved_offline" ? nil : 250 + i % 200,
         ])
-        try kernel.execute(arguments: [id, kernelOutput])
         if state == "approved_offline" { try saf.execute(arguments: [id, "advice", "0220", t, t]) }
         if state == "voided" { try saf.execute(arguments: [id, "reversal", "0400", t, t]) }
     }
