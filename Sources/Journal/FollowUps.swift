@@ -141,35 +141,15 @@ extension Journal {
             let entry = Self.followUp(row)
             let saleChange = try change(try Self.record(db, id: entry.transactionID))
             // Delivered is what happened, even if an operator resolved it while it was on its way; a withdrawn entry
-            // never left (markTransmitted refuses it), so it cannot be here.
+            // never left (a withdrawal refuses an entry marked transmitted, and a drain takes only pending ones).
             try db.execute(
                 sql: """
                     UPDATE saf SET status = 'delivered', message = NULL, response_code = ?, last_error = NULL
                     WHERE id = ? AND status IN ('pending', 'quarantined', 'resolved')
                     """, arguments: [responseCode, id])
             guard db.changesCount == 1 else { throw JournalError.notFound("open follow-up #\(id)") }
-            if let change = saleChange {
-                let from =
-                    SaleState(
-                        rawValue: try String.fetchOne(
-                            db, sql: "SELECT state FROM txn WHERE id = ?", arguments: [entry.transactionID]) ?? "")
-                    ?? .failed
-                guard from.allows(change.state) else {
-                    throw JournalError.invalidTransition(entry.transactionID, from: from, to: change.state)
-                }
-                try db.execute(
-                    sql: "UPDATE txn SET state = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?",
-                    arguments: [change.state.rawValue, change.reason, Self.sqlDate(now), entry.transactionID])
-                switch change.request {
-                case .erase:
-                    try db.execute(sql: "UPDATE txn SET request = NULL WHERE id = ?", arguments: [entry.transactionID])
-                case .store(let bytes):
-                    let sealed = try key.seal(bytes, context: "txn:" + entry.transactionID)
-                    try db.execute(
-                        sql: "UPDATE txn SET request = ? WHERE id = ?", arguments: [Data(sealed), entry.transactionID])
-                case nil: break
-                }
-            }
+            // The sale's own transition, through the one transition of every sale (state machine, money rules).
+            if let change = saleChange { _ = try Self.apply(db, key: key, id: entry.transactionID, change, now: now) }
             try Self.audit(db, actor: "acquirer", event: "\(entry.kind.rawValue) delivered", details: audit, now: now)
             let done = Self.followUp(try Row.fetchOne(db, sql: "SELECT * FROM saf WHERE id = ?", arguments: [id])!)
             return Delivery(entry: done, sale: try Self.record(db, id: entry.transactionID))

@@ -332,6 +332,8 @@ extension Journal {
         let reverses = change.enqueue.contains { $0.kind == .reversal }
         let captures = change.enqueue.contains { $0.kind == .capture }
         guard reverses || captures else { return }
+        // A pre-authorisation is completed once: a second completion would be a second capture.
+        if captures, from == .completed { throw JournalError.invalidTransition(id, from: from, to: change.state) }
         if reverses, from == .approved || from == .partiallyApproved {
             if let batch = try Int.fetchOne(db, sql: "SELECT batch_id FROM txn WHERE id = ?", arguments: [id]) {
                 throw JournalError.moneyConflict(
@@ -420,16 +422,8 @@ extension Journal {
     /// as it now is.
     @discardableResult
     public func apply(_ id: String, _ change: SaleChange, now: Date = Date()) async throws -> SaleRecord {
-        let sealedRequest: [UInt8]?
-        if case .store(let bytes) = change.request {
-            sealedRequest = try key.seal(bytes, context: "txn:" + id)
-        } else {
-            sealedRequest = nil
-        }
         let key = self.key
-        return try await write { db in
-            try Self.apply(db, key: key, id: id, change, sealedRequest: sealedRequest, now: now)
-        }
+        return try await write { db in try Self.apply(db, key: key, id: id, change, now: now) }
     }
 
     /// One transition that needs a fresh STAN, in one journal transaction with the STAN's allocation: `change` builds
@@ -443,14 +437,12 @@ extension Journal {
         let key = self.key
         return try await write { db in
             let c = try change(try Self.nextSTAN(db))
-            var sealed: [UInt8]? = nil
-            if case .store(let bytes) = c.request { sealed = try key.seal(bytes, context: "txn:" + id) }
-            return try Self.apply(db, key: key, id: id, c, sealedRequest: sealed, now: now)
+            return try Self.apply(db, key: key, id: id, c, now: now)
         }
     }
 
     static func apply(
-        _ db: Database, key: JournalKey, id: String, _ change: SaleChange, sealedRequest: [UInt8]?, now: Date
+        _ db: Database, key: JournalKey, id: String, _ change: SaleChange, now: Date
     ) throws -> SaleRecord {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT state FROM txn WHERE id = ?"), arguments: [id])
         else {
@@ -458,10 +450,6 @@ extension Journal {
         }
         let from = SaleState(rawValue: row["state"]) ?? .failed
         guard from.allows(change.state) else {
-            throw JournalError.invalidTransition(id, from: from, to: change.state)
-        }
-        // A pre-authorisation is completed once (a second completion would be a second capture).
-        if change.state == .completed, from == .completed {
             throw JournalError.invalidTransition(id, from: from, to: change.state)
         }
         try Self.checkMoneyMovesOnce(db, id: id, from: from, change)
@@ -482,9 +470,11 @@ extension Journal {
                 change.onlineMilliseconds, Self.sqlDate(now), id,
             ])
         switch change.request {
-        case .store:
+        case .store(let bytes):
+            // Sealed here, once, whoever makes the transition (the row's id bound in).
+            let sealed = try key.seal(bytes, context: "txn:" + id)
             try db.cachedStatement(sql: "UPDATE txn SET request = ? WHERE id = ?").execute(arguments: [
-                Data(sealedRequest!), id,
+                Data(sealed), id,
             ])
         case .erase: try db.execute(sql: "UPDATE txn SET request = NULL WHERE id = ?", arguments: [id])
         case nil: break
