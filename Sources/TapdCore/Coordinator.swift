@@ -534,8 +534,7 @@ public actor TransactionCoordinator {
             }
             let tapTook = ContinuousClock.now - started
             metrics.tapToOutcome(tapTook)
-            l.facts.tapMilliseconds = Int(
-                tapTook.components.seconds * 1000 + tapTook.components.attoseconds / 1_000_000_000_000_000)
+            l.facts.tapMilliseconds = tapTook.wholeMilliseconds
             if outcome.oda?.failure != nil { metrics.odaFailure() }
             for alert in outcome.alerts {
                 await risk.report(kind: alert.kind.rawValue, message: alert.message, transactionID: id)

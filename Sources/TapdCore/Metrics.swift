@@ -150,3 +150,8 @@ public final class TapdMetrics: Sendable {
     /// Every metric in the Prometheus text format, as `GET /metrics` serves it.
     public func exposition() -> String { registry.emitToString() }
 }
+
+extension Duration {
+    /// The duration in whole milliseconds (rounded down), as the journal records a tap's and an online request's time.
+    var wholeMilliseconds: Int { Int(components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000) }
+}

@@ -197,8 +197,7 @@ public actor SaleBook {
             guard let stan = r.stan else { throw JournalError.notFound("the STAN of \(id)") }
             return acquirer.request(card, purpose: purpose, stan: stan, at: now)
         }
-        let took = ContinuousClock.now - started
-        onlineTimes[id] = Int(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000)
+        onlineTimes[id] = (ContinuousClock.now - started).wholeMilliseconds
         switch outcome {
         case .neverLeft(let e):
             // No byte reached the acquirer: nothing to reverse.
