@@ -174,7 +174,7 @@ public enum APIDate {
             else { return nil }
             offset = (h * 3600 + m * 60) * (b[i] == 0x2B ? 1 : -1)
         }
-        let head = String(decoding: b[0..<19], as: UTF8.self)
+        let head = String(decoding: b[0..<10] + [0x54] + b[11..<19], as: UTF8.self)  // "t" read as "T"
         guard isCalendarDay(String(head.prefix(10))), let base = UTCTime.parseSQL(head) else { return nil }
         let seconds = Double("0." + (fraction.isEmpty ? "0" : String(fraction.prefix(9)))) ?? 0
         return base.addingTimeInterval(seconds - Double(offset))

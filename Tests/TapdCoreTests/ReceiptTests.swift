@@ -80,3 +80,24 @@ final class ReceiptTests: XCTestCase {
         XCTAssertEqual(c.amountText, "162.50 EUR")
     }
 }
+
+/// Dates from the API's query parameters and request bodies: malformed text is nil, never a crash.
+final class APIDateTests: XCTestCase {
+    func testDaysAndTimesAndMalformedText() {
+        XCTAssertNotNil(APIDate.localMidnight("2026-12-06"))
+        XCTAssertNotNil(APIDate.localMidnight("2024-02-29"), "a leap day")
+        for bad in ["2026-02-29", "2026-13-01", "2026-00-10", "0000-00-00", "2026-1-01", "２０２６-01-01", "", "--"] {
+            XCTAssertNil(APIDate.localMidnight(bad), bad)
+        }
+        let z = APIDate.dateTime("2026-12-06T13:07:27Z")
+        XCTAssertEqual(APIDate.dateTime("2026-12-06T14:07:27+01:00"), z)
+        XCTAssertEqual(APIDate.dateTime("2026-12-06t13:07:27.5z")?.timeIntervalSince(z!), 0.5)
+        for bad in [
+            "2026-12-06T13:07:27", "2026-12-06T13:07:27+1:00", "2026-12-06T13:07:27.Z", "2026-12-06 13:07:27Z",
+            "2026-12-06T13:07:27+01:00x", "2026-12-06T13:07:27+24:00", "2026-02-30T00:00:00Z", "T", "",
+            String(repeating: "9", count: 40),
+        ] {
+            XCTAssertNil(APIDate.dateTime(bad), bad)
+        }
+    }
+}
