@@ -43,7 +43,8 @@ public enum NationalAlgorithms {
         let ok = key.withUnsafeBufferPointer { k in
             iv.withUnsafeBufferPointer { v in
                 data.withUnsafeBufferPointer { d in
-                    EVP_CipherInit_ex(ctx, cipher, nil, k.baseAddress, mode == .cbc ? v.baseAddress : nil, encrypt ? 1 : 0)
+                    EVP_CipherInit_ex(
+                        ctx, cipher, nil, k.baseAddress, mode == .cbc ? v.baseAddress : nil, encrypt ? 1 : 0)
                         == 1 && EVP_CIPHER_CTX_set_padding(ctx, 0) == 1
                         && EVP_CipherUpdate(ctx, &out, &n1, d.baseAddress, Int32(d.count)) == 1
                 }

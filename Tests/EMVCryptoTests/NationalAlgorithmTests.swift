@@ -47,7 +47,8 @@ final class NationalAlgorithmTests: XCTestCase {
         XCTAssertFalse(try NationalAlgorithms.sm2Verify(sig, of: message + [0], key: pair.publicKey))
         // Another signer identifier changes Z_A, so the signature no longer verifies.
         XCTAssertFalse(
-            try NationalAlgorithms.sm2Verify(sig, of: message, key: pair.publicKey, id: Array("ALICE123@YAHOO.COM".utf8)))
+            try NationalAlgorithms.sm2Verify(
+                sig, of: message, key: pair.publicKey, id: Array("ALICE123@YAHOO.COM".utf8)))
         let other = try NationalAlgorithms.SM2KeyPair.generate()
         XCTAssertFalse(try NationalAlgorithms.sm2Verify(sig, of: message, key: other.publicKey))
         // A key that is not a point of the curve is an error, not a crash; a short signature too.

@@ -183,20 +183,20 @@ final class DecisionTests: XCTestCase {
         store[0x9C] = [0x01]
         store[0x5F28] = [0x02, 0x76]
         store[0x9F1A] = [0x02, 0x76]
-        XCTAssertEqual(KernelC3.usage(store, ctq: nil), .notAllowed("cash", switchInterface: false))
+        XCTAssertEqual(QuickKernel.usage(store, ctq: nil), .notAllowed("cash", switchInterface: false))
         XCTAssertEqual(
-            KernelC3.usage(store, ctq: CardTransactionQualifiers([0x04, 0x00])),
+            QuickKernel.usage(store, ctq: CardTransactionQualifiers([0x04, 0x00])),
             .notAllowed("cash", switchInterface: true))
         store[0x9F07] = [0x80, 0x00]
-        XCTAssertEqual(KernelC3.usage(store, ctq: nil), .allowed, "domestic cash allowed")
+        XCTAssertEqual(QuickKernel.usage(store, ctq: nil), .allowed, "domestic cash allowed")
         store[0x9F1A] = [0x08, 0x26]
         XCTAssertEqual(
-            KernelC3.usage(store, ctq: nil), .notAllowed("cash", switchInterface: false),
+            QuickKernel.usage(store, ctq: nil), .notAllowed("cash", switchInterface: false),
             "international cash not allowed")
         store[0x9C] = [0x00]
-        XCTAssertEqual(KernelC3.usage(store, ctq: nil), .allowed, "a purchase is not restricted here")
+        XCTAssertEqual(QuickKernel.usage(store, ctq: nil), .allowed, "a purchase is not restricted here")
         let ttq = TerminalTransactionQualifiers([0x32, 0x00, 0x40, 0x00])
-        let o = KernelC3.offlineDecision(
+        let o = QuickKernel.offlineDecision(
             Outcome(.declined), oda: ODAResult(method: .fdda, failure: nil), expired: false, onException: false,
             cvm: .success(.noCVM), ctq: nil, ttq: ttq, usage: .notAllowed("cash", switchInterface: true))
         XCTAssertEqual(o.kind, .tryAnotherInterface)
@@ -207,27 +207,27 @@ final class DecisionTests: XCTestCase {
     func testBookC3_5_5_1_1_MissingExpiryDateCountsAsExpired() {
         let passed = ODAResult(method: .fdda, failure: nil)
         let ttq = TerminalTransactionQualifiers([0x22, 0x00, 0x40, 0x00])
-        let declined = KernelC3.offlineDecision(
+        let declined = QuickKernel.offlineDecision(
             Outcome(.declined), oda: passed, expired: true, onException: false,
             cvm: .success(.noCVM), ctq: nil, ttq: ttq)
         XCTAssertEqual(declined.kind, .declined)
-        let online = KernelC3.offlineDecision(
+        let online = QuickKernel.offlineDecision(
             Outcome(.declined), oda: passed, expired: true, onException: false,
             cvm: .success(.noCVM), ctq: CardTransactionQualifiers([0x08, 0x00]), ttq: ttq)
         XCTAssertEqual(online.kind, .onlineRequest)
-        let approved = KernelC3.offlineDecision(
+        let approved = QuickKernel.offlineDecision(
             Outcome(.declined), oda: passed, expired: false, onException: false,
             cvm: .success(.noCVM), ctq: nil, ttq: ttq)
         XCTAssertEqual(approved.kind, .approved)
         // No ODA, no offline approval (Book C-3 §5.6).
         // Restrictions come before fDDA (§5.5 then §5.6): expired with fDDA failed and only "online if ODA fails" set
         // is a decline, not an online request.
-        let order = KernelC3.offlineDecision(
+        let order = QuickKernel.offlineDecision(
             Outcome(.declined), oda: ODAResult(method: .fdda, failure: .hashMismatch(.signedDynamicData)),
             expired: true,
             onException: false, cvm: .success(.noCVM), ctq: CardTransactionQualifiers([0x20, 0x00]), ttq: ttq)
         XCTAssertEqual(order.kind, .declined)
-        let noODA = KernelC3.offlineDecision(
+        let noODA = QuickKernel.offlineDecision(
             Outcome(.declined), oda: nil, expired: false, onException: false,
             cvm: .success(.noCVM), ctq: nil, ttq: ttq)
         XCTAssertEqual(noODA.kind, .declined)

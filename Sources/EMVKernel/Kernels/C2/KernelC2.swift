@@ -398,7 +398,7 @@ public enum KernelC2 {
             outcome.kind == .approved || outcome.kind == .onlineRequest ? pending.cvm.outcomeCVM : .notApplicable
         // A signature CVM asks for a receipt (Book C-2 CVM selection).
         outcome.receipt = outcome.cvm == .signature
-        outcome.uiRequestOnOutcome = KernelC3.uiRequest(for: outcome)
+        outcome.uiRequestOnOutcome = QuickKernel.uiRequest(for: outcome)
         outcome.tvr = tvr
         // 95 stays as sent in CDOL1: the cryptogram covers that value (the kernel's later view is `outcome.tvr`).
         outcome.transactionData = store
