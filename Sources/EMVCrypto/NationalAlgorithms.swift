@@ -65,7 +65,9 @@ public enum NationalAlgorithms {
 
     /// An SM2 public key: the curve point X ‖ Y, 64 bytes.
     public struct SM2PublicKey: Sendable, Equatable {
+        /// X ‖ Y, 32 bytes each.
         public let point: [UInt8]
+        /// A key from X ‖ Y; throws unless 64 bytes (whether it is on the curve is checked when it is used).
         public init(point: [UInt8]) throws {
             guard point.count == 64 else { throw CryptoError.invalidKey("an SM2 public key is 64 bytes (X ‖ Y)") }
             self.point = point
@@ -74,6 +76,7 @@ public enum NationalAlgorithms {
 
     /// An SM2 key pair (test keys of the simulators; a terminal only ever holds public keys).
     public struct SM2KeyPair: Sendable {
+        /// The public half.
         public let publicKey: SM2PublicKey
         let privateKey: [UInt8]
 
