@@ -31,6 +31,20 @@ public struct CAPublicKey: Sendable, Equatable {
     }
 }
 
+/// A CA public key on the SM2 curve (PBOC 3.0 part 17 §5.1: a CA key whose algorithm indicator is 04), the key an
+/// SM2 issuer certificate (format 12) is verified with. tapd's key files carry it with "SM2" in the exponent column
+/// and the point X ‖ Y in the modulus column; its checksum is SHA-1(RID ‖ index ‖ X ‖ Y), as for RSA keys (no public
+/// key list gives a check value for SM2 CA keys, so this is tapd's file convention).
+public struct SM2CAPublicKey: Sendable, Equatable {
+    public let rid: [UInt8]
+    public let index: UInt8
+    public let key: NationalAlgorithms.SM2PublicKey
+    public let expiry: EMVDate?
+    public let checksum: [UInt8]
+    public let label: String
+    public let isTest: Bool
+}
+
 public struct CAKeyID: Hashable, Sendable, CustomStringConvertible {
     public let rid: [UInt8]
     public let index: UInt8
@@ -62,8 +76,20 @@ public struct CAKeyFileUnreadable: Error, Equatable, Sendable, CustomStringConve
 public struct CAKeyStore: Sendable {
     public private(set) var keys: [CAKeyID: CAPublicKey] = [:]
     public private(set) var revocations: Set<Revocation> = []
+    /// SM2 CA keys (PBOC 3.0), by the same (RID, index) namespace as the RSA keys: one index is one key.
+    public private(set) var sm2Keys: [CAKeyID: SM2CAPublicKey] = [:]
 
     public init() {}
+
+    /// The SM2 CA key named by RID and index, nil when the index names an RSA key or none.
+    public func sm2Key(rid: some Collection<UInt8>, index: UInt8) -> SM2CAPublicKey? {
+        sm2Keys[CAKeyID(rid: Array(rid), index: index)]
+    }
+
+    /// Whether any key, RSA or SM2, is loaded under (RID, index).
+    public func hasKey(rid: some Collection<UInt8>, index: UInt8) -> Bool {
+        key(rid: rid, index: index) != nil || sm2Key(rid: rid, index: index) != nil
+    }
 
     public func key(rid: some Collection<UInt8>, index: UInt8) -> CAPublicKey? {
         keys[CAKeyID(rid: Array(rid), index: index)]
@@ -74,7 +100,9 @@ public struct CAKeyStore: Sendable {
     }
 
     /// Whether any test key is loaded (a production host must have none; diagnostics fail it).
-    public var containsTestKeys: Bool { keys.values.contains(where: \.isTest) }
+    public var containsTestKeys: Bool {
+        keys.values.contains(where: \.isTest) || sm2Keys.values.contains(where: \.isTest)
+    }
 
     /// A short fingerprint of the loaded set, for diagnostics: SHA-256 over the sorted (RID, index, checksum).
     public var fingerprint: String {
@@ -82,7 +110,9 @@ public struct CAKeyStore: Sendable {
             ($0.rid.lexicographicallyPrecedes($1.rid)) || ($0.rid == $1.rid && $0.index < $1.index)
         }
         .map { $0.rid + [$0.index] + $0.checksum }
-        return Hex.encode(Digest.sha256(parts.flatMap { $0 }).prefix(8))
+        let sm2 = sm2Keys.values.sorted { ($0.rid + [$0.index]).lexicographicallyPrecedes($1.rid + [$1.index]) }
+            .map { $0.rid + [$0.index] + $0.checksum }
+        return Hex.encode(Digest.sha256((parts + sm2).flatMap { $0 }).prefix(8))
     }
 
     /// Adds the keys of one file. The whole file is rejected at its first bad line, which the error names.
@@ -95,6 +125,7 @@ public struct CAKeyStore: Sendable {
         -> [CAKeyID]
     {
         var added: [CAKeyID: CAPublicKey] = [:]
+        var addedSM2: [CAKeyID: SM2CAPublicKey] = [:]
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = n + 1
             let t = raw.trimmingCharacters(in: .whitespaces)
@@ -110,8 +141,10 @@ public struct CAKeyStore: Sendable {
             guard let idx = [UInt8](hex: f[1]), idx.count == 1 else {
                 throw fail("INDEX must be 1 byte of hex, found \"\(f[1])\"")
             }
-            guard let exp = [UInt8](hex: f[2]), CAPublicKey.isAllowedExponent(exp) else {
-                throw fail("EXPONENT must be 03 or 010001, found \"\(f[2])\"")
+            let isSM2 = f[2].uppercased() == "SM2"
+            let exp = isSM2 ? [] : [UInt8](hex: f[2]) ?? []
+            guard isSM2 || CAPublicKey.isAllowedExponent(exp) else {
+                throw fail("EXPONENT must be 03, 010001 or SM2, found \"\(f[2])\"")
             }
             var expiry: EMVDate? = nil
             if f[3] != "-" {
@@ -120,8 +153,9 @@ public struct CAKeyStore: Sendable {
                 }
                 expiry = d
             }
-            guard let mod = [UInt8](hex: f[4]), mod.count >= 64, mod.count <= 256 else {
-                throw fail("MODULUS must be 64 to 256 bytes of hex")
+            guard let mod = [UInt8](hex: f[4]), isSM2 ? mod.count == 64 : (mod.count >= 64 && mod.count <= 256) else {
+                throw fail(
+                    isSM2 ? "an SM2 key is the point X ‖ Y, 64 bytes of hex" : "MODULUS must be 64 to 256 bytes of hex")
             }
             guard let chk = [UInt8](hex: f[5]), chk.count == 20 else { throw fail("CHECKSUM must be 20 bytes of hex") }
             let computed = CAPublicKey.checksum(rid: rid, index: idx[0], modulus: mod, exponent: exp)
@@ -131,9 +165,17 @@ public struct CAKeyStore: Sendable {
                 )
             }
             let id = CAKeyID(rid: rid, index: idx[0])
-            if added[id] != nil { throw fail("duplicate key \(id)") }
-            if keys[id] != nil && !replacingLoaded {
+            if added[id] != nil || addedSM2[id] != nil { throw fail("duplicate key \(id)") }
+            if (keys[id] != nil || sm2Keys[id] != nil) && !replacingLoaded {
                 throw fail("duplicate key \(id): already loaded from an earlier file")
+            }
+            if isSM2 {
+                let point: NationalAlgorithms.SM2PublicKey
+                do { point = try .init(point: mod) } catch { throw fail("unusable key: \(error)") }
+                addedSM2[id] = SM2CAPublicKey(
+                    rid: rid, index: idx[0], key: point, expiry: expiry, checksum: chk,
+                    label: f.dropFirst(6).joined(separator: " "), isTest: isTest)
+                continue
             }
             let rsa: RSAPublicKey
             do { rsa = try RSAPublicKey(modulus: mod, exponent: exp) } catch { throw fail("unusable key: \(error)") }
@@ -141,8 +183,15 @@ public struct CAKeyStore: Sendable {
                 rid: rid, index: idx[0], key: rsa, expiry: expiry, checksum: chk,
                 label: f.dropFirst(6).joined(separator: " "), isTest: isTest)
         }
-        let replaced = added.keys.filter { keys[$0] != nil }.sorted { $0.description < $1.description }
+        let replaced = (Array(added.keys) + Array(addedSM2.keys)).filter { keys[$0] != nil || sm2Keys[$0] != nil }
+            .sorted { $0.description < $1.description }
+        // A replacement may change a key's algorithm: the old entry of either kind goes.
+        for id in replaced {
+            keys[id] = nil
+            sm2Keys[id] = nil
+        }
         keys.merge(added) { _, new in new }
+        sm2Keys.merge(addedSM2) { _, new in new }
         return replaced
     }
 
@@ -176,11 +225,29 @@ public struct CAKeyStore: Sendable {
             throw CAKeyFileError(
                 source: label, line: 0, message: "exponent \(Hex.encode(key.exponent)) is neither 3 nor 65537")
         }
-        guard keys[id] == nil else { throw CAKeyFileError(source: label, line: 0, message: "duplicate key \(id)") }
+        guard !hasKey(rid: rid, index: index) else {
+            throw CAKeyFileError(source: label, line: 0, message: "duplicate key \(id)")
+        }
         keys[id] = CAPublicKey(
             rid: rid, index: index, key: key, expiry: expiry,
             checksum: CAPublicKey.checksum(rid: rid, index: index, modulus: key.modulus, exponent: key.exponent),
             label: label, isTest: isTest)
+    }
+
+    /// Adds one SM2 CA key directly (the simulators' SM2 test CA); its checksum is computed here.
+    public mutating func addSM2(
+        rid: [UInt8], index: UInt8, key: NationalAlgorithms.SM2PublicKey, expiry: EMVDate? = nil, label: String,
+        isTest: Bool
+    ) throws {
+        let id = CAKeyID(rid: rid, index: index)
+        guard rid.count == 5 else { throw CAKeyFileError(source: label, line: 0, message: "RID must be 5 bytes") }
+        guard !hasKey(rid: rid, index: index) else {
+            throw CAKeyFileError(source: label, line: 0, message: "duplicate key \(id)")
+        }
+        sm2Keys[id] = SM2CAPublicKey(
+            rid: rid, index: index, key: key, expiry: expiry,
+            checksum: CAPublicKey.checksum(rid: rid, index: index, modulus: key.point, exponent: []), label: label,
+            isTest: isTest)
     }
 
     /// The key files shipped with tapd: production keys always, test keys only when asked for.

@@ -25,6 +25,10 @@ public enum DataSource: String, Sendable {
 public enum KernelContext: String, Sendable, CaseIterable {
     case c2 = "C-2"
     case c3 = "C-3"
+    case c4 = "C-4"
+    case c5 = "C-5"
+    case c6 = "C-6"
+    case c7 = "C-7"
 }
 
 /// How a value is shown to people (`tapctl tlv decode`).
@@ -116,7 +120,9 @@ public enum DataDictionary {
     /// All entries, by tag; context-specific duplicates live side by side.
     static let index: [Tag: [DataElement]] = {
         var d: [Tag: [DataElement]] = [:]
-        for e in book3Elements + contactlessElements + kernel2Elements + kernel3Elements {
+        for e in book3Elements + contactlessElements + kernel2Elements + kernel3Elements + kernel4Elements
+            + kernel7Elements
+        {
             d[e.tag, default: []].append(e)
         }
         return d
@@ -148,12 +154,17 @@ public enum DataDictionary {
         (index[tag]?.count ?? 0) > 1
     }
 
-    /// Guesses the kernel from an AID (RID A000000004 → C-2, A000000003 → C-3).
+    /// Guesses the kernel from an AID's RID (Book B §3.3.2.5 default kernels).
     public static func context(forAID aid: some Collection<UInt8>) -> KernelContext? {
-        let rid = Array(aid.prefix(5))
-        if rid == [0xA0, 0, 0, 0, 0x04] { return .c2 }
-        if rid == [0xA0, 0, 0, 0, 0x03] { return .c3 }
-        return nil
+        switch Hex.encode(Array(aid.prefix(5))) {
+        case "A000000004": return .c2
+        case "A000000003": return .c3
+        case "A000000025": return .c4
+        case "A000000065": return .c5
+        case "A000000152", "A000000324": return .c6
+        case "A000000333": return .c7
+        default: return nil
+        }
     }
 
     /// Tags whose values are card data that must never be shown or logged in clear.

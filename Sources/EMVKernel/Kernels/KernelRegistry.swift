@@ -8,6 +8,7 @@ public enum KernelRegistry {
     static let kernels: [KernelID: Kernel] = [
         .mastercard: KernelC2.run,
         .visa: KernelC3.run,
+        .unionpay: KernelC7.run,
     ]
 
     /// The kernel for `id`, or nil when tapd has none.

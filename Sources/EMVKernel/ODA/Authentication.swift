@@ -91,17 +91,7 @@ extension OfflineDataAuthenticator {
     public func performFDDA(rid: [UInt8], data: TLVStore, staticData: [UInt8]) -> ODAResult {
         do throws(ODAFailure) {
             guard let sdad = data[0x9F4B] else { throw .missingData(0x9F4B) }
-            guard let un = data[0x9F37] else { throw .missingData(0x9F37) }
-            let terminalData: [UInt8]
-            if let card = data[0x9F69] {
-                guard let version = card.first else { throw .missingData(0x9F69) }
-                guard version == 0x01 else { throw .unsupportedFDDAVersion(version) }
-                guard let amount = data[0x9F02] else { throw .missingData(0x9F02) }
-                guard let currency = data[0x5F2A] else { throw .missingData(0x5F2A) }
-                terminalData = un + amount + currency + card
-            } else {
-                terminalData = un
-            }
+            let terminalData = try FDDATerminalData.bytes(data)
             let iccKey = try retrieveICCKey(
                 issuerKey: try retrieveIssuerKey(rid: rid, data: data), data: data, staticData: staticData)
             let x = try SignedDataRecovery.recover(

@@ -44,6 +44,8 @@ public enum ODAFailure: Error, Equatable, Sendable, CustomStringConvertible {
     case formatOneResponseWithCDA
     case cryptogramMissing
     case unsupportedExponent(SignedObject)
+    /// An SM2 signature (PBOC 3.0 part 17) that does not verify under the signer's key.
+    case signatureInvalid(SignedObject)
 
     public var description: String {
         switch self {
@@ -76,6 +78,7 @@ public enum ODAFailure: Error, Equatable, Sendable, CustomStringConvertible {
         case .formatOneResponseWithCDA: return "CDA requested but the GENERATE AC response is format 1"
         case .cryptogramMissing: return "no application cryptogram in the response"
         case .unsupportedExponent(let o): return "\(o.rawValue): public key exponent is neither 3 nor 65537"
+        case .signatureInvalid(let o): return "\(o.rawValue): the SM2 signature does not verify"
         }
     }
 

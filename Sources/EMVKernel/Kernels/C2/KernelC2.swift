@@ -78,22 +78,9 @@ public enum KernelC2 {
             o.errorIndication = ErrorIndication(l2: .statusBytes, statusWord: gpo.status.rawValue)
             return o
         }
-        guard let resp = try? TLVParser.parseOne(gpo.data) else { throw .parsing("GPO response is not one TLV object") }
-        switch resp.tag {
-        case 0x77:
-            try KernelSteps.addCardData(resp.children, into: &store, session: s, context: .c2)
-        case 0x80:
-            // Format 1: AIP (2 bytes) followed by the AFL.
-            guard resp.value.count >= 2, (resp.value.count - 2) % 4 == 0 else {
-                throw .cardData("format 1 GPO response of \(resp.value.count) bytes")
-            }
-            store[0x82] = Array(resp.value.prefix(2))
-            store[0x94] = Array(resp.value.dropFirst(2))
-        default:
-            throw .cardData("GPO response template \(resp.tag.hex)")
-        }
-        guard let aip = store[0x82], aip.count == 2 else { throw .cardDataMissing("AIP (82) missing") }
-        guard let aflBytes = store[0x94], !aflBytes.isEmpty else { throw .cardDataMissing("AFL (94) missing") }
+        // Format 1 or 2; AIP and AFL present (S3.10–S3.13).
+        let aip = try EMVModeSteps.readGPOResponse(gpo, into: &store, session: s, context: .c2)
+        let aflBytes = store[0x94] ?? []
         // State 3: EMV mode (AIP byte 2 b8); tapd has no mag-stripe mode → L2 MAGSTRIPE NOT SUPPORTED.
         guard aip[1] & 0x80 != 0 else {
             var o = Outcome(
@@ -152,27 +139,10 @@ public enum KernelC2 {
         // Why CDA cannot be done, found before GENERATE AC (it is then not asked for; the TVR says why).
         var cdaPreFailure: ODAFailure? = nil
         if cdaSelected {
-            switch staticData.finish(sdaTagList: store[0x9F4A], aip: aip) {
-            case .success(let b): staticBytes = b
-            case .failure(.sdaTagListInvalid):
-                // S456.26-S456.27: an SDA Tag List with anything but 82 → End Application, CARD DATA ERROR.
-                throw .cardData("the Static Data Authentication Tag List holds a tag other than 82")
-            case .failure(.staticDataRecordNotTemplate70(let sfi, let record)):
-                // S456.27.1-S456.27.2: a record for ODA that is not a 70 template → End Application, CARD DATA ERROR.
-                throw .cardData("record \(record) of SFI \(sfi) used for ODA is not a 70 template")
-            case .failure(let f):
-                tvr.set(.cdaFailed)
-                cdaPreFailure = f
-            }
-            if let idx = store[0x8F]?.first, s.keys.key(rid: s.rid, index: idx) == nil {
-                tvr.set(.cdaFailed)
-                cdaPreFailure = cdaPreFailure ?? .unknownCAKey(rid: s.rid, index: idx)
-            }
-            for t: Tag in [0x8F, 0x90, 0x9F32, 0x9F46, 0x9F47] where store[t] == nil {
-                tvr.set(.iccDataMissing)
-                tvr.set(.cdaFailed)
-                cdaPreFailure = cdaPreFailure ?? .missingData(t)
-            }
+            // S456.26–S456.27.2 and the CA key and certificates CDA needs (Book 2 §6.6).
+            let prepared = try EMVModeSteps.prepareCDA(s, store: store, aip: aip, staticData: staticData, tvr: &tvr)
+            staticBytes = prepared.staticData
+            cdaPreFailure = prepared.failure
         } else {
             tvr.set(.odaNotPerformed)
         }
@@ -258,33 +228,8 @@ public enum KernelC2 {
     ) async throws(KernelFailure) -> Outcome {
         var store = pending.store
         var tvr = pending.tvr
-        guard genac.status.isSuccess else { throw .status("GENERATE AC", genac.status) }
-        guard let ac = try? TLVParser.parseOne(genac.data) else {
-            throw .parsing("GENERATE AC response is not one TLV object")
-        }
-
-        var cid: UInt8
-        var cryptogramValue: [UInt8] = []
-        switch ac.tag {
-        case 0x77:
-            try KernelSteps.addCardData(ac.children, into: &store, session: s, context: .c2)
-            guard let c = store[0x9F27]?.first else { throw .cardDataMissing("CID (9F27) missing from GENERATE AC") }
-            guard store[0x9F36] != nil else { throw .cardDataMissing("ATC (9F36) missing from GENERATE AC") }
-            cid = c
-            cryptogramValue = store[0x9F26] ?? []
-        case 0x80:
-            // Format 1: CID, ATC, AC, IAD (Book 3 §6.5.5.4).
-            let v = Array(ac.value)
-            guard v.count >= 11 else { throw .cardData("format 1 GENERATE AC response of \(v.count) bytes") }
-            cid = v[0]
-            store[0x9F27] = [v[0]]
-            store[0x9F36] = Array(v[1..<3])
-            cryptogramValue = Array(v[3..<11])
-            store[0x9F26] = cryptogramValue
-            if v.count > 11 { store[0x9F10] = Array(v[11...]) }
-        default:
-            throw .cardData("GENERATE AC response template \(ac.tag.hex)")
-        }
+        var (cid, cryptogramValue) = try EMVModeSteps.readGenerateACResponse(
+            genac, into: &store, session: s, context: .c2)
         guard let kind = ApplicationCryptogram.kind(fromCID: cid) else {
             throw .cardData("CID \(Hex.encode([cid])) is RFU")
         }
@@ -301,12 +246,9 @@ public enum KernelC2 {
                 // signature that is there and fails).
                 oda = nil
             } else {
-                let un = store[0x9F37] ?? []
-                var r = OfflineDataAuthenticator(keys: s.keys, transactionDate: s.transaction.date)
-                    .performCDA(
-                        rid: s.rid, data: store, staticData: pending.staticData, pdolData: pending.pdolData,
-                        cdolData: pending.cdolData,
-                        generateACResponse: genac.data, un: un)
+                var r = EMVModeSteps.verifyCDA(
+                    s, store: &store, genac: genac, staticData: pending.staticData, pdolData: pending.pdolData,
+                    cdolData: pending.cdolData)
                 // S910.3.1 / S910.4.1: after relay resistance the ICC Dynamic Data must carry the RRP values (terminal and
                 // device entropy, min and max processing times, estimated transmission time) exactly as exchanged —
                 // absent or different values are a CDA failure (a relay that answered ERRD itself).
@@ -315,15 +257,9 @@ public enum KernelC2 {
                         method: .cda,
                         failure: .dynamicDataInvalid("the relay resistance values are not the ones exchanged"))
                 }
-                // With CDA the cryptogram exists only inside the signature (Book 2 §6.6.2): it becomes 9F26 for the
-                // online message; a signature that did not verify gives no cryptogram at all.
-                if let c = r.cryptogram {
-                    cryptogramValue = c
-                    store[0x9F26] = c
-                } else {
-                    cryptogramValue = []
-                    store[0x9F26] = nil
-                }
+                // With CDA the cryptogram exists only inside a signature that verified (Book 2 §6.6.2).
+                if !r.succeeded { store[0x9F26] = nil }
+                cryptogramValue = store[0x9F26] ?? []
                 oda = r
             }
         } else if let cdaPreFailure {

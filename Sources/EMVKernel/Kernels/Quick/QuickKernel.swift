@@ -25,10 +25,56 @@ public enum QuickKernel {
         public let dataRecordTags: [Tag]
         /// The Discretionary Data tags.
         public let discretionaryDataTags: [Tag]
+        /// Terminal data of the scheme's own that its cards' PDOLs ask for (the C-7 SM algorithm indicator).
+        public var terminalData: [Tag: [UInt8]] = [:]
+        /// The outcome for a GPO status other than 9000 (nil: an L2 status error, End Application).
+        public var gpoStatusOutcome: @Sendable (UInt16) -> Outcome? = QuickKernel.visaGPOStatusOutcome
+        /// Whether CTQ byte 1 b4 means "go online if the application expired" (Book C-3; RFU in qPBOC).
+        public var ctqGoOnlineIfExpired = true
+        /// What an expired application (or one without expiry date) ends in when the card may not go online.
+        public var expiredOutcome: OutcomeKind = .declined
+    }
+
+    /// Book C-3 v2.10 §5.2: the GPO status words with a meaning of their own.
+    /// - 6986: a phone that needs its user first: Try Again at Start B with "See Phone".
+    /// - 6984: the card asks for another interface.
+    /// - 6985: conditions of use not satisfied: Select Next (Start C).
+    public static func visaGPOStatusOutcome(_ sw: UInt16) -> Outcome? {
+        switch sw {
+        case 0x6986: return seePhone(sw)
+        case 0x6984: return tryAnotherInterface(sw, reason: "the card asks for another interface (GPO 6984)")
+        case 0x6985:
+            var o = Outcome(.selectNext, reason: "conditions of use not satisfied (GPO 6985)")
+            o.start = .c
+            o.errorIndication = ErrorIndication(l2: .statusBytes, statusWord: 0x6985)
+            return o
+        default: return nil
+        }
+    }
+
+    /// "See Phone": Try Again at Start B, the phone's user looks at it and taps again.
+    static func seePhone(_ sw: UInt16) -> Outcome {
+        var o = Outcome(
+            .seePhone,
+            reason:
+                "the device asks the cardholder to look at it (GPO \(Hex.encode([UInt8(sw >> 8), UInt8(sw & 0xFF)])))")
+        o.bookStatus = .tryAgain
+        o.start = .b
+        o.uiRequestOnOutcome = UIRequest(.seePhone, .notReady, holdTimeMilliseconds: 1300)
+        o.uiRequestOnRestart = UIRequest(.presentCard, .readyToRead)
+        return o
+    }
+
+    static func tryAnotherInterface(_ sw: UInt16, reason: String) -> Outcome {
+        var o = Outcome(.tryAnotherInterface, reason: reason)
+        o.uiRequestOnOutcome = UIRequest(.insertCard, .notReady, holdTimeMilliseconds: 1300)
+        o.errorIndication = ErrorIndication(l2: .statusBytes, statusWord: sw, messageOnError: .insertCard)
+        return o
     }
 
     static func process(_ s: KernelSession, rules: Rules) async throws(KernelFailure) -> Outcome {
         var store = s.terminalStore()
+        for (tag, value) in rules.terminalData where store[tag] == nil { store[tag] = value }
         store.add(try KernelSteps.checkCardData(s.fci.children, context: rules.context))
 
         // Book C-3: qVSDC needs a PDOL that asks for the TTQ; without it this combination cannot run.
@@ -41,28 +87,11 @@ public enum QuickKernel {
 
         // Book C-3: GET PROCESSING OPTIONS and the status words it gives a meaning to.
         let gpo = try await KernelSteps.send(s, .getProcessingOptions(pdolData: pdolData))
-        switch gpo.status.rawValue {
-        case 0x9000: break
-        case 0x6986:
-            // A phone that needs its user first: Try Again at Start B with "See Phone".
-            var o = Outcome(.seePhone, reason: "the device asks the cardholder to look at it (GPO 6986)")
-            o.bookStatus = .tryAgain
-            o.start = .b
-            o.uiRequestOnOutcome = UIRequest(.seePhone, .notReady, holdTimeMilliseconds: 1300)
-            o.uiRequestOnRestart = UIRequest(.presentCard, .readyToRead)
+        if gpo.status.rawValue != 0x9000 {
+            guard let o = rules.gpoStatusOutcome(gpo.status.rawValue) else {
+                throw .status("GET PROCESSING OPTIONS", gpo.status)
+            }
             return o
-        case 0x6984:
-            var o = Outcome(.tryAnotherInterface, reason: "the card asks for another interface (GPO 6984)")
-            o.uiRequestOnOutcome = UIRequest(.insertCard, .notReady, holdTimeMilliseconds: 1300)
-            o.errorIndication = ErrorIndication(l2: .statusBytes, statusWord: 0x6984, messageOnError: .insertCard)
-            return o
-        case 0x6985:
-            var o = Outcome(.selectNext, reason: "conditions of use not satisfied (GPO 6985)")
-            o.start = .c
-            o.errorIndication = ErrorIndication(l2: .statusBytes, statusWord: 0x6985)
-            return o
-        default:
-            throw .status("GET PROCESSING OPTIONS", gpo.status)
         }
         guard let resp = try? TLVParser.parseOne(gpo.data) else { throw .parsing("GPO response is not one TLV object") }
         guard resp.tag == 0x77 else {
@@ -163,7 +192,8 @@ public enum QuickKernel {
                 outcome = onlineDecision(outcome, ttq: ttq, cvm: cvm, tcWithOnlineRequired: kind == .tc)
             } else {
                 outcome = offlineDecision(
-                    outcome, oda: oda, expired: expired, onException: onException, cvm: cvm, ctq: ctq, ttq: ttq,
+                    outcome, oda: oda, expired: expired, onException: onException,
+                    expiry: (rules.ctqGoOnlineIfExpired, rules.expiredOutcome), cvm: cvm, ctq: ctq, ttq: ttq,
                     usage: usage(store, ctq: ctq))
             }
         }
@@ -209,6 +239,7 @@ public enum QuickKernel {
     /// the CTQ decides what a failed step leads to (online, another interface, or a decline §5.9.1.2).
     static func offlineDecision(
         _ base: Outcome, oda: ODAResult?, expired: Bool, onException: Bool,
+        expiry: (ctqGoOnline: Bool, otherwise: OutcomeKind) = (true, .declined),
         cvm: Result<OutcomeCVM, CVMFailure>, ctq: CardTransactionQualifiers?,
         ttq: TerminalTransactionQualifiers, usage: UsageRestriction = .allowed
     ) -> Outcome {
@@ -216,11 +247,11 @@ public enum QuickKernel {
         let canGoOnline = !ttq.offlineOnlyReader
         // §5.5.1.1: expired, or no expiry date.
         if expired {
-            if ctq?.goOnlineIfApplicationExpired == true && canGoOnline {
+            if expiry.ctqGoOnline && ctq?.goOnlineIfApplicationExpired == true && canGoOnline {
                 o.kind = .onlineRequest
                 o.reason = "application expired (or no expiry date); the card asks to go online"
             } else {
-                o.kind = .declined
+                o.kind = expiry.otherwise
                 o.reason = "application expired (or no expiry date)"
             }
             return onlineCVM(o, cvm)
