@@ -167,8 +167,7 @@ extension KernelFuzz {
     /// Keys for the seeds: the bundled production and test keys plus the virtual cards' test CAs.
     public static func keys() throws -> CAKeyStore {
         var k = try CAKeyStore.bundled(includeTestKeys: true)
-        try VirtualCard.pki(for: .visa).register(in: &k)
-        try VirtualCard.pki(for: .mastercard).register(in: &k)
+        try VirtualCard.registerTestCAs(in: &k)
         return k
     }
 

@@ -1,5 +1,5 @@
-// The personas the virtual cards play: Visa and Mastercard cards and phones, and cards that misbehave the
-// ways real ones do. Everything a persona signs chains to a test CA generated for the purpose.
+// The personas the virtual cards play: cards and phones of every scheme tapd has a kernel for, and cards that
+// misbehave the ways real ones do. Everything a persona signs chains to a test CA generated for the purpose.
 
 import EMVCrypto
 import EMVKernel
@@ -7,8 +7,36 @@ import TLV
 
 /// The persona of a virtual card or phone: its scheme, card data and the ways it misbehaves.
 public struct CardProfile: Sendable {
-    /// The payment scheme, which picks the AID and the kernel (Visa C-3, Mastercard C-2).
-    public enum Scheme: Sendable { case visa, mastercard }
+    /// The payment scheme, which picks the AID and the kernel (Visa C-3, Mastercard C-2, American Express C-4, JCB
+    /// C-5, Discover C-6, UnionPay C-7).
+    public enum Scheme: String, Sendable, CaseIterable {
+        case visa, mastercard, amex, jcb, discover, unionpay
+
+        /// The RID under which the scheme's CA keys are filed.
+        public var rid: [UInt8] { Array(aid.prefix(5)) }
+        /// The AID the virtual cards of the scheme carry.
+        public var aid: [UInt8] {
+            switch self {
+            case .visa: return [0xA0, 0, 0, 0, 0x03, 0x10, 0x10]
+            case .mastercard: return [0xA0, 0, 0, 0, 0x04, 0x10, 0x10]
+            case .amex: return [0xA0, 0, 0, 0, 0x25, 0x01, 0x04, 0x03]
+            case .jcb: return [0xA0, 0, 0, 0, 0x65, 0x10, 0x10]
+            case .discover: return [0xA0, 0, 0, 0x01, 0x52, 0x30, 0x10]
+            case .unionpay: return [0xA0, 0, 0, 0x03, 0x33, 0x01, 0x01, 0x02]
+            }
+        }
+        /// The Kernel Identifier its PPSE entry names (Book B §3.3.2.5).
+        public var kernelID: UInt8 {
+            switch self {
+            case .mastercard: return 2
+            case .visa: return 3
+            case .amex: return 4
+            case .jcb: return 5
+            case .discover: return 6
+            case .unionpay: return 7
+            }
+        }
+    }
     /// A plastic card or a phone (a phone verifies the cardholder on the device).
     public enum FormFactor: Sendable { case card, phone }
     /// Ways a card can misbehave.
@@ -22,6 +50,10 @@ public struct CardProfile: Sendable {
         case malformedGPOResponse
         /// A relay attacker's card: relay resistance is answered but its values are not signed in CDA.
         case unsignedRelayResistance
+        /// The issuer certificate expired (December 2020).
+        case expiredCertificate
+        /// The card names a CA key index (EE) no terminal has.
+        case unknownCAKey
     }
 
     /// A readable name for the persona, e.g. "Visa card (online)".
@@ -53,10 +85,10 @@ public struct CardProfile: Sendable {
     /// Serial number of the issuer certificate (a revocation test lists it).
     public var issuerCertificateSerial: [UInt8] = [0x00, 0x00, 0x01]
 
-    /// The application identifier: A0000000031010 (Visa) or A0000000041010 (Mastercard).
-    public var aid: [UInt8] {
-        scheme == .visa ? [0xA0, 0, 0, 0, 0x03, 0x10, 0x10] : [0xA0, 0, 0, 0, 0x04, 0x10, 0x10]
-    }
+    /// PBOC 3.0 cards only: SM2 for offline data authentication and SM4 for the cryptogram (JR/T 0025.17).
+    public var nationalAlgorithms: Bool = false
+    /// The application identifier of the scheme.
+    public var aid: [UInt8] { scheme.aid }
     /// The RID, the AID's first five bytes, under which the scheme's CA keys are filed.
     public var rid: [UInt8] { Array(aid.prefix(5)) }
 
@@ -95,11 +127,12 @@ public struct CardProfile: Sendable {
             name: "Visa phone (on-device CVM, see phone)", scheme: .visa, formFactor: .phone,
             pan: "4895370012345678", label: "VISA", seePhoneOnFirstTap: true)
     }
-    /// A Mastercard M/Chip plastic card with CDA.
-    public static func mastercardCard() -> CardProfile {
+    /// A Mastercard M/Chip plastic card with CDA; `offline` answers a TC when one is asked for.
+    public static func mastercardCard(offline: Bool = false) -> CardProfile {
         CardProfile(
-            name: "Mastercard card (M/Chip, CDA)", scheme: .mastercard, formFactor: .card,
-            pan: "5413330089020011", label: "MASTERCARD")
+            name: offline ? "Mastercard card (M/Chip, CDA, offline)" : "Mastercard card (M/Chip, CDA)",
+            scheme: .mastercard, formFactor: .card, pan: "5413330089020011", label: "MASTERCARD",
+            offlineCapable: offline)
     }
     /// A Mastercard phone with on-device CVM.
     public static func mastercardPhone() -> CardProfile {

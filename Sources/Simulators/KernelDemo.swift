@@ -68,8 +68,7 @@ public enum KernelDemo {
     /// The CA keys the demo trusts: the bundled ones with the test keys, and the virtual cards' test CAs.
     public static func demoKeys() throws -> CAKeyStore {
         var keys = try CAKeyStore.bundled(includeTestKeys: true)
-        try VirtualCard.pki(for: .visa).register(in: &keys)
-        try VirtualCard.pki(for: .mastercard).register(in: &keys)
+        try VirtualCard.registerTestCAs(in: &keys)
         return keys
     }
 

@@ -132,6 +132,7 @@ public struct TestPKI: Sendable {
         var pending: [String: EMVSigner] = [:]
         for line in text.split(separator: "\n") {
             let f = line.split(separator: " ").map(String.init)
+            if f.count > 2, f[2].hasPrefix("sm2-") { continue }  // an SM2 chain's line (TestSM2PKI)
             guard f.count == 6, let rid = [UInt8](hex: f[0]), let idx = [UInt8](hex: f[1]), idx.count == 1,
                 let n = [UInt8](hex: f[3]),
                 let e = [UInt8](hex: f[4]), let d = [UInt8](hex: f[5])

@@ -16,8 +16,8 @@ public final class VirtualCard: CardChannel {
     public let profile: CardProfile
     /// The test PKI whose keys sign the card's certificates and dynamic data.
     public let pki: TestPKI
-    private let state = State()
-    private let data: CardData
+    let state = State()
+    let data: CardData
 
     /// The test CA index the simulators use under each RID (not a scheme index, so never a real key).
     public static let testCAIndex: UInt8 = 0xF0
@@ -31,33 +31,61 @@ public final class VirtualCard: CardChannel {
 
     /// One PKI per scheme, generated once per process (key generation takes a fraction of a second).
     public static func pki(for scheme: CardProfile.Scheme) -> TestPKI {
-        scheme == .visa ? sharedVisaPKI : sharedMastercardPKI
+        shared.rsa[CardProfile.Scheme.allCases.firstIndex(of: scheme)!]
     }
-    private static let sharedVisaPKI = shared[0]
-    private static let sharedMastercardPKI = shared[1]
+    /// The SM2 chain of the PBOC 3.0 cards that use the national algorithms (under the UnionPay RID).
+    public static var sm2PKI: TestSM2PKI { shared.sm2 }
+    /// The test CA index of the SM2 chain (beside the RSA test CA's under the same RID).
+    public static let testSM2CAIndex: UInt8 = 0xF1
+
+    /// Registers every test CA of the virtual cards (RSA per scheme, and the SM2 one) in `store`.
+    public static func registerTestCAs(in store: inout CAKeyStore) throws {
+        for p in shared.rsa { try p.register(in: &store) }
+        try shared.sm2.register(in: &store)
+    }
+
+    /// The test CAs of the virtual cards as a .capk key file (for a daemon under test).
+    public static var testCAKeyFile: String { shared.rsa.map(\.capkLine).joined() + shared.sm2.capkLine }
+
+    /// The shared chains as text (for `TAPD_TEST_PKI`).
+    public static var exportedTestPKI: String { shared.rsa.map { $0.export() }.joined() + shared.sm2.export() }
+
+    private struct SharedPKI: Sendable {
+        let rsa: [TestPKI]
+        let sm2: TestSM2PKI
+
+        static func generate() -> SharedPKI {
+            SharedPKI(
+                rsa: CardProfile.Scheme.allCases.map { try! TestPKI(rid: $0.rid, caIndex: testCAIndex) },
+                sm2: try! TestSM2PKI(rid: CardProfile.Scheme.unionpay.rid, caIndex: testSM2CAIndex))
+        }
+        static func load(_ text: String) -> SharedPKI? {
+            guard let rsa = try? TestPKI.load(text), rsa.map(\.rid) == CardProfile.Scheme.allCases.map(\.rid),
+                let sm2 = try? TestSM2PKI.load(text)
+            else { return nil }
+            return SharedPKI(rsa: rsa, sm2: sm2)
+        }
+        var text: String { rsa.map { $0.export() }.joined() + sm2.export() }
+    }
+
     /// Generated, unless $TAPD_TEST_PKI names a file: then read from it (written first if missing), so that several
     /// processes — a test, `tapd-vicc`, a daemon under test — share one test PKI.
-    private static let shared: [TestPKI] = {
-        let rids: [[UInt8]] = [[0xA0, 0, 0, 0, 0x03], [0xA0, 0, 0, 0, 0x04]]
-        if let path = ProcessInfo.processInfo.environment["TAPD_TEST_PKI"], !path.isEmpty {
-            if let text = try? String(contentsOfFile: path, encoding: .utf8), let pkis = try? TestPKI.load(text),
-                pkis.count == 2
-            {
-                return pkis
-            }
-            let pkis = rids.map { try! TestPKI(rid: $0, caIndex: testCAIndex) }
-            let tmp = path + ".\(getpid())"
-            try? pkis.map { $0.export() }.joined().write(toFile: tmp, atomically: true, encoding: .utf8)
-            if rename(tmp, path) != 0 { unlink(tmp) }
-            // Another process may have won the race: use what is on disk.
-            if let text = try? String(contentsOfFile: path, encoding: .utf8), let onDisk = try? TestPKI.load(text),
-                onDisk.count == 2
-            {
-                return onDisk
-            }
+    private static let shared: SharedPKI = {
+        guard let path = ProcessInfo.processInfo.environment["TAPD_TEST_PKI"], !path.isEmpty else {
+            return .generate()
+        }
+        if let text = try? String(contentsOfFile: path, encoding: .utf8), let pkis = SharedPKI.load(text) {
             return pkis
         }
-        return rids.map { try! TestPKI(rid: $0, caIndex: testCAIndex) }
+        let pkis = SharedPKI.generate()
+        let tmp = path + ".\(getpid())"
+        try? pkis.text.write(toFile: tmp, atomically: true, encoding: .utf8)
+        if rename(tmp, path) != 0 { unlink(tmp) }
+        // Another process may have won the race: use what is on disk.
+        if let text = try? String(contentsOfFile: path, encoding: .utf8), let onDisk = SharedPKI.load(text) {
+            return onDisk
+        }
+        return pkis
     }()
 
     /// A card of `profile` signed by the shared test PKI of its scheme.
@@ -106,12 +134,16 @@ public final class VirtualCard: CardChannel {
             return [0x67, 0x00]
         }
         await state.setPDOL(pdolData, values: t)
-        if profile.scheme == .visa, profile.seePhoneOnFirstTap, await state.shouldAskToSeePhone() {
+        if profile.scheme != .mastercard, profile.formFactor == .phone, profile.seePhoneOnFirstTap,
+            await state.shouldAskToSeePhone()
+        {
             return [0x69, 0x86]
         }
         switch profile.scheme {
-        case .mastercard: return data.gpoMastercard + [0x90, 0x00]
+        case .mastercard, .amex, .jcb: return try await staticGPO(t)
         case .visa: return try await visaGPO(t)
+        case .unionpay: return try await unionPayGPO(t)
+        case .discover: return try await discoverGPO(t, pdolData: await state.pdolData)
         }
     }
 
@@ -189,9 +221,8 @@ public final class VirtualCard: CardChannel {
 
     /// M/Chip GENERATE AC (Book 3 §6.5.5; CDA per Book 2 §6.6; CVN 16 cryptogram).
     private func generateAC(_ c: CommandAPDU) async throws -> [UInt8] {
-        guard profile.scheme == .mastercard, let dol = data.cdol1, let parts = dol.split(c.data) else {
-            return [0x67, 0x00]
-        }
+        guard let dol = data.cdol1, let parts = dol.split(c.data) else { return [0x67, 0x00] }
+        if profile.scheme == .amex || profile.scheme == .jcb { return try await emvModeGenerateAC(c, terminal: parts) }
         var t: [Tag: [UInt8]] = [:]
         for (tag, v) in parts { t[tag] = v }
         let requested = c.p1 & 0xC0
@@ -207,7 +238,7 @@ public final class VirtualCard: CardChannel {
         }
         let cvr: [UInt8] = [kind == .arqc ? 0x20 : kind == .tc ? 0x10 : 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]
         let iad: [UInt8] = [0x01, 0x10] + cvr + [0x00, 0x00]
-        let ac = try VirtualCard.cvn16(profile: profile, terminal: t, aip: data.aipMastercard, atc: atcBytes, cvr: cvr)
+        let ac = try VirtualCard.cvn16(profile: profile, terminal: t, aip: data.aip, atc: atcBytes, cvr: cvr)
         let cid: UInt8 = kind == .arqc ? 0x80 : kind == .tc ? 0x40 : 0x00
         var objects: [TLV] = [
             TLV(tag: 0x9F27, value: [cid]), TLV(tag: 0x9F36, value: atcBytes), TLV(tag: 0x9F10, value: iad),
@@ -257,12 +288,13 @@ public final class VirtualCard: CardChannel {
 
     // MARK: State
 
-    private actor State {
+    actor State {
         var atc: UInt16 = 0x0041
         var pdolData: [UInt8] = []
         var pdolValues: [Tag: [UInt8]] = [:]
         var relayResistance: [UInt8]? = nil
         var seePhoneShown = false
+        var declineNextGenerateAC = false
 
         func reset() {
             pdolData = []
@@ -274,6 +306,12 @@ public final class VirtualCard: CardChannel {
             pdolValues = values
         }
         func setRelayResistance(_ v: [UInt8]) { relayResistance = v }
+        func setDeclineNextGenerateAC() { declineNextGenerateAC = true }
+        /// An ExpressPay phone whose user has not yet verified declines the GENERATE AC of that tap.
+        func takeDeclineNextGenerateAC() -> Bool {
+            defer { declineNextGenerateAC = false }
+            return declineNextGenerateAC
+        }
         func nextATC() -> UInt16 {
             atc &+= 1
             return atc

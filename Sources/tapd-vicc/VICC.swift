@@ -1,7 +1,9 @@
 // Test and demo tool: a virtual card or phone served to a real pcscd through the vpcd driver.
 //   tapd-vicc PROFILE PORT [vanish-after=N | slow-gpo=MS]
-// PROFILE: visa-card, visa-offline, mastercard-card, visa-phone, mastercard-phone. The test CA public key of the
-// card's scheme is printed first ("CA RID INDEX EXPONENT MODULUS", hex) so the terminal under test can trust it.
+// PROFILE: a name of the persona catalogue (CardProfile.catalogue): SCHEME-card, SCHEME-offline, SCHEME-phone,
+// SCHEME-tampered, SCHEME-expired-cert, SCHEME-unknown-ca for visa, mastercard, amex, jcb, discover and unionpay, and
+// unionpay-sm-card / unionpay-sm-offline. The test CA public key of the card's chain is printed first ("CA RID INDEX
+// EXPONENT MODULUS", hex; "CA RID INDEX SM2 X‖Y" for an SM2 chain) so the terminal under test can trust it.
 import Foundation
 import Simulators
 import TLV
@@ -12,12 +14,7 @@ struct VICC {
 
     static func main() async throws {
         let a = CommandLine.arguments
-        let profiles: [String: CardProfile] = [
-            "visa-card": .visaCard(), "visa-offline": .visaCard(offline: true),
-            "mastercard-card": .mastercardCard(), "visa-phone": .visaPhone(),
-            "mastercard-phone": .mastercardPhone(),
-        ]
-        guard a.count >= 3, let profile = profiles[a[1]], let port = UInt16(a[2]) else {
+        guard a.count >= 3, let profile = CardProfile.catalogue[a[1]], let port = UInt16(a[2]) else {
             FileHandle.standardError.write(Data("usage: tapd-vicc PROFILE PORT [vanish-after=N | slow-gpo=MS]\n".utf8))
             exit(2)
         }
@@ -33,10 +30,15 @@ struct VICC {
                 exit(2)
             }
         }
-        let pki = VirtualCard.pki(for: profile.scheme)
-        say(
-            "CA \(Hex.encode(pki.rid)) \(Hex.encode([pki.caIndex])) \(Hex.encode(pki.ca.publicKey.exponent)) \(Hex.encode(pki.ca.publicKey.modulus))"
-        )
+        if profile.nationalAlgorithms {
+            let pki = VirtualCard.sm2PKI
+            say("CA \(Hex.encode(pki.rid)) \(Hex.encode([pki.caIndex])) SM2 \(Hex.encode(pki.ca.publicKey.point))")
+        } else {
+            let pki = VirtualCard.pki(for: profile.scheme)
+            say(
+                "CA \(Hex.encode(pki.rid)) \(Hex.encode([pki.caIndex])) \(Hex.encode(pki.ca.publicKey.exponent)) \(Hex.encode(pki.ca.publicKey.modulus))"
+            )
+        }
         let bridge = VPCDBridge(card: try VirtualCard(profile), persona: persona)
         try await bridge.connect(port: port)
         say("CONNECTED")

@@ -37,11 +37,9 @@ final class DaemonHarness: @unchecked Sendable {
         acquirerPort = try await simulator.start()
         emulator = try PN532Emulator()
         // One test PKI for this process, the daemon and any tapd-vicc: written out and named in the environment.
-        let pkis = [VirtualCard.pki(for: .visa), VirtualCard.pki(for: .mastercard)]
-        try pkis.map { $0.export() }.joined().write(
-            toFile: directory + "/test-pki.txt", atomically: true, encoding: .utf8)
+        try VirtualCard.exportedTestPKI.write(toFile: directory + "/test-pki.txt", atomically: true, encoding: .utf8)
         setenv("TAPD_TEST_PKI", directory + "/test-pki.txt", 1)
-        try pkis.map(\.capkLine).joined().write(toFile: directory + "/test-ca.capk", atomically: true, encoding: .utf8)
+        try VirtualCard.testCAKeyFile.write(toFile: directory + "/test-ca.capk", atomically: true, encoding: .utf8)
         var rng = SystemRandomNumberGenerator()
         let key = Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) })
         FileManager.default.createFile(

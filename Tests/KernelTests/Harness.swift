@@ -18,8 +18,7 @@ enum Harness {
 
     static func keys(revoking: [String] = []) throws -> CAKeyStore {
         var k = try CAKeyStore.bundled(includeTestKeys: true)
-        try VirtualCard.pki(for: .visa).register(in: &k)
-        try VirtualCard.pki(for: .mastercard).register(in: &k)
+        try VirtualCard.registerTestCAs(in: &k)
         if !revoking.isEmpty { try k.loadRevocations(text: revoking.joined(separator: "\n"), source: "test") }
         return k
     }

@@ -14,8 +14,7 @@ import XCTest
 final class LibNFCTests: XCTestCase {
     static func keys() throws -> CAKeyStore {
         var k = try CAKeyStore.bundled(includeTestKeys: true)
-        try VirtualCard.pki(for: .visa).register(in: &k)
-        try VirtualCard.pki(for: .mastercard).register(in: &k)
+        try VirtualCard.registerTestCAs(in: &k)
         return k
     }
 

@@ -104,12 +104,18 @@ public final class PCSCLab: Sendable {
         while let b = try out.fileHandleForReading.read(upToCount: 1), let c = b.first, c != 0x0A { line.append(c) }
         let f = String(decoding: line, as: UTF8.self).split(separator: " ").map(String.init)
         guard f.count == 5, f[0] == "CA", let rid = [UInt8](hex: f[1]), let idx = [UInt8](hex: f[2]),
-            let e = [UInt8](hex: f[3]),
             let m = [UInt8](hex: f[4])
         else {
             throw NSError(domain: "PCSCLab", code: 2, userInfo: [NSLocalizedDescriptionKey: "tapd-vicc said no CA"])
         }
         var keys = try CAKeyStore.bundled(includeTestKeys: true)
+        if f[3] == "SM2" {
+            try keys.addSM2(rid: rid, index: idx[0], key: try .init(point: m), label: "vicc SM2 test CA", isTest: true)
+            return (p, keys)
+        }
+        guard let e = [UInt8](hex: f[3]) else {
+            throw NSError(domain: "PCSCLab", code: 2, userInfo: [NSLocalizedDescriptionKey: "tapd-vicc said no CA"])
+        }
         try keys.add(
             rid: rid, index: idx[0], key: try RSAPublicKey(modulus: m, exponent: e), label: "vicc test CA", isTest: true
         )

@@ -41,6 +41,7 @@ public enum KernelC7 {
         }
         r.ctqGoOnlineIfExpired = false
         r.expiredOutcome = .endApplication
+        r.cidFromIADForAcquirer = true
         return r
     }()
 }

@@ -33,6 +33,9 @@ public enum QuickKernel {
         public var ctqGoOnlineIfExpired = true
         /// What an expired application (or one without expiry date) ends in when the card may not go online.
         public var expiredOutcome: OutcomeKind = .declined
+        /// Whether the terminal gives the acquirer the CID the IAD implies when the card sent none (qPBOC cards never
+        /// send 9F27, and field 55 carries it: JR/T 0025.12 §7.8.1).
+        public var cidFromIADForAcquirer = false
     }
 
     /// Book C-3 v2.10 §5.2: the GPO status words with a meaning of their own.
@@ -206,6 +209,9 @@ public enum QuickKernel {
         // issuer recomputes it from DE 55. The kernel's own view of the TVR travels in `outcome.tvr`.
         // 9F27 goes to the acquirer only as the card sent it: a type read from the IAD stays the kernel's.
         outcome.transactionData = store
+        if rules.cidFromIADForAcquirer, store[0x9F27] == nil {
+            outcome.transactionData[0x9F27] = [kind == .arqc ? 0x80 : kind == .tc ? 0x40 : 0x00]
+        }
         if outcome.kind == .approved || outcome.kind == .onlineRequest || outcome.kind == .declined || refund {
             outcome.dataRecordTags = rules.dataRecordTags
         }
