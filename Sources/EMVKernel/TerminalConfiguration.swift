@@ -238,8 +238,7 @@ public struct TerminalConfiguration: Codable, Sendable {
 
     public init() {}
 
-    /// The default application list: Visa and Mastercard with kernels, the other international schemes
-    /// recognised so they end with "kernel not supported yet" rather than "unknown card".
+    /// The default application list: every international scheme with its kernel.
     public static let defaultApplications: [ApplicationConfiguration] = [
         ApplicationConfiguration(
             aid: "A0000000031010", kernel: .visa, label: "Visa", contactlessTransactionLimit: 100_000,
@@ -259,12 +258,39 @@ public struct TerminalConfiguration: Codable, Sendable {
             contactlessTransactionLimitOnDeviceCVM: 100_000, contactlessFloorLimit: 0, cvmRequiredLimit: 5_000,
             tacDefault: "F45084800C", tacDenial: "0000000000", tacOnline: "F45084800C", applicationVersion: "0002",
             kernelConfiguration: "30", relayResistance: RelayResistanceConfiguration()),
-        ApplicationConfiguration(aid: "A00000002501", kernel: .amex, label: "American Express"),
-        ApplicationConfiguration(aid: "A0000000651010", kernel: .jcb, label: "JCB"),
-        ApplicationConfiguration(aid: "A0000001523010", kernel: .discover, label: "Discover"),
-        ApplicationConfiguration(aid: "A0000003241010", kernel: .discover, label: "Discover"),
-        ApplicationConfiguration(aid: "A000000333010101", kernel: .unionpay, label: "UnionPay Debit"),
-        ApplicationConfiguration(aid: "A000000333010102", kernel: .unionpay, label: "UnionPay Credit"),
+        // Book C-4: CVM and floor limits as the other schemes'; the TACs of American Express's published terminal
+        // requirements for contactless (online on ODA failure, expiry, floor limit; denial on service not allowed).
+        ApplicationConfiguration(
+            aid: "A00000002501", kernel: .amex, label: "American Express", contactlessTransactionLimit: 100_000,
+            contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, tacDefault: "DC50FC9800", tacDenial: "0010000000",
+            tacOnline: "DE00FC9800", applicationVersion: "0001"),
+        // Book C-5: kernel configuration byte 1 is the Combination Options (b2 EMV mode, b5 exception file, b6 ODA).
+        ApplicationConfiguration(
+            aid: "A0000000651010", kernel: .jcb, label: "JCB", contactlessTransactionLimit: 100_000,
+            contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, tacDefault: "FC6024A800", tacDenial: "0010000000",
+            tacOnline: "FC60ACF800", applicationVersion: "0200", kernelConfiguration: "32"),
+        // Book C-6: the TTQ (b6 EMV mode, b2 signature; byte 3 b7 on-device CVM); no TACs (the card decides).
+        ApplicationConfiguration(
+            aid: "A0000001523010", kernel: .discover, label: "Discover", contactlessTransactionLimit: 100_000,
+            contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "22004000", applicationVersion: "0001"),
+        ApplicationConfiguration(
+            aid: "A0000001524010", kernel: .discover, label: "Discover Debit", contactlessTransactionLimit: 100_000,
+            contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "22004000", applicationVersion: "0001"),
+        // The Zip AID is mag-stripe only: recognised, and no kernel mode tapd has runs it.
+        ApplicationConfiguration(
+            aid: "A0000003241010", kernel: .discover, label: "Discover Zip", contactlessTransactionLimit: 100_000,
+            contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "22004000", applicationVersion: "0001"),
+        // JR/T 0025.12 Table 3: TTQ b6 qPBOC, b2 signature, byte 4 b8 fDDA version 01.
+        ApplicationConfiguration(
+            aid: "A000000333010101", kernel: .unionpay, label: "UnionPay Debit", contactlessTransactionLimit: 100_000,
+            contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "22000080", applicationVersion: "0030"),
+        ApplicationConfiguration(
+            aid: "A000000333010102", kernel: .unionpay, label: "UnionPay Credit", contactlessTransactionLimit: 100_000,
+            contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "22000080", applicationVersion: "0030"),
+        ApplicationConfiguration(
+            aid: "A000000333010103", kernel: .unionpay, label: "UnionPay Quasi-credit",
+            contactlessTransactionLimit: 100_000, contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "22000080",
+            applicationVersion: "0030"),
     ]
 
     /// Reads a JSON configuration; keys left out keep their defaults.

@@ -63,10 +63,10 @@ extension VirtualCard {
         if kind == .tc { objects.append(TLV(tag: 0x94, value: data.afl)) }
         objects += [TLV(tag: 0x9F36, value: atcBytes)]
         if kind != .tc { objects.append(TLV(tag: 0x57, value: data.track2)) }
-        objects += [
-            TLV(tag: 0x9F10, value: iad), TLV(tag: 0x9F26, value: ac),
-            TLV(tag: 0x5F34, value: [profile.panSequenceNumber]), TLV(tag: 0x9F6C, value: ctq),
-        ]
+        objects += [TLV(tag: 0x9F10, value: iad), TLV(tag: 0x9F26, value: ac)]
+        // P12 §7.5: what GPO returns is not returned again by the records (read only with a TC).
+        if kind != .tc { objects.append(TLV(tag: 0x5F34, value: [profile.panSequenceNumber])) }
+        objects.append(TLV(tag: 0x9F6C, value: ctq))
         if kind == .tc {
             // fDDA (P12 Annex B): version 01 when the reader says it supports it (TTQ byte 4 b8), else 00.
             var terminal = t[0x9F37] ?? []

@@ -121,7 +121,7 @@ public enum DataDictionary {
     static let index: [Tag: [DataElement]] = {
         var d: [Tag: [DataElement]] = [:]
         for e in book3Elements + contactlessElements + kernel2Elements + kernel3Elements + kernel4Elements
-            + kernel7Elements
+            + kernel5Elements + kernel6Elements + kernel7Elements
         {
             d[e.tag, default: []].append(e)
         }

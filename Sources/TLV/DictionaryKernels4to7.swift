@@ -15,6 +15,23 @@ extension DataDictionary {
         DataElement(0x9F71, "Mobile CVM Results", .b, 3...3, .card, kernel: .c4, ref: "Book C-4 Annex A"),
     ]
 
+    static let kernel5Elements: [DataElement] = [
+        DataElement(
+            0x9F50, "Cardholder Verification Status", .b, 1...1, .card, kernel: .c5, ref: "Book C-5 5.8.3"),
+        DataElement(
+            0x9F52, "Terminal Compatibility Indicator", .b, 1...1, .terminal, kernel: .c5, ref: "Book C-5 5.2.1.5"),
+        DataElement(
+            0x9F53, "Terminal Interchange Profile", .b, 3...3, .terminal, kernel: .c5, ref: "Book C-5 5.2.1.8"),
+        DataElement(0x9F60, "Issuer Update Parameter", .b, 1...1, .card, kernel: .c5, ref: "Book C-5 5.8.4"),
+    ]
+
+    static let kernel6Elements: [DataElement] = [
+        DataElement(
+            0x9F66, "Terminal Transaction Qualifiers (TTQ)", .b, 4...4, .terminal, kind: .bits(.ttq), kernel: .c6,
+            ref: "Book C-6"),
+        DataElement(0x9F71, "Card Processing Requirements", .b, 2...2, .card, kernel: .c6, ref: "Book C-6"),
+    ]
+
     static let kernel7Elements: [DataElement] = [
         DataElement(
             0x9F66, "Terminal Transaction Qualifiers (TTQ)", .b, 4...4, .terminal, kind: .bits(.ttq), kernel: .c7,

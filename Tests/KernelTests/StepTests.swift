@@ -229,42 +229,54 @@ final class EntryPointTests: XCTestCase {
         XCTAssertEqual(o2.reason, "no application on the card is accepted here")
     }
 
-    func testUnsupportedKernelsSayWhich() async throws {
-        for (aid, kernel, name) in [
-            ("A00000002501", UInt8(4), "American Express"), ("A0000000651010", 5, "JCB"),
-            ("A0000001523010", 6, "Discover"), ("A000000333010101", 7, "UnionPay"),
+    /// Book B v2.10 §3.3.2.5: a directory entry without a Kernel Identifier asks for its RID's default kernel, and
+    /// every international scheme's RID has one in tapd.
+    func testBookB_3_3_2_5_EveryRIDFindsItsDefaultKernel() {
+        let txn = TransactionParameters(amount: 100, date: Harness.date)
+        let combos = PreProcessing.run(TerminalConfiguration(), txn)
+        for (aid, kernel) in [
+            ("A0000000031010", KernelID.visa), ("A0000000041010", .mastercard), ("A000000025010403", .amex),
+            ("A0000000651010", .jcb), ("A0000001523010", .discover), ("A000000333010102", .unionpay),
         ] {
-            let ch = ScriptedChannel([
-                ScriptedExchange(
-                    command: try CommandAPDU.select(name: CommandAPDU.ppseName).encoded(),
-                    response: Self.ppse([(aid, 1, kernel)])),
-                ScriptedExchange(
-                    command: try CommandAPDU.select(name: [UInt8](hex: aid)!).encoded(),
-                    response: TLV(
-                        tag: 0x6F, children: [TLV(tag: 0x84, value: [UInt8](hex: aid)!), TLV(tag: 0xA5, children: [])]
-                    ).encoded + [0x90, 0x00]),
-            ])
-            let o = try await Harness.tap(ch, amount: 100).outcome
-            XCTAssertEqual(o.kind, .endApplication)
-            XCTAssertEqual(o.reason, "\(name) kernel (C-\(kernel)) is not supported yet")
+            let e = DirectoryEntry(
+                adfName: [UInt8](hex: aid)!, label: nil, priority: 1, kernelIdentifier: nil, extendedSelection: nil)
+            XCTAssertEqual(e.requestedKernel, .international(kernel.rawValue), aid)
+            let c = CombinationSelection.candidates([e], combos)
+            XCTAssertEqual(c.first?.combination.application.kernel, kernel, aid)
+            XCTAssertTrue(kernel.isSupported, aid)
         }
     }
 
-    /// Book B v2.10 §3.3.2.5: a combination whose kernel tapd does not have never enters the candidate list, so a
-    /// co-badged card whose first-priority application is American Express is taken through its Visa application.
-    func testBookB_3_3_2_5_CoBadgedCardFallsThroughToASupportedKernel() async throws {
-        let visa = try VirtualCard(.visaCard())
-        let ppse = Self.ppse([("A00000002501", 1, 4), ("A0000000031010", 2, 3)])
-        let ch = InterceptingChannel(visa) { c, r in
-            if c.count > 5, Array(c[5...]).starts(with: CommandAPDU.ppseName) { return ppse }
-            return r
-        }
-        let t = try await Harness.tap(ch, amount: 100)
+    /// Book B v2.10 §3.3.2.6–§3.3.2.7: a co-badged card is taken through the application of highest priority among
+    /// those tapd has a kernel for, whichever order its directory lists them in.
+    func testBookB_3_3_2_7_CoBadgedCardChoosesByPriority() async throws {
+        let unionPayFirst = CoBadgedCard([
+            (try VirtualCard(.visaCard()), 2), (try VirtualCard(.unionPayCard()), 1),
+        ])
+        let t = try await Harness.tap(unionPayFirst, amount: 100)
+        XCTAssertEqual(t.outcome.kernel, "C-7", t.outcome.reason ?? "")
+        XCTAssertEqual(t.outcome.kind, .onlineRequest)
+        XCTAssertFalse(
+            t.commands.contains { $0.count > 5 && Array($0[5...]).starts(with: [0xA0, 0, 0, 0, 0x03]) },
+            "the Visa application is never selected")
+        let visaFirst = CoBadgedCard([(try VirtualCard(.amexCard()), 3), (try VirtualCard(.visaCard()), 1)])
+        let v = try await Harness.tap(visaFirst, amount: 100)
+        XCTAssertEqual(v.outcome.kernel, "C-3")
+    }
+
+    /// Book B v2.10 §3.3.2.5: a combination the terminal is not configured for (here: the operator's configuration
+    /// names no JCB application) never enters the candidate list, so a co-badged card whose first-priority
+    /// application is JCB is taken through its Visa application.
+    func testBookB_3_3_2_5_CoBadgedCardFallsThroughToAConfiguredKernel() async throws {
+        var config = TerminalConfiguration()
+        config.applications.removeAll { $0.kernel == .jcb }
+        let card = CoBadgedCard([(try VirtualCard(.jcbCard()), 1), (try VirtualCard(.visaCard()), 2)])
+        let t = try await Harness.tap(card, amount: 100, config: config)
         XCTAssertEqual(t.outcome.kernel, "C-3")
         XCTAssertEqual(t.outcome.kind, .onlineRequest)
         XCTAssertFalse(
-            t.commands.contains { $0.count > 5 && Array($0[5...]).starts(with: [0xA0, 0, 0, 0, 0x25]) },
-            "the American Express application is never selected")
+            t.commands.contains { $0.count > 5 && Array($0[5...]).starts(with: [0xA0, 0, 0, 0, 0x65]) },
+            "the JCB application is never selected")
     }
 
     /// Book B v2.10 §3.3.2.5: Kernel Identifier byte 1 b8–b7 is the kernel type. 00 and 01 name an international kernel

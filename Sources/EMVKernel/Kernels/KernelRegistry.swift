@@ -8,6 +8,9 @@ public enum KernelRegistry {
     static let kernels: [KernelID: Kernel] = [
         .mastercard: KernelC2.run,
         .visa: KernelC3.run,
+        .amex: KernelC4.run,
+        .jcb: KernelC5.run,
+        .discover: KernelC6.run,
         .unionpay: KernelC7.run,
     ]
 
