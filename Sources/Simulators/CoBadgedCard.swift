@@ -32,6 +32,7 @@ public final class CoBadgedCard: CardChannel {
             ).encoded + [0x90, 0x00]
     }
 
+    /// Answers with the application the last SELECT chose; the PPSE lists them all.
     public func transmit(_ bytes: [UInt8]) async throws -> [UInt8] {
         guard let c = CommandAPDU(bytes: bytes) else { return [0x67, 0x00] }
         if c.cla == 0x00, c.ins == 0xA4 {

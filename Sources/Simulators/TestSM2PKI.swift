@@ -9,10 +9,15 @@ import TLV
 
 /// A test SM2 chain: CA → issuer → card, its CA key ready for a `CAKeyStore`.
 public struct TestSM2PKI: Sendable {
+    /// The RID the CA key is filed under (UnionPay's).
     public let rid: [UInt8]
+    /// The CA key index (a test index, never a scheme's).
     public let caIndex: UInt8
+    /// The test CA, which signs the issuer certificate.
     public let ca: NationalAlgorithms.SM2KeyPair
+    /// The test issuer, which signs the ICC certificate.
     public let issuer: NationalAlgorithms.SM2KeyPair
+    /// The card's key, which signs its dynamic data.
     public let icc: NationalAlgorithms.SM2KeyPair
 
     /// Fresh keys on the SM2 curve.
@@ -20,6 +25,7 @@ public struct TestSM2PKI: Sendable {
         try self.init(rid: rid, caIndex: caIndex, ca: .generate(), issuer: .generate(), icc: .generate())
     }
 
+    /// A chain from existing key pairs (as `load(_:)` rebuilds one).
     public init(
         rid: [UInt8], caIndex: UInt8, ca: NationalAlgorithms.SM2KeyPair, issuer: NationalAlgorithms.SM2KeyPair,
         icc: NationalAlgorithms.SM2KeyPair
