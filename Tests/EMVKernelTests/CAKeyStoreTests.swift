@@ -29,6 +29,15 @@ final class CAKeyStoreTests: XCTestCase {
             ("A000000004", 0xF8, "F06ECC6D2AAEBF259B7E755A38D9A9B24E2FF3DD"),
             ("A000000004", 0xFA, "5BED4068D96EA16D2D77E03D6036FC7A160EA99C"),
             ("A000000004", 0xFE, "9A295B05FB390EF7923F57618A9FDA2941FC34E0"),
+            // JCB, Discover and UnionPay test keys: the checksums their test provisioning lists publish.
+            ("A000000065", 0x08, "DD36D5896228C8C4900742F107E2F91FE50BC7EE"),
+            ("A000000065", 0x0F, "2A1B82DE00F5F0C401760ADF528228D3EDE0F403"),
+            ("A000000065", 0x11, "D9FD62C9DD4E6DE7741E9A17FB1FF2C5DB948BCB"),
+            ("A000000065", 0x13, "54CFAE617150DFA09D3F901C9123524523EBEDF3"),
+            ("A000000333", 0x08, "EE23B616C95C02652AD18860E48787C079E8E85A"),
+            ("A000000333", 0x09, "A075306EAB0045BAF72CDD33B3B678779DE1F527"),
+            ("A000000333", 0x0A, "C88BE6B2417C4F941C9371EA35A377158767E4E3"),
+            ("A000000333", 0x0B, "BD331F9996A490B33C13441066A09AD3FEB5F66C"),
         ]
         for (rid, idx, sum) in expected {
             let k = try XCTUnwrap(all.key(rid: h(rid), index: idx), "\(rid)/\(idx)")
@@ -37,6 +46,29 @@ final class CAKeyStoreTests: XCTestCase {
         }
         XCTAssertEqual(all.key(rid: h("A000000004"), index: 0xF5)?.key.exponent, [0x01, 0x00, 0x01])
         XCTAssertNotEqual(prod.fingerprint, all.fingerprint)
+    }
+
+    /// PBOC 3.0 part 17: an SM2 CA key is a point, filed with "SM2" in place of the exponent; it shares the (RID,
+    /// index) namespace with the RSA keys and is refused when the point is not 64 bytes or the checksum is wrong.
+    func testSM2CAKeysLoadBesideTheRSAKeys() throws {
+        let all = try CAKeyStore.bundled(includeTestKeys: true)
+        let sm2 = try XCTUnwrap(all.sm2Key(rid: h("A000000333"), index: 0x18))
+        XCTAssertTrue(sm2.isTest)
+        XCTAssertEqual(sm2.key.point.count, 64)
+        XCTAssertNil(all.key(rid: h("A000000333"), index: 0x18), "not an RSA key")
+        XCTAssertFalse(try CAKeyStore.bundled(includeTestKeys: false).hasKey(rid: h("A000000333"), index: 0x18))
+        let point = String(repeating: "11", count: 64)
+        let sum = Hex.encode(CAPublicKey.checksum(rid: h("A000000333"), index: 0x20, modulus: h(point), exponent: []))
+        var store = CAKeyStore()
+        XCTAssertNoThrow(try store.load(text: "A000000333 20 SM2 - \(point) \(sum) test", source: "t", isTest: true))
+        XCTAssertThrowsError(
+            try store.load(text: "A000000333 21 SM2 - \(point)11 \(sum) short", source: "t", isTest: true))
+        XCTAssertThrowsError(
+            try store.load(text: "A000000333 22 SM2 - \(point) \(String(repeating: "0", count: 40))", source: "t",
+                isTest: true))
+        XCTAssertThrowsError(
+            try store.load(text: "A000000333 20 SM2 - \(point) \(sum) again", source: "u", isTest: true),
+            "a second key under the same index")
     }
 
     func testBundledProductionKeysOfAllSixSchemes() throws {
