@@ -64,7 +64,8 @@ final class CAKeyStoreTests: XCTestCase {
         XCTAssertThrowsError(
             try store.load(text: "A000000333 21 SM2 - \(point)11 \(sum) short", source: "t", isTest: true))
         XCTAssertThrowsError(
-            try store.load(text: "A000000333 22 SM2 - \(point) \(String(repeating: "0", count: 40))", source: "t",
+            try store.load(
+                text: "A000000333 22 SM2 - \(point) \(String(repeating: "0", count: 40))", source: "t",
                 isTest: true))
         XCTAssertThrowsError(
             try store.load(text: "A000000333 20 SM2 - \(point) \(sum) again", source: "u", isTest: true),

@@ -136,6 +136,36 @@ extension ReplayFile {
             }
             return try load(try t.replayFile(description: name.map { "mock transcript \($0)" }).encoded())
         }
+        if let exchanges = hexLineExchanges(data) {
+            return ReplayFile(
+                description: name.map { "APDU transcript \($0)" },
+                terminal: RecordedTerminal.overrides(from: exchanges),
+                exchanges: exchanges)
+        }
         return try load(data)
+    }
+
+    /// A plain transcript: one APDU in hex per line, command then response (as binaryfoo/emv-bertlv keeps its
+    /// recordings), optionally marked "C:" and "R:"; blank lines and lines starting with # are skipped. Nil unless
+    /// every other line is hex and the commands and responses pair up.
+    static func hexLineExchanges(_ data: Data) -> [ReplayFile.Exchange]? {
+        guard data.count < 1 << 20, let text = String(data: data, encoding: .utf8) else { return nil }
+        var lines: [String] = []
+        for raw in text.split(whereSeparator: \.isNewline) {
+            var l = raw.trimmingCharacters(in: .whitespaces)
+            if l.isEmpty || l.hasPrefix("#") { continue }
+            if l.hasPrefix("C:") || l.hasPrefix("R:") {
+                l = String(l.dropFirst(2)).trimmingCharacters(in: .whitespaces)
+            }
+            guard l.count >= 4, l.count % 2 == 0, [UInt8](hex: l) != nil else { return nil }
+            lines.append(l.uppercased())
+        }
+        guard !lines.isEmpty, lines.count % 2 == 0 else { return nil }
+        var out: [ReplayFile.Exchange] = []
+        for i in stride(from: 0, to: lines.count, by: 2) {
+            guard CommandAPDU(bytes: [UInt8](hex: lines[i])!) != nil else { return nil }
+            out.append(ReplayFile.Exchange(command: lines[i], response: lines[i + 1]))
+        }
+        return out
     }
 }
