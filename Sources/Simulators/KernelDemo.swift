@@ -51,6 +51,21 @@ public enum KernelDemo {
             title: "Visa card approved offline with fDDA, 8.50", profile: .visaCard(offline: true), amount: 850,
             expected: .approved),
         Sale(
+            title: "UnionPay card (QuickPass), 38.00", profile: .unionPayCard(), amount: 3800, expected: .onlineRequest),
+        Sale(
+            title: "UnionPay card with China's national algorithms, approved offline with SM2 fDDA, 6.80",
+            profile: .unionPaySMCard(offline: true), amount: 680, expected: .approved),
+        Sale(
+            title: "American Express card (ExpressPay, CDA), 56.00", profile: .amexCard(), amount: 5600,
+            expected: .onlineRequest),
+        Sale(
+            title: "American Express phone that first asks to \"see phone\", 25.00", profile: .phone(.amex),
+            amount: 2500, expected: .onlineRequest),
+        Sale(title: "JCB card (J/Speedy, CDA), 15.00", profile: .jcbCard(), amount: 1500, expected: .onlineRequest),
+        Sale(
+            title: "Discover card approved offline with CDA, 7.20", profile: .discoverCard(offline: true), amount: 720,
+            expected: .approved),
+        Sale(
             title: "Mastercard card with a tampered CDA signature, 12.34",
             profile: {
                 var p = CardProfile.mastercardCard()
@@ -72,12 +87,13 @@ public enum KernelDemo {
         return keys
     }
 
-    /// The default terminal with a Visa floor limit of 10.00, so the demo shows an offline approval.
+    /// The default terminal with a floor limit of 10.00 for every scheme but Mastercard, so the demo shows offline
+    /// approvals.
     public static func demoTerminal() -> TerminalConfiguration {
         var config = TerminalConfiguration()
         config.applications = config.applications.map { a in
             var a = a
-            if a.kernel == .visa { a.contactlessFloorLimit = 1000 }
+            if a.kernel != .mastercard { a.contactlessFloorLimit = 1000 }
             return a
         }
         return config
@@ -89,7 +105,8 @@ public enum KernelDemo {
         date: EMVDate, version: String, settle: Settle? = nil, say: @escaping @Sendable (String) -> Void
     ) async throws -> Bool {
         say("tapd \(version) — demo: contactless sales with virtual cards and phones, no hardware")
-        say("Entry Point and kernels C-3 (Visa) and C-2 (Mastercard); signatures and cryptograms are real,")
+        say("Entry Point and kernels C-2 to C-7 (Mastercard, Visa, American Express, JCB, Discover, UnionPay);")
+        say("signatures and cryptograms are real,")
         say("made with a test PKI generated now and the TEST issuer master key.")
         say("")
         let keys = try demoKeys()

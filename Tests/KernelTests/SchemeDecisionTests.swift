@@ -87,7 +87,8 @@ final class SchemeDecisionTests: XCTestCase {
         ] {
             let o = try await run(
                 Self.selection(aid: Self.unionPayAID, pdol: Self.qpbocPDOL) + [
-                    Self.gpo("22800080" + Self.amount(1234) + Self.un, answer: Self.qpbocAnswer(iad: "07010103\(cvr)000001"))
+                    Self.gpo(
+                        "22800080" + Self.amount(1234) + Self.un, answer: Self.qpbocAnswer(iad: "07010103\(cvr)000001"))
                 ], amount: 1234)
             XCTAssertEqual(o.kind, outcome, "CVR byte 2 \(cvr): \(o.reason ?? "")")
             XCTAssertEqual(o.kernel, "C-7")
@@ -122,7 +123,8 @@ final class SchemeDecisionTests: XCTestCase {
             Self.selection(aid: Self.unionPayAID, pdol: Self.qpbocPDOL) + [
                 Self.gpo(
                     "26C00080" + Self.amount(6000) + Self.un,
-                    answer: Self.qpbocAnswer(iad: "07010103A00000" + "01", extra: [TLV(tag: 0x9F6C, value: [0x80, 0x00])]))
+                    answer: Self.qpbocAnswer(
+                        iad: "07010103A00000" + "01", extra: [TLV(tag: 0x9F6C, value: [0x80, 0x00])]))
             ], amount: 6000, config: pin)
         XCTAssertEqual(withPIN.kind, .onlineRequest, withPIN.reason ?? "")
         XCTAssertEqual(withPIN.cvm, .onlinePIN)
@@ -138,7 +140,8 @@ final class SchemeDecisionTests: XCTestCase {
     func testP17_10_3_2_TheReaderOffersTheNationalAlgorithms() async throws {
         let o = try await run(
             Self.selection(aid: Self.unionPayAID, pdol: Self.qpbocPDOL + "DF6901") + [
-                Self.gpo("22800080" + Self.amount(1234) + Self.un + "01", answer: Self.qpbocAnswer(iad: "07010103A0000004"))
+                Self.gpo(
+                    "22800080" + Self.amount(1234) + Self.un + "01", answer: Self.qpbocAnswer(iad: "07010103A0000004"))
             ], amount: 1234)
         XCTAssertEqual(o.kind, .onlineRequest, o.reason ?? "")
     }
@@ -167,14 +170,19 @@ final class SchemeDecisionTests: XCTestCase {
                 + key.publicKey.point + [UInt8](repeating: 0, count: 64)
         }
         XCTAssertNoThrow(try SM2Certificate(cert(), format: 0x12, identifierLength: 4, object: .issuerCertificate))
-        XCTAssertThrowsError(try SM2Certificate(cert(format: 0x02), format: 0x12, identifierLength: 4, object: .issuerCertificate))
-        XCTAssertThrowsError(try SM2Certificate(cert(algorithm: 0x01), format: 0x12, identifierLength: 4, object: .issuerCertificate))
-        XCTAssertThrowsError(try SM2Certificate(cert(curve: 0x01), format: 0x12, identifierLength: 4, object: .issuerCertificate))
-        XCTAssertThrowsError(try SM2Certificate(cert().dropLast(), format: 0x12, identifierLength: 4, object: .issuerCertificate))
+        XCTAssertThrowsError(
+            try SM2Certificate(cert(format: 0x02), format: 0x12, identifierLength: 4, object: .issuerCertificate))
+        XCTAssertThrowsError(
+            try SM2Certificate(cert(algorithm: 0x01), format: 0x12, identifierLength: 4, object: .issuerCertificate))
+        XCTAssertThrowsError(
+            try SM2Certificate(cert(curve: 0x01), format: 0x12, identifierLength: 4, object: .issuerCertificate))
+        XCTAssertThrowsError(
+            try SM2Certificate(cert().dropLast(), format: 0x12, identifierLength: 4, object: .issuerCertificate))
         let c = try SM2Certificate(cert(), format: 0x12, identifierLength: 4, object: .issuerCertificate)
         XCTAssertThrowsError(try c.verify(with: key.publicKey, extra: [], object: .issuerCertificate), "zero signature")
         let signed = Array(cert().prefix(78))
-        let good = try SM2Certificate(signed + (try key.sign(signed)), format: 0x12, identifierLength: 4, object: .issuerCertificate)
+        let good = try SM2Certificate(
+            signed + (try key.sign(signed)), format: 0x12, identifierLength: 4, object: .issuerCertificate)
         XCTAssertNoThrow(try good.verify(with: key.publicKey, extra: [], object: .issuerCertificate))
     }
 
@@ -323,7 +331,8 @@ final class SchemeDecisionTests: XCTestCase {
         XCTAssertEqual(seePhone.start, .b)
         let tc = try await run(
             Self.selection(aid: Self.jcbAID, pdol: "9F52019F5303") + [Self.jcbGPO("500000")] + Self.jcbCard() + [
-                Self.generateAC(p1: "80", data: Self.amount(1234) + Self.un, answer: Self.jcbAnswer(cid: 0x40, cvs: 0x00))
+                Self.generateAC(
+                    p1: "80", data: Self.amount(1234) + Self.un, answer: Self.jcbAnswer(cid: 0x40, cvs: 0x00))
             ], amount: 1234)
         XCTAssertEqual(tc.kind, .declined, tc.reason ?? "")
     }
@@ -355,7 +364,8 @@ final class SchemeDecisionTests: XCTestCase {
         XCTAssertEqual(decide(.arqc), .onlineRequest)
         XCTAssertEqual(decide(.aac), .declined)
         let failed = ODAResult(method: .cda, failure: .hashMismatch(.signedDynamicData))
-        XCTAssertEqual(decide(.tc, oda: failed, ttq: .init([0x32, 0x00, 0x40, 0x00]), cpr: [0, 0x20]), .tryAnotherInterface)
+        XCTAssertEqual(
+            decide(.tc, oda: failed, ttq: .init([0x32, 0x00, 0x40, 0x00]), cpr: [0, 0x20]), .tryAnotherInterface)
         XCTAssertEqual(decide(.tc, oda: failed, cpr: [0, 0x20]), .declined, "no contact interface here")
         XCTAssertEqual(decide(.arqc, ttq: .init([0x2A, 0x00, 0x40, 0x00])), .declined, "an offline-only reader")
     }
@@ -366,7 +376,9 @@ final class SchemeDecisionTests: XCTestCase {
     func testBookC6_CVMFromTheCardProcessingRequirements() {
         var tvr = TerminalVerificationResults()
         let pinTTQ = TerminalTransactionQualifiers([0x26, 0x40, 0x40, 0x00])
-        func cvm(_ ttq: TerminalTransactionQualifiers, _ cpr: [UInt8], iad: String = "0115000000000000000000") -> OutcomeCVM? {
+        func cvm(_ ttq: TerminalTransactionQualifiers, _ cpr: [UInt8], iad: String = "0115000000000000000000")
+            -> OutcomeCVM?
+        {
             try? KernelC6.cardholderVerification(ttq: ttq, cpr: CPR(cpr), iad: [UInt8](hex: iad)!, tvr: &tvr).get()
                 .outcomeCVM
         }
@@ -375,7 +387,8 @@ final class SchemeDecisionTests: XCTestCase {
         XCTAssertEqual(cvm(pinTTQ, [0x10, 0x00]), .confirmationCodeVerified)
         XCTAssertNil(cvm(pinTTQ, [0x10, 0x00], iad: "0115000100000000000000"), "the CVR says the phone's check failed")
         XCTAssertEqual(cvm(pinTTQ, [0x00, 0x01]), .noCVM, "falls back to No CVM")
-        XCTAssertNil(cvm(TerminalTransactionQualifiers([0x20, 0x40, 0x00, 0x00]), [0x80, 0x00]), "no PIN, no fallback")
+        XCTAssertNil(
+            cvm(TerminalTransactionQualifiers([0x20, 0x40, 0x00, 0x00]), [0x80, 0x00]), "no PIN, no fallback")
         XCTAssertEqual(cvm(TerminalTransactionQualifiers([0x22, 0x00, 0x40, 0x00]), [0x00, 0x00]), .noCVM)
     }
 
