@@ -93,12 +93,12 @@ final class PublicRecordingTests: XCTestCase {
                 + "CVM Results 3F0000, No CVM (Book C-2 CVM.1)"),
         "amex-cda-in.txt": Expectation(
             outcome: "online_request", oda: "ok", odaMethod: "CDA", cryptogram: "ARQC", cvm: "online_pin",
-            terminal: ["9F6E": "98C00003"],
+            terminal: ["9F6E": "98C04003"],
             ops: "30F0F020B0F0FF00",
             why: "an ExpressPay test card in EMV mode (AIP 5D80: byte 2 b8). The recorded terminal sent 9F35 = EA "
                 + "(Terminal Type 22 with 9F6D C8 in its high bits, Book C-4 §4.3.3) and its CDOL1 TVR 00 00 04 80 00 "
-                + "shows online PIN entered and the floor limit exceeded: it supported online PIN (9F6E byte 2 b7 given "
-                + "here; the legacy PDOL never asked for 9F6E). Amount 120.00 above the CVM limit: the CVM List's "
+                + "shows online PIN entered and the floor limit exceeded: it supported online PIN and required a CVM (9F6E "
+                + "byte 2 b7 and byte 3 b7 given here as 9F6D's b4 in EA says; the legacy PDOL never asked for 9F6E). Amount 120.00 above the CVM limit: the CVM List's "
                 + "first rule, online PIN if supported (42 03), applies (Book 3 §10.5); the floor limit sends it online "
                 + "(TAC online byte 4 b8): GENERATE AC ARQC with CDA (P1 90), the card's ARQC with a CDA signature "
                 + "that verifies with the Amex test key A1 over PDOL data EA, the CDOL1 data and the answer "

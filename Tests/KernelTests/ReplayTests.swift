@@ -15,10 +15,14 @@ final class ReplayTests: XCTestCase {
 
     func capks(_ scheme: CardProfile.Scheme) -> [ReplayFile.CAPK] {
         let p = VirtualCard.pki(for: scheme)
+        let sm2 = VirtualCard.sm2PKI
         return [
             .init(
+                rid: Hex.encode(sm2.rid), index: Hex.encode([sm2.caIndex]), exponent: "SM2",
+                modulus: Hex.encode(sm2.ca.publicKey.point)),
+            .init(
                 rid: Hex.encode(p.rid), index: Hex.encode([p.caIndex]), exponent: Hex.encode(p.ca.publicKey.exponent),
-                modulus: Hex.encode(p.ca.publicKey.modulus))
+                modulus: Hex.encode(p.ca.publicKey.modulus)),
         ]
     }
 
@@ -37,12 +41,17 @@ final class ReplayTests: XCTestCase {
         return (o, f)
     }
 
+    /// Every scheme's offline-capable card is approved offline at 5.00 under this terminal's floor limit of 10.00.
+    let offline = KernelDemo.demoTerminal()
+
     func testReplayReproducesLiveTransactions() async throws {
         for (p, amount) in [
             (CardProfile.visaCard(), UInt64(1234)), (.visaCardNoRecords(), 500), (.mastercardCard(), 1234),
-            (.mastercardPhone(), 9000), (.malformedTLV(), 1234),
+            (.mastercardPhone(), 9000), (.malformedTLV(), 1234), (.amexCard(offline: true), 500),
+            (.jcbCard(offline: true), 500), (.discoverCard(offline: true), 500), (.unionPayCard(offline: true), 500),
+            (.unionPaySMCard(offline: true), 500), (.amexCard(), 6000), (.unionPaySMCard(), 1234),
         ] {
-            let (live, file) = try await record(p, amount: amount)
+            let (live, file) = try await record(p, amount: amount, config: offline)
             // Through JSON and back, as a file would travel.
             let replayed = try await ReplayRunner.run(try ReplayFile.load(try file.encoded()))
             XCTAssertEqual(replayed.outcome, live.kind.rawValue, p.name)

@@ -4,6 +4,7 @@
 //   "description": "free text (optional)",
 //   "terminal": { "<tag hex>": "<value hex>", ... },     optional overrides of terminal data for this run
 //   "capks": [ { "rid": "A000000003", "index": "92", "exponent": "03", "modulus": "<hex>" } ],   optional
+//            (an SM2 CA key: "exponent": "SM2", "modulus": the point X ‖ Y)
 //   "exchanges": [ { "command": "<C-APDU hex>", "response": "<R-APDU hex incl. SW1 SW2>" }, ... ]
 // }
 // An exchange whose answer never arrived intact has "error" ("transmission", "timeout" or "removed") instead of a
@@ -104,10 +105,13 @@ public struct ReplayFile: Codable, Sendable {
         }
         for (i, k) in (f.capks ?? []).enumerated() {
             guard let rid = [UInt8](hex: k.rid), rid.count == 5, let idx = [UInt8](hex: k.index), idx.count == 1,
-                let e = [UInt8](hex: k.exponent), !e.isEmpty, let m = [UInt8](hex: k.modulus), !m.isEmpty
+                k.exponent.uppercased() == "SM2" || !([UInt8](hex: k.exponent) ?? []).isEmpty,
+                let m = [UInt8](hex: k.modulus), !m.isEmpty, k.exponent.uppercased() != "SM2" || m.count == 64
             else {
                 throw Invalid(
-                    description: "capks[\(i)] needs rid (5 bytes), index (1 byte), exponent and modulus in hex")
+                    description:
+                        "capks[\(i)] needs rid (5 bytes), index (1 byte), exponent and modulus in hex (exponent SM2 and the 64-byte point for an SM2 key)"
+                )
             }
         }
         return f

@@ -88,9 +88,17 @@ public enum ReplayRunner {
     {
         var keys = try CAKeyStore.bundled(includeTestKeys: true)
         for k in file.capks ?? [] {
-            guard let rid = [UInt8](hex: k.rid), let idx = [UInt8](hex: k.index), let e = [UInt8](hex: k.exponent),
-                let m = [UInt8](hex: k.modulus)
+            guard let rid = [UInt8](hex: k.rid), let idx = [UInt8](hex: k.index), let m = [UInt8](hex: k.modulus)
             else { continue }
+            // An SM2 CA key (PBOC 3.0): "SM2" in place of the exponent, the point X ‖ Y as the modulus.
+            if k.exponent.uppercased() == "SM2" {
+                if !keys.hasKey(rid: rid, index: idx[0]) {
+                    try keys.addSM2(
+                        rid: rid, index: idx[0], key: try .init(point: m), label: "replay file", isTest: true)
+                }
+                continue
+            }
+            guard let e = [UInt8](hex: k.exponent) else { continue }
             let pub = try RSAPublicKey(modulus: m, exponent: e)
             if keys.key(rid: rid, index: idx[0]) == nil {
                 try keys.add(rid: rid, index: idx[0], key: pub, label: "replay file", isTest: true)
@@ -171,8 +179,9 @@ public enum TraceRecorder {
         }
         terminal["9F1A"] = Hex.encode(BCD.encode(UInt64(configuration.countryCode), bytes: 2) ?? [])
         terminal["5F2A"] = Hex.encode(BCD.encode(UInt64(configuration.currencyCode), bytes: 2) ?? [])
-        // What the kernel derived and the card saw: the TTQ after pre-processing, the relay resistance entropy.
-        for tag: Tag in [0x9F66, 0xDF8301, 0x9F37] {
+        // What the kernel derived and the card saw: the TTQ after pre-processing, the relay resistance entropy, the
+        // floor limit its risk management used, and the reader capabilities C-4 and C-5 send (set per transaction).
+        for tag: Tag in [0x9F66, 0xDF8301, 0x9F37, 0x9F1B, 0x9F6D, 0x9F6E, 0x9F52, 0x9F53] {
             if let v = outcome.transactionData[tag] { terminal[tag.hex] = Hex.encode(v) }
         }
         let ex = exchanges.compactMap { e -> ReplayFile.Exchange? in

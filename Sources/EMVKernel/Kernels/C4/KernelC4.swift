@@ -56,6 +56,12 @@ public enum KernelC4 {
             guard tag == 0x9F35, let type = store[0x9F35]?.first else { return store[tag] }
             return [type | (store[0x9F6D]?.first ?? 0xC0)]
         },
+        // §4.3.4 byte 3 b7, §4.3.3 b4: "CVM required" as the recorded reader sent it.
+        recordedCVMRequired: { o in
+            if let e = o[0x9F6E], e.count == 4 { return e[2] & 0x40 != 0 }
+            if let d = o[0x9F6D]?.first ?? o[0x9F35]?.first, d & 0xC0 != 0 { return d & 0x08 != 0 }
+            return nil
+        },
         cvmBeforeGenerateAC: { s, store, ctx, tvr in
             // A phone's Mobile CVM Results: 01 performed, byte 3 02 successful.
             if let m = store[0x9F71], m.count == 3, m[0] == 0x01, m[2] == 0x02 {

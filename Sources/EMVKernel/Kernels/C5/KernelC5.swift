@@ -44,6 +44,8 @@ public enum KernelC5 {
                 store[0x9F53] = terminalInterchangeProfile(s.configuration, cvmRequired: ctx.cvmRequired)
             }
         },
+        // 5.5.2: the Terminal Interchange Profile byte 1 b8 as the recorded reader sent it.
+        recordedCVMRequired: { o in o[0x9F53].flatMap { $0.count == 3 ? $0[0] & 0x80 != 0 : nil } },
         beforeGPO: { s, pdol in
             guard CombinationOptions(s.application).emvMode else {
                 var o = Outcome(.selectNext, reason: "EMV mode is not enabled for this JCB combination")

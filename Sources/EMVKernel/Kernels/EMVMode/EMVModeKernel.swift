@@ -27,6 +27,8 @@ enum EMVModeKernel {
         let prepare: @Sendable (KernelSession, inout TLVStore, Context) -> Void
         /// The value the PDOL sends for a tag (ExpressPay merges its reader capabilities into 9F35).
         var pdolValue: @Sendable (Tag, TLVStore) -> [UInt8]? = { $1[$0] }
+        /// Whether a replay's recorded reader data (overrides) say the reader required a CVM; nil when they do not say.
+        var recordedCVMRequired: @Sendable ([Tag: [UInt8]]) -> Bool? = { _ in nil }
         /// Before GPO: an outcome when the card cannot run in EMV mode here (JCB legacy cards).
         var beforeGPO: @Sendable (KernelSession, DataObjectList?) -> Outcome? = { _, _ in nil }
         /// Whether the kernel may perform CDA (JCB: Combination Options b6).
@@ -49,9 +51,10 @@ enum EMVModeKernel {
     static func process(_ s: KernelSession, rules: Rules) async throws(KernelFailure) -> Outcome {
         var store = s.terminalStore()
         store.add(try KernelSteps.checkCardData(s.fci.children, context: rules.context))
+        // A replay's recorded reader data say whether that reader required a CVM (its capabilities carry the bit).
+        let cvmRequired = rules.recordedCVMRequired(s.overrides) ?? s.indicators.cvmRequiredLimitExceeded
         let ctx = Context(
-            cvmRequired: s.indicators.cvmRequiredLimitExceeded && s.transaction.type != .refund,
-            refund: s.transaction.type == .refund)
+            cvmRequired: cvmRequired && s.transaction.type != .refund, refund: s.transaction.type == .refund)
         rules.prepare(s, &store, ctx)
 
         // GPO with the PDOL related data (Book 3 §10.1).
@@ -101,9 +104,14 @@ enum EMVModeKernel {
         ProcessingRestrictions.apply(store, date: s.transaction.date, to: &tvr)
         let cvmBefore = rules.cvmBeforeGenerateAC(s, store, ctx, &tvr)
         if let c = cvmBefore { store[0x9F34] = c.cvmResults }
-        // Terminal risk management (Book 3 §10.6): floor limit (Entry Point pre-processing compared the amount with
-        // the reader contactless floor limit), exception file.
-        if s.indicators.floorLimitExceeded { tvr.set(.exceedsFloorLimit) }
+        // Terminal risk management (Book 3 §10.6.1): the amount above the floor limit — the Terminal Floor Limit
+        // (9F1B: the combination's reader contactless floor limit, or a replay's recorded one), else Entry Point's
+        // pre-processing indicator.
+        let floorExceeded =
+            store[0x9F1B].flatMap { b in
+                b.count == 4 ? s.transaction.amount > b.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } : nil
+            } ?? s.indicators.floorLimitExceeded
+        if floorExceeded { tvr.set(.exceedsFloorLimit) }
         if s.risk.isOnExceptionFile(pan: pan) { tvr.set(.cardOnExceptionFile) }
 
         let terminalType = TerminalType(store[0x9F35]?.first ?? s.configuration.terminalTypeByte)
