@@ -37,6 +37,16 @@ public enum KernelID: UInt8, Sendable, Codable, CaseIterable {
         }
     }
 
+    /// The TTQ of a combination whose configuration gives none, for the kernels that send one (Book C-3 Annex A,
+    /// Book C-6, JR/T 0025.12 Table 3): qVSDC / EMV mode, signature, on-device CVM; qPBOC with fDDA version 01.
+    public var defaultTTQ: [UInt8]? {
+        switch self {
+        case .visa, .discover: return [0x22, 0x00, 0x40, 0x00]
+        case .unionpay: return [0x22, 0x00, 0x00, 0x80]
+        default: return nil
+        }
+    }
+
     /// Whether tapd has this kernel.
     public var isSupported: Bool { KernelRegistry.kernel(for: self) != nil }
 
@@ -230,8 +240,8 @@ public struct TerminalConfiguration: Codable, Sendable {
     public var supportsSignature: Bool = true
     public var supportsContactInterface: Bool = false
     public var applications: [ApplicationConfiguration] = TerminalConfiguration.defaultApplications
-    /// Enhanced Contactless Reader Capabilities (9F6E) for cards whose PDOL asks the terminal for it (American
-    /// Express); nil leaves it out (a DOL then gets zeros, Book 3 §5.4).
+    /// Enhanced Contactless Reader Capabilities (9F6E) the American Express kernel (C-4) sends; nil: built from what
+    /// the reader can do. Only C-4 uses it (in the other kernels 9F6E is the card's Form Factor Indicator).
     public var enhancedContactlessReaderCapabilities: HexBytes? = nil
     /// Taps per card within an hour above which a velocity alert is raised; nil disables the check.
     public var velocityMaxTapsPerHour: Int? = 10
@@ -291,6 +301,11 @@ public struct TerminalConfiguration: Codable, Sendable {
             aid: "A000000333010103", kernel: .unionpay, label: "UnionPay Quasi-credit",
             contactlessTransactionLimit: 100_000, contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "22000080",
             applicationVersion: "0030"),
+        // Older PBOC cards name their application with 7 bytes (A0000003330101): matched as a prefix (Book B
+        // §3.3.2.5), after the 8-byte ones.
+        ApplicationConfiguration(
+            aid: "A0000003330101", kernel: .unionpay, label: "UnionPay", contactlessTransactionLimit: 100_000,
+            contactlessFloorLimit: 0, cvmRequiredLimit: 5_000, ttq: "22000080", applicationVersion: "0030"),
     ]
 
     /// Reads a JSON configuration; keys left out keep their defaults.
@@ -400,7 +415,6 @@ public struct TerminalConfiguration: Codable, Sendable {
         t[0x9F01] = BCD.encode(acquirerIdentifier, bytes: 6)
         t[0x9F09] = app.applicationVersion.bytes
         t[0x9F06] = app.aid.bytes
-        if let e = enhancedContactlessReaderCapabilities { t[0x9F6E] = e.bytes }
         if let f = app.contactlessFloorLimit {
             t[0x9F1B] = [UInt8(f >> 24 & 0xFF), UInt8(f >> 16 & 0xFF), UInt8(f >> 8 & 0xFF), UInt8(f & 0xFF)]
         }

@@ -152,7 +152,9 @@ extension FuzzTargets {
         let txn = TransactionParameters(
             amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!, unpredictableNumber: [1, 2, 3, 4])
         guard let pre = ep.preProcess(txn) else { return EntryPoint.noContactlessOutcome() }
-        return await ep.process(
+        let o = await ep.process(
             card: ScriptedChannel(ex, matching: .replay), transaction: txn, combinations: pre, timingChecks: false)
+        KernelFuzz.check(o)
+        return o
     }
 }

@@ -1,5 +1,5 @@
 // Structure-aware fuzzing of Entry Point and the kernels: the fuzzer's bytes are a small program that picks a valid
-// recorded conversation (virtual cards and phones of both kernels, see-phone restarts, public recordings), one card
+// recorded conversation (virtual cards and phones of every kernel, see-phone restarts, public recordings), one card
 // answer in it and one of its data objects, and mutates that object — its value, its length, its length field as
 // sent, a duplicate, a deletion, an insertion — or the answer's status word or length. The mutated conversation is
 // then run through the real Entry Point and kernel, restarts included, so the fuzzer spends its time deep inside the
@@ -132,12 +132,14 @@ public enum KernelFuzz {
         // An offline approval rests on ODA that covers it (fDDA for C-3, CDA over the cryptogram for C-2).
         if o.kind == .approved {
             precondition(o.oda?.succeeded == true, "approved offline without successful ODA: \(o.reason ?? "")")
-            if o.kernel == "C-2" { precondition(o.oda?.method == .cda, "C-2 offline approval without CDA") }
+            if ["C-2", "C-4", "C-5", "C-6"].contains(o.kernel ?? "") {
+                precondition(o.oda?.method == .cda, "\(o.kernel ?? "") offline approval without CDA")
+            }
             precondition(o.cryptogram?.kind == .tc, "approved offline without a TC")
         }
         // An online request carries a cryptogram for the issuer.
         if o.kind == .onlineRequest {
-            precondition(o.cryptogram.map { !$0.value.isEmpty } == true, "online request without a cryptogram")
+            precondition(o.cryptogram?.value.count == 8, "online request without an 8-byte cryptogram")
         }
         // A decision the card reached has no error; an error always names its layer.
         if [.approved, .onlineRequest].contains(o.kind) {
@@ -189,6 +191,18 @@ extension KernelFuzz {
             ("mastercard CDA", .mastercardCard(), 1234, TerminalConfiguration()),
             ("mastercard CDA offline", .mastercardCard(), 1234, offline),
             ("mastercard phone on-device CVM", .mastercardPhone(), 9000, TerminalConfiguration()),
+            ("amex online", .amexCard(), 1234, TerminalConfiguration()),
+            ("amex offline CDA", .amexCard(offline: true), 1234, offline),
+            ("amex phone see phone", .phone(.amex), 9000, TerminalConfiguration()),
+            ("jcb online", .jcbCard(), 1234, TerminalConfiguration()),
+            ("jcb offline CDA", .jcbCard(offline: true), 1234, offline),
+            ("jcb phone see phone", .phone(.jcb), 9000, TerminalConfiguration()),
+            ("discover online", .discoverCard(), 1234, TerminalConfiguration()),
+            ("discover offline CDA", .discoverCard(offline: true), 1234, offline),
+            ("unionpay online", .unionPayCard(), 1234, TerminalConfiguration()),
+            ("unionpay offline fDDA", .unionPayCard(offline: true), 1234, offline),
+            ("unionpay SM offline SM2 fDDA", .unionPaySMCard(offline: true), 1234, offline),
+            ("unionpay phone see phone", .phone(.unionpay), 9000, TerminalConfiguration()),
         ]
         var out: [Seed] = []
         for (name, profile, amount, config) in cases {

@@ -61,7 +61,7 @@ struct TLVCommand: AsyncParsableCommand {
                 """)
 
         @Argument(help: "The data in hex, or - for standard input.") var hex: String
-        @Option(help: "Kernel context for shared tags: c2 or c3.") var kernel: String?
+        @Option(help: "Kernel context for shared tags: c2, c3, c4, c5, c6 or c7.") var kernel: String?
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
@@ -72,11 +72,13 @@ struct TLVCommand: AsyncParsableCommand {
             }
             var context: KernelContext? = nil
             if let kernel {
-                switch kernel.lowercased() {
-                case "c2", "c-2": context = .c2
-                case "c3", "c-3": context = .c3
-                default: throw ValidationError("--kernel takes c2 or c3")
-                }
+                let name = kernel.lowercased().replacingOccurrences(of: "-", with: "")
+                guard
+                    let c = KernelContext.allCases.first(where: {
+                        $0.rawValue.lowercased().replacingOccurrences(of: "-", with: "") == name
+                    })
+                else { throw ValidationError("--kernel takes c2, c3, c4, c5, c6 or c7") }
+                context = c
             }
             let d = Describe.describe(bytes, context: context)
             if json {

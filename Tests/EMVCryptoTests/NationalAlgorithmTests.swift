@@ -35,6 +35,22 @@ final class NationalAlgorithmTests: XCTestCase {
         XCTAssertEqual(try NationalAlgorithms.sm4MAC(key: k, data: data, padding: .method2), x)
     }
 
+    /// GM/T 0003.5 (GB/T 32918.5) example on the recommended curve: the signature r ‖ s of "message digest" with the
+    /// identifier "1234567812345678" by the key P verifies; with another identifier or message it does not.
+    func testSM2VerifiesTheStandardsExample() throws {
+        let p = try NationalAlgorithms.SM2PublicKey(
+            point: h(
+                "09F9DF311E5421A150DD7D161E4BC5C672179FAD1833FC076BB08FF356F35020"
+                    + "CCEA490CE26775A52DC6EA718CC1AA600AED05FBF35E084A6632F6072DA9AD13"))
+        let sig = h(
+            "F5A03B0648D2C4630EEAC513E1BB81A15944DA3827D5B74143AC7EACEEE720B3"
+                + "B1B6AA29DF212FD8763182BC0D421CA1BB9038FD1F7F42D4840B69C485BBC1AA")
+        let m = Array("message digest".utf8)
+        XCTAssertTrue(try NationalAlgorithms.sm2Verify(sig, of: m, key: p))
+        XCTAssertFalse(try NationalAlgorithms.sm2Verify(sig, of: m, key: p, id: Array("ALICE123@YAHOO.COM".utf8)))
+        XCTAssertFalse(try NationalAlgorithms.sm2Verify(sig, of: Array("message digesT".utf8), key: p))
+    }
+
     func testSM2SignaturesVerifyAndAnyChangeFails() throws {
         let pair = try NationalAlgorithms.SM2KeyPair.generate()
         let message = Array("signed dynamic application data".utf8)

@@ -53,8 +53,11 @@ final class FuzzSmokeTests: XCTestCase {
     func testKernelsSurviveHostileResponses() async throws {
         var keys = try CAKeyStore.bundled(includeTestKeys: true)
         var conversations: [[ScriptedExchange]] = []
-        for p in [CardProfile.visaCard(), .mastercardCard()] {
-            try VirtualCard.pki(for: p.scheme).register(in: &keys)
+        try VirtualCard.registerTestCAs(in: &keys)
+        for p in [
+            CardProfile.visaCard(), .mastercardCard(), .amexCard(), .jcbCard(), .discoverCard(offline: true),
+            .unionPayCard(offline: true), .unionPaySMCard(offline: true),
+        ] {
             let card = RecordingChannel(try VirtualCard(p))
             let ep = EntryPoint(configuration: TerminalConfiguration(), keys: keys, risk: RiskManager())
             let txn = TransactionParameters(
@@ -67,7 +70,7 @@ final class FuzzSmokeTests: XCTestCase {
         }
         var rng = SplitMix64(seed: 0x7A9D_0003)
         var kinds: Set<String> = []
-        for i in 0..<600 {
+        for i in 0..<1400 {
             let conv = conversations[i % conversations.count]
             let target = Int.random(in: 0..<conv.count, using: &rng)
             guard case .bytes(let original) = conv[target].answer else { continue }

@@ -102,16 +102,42 @@ final class SchemeDecisionTests: XCTestCase {
         XCTAssertNil(PBOCIssuerApplicationData([UInt8](hex: "06011203A00000")!), "a VIS IAD is not PBOC's")
     }
 
-    /// P12 §6.5.3: a GPO status other than 9000 ends contactless processing and asks for another interface (6985
-    /// included, where Book C-3 selects the next application).
+    /// P12 §6.5.3: a GPO status other than 9000 ends contactless processing and asks for another interface; 6985 is
+    /// the card's refusal (P12 §7.7.16, P17 §10.5 and Table 20): an offline decline, where Book C-3 selects the next
+    /// application.
     func testP12_6_5_3_GPOStatusOtherThan9000AsksForAnotherInterface() async throws {
-        for sw in ["6985", "6A81"] {
+        for (sw, kind) in [("6A81", OutcomeKind.tryAnotherInterface), ("6985", .declined)] {
             let o = try await run(
                 Self.selection(aid: Self.unionPayAID, pdol: Self.qpbocPDOL) + [
                     Self.gpo("22800080" + Self.amount(1234) + Self.un, answer: [], sw: sw)
                 ], amount: 1234)
-            XCTAssertEqual(o.kind, .tryAnotherInterface, sw)
+            XCTAssertEqual(o.kind, kind, sw)
         }
+    }
+
+    /// P12 §7.7: with "online cryptogram required" in the TTQ the card must go online; a TC then is declined (Book
+    /// C-3 §5.4.3.2 sends it online instead).
+    func testP12_7_7_TCUnderOnlineCryptogramRequiredIsDeclined() async throws {
+        let o = try await run(
+            Self.selection(aid: Self.unionPayAID, pdol: Self.qpbocPDOL) + [
+                Self.gpo("22800080" + Self.amount(1234) + Self.un, answer: Self.qpbocAnswer(iad: "0701010390000001"))
+            ], amount: 1234)
+        XCTAssertEqual(o.kind, .declined, o.reason ?? "")
+    }
+
+    /// P12 Annex B.2: fDDA fails when the reader offered version 01 (TTQ byte 4 b8) to a card of this specification
+    /// (9F08 0030) that signed version 00 (no 9F69: a signature over the UN alone), and when the AIP lacks DDA.
+    func testP12_AnnexB2_AVersion00SignatureIsRefusedWhenVersion01WasOffered() {
+        var store = TLVStore()
+        store[0x82] = [0x7C, 0x00]
+        store[0x9F66] = [0x22, 0x00, 0x00, 0x80]
+        store[0x9F08] = [0x00, 0x30]
+        store[0x9F37] = [1, 2, 3, 4]
+        let session = KernelSession.forTests()
+        XCTAssertEqual(KernelC7.rules.fdda(session, store, []).failure, .missingData(0x9F69))
+        store[0x82] = [0x5C, 0x00]
+        XCTAssertEqual(
+            KernelC7.rules.fdda(session, store, []).failure, .dynamicDataInvalid("the AIP does not announce DDA"))
     }
 
     /// P12 §7.6: the card asks for online PIN (CTQ byte 1 b8) and the reader offers it (TTQ byte 1 b3); without a
@@ -410,5 +436,22 @@ final class SchemeDecisionTests: XCTestCase {
             ], amount: 1234)
         XCTAssertEqual(o.kind, .endApplication, o.reason ?? "")
         XCTAssertEqual(o.errorIndication.l2, .cardDataError)
+    }
+}
+
+extension KernelSession {
+    /// A session for calling a kernel's rules directly: the default UnionPay combination, no card behind it.
+    static func forTests(keys: CAKeyStore = CAKeyStore()) -> KernelSession {
+        let config = TerminalConfiguration()
+        let txn = TransactionParameters(amount: 1234, date: SchemeDecisionTests.date)
+        let app = config.applications.first { $0.kernel == .unionpay }!
+        let entry = DirectoryEntry(
+            adfName: app.aid.bytes, label: nil, priority: 1, kernelIdentifier: nil, extendedSelection: nil)
+        return KernelSession(
+            transport: CardTransport(channel: ScriptedChannel([])),
+            candidate: Candidate(
+                entry: entry, combination: PreProcessedCombination(application: app, indicators: .init()), order: 0),
+            fci: TLV(tag: 0x6F, children: [TLV(tag: 0x84, value: app.aid.bytes)]), configuration: config,
+            transaction: txn, keys: keys, risk: RiskManager(), overrides: [:], restarted: false)
     }
 }

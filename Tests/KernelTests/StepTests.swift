@@ -133,7 +133,10 @@ final class StepTests: XCTestCase {
         XCTAssertTrue(c.supportsOnlinePIN)
         XCTAssertEqual(c.applications.count, 1)
         XCTAssertEqual(c.applications[0].ttq?.bytes, [0x36, 0x00, 0x40, 0x00])
-        XCTAssertEqual(c.terminalData(for: c.applications[0])[0x9F6E], [0xD8, 0xE0, 0x00, 0x00])
+        XCTAssertEqual(c.enhancedContactlessReaderCapabilities?.bytes, [0xD8, 0xE0, 0x00, 0x00])
+        XCTAssertNil(
+            c.terminalData(for: c.applications[0])[0x9F6E],
+            "only C-4 sends 9F6E: in the other kernels it is the card's Form Factor Indicator")
         XCTAssertEqual(
             c.merchantIdentifier, TerminalConfiguration().merchantIdentifier, "keys left out keep their defaults")
         XCTAssertThrowsError(try TerminalConfiguration.load(json: Data(#"{"applications": [{"aid": "XYZ"}]}"#.utf8)))

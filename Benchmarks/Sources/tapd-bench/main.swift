@@ -27,8 +27,7 @@ func conversation(_ p: CardProfile, keys: CAKeyStore, config: TerminalConfigurat
     }
 }
 var simKeys = try CAKeyStore.bundled(includeTestKeys: true)
-try VirtualCard.pki(for: .visa).register(in: &simKeys)
-try VirtualCard.pki(for: .mastercard).register(in: &simKeys)
+try VirtualCard.registerTestCAs(in: &simKeys)
 let visaConversation = try await conversation(.visaCard(), keys: simKeys)
 var responses: [[UInt8]] = visaConversation.compactMap {
     if case .bytes(let b) = $0.answer { return Array(b.dropLast(2)) }
@@ -145,21 +144,39 @@ report(
 // MARK: Kernels — a whole transaction in process against a card with zero latency (a replay of the card's answers).
 print("")
 let mastercardConversation = try await conversation(.mastercardCard(), keys: simKeys)
+// Every scheme but Mastercard with a floor limit of 100.00: the offline cards are approved offline at 12.34.
 var offlineConfig = TerminalConfiguration()
 offlineConfig.applications = offlineConfig.applications.map {
     var a = $0
-    if a.kernel == .visa { a.contactlessFloorLimit = 10_000 }
+    if a.kernel != .mastercard { a.contactlessFloorLimit = 10_000 }
     return a
 }
 let visaOfflineConversation = try await conversation(.visaCard(offline: true), keys: simKeys, config: offlineConfig)
-for (name, conv, config, expected) in [
+var kernelCases: [(String, [ScriptedExchange], TerminalConfiguration, OutcomeKind)] = [
     ("Visa qVSDC online (C-3), 6 APDUs", visaConversation, TerminalConfiguration(), OutcomeKind.onlineRequest),
     ("Visa qVSDC offline with fDDA (C-3), 6 APDUs", visaOfflineConversation, offlineConfig, .approved),
     (
         "Mastercard M/Chip with RRP + CDA (C-2), 8 APDUs", mastercardConversation, TerminalConfiguration(),
         .onlineRequest
     ),
+]
+for (name, profile, offline) in [
+    ("American Express ExpressPay online (C-4)", CardProfile.amexCard(), false),
+    ("American Express ExpressPay offline with CDA (C-4)", .amexCard(offline: true), true),
+    ("JCB J/Speedy online (C-5)", .jcbCard(), false),
+    ("JCB J/Speedy offline with CDA (C-5)", .jcbCard(offline: true), true),
+    ("Discover D-PAS online (C-6)", .discoverCard(), false),
+    ("Discover D-PAS offline with CDA (C-6)", .discoverCard(offline: true), true),
+    ("UnionPay qPBOC online (C-7)", .unionPayCard(), false),
+    ("UnionPay qPBOC offline with RSA fDDA (C-7)", .unionPayCard(offline: true), true),
+    ("UnionPay qPBOC online, SM4 cryptogram (C-7)", .unionPaySMCard(), false),
+    ("UnionPay qPBOC offline with SM2 fDDA (C-7)", .unionPaySMCard(offline: true), true),
 ] {
+    let config = offline ? offlineConfig : TerminalConfiguration()
+    let conv = try await conversation(profile, keys: simKeys, config: config)
+    kernelCases.append(("\(name), \(conv.count) APDUs", conv, config, offline ? .approved : .onlineRequest))
+}
+for (name, conv, config, expected) in kernelCases {
     let entryPoint = EntryPoint(configuration: config, keys: simKeys, risk: RiskManager())
     let txn = TransactionParameters(
         amount: 1234, date: EMVDate(year: 2026, month: 11, day: 26)!, unpredictableNumber: [1, 2, 3, 4])

@@ -29,7 +29,11 @@ public enum PreProcessing {
             var ind = PreProcessingIndicators()
             // §3.1.1.1: copy the configured TTQ with byte 2 b8 (online cryptogram required) and b7 (CVM required) clear.
             // The TTQ's reader bits agree with the configuration (Book C-3 Annex A; the issue of capabilities that agree).
-            var ttq = app.ttq.map { config.agreeingTTQ($0.bytes) }
+            // The kernels that take a TTQ (C-3, C-6, C-7) always get one: without a configured 4-byte TTQ the
+            // kernel's default, so the floor limit and the other pre-processing results always reach the card and a
+            // card can never supply the terminal's TTQ itself.
+            let configured = app.ttq.flatMap { $0.bytes.count == 4 ? $0.bytes : nil } ?? app.kernel.defaultTTQ
+            var ttq = configured.map { config.agreeingTTQ($0) }
             if ttq != nil, ttq!.count == 4 { ttq![1] &= 0x3F }
             let amount = txn.amount
             // §3.1.1.2: status check — an amount of exactly one major unit.

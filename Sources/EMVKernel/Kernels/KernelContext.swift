@@ -191,9 +191,10 @@ enum KernelSteps {
         }
     }
 
-    /// Tags the terminal supplies; a card echoing one of them is not a redundancy error.
-    static func isTerminalTag(_ t: Tag) -> Bool {
-        DataDictionary.element(t)?.source == .terminal
+    /// Tags the terminal supplies in this kernel; a card echoing one of them is not a redundancy error (the
+    /// terminal's value stays: the store keeps the first).
+    static func isTerminalTag(_ t: Tag, context: KernelContext) -> Bool {
+        DataDictionary.element(t, context: context)?.source == .terminal
     }
 
     /// Adds the card's response objects (GPO, records, GENERATE AC) to the store. Book 3 §10.2: a primitive the
@@ -205,7 +206,7 @@ enum KernelSteps {
     ) throws(KernelFailure) {
         let kept = try checkCardData(objects, context: context)
         let fciTags = Set(session.fciPrimitiveTags)
-        let repeated = store.add(kept).filter { !isTerminalTag($0) && !fciTags.contains($0) }
+        let repeated = store.add(kept).filter { !isTerminalTag($0, context: context) && !fciTags.contains($0) }
         if let t = repeated.first { throw .cardData("tag \(t.hex) appears more than once in the card's data") }
     }
 

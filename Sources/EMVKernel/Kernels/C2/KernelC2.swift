@@ -229,7 +229,7 @@ public enum KernelC2 {
         var store = pending.store
         var tvr = pending.tvr
         var (cid, cryptogramValue) = try EMVModeSteps.readGenerateACResponse(
-            genac, into: &store, session: s, context: .c2)
+            genac, into: &store, session: s, context: .c2, cdaRequested: pending.requestCDA)
         guard let kind = ApplicationCryptogram.kind(fromCID: cid) else {
             throw .cardData("CID \(Hex.encode([cid])) is RFU")
         }

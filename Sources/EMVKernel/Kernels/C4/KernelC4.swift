@@ -63,8 +63,10 @@ public enum KernelC4 {
             return nil
         },
         cvmBeforeGenerateAC: { s, store, ctx, tvr in
-            // A phone's Mobile CVM Results: 01 performed, byte 3 02 successful.
-            if let m = store[0x9F71], m.count == 3, m[0] == 0x01, m[2] == 0x02 {
+            // A phone's Mobile CVM Results: 01 performed, byte 3 02 successful — a CVM the reader accepts when it
+            // offers mobile CVM (9F6E byte 2 b8).
+            let offersMobileCVM = store[0x9F6E].map { $0.count == 4 && $0[1] & 0x80 != 0 } ?? false
+            if offersMobileCVM, let m = store[0x9F71], m.count == 3, m[0] == 0x01, m[2] == 0x02 {
                 return .init(cvmResults: [0x01, 0x00, 0x02], outcomeCVM: .confirmationCodeVerified)
             }
             guard let aip = store[0x82], aip.count == 2, aip[0] & 0x10 != 0 else {
@@ -82,8 +84,9 @@ public enum KernelC4 {
                 currencyMatches: store[0x9F42] == nil || store[0x9F42] == store[0x5F2A], tvr: &tvr)
         },
         onAAC: { s, store in
-            // A phone that has not verified its user although the terminal required it: "see phone".
-            if let m = store[0x9F71], m.count == 3, m[1] == 0x03, m[2] != 0x02 {
+            // A phone that has not (yet) verified its user although the terminal required it: "see phone" — unless
+            // its verification is blocked (byte 3 03), which looking at the phone cannot mend: a decline.
+            if let m = store[0x9F71], m.count == 3, m[1] == 0x03, m[2] != 0x02, m[2] != 0x03 {
                 var o = QuickKernel.seePhone(0x6986)
                 o.reason = "the phone asks its user to verify on the device (Mobile CVM Results \(Hex.encode(m)))"
                 return o
@@ -91,7 +94,10 @@ public enum KernelC4 {
             // §4.3.4 byte 1 b3: Try Another Interface after a decline, when the reader has a contact interface.
             let e = store[0x9F6E] ?? []
             if e.count == 4, e[0] & 0x04 != 0, e[0] & 0x80 != 0, s.configuration.supportsContactInterface {
-                return QuickKernel.tryAnotherInterface(0x9000, reason: "the card declined contactless: insert the card")
+                var o = Outcome(.tryAnotherInterface, reason: "the card declined contactless: insert the card")
+                o.uiRequestOnOutcome = UIRequest(.insertCard, .notReady, holdTimeMilliseconds: 1300)
+                o.errorIndication = ErrorIndication(messageOnError: .insertCard)
+                return o
             }
             return nil
         },

@@ -60,6 +60,8 @@ public enum KernelC5 {
             }
             return nil
         },
+        formatOneGenerateACAllowed: false,
+        exceptionFileCheck: { CombinationOptions($0.application).exceptionFile },
         odaAllowed: { CombinationOptions($0.application).oda },
         cvmBeforeGenerateAC: { _, _, _, _ in nil },
         cvmAfterGenerateAC: { store, ctx in

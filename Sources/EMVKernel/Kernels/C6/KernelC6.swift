@@ -48,10 +48,16 @@ public enum KernelC6 {
             return o
         }
         try KernelSteps.addCardData(resp.children, into: &store, session: s, context: .c6)
-        // Figure 15: AIP, AFL, ATC, IAD, CID and the Card Processing Requirements in every EMV-mode answer.
+        // Figure 15: AIP, AFL, ATC, IAD, CID and the Card Processing Requirements in every EMV-mode answer; without
+        // them the application is not a D-PAS EMV-mode one: Select Next.
         for t: Tag in [0x82, 0x94, 0x9F36, 0x9F10, 0x9F27, 0x9F71] where store[t] == nil {
-            throw .cardDataMissing(
-                "\(DataDictionary.element(t, context: .c6)?.name ?? t.hex) (\(t.hex)) missing from GPO")
+            var o = Outcome(
+                .selectNext,
+                reason:
+                    "\(DataDictionary.element(t, context: .c6)?.name ?? t.hex) (\(t.hex)) missing from the GPO answer")
+            o.start = .c
+            o.errorIndication = ErrorIndication(l2: .cardDataMissing)
+            return o
         }
         guard let cid = store[0x9F27]?.first, let kind = ApplicationCryptogram.kind(fromCID: cid) else {
             throw .cardData("CID is RFU")
@@ -91,6 +97,9 @@ public enum KernelC6 {
             for b in [TerminalVerificationResults.Bit.iccDataMissing] where tvrCDA.isSet(b) { tvr.set(b) }
             oda = r
         }
+        // D-PAS cards may carry the expiry only in their Track 2 Equivalent Data (YYMM after the separator): the
+        // restrictions then read it there (as the last day of that month).
+        if store[0x5F24] == nil, let expiry = track2Expiry(store[0x57]) { store[0x5F24] = expiry }
         ProcessingRestrictions.apply(store, date: s.transaction.date, to: &tvr)
         let onException = s.risk.isOnExceptionFile(pan: pan)
         if onException { tvr.set(.cardOnExceptionFile) }
@@ -109,8 +118,20 @@ public enum KernelC6 {
         let cvm = cardholderVerification(ttq: ttq, cpr: cpr, iad: store[0x9F10] ?? [], tvr: &tvr)
         outcome.tvr = tvr
         outcome.transactionData = store
+        // A D-PAS PDOL carries no TVR: the card never saw one, and the issuer gets the kernel's (CDA failed,
+        // expired, online PIN entered …) in field 55.
+        let pdolHasTVR = s.fci.first(0x9F38).flatMap { try? DataObjectList(parsing: $0.value) }?.entries.contains {
+            $0.tag == 0x95
+        }
+        if pdolHasTVR != true { outcome.transactionData[0x95] = tvr.bytes }
+        // What pre-processing found reaches the card in the TTQ; re-read it unless a replay's TTQ stands.
+        let preProcessingRequiresOnline =
+            s.overrides[0x9F66] == nil
+            && (s.indicators.floorLimitExceeded || s.indicators.statusCheckRequested || s.indicators.zeroAmount
+                || s.transaction.forcedOnline)
         let decision = decide(
-            kind: kind, refund: s.transaction.type == .refund, oda: oda, tvr: tvr, ttq: ttq, cpr: cpr, cvm: cvm)
+            kind: kind, refund: s.transaction.type == .refund, oda: oda, tvr: tvr, ttq: ttq, cpr: cpr, cvm: cvm,
+            onlineRequired: ttq.onlineCryptogramRequired || preProcessingRequiresOnline)
         outcome.kind = decision.kind
         outcome.reason = decision.reason
         if decision.kind == .approved || decision.kind == .onlineRequest, case .success(let c) = cvm {
@@ -121,6 +142,19 @@ public enum KernelC6 {
         outcome.receipt = outcome.cvm == .signature
         outcome.uiRequestOnOutcome = QuickKernel.uiRequest(for: outcome)
         return outcome
+    }
+
+    /// The YYMMDD expiry (the month's last day) from Track 2 Equivalent Data: the four digits after the separator.
+    static func track2Expiry(_ t2: [UInt8]?) -> [UInt8]? {
+        guard let t2 else { return nil }
+        let hex = Hex.encode(t2)
+        guard let sep = hex.firstIndex(of: "D") else { return nil }
+        let yymm = hex[hex.index(after: sep)...].prefix(4)
+        guard yymm.count == 4, yymm.allSatisfy(\.isNumber), let yy = Int(yymm.prefix(2)), let mm = Int(yymm.suffix(2)),
+            (1...12).contains(mm)
+        else { return nil }
+        let days = [31, yy % 4 == 0 ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mm - 1]
+        return BCD.encode(UInt64(yy * 10000 + mm * 100 + days), bytes: 3)
     }
 
     /// The reader's CVM from the TTQ and the Card Processing Requirements (no CVM List in D-PAS): online PIN or
@@ -162,8 +196,10 @@ public enum KernelC6 {
     static func decide(
         kind: ApplicationCryptogram.Kind, refund: Bool, oda: ODAResult?, tvr: TerminalVerificationResults,
         ttq: TerminalTransactionQualifiers,
-        cpr: CardProcessingRequirements, cvm: Result<CardholderVerification.Result, EMVModeKernel.KernelFailureReason>
+        cpr: CardProcessingRequirements, cvm: Result<CardholderVerification.Result, EMVModeKernel.KernelFailureReason>,
+        onlineRequired: Bool? = nil
     ) -> (kind: OutcomeKind, reason: String) {
+        let onlineRequired = onlineRequired ?? ttq.onlineCryptogramRequired
         if refund { return (.endApplication, "refund: the card was read (\(kind.rawValue))") }
         if kind == .aac { return (.declined, "the card declined (AAC)") }
         if let oda, !oda.succeeded {
@@ -173,7 +209,13 @@ public enum KernelC6 {
             }
             return (.declined, "CDA failed: \(oda.failure!)")
         }
-        if case .failure(let why) = cvm { return (.declined, why.text) }
+        if case .failure(let why) = cvm {
+            // No CVM the card and the reader share: another interface when the reader has one, else a decline.
+            return ttq.contactSupported ? (.tryAnotherInterface, why.text) : (.declined, why.text)
+        }
+        if case .success(let c) = cvm, c.outcomeCVM == .onlinePIN, kind == .tc {
+            return (.declined, "the card approved offline a transaction that needs online PIN")
+        }
         if tvr.isSet(.serviceNotAllowed) { return (.declined, "the card's usage control does not allow this") }
         if tvr.isSet(.cardOnExceptionFile) { return (.declined, "card is on the terminal exception file") }
         if tvr.isSet(.iccDataMissing) { return (.declined, "card data missing") }
@@ -192,7 +234,7 @@ public enum KernelC6 {
             if kind == .tc { return (.declined, "the card must go online but answered with a TC") }
             return (.onlineRequest, "the card asks for online authorisation (ARQC)")
         }
-        if ttq.onlineCryptogramRequired {
+        if onlineRequired {
             return (.declined, "the reader required an online cryptogram and the card answered with a TC")
         }
         return (.approved, "approved offline (TC, CDA verified)")

@@ -31,6 +31,10 @@ enum EMVModeKernel {
         var recordedCVMRequired: @Sendable ([Tag: [UInt8]]) -> Bool? = { _ in nil }
         /// Before GPO: an outcome when the card cannot run in EMV mode here (JCB legacy cards).
         var beforeGPO: @Sendable (KernelSession, DataObjectList?) -> Outcome? = { _, _ in nil }
+        /// Book C-5: a GENERATE AC answer in EMV mode must be format 2.
+        var formatOneGenerateACAllowed = true
+        /// Whether the exception file is checked (JCB: Combination Options b5, Book C-5 5.5.5).
+        var exceptionFileCheck: @Sendable (KernelSession) -> Bool = { _ in true }
         /// Whether the kernel may perform CDA (JCB: Combination Options b6).
         var odaAllowed: @Sendable (KernelSession) -> Bool = { _ in true }
         /// The CVM before GENERATE AC; nil when the card decides it in its GENERATE AC answer.
@@ -104,15 +108,15 @@ enum EMVModeKernel {
         ProcessingRestrictions.apply(store, date: s.transaction.date, to: &tvr)
         let cvmBefore = rules.cvmBeforeGenerateAC(s, store, ctx, &tvr)
         if let c = cvmBefore { store[0x9F34] = c.cvmResults }
-        // Terminal risk management (Book 3 §10.6.1): the amount above the floor limit — the Terminal Floor Limit
+        // Terminal risk management (Book 3 §10.6.1; Book C-5 5.5.3.2): the amount at or above the floor limit — the Terminal Floor Limit
         // (9F1B: the combination's reader contactless floor limit, or a replay's recorded one), else Entry Point's
         // pre-processing indicator.
         let floorExceeded =
             store[0x9F1B].flatMap { b in
-                b.count == 4 ? s.transaction.amount > b.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } : nil
+                b.count == 4 ? s.transaction.amount >= b.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } : nil
             } ?? s.indicators.floorLimitExceeded
         if floorExceeded { tvr.set(.exceedsFloorLimit) }
-        if s.risk.isOnExceptionFile(pan: pan) { tvr.set(.cardOnExceptionFile) }
+        if rules.exceptionFileCheck(s), s.risk.isOnExceptionFile(pan: pan) { tvr.set(.cardOnExceptionFile) }
 
         let terminalType = TerminalType(store[0x9F35]?.first ?? s.configuration.terminalTypeByte)
         let app = s.application
@@ -123,6 +127,8 @@ enum EMVModeKernel {
             tvr.set(.merchantForcedOnline)
             if requested == .tc { requested = terminalType.canGoOnline ? .arqc : .aac }
         }
+        // Online PIN is verified by the issuer: a transaction with it never asks for a TC (Book 3 §10.5.2).
+        if cvmBefore?.outcomeCVM == .onlinePIN, requested == .tc { requested = terminalType.canGoOnline ? .arqc : .aac }
         // Book C-5 5.7.1.1: a refund asks for an AAC (tapd applies the same rule in C-4: no refund is approved
         // offline, and the issuer hears of it online).
         if ctx.refund { requested = .aac }
@@ -138,7 +144,8 @@ enum EMVModeKernel {
         let genac = try await KernelSteps.send(s, .generateAC(request, cda: requestCDA, cdolData: cdolData))
         if !genac.status.isSuccess { return statusOutcome(genac.status, command: "GENERATE AC") }
         let (cid, cryptogram) = try EMVModeSteps.readGenerateACResponse(
-            genac, into: &store, session: s, context: rules.context)
+            genac, into: &store, session: s, context: rules.context, cdaRequested: requestCDA,
+            formatOneAllowed: rules.formatOneGenerateACAllowed)
         guard let kind = ApplicationCryptogram.kind(fromCID: cid) else {
             throw .cardData("CID \(Hex.encode([cid])) is RFU")
         }
@@ -213,6 +220,10 @@ enum EMVModeKernel {
         if cvm.outcomeCVM == .notApplicable && tvr.isSet(.cardholderVerificationNotSuccessful) && ctx.cvmRequired {
             // A CVM was required and none could be performed: the TACs normally decline; without them, tapd does.
             if kind == .tc { return finish(.declined, "a CVM is required and none could be performed") }
+        }
+        if kind == .tc && cvm.outcomeCVM == .onlinePIN {
+            // The card asks for online PIN (C-5 9F50 20) but approved offline: the PIN could never be checked.
+            return finish(.declined, "the card approved offline a transaction that needs online PIN")
         }
         if kind == .tc { return finish(.approved, "approved offline (TC, CDA verified)", cvm: cvm) }
         return finish(.onlineRequest, "the card asks for online authorisation (ARQC)", cvm: cvm)

@@ -66,9 +66,13 @@ enum EMVModeSteps {
     }
 
     /// Book 3 §6.5.5.4: the GENERATE AC answer in format 1 (80: CID, ATC, AC, IAD) or format 2 (77), added to the
-    /// store. Returns the CID and the cryptogram as the answer carries it (empty when CDA put it in the signature).
+    /// store. Returns the CID and the cryptogram this answer carries: unless CDA was asked for and the answer carries
+    /// its signature (9F4B), the answer must carry the 8-byte cryptogram itself — one a record carried is never
+    /// taken for it. `formatOneAllowed`: Book C-5
+    /// (EMV mode) accepts format 2 only.
     static func readGenerateACResponse(
-        _ genac: ResponseAPDU, into store: inout TLVStore, session s: KernelSession, context: KernelContext
+        _ genac: ResponseAPDU, into store: inout TLVStore, session s: KernelSession, context: KernelContext,
+        cdaRequested: Bool, formatOneAllowed: Bool = true
     ) throws(KernelFailure) -> (cid: UInt8, cryptogram: [UInt8]) {
         guard genac.status.isSuccess else { throw .status("GENERATE AC", genac.status) }
         guard let ac = try? TLVParser.parseOne(genac.data) else {
@@ -79,8 +83,16 @@ enum EMVModeSteps {
             try KernelSteps.addCardData(ac.children, into: &store, session: s, context: context)
             guard let c = store[0x9F27]?.first else { throw .cardDataMissing("CID (9F27) missing from GENERATE AC") }
             guard store[0x9F36] != nil else { throw .cardDataMissing("ATC (9F36) missing from GENERATE AC") }
-            return (c, store[0x9F26] ?? [])
+            let signed = cdaRequested && ac.first(0x9F4B) != nil
+            let own = ac.first(0x9F26).map { Array($0.value) }
+            if !signed {
+                guard let own, own.count == 8 else {
+                    throw .cardDataMissing("Application Cryptogram (9F26) missing from GENERATE AC")
+                }
+            }
+            return (c, own ?? [])
         case 0x80:
+            guard formatOneAllowed else { throw .cardData("format 1 GENERATE AC response in EMV mode") }
             let v = Array(ac.value)
             guard v.count >= 11 else { throw .cardData("format 1 GENERATE AC response of \(v.count) bytes") }
             store[0x9F27] = [v[0]]

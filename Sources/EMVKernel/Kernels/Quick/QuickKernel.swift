@@ -26,7 +26,13 @@ public enum QuickKernel {
         /// The Discretionary Data tags.
         public let discretionaryDataTags: [Tag]
         /// Terminal data of the scheme's own that its cards' PDOLs ask for (the C-7 SM algorithm indicator).
-        public var terminalData: [Tag: [UInt8]] = [:]
+        public var terminalData: @Sendable (KernelSession) -> [Tag: [UInt8]] = { _ in [:] }
+        /// A TC while the reader required an online cryptogram: nil sends it online (Book C-3 §5.4.3.2); an outcome
+        /// kind ends the transaction so (qPBOC: the card must have gone online, JR/T 0025.12 §7.7).
+        public var tcUnderOnlineRequired: OutcomeKind? = nil
+        /// A PDOL that does not ask for the TTQ: Book C-3 selects the next application; qPBOC asks for another
+        /// interface (JR/T 0025.12 §6.5.1).
+        public var withoutTTQ: OutcomeKind = .selectNext
         /// The outcome for a GPO status other than 9000 (nil: an L2 status error, End Application).
         public var gpoStatusOutcome: @Sendable (UInt16) -> Outcome? = QuickKernel.visaGPOStatusOutcome
         /// Whether CTQ byte 1 b4 means "go online if the application expired" (Book C-3; RFU in qPBOC).
@@ -77,14 +83,19 @@ public enum QuickKernel {
 
     static func process(_ s: KernelSession, rules: Rules) async throws(KernelFailure) -> Outcome {
         var store = s.terminalStore()
-        for (tag, value) in rules.terminalData where store[tag] == nil { store[tag] = value }
+        for (tag, value) in rules.terminalData(s) where store[tag] == nil { store[tag] = value }
         store.add(try KernelSteps.checkCardData(s.fci.children, context: rules.context))
 
         // Book C-3: qVSDC needs a PDOL that asks for the TTQ; without it this combination cannot run.
         guard let pdolTLV = s.fci.first(0x9F38), let pdol = try? DataObjectList(parsing: pdolTLV.value),
             pdol.entries.contains(where: { $0.tag == 0x9F66 })
         else {
-            return Outcome(.selectNext, reason: "no PDOL requesting the TTQ: not a qVSDC application")
+            var o = Outcome(
+                rules.withoutTTQ, reason: "no PDOL requesting the TTQ: not a \(rules.kernel.name) application")
+            if o.kind == .tryAnotherInterface {
+                o.uiRequestOnOutcome = UIRequest(.insertCard, .notReady, holdTimeMilliseconds: 1300)
+            }
+            return o
         }
         let pdolData = pdol.build(context: rules.context) { store[$0] }
 
@@ -151,8 +162,15 @@ public enum QuickKernel {
         // cards answer refunds), the kernel ends with End Application and the Data Record, and the terminal sends
         // the refund online with the card's cryptogram (Visa requires refunds to be authorised online).
         let refund = s.transaction.type == .refund
-        let offline = !refund && kind == .tc && !ttq.onlineCryptogramRequired
-        let online = !refund && (kind == .arqc || (kind == .tc && ttq.onlineCryptogramRequired))
+        // What pre-processing found (floor limit, status check, zero amount, a forced online transaction) reaches the
+        // card in the TTQ; the decision re-reads it, unless a replay's recorded TTQ stands for the recorded reader.
+        let preProcessingRequiresOnline =
+            s.overrides[0x9F66] == nil
+            && (s.indicators.floorLimitExceeded || s.indicators.statusCheckRequested || s.indicators.zeroAmount
+                || s.transaction.forcedOnline)
+        let onlineRequired = ttq.onlineCryptogramRequired || preProcessingRequiresOnline
+        let offline = !refund && kind == .tc && !onlineRequired
+        let online = !refund && (kind == .arqc || (kind == .tc && onlineRequired && rules.tcUnderOnlineRequired == nil))
 
         // Book C-3 §5.6: fDDA for an offline approval, and for an online one when the reader does ODA for online
         // authorisations (TTQ byte 1 b1).
@@ -190,6 +208,9 @@ public enum QuickKernel {
         case .aac:
             outcome.kind = .declined
             outcome.reason = "the card declined (AAC)"
+        case .tc where onlineRequired && !refund && rules.tcUnderOnlineRequired != nil:
+            outcome.kind = rules.tcUnderOnlineRequired!
+            outcome.reason = "the card answered a TC although the reader required an online cryptogram"
         case .arqc, .tc:
             if online {
                 outcome = onlineDecision(outcome, ttq: ttq, cvm: cvm, tcWithOnlineRequired: kind == .tc)
