@@ -152,6 +152,15 @@ fail:
     return NULL;
 }
 
+/// Frees a context of `tapd_sm2_md_ctx` and the key context it keeps (EVP_MD_CTX_FLAG_KEEP_PKEY_CTX: not freed
+/// with it).
+static inline void tapd_sm2_md_ctx_free(EVP_MD_CTX *mctx) {
+    if (mctx == NULL) return;
+    EVP_PKEY_CTX *pctx = EVP_MD_CTX_get_pkey_ctx(mctx);
+    EVP_MD_CTX_free(mctx);
+    EVP_PKEY_CTX_free(pctx);
+}
+
 /// SM2 signature r ‖ s (64 bytes) of `msg` with identifier `id`. Returns 1 on success.
 static inline int tapd_sm2_sign(const unsigned char *pub64, const unsigned char *priv32, const unsigned char *msg,
                                 size_t msglen, const unsigned char *id, size_t idlen, unsigned char *sig64) {
@@ -172,11 +181,7 @@ static inline int tapd_sm2_sign(const unsigned char *pub64, const unsigned char 
     ok = 1;
 done:
     ECDSA_SIG_free(sig);
-    if (mctx != NULL) {
-        EVP_PKEY_CTX *pctx = EVP_MD_CTX_get_pkey_ctx(mctx);
-        EVP_MD_CTX_free(mctx);
-        EVP_PKEY_CTX_free(pctx);
-    }
+    tapd_sm2_md_ctx_free(mctx);
     EVP_PKEY_free(pkey);
     return ok;
 }
@@ -206,11 +211,7 @@ done:
     BN_free(r);
     BN_free(s);
     ECDSA_SIG_free(sig);
-    if (mctx != NULL) {
-        EVP_PKEY_CTX *pctx = EVP_MD_CTX_get_pkey_ctx(mctx);
-        EVP_MD_CTX_free(mctx);
-        EVP_PKEY_CTX_free(pctx);
-    }
+    tapd_sm2_md_ctx_free(mctx);
     EVP_PKEY_free(pkey);
     ERR_clear_error();
     return result;

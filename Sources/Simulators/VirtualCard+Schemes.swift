@@ -170,11 +170,8 @@ extension VirtualCard {
         if let cvs { objects.append(TLV(tag: 0x9F50, value: cvs)) }
         if cda && kind != .aac {
             let pdolData = await state.pdolData
-            let tdhc = Digest.sha1(pdolData + c.data + objects.encoded)
-            let dynamic = [0x08] + secureRandomBytes(8) + [cid] + ac + tdhc
-            var sdad = try pki.icc.signedDynamicData(iccDynamicData: dynamic, terminalDynamicData: t[0x9F37] ?? [])
-            if profile.fault == .tamperedSignature { sdad[sdad.count / 2] ^= 0x5A }
-            objects.append(TLV(tag: 0x9F4B, value: sdad))
+            objects.append(
+                try cdaSignature(cid: cid, ac: ac, hashed: pdolData + c.data + objects.encoded, un: t[0x9F37] ?? []))
         } else {
             objects.insert(TLV(tag: 0x9F26, value: ac), at: 2)
         }
@@ -233,11 +230,7 @@ extension VirtualCard {
             TLV(tag: 0x9F10, value: iad), TLV(tag: 0x9F27, value: [cid]), TLV(tag: 0x9F71, value: cpr),
         ]
         if kind == .tc {
-            let tdhc = Digest.sha1(pdolData + objects.encoded)
-            let dynamic = [0x08] + secureRandomBytes(8) + [cid] + ac + tdhc
-            var sdad = try pki.icc.signedDynamicData(iccDynamicData: dynamic, terminalDynamicData: t[0x9F37] ?? [])
-            if profile.fault == .tamperedSignature { sdad[sdad.count / 2] ^= 0x5A }
-            objects.append(TLV(tag: 0x9F4B, value: sdad))
+            objects.append(try cdaSignature(cid: cid, ac: ac, hashed: pdolData + objects.encoded, un: t[0x9F37] ?? []))
         } else {
             objects.append(TLV(tag: 0x9F26, value: ac))
         }

@@ -246,16 +246,25 @@ public final class VirtualCard: CardChannel {
         if let pcii { objects.append(TLV(tag: 0xDF4B, value: pcii)) }
         if cda {
             let pdolData = await state.pdolData
-            let tdhc = Digest.sha1(pdolData + c.data + objects.encoded)
-            var dynamic = [0x08] + secureRandomBytes(8) + [cid] + ac + tdhc
-            if let rrp = await state.relayResistance, profile.fault != .unsignedRelayResistance { dynamic += rrp }
-            var sdad = try pki.icc.signedDynamicData(iccDynamicData: dynamic, terminalDynamicData: t[0x9F37] ?? [])
-            if profile.fault == .tamperedSignature { sdad[sdad.count / 2] ^= 0x5A }
-            objects.append(TLV(tag: 0x9F4B, value: sdad))
+            var rrp: [UInt8] = []
+            if let r = await state.relayResistance, profile.fault != .unsignedRelayResistance { rrp = r }
+            objects.append(
+                try cdaSignature(
+                    cid: cid, ac: ac, hashed: pdolData + c.data + objects.encoded, un: t[0x9F37] ?? [], trailing: rrp))
         } else {
             objects.insert(TLV(tag: 0x9F26, value: ac), at: 2)
         }
         return TLV(tag: 0x77, children: objects).encoded + [0x90, 0x00]
+    }
+
+    /// Book 2 §6.6.1: the CDA signature (9F4B) over ICC Dynamic Number ‖ CID ‖ cryptogram ‖ the transaction data hash
+    /// code of `hashed` (‖ `trailing`, C-2's relay resistance values), with the UN as terminal dynamic data; a
+    /// "tampered signature" persona corrupts it after signing.
+    func cdaSignature(cid: UInt8, ac: [UInt8], hashed: [UInt8], un: [UInt8], trailing: [UInt8] = []) throws -> TLV {
+        let dynamic = [0x08] + secureRandomBytes(8) + [cid] + ac + Digest.sha1(hashed) + trailing
+        var sdad = try pki.icc.signedDynamicData(iccDynamicData: dynamic, terminalDynamicData: un)
+        if profile.fault == .tamperedSignature { sdad[sdad.count / 2] ^= 0x5A }
+        return TLV(tag: 0x9F4B, value: sdad)
     }
 
     // MARK: Cryptograms (what an issuer host recomputes)

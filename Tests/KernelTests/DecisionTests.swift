@@ -51,20 +51,12 @@ final class DecisionTests: XCTestCase {
         return o + extra
     }
 
-    func run(_ script: [ScriptedExchange], amount: UInt64, config: TerminalConfiguration = TerminalConfiguration())
-        async throws -> Outcome
-    {
-        let card = ScriptedChannel(script)
-        let ep = EntryPoint(
-            configuration: config, keys: try CAKeyStore.bundled(includeTestKeys: true), risk: RiskManager())
-        let txn = TransactionParameters(
-            amount: amount, date: EMVDate(year: 2026, month: 11, day: 26)!, unpredictableNumber: [UInt8](hex: Self.un)!)
-        let o = await ep.process(card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)))
-        let mismatches = await card.mismatches
-        XCTAssertTrue(mismatches.isEmpty, "\(mismatches)")
-        let left = await card.remaining
-        XCTAssertEqual(left, 0, "exchanges the kernel never asked for")
-        return o
+    func run(
+        _ script: [ScriptedExchange], amount: UInt64, config: TerminalConfiguration = TerminalConfiguration(),
+        file: StaticString = #filePath, line: UInt = #line
+    ) async throws -> Outcome {
+        try await Harness.runScripted(
+            script, amount: amount, config: config, un: [UInt8](hex: Self.un)!, file: file, line: line)
     }
 
     // MARK: Book C-3

@@ -23,6 +23,24 @@ enum Harness {
         return k
     }
 
+    /// Runs a scripted card in exact mode through Entry Point and the kernels with the bundled keys; fails the test when
+    /// the kernel sent anything the script does not hold or left exchanges unasked.
+    static func runScripted(
+        _ script: [ScriptedExchange], amount: UInt64, config: TerminalConfiguration, un: [UInt8],
+        file: StaticString = #filePath, line: UInt = #line
+    ) async throws -> Outcome {
+        let card = ScriptedChannel(script)
+        let ep = EntryPoint(
+            configuration: config, keys: try CAKeyStore.bundled(includeTestKeys: true), risk: RiskManager())
+        let txn = TransactionParameters(amount: amount, date: date, unpredictableNumber: un)
+        let o = await ep.process(card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)))
+        let mismatches = await card.mismatches
+        XCTAssertTrue(mismatches.isEmpty, "\(mismatches)", file: file, line: line)
+        let left = await card.remaining
+        XCTAssertEqual(left, 0, "exchanges the kernel never asked for", file: file, line: line)
+        return o
+    }
+
     static func tap(
         _ card: any CardChannel, amount: UInt64, config: TerminalConfiguration = TerminalConfiguration(),
         keys: CAKeyStore? = nil, risk: RiskManager = RiskManager(), restarted: Bool = false,

@@ -11,7 +11,7 @@ import XCTest
 
 final class SchemeDecisionTests: XCTestCase {
     static let un = "01020304"
-    static let date = EMVDate(year: 2026, month: 11, day: 26)!
+    static let date = Harness.date
 
     static func selection(aid: String, pdol: String?, kernel: UInt8? = nil) -> [ScriptedExchange] {
         let ppse = EntryPointTests.ppse([(aid: aid, priority: 1, kernel: kernel)])
@@ -44,19 +44,12 @@ final class SchemeDecisionTests: XCTestCase {
             (answer.isEmpty ? "" : Hex.encode(TLV(tag: 0x77, children: answer).encoded)) + sw)
     }
 
-    func run(_ script: [ScriptedExchange], amount: UInt64, config: TerminalConfiguration = TerminalConfiguration())
-        async throws -> Outcome
-    {
-        let card = ScriptedChannel(script)
-        let ep = EntryPoint(
-            configuration: config, keys: try CAKeyStore.bundled(includeTestKeys: true), risk: RiskManager())
-        let txn = TransactionParameters(amount: amount, date: Self.date, unpredictableNumber: [UInt8](hex: Self.un)!)
-        let o = await ep.process(card: card, transaction: txn, combinations: try XCTUnwrap(ep.preProcess(txn)))
-        let mismatches = await card.mismatches
-        XCTAssertTrue(mismatches.isEmpty, "\(mismatches)")
-        let left = await card.remaining
-        XCTAssertEqual(left, 0, "exchanges the kernel never asked for")
-        return o
+    func run(
+        _ script: [ScriptedExchange], amount: UInt64, config: TerminalConfiguration = TerminalConfiguration(),
+        file: StaticString = #filePath, line: UInt = #line
+    ) async throws -> Outcome {
+        try await Harness.runScripted(
+            script, amount: amount, config: config, un: [UInt8](hex: Self.un)!, file: file, line: line)
     }
 
     static func amount(_ minor: UInt64) -> String { String(format: "%012llu", minor) }

@@ -82,14 +82,7 @@ public enum KernelC2 {
         let aip = try EMVModeSteps.readGPOResponse(gpo, into: &store, session: s, context: .c2)
         let aflBytes = store[0x94] ?? []
         // State 3: EMV mode (AIP byte 2 b8); tapd has no mag-stripe mode → L2 MAGSTRIPE NOT SUPPORTED.
-        guard aip[1] & 0x80 != 0 else {
-            var o = Outcome(
-                .tryAnotherInterface, reason: "the card offers mag-stripe mode only, which tapd does not support")
-            o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .notReady, holdTimeMilliseconds: 1300)
-            o.errorIndication = ErrorIndication(
-                l2: .magstripeNotSupported, messageOnError: .insertSwipeOrTryAnotherCard)
-            return o
-        }
+        guard aip[1] & 0x80 != 0 else { return EMVModeSteps.magStripeOnly() }
         // S3.33-S3.35: the transaction limit depends on on-device CVM (DF8125 when both sides support it, else DF8124).
         let odcvm = kconf.onDeviceCVMSupported && aip[0] & 0x02 != 0
         let limit = odcvm ? limits.onDeviceCVM : limits.noOnDeviceCVM

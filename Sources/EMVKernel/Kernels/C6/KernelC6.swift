@@ -134,13 +134,7 @@ public enum KernelC6 {
             onlineRequired: ttq.onlineCryptogramRequired || preProcessingRequiresOnline)
         outcome.kind = decision.kind
         outcome.reason = decision.reason
-        if decision.kind == .approved || decision.kind == .onlineRequest, case .success(let c) = cvm {
-            outcome.cvm = c.outcomeCVM
-            outcome.cvmResults = c.cvmResults
-            outcome.transactionData[0x9F34] = c.cvmResults
-        }
-        outcome.receipt = outcome.cvm == .signature
-        outcome.uiRequestOnOutcome = QuickKernel.uiRequest(for: outcome)
+        EMVModeSteps.finish(&outcome, cvm: try? cvm.get())
         return outcome
     }
 

@@ -73,14 +73,7 @@ enum EMVModeKernel {
         if !gpo.status.isSuccess { return statusOutcome(gpo.status, command: "GET PROCESSING OPTIONS") }
         let aip = try EMVModeSteps.readGPOResponse(gpo, into: &store, session: s, context: rules.context)
         // EMV mode only (AIP byte 2 b8, Book C-4 and C-5 5.3.1.4): mag-stripe mode is not in tapd.
-        guard aip[1] & 0x80 != 0 else {
-            var o = Outcome(
-                .tryAnotherInterface, reason: "the card offers mag-stripe mode only, which tapd does not support")
-            o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .notReady, holdTimeMilliseconds: 1300)
-            o.errorIndication = ErrorIndication(
-                l2: .magstripeNotSupported, messageOnError: .insertSwipeOrTryAnotherCard)
-            return o
-        }
+        guard aip[1] & 0x80 != 0 else { return EMVModeSteps.magStripeOnly() }
 
         let afl: ApplicationFileLocator
         do { afl = try ApplicationFileLocator(store[0x94] ?? []) } catch { throw .cardData("\(error)") }
@@ -176,13 +169,7 @@ enum EMVModeKernel {
             var o = outcome
             o.kind = k
             o.reason = reason
-            if let cvm, k == .approved || k == .onlineRequest {
-                o.cvm = cvm.outcomeCVM
-                o.cvmResults = cvm.cvmResults
-                o.transactionData[0x9F34] = cvm.cvmResults
-            }
-            o.receipt = o.cvm == .signature
-            o.uiRequestOnOutcome = QuickKernel.uiRequest(for: o)
+            EMVModeSteps.finish(&o, cvm: cvm)
             return o
         }
 

@@ -6,6 +6,28 @@ import APDU
 import TLV
 
 enum EMVModeSteps {
+    /// An AIP without "EMV mode" (byte 2 b8): the card offers mag-stripe mode only, which tapd leaves out in every
+    /// kernel — Try Another Interface, L2 MAGSTRIPE NOT SUPPORTED (Book C-2 S3.30–S3.32; Book C-4; Book C-5 5.3.1.4).
+    static func magStripeOnly() -> Outcome {
+        var o = Outcome(
+            .tryAnotherInterface, reason: "the card offers mag-stripe mode only, which tapd does not support")
+        o.uiRequestOnOutcome = UIRequest(.insertSwipeOrTryAnotherCard, .notReady, holdTimeMilliseconds: 1300)
+        o.errorIndication = ErrorIndication(l2: .magstripeNotSupported, messageOnError: .insertSwipeOrTryAnotherCard)
+        return o
+    }
+
+    /// Sets what an approval or online request reports of its CVM: the outcome's CVM, the CVM Results and 9F34 in
+    /// the data for the acquirer; a signature asks for a receipt; then the UI request for the outcome.
+    static func finish(_ o: inout Outcome, cvm: CardholderVerification.Result?) {
+        if let cvm, o.kind == .approved || o.kind == .onlineRequest {
+            o.cvm = cvm.outcomeCVM
+            o.cvmResults = cvm.cvmResults
+            o.transactionData[0x9F34] = cvm.cvmResults
+        }
+        o.receipt = o.cvm == .signature
+        o.uiRequestOnOutcome = QuickKernel.uiRequest(for: o)
+    }
+
     /// Book 3 §6.5.8.4: the GPO answer in format 1 (80: AIP then AFL) or format 2 (77: BER-TLV objects), added to
     /// the store. Returns the AIP; an answer without AIP or AFL is CARD DATA MISSING.
     static func readGPOResponse(
