@@ -284,6 +284,78 @@ final class SchemeDecisionTests: XCTestCase {
         XCTAssertEqual(o.errorIndication.l2, .magstripeNotSupported)
     }
 
+    /// Book 3 §10.2: a card's FCI can never stand in for what its GENERATE AC answer says. A CID in the SELECT answer
+    /// and again in GENERATE AC is redundant card data (End Application), never a TC over a signed ARQC.
+    func testBook3_10_2_AForgedCIDInTheFCIIsACardDataError() async throws {
+        var sel = Self.selection(aid: Self.amexAID, pdol: "9F35019F6E04")
+        let fci = TLV(
+            tag: 0x6F,
+            children: [
+                TLV(tag: 0x84, value: [UInt8](hex: Self.amexAID)!),
+                TLV(
+                    tag: 0xA5,
+                    children: [
+                        TLV(tag: 0x50, value: Array("CARD".utf8)),
+                        TLV(tag: 0x9F38, value: [UInt8](hex: "9F35019F6E04")!),
+                        TLV(tag: 0x9F27, value: [0x40]),
+                    ]),
+            ])
+        sel[1] = ScriptedExchange("00A4040008" + Self.amexAID + "00", Hex.encode(fci.encoded) + "9000")
+        let o = try await run(
+            sel + [Self.amexGPO("E2" + "18A00003")] + Self.amexCard() + [
+                Self.generateAC(p1: "80", data: Self.amount(1234) + Self.un, answer: Self.arqc)
+            ], amount: 1234)
+        XCTAssertEqual(o.kind, .endApplication, o.reason ?? "")
+        XCTAssertEqual(o.errorIndication.l2, .cardDataError)
+    }
+
+    /// Book 3 §10.2: terminal data come from the terminal. A TTQ in a card's FCI is left out; the reader's own TTQ
+    /// (with its floor-limit bit) is what the PDOL sends and what the kernel reads.
+    func testBook3_10_2_TerminalDataFromTheCardAreIgnored() async throws {
+        var sel = Self.selection(aid: Self.unionPayAID, pdol: Self.qpbocPDOL)
+        let fci = TLV(
+            tag: 0x6F,
+            children: [
+                TLV(tag: 0x84, value: [UInt8](hex: Self.unionPayAID)!),
+                TLV(
+                    tag: 0xA5,
+                    children: [
+                        TLV(tag: 0x9F38, value: [UInt8](hex: Self.qpbocPDOL)!),
+                        TLV(tag: 0x9F66, value: [0x20, 0x00, 0x00, 0x00]),
+                    ]),
+            ])
+        sel[1] = ScriptedExchange("00A4040008" + Self.unionPayAID + "00", Hex.encode(fci.encoded) + "9000")
+        let o = try await run(
+            sel + [
+                Self.gpo("22800080" + Self.amount(1234) + Self.un, answer: Self.qpbocAnswer(iad: "07010103A0000001"))
+            ],
+            amount: 1234)
+        XCTAssertEqual(o.kind, .onlineRequest, o.reason ?? "")
+    }
+
+    /// Book B §3.3.2.5: an entry takes the combination whose AID matches most of its ADF name; a more general one
+    /// (UnionPay's 7-byte AID) never stands in for a longer one that pre-processing ruled out.
+    func testBookB_3_3_2_5_TheLongestMatchingAIDDecides() {
+        var config = TerminalConfiguration()
+        for i in config.applications.indices where config.applications[i].aid.bytes == [UInt8](hex: Self.unionPayAID)! {
+            config.applications[i].contactlessTransactionLimit = 1000
+        }
+        let txn = TransactionParameters(amount: 5000, date: Self.date)
+        let combos = PreProcessing.run(config, txn)
+        func entry(_ aid: String) -> DirectoryEntry {
+            DirectoryEntry(
+                adfName: [UInt8](hex: aid)!, label: nil, priority: 1, kernelIdentifier: nil, extendedSelection: nil)
+        }
+        XCTAssertTrue(CombinationSelection.candidates([entry(Self.unionPayAID)], combos).isEmpty, "credit ruled out")
+        XCTAssertEqual(
+            CombinationSelection.candidates([entry("A000000333010101")], combos).first?.combination.application.aid
+                .bytes,
+            [UInt8](hex: "A000000333010101")!)
+        XCTAssertEqual(
+            CombinationSelection.candidates([entry("A0000003330101")], combos).first?.combination.application.aid.bytes,
+            [UInt8](hex: "A0000003330101")!, "a 7-byte ADF name takes the 7-byte combination")
+    }
+
     // MARK: C-5 JCB (Book C-5)
 
     static let jcbAID = "A0000000651010"

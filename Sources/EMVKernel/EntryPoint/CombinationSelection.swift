@@ -95,8 +95,11 @@ public enum CombinationSelection {
         var out: [Candidate] = []
         for (i, e) in entries.enumerated() {
             let requested = e.requestedKernel
-            for c in combinations
-            where !c.indicators.contactlessApplicationNotAllowed && c.application.kernel.isSupported {
+            // The combination for this entry is the one whose AID matches most of the ADF name (the first of equal
+            // ones): a shorter, more general AID (UnionPay's 7-byte A0000003330101) never stands in for a longer one
+            // that pre-processing ruled out for this transaction.
+            var best: PreProcessedCombination? = nil
+            for c in combinations where c.application.kernel.isSupported {
                 let aid = c.application.aid.bytes
                 let kernelMatches: Bool
                 switch requested {
@@ -104,10 +107,14 @@ public enum CombinationSelection {
                 case .any: kernelMatches = true
                 case .domestic, .invalid: kernelMatches = false
                 }
-                if e.adfName.starts(with: aid), kernelMatches {
-                    out.append(Candidate(entry: e, combination: c, order: i))
-                    break
+                if e.adfName.starts(with: aid), kernelMatches,
+                    best.map({ aid.count > $0.application.aid.bytes.count }) ?? true
+                {
+                    best = c
                 }
+            }
+            if let best, !best.indicators.contactlessApplicationNotAllowed {
+                out.append(Candidate(entry: e, combination: best, order: i))
             }
         }
         return out.sorted { a, b in

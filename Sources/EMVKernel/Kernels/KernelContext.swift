@@ -197,16 +197,22 @@ enum KernelSteps {
         DataDictionary.element(t, context: context)?.source == .terminal
     }
 
+    /// What a card may repeat from its FCI in later answers without a redundancy error: what people read (labels,
+    /// language preference, which real cards repeat in their records) and the FCI's own selection data. Nothing a
+    /// decision reads: a cryptogram, its type or the card's data in the FCI and again later is a card error, so a
+    /// forged FCI can never stand in for what the card signs.
+    static let repeatableFromFCI: Set<Tag> = presentational.union([0x84, 0x87, 0x9F38, 0x9F4D, 0xDF4D, 0x9F5A])
+
     /// Adds the card's response objects (GPO, records, GENERATE AC) to the store. Book 3 §10.2: a primitive the
-    /// card returns twice is a card error — except data the FCI already carried (labels, language preference),
-    /// which real cards repeat in their records, and terminal data a card echoes.
+    /// card returns twice is a card error — except what the FCI may repeat (above). Terminal data a card sends are
+    /// left out before (`checkCardData`).
     static func addCardData(
         _ objects: [TLV], into store: inout TLVStore, session: KernelSession,
         context: KernelContext
     ) throws(KernelFailure) {
         let kept = try checkCardData(objects, context: context)
-        let fciTags = Set(session.fciPrimitiveTags)
-        let repeated = store.add(kept).filter { !isTerminalTag($0, context: context) && !fciTags.contains($0) }
+        let fciTags = Set(session.fciPrimitiveTags).intersection(repeatableFromFCI)
+        let repeated = store.add(kept).filter { !fciTags.contains($0) }
         if let t = repeated.first { throw .cardData("tag \(t.hex) appears more than once in the card's data") }
     }
 
@@ -223,6 +229,8 @@ enum KernelSteps {
     /// holds other than digits is a card data error — except a presentational object, which is left out. A
     /// zero-length primitive counts as absent (Book 3 §5.2) and objects the dictionary does not know are kept as
     /// they came. Returns the objects to keep.
+    /// Terminal-sourced objects a card sends (in this kernel's meaning) are left out too: terminal data come from the
+    /// terminal (Book 3 §10.2), so a card can never supply a limit, a TTQ or an amount the kernel then reads.
     @discardableResult
     static func checkCardData(_ objects: [TLV], context: KernelContext) throws(KernelFailure) -> [TLV] {
         var dropped: Set<Tag> = []
@@ -238,6 +246,10 @@ enum KernelSteps {
                 continue
             }
             if o.value.isEmpty { continue }
+            if isTerminalTag(o.tag, context: context) {
+                dropped.insert(o.tag)
+                continue
+            }
             if let e = DataDictionary.strictElement(o.tag, context: context), e.source == .card,
                 let problem = e.problem(with: o.value)
             {

@@ -181,8 +181,14 @@ public enum TraceRecorder {
         terminal["5F2A"] = Hex.encode(BCD.encode(UInt64(configuration.currencyCode), bytes: 2) ?? [])
         // What the kernel derived and the card saw: the TTQ after pre-processing, the relay resistance entropy, the
         // floor limit its risk management used, and the reader capabilities C-4 and C-5 send (set per transaction).
+        let context = KernelContext(rawValue: outcome.kernel ?? "")
         for tag: Tag in [0x9F66, 0xDF8301, 0x9F37, 0x9F1B, 0x9F6D, 0x9F6E, 0x9F52, 0x9F53] {
-            if let v = outcome.transactionData[tag] { terminal[tag.hex] = Hex.encode(v) }
+            // 9F6E, 9F53 … are the reader's in C-4 and C-5 and the card's (or another object) elsewhere.
+            guard let v = outcome.transactionData[tag],
+                tag == 0x9F37 || tag == 0xDF8301
+                    || DataDictionary.element(tag, context: context)?.source == .terminal
+            else { continue }
+            terminal[tag.hex] = Hex.encode(v)
         }
         let ex = exchanges.compactMap { e -> ReplayFile.Exchange? in
             guard let r = e.response else { return nil }

@@ -54,8 +54,9 @@ public enum KernelC2 {
             if store[0xDF8117] == nil { store[0xDF8117] = [caps[0]] }
             if store[0xDF811F] == nil { store[0xDF811F] = [caps[2]] }
         }
-        store.add(try KernelSteps.checkCardData(s.fci.children, context: .c2))
+        // The limits come from the terminal (configuration or a replay's recorded reader), before any card data.
         let limits = Limits(app, store)
+        store.add(try KernelSteps.checkCardData(s.fci.children, context: .c2))
         let amount = s.transaction.amount
         // S456.30-S456.33: the CVM Capability in force — DF8118 above the CVM required limit, DF8119 at or below it.
         let overCVMLimit = limits.cvmRequired.map { amount > $0 } ?? false
@@ -189,6 +190,8 @@ public enum KernelC2 {
         // can make a refund a TC. The AAC then ends the kernel with End Application and the Data Record
         // (S910.74–S910.75 below).
         if refund { requested = .aac }
+        // Online PIN is verified by the issuer: never a TC with it, whatever the TACs and IACs say (Book 3 §10.5.2).
+        if cvm.outcomeCVM == .onlinePIN, requested == .tc { requested = terminalType.canGoOnline ? .arqc : .aac }
         // CDA for an AAC only when the card says it signs AACs (Application Capabilities Information byte 2 b1).
         let cdaOverAAC = (store[0x9F5D]?.count ?? 0) >= 2 && store[0x9F5D]![1] & 0x01 != 0
         let cdaPossible = cdaSelected && !tvr.isSet(.cdaFailed)
@@ -297,6 +300,9 @@ public enum KernelC2 {
             return o
         }
         switch kind {
+        case .tc where pending.cvm.outcomeCVM == .onlinePIN:
+            outcome.kind = .declined
+            outcome.reason = "the card approved offline a transaction that needs online PIN"
         case .tc:
             outcome.kind = .approved
             outcome.reason = "approved offline (TC, CDA verified)"

@@ -59,7 +59,7 @@ public enum KernelC6 {
             o.errorIndication = ErrorIndication(l2: .cardDataMissing)
             return o
         }
-        guard let cid = store[0x9F27]?.first, let kind = ApplicationCryptogram.kind(fromCID: cid) else {
+        guard let cid = resp.first(0x9F27)?.value.first, let kind = ApplicationCryptogram.kind(fromCID: cid) else {
             throw .cardData("CID is RFU")
         }
         // Figures 16–17: a TC only inside the signature (9F4B, no 9F26); an ARQC or AAC in clear (9F26, no 9F4B).

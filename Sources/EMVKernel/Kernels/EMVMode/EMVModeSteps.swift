@@ -103,8 +103,15 @@ enum EMVModeSteps {
         switch ac.tag {
         case 0x77:
             try KernelSteps.addCardData(ac.children, into: &store, session: s, context: context)
-            guard let c = store[0x9F27]?.first else { throw .cardDataMissing("CID (9F27) missing from GENERATE AC") }
-            guard store[0x9F36] != nil else { throw .cardDataMissing("ATC (9F36) missing from GENERATE AC") }
+            // The CID and ATC of this answer, never a copy from elsewhere (CDA checks the answer's own CID).
+            guard let c = ac.first(0x9F27)?.value.first else {
+                throw .cardDataMissing("CID (9F27) missing from GENERATE AC")
+            }
+            guard let atc = ac.first(0x9F36), atc.value.count == 2 else {
+                throw .cardDataMissing("ATC (9F36) missing from GENERATE AC")
+            }
+            store[0x9F27] = [c]
+            store[0x9F36] = Array(atc.value)
             let signed = cdaRequested && ac.first(0x9F4B) != nil
             let own = ac.first(0x9F26).map { Array($0.value) }
             if !signed {
