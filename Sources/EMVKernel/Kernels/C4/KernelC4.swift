@@ -42,6 +42,13 @@ public enum KernelC4 {
         prepare: { s, store, ctx in
             var e = s.configuration.enhancedContactlessReaderCapabilities?.bytes ?? []
             if e.count != 4 { e = defaultEnhancedCapabilities(s.configuration) }
+            // The bits that say what the reader can do agree with its configuration, whatever 9F6E was configured
+            // (as 9F33 and the TTQ do): contact (byte 1 b8), online PIN and signature (byte 2 b7, b6), offline-only
+            // (byte 3 b8) — so the card is never told of a PIN pad, a contact slot or a link the reader lacks.
+            let c = s.configuration
+            e[0] = c.supportsContactInterface ? e[0] | 0x80 : e[0] & ~0x84
+            e[1] = (e[1] & ~0x60) | (c.supportsOnlinePIN ? 0x40 : 0) | (c.supportsSignature ? 0x20 : 0)
+            e[2] = c.onlineCapable ? e[2] & ~0x80 : e[2] | 0x80
             // §4.3.4: byte 3 b7 "CVM Required" is the kernel's to set for this transaction.
             e[2] = ctx.cvmRequired ? e[2] | 0x40 : e[2] & ~0x40
             // A replay's recorded values stand as the recorded reader sent them.
