@@ -581,17 +581,24 @@ public enum Diagnostics {
                 fix: "reinstall tapd's CA keys; check terminal.ca_keys line by line (`tapctl capk verify FILE`)")
         }
         let all = keys.keys.values.sorted { $0.label < $1.label }
+        let sm2 = keys.sm2Keys.values.sorted { $0.label < $1.label }
+        let test = all.filter(\.isTest).map(\.label) + sm2.filter(\.isTest).map(\.label)
         let today = EMVDate(utcSeconds: Int(now.timeIntervalSince1970))
-        let expired = all.filter { k in
-            guard let e = k.expiry, let t = today else { return false }
+        func hasExpired(_ e: EMVDate?) -> Bool {
+            guard let e, let t = today else { return false }
             return e < t
         }
-        let test = all.filter(\.isTest)
-        var ev = ["\(all.count) keys, checksums verified", "fingerprint \(keys.fingerprint)"]
+        let expired =
+            all.filter { hasExpired($0.expiry) }.map { "\($0.label) (\(CAKeyID(rid: $0.rid, index: $0.index)))" }
+            + sm2.filter { hasExpired($0.expiry) }.map { "\($0.label) (\(CAKeyID(rid: $0.rid, index: $0.index)))" }
+        var ev = [
+            "\(all.count + sm2.count) keys\(sm2.isEmpty ? "" : " (\(sm2.count) SM2)"), checksums verified",
+            "fingerprint \(keys.fingerprint)",
+        ]
         if !replaced.isEmpty {
             ev.append("terminal.ca_keys replaces bundled \(replaced.map(\.description).joined(separator: ", "))")
         }
-        ev += expired.map { "expired: \($0.label) (\(CAKeyID(rid: $0.rid, index: $0.index)))" }
+        ev += expired.map { "expired: \($0)" }
         let productionHost =
             configuration?.acquirer.map { !["127.0.0.1", "localhost", "::1"].contains($0.host) } ?? false
         if !test.isEmpty && productionHost {

@@ -115,7 +115,8 @@ struct CAPKCommand: AsyncParsableCommand {
                 print("FAIL \(error)")
                 throw ExitCode(2)
             }
-            print("OK \(store.keys.count) keys, fingerprint \(store.fingerprint)")
+            let sm2 = store.sm2Keys.isEmpty ? "" : " (\(store.sm2Keys.count) SM2)"
+            print("OK \(store.keys.count + store.sm2Keys.count) keys\(sm2), fingerprint \(store.fingerprint)")
         }
     }
 
@@ -125,11 +126,19 @@ struct CAPKCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try CAKeyStore.bundled(includeTestKeys: test)
-            for k in store.keys.values.sorted(by: { ($0.rid.hex, $0.index) < ($1.rid.hex, $1.index) }) {
-                print(
+            var lines: [(String, String)] = store.keys.values.map { k in
+                (
+                    k.rid.hex + Hex.encode([k.index]),
                     "\(k.rid.hex) \(Hex.encode([k.index])) \(k.key.bits) bits exp \(k.key.exponent.hex) expiry \(k.expiry?.description ?? "-") \(k.label)"
                 )
             }
+            lines += store.sm2Keys.values.map { k in
+                (
+                    k.rid.hex + Hex.encode([k.index]),
+                    "\(k.rid.hex) \(Hex.encode([k.index])) SM2 (256-bit curve point) expiry \(k.expiry?.description ?? "-") \(k.label)"
+                )
+            }
+            for (_, line) in lines.sorted(by: { $0.0 < $1.0 }) { print(line) }
             print("fingerprint \(store.fingerprint)")
         }
     }
