@@ -174,6 +174,17 @@ public struct ApplicationCryptogram: Sendable, Equatable, Codable {
     }
 }
 
+extension ApplicationCryptogram.Kind {
+    /// The Cryptogram Information Data of this type (b8–b7, Book 3 Table 15): the inverse of `kind(fromCID:)`.
+    public var cid: UInt8 {
+        switch self {
+        case .aac: return 0x00
+        case .tc: return 0x40
+        case .arqc: return 0x80
+        }
+    }
+}
+
 /// A risk management finding the point of sale and the operator should hear about.
 public struct RiskAlert: Sendable, Equatable, Codable {
     public enum Kind: String, Sendable, Codable {

@@ -26,6 +26,15 @@ public struct KernelSession: Sendable {
     public var aid: [UInt8] { Array(fci.first(0x84)?.value ?? candidate.entry.adfName[...]) }
     public var rid: [UInt8] { Array(aid.prefix(5)) }
 
+    /// What pre-processing found (floor limit, status check, zero amount, a forced online transaction) reaches the
+    /// card in the TTQ; the kernels that read the TTQ re-read it before an offline approval — unless a replay's
+    /// recorded TTQ stands for the recorded reader.
+    var preProcessingRequiresOnline: Bool {
+        overrides[0x9F66] == nil
+            && (indicators.floorLimitExceeded || indicators.statusCheckRequested || indicators.zeroAmount
+                || transaction.forcedOnline)
+    }
+
     /// The primitive tags of the FCI of the final SELECT.
     var fciPrimitiveTags: [Tag] {
         func walk(_ t: [TLV]) -> [Tag] {

@@ -134,6 +134,12 @@ public struct TerminalType: Sendable, Equatable {
     public var onlineOnly: Bool { environment == 1 || environment == 4 }
     public var offlineOnly: Bool { environment == 3 || environment == 6 }
     public var canGoOnline: Bool { !offlineOnly }
+
+    /// `requested` without a TC: what a transaction that must not be approved offline asks for instead — an ARQC
+    /// where this terminal can go online, else an AAC.
+    public func withoutTC(_ requested: ApplicationCryptogram.Kind) -> ApplicationCryptogram.Kind {
+        requested == .tc ? (canGoOnline ? .arqc : .aac) : requested
+    }
 }
 
 public enum TerminalActionAnalysis {

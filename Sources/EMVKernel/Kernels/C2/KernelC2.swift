@@ -182,7 +182,7 @@ public enum KernelC2 {
         // Book 3 Annex C: TVR byte 4 b4, the merchant forced the transaction online (a pre-authorisation): never a TC.
         if s.transaction.forcedOnline {
             tvr.set(.merchantForcedOnline)
-            if requested == .tc { requested = terminalType.canGoOnline ? .arqc : .aac }
+            requested = terminalType.withoutTC(requested)
         }
         // tapd's refund rule: a refund asks the card for an AAC and for no CDA over it — nothing is approved offline
         // and the issuer hears of it online (Visa and Mastercard require refunds to be authorised online). Book C-2
@@ -191,13 +191,13 @@ public enum KernelC2 {
         // (S910.74–S910.75 below).
         if refund { requested = .aac }
         // Online PIN is verified by the issuer: never a TC with it, whatever the TACs and IACs say (Book 3 §10.5.2).
-        if cvm.outcomeCVM == .onlinePIN, requested == .tc { requested = terminalType.canGoOnline ? .arqc : .aac }
+        if cvm.outcomeCVM == .onlinePIN { requested = terminalType.withoutTC(requested) }
         // CDA for an AAC only when the card says it signs AACs (Application Capabilities Information byte 2 b1).
         let cdaOverAAC = (store[0x9F5D]?.count ?? 0) >= 2 && store[0x9F5D]![1] & 0x01 != 0
         let cdaPossible = cdaSelected && !tvr.isSet(.cdaFailed)
         // tapd rule: an offline approval rests on CDA over the cryptogram. Without CDA a TC is never asked for: the
         // transaction goes online when the terminal can, else it is declined.
-        if requested == .tc && !cdaPossible { requested = terminalType.canGoOnline ? .arqc : .aac }
+        if !cdaPossible { requested = terminalType.withoutTC(requested) }
         store[0x95] = tvr.bytes
         guard let cdol1 = try? DataObjectList(parsing: store[0x8C]!) else { throw .cardData("malformed CDOL1") }
         let cdolData = cdol1.build(context: .c2) { store[$0] }

@@ -31,15 +31,12 @@ public enum KernelC6 {
     static func process(_ s: KernelSession) async throws(KernelFailure) -> Outcome {
         var store = s.terminalStore()
         store.add(try KernelSteps.checkCardData(s.fci.children, context: .c6))
-        let (_, pdolData) = try KernelSteps.pdolData(s, store, context: .c6)
+        let (pdol, pdolData) = try KernelSteps.pdolData(s, store, context: .c6)
         let gpo = try await KernelSteps.send(s, .getProcessingOptions(pdolData: pdolData))
-        // Figure 15 steps 1–3b: 6984 another interface, 6986 a phone that needs its user, else Select Next.
-        switch gpo.status.rawValue {
-        case 0x9000: break
-        case 0x6986: return QuickKernel.seePhone(0x6986)
-        case 0x6984:
-            return QuickKernel.tryAnotherInterface(0x6984, reason: "the card asks for another interface (GPO 6984)")
-        default: return EMVModeKernel.statusOutcome(gpo.status, command: "GET PROCESSING OPTIONS")
+        // Figure 15 steps 1–3b: 6986 a phone that needs its user (Try Again), 6984 another interface, else Select Next.
+        if !gpo.status.isSuccess {
+            if gpo.status.rawValue == 0x6986 { return QuickKernel.seePhone(0x6986) }
+            return EMVModeKernel.statusOutcome(gpo.status, command: "GET PROCESSING OPTIONS")
         }
         guard let resp = try? TLVParser.parseOne(gpo.data) else { throw .parsing("GPO response is not one TLV object") }
         guard resp.tag == 0x77 else {
@@ -82,20 +79,18 @@ public enum KernelC6 {
         }
 
         var tvr = TerminalVerificationResults()
-        tvr.set(.odaNotPerformed)
         var oda: ODAResult? = nil
         if kind == .tc {
             // CDA (Book 2 §6.6.2) over the GPO answer: the hash covers the PDOL data and the answer's other objects.
-            var tvrCDA = TerminalVerificationResults()
-            let prepared = try EMVModeSteps.prepareCDA(s, store: store, aip: aip, staticData: staticData, tvr: &tvrCDA)
+            let prepared = try EMVModeSteps.prepareCDA(s, store: store, aip: aip, staticData: staticData, tvr: &tvr)
             let r =
                 prepared.failure.map { ODAResult(method: .cda, failure: $0) }
                 ?? EMVModeSteps.verifyCDA(
                     s, store: &store, genac: gpo, staticData: prepared.staticData, pdolData: pdolData, cdolData: [])
-            tvr = TerminalVerificationResults()
             r.apply(to: &tvr)
-            for b in [TerminalVerificationResults.Bit.iccDataMissing] where tvrCDA.isSet(b) { tvr.set(b) }
             oda = r
+        } else {
+            tvr.set(.odaNotPerformed)
         }
         // D-PAS cards may carry the expiry only in their Track 2 Equivalent Data (YYMM after the separator): the
         // restrictions then read it there (as the last day of that month).
@@ -120,18 +115,10 @@ public enum KernelC6 {
         outcome.transactionData = store
         // A D-PAS PDOL carries no TVR: the card never saw one, and the issuer gets the kernel's (CDA failed,
         // expired, online PIN entered …) in field 55.
-        let pdolHasTVR = s.fci.first(0x9F38).flatMap { try? DataObjectList(parsing: $0.value) }?.entries.contains {
-            $0.tag == 0x95
-        }
-        if pdolHasTVR != true { outcome.transactionData[0x95] = tvr.bytes }
-        // What pre-processing found reaches the card in the TTQ; re-read it unless a replay's TTQ stands.
-        let preProcessingRequiresOnline =
-            s.overrides[0x9F66] == nil
-            && (s.indicators.floorLimitExceeded || s.indicators.statusCheckRequested || s.indicators.zeroAmount
-                || s.transaction.forcedOnline)
+        if pdol?.entries.contains(where: { $0.tag == 0x95 }) != true { outcome.transactionData[0x95] = tvr.bytes }
         let decision = decide(
             kind: kind, refund: s.transaction.type == .refund, oda: oda, tvr: tvr, ttq: ttq, cpr: cpr, cvm: cvm,
-            onlineRequired: ttq.onlineCryptogramRequired || preProcessingRequiresOnline)
+            onlineRequired: ttq.onlineCryptogramRequired || s.preProcessingRequiresOnline)
         outcome.kind = decision.kind
         outcome.reason = decision.reason
         EMVModeSteps.finish(&outcome, cvm: try? cvm.get())

@@ -101,9 +101,9 @@ enum EMVModeKernel {
         ProcessingRestrictions.apply(store, date: s.transaction.date, to: &tvr)
         let cvmBefore = rules.cvmBeforeGenerateAC(s, store, ctx, &tvr)
         if let c = cvmBefore { store[0x9F34] = c.cvmResults }
-        // Terminal risk management (Book 3 §10.6.1; Book C-5 5.5.3.2): the amount at or above the floor limit — the Terminal Floor Limit
-        // (9F1B: the combination's reader contactless floor limit, or a replay's recorded one), else Entry Point's
-        // pre-processing indicator.
+        // Terminal risk management (Book 3 §10.6.1; Book C-5 5.5.3.2): the amount at or above the floor limit — the
+        // Terminal Floor Limit (9F1B: the combination's reader contactless floor limit, or a replay's recorded one),
+        // else Entry Point's pre-processing indicator.
         let floorExceeded =
             store[0x9F1B].flatMap { b in
                 b.count == 4 ? s.transaction.amount >= b.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } : nil
@@ -118,16 +118,16 @@ enum EMVModeKernel {
             iacDenial: store[0x9F0E], iacOnline: store[0x9F0F], iacDefault: store[0x9F0D], terminalType: terminalType)
         if s.transaction.forcedOnline {
             tvr.set(.merchantForcedOnline)
-            if requested == .tc { requested = terminalType.canGoOnline ? .arqc : .aac }
+            requested = terminalType.withoutTC(requested)
         }
         // Online PIN is verified by the issuer: a transaction with it never asks for a TC (Book 3 §10.5.2).
-        if cvmBefore?.outcomeCVM == .onlinePIN, requested == .tc { requested = terminalType.canGoOnline ? .arqc : .aac }
+        if cvmBefore?.outcomeCVM == .onlinePIN { requested = terminalType.withoutTC(requested) }
         // Book C-5 5.7.1.1: a refund asks for an AAC (tapd applies the same rule in C-4: no refund is approved
         // offline, and the issuer hears of it online).
         if ctx.refund { requested = .aac }
         let cdaPossible = cdaSelected && prepared.failure == nil
         // tapd rule, as in C-2: an offline approval rests on CDA over the cryptogram.
-        if requested == .tc && !cdaPossible { requested = terminalType.canGoOnline ? .arqc : .aac }
+        if !cdaPossible { requested = terminalType.withoutTC(requested) }
         store[0x95] = tvr.bytes
         guard let cdol1 = try? DataObjectList(parsing: store[0x8C]!) else { throw .cardData("malformed CDOL1") }
         let cdolData = cdol1.build(context: rules.context) { store[$0] }
@@ -222,7 +222,7 @@ enum EMVModeKernel {
     static func statusOutcome(_ sw: StatusWord, command: String) -> Outcome {
         switch sw.rawValue {
         case 0x6986:
-            var o = QuickKernel.seePhone(sw.rawValue)
+            var o = QuickKernel.seePhone(sw.rawValue, command: command)
             o.bookStatus = .endApplication
             return o
         case 0x6984:

@@ -61,12 +61,14 @@ public enum QuickKernel {
         }
     }
 
-    /// "See Phone": Try Again at Start B, the phone's user looks at it and taps again.
-    static func seePhone(_ sw: UInt16) -> Outcome {
+    /// "See Phone": Try Again at Start B, the phone's user looks at it and taps again. `command` names what the
+    /// phone answered `sw` to.
+    static func seePhone(_ sw: UInt16, command: String = "GPO") -> Outcome {
         var o = Outcome(
             .seePhone,
             reason:
-                "the device asks the cardholder to look at it (GPO \(Hex.encode([UInt8(sw >> 8), UInt8(sw & 0xFF)])))")
+                "the device asks the cardholder to look at it (\(command) \(Hex.encode([UInt8(sw >> 8), UInt8(sw & 0xFF)])))"
+        )
         o.bookStatus = .tryAgain
         o.start = .b
         o.uiRequestOnOutcome = UIRequest(.seePhone, .notReady, holdTimeMilliseconds: 1300)
@@ -162,13 +164,7 @@ public enum QuickKernel {
         // cards answer refunds), the kernel ends with End Application and the Data Record, and the terminal sends
         // the refund online with the card's cryptogram (Visa requires refunds to be authorised online).
         let refund = s.transaction.type == .refund
-        // What pre-processing found (floor limit, status check, zero amount, a forced online transaction) reaches the
-        // card in the TTQ; the decision re-reads it, unless a replay's recorded TTQ stands for the recorded reader.
-        let preProcessingRequiresOnline =
-            s.overrides[0x9F66] == nil
-            && (s.indicators.floorLimitExceeded || s.indicators.statusCheckRequested || s.indicators.zeroAmount
-                || s.transaction.forcedOnline)
-        let onlineRequired = ttq.onlineCryptogramRequired || preProcessingRequiresOnline
+        let onlineRequired = ttq.onlineCryptogramRequired || s.preProcessingRequiresOnline
         let offline = !refund && kind == .tc && !onlineRequired
         let online = !refund && (kind == .arqc || (kind == .tc && onlineRequired && rules.tcUnderOnlineRequired == nil))
 
@@ -208,7 +204,7 @@ public enum QuickKernel {
         case .aac:
             outcome.kind = .declined
             outcome.reason = "the card declined (AAC)"
-        case .tc where onlineRequired && !refund && rules.tcUnderOnlineRequired != nil:
+        case .tc where onlineRequired && rules.tcUnderOnlineRequired != nil:
             outcome.kind = rules.tcUnderOnlineRequired!
             outcome.reason = "the card answered a TC although the reader required an online cryptogram"
         case .arqc, .tc:
@@ -231,7 +227,7 @@ public enum QuickKernel {
         // 9F27 goes to the acquirer only as the card sent it: a type read from the IAD stays the kernel's.
         outcome.transactionData = store
         if rules.cidFromIADForAcquirer, store[0x9F27] == nil {
-            outcome.transactionData[0x9F27] = [kind == .arqc ? 0x80 : kind == .tc ? 0x40 : 0x00]
+            outcome.transactionData[0x9F27] = [kind.cid]
         }
         if outcome.kind == .approved || outcome.kind == .onlineRequest || outcome.kind == .declined || refund {
             outcome.dataRecordTags = rules.dataRecordTags
