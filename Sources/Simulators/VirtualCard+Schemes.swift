@@ -20,10 +20,6 @@ extension VirtualCard {
         return .tc
     }
 
-    static func cidByte(_ kind: ApplicationCryptogram.Kind) -> UInt8 {
-        kind == .arqc ? 0x80 : kind == .tc ? 0x40 : 0x00
-    }
-
     // MARK: UnionPay qPBOC (JR/T 0025.12, .17)
 
     /// qPBOC GPO (P12 §7.4–§7.7): the card decides and answers in a 77 template without CID; the AFL only with a TC
@@ -53,8 +49,7 @@ extension VirtualCard {
         }
         let kind = gpoCryptogramKind(
             ttq: ttq, refund: t[0x9C] == [0x20], cvmForcesOnline: onlinePIN || profile.formFactor == .phone)
-        let atc = await state.nextATC()
-        let atcBytes = [UInt8(atc >> 8), UInt8(atc & 0xFF)]
+        let atcBytes = await state.nextATC()
         // CVR byte 2: b8–b7 10 "no second GENERATE AC", b6–b5 the cryptogram (P12 §7.7.14).
         let cvr: [UInt8] = [0x03, 0x80 | (kind == .arqc ? 0x20 : kind == .tc ? 0x10 : 0x00), 0x00, 0x00]
         let iad: [UInt8] = [0x07, 0x01, 0x01] + cvr + [profile.nationalAlgorithms ? 0x04 : 0x01]
@@ -134,10 +129,8 @@ extension VirtualCard {
         }
         let requested = c.p1 & 0xC0
         let cda = c.p1 & 0x10 != 0
-        let atc = await state.nextATC()
-        let atcBytes = [UInt8(atc >> 8), UInt8(atc & 0xFF)]
-        var kind: ApplicationCryptogram.Kind =
-            requested == 0x00 ? .aac : (requested == 0x40 && profile.offlineCapable ? .tc : .arqc)
+        let atcBytes = await state.nextATC()
+        var kind = answer(to: requested)
         if await state.takeDeclineNextGenerateAC() { kind = .aac }
         var cvs: [UInt8]? = nil
         if profile.scheme == .jcb {
@@ -163,7 +156,7 @@ extension VirtualCard {
             profile.scheme == .jcb
             ? try Self.jcbAC(profile: profile, terminal: t, aip: data.aip, atc: atcBytes, cvr: cvr)
             : try Self.amexAC(profile: profile, terminal: t, aip: data.aip, atc: atcBytes, cvr: cvr)
-        let cid = Self.cidByte(kind)
+        let cid = kind.cid
         var objects: [TLV] = [
             TLV(tag: 0x9F27, value: [cid]), TLV(tag: 0x9F36, value: atcBytes), TLV(tag: 0x9F10, value: iad),
         ]
@@ -218,13 +211,12 @@ extension VirtualCard {
             }
         }
         let kind = gpoCryptogramKind(ttq: ttq, refund: t[0x9C] == [0x20], cvmForcesOnline: onlinePIN)
-        let atc = await state.nextATC()
-        let atcBytes = [UInt8(atc >> 8), UInt8(atc & 0xFF)]
+        let atcBytes = await state.nextATC()
         // IAD: DKI, CVN 15, the 8-byte CVR (byte 2 b2: confirmation code verification performed, on a phone).
-        let cvr: [UInt8] = [Self.cidByte(kind), cpr[0] & 0x10 != 0 ? 0x02 : 0x00, 0, 0, 0, 0, 0, 0]
+        let cvr: [UInt8] = [kind.cid, cpr[0] & 0x10 != 0 ? 0x02 : 0x00, 0, 0, 0, 0, 0, 0]
         let iad: [UInt8] = [0x01, 0x15] + cvr
         let ac = try Self.discoverAC(profile: profile, terminal: t, aip: data.aip, atc: atcBytes, cvr: cvr)
-        let cid = Self.cidByte(kind)
+        let cid = kind.cid
         var objects: [TLV] = [
             TLV(tag: 0x82, value: data.aip), TLV(tag: 0x94, value: data.afl), TLV(tag: 0x9F36, value: atcBytes),
             TLV(tag: 0x9F10, value: iad), TLV(tag: 0x9F27, value: [cid]), TLV(tag: 0x9F71, value: cpr),

@@ -150,7 +150,7 @@ public final class VirtualCard: CardChannel {
     /// Visa qVSDC: the cryptogram comes with GPO (Book C-3).
     private func visaGPO(_ t: [Tag: [UInt8]]) async throws -> [UInt8] {
         let ttq = t[0x9F66] ?? [0, 0, 0, 0]
-        let atc = await state.nextATC()
+        let atcBytes = await state.nextATC()
         let onlineRequired = ttq[1] & 0x80 != 0
         // A refund (9C 20 in the PDOL data) is answered with an AAC, as qVSDC cards answer refunds.
         let refund = t[0x9C] == [0x20]
@@ -168,13 +168,12 @@ public final class VirtualCard: CardChannel {
         let cvr: [UInt8] = [0x03, kind == .arqc ? 0x20 : kind == .tc ? 0x10 : 0x00, 0x00, 0x00]
         let iad: [UInt8] = [0x06, 0x01, 0x12] + cvr
         let aip: [UInt8] = profile.noRecords ? [0x00, 0x00] : [0x20, 0x00]
-        let atcBytes = [UInt8(atc >> 8), UInt8(atc & 0xFF)]
         let ac = try VirtualCard.cvn18(profile: profile, terminal: t, aip: aip, atc: atcBytes, iad: iad)
         var objects: [TLV] = [TLV(tag: 0x82, value: aip)]
         if !profile.noRecords { objects.append(TLV(tag: 0x94, value: data.afl)) }
         objects += [
             TLV(tag: 0x9F36, value: atcBytes), TLV(tag: 0x9F26, value: ac),
-            TLV(tag: 0x9F27, value: [kind == .arqc ? 0x80 : kind == .tc ? 0x40 : 0x00]),
+            TLV(tag: 0x9F27, value: [kind.cid]),
             TLV(tag: 0x9F10, value: iad), TLV(tag: 0x9F6C, value: ctq), TLV(tag: 0x9F69, value: cardAuth),
         ]
         if profile.noRecords {
@@ -227,10 +226,8 @@ public final class VirtualCard: CardChannel {
         for (tag, v) in parts { t[tag] = v }
         let requested = c.p1 & 0xC0
         let cda = c.p1 & 0x10 != 0
-        let atc = await state.nextATC()
-        let atcBytes = [UInt8(atc >> 8), UInt8(atc & 0xFF)]
-        var kind: ApplicationCryptogram.Kind =
-            requested == 0x00 ? .aac : (requested == 0x40 && profile.offlineCapable ? .tc : .arqc)
+        let atcBytes = await state.nextATC()
+        var kind = answer(to: requested)
         var pcii: [UInt8]? = profile.formFactor == .phone ? [0x01, 0x00, 0x00] : nil
         if profile.formFactor == .phone, profile.seePhoneOnFirstTap, await state.shouldAskToSeePhoneAtGenerateAC() {
             kind = .aac
@@ -239,7 +236,7 @@ public final class VirtualCard: CardChannel {
         let cvr: [UInt8] = [kind == .arqc ? 0x20 : kind == .tc ? 0x10 : 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]
         let iad: [UInt8] = [0x01, 0x10] + cvr + [0x00, 0x00]
         let ac = try VirtualCard.cvn16(profile: profile, terminal: t, aip: data.aip, atc: atcBytes, cvr: cvr)
-        let cid: UInt8 = kind == .arqc ? 0x80 : kind == .tc ? 0x40 : 0x00
+        let cid = kind.cid
         var objects: [TLV] = [
             TLV(tag: 0x9F27, value: [cid]), TLV(tag: 0x9F36, value: atcBytes), TLV(tag: 0x9F10, value: iad),
         ]
@@ -255,6 +252,12 @@ public final class VirtualCard: CardChannel {
             objects.insert(TLV(tag: 0x9F26, value: ac), at: 2)
         }
         return TLV(tag: 0x77, children: objects).encoded + [0x90, 0x00]
+    }
+
+    /// Book 3 §6.5.5: the cryptogram a card answers GENERATE AC's reference control parameter (P1 b8–b7) with — the
+    /// type asked for or a lower one: a TC only when the card approves offline.
+    func answer(to requested: UInt8) -> ApplicationCryptogram.Kind {
+        requested == 0x00 ? .aac : (requested == 0x40 && profile.offlineCapable ? .tc : .arqc)
     }
 
     /// Book 2 §6.6.1: the CDA signature (9F4B) over ICC Dynamic Number ‖ CID ‖ cryptogram ‖ the transaction data hash
@@ -321,9 +324,10 @@ public final class VirtualCard: CardChannel {
             defer { declineNextGenerateAC = false }
             return declineNextGenerateAC
         }
-        func nextATC() -> UInt16 {
+        /// The ATC of the next cryptogram, as the card sends it (2 bytes).
+        func nextATC() -> [UInt8] {
             atc &+= 1
-            return atc
+            return [UInt8(atc >> 8), UInt8(atc & 0xFF)]
         }
         /// Visa phones: the first GPO asks to see the phone; the next tap finds the user authenticated.
         func shouldAskToSeePhone() -> Bool {
