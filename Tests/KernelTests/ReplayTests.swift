@@ -84,6 +84,31 @@ final class ReplayTests: XCTestCase {
             try ReplayFile.load(
                 Data(#"{"capks":[{"rid":"A0","index":"92","exponent":"03","modulus":"C1"}],"exchanges":[]}"#.utf8)))
         XCTAssertNoThrow(try ReplayFile.load(Data(#"{"exchanges":[]}"#.utf8)))
+        // An SM2 CA key is the 64-byte point: anything else is refused.
+        XCTAssertThrowsError(
+            try ReplayFile.load(
+                Data(
+                    #"{"capks":[{"rid":"A000000333","index":"F1","exponent":"SM2","modulus":"C1C1"}],"exchanges":[]}"#
+                        .utf8)))
+    }
+
+    /// Plain hex transcripts (one APDU a line, command then response): anything that is not that is not read as one
+    /// — odd or non-hex lines, an unpaired command, a first line that is no C-APDU — and never crashes the reader.
+    func testHexLineTranscriptsAreReadOnlyWhenWellFormed() throws {
+        func exchanges(_ text: String) -> [ReplayFile.Exchange]? { ReplayFile.hexLineExchanges(Data(text.utf8)) }
+        XCTAssertEqual(exchanges("# a card\nC: 00A4040000\nR: 6A82\n")?.count, 1)
+        XCTAssertEqual(exchanges("00A4040000\n6A82\n80A8000002830000\n9000")?.count, 2)
+        XCTAssertNil(exchanges("00A4040000\n"), "a command without its response")
+        XCTAssertNil(exchanges("00A4040000\n6A8\n"), "an odd number of digits")
+        XCTAssertNil(exchanges("00A4040000\nhello!\n"), "not hex")
+        XCTAssertNil(exchanges("00\n9000\n"), "no C-APDU")
+        XCTAssertNil(exchanges(""))
+        XCTAssertNil(exchanges("#only a comment\n"))
+        XCTAssertNil(ReplayFile.hexLineExchanges(Data([0xFF, 0xFE, 0x00])), "not UTF-8")
+        var rng = SystemRandomNumberGenerator()
+        for n in [1, 2, 7, 64, 500] {
+            _ = ReplayFile.hexLineExchanges(Data((0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }))
+        }
     }
 
     /// Recorded traces kept in the repository, with the outcome each must reach.

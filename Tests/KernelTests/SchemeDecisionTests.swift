@@ -483,6 +483,17 @@ final class SchemeDecisionTests: XCTestCase {
         XCTAssertEqual(cvm(TerminalTransactionQualifiers([0x22, 0x00, 0x40, 0x00]), [0x00, 0x00]), .noCVM)
     }
 
+    /// D-PAS cards may carry the expiry only in track 2: YYMM after the separator, read as that month's last day;
+    /// malformed track 2 data give no date (the card is then judged without one), never a crash.
+    func testBookC6_ExpiryFromTrack2() {
+        XCTAssertEqual(KernelC6.track2Expiry([UInt8](hex: "6011111111111117D2802201")!), [0x28, 0x02, 0x29])
+        XCTAssertEqual(KernelC6.track2Expiry([UInt8](hex: "6011111111111117D2711201")!), [0x27, 0x11, 0x30])
+        for bad in ["6011111111111117", "6011111111111117D28", "6011111111111117D2813201", "D2AF1", "", "DD"] {
+            XCTAssertNil(KernelC6.track2Expiry([UInt8](hex: bad) ?? []), bad)
+        }
+        XCTAssertNil(KernelC6.track2Expiry(nil))
+    }
+
     /// Book C-6 (Figures 16–17): a TC must come inside the CDA signature, never as 9F26; an answer that breaks this is a
     /// card data error.
     func testBookC6_ATCMustComeInsideTheSignature() async throws {
